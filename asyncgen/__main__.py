@@ -1,0 +1,5 @@
+"""`python -m asyncgen`."""
+
+from asyncgen.cli import main
+
+main()

@@ -1,0 +1,9 @@
+"""CLI command module `generate_cmd`; its owner issue fills it in."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""

@@ -1,0 +1,28 @@
+"""Settings for exact and semantic uniqueness."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from asyncgen.config.base import Settings
+
+
+class DedupSettings(Settings):
+    """What is embedded, with which model, and when two records count as the same."""
+
+    enabled: bool = True
+    threshold: float = Field(default=0.9, gt=0, le=1)
+    embed: Literal["dialogue", "user_turns", "first_k_turns"] = "dialogue"
+    first_k: int = Field(default=4, gt=0)
+    embedder: Literal["minilm", "static", "hashing"] = "static"
+    model: str | None = None
+    static_model_dir: str | None = None
+    batch_size: int = Field(default=64, gt=0)
+    batch_deadline: float = Field(default=0.05, ge=0)
+    max_chars: int = Field(default=2000, gt=0)
+    torch_threads: int | None = Field(default=None, gt=0)
+    approximate_after: int = Field(default=50_000, gt=0)
+    hnsw_m: int = Field(default=32, gt=0)
+    save_interval: float = Field(default=30.0, gt=0)

@@ -1,0 +1,27 @@
+"""Settings for the run engine: workers, files, cadence, shutdown, logging."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from asyncgen.config.base import Settings
+
+
+class EngineSettings(Settings):
+    """How a run is scheduled, written, drained and reported."""
+
+    pipeline: Literal["interaction", "dialogue"] = "interaction"
+    n: int = Field(default=1000, gt=0)
+    seed: int = 0
+    out: str | None = None
+    max_workers: int = Field(default=64, gt=0)
+    queue_size: int = Field(default=256, gt=0)
+    fsync_interval: float = Field(default=1.0, ge=0)
+    grace_period: float = Field(default=10.0, ge=0)
+    metrics_interval: float = Field(default=5.0, gt=0)
+    progress_interval: float = Field(default=30.0, gt=0)
+    max_supplement_rounds: int = Field(default=3, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: str = "asyncgen.log"

@@ -1,0 +1,152 @@
+"""Load, merge, validate and redact configuration."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import ValidationError
+
+from asyncgen.config.llm import PROVIDER_DEFAULTS, LLMSettings
+from asyncgen.config.root import RunConfig
+from asyncgen.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "resources" / "default.yaml"
+ENV_PREFIX = "ASYNCGEN_"
+SECRET_MARKERS = ("api_key", "secret", "token", "password")
+# Keys whose names contain a marker but hold no secret (token counts and budgets).
+NOT_SECRET = {"max_tokens", "max_completion_tokens", "prompt_tokens", "output_tokens", "first_k"}
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+) -> RunConfig:
+    """Build the effective config.
+
+    Args:
+        path: a user YAML file merged over the packaged defaults.
+        overrides: dotted keys (``"llm.limits.rpm"``) from the CLI; ``None`` values are skipped.
+        environ: the environment to read ``ASYNCGEN_SECTION__KEY`` variables from.
+        env_file: a ``.env`` file whose values fill variables not already set.
+
+    Raises:
+        ConfigError: one line per problem, naming the key.
+    """
+    data = _read_yaml(DEFAULT_CONFIG_PATH)
+    if path is not None:
+        _deep_merge(data, _read_yaml(Path(path)))
+    env = dict(_dotenv(env_file))
+    env.update(os.environ if environ is None else environ)
+    for dotted, value in _env_overrides(env).items():
+        _set_dotted(data, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    return _validate(data, source=str(path) if path else "config")
+
+
+def validate_file(path: str | Path) -> list[str]:
+    """Return one line per problem in a YAML config file (empty when it is valid)."""
+    try:
+        load_config(path, environ={}, env_file=None)
+    except ConfigError as exc:
+        return str(exc).splitlines()
+    return []
+
+
+def resolve_api_key(llm: LLMSettings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The key for the configured provider, from its environment variable or `.env`."""
+    env = dict(_dotenv(".env"))
+    env.update(os.environ if environ is None else environ)
+    var = llm.api_key_env or PROVIDER_DEFAULTS[llm.provider][1]
+    return env.get(var) or None
+
+
+def redacted(value: Any) -> Any:
+    """A copy of a config dump with every secret-looking value replaced."""
+    if isinstance(value, dict):
+        return {k: ("***" if _is_secret(k) and v else redacted(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    if lowered in NOT_SECRET or lowered.endswith("_env"):
+        return False
+    return any(marker in lowered for marker in SECRET_MARKERS)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(exc)})") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return loaded
+
+
+def _dotenv(env_file: str | Path | None) -> dict[str, str]:
+    if env_file is None or not Path(env_file).is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """`ASYNCGEN_LLM__LIMITS__RPM=6000` → `{"llm.limits.rpm": 6000}`."""
+    found: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        found[dotted] = yaml.safe_load(raw) if raw else raw
+    return found
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _validate(data: dict[str, Any], *, source: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"{source}: {key}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

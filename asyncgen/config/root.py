@@ -1,0 +1,37 @@
+"""The one run configuration that nests every concern."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from asyncgen.config.base import Settings
+from asyncgen.config.bench import BenchSettings, ReportSettings
+from asyncgen.config.dedup import DedupSettings
+from asyncgen.config.dialogue import DialogueSettings
+from asyncgen.config.engine import EngineSettings
+from asyncgen.config.interaction import (
+    DistractorSettings,
+    InteractionGenerationSettings,
+    PersonaSettings,
+)
+from asyncgen.config.llm import LLMSettings
+from asyncgen.config.sim import SimSettings
+from asyncgen.config.training import TrainingDataSettings
+
+
+class RunConfig(Settings):
+    """Everything a run needs to know; snapshot into the run directory, secrets redacted."""
+
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    sim: SimSettings = Field(default_factory=SimSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    interaction_generation: InteractionGenerationSettings = Field(
+        default_factory=InteractionGenerationSettings
+    )
+    personas: PersonaSettings = Field(default_factory=PersonaSettings)
+    distractor: DistractorSettings = Field(default_factory=DistractorSettings)
+    dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
+    training_data: TrainingDataSettings = Field(default_factory=TrainingDataSettings)
+    bench: BenchSettings = Field(default_factory=BenchSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)

@@ -1,0 +1,1 @@
+"""asyncgen.personas."""

@@ -1,0 +1,99 @@
+"""Prompt templates: text files in `prompts/` that each declare the kind of answer they expect.
+
+A template starts with a front-matter block::
+
+    ---
+    kind: user_feedback
+    description: one line on what it asks for
+    ---
+    Body with {placeholders} filled by str.format.
+
+The transport sends the kind in the ``X-Asyncgen-Kind`` header so the simulator can answer
+each kind in the format the pipeline parses.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from asyncgen.errors import PromptError
+
+PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
+KIND_HEADER = "X-Asyncgen-Kind"
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A loaded template: its kind, its declared fields, and its body."""
+
+    name: str
+    kind: str
+    body: str
+    description: str = ""
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Placeholder names the body needs."""
+        return frozenset(field for _, field, _, _ in string.Formatter().parse(self.body) if field)
+
+    def render(self, **values: Any) -> str:
+        """Fill the placeholders.
+
+        Raises:
+            PromptError: a placeholder has no value.
+        """
+        missing = self.fields - values.keys()
+        if missing:
+            raise PromptError(f"prompt {self.name!r} needs {', '.join(sorted(missing))}")
+        return self.body.format(**values)
+
+
+def load_prompt(name_or_path: str | Path) -> PromptTemplate:
+    """Load a template by name (``"user_feedback"``) or by path.
+
+    Raises:
+        PromptError: the file is missing or declares no kind.
+    """
+    path = _resolve(name_or_path)
+    return _load(path)
+
+
+def list_prompts() -> list[PromptTemplate]:
+    """Every template shipped in `prompts/`."""
+    return [_load(p) for p in sorted(PROMPTS_DIR.glob("*.txt"))]
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".txt" and candidate.is_file():
+        return candidate.resolve()
+    stem = candidate.stem if candidate.suffix == ".txt" else str(name_or_path)
+    return PROMPTS_DIR / f"{stem}.txt"
+
+
+@cache
+def _load(path: Path) -> PromptTemplate:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PromptError(f"{path}: prompt template not readable ({exc.strerror})") from exc
+    if not text.startswith("---\n"):
+        raise PromptError(f"{path}: prompt template has no front matter declaring its kind")
+    header, _, body = text[4:].partition("\n---\n")
+    meta = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in header.splitlines())
+        if key.strip()
+    }
+    if not meta.get("kind"):
+        raise PromptError(f"{path}: front matter declares no kind")
+    return PromptTemplate(
+        name=path.stem,
+        kind=meta["kind"],
+        body=body.lstrip("\n"),
+        description=meta.get("description", ""),
+    )

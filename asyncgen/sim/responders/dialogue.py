@@ -1,0 +1,1 @@
+"""Simulator responders for the dialogue prompt kinds."""

@@ -1,0 +1,1 @@
+"""Simulator responders for the judge prompt kinds."""
