@@ -1,9 +1,93 @@
-"""CLI command module `report_cmd`; its owner issue fills it in."""
+"""`asyncgen report RUN_DIR`: is the dataset any good, before anyone trains on it."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from asyncgen.config import RunConfig, load_config
+from asyncgen.report import write_report
+
+
+def _headline(report: dict[str, Any]) -> Table:
+    table = Table(title=f"Dataset report · {report['pipeline']} · {report['records']} records")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    validity, diversity = report["validity"], report["diversity"]
+    users, assistants = diversity["user_turns"], diversity["assistant_turns"]
+    rows: list[tuple[str, Any]] = [
+        ("valid first parse", validity["valid_first_parse"]),
+        ("valid after retries", validity["valid_after_retries"]),
+        ("rejected", validity["rejected"]),
+        ("failed", validity["failed"]),
+        (
+            "distinct-2 user / assistant",
+            f"{users['distinct_2']} / {assistants['distinct_2']}",
+        ),
+        ("4-gram overlap user", diversity["user_turns"]["ngram_overlap_4"]),
+        ("NN similarity mean", (diversity.get("nearest_neighbour") or {}).get("mean")),
+        ("turns per record (mean)", report["length"]["turns_per_record"]["mean"]),
+        ("cost per record (USD)", report["cost"]["cost_per_record_usd"]),
+        ("realised noise rate", report["noise"]["realised_noise_rate"]),
+    ]
+    worst = report["largest_deviations"][:1]
+    if worst:
+        w = worst[0]
+        rows.append(("largest deviation", f"{w['dimension']}={w['value']} {w['gap']:+.3f}"))
+    if report.get("judge"):
+        rows.extend((f"judge {k}", v) for k, v in report["judge"]["means"].items())
+    for name, value in rows:
+        table.add_row(name, "—" if value is None else str(value))
+    return table
+
+
+def _judge_runner(config: RunConfig, model: str, base_url: str | None) -> Any:
+    async def run(records: list[dict[str, Any]]) -> dict[str, Any]:
+        from asyncgen.cli.endpoint import open_client
+        from asyncgen.llm.types import ModelHandle
+        from asyncgen.report.judge import judge_records
+
+        async with open_client(config, base_url=base_url, console=Console(stderr=True)) as client:
+            handle = ModelHandle(provider=config.llm.provider, model=model)
+            return await judge_records(records, client, handle=handle)
+
+    return run
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="Run directory made by `asyncgen generate`."),
+    out: Path | None = typer.Option(None, "--out", help="Write here instead of RUN_DIR."),
+    sample_size: int | None = typer.Option(None, "--sample-size", min=2, help="Records sampled."),
+    judge: str | None = typer.Option(None, "--judge", help="Model for an LLM-as-judge pass."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for the judge."),
+    no_embed: bool = typer.Option(False, "--no-embed", help="Skip embedding similarity."),
+    config_file: Path | None = typer.Option(None, "--config", help="YAML config file."),
+) -> None:
+    """Write report.html and report.json and print the headline figures."""
+    config = load_config(config_file)
+    settings = config.report
+    judge_model = judge or settings.judge_model
+    runner = _judge_runner(config, judge_model, base_url) if judge_model else None
+    result = asyncio.run(
+        write_report(
+            run_dir,
+            out,
+            sample_size=sample_size or settings.sample_size,
+            embed=not no_embed,
+            judge=runner,
+            judge_sample=settings.judge_sample,
+        )
+    )
+    console = Console()
+    console.print(_headline(result))
+    console.print(f"wrote {(out or run_dir) / 'report.html'} and report.json")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `report` to the app."""
+    app.command("report")(report)

@@ -1,0 +1,158 @@
+"""Assemble report.json from one streaming pass over a run directory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncgen.config import DedupSettings
+from asyncgen.errors import StoreError
+from asyncgen.report.collect import RunTally, collect
+from asyncgen.report.coverage import (
+    Coverage,
+    build_coverage,
+    largest_deviations,
+    targets_from_config,
+)
+from asyncgen.report.diversity import (
+    nearest_neighbour_similarity,
+    similarity_summary,
+    text_diversity,
+)
+from asyncgen.report.reader import read_json
+from asyncgen.report.text_stats import describe
+from asyncgen.report.view import view_record
+
+
+def build_report(
+    run_dir: Path, *, sample_size: int = 2000, seed: int = 0, embed: bool = True
+) -> tuple[dict[str, Any], list[Coverage], RunTally]:
+    """Compute every figure of the dataset report.
+
+    Raises:
+        StoreError: `run_dir` is not a directory.
+    """
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir}: not a run directory")
+    config = read_json(run_dir / "config.json")
+    summary = read_json(run_dir / "summary.json")
+    tally = collect(run_dir, sample_size, seed)
+    pipeline = tally.pipelines.most_common(1)[0][0] if tally.pipelines else "unknown"
+    coverages = build_coverage(tally.counters, targets_from_config(config, pipeline))
+    report: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "pipeline": pipeline,
+        "records": tally.records,
+        "validity": validity(tally),
+        "diversity": diversity(tally, config, embed=embed),
+        "coverage": {c.name: c.to_json() for c in coverages},
+        "largest_deviations": largest_deviations(coverages),
+        "length": lengths(tally),
+        "cost": cost(summary, tally.records),
+        "noise": noise(tally, config),
+        "missing_fields": dict(tally.missing_fields),
+        "unreadable_lines": {"count": tally.problems.corrupt, "examples": tally.problems.examples},
+        "summary_found": bool(summary),
+    }
+    return report, coverages, tally
+
+
+def validity(tally: RunTally) -> dict[str, Any]:
+    """Shares of all outcomes: valid first time, valid after retries, rejected, failed."""
+    rejected, failed = sum(tally.rejected.values()), sum(tally.failed.values())
+    total = tally.records + rejected + failed
+
+    def share(n: int) -> float:
+        return round(n / total, 4) if total else 0.0
+
+    return {
+        "outcomes": total,
+        "valid_first_parse": share(tally.first_parse),
+        "valid_after_retries": share(tally.after_retries),
+        "valid_attempts_unknown": share(tally.attempts_unknown),
+        "rejected": share(rejected),
+        "failed": share(failed),
+        "rejected_by_cause": dict(tally.rejected),
+        "failed_by_cause": dict(tally.failed),
+    }
+
+
+def diversity(tally: RunTally, config: dict[str, Any], *, embed: bool) -> dict[str, Any]:
+    """Text diversity per side, plus nearest-neighbour similarity of whole records."""
+    result: dict[str, Any] = {
+        "user_turns": text_diversity(tally.user_sample.items),
+        "assistant_turns": text_diversity(tally.assistant_sample.items),
+    }
+    if embed:
+        result["nearest_neighbour"] = _nn_similarity(tally, config)
+    return result
+
+
+def _nn_similarity(tally: RunTally, config: dict[str, Any]) -> dict[str, Any]:
+    from asyncgen.dedup import load_embedder
+
+    settings = DedupSettings.model_validate(config.get("dedup") or {})
+    texts = []
+    for record in tally.record_sample.items:
+        view = view_record(record)
+        texts.append(" ".join(view.user_turns + view.assistant_turns)[: settings.max_chars])
+    if len(texts) < 2:
+        return {"count": len(texts)}
+    vectors = np.asarray(load_embedder(settings).encode(texts), dtype=np.float32)
+    summary = similarity_summary(nearest_neighbour_similarity(vectors), settings.threshold)
+    summary["embedder"] = settings.embedder
+    return summary
+
+
+def lengths(tally: RunTally) -> dict[str, Any]:
+    """Words and tokens per turn and per record, turns per record."""
+    return {
+        "words_per_turn": describe(tally.words_per_turn),
+        "tokens_per_turn": describe(tally.tokens_per_turn),
+        "words_per_record": describe(tally.words_per_record),
+        "tokens_per_record": describe(tally.tokens_per_record),
+        "turns_per_record": describe(tally.turns_per_record),
+        "turns_histogram": {str(k): v for k, v in sorted(tally.turns_per_record.items())},
+    }
+
+
+def cost(summary: dict[str, Any], records: int) -> dict[str, Any]:
+    """Tokens and cost per accepted record, from the run's summary."""
+    tokens = summary.get("tokens") if isinstance(summary.get("tokens"), dict) else {}
+    tokens_in = _number(summary, "tokens_in", tokens.get("in") if tokens else None)
+    tokens_out = _number(summary, "tokens_out", tokens.get("out") if tokens else None)
+    cost_usd = _number(summary, "cost_usd", summary.get("cost"))
+
+    def per(value: float | None) -> float | None:
+        return round(value / records, 6) if records and value is not None else None
+
+    return {
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "cost_usd": cost_usd,
+        "tokens_per_record": per(None if tokens_in is None else tokens_in + (tokens_out or 0)),
+        "cost_per_record_usd": per(cost_usd),
+    }
+
+
+def _number(source: dict[str, Any], key: str, fallback: Any) -> float | None:
+    value = source.get(key, fallback)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def noise(tally: RunTally, config: dict[str, Any]) -> dict[str, Any]:
+    """Realised noise rate and edit rates per strategy, against the distractor config."""
+    distractor = config.get("distractor") or {}
+    total = tally.user_turns_total
+    return {
+        "user_turns": total,
+        "noised_user_turns": tally.noised_user_turns,
+        "realised_noise_rate": round(tally.noised_user_turns / total, 4) if total else 0.0,
+        "configured_noise_probability": distractor.get("noise_probability"),
+        "configured_char_noise_rate": distractor.get("char_noise_rate"),
+        "per_strategy": {k: v.to_json() for k, v in sorted(tally.noise.items())},
+    }

@@ -1,0 +1,137 @@
+"""One streaming pass over a run directory: counters and samples, never the whole run."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asyncgen.report.reader import ReadProblems, find_records_file, iter_jsonl
+from asyncgen.report.text_stats import Reservoir, edit_rates, words
+from asyncgen.report.view import RecordView, view_record
+from asyncgen.tokens import count_tokens
+
+
+@dataclass
+class NoiseTally:
+    """Edits per noise strategy, summed so rates can be averaged."""
+
+    count: int = 0
+    char_rate_sum: float = 0.0
+    word_rate_sum: float = 0.0
+
+    def add(self, char_rate: float, word_rate: float) -> None:
+        """Add one noisy version's edit rates."""
+        self.count += 1
+        self.char_rate_sum += char_rate
+        self.word_rate_sum += word_rate
+
+    def to_json(self) -> dict[str, float]:
+        """Mean rates."""
+        n = max(self.count, 1)
+        return {
+            "count": self.count,
+            "char_edit_rate": round(self.char_rate_sum / n, 4),
+            "word_edit_rate": round(self.word_rate_sum / n, 4),
+        }
+
+
+@dataclass
+class RunTally:
+    """Everything the report needs, gathered in one pass with bounded memory."""
+
+    pipelines: Counter[str] = field(default_factory=Counter)
+    records: int = 0
+    first_parse: int = 0
+    after_retries: int = 0
+    attempts_unknown: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    counters: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    missing_fields: Counter[str] = field(default_factory=Counter)
+    words_per_turn: Counter[int] = field(default_factory=Counter)
+    tokens_per_turn: Counter[int] = field(default_factory=Counter)
+    words_per_record: Counter[int] = field(default_factory=Counter)
+    tokens_per_record: Counter[int] = field(default_factory=Counter)
+    turns_per_record: Counter[int] = field(default_factory=Counter)
+    user_turns_total: int = 0
+    noised_user_turns: int = 0
+    noise: dict[str, NoiseTally] = field(default_factory=lambda: defaultdict(NoiseTally))
+    user_sample: Reservoir[str] = field(default_factory=lambda: Reservoir(0, random.Random(0)))
+    assistant_sample: Reservoir[str] = field(default_factory=lambda: Reservoir(0, random.Random(0)))
+    record_sample: Reservoir[dict[str, Any]] = field(
+        default_factory=lambda: Reservoir(0, random.Random(0))
+    )
+    problems: ReadProblems = field(default_factory=ReadProblems)
+
+
+def collect(run_dir: Path, sample_size: int, seed: int = 0) -> RunTally:
+    """Read records, failures and rejects once; keep counts and seeded samples."""
+    tally = RunTally(
+        user_sample=Reservoir(sample_size, random.Random(seed)),
+        assistant_sample=Reservoir(sample_size, random.Random(seed + 1)),
+        record_sample=Reservoir(min(sample_size, 500), random.Random(seed + 2)),
+    )
+    for record in iter_jsonl(find_records_file(run_dir), tally.problems):
+        _add_record(tally, record)
+    for failure in iter_jsonl(run_dir / "failures.jsonl", tally.problems):
+        tally.failed[_cause(failure)] += 1
+    for reject in iter_jsonl(run_dir / "rejected.jsonl", tally.problems):
+        tally.rejected[_cause(reject)] += 1
+    return tally
+
+
+def _cause(entry: dict[str, Any]) -> str:
+    reason = str(entry.get("reason") or "unknown")
+    return reason.split(":")[0].strip()[:60] or "unknown"
+
+
+def _add_record(tally: RunTally, record: dict[str, Any]) -> None:
+    view = view_record(record)
+    tally.records += 1
+    tally.pipelines[view.pipeline] += 1
+    _add_validity(tally, view)
+    for name, values in view.attributes.items():
+        tally.counters[name].update(values)
+    tally.missing_fields.update(view.missing)
+    _add_lengths(tally, view)
+    _add_noise(tally, view)
+    for text in view.user_turns:
+        tally.user_sample.add(text)
+    for text in view.assistant_turns:
+        tally.assistant_sample.add(text)
+    tally.record_sample.add(record)
+
+
+def _add_validity(tally: RunTally, view: RecordView) -> None:
+    if view.attempts is None:
+        tally.attempts_unknown += 1
+    elif view.attempts <= 1:
+        tally.first_parse += 1
+    else:
+        tally.after_retries += 1
+
+
+def _add_lengths(tally: RunTally, view: RecordView) -> None:
+    record_words = record_tokens = 0
+    for text in view.user_turns + view.assistant_turns:
+        n_words, n_tokens = len(words(text)), count_tokens(text)
+        tally.words_per_turn[n_words] += 1
+        tally.tokens_per_turn[n_tokens] += 1
+        record_words += n_words
+        record_tokens += n_tokens
+    tally.words_per_record[record_words] += 1
+    tally.tokens_per_record[record_tokens] += 1
+    tally.turns_per_record[len(view.user_turns)] += 1
+
+
+def _add_noise(tally: RunTally, view: RecordView) -> None:
+    tally.user_turns_total += len(view.user_turns)
+    noised_cleans = {clean for clean, _, _, _ in view.noisy_pairs}
+    tally.noised_user_turns += len(noised_cleans)
+    for clean, noisy, noise_type, strategies in view.noisy_pairs:
+        char_rate, word_rate = edit_rates(clean, noisy)
+        for name in strategies or [noise_type or "unspecified"]:
+            tally.noise[str(name)].add(char_rate, word_rate)

@@ -1,0 +1,178 @@
+"""The dataset report: every headline figure matches an independent recomputation."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from asyncgen.cli import app
+from asyncgen.report import build_report, write_report
+from asyncgen.report.judge import parse_scores
+
+SERVICES = ["hotel", "taxi", "train", "restaurant"]
+STATUSES = ["Resolved", "Failed", "Escalated"]
+WORDS = "book room taxi train station please tomorrow evening cheap near centre help".split()
+
+
+def _dialogue(rng: random.Random, i: int) -> dict[str, Any]:
+    turns = []
+    for n in range(rng.randint(2, 6)):
+        user = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
+        assistant = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))
+        turns.append(
+            {
+                "turn_number": n + 1,
+                "user_utterance": user,
+                "intent": "x",
+                "assistant_response": assistant,
+            }
+        )
+    services = rng.sample(SERVICES, rng.choice([1, 1, 2, 3]))
+    return {
+        "id": f"r{i}",
+        "dialogue_id": f"d{i}",
+        "services": services,
+        "turns": turns,
+        "resolution_status": rng.choice(STATUSES),
+        "scenario_category": "ticket_booking",
+        "regions": ["Paris"],
+        "user_emotions": ["Happy"],
+        "assistant_emotions": ["Patient"],
+        "time_slot": "Evening (17:00-21:00): 18:30",
+        "persona": "a traveller",
+        "persona_cluster": rng.randint(0, 3),
+        "model": "sim-model",
+        "generation_attempts": rng.choice([1, 1, 1, 2]),
+    }
+
+
+def _make_run(tmp_path: Path, n: int = 120) -> tuple[Path, list[dict[str, Any]]]:
+    rng = random.Random(7)
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [_dialogue(rng, i) for i in range(n)]
+    lines = [json.dumps(r) for r in records]
+    lines.insert(5, '{"torn": ')  # a corrupt line must be reported, not fatal
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+    (run / "failures.jsonl").write_text(json.dumps({"id": "f1", "reason": "timeout: x"}) + "\n")
+    (run / "rejected.jsonl").write_text(
+        "\n".join(json.dumps({"id": f"j{i}", "reason": "duplicate"}) for i in range(3)) + "\n"
+    )
+    config = {
+        "dialogue": {
+            "service_weights": {"single": 0.3, "double": 0.35, "triple": 0.25, "quadruple": 0.1},
+            "resolution_statuses": {"Resolved": 0.4, "Failed": 0.3, "Escalated": 0.3},
+        },
+        "dedup": {"embedder": "hashing", "threshold": 0.9},
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "summary.json").write_text(
+        json.dumps({"tokens_in": 12000, "tokens_out": 6000, "cost_usd": 0.24})
+    )
+    return run, records
+
+
+def _independent_distinct(texts: list[str], n: int) -> float:
+    grams = []
+    for text in texts:
+        toks = re.findall(r"\w+", text.lower())
+        grams += [" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)]
+    return len(set(grams)) / len(grams)
+
+
+def test_figures_match_independent_computation(tmp_path: Path) -> None:
+    """distinct-n, validity shares, coverage and cost agree with a recount in the test."""
+    run, records = _make_run(tmp_path)
+    report, _, _ = build_report(run, sample_size=10_000, embed=False)
+    users = [t["user_utterance"] for r in records for t in r["turns"]]
+    assistants = [t["assistant_response"] for r in records for t in r["turns"]]
+    for n in (1, 2, 3):
+        assert report["diversity"]["user_turns"][f"distinct_{n}"] == pytest.approx(
+            _independent_distinct(users, n), abs=1e-4
+        )
+        assert report["diversity"]["assistant_turns"][f"distinct_{n}"] == pytest.approx(
+            _independent_distinct(assistants, n), abs=1e-4
+        )
+    total = len(records) + 1 + 3
+    first = sum(1 for r in records if r["generation_attempts"] == 1)
+    assert report["validity"]["valid_first_parse"] == pytest.approx(first / total, abs=1e-4)
+    assert report["validity"]["rejected_by_cause"] == {"duplicate": 3}
+    assert report["validity"]["failed_by_cause"] == {"timeout": 1}
+    counts = Counter(r["resolution_status"] for r in records)
+    assert report["coverage"]["resolution_status"]["realised"] == dict(counts)
+    singles = sum(1 for r in records if len(r["services"]) == 1) / len(records)
+    realised = report["coverage"]["service_count"]["realised_share"]["single"]
+    assert realised == pytest.approx(singles, abs=1e-4)
+    assert report["cost"]["cost_per_record_usd"] == pytest.approx(0.24 / len(records), abs=1e-6)
+    turns = Counter(len(r["turns"]) for r in records)
+    assert report["length"]["turns_histogram"] == {str(k): v for k, v in sorted(turns.items())}
+    assert report["unreadable_lines"]["count"] == 1
+    assert "records.jsonl:6" in report["unreadable_lines"]["examples"][0]
+
+
+def test_ngram_overlap_detects_copies(tmp_path: Path) -> None:
+    """A sample of repeated turns has overlap 1; all-distinct turns have overlap 0."""
+    from asyncgen.report.text_stats import ngram_overlap
+
+    assert ngram_overlap(["a b c d e", "a b c d e"], 4) == 1.0
+    assert ngram_overlap(["a b c d", "e f g h"], 4) == 0.0
+
+
+async def test_html_and_plots_are_written(tmp_path: Path) -> None:
+    """report.html embeds every plot, and each PNG on disk is a real image."""
+    run, _ = _make_run(tmp_path)
+    report = await write_report(run, embed=True)
+    html = (run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(report["plots"]) >= 3
+    for rel in report["plots"]:
+        assert (run / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((run / "report.json").read_text())["records"] == 120
+    assert report["diversity"]["nearest_neighbour"]["count"] > 1
+
+
+def test_partial_run_without_summary_is_reported_not_fatal(tmp_path: Path) -> None:
+    """A run with only a records file still reports, listing what is missing."""
+    run = tmp_path / "partial"
+    run.mkdir()
+    (run / "records.jsonl").write_text(
+        json.dumps({"turns": [{"user_utterance": "hi there"}]}) + "\n"
+    )
+    report, _, _ = build_report(run, embed=False)
+    assert report["records"] == 1
+    assert report["summary_found"] is False
+    assert "resolution_status" in report["missing_fields"]
+
+
+def test_cli_prints_headline_and_rejects_missing_dir(tmp_path: Path) -> None:
+    """`asyncgen report` prints the figures; a missing directory is a one-line error."""
+    run, _ = _make_run(tmp_path)
+    result = CliRunner().invoke(app, ["report", str(run), "--no-embed"])
+    assert result.exit_code == 0, result.output
+    assert "distinct-2" in result.output
+    import sys
+
+    from asyncgen.cli.errors import run_cli
+
+    argv, sys.argv = sys.argv, ["asyncgen", "report", str(tmp_path / "nope")]
+    try:
+        assert run_cli(app) == 2
+    finally:
+        sys.argv = argv
+
+
+def test_judge_scores_parse_strictly() -> None:
+    """Judge answers outside 1-5 or without JSON are unusable, not guessed."""
+    assert parse_scores('{"persona_adherence": 4, "naturalness": 3, "task_success": 5}') == {
+        "persona_adherence": 4,
+        "naturalness": 3,
+        "task_success": 5,
+    }
+    assert parse_scores('{"persona_adherence": 9, "naturalness": 3, "task_success": 5}') is None
+    assert parse_scores("no json here") is None
