@@ -91,6 +91,9 @@ class LimitSettings(Settings):
     adaptive: bool = True
     learn_from_headers: bool = True
     resume_ramp_seconds: float = Field(default=2.0, ge=0)
+    burst_seconds: float = Field(default=0.05, gt=0)
+    initial_concurrency: int = Field(default=16, gt=0)
+    completion_estimate: int = Field(default=512, gt=0)
 
 
 class LLMSettings(Settings):

@@ -1,0 +1,112 @@
+"""Which failures are worth another attempt, and how long to wait before it.
+
+Small pure functions in the manner of openai-python's ``_should_retry`` and
+``_calculate_retry_timeout``. ``set_testing(True)`` makes every backoff instant, for
+tests (the limiter's pauses still apply: they are behaviour, not politeness).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from asyncgen.config.llm import RetrySettings
+from asyncgen.errors import (
+    LLMConnectionError,
+    LLMError,
+    LLMStatusError,
+    LLMTimeoutError,
+    RateLimitError,
+)
+from asyncgen.llm.errors import (
+    AuthenticationError,
+    ContextLengthError,
+    EmptyAnswerError,
+    MalformedAnswerError,
+    TruncatedAnswerError,
+)
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+_testing = False
+
+
+def set_testing(enabled: bool) -> None:
+    """Make every retry backoff instant (tests); limiter pauses are unaffected."""
+    global _testing
+    _testing = enabled
+
+
+def is_testing() -> bool:
+    """True while `set_testing(True)` is in force."""
+    return _testing
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times and how patiently to retry."""
+
+    max_retries: int = 6
+    initial: float = 0.5
+    maximum: float = 30.0
+    jitter: float = 0.5
+    retry_on_length: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: RetrySettings, max_retries: int | None = None) -> RetryPolicy:
+        """Build from config; `max_retries` overrides the configured count."""
+        return cls(
+            max_retries=settings.max_retries if max_retries is None else max_retries,
+            initial=settings.backoff_initial,
+            maximum=settings.backoff_max,
+            jitter=settings.backoff_jitter,
+            retry_on_length=settings.retry_on_length,
+        )
+
+
+def failure_cause(exc: BaseException) -> str:
+    """A short stable name for why a call failed: the key of the retry/failure counters."""
+    if isinstance(exc, RateLimitError):
+        return "rate_limited"
+    if isinstance(exc, ContextLengthError):
+        return "context_length"
+    if isinstance(exc, AuthenticationError):
+        return "auth"
+    if isinstance(exc, LLMStatusError):
+        return f"http_{exc.status_code}"
+    if isinstance(exc, LLMTimeoutError):
+        return "timeout"
+    if isinstance(exc, LLMConnectionError):
+        return "connection"
+    if isinstance(exc, TruncatedAnswerError):
+        return "length"
+    if isinstance(exc, EmptyAnswerError):
+        return "empty"
+    if isinstance(exc, MalformedAnswerError):
+        return "malformed"
+    if isinstance(exc, LLMError):
+        return "response"
+    return type(exc).__name__
+
+
+def should_retry(exc: LLMError, policy: RetryPolicy) -> bool:
+    """True for transient failures: 429, 5xx, 408/409, timeouts, broken connections, bad bodies."""
+    if isinstance(exc, TruncatedAnswerError):
+        return policy.retry_on_length
+    if isinstance(exc, ContextLengthError):
+        return False
+    if isinstance(exc, LLMStatusError):
+        return exc.status_code in RETRYABLE_STATUS
+    return isinstance(exc, LLMConnectionError | EmptyAnswerError | MalformedAnswerError)
+
+
+def calculate_retry_timeout(
+    attempt: int, policy: RetryPolicy, rng: random.Random, retry_after: float | None = None
+) -> float:
+    """Seconds before retry `attempt` (1-based): the server's advice, else jittered backoff."""
+    if _testing:
+        return 0.0
+    if retry_after is not None and 0 <= retry_after <= 60:
+        return retry_after + rng.uniform(0, 0.05 * max(retry_after, 0.2))
+    delay = min(policy.initial * 2.0 ** (attempt - 1), policy.maximum)
+    return delay * (1.0 - policy.jitter * rng.random())

@@ -1,0 +1,88 @@
+"""Tokens and dollars per model, and the budgets that stop new work."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from asyncgen.config.llm import Price
+
+
+@dataclass
+class ModelUsage:
+    """What one model consumed."""
+
+    requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+
+class UsageMeter:
+    """Adds up usage from every response and says when a budget is spent."""
+
+    def __init__(
+        self,
+        prices: dict[str, Price],
+        *,
+        max_cost: float | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        self._prices = prices
+        self.max_cost = max_cost
+        self.max_tokens = max_tokens
+        self.by_model: defaultdict[str, ModelUsage] = defaultdict(ModelUsage)
+        self.unpriced: set[str] = set()
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.cost_usd = 0.0
+
+    def price_of(self, model: str) -> Price | None:
+        """The price entry for `model`, also matching ``provider/model`` names by their tail."""
+        price = self._prices.get(model)
+        if price is None and "/" in model:
+            price = self._prices.get(model.rsplit("/", 1)[1])
+        return price
+
+    def add(self, model: str, tokens_in: int, tokens_out: int) -> float:
+        """Record one response's usage; returns its cost in USD (0 for unpriced models)."""
+        price = self.price_of(model)
+        cost = 0.0
+        if price is None:
+            self.unpriced.add(model)
+        else:
+            cost = (tokens_in * price.input + tokens_out * price.output) / 1_000_000
+        entry = self.by_model[model]
+        entry.requests += 1
+        entry.tokens_in += tokens_in
+        entry.tokens_out += tokens_out
+        entry.cost_usd += cost
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
+        self.cost_usd += cost
+        return cost
+
+    @property
+    def budget_exhausted(self) -> bool:
+        """True once `max_cost` dollars or `max_tokens` tokens (in + out) are spent."""
+        if self.max_cost is not None and self.cost_usd >= self.max_cost:
+            return True
+        return self.max_tokens is not None and self.tokens_in + self.tokens_out >= self.max_tokens
+
+    def projected_cost(self, done: int, target: int) -> float:
+        """Cost of `target` units if each costs what the `done` ones did on average."""
+        if done <= 0:
+            return self.cost_usd
+        return self.cost_usd * max(target, done) / done
+
+    def snapshot(self) -> dict[str, object]:
+        """Per-model usage for metrics and summaries."""
+        return {
+            model: {
+                "requests": u.requests,
+                "tokens_in": u.tokens_in,
+                "tokens_out": u.tokens_out,
+                "cost_usd": round(u.cost_usd, 6),
+            }
+            for model, u in sorted(self.by_model.items())
+        }
