@@ -1,9 +1,91 @@
-"""CLI command module `sim_cmd`; its owner issue fills it in."""
+"""`asyncgen sim serve`: the built-in OpenAI-compatible simulator in the foreground."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from asyncgen.config import load_config
+
+sim_app = typer.Typer(help="The built-in OpenAI-compatible simulator.", no_args_is_help=True)
+
+_RATE = {"min": 0.0, "max": 1.0}
+
+
+@sim_app.command("serve")
+def serve_command(
+    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    host: str | None = typer.Option(None, "--host", help="Listen address."),
+    port: int | None = typer.Option(None, "--port", help="Listen port; 0 picks a free one."),
+    api_key: str | None = typer.Option(None, "--api-key", help="Require this bearer token."),
+    rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute per key."),
+    tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute per key."),
+    latency_median: float | None = typer.Option(None, "--latency-median", help="Seconds."),
+    latency_sigma: float | None = typer.Option(None, "--latency-sigma", help="Lognormal sigma."),
+    seconds_per_token: float | None = typer.Option(
+        None, "--seconds-per-token", help="Generation time per output token."
+    ),
+    max_concurrency: int | None = typer.Option(
+        None, "--max-concurrency", help="Requests in service before queueing or 503."
+    ),
+    overload: str | None = typer.Option(None, "--overload", help="queue | reject (503)."),
+    fault_500: float | None = typer.Option(None, "--fault-500", help="Rate of 500s."),
+    fault_503: float | None = typer.Option(None, "--fault-503", help="Rate of 503s."),
+    fault_drop: float | None = typer.Option(None, "--fault-drop", help="Rate of dropped sockets."),
+    fault_malformed: float | None = typer.Option(
+        None, "--fault-malformed", help="Rate of malformed JSON bodies."
+    ),
+    fault_empty: float | None = typer.Option(None, "--fault-empty", help="Rate of empty answers."),
+    fault_length: float | None = typer.Option(
+        None, "--fault-length", help="Rate of answers cut at finish_reason length."
+    ),
+    fault_slow: float | None = typer.Option(
+        None, "--fault-slow", help="Rate of first bytes slower than a client timeout."
+    ),
+    slow_seconds: float | None = typer.Option(
+        None, "--slow-seconds", help="How slow a slow first byte is."
+    ),
+    duplicate_rate: float | None = typer.Option(
+        None, "--duplicate-rate", help="Share of answers repeating an earlier one."
+    ),
+    malformed_rate: float | None = typer.Option(
+        None, "--malformed-rate", help="Share of structured answers deliberately malformed."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seeds content, faults and latency."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve POST /v1/chat/completions, GET /v1/models and GET /sim/stats until Ctrl-C."""
+    overrides: dict[str, Any] = {
+        "sim.host": host,
+        "sim.port": port,
+        "sim.api_key": api_key,
+        "sim.rpm": rpm,
+        "sim.tpm": tpm,
+        "sim.latency_median": latency_median,
+        "sim.latency_sigma": latency_sigma,
+        "sim.seconds_per_output_token": seconds_per_token,
+        "sim.max_concurrency": max_concurrency,
+        "sim.overload": overload,
+        "sim.faults.error_500": fault_500,
+        "sim.faults.error_503": fault_503,
+        "sim.faults.drop_connection": fault_drop,
+        "sim.faults.malformed_json": fault_malformed,
+        "sim.faults.empty_content": fault_empty,
+        "sim.faults.truncate_length": fault_length,
+        "sim.faults.slow_first_byte": fault_slow,
+        "sim.faults.slow_first_byte_seconds": slow_seconds,
+        "sim.duplicate_rate": duplicate_rate,
+        "sim.malformed_rate": malformed_rate,
+        "sim.seed": seed,
+    }
+    settings = load_config(config, overrides).sim
+    from asyncgen.sim.server import serve
+
+    serve(settings, log_level=log_level.lower())
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `sim` to the app."""
+    app.add_typer(sim_app, name="sim")
