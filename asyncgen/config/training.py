@@ -38,3 +38,4 @@ class TrainingDataSettings(Settings):
     system_prompt: str | None = None
     drop_failed: bool = True
     strict: bool = False
+    batch_size: int = Field(default=1000, gt=0)

@@ -1,0 +1,102 @@
+"""Write files and folders under a temporary name and rename them into place.
+
+A reader (or a crash) never sees a half-written file under the final name: content goes
+to a hidden temporary sibling, is flushed and fsynced, and only then is renamed over the
+final path with `os.replace`, which is atomic on one filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO
+
+TMP_MARK = ".tmp-"
+
+
+def temp_sibling(final: Path) -> Path:
+    """A hidden, unique temporary path next to `final` (same filesystem, so rename is atomic)."""
+    return final.with_name(f".{final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+class AtomicFile:
+    """A binary file that appears under its final name only when `commit` is called."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.temp = temp_sibling(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.handle: IO[bytes] = self.temp.open("wb")
+
+    def write(self, data: bytes) -> None:
+        """Append bytes to the temporary file."""
+        self.handle.write(data)
+
+    def commit(self) -> Path:
+        """Flush, fsync and rename into place; returns the final path."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.temp, self.final)
+        fsync_dir(self.final.parent)
+        return self.final
+
+    def abort(self) -> None:
+        """Drop the temporary file; the final name is untouched."""
+        if not self.handle.closed:
+            self.handle.close()
+        self.temp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(final: Path, data: bytes) -> Path:
+    """Write a whole small file atomically."""
+    target = AtomicFile(final)
+    try:
+        target.write(data)
+    except BaseException:
+        target.abort()
+        raise
+    return target.commit()
+
+
+def replace_dir(temp: Path, final: Path) -> Path:
+    """Move a finished folder into place, replacing an older one without a half state."""
+    old = None
+    if final.exists():
+        old = temp_sibling(final)
+        os.replace(final, old)
+    os.replace(temp, final)
+    fsync_dir(final.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete temporaries a crashed export left behind; returns how many."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.glob(f".*{TMP_MARK}*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def fsync_dir(folder: Path) -> None:
+    """Persist a rename by fsyncing its directory (best effort where unsupported)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,201 @@
+"""Parquet and Hugging Face `datasets` output, written in bounded batches.
+
+Dict-valued fields (persona features, noisy versions, metadata) have no fixed schema, so
+they are stored as JSON text; the conversation columns are typed lists of
+``{role, content}`` structs, and `messages` carries the system message when configured.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from asyncgen.errors import ConfigError
+from asyncgen.export.atomic import fsync_dir, replace_dir, temp_sibling
+from asyncgen.export.formats import chat_messages
+from asyncgen.export.sample import TrainingSample
+
+_MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("persona_id", pa.string()),
+        ("persona_features", pa.string()),
+        ("original_query", pa.string()),
+        ("initial_query", pa.string()),
+        ("prompt_trajectory", pa.list_(pa.string())),
+        ("full_conversation", pa.list_(_MESSAGE)),
+        ("messages", pa.list_(_MESSAGE)),
+        ("num_turns", pa.int32()),
+        ("noisy_initial_queries", pa.string()),
+        ("metadata", pa.string()),
+    ]
+)
+JSON_COLUMNS = ("persona_features", "noisy_initial_queries", "metadata")
+
+
+def sample_row(sample: TrainingSample, system_prompt: str | None) -> dict[str, Any]:
+    """One sample as a row of `SCHEMA`."""
+    row = sample.to_dict()
+    for name in JSON_COLUMNS:
+        row[name] = orjson.dumps(row[name]).decode()
+    row["messages"] = chat_messages(sample, system_prompt)
+    return row
+
+
+def row_sample(row: dict[str, Any]) -> TrainingSample:
+    """The sample a `SCHEMA` row holds (the inverse of `sample_row`)."""
+    data = {k: v for k, v in row.items() if k != "messages"}
+    for name in JSON_COLUMNS:
+        data[name] = orjson.loads(data[name])
+    return TrainingSample.from_dict(data)
+
+
+class _Batches:
+    """Rows buffered up to `batch_size`, then handed to `flush` as one table."""
+
+    def __init__(self, system_prompt: str | None, batch_size: int) -> None:
+        self._rows: list[dict[str, Any]] = []
+        self._system = system_prompt
+        self._size = batch_size
+
+    def add(self, sample: TrainingSample) -> pa.Table | None:
+        self._rows.append(sample_row(sample, self._system))
+        return self.take() if len(self._rows) >= self._size else None
+
+    def take(self) -> pa.Table | None:
+        if not self._rows:
+            return None
+        table = pa.Table.from_pylist(self._rows, schema=SCHEMA)
+        self._rows = []
+        return table
+
+
+class ParquetSampleWriter:
+    """One Parquet file per split through `pq.ParquetWriter`, a row group per batch."""
+
+    def __init__(self, final: Path, system_prompt: str | None, batch_size: int) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.final = final
+        self._temp = temp_sibling(final)
+        self._writer = pq.ParquetWriter(str(self._temp), SCHEMA, compression="zstd")
+        self._batches = _Batches(system_prompt, batch_size)
+
+    def write(self, sample: TrainingSample) -> None:
+        """Buffer one row; write a row group when the batch is full."""
+        table = self._batches.add(sample)
+        if table is not None:
+            self._writer.write_table(table)
+
+    def commit(self) -> Path:
+        """Write the last batch, close, fsync and rename into place."""
+        table = self._batches.take()
+        if table is not None:
+            self._writer.write_table(table)
+        self._writer.close()
+        with self._temp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self._temp, self.final)
+        fsync_dir(self.final.parent)
+        return self.final
+
+    def abort(self) -> None:
+        """Close and drop the temporary file."""
+        self._writer.close()
+        self._temp.unlink(missing_ok=True)
+
+
+def require_datasets() -> Any:
+    """The `datasets` module, or a clear error naming the extra to install.
+
+    Raises:
+        ConfigError: `datasets` is not installed.
+    """
+    try:
+        import datasets
+    except ImportError as exc:
+        raise ConfigError(
+            "format 'hf' needs the optional extra: pip install 'asyncgen[hf]' (datasets)"
+        ) from exc
+    return datasets
+
+
+class HFDatasetBuilder:
+    """A `DatasetDict` folder (`save_to_disk`) built from one batched Arrow file per split."""
+
+    def __init__(self, final: Path, system_prompt: str | None, batch_size: int) -> None:
+        require_datasets()
+        self.final = final
+        self._work = temp_sibling(final)
+        self._work.mkdir(parents=True)
+        self._system = system_prompt
+        self._size = batch_size
+        self._splits: dict[str, tuple[pa.ipc.RecordBatchStreamWriter, _Batches]] = {}
+
+    def split_writer(self, split: str) -> _HFSplitWriter:
+        """A writer for one split of the folder."""
+        sink = pa.ipc.new_stream(str(self._work / f"{split}.arrow"), SCHEMA)
+        batches = _Batches(self._system, self._size)
+        self._splits[split] = (sink, batches)
+        return _HFSplitWriter(sink, batches)
+
+    def commit(self) -> Path:
+        """Close the Arrow files, save the DatasetDict next to them, rename into place."""
+        datasets = require_datasets()
+        from datasets.table import MemoryMappedTable
+
+        parts = {}
+        for split, (sink, batches) in self._splits.items():
+            table = batches.take()
+            if table is not None:
+                sink.write_table(table)
+            sink.close()
+            mapped = MemoryMappedTable.from_file(str(self._work / f"{split}.arrow"))
+            parts[split] = datasets.Dataset(mapped, split=datasets.NamedSplit(split))
+        out = self._work / "dataset"
+        _quiet_save(datasets.DatasetDict(parts), out)
+        built = temp_sibling(self.final)
+        os.replace(out, built)
+        shutil.rmtree(self._work, ignore_errors=True)
+        return replace_dir(built, self.final)
+
+    def abort(self) -> None:
+        """Drop the work folder."""
+        for sink, _ in self._splits.values():
+            try:
+                sink.close()
+            except (OSError, pa.ArrowException):
+                pass
+        shutil.rmtree(self._work, ignore_errors=True)
+
+
+def _quiet_save(dataset: Any, out: Path) -> None:
+    """`save_to_disk` without its progress bars (restored afterwards)."""
+    datasets = require_datasets()
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        dataset.save_to_disk(str(out))
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
+
+
+class _HFSplitWriter:
+    """Streams one split's rows into its Arrow file; the builder commits them together."""
+
+    def __init__(self, sink: pa.ipc.RecordBatchStreamWriter, batches: _Batches) -> None:
+        self._sink = sink
+        self._batches = batches
+
+    def write(self, sample: TrainingSample) -> None:
+        """Buffer one row; write a record batch when full."""
+        table = self._batches.add(sample)
+        if table is not None:
+            self._sink.write_table(table)

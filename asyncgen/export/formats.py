@@ -1,0 +1,114 @@
+"""One writer per output format; each streams samples to a temporary file.
+
+Text formats are written as they come; Parquet goes through a batched pyarrow writer;
+the Hugging Face folder is built from batched Arrow files with `datasets` (an optional
+extra, imported only when asked for). Nothing appears under its final name before
+`commit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from asyncgen.export.atomic import AtomicFile
+from asyncgen.export.sample import TrainingSample
+
+FORMATS = ("json", "jsonl", "openai", "sharegpt", "parquet", "hf")
+SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
+_SUFFIX = {
+    "json": "samples.json",
+    "jsonl": "samples.jsonl",
+    "openai": "openai.jsonl",
+    "sharegpt": "sharegpt.jsonl",
+    "parquet": "samples.parquet",
+}
+
+
+class SampleWriter(Protocol):
+    """Streams the samples of one split in one format."""
+
+    def write(self, sample: TrainingSample) -> None:
+        """Add one sample."""
+        ...
+
+    def commit(self) -> Path:
+        """Finish and move the output into place; returns its final path."""
+        ...
+
+    def abort(self) -> None:
+        """Drop everything written; the final path is untouched."""
+        ...
+
+
+def file_name(fmt: str, split: str, stamp: str | None) -> str:
+    """`train_samples.json`, `validation_openai.jsonl`, … with an optional `_YYYYmmdd_HHMMSS`."""
+    stem, dot, ext = _SUFFIX[fmt].partition(".")
+    return f"{split}_{stem}{'_' + stamp if stamp else ''}{dot}{ext}"
+
+
+def chat_messages(sample: TrainingSample, system_prompt: str | None) -> list[dict[str, str]]:
+    """The conversation as chat messages, led by the system message when one is configured."""
+    head = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return head + [{"role": m["role"], "content": m["content"]} for m in sample.full_conversation]
+
+
+def openai_line(sample: TrainingSample, system_prompt: str | None) -> dict[str, Any]:
+    """OpenAI fine-tuning chat format: only `messages`, as the API expects."""
+    return {"messages": chat_messages(sample, system_prompt)}
+
+
+def sharegpt_line(sample: TrainingSample, system_prompt: str | None) -> dict[str, Any]:
+    """ShareGPT format: `conversations` of `from` (system/human/gpt) and `value`."""
+    turns = [
+        {"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]}
+        for m in chat_messages(sample, system_prompt)
+    ]
+    return {"id": sample.sample_id, "conversations": turns}
+
+
+class JsonLinesWriter:
+    """One JSON object per line, made from each sample by `shape`."""
+
+    def __init__(self, final: Path, shape: Callable[[TrainingSample], dict[str, Any]]) -> None:
+        self._file = AtomicFile(final)
+        self._shape = shape
+
+    def write(self, sample: TrainingSample) -> None:
+        """Append one line."""
+        self._file.write(orjson.dumps(self._shape(sample), option=orjson.OPT_APPEND_NEWLINE))
+
+    def commit(self) -> Path:
+        """Rename into place."""
+        return self._file.commit()
+
+    def abort(self) -> None:
+        """Drop the temporary file."""
+        self._file.abort()
+
+
+class JsonArrayWriter:
+    """The spec's JSON: one array of sample objects, streamed element by element."""
+
+    def __init__(self, final: Path) -> None:
+        self._file = AtomicFile(final)
+        self._file.write(b"[")
+        self._count = 0
+
+    def write(self, sample: TrainingSample) -> None:
+        """Append one element."""
+        self._file.write(b",\n" if self._count else b"\n")
+        self._file.write(orjson.dumps(sample.to_dict(), option=orjson.OPT_INDENT_2))
+        self._count += 1
+
+    def commit(self) -> Path:
+        """Close the array and rename into place."""
+        self._file.write(b"\n]\n" if self._count else b"]\n")
+        return self._file.commit()
+
+    def abort(self) -> None:
+        """Drop the temporary file."""
+        self._file.abort()
