@@ -1,9 +1,50 @@
-"""CLI command module `extract_cmd`; its owner issue fills it in."""
+"""`asyncgen extract --index N`: the report's single-dialogue extraction test."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from asyncgen.config import load_config
+
+
+def extract(
+    index: int = typer.Option(0, "--index", "-i", help="Row of the base dataset to extract."),
+    dataset: Path | None = typer.Option(
+        None,
+        "--dataset-path",
+        "--dataset",
+        help="MultiWOZ v2.2 folder or file; default: dialogue.dataset_path or the sample.",
+    ),
+    split: str | None = typer.Option(None, "--split", help="Split of a DatasetDict."),
+    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
+) -> None:
+    """Extract dialogue INDEX, format its base conversation, and show what was found."""
+    from asyncgen.dialogue.generator import DialogueGenerator
+
+    overrides = {
+        "dialogue.dataset_path": str(dataset) if dataset else None,
+        "dialogue.dataset_split": split,
+    }
+    generator = DialogueGenerator(load_config(config, overrides))
+    found = generator.test_single_dialogue_extraction(index)
+    if as_json:
+        typer.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"dialogue_id: {found['dialogue_id']} (index {index})")
+    typer.echo(f"services:    {', '.join(found['services']) or '-'}")
+    typer.echo(
+        f"speakers: {found['speakers']}  utterances: {found['utterances']}  "
+        f"turns: {found['turns']}"
+    )
+    typer.echo(f"sha256:      {found['sha256']}")
+    typer.echo("")
+    typer.echo(found["base_conversation"])
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `extract` to the app."""
+    app.command("extract")(extract)

@@ -1,1 +1,45 @@
-"""asyncgen.dialogue."""
+"""The dialogue pipeline: MultiWOZ-seeded, persona-grounded service dialogues.
+
+`DialogueGenerator` is the report's class (asyncio-native); `DialoguePipeline` plugs it
+into the run engine. Base dialogues load from a local MultiWOZ v2.2 copy or the packaged
+sample; item *i* of the plan is a pure function of (config, seed, i).
+"""
+
+from asyncgen.dialogue.generator import DialogueGenerator
+from asyncgen.dialogue.mix import StratifiedMix, round_robin
+from asyncgen.dialogue.multiwoz import (
+    BaseDialogue,
+    BaseTurn,
+    MultiWOZDataset,
+    extract_dialogue,
+    generate_base_conversation,
+    load_multiwoz,
+)
+from asyncgen.dialogue.parse import (
+    DialogueTurn,
+    assign_selected_emotions,
+    format_dialogue,
+    process_generated_dialogue,
+)
+from asyncgen.dialogue.pipeline import DialoguePipeline
+from asyncgen.dialogue.plan import DialoguePlanner
+from asyncgen.dialogue.space import ScenarioSpace
+
+__all__ = [
+    "BaseDialogue",
+    "BaseTurn",
+    "DialogueGenerator",
+    "DialoguePipeline",
+    "DialoguePlanner",
+    "DialogueTurn",
+    "MultiWOZDataset",
+    "ScenarioSpace",
+    "StratifiedMix",
+    "assign_selected_emotions",
+    "extract_dialogue",
+    "format_dialogue",
+    "generate_base_conversation",
+    "load_multiwoz",
+    "process_generated_dialogue",
+    "round_robin",
+]

@@ -1,0 +1,318 @@
+"""`DialogueGenerator`: the report's class, asyncio-native, one dialogue per coroutine.
+
+Item planning lives in `plan.py`; this class turns one planned item into a record: the
+scenario call, the dialogue call with strict validation and retried invalid formats,
+per-turn emotions, optional noise, and the record's fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from asyncgen.config import RunConfig
+from asyncgen.dialogue.multiwoz import (
+    MultiWOZDataset,
+    extract_dialogue,
+    generate_base_conversation,
+    load_multiwoz,
+)
+from asyncgen.dialogue.parse import (
+    DialogueTurn,
+    assign_selected_emotions,
+    process_generated_dialogue,
+)
+from asyncgen.dialogue.prompting import dialogue_messages, scenario_messages
+from asyncgen.dialogue.space import ScenarioSpace
+from asyncgen.dialogue.store import DialogueFiles
+from asyncgen.engine.plugin import Failure, Outcome, Record, Reject
+from asyncgen.errors import DatasetError, LLMError, LLMResponseError
+from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
+from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DialogueGenerator:
+    """Generates MultiWOZ-seeded, persona-grounded service dialogues through one client."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        client: ChatClient | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self.config = config
+        self.settings = config.dialogue
+        self.client = client
+        self.space = ScenarioSpace(self.settings)
+        self.sleep = sleep
+        self.clock = clock
+        self.dataset: MultiWOZDataset | None = None
+        self.personas: PersonaBank | None = None
+        self.existing_hashes: set[str] = set()
+        self.files = DialogueFiles(self.settings)
+        self.noiser: Any = None
+
+    # --- data -----------------------------------------------------------------------
+
+    def load_dataset(self) -> MultiWOZDataset:
+        """Load the base dialogues once (the configured path, else the packaged sample)."""
+        if self.dataset is None:
+            self.dataset = load_multiwoz(self.settings.dataset_path, self.settings.dataset_split)
+        return self.dataset
+
+    def load_persona_dataset(self) -> PersonaBank:
+        """Load the personas once and index them by cluster and summary."""
+        if self.personas is None:
+            self.personas = load_personas(self.settings.persona_path)
+        return self.personas
+
+    def populate_persona_dicts(self) -> None:
+        """Rebuild `cluster_dict` and `summary_dict` of the loaded personas."""
+        self.load_persona_dataset().populate_persona_dicts()
+
+    def select_random_persona(self, rng: random.Random) -> FinePersona:
+        """A persona by cluster or by summary, per `dialogue.persona_selection`."""
+        bank = self.load_persona_dataset()
+        return bank.select_random_persona(rng, self.settings.persona_selection)
+
+    def get_categories_for_service(self, service: str) -> list[str]:
+        """General categories plus the service's own."""
+        return self.space.get_categories_for_service(service)
+
+    def generate_random_time(self, slot: str, rng: random.Random) -> str:
+        """A concrete HH:MM inside a named time slot."""
+        return self.space.generate_random_time(slot, rng)
+
+    extract_dialogue = staticmethod(extract_dialogue)
+    generate_base_conversation = staticmethod(generate_base_conversation)
+    process_generated_dialogue = staticmethod(process_generated_dialogue)
+    assign_selected_emotions = staticmethod(assign_selected_emotions)
+
+    def test_single_dialogue_extraction(self, index: int = 0) -> dict[str, Any]:
+        """The report's extraction test: dialogue `index` extracted and formatted.
+
+        Raises:
+            DatasetError: `index` is outside the dataset.
+        """
+        dataset = self.load_dataset()
+        if not 0 <= index < len(dataset):
+            raise DatasetError(
+                f"index {index} is out of range: {dataset.source} has {len(dataset)} "
+                f"dialogues (valid: 0..{len(dataset) - 1})"
+            )
+        base = dataset[index]
+        turns = extract_dialogue(base)
+        return {
+            "index": index,
+            "dialogue_id": base.dialogue_id,
+            "services": list(base.services),
+            "speakers": len({t["speaker"] for t in turns}),
+            "utterances": sum(1 for t in turns if t["utterance"]),
+            "turns": len(turns),
+            "sha256": base.conversation_hash,
+            "base_conversation": generate_base_conversation(turns),
+        }
+
+    # --- model calls ----------------------------------------------------------------
+
+    def lock_handle(self, payload: dict[str, Any]) -> ModelHandle:
+        """One model for the whole dialogue, with the item's sampled parameters."""
+        gen = payload["generation_params"]
+        lock = getattr(self.client, "lock_model", None)
+        if callable(lock):
+            handle: ModelHandle = lock(random.Random(payload["model_seed"]))
+        else:
+            handle = ModelHandle(provider=self.config.llm.provider, model=self.config.llm.model)
+        if self.settings.model:
+            handle = dataclasses.replace(handle, model=self.settings.model)
+        return dataclasses.replace(
+            handle,
+            temperature=gen["temperature"],
+            top_p=gen["top_p"],
+            frequency_penalty=gen["frequency_penalty"],
+            presence_penalty=gen["presence_penalty"],
+        )
+
+    async def _chat(self, request: ChatRequest, handle: ModelHandle) -> tuple[str, str]:
+        if self.client is None:
+            raise LLMError("DialogueGenerator has no chat client")
+        result = await self.client.chat(request, handle)
+        return result.content, result.model
+
+    async def generate_dynamic_scenario(
+        self, payload: dict[str, Any], persona: FinePersona, handle: ModelHandle
+    ) -> str:
+        """The LLM-written 2-3 line scenario (category, services, persona, region, time).
+
+        Raises:
+            LLMError: the call failed after the transport's retries, or came back empty.
+        """
+        primary = payload["services"][0]
+        rng = random.Random(payload["model_seed"])
+        category = self.space.valid_category(payload["scenario_category"], primary, rng)
+        payload["scenario_category"] = category
+        request = ChatRequest(
+            messages=scenario_messages(payload, persona.persona),
+            kind="dialogue_scenario",
+            max_tokens=self.settings.scenario_max_tokens,
+        )
+        content, _ = await self._chat(request, handle)
+        scenario = " ".join(content.split())
+        if not scenario:
+            raise LLMResponseError("empty scenario", raw=content)
+        return scenario
+
+    async def generate_dialogue(
+        self, payload: dict[str, Any], scenario: str, base: str, handle: ModelHandle
+    ) -> tuple[list[DialogueTurn], str, str, int]:
+        """Write the dialogue; retry invalid formats with backoff up to `max_retries`.
+
+        Returns:
+            (turns, raw text, model, attempts).
+
+        Raises:
+            LLMResponseError: still invalid after every retry (`raw` = the last answer).
+            LLMError: a call failed after the transport's own retries.
+        """
+        gen = payload["generation_params"]
+        request = ChatRequest(
+            messages=dialogue_messages(payload, scenario, base),
+            kind="dialogue_generation",
+            max_tokens=self.settings.dialogue_max_tokens,
+            require_complete=True,
+        )
+        last_error: LLMResponseError | None = None
+        for attempt in range(self.settings.max_retries + 1):
+            if attempt:
+                await self.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
+            try:
+                text, model = await self._chat(request, handle)
+                turns = process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
+            except LLMResponseError as exc:
+                last_error = exc
+                log.warning("dialogue attempt %d invalid: %s", attempt + 1, exc)
+                continue
+            return turns, text, model, attempt + 1
+        assert last_error is not None
+        last_error.attempts = self.settings.max_retries + 1  # type: ignore[attr-defined]
+        raise last_error
+
+    # --- one item -------------------------------------------------------------------
+
+    async def generate_item(self, record_id: str, payload: dict[str, Any]) -> Outcome:
+        """Turn one planned item into a record, a failure or a reject; never raises."""
+        dataset, bank = self.load_dataset(), self.load_persona_dataset()
+        if payload.get("base_index") is None:
+            return Failure(
+                reason="base_dataset_exhausted",
+                detail={"dataset_size": len(dataset), "source": dataset.source},
+            )
+        digest = payload["base_dialogue_hash"]
+        if digest in self.existing_hashes:
+            return Reject(reason="duplicate_base_dialogue", data={"base_dialogue_hash": digest})
+        self.existing_hashes.add(digest)
+        try:
+            outcome = await self._generate_claimed(record_id, payload, dataset, bank)
+        except BaseException:
+            self.existing_hashes.discard(digest)
+            raise
+        if not isinstance(outcome, Record):
+            self.existing_hashes.discard(digest)
+        return outcome
+
+    async def _generate_claimed(
+        self, record_id: str, payload: dict[str, Any], dataset: MultiWOZDataset, bank: PersonaBank
+    ) -> Outcome:
+        payload = dict(payload)
+        persona = bank.personas[payload["persona_index"]]
+        base = generate_base_conversation(extract_dialogue(dataset[payload["base_index"]]))
+        handle = self.lock_handle(payload)
+        stage = "scenario"
+        try:
+            scenario = await self.generate_dynamic_scenario(payload, persona, handle)
+            stage = "dialogue"
+            turns, _, model, attempts = await self.generate_dialogue(
+                payload, scenario, base, handle
+            )
+        except LLMResponseError as exc:
+            if stage == "dialogue":
+                return Reject(
+                    reason="invalid_format",
+                    raw=exc.raw,
+                    data={"error": str(exc), "plan": payload},
+                )
+            return _failure(stage, exc)
+        except LLMError as exc:
+            return _failure(stage, exc)
+        assign_selected_emotions(turns, payload["user_emotions"], payload["assistant_emotions"])
+        data = self.build_record(record_id, payload, persona, scenario, turns, model)
+        data["attempts"] = attempts
+        if self.noiser is not None:
+            await self.noiser.apply(data, payload)
+        return Record(id=record_id, data=data)
+
+    def build_record(
+        self,
+        record_id: str,
+        payload: dict[str, Any],
+        persona: FinePersona,
+        scenario: str,
+        turns: list[DialogueTurn],
+        model: str,
+    ) -> dict[str, Any]:
+        """The record fields agreed in the interfaces file."""
+        return {
+            "dialogue_id": record_id,
+            "services": payload["services"],
+            "service_count": payload["service_count"],
+            "turns": [t.to_dict() for t in turns],
+            "num_lines": len(turns),
+            "user_emotions": payload["user_emotions"],
+            "assistant_emotions": payload["assistant_emotions"],
+            "scenario_category": payload["scenario_category"],
+            "generated_scenario": scenario,
+            "time_slot": payload["time_slot"],
+            "time": payload["time"],
+            "regions": payload["regions"],
+            "resolution_status": payload["resolution_status"],
+            "persona": persona.persona,
+            "persona_id": persona.id,
+            "persona_cluster": persona.cluster_label,
+            "base_dialogue_id": payload["base_dialogue_id"],
+            "base_dialogue_hash": payload["base_dialogue_hash"],
+            "generation_params": dict(payload["generation_params"]),
+            "model": model,
+            "created_at": self.clock().isoformat(),
+        }
+
+    # --- the report's files ---------------------------------------------------------
+
+    def save_new_dialogues(self, new_dialogues: list[dict[str, Any]], folder: Path) -> int:
+        """Append dialogues to `output_file` and refresh `hash_file`; returns the total."""
+        return self.files.save_new_dialogues(new_dialogues, folder, self.existing_hashes)
+
+
+def _failure(stage: str, exc: LLMError) -> Failure:
+    return Failure(
+        reason=f"{stage}_llm_error",
+        attempts=int(getattr(exc, "attempts", 1) or 1),
+        raw=getattr(exc, "raw", None),
+        detail={"stage": stage, "error": type(exc).__name__, "message": str(exc)[:300]},
+    )

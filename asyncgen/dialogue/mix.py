@@ -1,0 +1,90 @@
+"""Exact, deterministic mixes: which class item *i* belongs to, and its rank in that class.
+
+The report drew each dialogue's service count at random and drifted (48.8/31.9/13.3/6.0
+against 30/35/25/10). Here the plan is stratified instead: the items are cut into blocks;
+the seats of the whole plan are apportioned by Sainte-Laguë (a house-monotone divisor
+method, so every prefix of blocks holds the weights to within one item per class), and
+the seats of each block are shuffled by (seed, salt, block). Item *i*'s class is a pure
+function of (weights, block size, seed, i); so is its rank among the items of its class,
+which drives round-robin (least-used) selection within the class.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class StratifiedMix:
+    """Class of each plan index, with exact per-block quotas."""
+
+    def __init__(self, weights: dict[str, float], block_size: int, seed: int, salt: str) -> None:
+        self.names = [name for name, weight in weights.items() if weight > 0]
+        if not self.names:
+            raise ValueError(f"{salt}: no class has a positive weight")
+        self.weights = [weights[name] for name in self.names]
+        self.block_size = block_size
+        self.seed = seed
+        self.salt = salt
+        self._seat_counts = [0] * len(self.names)
+        # _prefix[b][c]: items of class c in blocks before b.
+        self._prefix: list[list[int]] = [[0] * len(self.names)]
+        self._blocks: dict[int, list[int]] = {}
+
+    def classify(self, index: int) -> tuple[str, int]:
+        """Item `index`'s class name and its 0-based rank among items of that class."""
+        block, position = divmod(index, self.block_size)
+        layout = self._block(block)
+        cls = layout[position]
+        rank = self._prefix[block][cls] + layout[:position].count(cls)
+        return self.names[cls], rank
+
+    def block_counts(self, block: int) -> dict[str, int]:
+        """How many items of each class block `block` holds."""
+        layout = self._block(block)
+        return {name: layout.count(c) for c, name in enumerate(self.names)}
+
+    def _block(self, block: int) -> list[int]:
+        cached = self._blocks.get(block)
+        if cached is not None:
+            return cached
+        while len(self._prefix) <= block + 1:
+            self._extend_one_block()
+        counts = [b - a for a, b in zip(self._prefix[block], self._prefix[block + 1], strict=True)]
+        layout = [c for c, n in enumerate(counts) for _ in range(n)]
+        random.Random(f"{self.seed}:{self.salt}:{block}").shuffle(layout)
+        if len(self._blocks) > 4096:
+            self._blocks.clear()
+        self._blocks[block] = layout
+        return layout
+
+    def _extend_one_block(self) -> None:
+        for _ in range(self.block_size):
+            best = max(
+                range(len(self.names)),
+                key=lambda c: self.weights[c] / (2 * self._seat_counts[c] + 1),
+            )
+            self._seat_counts[best] += 1
+        self._prefix.append(list(self._seat_counts))
+
+
+def round_robin(options: Sequence[T], rank: int, seed: int, salt: str) -> T:
+    """The `rank`-th pick of a least-used rotation over `options`.
+
+    Each full pass is a fresh seeded permutation, so after any number of picks every
+    option has been used either k or k+1 times (the least used is always next).
+    """
+    cycle, position = divmod(rank, len(options))
+    order = list(range(len(options)))
+    random.Random(f"{seed}:{salt}:{cycle}").shuffle(order)
+    return options[order[position]]
+
+
+def seeded_permutation(size: int, seed: int, salt: str) -> list[int]:
+    """A permutation of range(size) fixed by (seed, salt)."""
+    order = list(range(size))
+    random.Random(f"{seed}:{salt}").shuffle(order)
+    return order

@@ -1,0 +1,217 @@
+"""MultiWOZ v2.2 base dialogues: load, validate, extract and format them as the report does.
+
+Rows follow the published schema: `dialogue_id`, `services`, and `turns` with `turn_id`,
+`speaker` (0 = user, 1 = system, or the strings "USER"/"SYSTEM" of the original JSON),
+`utterance`, and `frames` / `dialogue_acts` when present. `turns` may be the Hugging Face
+column layout (a dict of lists) or a list of per-turn dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asyncgen.dialogue.tables import Row, read_rows
+from asyncgen.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "multiwoz_sample.jsonl"
+SPEAKERS = {0: "USER", 1: "ASSISTANT"}
+_SPEAKER_NAMES = {"USER": 0, "SYSTEM": 1, "ASSISTANT": 1}
+
+
+@dataclass(frozen=True)
+class BaseTurn:
+    """One utterance of a base dialogue."""
+
+    turn_id: str
+    speaker: int
+    utterance: str
+    frames: Any = None
+    dialogue_acts: Any = None
+
+
+@dataclass(frozen=True)
+class BaseDialogue:
+    """One validated MultiWOZ dialogue and where it came from."""
+
+    dialogue_id: str
+    services: tuple[str, ...]
+    turns: tuple[BaseTurn, ...]
+    source: str = ""
+    row: int = 0
+    conversation_hash: str = field(default="", compare=False)
+
+
+@dataclass
+class MultiWOZDataset:
+    """The base dialogues of a run, in file order, with their SHA-256 hashes."""
+
+    source: str
+    dialogues: list[BaseDialogue]
+
+    def __len__(self) -> int:
+        return len(self.dialogues)
+
+    def __getitem__(self, index: int) -> BaseDialogue:
+        return self.dialogues[index]
+
+    def unique_indices(self) -> list[int]:
+        """Indices of the first dialogue with each base-conversation hash (repeats skipped)."""
+        seen: set[str] = set()
+        keep: list[int] = []
+        for i, dialogue in enumerate(self.dialogues):
+            if dialogue.conversation_hash not in seen:
+                seen.add(dialogue.conversation_hash)
+                keep.append(i)
+        return keep
+
+    def fingerprint(self) -> str:
+        """A short digest of every dialogue's hash, so a resume notices a changed dataset."""
+        digest = hashlib.sha256()
+        for dialogue in self.dialogues:
+            digest.update(dialogue.conversation_hash.encode())
+        return digest.hexdigest()[:16]
+
+
+def load_multiwoz(path: str | Path | None = None, split: str = "train") -> MultiWOZDataset:
+    """Load and validate base dialogues; `None` loads the packaged sample.
+
+    Raises:
+        DatasetError: the file is unreadable or a row breaks the schema (file, row, field).
+    """
+    target = Path(path) if path is not None else SAMPLE_PATH
+    rows = read_rows(target, split)
+    dialogues = [parse_row(row) for row in rows]
+    if not dialogues:
+        raise DatasetError(f"{target}: dataset has no dialogues")
+    log.info("loaded %d base dialogues from %s", len(dialogues), target)
+    return MultiWOZDataset(source=str(target), dialogues=dialogues)
+
+
+def parse_row(row: Row) -> BaseDialogue:
+    """Validate one raw row into a `BaseDialogue`.
+
+    Raises:
+        DatasetError: naming the file, row and field at fault.
+    """
+    source, number, data = row
+
+    def fail(name: str, problem: str) -> DatasetError:
+        return DatasetError(f"{source}: row {number}: field {name!r}: {problem}")
+
+    dialogue_id = data.get("dialogue_id")
+    if not isinstance(dialogue_id, str) or not dialogue_id:
+        raise fail("dialogue_id", "missing or not a non-empty string")
+    services = data.get("services")
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        raise fail("services", "missing or not a list of strings")
+    if "turns" not in data:
+        raise fail("turns", "missing")
+    turns = _turns(data["turns"], fail)
+    base = BaseDialogue(dialogue_id, tuple(services), turns, source, number)
+    text = generate_base_conversation(_turn_dicts(base))
+    return BaseDialogue(dialogue_id, tuple(services), turns, source, number, sha256_text(text))
+
+
+def _turns(raw: Any, fail: Any) -> tuple[BaseTurn, ...]:
+    columns = _as_columns(raw, fail)
+    utterances = columns.get("utterance")
+    speakers = columns.get("speaker")
+    if utterances is None:
+        raise fail("turns.utterance", "missing")
+    if speakers is None:
+        raise fail("turns.speaker", "missing")
+    if not utterances:
+        raise fail("turns", "empty: a dialogue needs at least one turn")
+    if len(speakers) != len(utterances):
+        raise fail("turns.speaker", f"{len(speakers)} speakers for {len(utterances)} utterances")
+    ids = columns.get("turn_id") or [str(i) for i in range(len(utterances))]
+    frames = columns.get("frames") or [None] * len(utterances)
+    acts = columns.get("dialogue_acts") or [None] * len(utterances)
+    out = []
+    for i, (speaker, utterance) in enumerate(zip(speakers, utterances, strict=True)):
+        if not isinstance(utterance, str) or not utterance.strip():
+            raise fail(f"turns.utterance[{i}]", "missing or empty")
+        code = _speaker(speaker)
+        if code is None:
+            raise fail(f"turns.speaker[{i}]", f"{speaker!r} is not 0/1 or USER/SYSTEM")
+        turn_frames = frames[i] if i < len(frames) else None
+        turn_acts = acts[i] if i < len(acts) else None
+        out.append(BaseTurn(str(ids[i]), code, utterance.strip(), turn_frames, turn_acts))
+    return tuple(out)
+
+
+def _as_columns(raw: Any, fail: Any) -> dict[str, list[Any]]:
+    """Both layouts as a dict of lists."""
+    if isinstance(raw, dict):
+        bad = [k for k, v in raw.items() if not isinstance(v, list)]
+        if bad:
+            raise fail(f"turns.{bad[0]}", "expected a list (column layout)")
+        return raw
+    if isinstance(raw, list):
+        if not all(isinstance(t, dict) for t in raw):
+            raise fail("turns", "expected a list of turn objects")
+        names = {"turn_id", "speaker", "utterance", "frames", "dialogue_acts"}
+        columns: dict[str, list[Any]] = {}
+        for name in names:
+            if any(name in t for t in raw) or name in {"speaker", "utterance"}:
+                if name in {"speaker", "utterance"} and raw and any(name not in t for t in raw):
+                    index = next(i for i, t in enumerate(raw) if name not in t)
+                    raise fail(f"turns[{index}].{name}", "missing")
+                columns[name] = [t.get(name) for t in raw]
+        return columns
+    raise fail("turns", "expected a dict of lists or a list of turns")
+
+
+def _speaker(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value in (0, 1) else None
+    if isinstance(value, str):
+        return _SPEAKER_NAMES.get(value.strip().upper())
+    return None
+
+
+def _turn_dicts(dialogue: BaseDialogue) -> list[dict[str, Any]]:
+    return [
+        {
+            "turn_id": t.turn_id,
+            "speaker": SPEAKERS.get(t.speaker, "UNKNOWN"),
+            "utterance": t.utterance,
+        }
+        for t in dialogue.turns
+    ]
+
+
+def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[dict[str, Any]]:
+    """The report's `extract_dialogue`: turns as `{turn_id, speaker, utterance}` dicts.
+
+    Speakers map 0 → "USER", 1 → "ASSISTANT"; a raw row is validated first.
+
+    Raises:
+        DatasetError: a raw row breaks the schema.
+    """
+    dialogue = (
+        dialogue_json
+        if isinstance(dialogue_json, BaseDialogue)
+        else parse_row(("<dialogue>", 0, dialogue_json))
+    )
+    turns = _turn_dicts(dialogue)
+    log.debug("extracted %d turns from dialogue %s", len(turns), dialogue.dialogue_id)
+    return turns
+
+
+def generate_base_conversation(turns: list[dict[str, Any]]) -> str:
+    """The report's `generate_base_conversation`: "SPEAKER: utterance" lines."""
+    return "\n".join(f"{t['speaker']}: {t['utterance']}" for t in turns)
+
+
+def sha256_text(text: str) -> str:
+    """SHA-256 hex digest of a base conversation (exact uniqueness)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,120 @@
+"""Strict validation and parsing of `<User>`/`<Intent>`/`<Assistant>` dialogues, and emotions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from asyncgen.errors import LLMResponseError
+
+TURN_RE = re.compile(
+    r"<User>(?P<user>.*?)</User>\s*<Intent>(?P<intent>.*?)</Intent>\s*"
+    r"<Assistant>(?P<assistant>.*?)</Assistant>",
+    re.DOTALL,
+)
+TAG_RE = re.compile(r"</?(User|Intent|Assistant)>", re.IGNORECASE)
+FENCE_RE = re.compile(r"^```[a-zA-Z]*\s*\n(?P<body>.*)\n```\s*$", re.DOTALL)
+MAX_INTENT_CHARS = 80
+
+
+@dataclass
+class DialogueTurn:
+    """One parsed turn: the user's message, its intent, the assistant's reply, and emotions."""
+
+    turn_number: int
+    user_utterance: str
+    intent: str
+    assistant_response: str
+    user_emotion: str | None = None
+    assistant_emotion: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The record form of the turn."""
+        return asdict(self)
+
+
+def process_generated_dialogue(text: str, min_turns: int, max_turns: int) -> list[DialogueTurn]:
+    """Validate a generated dialogue and split it into turns.
+
+    Valid means: nothing but tagged turns (an enclosing code fence is tolerated), each
+    turn `<User>…</User><Intent>…</Intent><Assistant>…</Assistant>` with non-empty,
+    tag-free fields and a one-line intent, and between `min_turns` and `max_turns` turns.
+
+    Raises:
+        LLMResponseError: the text breaks the format; `raw` holds the text.
+    """
+    body = _strip_fence(text.strip())
+    turns: list[DialogueTurn] = []
+    cursor = 0
+    for match in TURN_RE.finditer(body):
+        _check_gap(body[cursor : match.start()], text)
+        turns.append(_turn(len(turns) + 1, match, text))
+        cursor = match.end()
+    _check_gap(body[cursor:], text)
+    if not turns:
+        raise _invalid("no <User>/<Intent>/<Assistant> turn found", text)
+    if not min_turns <= len(turns) <= max_turns:
+        raise _invalid(f"{len(turns)} turns, outside the requested {min_turns}-{max_turns}", text)
+    return turns
+
+
+def _strip_fence(body: str) -> str:
+    fenced = FENCE_RE.match(body)
+    return fenced.group("body").strip() if fenced else body
+
+
+def _check_gap(gap: str, text: str) -> None:
+    if gap.strip():
+        raise _invalid(f"text outside the turn tags: {gap.strip()[:60]!r}", text)
+
+
+def _turn(number: int, match: re.Match[str], text: str) -> DialogueTurn:
+    fields = {name: " ".join(match.group(name).split()) for name in ("user", "intent", "assistant")}
+    for name, value in fields.items():
+        if not value:
+            raise _invalid(f"turn {number}: empty <{name.capitalize()}>", text)
+        if TAG_RE.search(value):
+            raise _invalid(f"turn {number}: a tag inside <{name.capitalize()}>", text)
+    if len(fields["intent"]) > MAX_INTENT_CHARS or "\n" in match.group("intent").strip():
+        raise _invalid(f"turn {number}: <Intent> is not a short label", text)
+    return DialogueTurn(number, fields["user"], fields["intent"], fields["assistant"])
+
+
+def _invalid(reason: str, text: str) -> LLMResponseError:
+    return LLMResponseError(f"invalid dialogue format: {reason}", raw=text)
+
+
+def emotion_for_turn(emotions: list[str], turn_index: int, total_turns: int) -> str:
+    """The emotion of turn `turn_index` when `emotions` form an arc over `total_turns`.
+
+    The dialogue's emotions are taken in order, each over an equal share of the turns:
+    two user emotions ["Frustrated", "Grateful"] over 6 turns give 3 + 3.
+    """
+    if not emotions:
+        raise ValueError("a dialogue needs at least one emotion per speaker")
+    return emotions[min(turn_index * len(emotions) // max(total_turns, 1), len(emotions) - 1)]
+
+
+def assign_selected_emotions(
+    turns: list[DialogueTurn], user_emotions: list[str], assistant_emotions: list[str]
+) -> list[DialogueTurn]:
+    """Give every turn its speakers' emotions from the dialogue's assigned arcs.
+
+    The report's placeholder returned the turns unchanged; here each turn carries the
+    user's and the assistant's emotion for its position, the same arc the prompt asked
+    the model to follow.
+    """
+    total = len(turns)
+    for index, turn in enumerate(turns):
+        turn.user_emotion = emotion_for_turn(user_emotions, index, total)
+        turn.assistant_emotion = emotion_for_turn(assistant_emotions, index, total)
+    return turns
+
+
+def format_dialogue(turns: list[DialogueTurn]) -> str:
+    """The dialogue as "USER:/ASSISTANT:" lines (for embeddings and reading)."""
+    lines = []
+    for turn in turns:
+        lines.append(f"USER: {turn.user_utterance}")
+        lines.append(f"ASSISTANT: {turn.assistant_response}")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""`DialoguePipeline`: the dialogue generator as a plug-in to the run engine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asyncgen.config import RunConfig
+from asyncgen.dialogue.generator import DialogueGenerator
+from asyncgen.dialogue.parse import DialogueTurn, format_dialogue
+from asyncgen.dialogue.plan import DialoguePlanner
+from asyncgen.engine.plugin import Outcome, Record, RunContext, WorkItem
+from asyncgen.errors import DatasetError
+
+FINGERPRINT_EXCLUDES = {
+    "output_file", "hash_file", "embedding_file", "max_retries", "retry_backoff",
+    "scenario_max_tokens", "dialogue_max_tokens", "model", "apply_noise",
+    "similarity_threshold",
+}  # fmt: skip
+
+
+class DialoguePipeline:
+    """Plans MultiWOZ-seeded dialogues and runs each through `DialogueGenerator`.
+
+    `dialogue.similarity_threshold` (the report's parameter) is the run's semantic
+    dedup threshold: it is copied into `dedup.threshold` at construction.
+    """
+
+    name = "dialogue"
+    records_file = "records.jsonl"
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        config.dedup.threshold = config.dialogue.similarity_threshold
+        self.seed = config.engine.seed
+        self.generator = DialogueGenerator(config)
+        self._planner: DialoguePlanner | None = None
+
+    @property
+    def planner(self) -> DialoguePlanner:
+        """The plan, built on first use from the loaded datasets."""
+        if self._planner is None:
+            dataset = self.generator.load_dataset()
+            personas = self.generator.load_persona_dataset()
+            self._planner = DialoguePlanner(self.config, self.seed, dataset, personas)
+        return self._planner
+
+    async def prepare(self, ctx: RunContext) -> None:
+        """Load datasets off the loop; refuse a run larger than the base dataset allows.
+
+        Raises:
+            DatasetError: `engine.n` exceeds the unique base dialogues without reuse.
+        """
+        await asyncio.to_thread(lambda: self.planner)
+        self.generator.client = ctx.client
+        self._check_capacity(self.config.engine.n)
+        if self.config.dialogue.apply_noise:
+            from asyncgen.dialogue.noise import DialogueNoiser
+
+            self.generator.noiser = DialogueNoiser(self.config, ctx.client, self.seed)
+        ctx.logger.info(
+            "dialogue: %d base dialogues (%d unique) from %s; %d personas",
+            len(self.planner.dataset),
+            len(self.planner.unique_bases),
+            self.planner.dataset.source,
+            len(self.planner.personas),
+        )
+
+    def _check_capacity(self, n: int) -> None:
+        capacity = self.planner.capacity
+        if capacity is not None and n > capacity:
+            raise DatasetError(
+                f"--n {n} needs {n} distinct base dialogues but {self.planner.dataset.source} "
+                f"has {capacity} unique ones; pass a larger --dataset-path or set "
+                "dialogue.allow_base_reuse: true"
+            )
+
+    def plan_fingerprint(self) -> dict[str, Any]:
+        """Settings and data that change the plan."""
+        settings = self.config.dialogue.model_dump(mode="json", exclude=FINGERPRINT_EXCLUDES)
+        return {
+            "pipeline": self.name,
+            "seed": self.seed,
+            "dialogue": settings,
+            "sampling": self.config.llm.sampling.model_dump(mode="json"),
+            "dataset": self.planner.dataset.fingerprint(),
+            "personas": len(self.planner.personas),
+        }
+
+    def plan_item(self, index: int) -> WorkItem:
+        """Item `index`: services, status, base dialogue, persona, emotions, parameters."""
+        return WorkItem(index=index, seed=self.seed, payload=self.planner.payload(index))
+
+    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+        """Scenario, then the dialogue; a Record, or a Failure/Reject with the reason."""
+        if self.generator.client is None:
+            self.generator.client = ctx.client
+        return await self.generator.generate_item(item.record_id, item.payload)
+
+    def restore(self, record: dict[str, Any]) -> None:
+        """Re-learn the base dialogues already used by finished records."""
+        digest = record.get("base_dialogue_hash")
+        if isinstance(digest, str) and digest:
+            self.generator.existing_hashes.add(digest)
+
+    def index_entry(self, record: Record) -> dict[str, Any]:
+        """The record's line in index.json."""
+        data = record.data
+        return {
+            "id": record.id,
+            "persona": data.get("persona_id"),
+            "turns": data.get("num_lines"),
+            "created_at": data.get("created_at"),
+            "query_id": data.get("base_dialogue_id"),
+        }
+
+    def dedup_text(self, record: Record) -> str | None:
+        """The dialogue's clean text, for semantic near-duplicate checks."""
+        turns = [
+            DialogueTurn(
+                t["turn_number"], t["user_utterance"], t["intent"], t["assistant_response"]
+            )
+            for t in record.data.get("turns", [])
+        ]
+        return format_dialogue(turns) or None

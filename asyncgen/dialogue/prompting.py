@@ -1,0 +1,111 @@
+"""Chat messages for the two dialogue calls, rendered from the packaged templates.
+
+A template holds the system prompt, then a line `[user]`, then the user prompt. Each
+carries its parameters as one JSON line too, so the simulator (and any log reader) can
+see exactly what was asked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asyncgen.llm.types import Message
+from asyncgen.prompts import load_prompt
+
+USER_MARKER = "\n[user]\n"
+SCENARIO_PROMPT = "dialogue_scenario"
+DIALOGUE_PROMPT = "dialogue_generation"
+PARAMS_PREFIX = "parameters (JSON): "
+
+RESOLUTION_INSTRUCTIONS = {
+    "Resolved": "the assistant fully resolves the user's request by the end, and the user "
+    "confirms it is sorted.",
+    "Failed": "the request cannot be fulfilled; the conversation ends without a solution, "
+    "the assistant explaining why and what the user could try instead.",
+    "Escalated": "the assistant cannot settle it alone and hands it over to a human agent, "
+    "supervisor or specialist team by the end, saying what happens next.",
+}
+
+
+def resolution_instruction(status: str) -> str:
+    """What a resolution status asks of the dialogue's ending."""
+    return RESOLUTION_INSTRUCTIONS.get(
+        status, f"the conversation ends with the status {status!r}, made clear in the last turn."
+    )
+
+
+def split_messages(text: str) -> list[Message]:
+    """System and user messages from a rendered template."""
+    system, marker, user = text.partition(USER_MARKER)
+    if not marker:
+        return [{"role": "user", "content": text.strip()}]
+    return [
+        {"role": "system", "content": system.strip()},
+        {"role": "user", "content": user.strip()},
+    ]
+
+
+def scenario_messages(payload: dict[str, Any], persona: str) -> list[Message]:
+    """Messages of the scenario call (the report's `generate_dynamic_scenario`)."""
+    params = {
+        "category": payload["scenario_category"],
+        "services": payload["services"],
+        "region": payload["regions"][0],
+        "time_slot": payload["time_slot"],
+        "time": payload["time"],
+    }
+    text = load_prompt(SCENARIO_PROMPT).render(
+        category=params["category"],
+        services=", ".join(payload["services"]),
+        persona=persona,
+        region=params["region"],
+        time=params["time"],
+        time_slot=params["time_slot"],
+        params=json.dumps(params, ensure_ascii=False),
+    )
+    return split_messages(text)
+
+
+def dialogue_messages(payload: dict[str, Any], scenario: str, base: str) -> list[Message]:
+    """Messages of the dialogue call (the report's `generate_dialogue` prompts)."""
+    gen = payload["generation_params"]
+    status = payload["resolution_status"]
+    params = {
+        "services": payload["services"],
+        "min_turns": gen["min_turns"],
+        "max_turns": gen["max_turns"],
+        "user_emotions": payload["user_emotions"],
+        "assistant_emotions": payload["assistant_emotions"],
+        "resolution_status": status,
+        "scenario_category": payload["scenario_category"],
+        "regions": payload["regions"],
+        "time": payload["time"],
+    }
+    text = load_prompt(DIALOGUE_PROMPT).render(
+        services=", ".join(payload["services"]),
+        scenario=scenario,
+        regions=", ".join(payload["regions"]),
+        user_emotions=" → ".join(payload["user_emotions"]),
+        assistant_emotions=" → ".join(payload["assistant_emotions"]),
+        min_turns=gen["min_turns"],
+        max_turns=gen["max_turns"],
+        resolution_status=status,
+        resolution_instruction=resolution_instruction(status),
+        base_conversation=base,
+        params=json.dumps(params, ensure_ascii=False),
+    )
+    return split_messages(text)
+
+
+def read_params(text: str) -> dict[str, Any]:
+    """The JSON parameters line of a rendered prompt, or {} (used by the simulator)."""
+    for line in text.splitlines():
+        _, found, rest = line.partition(PARAMS_PREFIX)
+        if found:
+            try:
+                value = json.loads(rest)
+            except json.JSONDecodeError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}

@@ -1,0 +1,114 @@
+"""The report's persistence files: dialogues JSON, base-conversation hashes, embeddings.
+
+A run's source of truth is its append-only `records.jsonl` (written by the engine);
+these files are the report's export of it, written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asyncgen.config import DialogueSettings
+from asyncgen.errors import StoreError
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class DialogueFiles:
+    """`output_file`, `hash_file` and `embedding_file` inside one folder."""
+
+    def __init__(self, settings: DialogueSettings) -> None:
+        self.settings = settings
+
+    def load_dialogues(self, folder: Path) -> list[dict[str, Any]]:
+        """Dialogues already saved; an unreadable file is an error, not an empty list."""
+        path = folder / self.settings.output_file
+        if not path.is_file():
+            return []
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{path}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(data, list):
+            raise StoreError(f"{path}: expected a JSON list of dialogues")
+        return data
+
+    def save_new_dialogues(
+        self, new_dialogues: list[dict[str, Any]], folder: Path, hashes: Iterable[str] = ()
+    ) -> int:
+        """Merge new dialogues into the saved ones (by dialogue_id) and save the hashes."""
+        existing = self.load_dialogues(folder)
+        seen = {d.get("dialogue_id") for d in existing}
+        merged = existing + [d for d in new_dialogues if d.get("dialogue_id") not in seen]
+        payload = json.dumps(merged, ensure_ascii=False, indent=2).encode("utf-8")
+        _atomic_write(folder / self.settings.output_file, payload)
+        all_hashes = sorted(
+            set(hashes)
+            | {str(d["base_dialogue_hash"]) for d in merged if d.get("base_dialogue_hash")}
+        )
+        self.save_hashes(all_hashes, folder)
+        return len(merged)
+
+    def save_hashes(self, hashes: list[str], folder: Path) -> None:
+        """Write the used base-conversation hashes as a JSON list."""
+        _atomic_write(folder / self.settings.hash_file, json.dumps(hashes, indent=2).encode())
+
+    def load_hashes(self, folder: Path) -> set[str]:
+        """Hashes saved earlier (empty when there is no file)."""
+        path = folder / self.settings.hash_file
+        if not path.is_file():
+            return set()
+        try:
+            return set(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise StoreError(f"{path}: not a JSON list of hashes") from exc
+
+    def save_embeddings(self, embeddings: np.ndarray, folder: Path) -> None:
+        """Write the dialogue embeddings as a .npy array."""
+        path = folder / self.settings.embedding_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            np.save(handle, embeddings.astype(np.float32))
+
+
+class EmbeddingMemory:
+    """The report's `is_unique`: cosine similarity of a new embedding against all earlier."""
+
+    def __init__(self, threshold: float, dim: int | None = None) -> None:
+        self.threshold = threshold
+        self.existing_embeddings = np.zeros((0, dim or 0), dtype=np.float32)
+
+    def is_unique(self, conversation_embedding: np.ndarray) -> bool:
+        """True when no earlier embedding reaches the similarity threshold."""
+        if self.existing_embeddings.shape[0] == 0:
+            return True
+        vector = _normalise(conversation_embedding.reshape(1, -1))
+        scores = _normalise(self.existing_embeddings) @ vector.T
+        return float(scores.max()) < self.threshold
+
+    def add(self, conversation_embedding: np.ndarray) -> None:
+        """Remember an accepted dialogue's embedding."""
+        vector = conversation_embedding.reshape(1, -1).astype(np.float32)
+        if self.existing_embeddings.shape[0] == 0:
+            self.existing_embeddings = vector
+        else:
+            self.existing_embeddings = np.vstack([self.existing_embeddings, vector])
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
