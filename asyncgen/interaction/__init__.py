@@ -1,1 +1,41 @@
-"""asyncgen.interaction."""
+"""The interaction pipeline: personas → queries in their voice → multi-turn conversations.
+
+Public names follow the spec (`InteractionGenerator`, `Interaction`, `Message`,
+`InteractionStorage`, `AssistantModel`, `UserFeedbackModel`, `create_distractor_model`, …),
+asyncio-native: `await generator.generate_interaction(...)`.
+"""
+
+from asyncgen.interaction.assistant import AssistantModel
+from asyncgen.interaction.batch import BatchReport
+from asyncgen.interaction.conversation import ConversationTask
+from asyncgen.interaction.distractor import (
+    DistractorModel,
+    NoiseResult,
+    NoisyVersion,
+    SemanticDistractorModel,
+    create_distractor_model,
+)
+from asyncgen.interaction.generator import InteractionGenerator, TaskOutcome
+from asyncgen.interaction.jsonout import MalformedOutputError
+from asyncgen.interaction.records import Interaction, Message
+from asyncgen.interaction.storage import InteractionStorage
+from asyncgen.interaction.user_model import FeedbackDecision, UserFeedbackModel
+
+__all__ = [
+    "AssistantModel",
+    "BatchReport",
+    "ConversationTask",
+    "DistractorModel",
+    "FeedbackDecision",
+    "Interaction",
+    "InteractionGenerator",
+    "InteractionStorage",
+    "MalformedOutputError",
+    "Message",
+    "NoiseResult",
+    "NoisyVersion",
+    "SemanticDistractorModel",
+    "TaskOutcome",
+    "UserFeedbackModel",
+    "create_distractor_model",
+]

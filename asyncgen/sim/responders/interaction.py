@@ -1,1 +1,574 @@
-"""Simulator responders for the interaction prompt kinds."""
+"""Simulator responders for the interaction prompt kinds.
+
+Each answers in the format its parser expects (JSON where the pipeline parses JSON),
+reads the persona from the prompt's `User profile (JSON):` line so content follows the
+persona (domain, voice, format, patience), draws everything from `request.rng`, and at
+`request.malformed_rate` answers with deliberately broken JSON.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+import orjson
+
+from asyncgen.sim.responders import SimRequest, responder
+
+PROFILE_LABEL = "User profile (JSON):"
+STATE_LABEL = "Conversation state (JSON):"
+NOISE_LABEL = "Noise request (JSON):"
+QUERY_LABEL = "Query request (JSON):"
+STOPWORDS = frozenset(
+    "about after again also because before being could does doing from have here into just "
+    "like make more most need only other over please should some such than that their them "
+    "then there these they this those through very want what when where which while with "
+    "would your help give show tell write explain".split()
+)
+
+TOPICS: dict[str, tuple[str, ...]] = {
+    "software": (
+        "a Python script that removes duplicate rows from a CSV file",
+        "a flaky integration test in CI",
+        "cursor-based pagination for a REST API",
+        "a slow SQL query with three joins",
+        "resolving Git merge conflicts in a long-lived branch",
+        "a Docker image that is 2 GB",
+        "unit tests for a date-parsing function",
+        "a memory leak in a Node.js service",
+        "retries with exponential backoff for HTTP calls",
+        "structured logging in a Flask app",
+        "adding type hints to a legacy module",
+        "a race condition in a job queue",
+    ),
+    "data and analytics": (
+        "a dashboard of weekly active users",
+        "outliers in a sales dataset",
+        "an A/B test with a small sample",
+        "a pandas groupby that runs out of memory",
+        "choosing between a bar chart and a heat map",
+        "a churn prediction feature set",
+        "cleaning messy survey responses",
+        "a SQL window function for running totals",
+        "seasonality in monthly revenue",
+        "documenting a data pipeline",
+    ),
+    "education": (
+        "a lesson plan on photosynthesis for 12-year-olds",
+        "grading rubrics for essays",
+        "keeping a remote class engaged",
+        "a quiz on the French Revolution",
+        "explaining fractions with everyday objects",
+        "feedback for a struggling student",
+        "a reading list for first-year students",
+        "a group project on renewable energy",
+        "study habits before final exams",
+        "a parent-teacher meeting agenda",
+    ),
+    "healthcare": (
+        "a patient handout on managing blood pressure",
+        "shift handover notes",
+        "explaining a new medication schedule to an elderly patient",
+        "reducing charting time",
+        "infection control reminders for a ward",
+        "preparing for a certification exam",
+        "a checklist for discharge planning",
+        "talking to anxious families",
+        "tracking fluid intake accurately",
+        "a training session on fall prevention",
+    ),
+    "finance": (
+        "a monthly budget for a household of four",
+        "month-end close checklist",
+        "comparing index funds and ETFs",
+        "a cash-flow forecast for a small shop",
+        "reconciling bank statements",
+        "explaining depreciation methods",
+        "an invoice reminder email",
+        "tax deductions for freelancers",
+        "a variance analysis for quarterly costs",
+        "saving for a house deposit",
+    ),
+    "marketing": (
+        "a launch email for a new product",
+        "a content calendar for next quarter",
+        "improving landing page conversion",
+        "a social media post about a webinar",
+        "customer personas for a B2B tool",
+        "a survey to measure brand awareness",
+        "A/B testing subject lines",
+        "a press release for a partnership",
+        "SEO for a local bakery website",
+        "a referral programme",
+    ),
+    "law": (
+        "a non-disclosure agreement clause",
+        "summarising a lease for a client",
+        "GDPR obligations for a newsletter",
+        "a cease-and-desist letter",
+        "preparing a witness for a deposition",
+        "an employment contract probation clause",
+        "explaining small claims court",
+        "a checklist for a contract review",
+    ),
+    "logistics": (
+        "a delivery route for twelve stops",
+        "reducing warehouse picking errors",
+        "a shipment delayed at customs",
+        "forecasting inventory for the holidays",
+        "a carrier comparison for pallets",
+        "a returns process for damaged goods",
+        "tracking container temperature",
+        "a weekly fleet maintenance schedule",
+    ),
+    "research": (
+        "a literature review on sleep and memory",
+        "choosing a statistical test",
+        "a grant proposal abstract",
+        "a survey sampling plan",
+        "replicating a published result",
+        "a poster for a conference",
+        "writing the limitations section of a paper",
+        "organising references in Zotero",
+    ),
+    "design": (
+        "a colour palette for a health app",
+        "an accessible form layout",
+        "a logo brief for a coffee brand",
+        "a usability test script",
+        "a design system for buttons",
+        "a portfolio case study",
+        "icons that work at small sizes",
+        "a wireframe for onboarding",
+    ),
+    "media": (
+        "an interview question list for a local mayor",
+        "a headline for a story on housing",
+        "fact-checking a viral claim",
+        "a podcast episode outline",
+        "a newsletter intro",
+        "editing a 1,200-word feature down to 800 words",
+        "a video script for a product review",
+    ),
+    "hospitality": (
+        "a seasonal menu with local produce",
+        "handling a guest complaint about noise",
+        "a staff rota for a busy weekend",
+        "reducing food waste in a kitchen",
+        "a welcome message for hotel guests",
+        "pricing a catering package",
+    ),
+    "construction": (
+        "a site safety briefing",
+        "estimating concrete for a slab",
+        "a project schedule with delays",
+        "choosing insulation for a renovation",
+        "a punch list for handover",
+        "calculating load on a timber beam",
+    ),
+    "retail": (
+        "a window display for spring",
+        "reducing shoplifting",
+        "a loyalty programme",
+        "a staff training plan for the till system",
+        "pricing clearance stock",
+        "a product description for running shoes",
+    ),
+    "personal life": (
+        "a week of healthy dinners",
+        "planning a trip to Lisbon",
+        "a birthday party for a 6-year-old",
+        "a morning routine",
+        "learning Spanish in three months",
+        "decluttering a small flat",
+        "a gentle running plan for a beginner",
+        "writing a thank-you note",
+    ),
+}
+TASKS = (
+    "Explain {t}",
+    "Help me with {t}",
+    "Write {t}",
+    "Compare two ways to handle {t}",
+    "Give me a checklist for {t}",
+    "Summarise best practices for {t}",
+    "Plan the steps for {t}",
+    "What are common mistakes with {t}",
+    "Review my approach to {t}",
+    "Draft {t}",
+    "How should I prioritise {t}",
+    "Suggest improvements for {t}",
+)
+CONTEXTS = (
+    "for a team of five",
+    "before Friday's deadline",
+    "on a tight budget",
+    "for a complete beginner",
+    "in under an hour",
+    "for a client presentation",
+    "with limited tools",
+    "for next quarter",
+    "without breaking what already works",
+    "that I can reuse every month",
+    "for people who are short on time",
+    "step by step",
+    "with a concrete example",
+    "in plain language",
+    "for an audit next week",
+)
+ADVICE = (
+    "Start by pinning down exactly what {kw} has to achieve, then work backwards.",
+    "A common pitfall with {kw} is changing everything at once; change one thing, then check.",
+    "Write down the current state of {kw} first, so you can compare before and after.",
+    "If {kw} is shared with other people, agree on the format before filling in details.",
+    "Keep a short checklist for {kw}; it catches most of the small mistakes.",
+    "Measure {kw} with a simple number you can track week to week.",
+    "For {kw}, a small worked example usually explains more than a long description.",
+    "Budget some slack around {kw}; the first attempt rarely fits the plan exactly.",
+    "Automate the repetitive part of {kw} once it is stable, not before.",
+    "Ask for feedback on {kw} early, while it is still cheap to change.",
+    "Break {kw} into three parts: preparation, the main step, and a final check.",
+    "Document the decisions behind {kw}, not only the result.",
+    "Compare {kw} against one alternative so you know why you picked it.",
+    "Test {kw} on a small case before rolling it out to everything.",
+    "When {kw} goes wrong, the cause is usually in the inputs, so check those first.",
+    "Set a clear finish line for {kw}, or it keeps growing.",
+)
+OPENERS = {
+    "friendly": ("Happy to help!", "Great question!", "Sure thing!", "Of course!"),
+    "professional": ("Certainly.", "Here is a structured answer.", "Understood."),
+    "enthusiastic": ("Love this one!", "Absolutely, let's do it!", "Great idea!"),
+    "blunt": ("Short answer:", "Here it is.", "Do this:"),
+    "neutral": ("Here is how to approach it.", "Sure.", "Let's go through it."),
+}
+FOLLOWUPS = {
+    "casual": (
+        "ok but what about {kw}?",
+        "can u show an example with {kw}",
+        "hmm and if {kw} changes?",
+        "nice, how do i handle {kw} tho",
+        "what would u do about {kw}",
+    ),
+    "formal": (
+        "Thank you. Could you also explain how {kw} fits in?",
+        "Could you provide a concrete example regarding {kw}?",
+        "How would this change if {kw} were different?",
+        "Could you elaborate on {kw}, please?",
+    ),
+    "terse": ("{kw}?", "example for {kw}", "shorter. focus on {kw}", "and {kw}?"),
+    "impatient": (
+        "that's not quite it. just {kw}.",
+        "too long, what about {kw}?",
+        "skip the basics, {kw} please",
+        "still unclear on {kw}",
+    ),
+    "chatty": (
+        "Oh that's really helpful! I was also wondering about {kw}, a colleague mentioned it.",
+        "Thanks so much! Quick follow-up though: how does {kw} work in practice?",
+        "Interesting! So what happens with {kw} when things get busy?",
+    ),
+}
+CLOSINGS = (
+    "thanks, that's exactly it",
+    "Perfect, thank you!",
+    "great, that works for me",
+    "Thank you, that answers my question.",
+    "ok got it, thx",
+    "Brilliant, cheers.",
+)
+SATISFACTION = {
+    "easily satisfied": 0.8,
+    "moderate": 0.4,
+    "demanding": 0.15,
+    "never fully satisfied": 0.0,
+}
+
+
+def _prompt(request: SimRequest) -> str:
+    """The original prompt (the first user message, before any repair turns)."""
+    users = [str(m.get("content", "")) for m in request.messages if m.get("role") == "user"]
+    return users[0] if users else ""
+
+
+def _labelled(text: str, label: str) -> dict[str, Any]:
+    for line in text.splitlines():
+        if line.startswith(label):
+            try:
+                data = orjson.loads(line[len(label) :].strip())
+            except orjson.JSONDecodeError:
+                return {}
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _profile(request: SimRequest) -> dict[str, str]:
+    for message in request.messages:
+        found = _labelled(str(message.get("content", "")), PROFILE_LABEL)
+        if found:
+            return {str(k): str(v) for k, v in found.items()}
+    return {}
+
+
+def _after(text: str, label: str) -> str:
+    for line in text.splitlines():
+        if line.startswith(label):
+            return line[len(label) :].strip()
+    return ""
+
+
+def _keywords(text: str, rng: random.Random, k: int = 2) -> list[str]:
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]{3,}", text) if w.lower() not in STOPWORDS]
+    unique = list(dict.fromkeys(w.lower() for w in words)) or ["this"]
+    return rng.sample(unique, min(k, len(unique)))
+
+
+def _json(data: dict[str, Any], request: SimRequest) -> str:
+    """Valid JSON, or at `malformed_rate` a broken variant of it."""
+    text = orjson.dumps(data).decode()
+    if request.malformed_rate > 0 and request.rng.random() < request.malformed_rate:
+        return request.rng.choice(
+            (
+                text[: max(1, len(text) // 2)],
+                "Sure! Here is my answer: " + text.replace('"', "'"),
+                text.replace(":", " =", 1),
+                "I think the user would say: " + str(next(iter(data.values()), "")),
+            )
+        )
+    return text
+
+
+def _voice(profile: dict[str, str]) -> str:
+    style = profile.get("communication_style", "")
+    if profile.get("patience") == "impatient" and style != "chatty":
+        return "impatient"
+    if style in ("casual", "direct"):
+        return "casual"
+    if style in ("formal", "polite"):
+        return "formal"
+    return style if style in FOLLOWUPS else "casual"
+
+
+def _stylise(text: str, profile: dict[str, str], rng: random.Random) -> str:
+    """A request rewritten in the persona's voice (length, tone, habits)."""
+    style = profile.get("communication_style", "")
+    length = profile.get("query_length_preference", "medium")
+    out = text.rstrip(".")
+    if length == "very short":
+        out = " ".join(out.split()[:7])
+    if style in ("casual", "chatty", "direct"):
+        out = rng.choice(("hey, ", "hi! ", "", "so ")) + out[0].lower() + out[1:]
+        out = out.replace("Help me", "can u help me").replace("you", "u")
+    elif style in ("formal", "polite"):
+        out = f"{rng.choice(('Could you please', 'Would you kindly', 'I would appreciate it if you could'))} {out[0].lower()}{out[1:]}? Thank you."  # noqa: E501
+    elif style == "terse":
+        out = " ".join(w for w in out.split() if w.lower() not in {"the", "a", "for", "me", "my"})
+    if length == "long":
+        role = profile.get("role", "professional")
+        out += f". For context, I'm a {role} and I need this {rng.choice(CONTEXTS)}"
+    return _habits(out, profile, rng)
+
+
+def _habits(text: str, profile: dict[str, str], rng: random.Random) -> str:
+    habit = profile.get("language_habits", "")
+    if habit == "uses abbreviations":
+        for long, short in (
+            ("please", "pls"),
+            ("with", "w/"),
+            ("information", "info"),
+            ("thanks", "thx"),
+        ):
+            text = text.replace(long, short)
+    elif habit == "uses emoji":
+        text += rng.choice((" 🙏", " 😅", " 👍", " 🤔"))
+    elif habit == "uses filler words":
+        text = rng.choice(("so basically ", "um, ", "like, ")) + text
+    elif habit == "uses slang":
+        text += rng.choice((" tbh", ", no cap", " lol"))
+    if profile.get("capitalization_habit") == "all lowercase":
+        text = text.lower()
+    if profile.get("punctuation_habit") == "none":
+        text = re.sub(r"[.,!?;:]", "", text)
+    return text
+
+
+@responder("query_generation")
+def query_generation(request: SimRequest) -> str:
+    """JSON `{queries: [...]}`: requests drawn from the persona's domain."""
+    prompt = _prompt(request)
+    profile = _profile(request)
+    wanted = int(_labelled(prompt, QUERY_LABEL).get("num_queries", 5) or 5)
+    rng = request.rng
+    topics = TOPICS.get(profile.get("domain", ""), TOPICS["personal life"])
+    queries = []
+    for _ in range(wanted):
+        task = rng.choice(TASKS).format(t=rng.choice(topics))
+        queries.append(f"{task} {rng.choice(CONTEXTS)}.")
+    return _json({"queries": queries}, request)
+
+
+@responder("style_transfer")
+def style_transfer(request: SimRequest) -> str:
+    """JSON `{adapted_query}`: the request in the persona's voice."""
+    query = _after(_prompt(request), "Request:") or "help me with this"
+    return _json({"adapted_query": _stylise(query, _profile(request), request.rng)}, request)
+
+
+@responder("assistant")
+def assistant(request: SimRequest) -> str:
+    """Prose that follows the persona's preferred format, tone and expertise."""
+    profile, rng = _profile(request), request.rng
+    question = request.last_user
+    keywords = _keywords(question, rng, 3)
+    opener = rng.choice(OPENERS.get(profile.get("tone_preference", ""), OPENERS["neutral"]))
+    level = {
+        "novice": "In plain terms: ",
+        "expert": "Skipping the basics: ",
+        "advanced": "At a practical level: ",
+    }
+    advice = rng.sample(ADVICE, rng.randint(2, 5))
+    points = [a.format(kw=rng.choice(keywords)) for a in advice]
+    body = _format(points, profile.get("preferred_format", ""), keywords, rng)
+    close = rng.choice(("", " Want me to go deeper on any step?", " Let me know if that fits."))
+    return f"{opener} {level.get(profile.get('expertise', ''), '')}{body}{close}".strip()
+
+
+def _format(points: list[str], style: str, keywords: list[str], rng: random.Random) -> str:
+    if style in ("step-by-step list", "bullet points"):
+        mark = "1." if style.startswith("step") else "-"
+        return "\n" + "\n".join(f"{mark} {p}" for p in points) + "\n"
+    if style == "code first":
+        name = re.sub(r"\W", "_", keywords[0].lower())
+        code = f"```python\ndef handle_{name}(items):\n    return [i for i in items if i]\n```"
+        return f"\n{code}\n" + " ".join(points)
+    if style == "table":
+        rows = "\n".join(f"| {i + 1} | {p} |" for i, p in enumerate(points))
+        return f"\n| step | what to do |\n|---|---|\n{rows}\n"
+    return " ".join(points) + f" (about {rng.randint(2, 9)} minutes of work)"
+
+
+@responder("user_feedback")
+def user_feedback(request: SimRequest) -> str:
+    """JSON `{satisfied, feedback}`: some users satisfied early, some late, some never."""
+    prompt, rng = _prompt(request), request.rng
+    profile = _profile(request)
+    state = _labelled(prompt, STATE_LABEL)
+    turn = int(state.get("current_turn", 1) or 1)
+    chance = SATISFACTION.get(profile.get("satisfaction_threshold", ""), 0.4)
+    if profile.get("satisfaction_threshold") == "moderate":
+        chance = min(0.9, chance + 0.15 * (turn - 1))  # warms up over the conversation
+    satisfied = not state.get("must_continue") and rng.random() < chance
+    if satisfied:
+        return _json({"satisfied": True, "feedback": rng.choice(CLOSINGS)}, request)
+    answer = _after_block(prompt, "The assistant's latest answer:")
+    keyword = _keywords(answer or prompt, rng, 1)[0]
+    followup = rng.choice(FOLLOWUPS[_voice(profile)]).format(kw=keyword)
+    return _json({"satisfied": False, "feedback": _habits(followup, profile, rng)}, request)
+
+
+def _after_block(text: str, label: str) -> str:
+    _, _, rest = text.partition(label)
+    return rest.split("\n\n")[0] if rest else ""
+
+
+@responder("intent_extraction")
+def intent_extraction(request: SimRequest) -> str:
+    """JSON `{intent, slots}` read off the message."""
+    text = _after(_prompt(request), "User message:")
+    first = (text.split() or ["help"])[0].lower().strip(",.!?")
+    intents = {
+        "explain": "explain_concept", "write": "write_content", "draft": "write_content",
+        "compare": "compare_options", "plan": "make_plan", "summarise": "summarise",
+        "review": "review_work", "give": "get_checklist", "help": "get_help",
+    }  # fmt: skip
+    words = _keywords(text, request.rng, 3)
+    slots = {f"detail_{i + 1}": w for i, w in enumerate(words)}
+    return _json({"intent": intents.get(first, "get_help"), "slots": slots}, request)
+
+
+@responder("semantic_noise")
+def semantic_noise(request: SimRequest) -> str:
+    """JSON `{noisy_text}`: the clean message with the requested strategies applied."""
+    prompt, rng = _prompt(request), request.rng
+    clean = _after(prompt, "Clean message:")
+    strategies = _labelled(prompt, NOISE_LABEL).get("strategies") or ["colloquial_speech"]
+    text = clean
+    for name in strategies:
+        text = _NOISERS.get(str(name), _colloquial)(text, rng)
+    if text.strip() == clean.strip():
+        text = clean + rng.choice((" or sth", " idk", " ...", " you know"))
+    return _json({"noisy_text": text}, request)
+
+
+def _typos(text: str, rng: random.Random) -> str:
+    words = text.split()
+    for i in rng.sample(range(len(words)), min(2, len(words))):
+        w = words[i]
+        if len(w) > 3:
+            j = rng.randrange(1, len(w) - 2)
+            words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
+    return " ".join(words)
+
+
+def _colloquial(text: str, rng: random.Random) -> str:
+    swaps = (("going to", "gonna"), ("want to", "wanna"), ("kind of", "kinda"), ("I am", "I'm"))
+    for long, short in swaps:
+        text = text.replace(long, short)
+    return rng.choice(("so ", "ok so ", "hey ")) + text[:1].lower() + text[1:]
+
+
+def _abbreviate(text: str, rng: random.Random) -> str:
+    for long, short in (("please", "pls"), ("you", "u"), ("with", "w/"), ("for", "4")):
+        text = re.sub(rf"\b{long}\b", short, text)
+    return text
+
+
+def _unpunctuated(text: str, rng: random.Random) -> str:
+    return re.sub(r"[.,!?;:]", "", text).lower()
+
+
+def _omit_slot(text: str, rng: random.Random) -> str:
+    cut = re.split(r"\s(?:for|before|with|in|on|that)\s", text, maxsplit=1)[0]
+    return cut if cut != text else " ".join(text.split()[: max(3, len(text.split()) // 2)])
+
+
+def _vague(text: str, rng: random.Random) -> str:
+    words = _keywords(text, rng, 1)
+    return text.replace(words[0], rng.choice(("that thing", "the usual one", "it")), 1)
+
+
+def _truncate(text: str, rng: random.Random) -> str:
+    words = text.split()
+    return " ".join(words[: max(2, int(len(words) * rng.uniform(0.4, 0.7)))]) + "..."
+
+
+def _ambiguous(text: str, rng: random.Random) -> str:
+    words = _keywords(text, rng, 2)
+    for word in words:
+        text = text.replace(word, rng.choice(("it", "this", "that one")), 1)
+    return text
+
+
+def _two_ways(text: str, rng: random.Random) -> str:
+    return text.rstrip(".?!") + rng.choice((" or the other one?", ", or both?", " like last time?"))
+
+
+def _implicit(text: str, rng: random.Random) -> str:
+    topic = " ".join(_keywords(text, rng, 2))
+    return rng.choice(
+        (f"been struggling with {topic} lately...", f"{topic} is giving me trouble again")
+    )
+
+
+_NOISERS = {
+    "typo_misspelling": _typos,
+    "colloquial_speech": _colloquial,
+    "abbreviation": _abbreviate,
+    "missing_punctuation": _unpunctuated,
+    "slot_omission": _omit_slot,
+    "vague_reference": _vague,
+    "truncated_request": _truncate,
+    "ambiguous_reference": _ambiguous,
+    "multiple_interpretations": _two_ways,
+    "implicit_intent": _implicit,
+}

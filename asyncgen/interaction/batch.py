@@ -1,0 +1,188 @@
+"""Batch generation for the spec's `generate_interactions_batch`: bounded, with supplements."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+
+from asyncgen.interaction.conversation import ConversationTask
+from asyncgen.interaction.personas.model import Persona
+from asyncgen.interaction.queries import QueryWriter, StyleTransfer
+from asyncgen.interaction.queries.model import query_id as make_query_id
+from asyncgen.interaction.records import Interaction
+from asyncgen.llm.types import ModelHandle
+
+if TYPE_CHECKING:
+    from asyncgen.interaction.generator import InteractionGenerator, TaskOutcome
+
+log = logging.getLogger("asyncgen.interaction")
+
+
+@dataclass
+class BatchReport:
+    """What a batch produced; `success_rate` counts supplement tasks too."""
+
+    interactions: list[Interaction] = field(default_factory=list)
+    total_tasks: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    supplement_rounds: int = 0
+
+    @property
+    def success_rate(self) -> float:
+        """Share of tasks that produced an interaction."""
+        return len(self.interactions) / self.total_tasks if self.total_tasks else 0.0
+
+
+def build_tasks(
+    generator: InteractionGenerator, personas_with_queries: Sequence[dict[str, Any]]
+) -> list[ConversationTask]:
+    """One task per (persona, query), with a target drawn in [min_turns, max_turns]."""
+    settings = generator.settings
+    rng = random.Random(f"batch:{generator.config.engine.seed}")
+    tasks = []
+    for entry in personas_with_queries:
+        pid = str(entry["persona_id"])
+        for number, query in enumerate(entry.get("queries", []), start=1):
+            initial = query.get("adapted_query") or query.get("initial_query") or query["query"]
+            target = query.get("target_turns") or rng.randint(
+                settings.min_turns, settings.max_turns
+            )
+            tasks.append(
+                generator.task(
+                    pid,
+                    dict(entry["persona_features"]),
+                    str(initial),
+                    system_prompt=entry.get("system_prompt") or query.get("system_prompt"),
+                    original_query=query.get("original_query") or initial,
+                    target_turns=int(target),
+                    query_id=query.get("query_id") or make_query_id(pid, number),
+                )
+            )
+    return tasks
+
+
+async def run_batch(
+    generator: InteractionGenerator,
+    personas_with_queries: Sequence[dict[str, Any]],
+    show_progress: bool,
+    max_workers: int,
+    storage: Any,
+) -> BatchReport:
+    """Run every task, then supplement rounds with new queries for failed ones."""
+    report = BatchReport()
+    tasks = build_tasks(generator, personas_with_queries)
+    for round_number in range(generator.settings.max_supplement_rounds + 1):
+        if not tasks:
+            break
+        if round_number:
+            report.supplement_rounds = round_number
+        report.total_tasks += len(tasks)
+        outcomes = await _run_round(generator, tasks, show_progress, max_workers, storage)
+        failed = []
+        for task, outcome in zip(tasks, outcomes, strict=True):
+            if outcome.interaction is not None:
+                report.interactions.append(outcome.interaction)
+            else:
+                failed.append(task)
+                report.failed.append({"task": task.query_id, "reason": outcome.reason})
+        tasks = await _supplement(generator, failed, round_number + 1) if failed else []
+    done, total = len(report.interactions), report.total_tasks
+    log.info("batch: %d/%d interactions (%.1f%%)", done, total, 100 * report.success_rate)
+    return report
+
+
+async def _run_round(
+    generator: InteractionGenerator,
+    tasks: list[ConversationTask],
+    show_progress: bool,
+    max_workers: int,
+    storage: Any,
+) -> list[TaskOutcome]:
+    """Tasks through `max_workers` workers pulling from a bounded stream."""
+    results: list[Any] = [None] * len(tasks)
+    progress = _Progress(len(tasks)) if show_progress else None
+    send, receive = anyio.create_memory_object_stream[int](max_workers)
+
+    async def worker(stream: ObjectReceiveStream[int]) -> None:
+        async with stream:
+            async for index in stream:
+                outcome = await generator.run_task(tasks[index])
+                if outcome.interaction is not None and storage is not None:
+                    await anyio.to_thread.run_sync(storage.save, outcome.interaction)
+                results[index] = outcome
+                if progress is not None:
+                    progress.advance()
+
+    try:
+        async with anyio.create_task_group() as group:
+            for _ in range(max(1, max_workers)):
+                group.start_soon(worker, receive.clone())
+            receive.close()
+            async with send:
+                for index in range(len(tasks)):
+                    await send.send(index)
+    finally:
+        if progress is not None:
+            progress.stop()
+    return results
+
+
+async def _supplement(
+    generator: InteractionGenerator, failed: list[ConversationTask], round_number: int
+) -> list[ConversationTask]:
+    """New queries (written and style-transferred) for personas whose tasks failed."""
+    user = generator.settings.user_model
+    handle = ModelHandle(provider=user.provider, model=user.model)
+    writer = QueryWriter(generator.client, handle, max_retries=generator.settings.max_retries)
+    style = StyleTransfer(generator.client, handle, max_retries=generator.settings.max_retries)
+    by_persona: dict[str, list[ConversationTask]] = {}
+    for task in failed:
+        by_persona.setdefault(task.persona_id, []).append(task)
+    new_tasks: list[ConversationTask] = []
+    for pid, lost in by_persona.items():
+        persona = Persona(pid, lost[0].persona_features, lost[0].system_prompt)
+        queries = await writer.write(persona, len(lost), [t.original_query or "" for t in lost])
+        for number, (query, old) in enumerate(zip(queries, lost, strict=False), start=1):
+            adapted = await style.adapt_record(persona, _record(pid, query, round_number, number))
+            new_tasks.append(
+                generator.task(
+                    pid,
+                    old.persona_features,
+                    adapted.initial_query,
+                    system_prompt=old.system_prompt,
+                    original_query=query,
+                    target_turns=old.target_turns,
+                    query_id=adapted.query_id,
+                )
+            )
+    return new_tasks
+
+
+def _record(pid: str, query: str, round_number: int, number: int) -> Any:
+    from asyncgen.interaction.queries.model import QueryRecord
+
+    qid = make_query_id(pid, number, prefix=f"s{round_number}_")
+    return QueryRecord(qid, pid, query, source="supplement")
+
+
+class _Progress:
+    """A rich progress bar on stderr; a no-op counter when rich cannot render."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import Progress
+
+        self._progress = Progress(transient=True)
+        self._task = self._progress.add_task("interactions", total=total)
+        self._progress.start()
+
+    def advance(self) -> None:
+        self._progress.advance(self._task)
+
+    def stop(self) -> None:
+        self._progress.stop()

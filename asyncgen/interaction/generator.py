@@ -1,0 +1,258 @@
+"""`InteractionGenerator`: the spec's conversation generator, asyncio-native."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from itertools import count
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from asyncgen.errors import BudgetExceededError, LLMError
+from asyncgen.interaction.assistant import AssistantModel
+from asyncgen.interaction.conversation import ConversationTask, Parts, converse
+from asyncgen.interaction.distractor.types import Distractor
+from asyncgen.interaction.jsonout import MalformedOutputError
+from asyncgen.interaction.records import Clock, Interaction, utc_now
+from asyncgen.interaction.settings import ConfigLike, as_run_config
+from asyncgen.interaction.user_model import UserFeedbackModel
+from asyncgen.interaction.validate import problems
+from asyncgen.llm.types import ChatClient
+
+log = logging.getLogger("asyncgen.interaction")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class TaskOutcome:
+    """An interaction, or why there is none (reason, last raw answer, attempts made)."""
+
+    interaction: Interaction | None
+    attempts: int
+    reason: str | None = None
+    raw: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+class InteractionGenerator:
+    """Generates multi-turn interactions with an optional distractor.
+
+    Every model call goes through one `ChatClient` (the transport). Pass `client=` to
+    share the run's transport; without one, a transport is built from `config.llm` and
+    closed by `aclose()` (or `async with generator:`).
+    """
+
+    def __init__(
+        self,
+        config: ConfigLike,
+        distractor: Distractor | None = None,
+        *,
+        client: ChatClient | None = None,
+        clock: Clock = utc_now,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        """Initialise from the spec's config dict (or a RunConfig).
+
+        Args:
+            config: configuration; `interaction_generation.*` shapes the loop.
+            distractor: optional rule-based or semantic distractor for noise injection.
+            client: the transport; built from `config.llm` when None.
+            clock: the source of timestamps.
+            sleep: waits `retry_delay` between attempts (instant in tests).
+
+        Raises:
+            ConfigError: the config is invalid.
+        """
+        self.config = as_run_config(config)
+        self.settings = self.config.interaction_generation
+        self.distractor = distractor
+        self.clock = clock
+        self._sleep = sleep
+        self._client = client
+        self._owns_client = client is None
+        self._parts: Parts | None = None
+        self._sequence = count(1)
+        self.last_batch: Any = None
+
+    @property
+    def client(self) -> ChatClient:
+        """The transport (built on first use when none was given)."""
+        if self._client is None:
+            self._client = _build_transport(self.config)
+        return self._client
+
+    @property
+    def parts(self) -> Parts:
+        """Assistant, user model and distractor, bound to the one client."""
+        if self._parts is None:
+            self._parts = self._build_parts()
+        return self._parts
+
+    @property
+    def assistant(self) -> AssistantModel:
+        """The assistant model (spec: AssistantModel)."""
+        return self.parts.assistant
+
+    @property
+    def user_model(self) -> UserFeedbackModel:
+        """The simulated user (spec: UserFeedbackModel)."""
+        return self.parts.user_model
+
+    def _build_parts(self) -> Parts:
+        client = self.client
+        if self.distractor is not None:
+            self.distractor.bind_client(client)
+        return Parts(
+            settings=self.settings,
+            assistant=AssistantModel(
+                self.settings.assistant_model, client, sampling=self.config.llm.sampling
+            ),
+            user_model=UserFeedbackModel(
+                self.settings.user_model,
+                client,
+                min_turns=self.settings.min_turns,
+                max_retries=self.settings.max_retries,
+            ),
+            distractor=self.distractor,
+            noise=self.config.distractor,
+            clock=self.clock,
+        )
+
+    async def aclose(self) -> None:
+        """Close the transport if this generator built it."""
+        if self._owns_client and self._client is not None:
+            closer = getattr(self._client, "aclose", None)
+            if closer is not None:
+                await closer()
+            self._client = None
+            self._parts = None
+
+    async def __aenter__(self) -> InteractionGenerator:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def generate_interaction(
+        self,
+        persona_id: str,
+        persona_features: dict[str, str],
+        initial_query: str,
+        system_prompt: str | None = None,
+        original_query: str | None = None,
+        target_turns: int = 3,
+        query_id: str | None = None,
+    ) -> Interaction | None:
+        """Generate one multi-turn interaction, or None after every retry failed.
+
+        Args:
+            persona_id: persona identifier.
+            persona_features: the persona's features.
+            initial_query: the query after style transfer (the first user message).
+            system_prompt: optional personalised assistant system prompt.
+            original_query: the query before style transfer.
+            target_turns: target turns, clamped to [min_turns, max_turns].
+            query_id: query identifier for tracking.
+
+        Returns:
+            The interaction, or None (the reason is logged).
+        """
+        task = self.task(
+            persona_id,
+            persona_features,
+            initial_query,
+            system_prompt=system_prompt,
+            original_query=original_query,
+            target_turns=target_turns,
+            query_id=query_id,
+        )
+        outcome = await self.run_task(task)
+        if outcome.interaction is None:
+            log.warning("interaction for %s failed: %s", persona_id, outcome.reason)
+        return outcome.interaction
+
+    def task(
+        self, persona_id: str, features: dict[str, str], query: str, **kw: Any
+    ) -> ConversationTask:
+        """A task with a fresh id and seed (deterministic in the run seed and call order)."""
+        number = next(self._sequence)
+        stamp = self.clock().strftime("%Y%m%d_%H%M%S")
+        kw.setdefault("interaction_id", f"interaction_{persona_id}_{stamp}_{number:04d}")
+        kw.setdefault("seed", f"{self.config.engine.seed}:call:{number}")
+        return ConversationTask(persona_id, dict(features), query, **kw)
+
+    async def run_task(self, task: ConversationTask) -> TaskOutcome:
+        """Run a task with the spec's retries (`max_retries`, `retry_delay`)."""
+        outcome = TaskOutcome(None, 0)
+        for attempt in range(1, self.settings.max_retries + 2):
+            outcome = await self._attempt(task, attempt)
+            if outcome.interaction is not None or outcome.reason == "budget_exhausted":
+                return outcome
+            if attempt <= self.settings.max_retries:
+                await self._sleep(self.settings.retry_delay)
+        return outcome
+
+    async def _attempt(self, task: ConversationTask, attempt: int) -> TaskOutcome:
+        rng = random.Random(f"{task.seed}:attempt:{attempt}")
+        try:
+            interaction = await converse(task, self.parts, rng)
+        except MalformedOutputError as exc:
+            return TaskOutcome(
+                None, attempt, "malformed_user_feedback", exc.raw, {"error": str(exc)}
+            )
+        except BudgetExceededError as exc:
+            return TaskOutcome(None, attempt, "budget_exhausted", None, {"error": str(exc)})
+        except LLMError as exc:
+            return TaskOutcome(
+                None, attempt, f"llm_error:{type(exc).__name__}", None, {"error": str(exc)}
+            )
+        found = problems(interaction, self.settings)
+        if found:
+            return TaskOutcome(None, attempt, "invalid_interaction", None, {"problems": found})
+        interaction.metadata["attempts"] = attempt
+        return TaskOutcome(interaction, attempt)
+
+    async def generate_interactions_batch(
+        self,
+        personas_with_queries: Sequence[dict[str, Any]],
+        show_progress: bool = True,
+        max_workers: int = 5,
+        storage: Any = None,
+    ) -> list[Interaction]:
+        """Generate interactions for persona-query pairs, `max_workers` at a time.
+
+        Args:
+            personas_with_queries: `[{persona_id, persona_features, queries: [{adapted_query,
+                original_query, (query_id, target_turns)}], (system_prompt)}]`.
+            show_progress: show a progress bar.
+            max_workers: conversations in flight at once.
+            storage: an `InteractionStorage` that saves each interaction as it finishes.
+
+        Returns:
+            The interactions that succeeded, in task order; `last_batch` holds the report.
+        """
+        from asyncgen.interaction.batch import run_batch
+
+        report = await run_batch(self, personas_with_queries, show_progress, max_workers, storage)
+        self.last_batch = report
+        return report.interactions
+
+
+def _build_transport(config: Any) -> ChatClient:
+    """A transport from `config.llm` (key from its environment variable)."""
+    from asyncgen.config import resolve_api_key
+    from asyncgen.llm import Transport
+
+    transport: ChatClient = Transport.from_settings(
+        config.llm, api_key=resolve_api_key(config.llm), base_url=config.llm.base_url
+    )
+    return transport

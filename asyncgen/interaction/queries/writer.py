@@ -1,0 +1,86 @@
+"""Ask a model for the queries a persona would bring (JSON `{queries: [...]}`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.personas.model import Persona, profile_json, summary
+from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
+from asyncgen.prompts import load_prompt
+
+MAX_AVOID_SHOWN = 30
+
+
+class QueryWriter:
+    """Writes `n` distinct neutral queries for a persona, re-asking for any shortfall."""
+
+    def __init__(self, client: ChatClient, handle: ModelHandle, *, max_retries: int = 3) -> None:
+        """Bind to the transport and the model that writes queries."""
+        self.client = client
+        self.handle = handle
+        self.max_retries = max_retries
+        self.template = load_prompt("query_generation")
+
+    async def write(self, persona: Persona, n: int, avoid: list[str] | None = None) -> list[str]:
+        """Up to `n` new queries (fewer only when every re-ask came back short or malformed).
+
+        Raises:
+            LLMError: the transport could not get an answer.
+        """
+        taken = {q.strip().lower() for q in avoid or []}
+        found: list[str] = []
+        for round_number in range(self.max_retries + 1):
+            missing = n - len(found)
+            if missing <= 0:
+                break
+            seen = [*(avoid or []), *found][-MAX_AVOID_SHOWN:]
+            try:
+                batch = await self._ask(persona, missing, seen, round_number)
+            except MalformedOutputError:
+                continue
+            for query in batch:
+                if query.lower() not in taken:
+                    taken.add(query.lower())
+                    found.append(query)
+        return found[:n]
+
+    async def _ask(
+        self, persona: Persona, n: int, avoid: list[str], round_number: int
+    ) -> list[str]:
+        request_json = {"persona_id": persona.persona_id, "num_queries": n, "round": round_number}
+        prompt = self.template.render(
+            num_queries=n,
+            summary=summary(persona.features),
+            profile_json=profile_json(persona.features),
+            request_json=orjson.dumps(request_json).decode(),
+            avoid=orjson.dumps(avoid).decode() if avoid else "(none)",
+        )
+        request = ChatRequest(
+            messages=[{"role": "user", "content": prompt}],
+            kind=self.template.kind,
+            max_tokens=min(4096, 120 * n + 64),
+            temperature=0.9,
+            response_format={"type": "json_object"},
+        )
+        answer = await ask_json(
+            self.client,
+            request,
+            self.handle,
+            required=("queries",),
+            max_retries=self.max_retries,
+            check=lambda data, raw: None if isinstance(data["queries"], list) else _bad(raw),
+        )
+        return _strings(answer.data["queries"], answer.raw)
+
+
+def _bad(raw: str) -> None:
+    raise MalformedOutputError("query_generation answer: queries is not a list", raw=raw)
+
+
+def _strings(value: Any, raw: str) -> list[str]:
+    if not isinstance(value, list):
+        raise MalformedOutputError("query_generation answer: queries is not a list", raw=raw)
+    return [str(q).strip() for q in value if isinstance(q, str | int | float) and str(q).strip()]

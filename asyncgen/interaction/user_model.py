@@ -1,0 +1,192 @@
+"""The simulated user: reads the answer, then follows up or stops when satisfied."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+
+from asyncgen.config import UserModelSettings
+from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.personas.model import profile_json, summary
+from asyncgen.interaction.records import Message
+from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
+from asyncgen.prompts import PromptTemplate, load_prompt
+
+Reason = Literal["follow_up", "forced_follow_up", "satisfied", "no_follow_up", "target_reached"]
+MUST_CONTINUE = "You have not got what you need yet: set satisfied to false and write a follow-up."
+
+
+@dataclass(frozen=True)
+class FeedbackDecision:
+    """What the user does after an answer: a follow-up text, or stop (and why)."""
+
+    followup: str | None
+    reason: Reason
+    satisfied: bool = False
+    raw: str | None = None
+    calls: int = 0
+
+
+class UserFeedbackModel:
+    """A persona-driven user model answering JSON `{satisfied, feedback}`.
+
+    Rules around the model's answer: at the target turn the user stops; from `min_turns`
+    on, an unsatisfied user follows up only with probability `feedback_probability`; a
+    "satisfied" before `min_turns` is turned into a follow-up.
+    """
+
+    def __init__(
+        self,
+        settings: UserModelSettings,
+        client: ChatClient,
+        *,
+        min_turns: int = 1,
+        max_retries: int = 3,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Bind the user-model settings to the one transport.
+
+        Args:
+            settings: model, temperature, token cap, prompt template, feedback_probability.
+            client: the transport every call goes through.
+            min_turns: turns before which the user never stops.
+            max_retries: re-asks when the answer is not the JSON asked for.
+            rng: used when `generate_feedback` is called without one.
+        """
+        self.settings = settings
+        self.client = client
+        self.min_turns = min_turns
+        self.max_retries = max_retries
+        self._rng = rng or random.Random(0)
+        self.template: PromptTemplate = load_prompt(settings.system_prompt_template)
+        self.handle = ModelHandle(provider=settings.provider, model=settings.model)
+
+    async def generate_feedback(
+        self,
+        persona_features: dict[str, str],
+        conversation_history: Sequence[Message],
+        assistant_response: str,
+        current_turn: int,
+        target_turns: int,
+    ) -> str | None:
+        """The user's next message, or None when the user stops.
+
+        Raises:
+            MalformedOutputError: the model never answered with the JSON asked for.
+            LLMError: the transport could not get an answer.
+        """
+        decision = await self.decide(
+            persona_features,
+            conversation_history,
+            assistant_response,
+            current_turn,
+            target_turns,
+            rng=self._rng,
+        )
+        return decision.followup
+
+    async def decide(
+        self,
+        persona_features: dict[str, str],
+        conversation_history: Sequence[Message],
+        assistant_response: str,
+        current_turn: int,
+        target_turns: int,
+        *,
+        rng: random.Random,
+    ) -> FeedbackDecision:
+        """Apply the turn rules, asking the model only when its answer matters."""
+        if current_turn >= target_turns:
+            return FeedbackDecision(None, "target_reached")
+        must_continue = current_turn < self.min_turns
+        if not must_continue and rng.random() >= self.settings.feedback_probability:
+            return FeedbackDecision(None, "no_follow_up")
+        request = self.request(
+            persona_features, conversation_history, assistant_response, current_turn, target_turns
+        )
+        satisfied, feedback, raw, calls = await self._ask(request)
+        if satisfied and not must_continue:
+            return FeedbackDecision(None, "satisfied", True, raw, calls)
+        if not feedback:
+            raise MalformedOutputError("user model gave no follow-up text", raw=raw)
+        reason: Reason = "forced_follow_up" if satisfied else "follow_up"
+        return FeedbackDecision(feedback, reason, satisfied, raw, calls)
+
+    def request(
+        self,
+        persona_features: dict[str, str],
+        conversation_history: Sequence[Message],
+        assistant_response: str,
+        current_turn: int,
+        target_turns: int,
+    ) -> ChatRequest:
+        """The chat request asking the user model for its decision."""
+        state = {
+            "current_turn": current_turn,
+            "target_turns": target_turns,
+            "min_turns": self.min_turns,
+            "must_continue": current_turn < self.min_turns,
+        }
+        prompt = self.template.render(
+            summary=summary(persona_features),
+            profile_json=profile_json(persona_features),
+            state_json=orjson.dumps(state).decode(),
+            transcript=transcript(_without_last_answer(conversation_history, assistant_response)),
+            last_answer=assistant_response,
+            current_turn=current_turn,
+            target_turns=target_turns,
+            turn_rule=MUST_CONTINUE if state["must_continue"] else "",
+        )
+        return ChatRequest(
+            messages=[{"role": "user", "content": prompt}],
+            kind=self.template.kind,
+            max_tokens=self.settings.max_completion_tokens,
+            temperature=self.settings.temperature,
+            response_format={"type": "json_object"},
+        )
+
+    async def _ask(self, request: ChatRequest) -> tuple[bool, str, str, int]:
+        """Send the request, re-asking on malformed JSON; raise with the last raw text."""
+        answer = await ask_json(
+            self.client,
+            request,
+            self.handle,
+            required=("satisfied",),
+            max_retries=self.max_retries,
+            check=_check_feedback,
+        )
+        satisfied = _as_bool(answer.data["satisfied"], answer.raw)
+        return satisfied, str(answer.data.get("feedback") or "").strip(), answer.raw, answer.calls
+
+
+def transcript(messages: Sequence[Message]) -> str:
+    """The conversation as `User:`/`Assistant:` lines for the user model's prompt."""
+    if not messages:
+        return "(nothing yet)"
+    return "\n".join(f"{m.role.capitalize()}: {m.content}" for m in messages)
+
+
+def _without_last_answer(history: Sequence[Message], answer: str) -> Sequence[Message]:
+    """The history minus a trailing copy of the answer shown separately in the prompt."""
+    if history and history[-1].role == "assistant" and history[-1].content == answer:
+        return history[:-1]
+    return history
+
+
+def _check_feedback(data: dict[str, object], raw: str) -> None:
+    """A usable decision: a boolean `satisfied`, and text to send when not satisfied."""
+    satisfied = _as_bool(data["satisfied"], raw)
+    if not satisfied and not str(data.get("feedback") or "").strip():
+        raise MalformedOutputError("user_feedback answer: no feedback text", raw=raw)
+
+
+def _as_bool(value: object, raw: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise MalformedOutputError("user_feedback answer: satisfied is not a boolean", raw=raw)
