@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 DEFAULT_PAUSE = 1.0
+RECENT_WINDOW = 1.0  # seconds of sends remembered while no request limit is known
 RAMP_FLOOR = 0.2
 
 
@@ -66,6 +68,7 @@ class RateLimiter:
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
         self._seq = 0
+        self._recent_sends: deque[float] = deque(maxlen=4096)
         self._aimd = Aimd(settings)
         self.window = Window(
             self._aimd.initial if self.is_adaptive else settings.concurrency, settings.concurrency
@@ -120,7 +123,10 @@ class RateLimiter:
             self.window.release()
             raise
         self._seq += 1
-        return Permit(self._seq, prompt_tokens, completion_tokens, self._clock())
+        now = self._clock()
+        if self._requests is None:
+            self._recent_sends.append(now)
+        return Permit(self._seq, prompt_tokens, completion_tokens, now)
 
     def release(
         self,
@@ -212,9 +218,17 @@ class RateLimiter:
         rate = per_minute / 60.0
         capacity = max(1.0, rate * self._settings.burst_seconds)
         if bucket is None:
-            return TokenBucket(rate, capacity, now)
+            return TokenBucket(rate, capacity, now, level=capacity - self._ahead_of_pace(rate, now))
         bucket.reshape(rate, capacity, now)
         return bucket
+
+    def _ahead_of_pace(self, rate: float, now: float) -> float:
+        """Sends made before the limit was known beyond what `rate` allows: a debt to wait off."""
+        recent = [t for t in self._recent_sends if t > now - RECENT_WINDOW]
+        self._recent_sends.clear()
+        if not recent:
+            return 0.0
+        return max(0.0, len(recent) - rate * (now - recent[0]))
 
     def _learn(self, info: RateLimitInfo, permit: Permit, now: float) -> None:
         changed = False

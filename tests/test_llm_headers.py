@@ -1,0 +1,136 @@
+"""Parsing what endpoints say about limits and retry timing; retry classification."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+
+from asyncgen.errors import LLMConnectionError, LLMStatusError, LLMTimeoutError, RateLimitError, ServerError
+from asyncgen.llm import (
+    ContextLengthError,
+    EmptyAnswerError,
+    MalformedAnswerError,
+    RetryPolicy,
+    TruncatedAnswerError,
+    calculate_retry_timeout,
+    failure_cause,
+    parse_duration,
+    parse_rate_limit_headers,
+    parse_retry_after,
+    should_retry,
+)
+from asyncgen.llm.retry import is_testing, set_testing
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("6m0s", 360.0), ("1s", 1.0), ("20ms", 0.02), ("1.5s", 1.5), ("1h2m3s", 3723.0), ("0.25", 0.25), ("7", 7.0)],
+)
+def test_parse_duration_reads_openai_resets(text: str, seconds: float) -> None:
+    """OpenAI's Go-style reset durations and plain seconds become seconds."""
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5x", "-3", "1s garbage"])
+def test_parse_duration_rejects_garbage(text: str) -> None:
+    """Unreadable durations are None rather than a wrong number."""
+    assert parse_duration(text) is None
+
+
+def test_rate_limit_headers_all_six() -> None:
+    """Limit, remaining and reset are read for both requests and tokens."""
+    headers = httpx.Headers(
+        {
+            "x-ratelimit-limit-requests": "6000",
+            "x-ratelimit-remaining-requests": "5990",
+            "x-ratelimit-reset-requests": "100ms",
+            "x-ratelimit-limit-tokens": "150000",
+            "x-ratelimit-remaining-tokens": "149000",
+            "x-ratelimit-reset-tokens": "6m0s",
+        }
+    )
+    info = parse_rate_limit_headers(headers)
+    assert (info.limit_requests, info.remaining_requests, info.reset_requests) == (6000, 5990, 0.1)
+    assert (info.limit_tokens, info.remaining_tokens, info.reset_tokens) == (150000, 149000, 360.0)
+
+
+def test_rate_limit_headers_absent_is_empty() -> None:
+    """A response without x-ratelimit headers teaches nothing."""
+    assert parse_rate_limit_headers(httpx.Headers({"content-type": "application/json"})).is_empty
+
+
+def test_retry_after_prefers_milliseconds() -> None:
+    """retry-after-ms is more precise than retry-after and wins."""
+    assert parse_retry_after(httpx.Headers({"retry-after": "2", "retry-after-ms": "1500"})) == 1.5
+
+
+def test_retry_after_http_date() -> None:
+    """An HTTP-date retry-after is converted relative to now."""
+    headers = httpx.Headers({"retry-after": "Wed, 21 Oct 2015 07:28:30 GMT"})
+    assert parse_retry_after(headers, now=1445412500.0) == pytest.approx(10.0)
+
+
+def test_retry_after_ignores_absurd_values() -> None:
+    """A retry-after of an hour is ignored so one bad header cannot stall a run."""
+    assert parse_retry_after(httpx.Headers({"retry-after": "3600"})) is None
+
+
+def _status(cls: type[LLMStatusError], code: int) -> LLMStatusError:
+    return cls("x", status_code=code)
+
+
+@pytest.mark.parametrize(
+    ("exc", "retry", "cause"),
+    [
+        (RateLimitError("x"), True, "rate_limited"),
+        (_status(ServerError, 500), True, "http_500"),
+        (_status(ServerError, 502), True, "http_502"),
+        (_status(ServerError, 503), True, "http_503"),
+        (_status(ServerError, 504), True, "http_504"),
+        (LLMTimeoutError("x"), True, "timeout"),
+        (LLMConnectionError("x"), True, "connection"),
+        (MalformedAnswerError("x"), True, "malformed"),
+        (EmptyAnswerError("x"), True, "empty"),
+        (TruncatedAnswerError("x"), True, "length"),
+        (_status(LLMStatusError, 400), False, "http_400"),
+        (_status(LLMStatusError, 404), False, "http_404"),
+        (_status(ContextLengthError, 400), False, "context_length"),
+    ],
+)
+def test_should_retry_classifies(exc: Exception, retry: bool, cause: str) -> None:
+    """Transient failures are retried, caller errors are not, and each has a stable cause name."""
+    assert should_retry(exc, RetryPolicy()) is retry  # type: ignore[arg-type]
+    assert failure_cause(exc) == cause
+
+
+def test_length_retry_can_be_switched_off() -> None:
+    """retry_on_length=False makes a truncated answer final."""
+    assert not should_retry(TruncatedAnswerError("x"), RetryPolicy(retry_on_length=False))
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    """Backoff doubles per attempt, stays within jitter, and never exceeds the maximum."""
+    policy = RetryPolicy(initial=0.5, maximum=4.0, jitter=0.5)
+    rng = random.Random(1)
+    for attempt, base in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)]:
+        delay = calculate_retry_timeout(attempt, policy, rng)
+        assert base * 0.5 <= delay <= base
+
+
+def test_backoff_honours_retry_after() -> None:
+    """The server's retry-after is waited (plus a little jitter), not our own schedule."""
+    delay = calculate_retry_timeout(1, RetryPolicy(), random.Random(0), retry_after=3.0)
+    assert 3.0 <= delay <= 3.2
+
+
+def test_testing_switch_makes_backoff_instant() -> None:
+    """set_testing(True) turns every backoff into 0 and can be switched back."""
+    set_testing(True)
+    try:
+        assert is_testing()
+        assert calculate_retry_timeout(5, RetryPolicy(), random.Random(0), retry_after=2.0) == 0.0
+    finally:
+        set_testing(False)
+    assert calculate_retry_timeout(1, RetryPolicy(), random.Random(0)) > 0

@@ -1,0 +1,286 @@
+"""Transport behaviour over httpx.MockTransport: retry classes, fail-fast errors, headers, usage."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from asyncgen.config import LLMSettings
+from asyncgen.errors import LLMConnectionError, LLMStatusError, LLMTimeoutError, RateLimitError, ServerError
+from asyncgen.llm import (
+    AuthenticationError,
+    ChatRequest,
+    ContextLengthError,
+    EmptyAnswerError,
+    MalformedAnswerError,
+    ModelHandle,
+    Transport,
+    TruncatedAnswerError,
+    set_testing,
+)
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture(autouse=True)
+def _instant_backoff() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+def completion(content: str = "hello", finish: str = "stop", prompt: int = 10, out: int = 5, **headers: str) -> httpx.Response:
+    """A 200 chat-completions answer."""
+    body = {
+        "id": "chatcmpl-1",
+        "model": "m1",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out},
+    }
+    return httpx.Response(200, json=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def settings(**overrides: Any) -> LLMSettings:
+    base: dict[str, Any] = {"provider": "compatible", "base_url": "http://llm.test/v1", "model": "m1"}
+    base.update(overrides)
+    return LLMSettings.model_validate(base)
+
+
+def make(handler: Handler, **overrides: Any) -> Transport:
+    retries = overrides.pop("max_retries", None)
+    return Transport.from_settings(
+        settings(**overrides), api_key="sk-test", max_retries=retries, http_transport=httpx.MockTransport(handler)
+    )
+
+
+def sequence(*responses: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
+    """A handler answering with each response in turn (exceptions are raised)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = responses[min(len(seen), len(responses)) - 1]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return handler, seen
+
+
+REQUEST = ChatRequest(messages=[{"role": "user", "content": "hi"}], kind="unit_test", max_tokens=50)
+
+
+@pytest.mark.parametrize(
+    ("first", "cause"),
+    [
+        (httpx.Response(429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "1"}), "rate_limited"),
+        (httpx.Response(500, text="boom"), "http_500"),
+        (httpx.Response(502, text="bad gateway"), "http_502"),
+        (httpx.Response(503, text="overloaded"), "http_503"),
+        (httpx.Response(504, text="gateway timeout"), "http_504"),
+        (httpx.ReadTimeout("slow"), "timeout"),
+        (httpx.ConnectError("refused"), "connection"),
+        (httpx.RemoteProtocolError("peer closed"), "connection"),
+        (httpx.Response(200, content=b"{not json"), "malformed"),
+        (httpx.Response(200, json={"choices": []}), "malformed"),
+        (completion(content=""), "empty"),
+    ],
+)
+async def test_each_retry_class_is_retried(first: httpx.Response | Exception, cause: str) -> None:
+    """A transient failure is retried and the second attempt's answer is returned, counted by cause."""
+    handler, seen = sequence(first, completion())
+    async with make(handler) as transport:
+        result = await transport.chat(REQUEST)
+        snap = transport.stats.snapshot()
+    assert result.content == "hello" and result.attempts == 2 and len(seen) == 2
+    assert snap["retries"] == {cause: 1} and snap["successes"] == 1 and snap["failures"] == {}
+
+
+async def test_length_retried_only_when_complete_answer_required() -> None:
+    """finish_reason=length is retried for require_complete requests and accepted otherwise."""
+    cut = completion(content="cut", finish="length")
+    handler, seen = sequence(cut, cut, completion())
+    async with make(handler) as transport:
+        loose = await transport.chat(REQUEST)
+        strict = await transport.chat(ChatRequest(messages=REQUEST.messages, require_complete=True))
+    assert loose.finish_reason == "length" and loose.content == "cut"
+    assert strict.content == "hello" and strict.attempts == 2
+    assert transport.stats.retries == {"length": 1}
+
+
+async def test_retries_exhausted_raise_the_last_error() -> None:
+    """After max_retries the last cause is raised, with the attempt count, and counted as a failure."""
+    handler, seen = sequence(httpx.Response(500, text="boom"))
+    async with make(handler, max_retries=2) as transport:
+        with pytest.raises(ServerError) as info:
+            await transport.chat(REQUEST)
+    assert len(seen) == 3 and info.value.request["attempts"] == 3
+    assert transport.stats.failures == {"http_500": 1} and transport.stats.retries == {"http_500": 2}
+
+
+async def test_truncated_answer_fails_when_retries_spent() -> None:
+    """A required-complete answer that keeps being cut ends as TruncatedAnswerError."""
+    handler, _ = sequence(completion(finish="length"))
+    async with make(handler, max_retries=1) as transport:
+        with pytest.raises(TruncatedAnswerError):
+            await transport.chat(ChatRequest(messages=REQUEST.messages, require_complete=True))
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "phrase"),
+    [
+        (httpx.Response(400, json={"error": {"message": "temperature must be <= 2"}}), LLMStatusError, "temperature"),
+        (httpx.Response(401, json={"error": {"message": "bad key"}}), AuthenticationError, "OPENROUTER_API_KEY"),
+        (httpx.Response(403, json={"error": {"message": "no access"}}), AuthenticationError, "OPENROUTER_API_KEY"),
+        (httpx.Response(404, json={"error": {"message": "no such model"}}), LLMStatusError, "--model"),
+        (
+            httpx.Response(400, json={"error": {"message": "maximum context length is 8192", "code": "context_length_exceeded"}}),
+            ContextLengthError,
+            "shorten the prompt",
+        ),
+    ],
+)
+async def test_caller_errors_fail_at_once_saying_what_to_fix(
+    response: httpx.Response, error: type[Exception], phrase: str
+) -> None:
+    """400/401/403/404/context-length are not retried and the message names the fix."""
+    handler, seen = sequence(response)
+    async with make(handler, provider="openrouter") as transport:
+        with pytest.raises(error) as info:
+            await transport.chat(REQUEST)
+    assert len(seen) == 1 and phrase in str(info.value)
+    assert "sk-test" not in str(info.value)
+
+
+async def test_wire_format_kind_header_and_handle_sampling() -> None:
+    """The body is chat-completions JSON; kind goes in X-Asyncgen-Kind; the handle fills unset sampling."""
+    handler, seen = sequence(completion())
+    handle = ModelHandle(provider="compatible", model="m2", temperature=0.9, top_p=0.8, presence_penalty=0.2)
+    request = ChatRequest(messages=REQUEST.messages, kind="scenario", temperature=0.1, max_tokens=7)
+    async with make(handler) as transport:
+        await transport.chat(request, handle)
+    sent = seen[0]
+    body = orjson.loads(sent.content)
+    assert str(sent.url) == "http://llm.test/v1/chat/completions"
+    assert sent.headers["X-Asyncgen-Kind"] == "scenario" and sent.headers["authorization"] == "Bearer sk-test"
+    assert body["model"] == "m2" and body["max_tokens"] == 7
+    assert body["temperature"] == 0.1 and body["top_p"] == 0.8 and body["presence_penalty"] == 0.2
+    assert "frequency_penalty" not in body
+
+
+async def test_rate_limit_headers_are_learned() -> None:
+    """x-ratelimit-* headers set the limiter's RPM/TPM even when none were configured."""
+    handler, _ = sequence(
+        completion(**{"x_ratelimit_limit_requests": "600", "x_ratelimit_limit_tokens": "90000",
+                      "x_ratelimit_remaining_requests": "599", "x_ratelimit_reset_requests": "100ms"})
+    )
+    async with make(handler) as transport:
+        assert transport.stats.snapshot()["rpm_limit"] is None
+        await transport.chat(REQUEST)
+        snap = transport.stats.snapshot()
+    assert snap["rpm_limit"] == 600 and snap["tpm_limit"] == 90000
+
+
+async def test_configured_limit_wins_when_tighter() -> None:
+    """A configured RPM below the advertised one is kept (whichever is tighter)."""
+    handler, _ = sequence(completion(**{"x_ratelimit_limit_requests": "6000"}))
+    async with make(handler, limits={"rpm": 120}) as transport:
+        await transport.chat(REQUEST)
+        assert transport.stats.snapshot()["rpm_limit"] == 120
+
+
+async def test_429_pauses_the_whole_bucket_for_retry_after() -> None:
+    """After a 429 with retry-after-ms=150, no request is sent for 150 ms, not just the refused one."""
+    stamps: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stamps.append(time.monotonic())
+        if len(stamps) == 1:
+            return httpx.Response(429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "150"})
+        return completion()
+
+    async with make(handler, limits={"concurrency": 1, "resume_ramp_seconds": 0}) as transport:
+        first = asyncio.create_task(transport.chat(REQUEST))
+        await asyncio.sleep(0.02)
+        other = asyncio.create_task(transport.chat(REQUEST))
+        await asyncio.gather(first, other)
+    assert stamps[1] - stamps[0] >= 0.14
+    assert transport.stats.rate_limited == 1
+
+
+async def test_tpm_reservation_is_refunded_from_usage() -> None:
+    """A request reserves prompt estimate + max_tokens; the unused part is returned after usage."""
+    handler, _ = sequence(completion(prompt=10, out=5))
+    async with make(handler, limits={"tpm": 60_000, "burst_seconds": 1.0}) as transport:
+        limiter = transport.limiter_for()
+        bucket = limiter._tokens
+        assert bucket is not None
+        before = bucket.level
+        permit = await limiter.acquire(20, 500)
+        assert bucket.level == pytest.approx(before - 520, abs=5)
+        limiter.release(permit, outcome="ok", used_tokens=15)
+        assert bucket.level == pytest.approx(before - 15, abs=5)
+
+
+async def test_connection_errors_become_llm_errors_with_cause() -> None:
+    """Lower-layer exceptions surface only as asyncgen errors, chained to the original."""
+    handler, _ = sequence(httpx.ConnectError("refused"))
+    async with make(handler, max_retries=0) as transport:
+        with pytest.raises(LLMConnectionError) as info:
+            await transport.chat(REQUEST)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert not isinstance(info.value, LLMTimeoutError)
+
+
+async def test_whole_answer_timeout() -> None:
+    """An endpoint slower than timeouts.read ends as LLMTimeoutError."""
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(1.0)
+        return completion()
+
+    transport = Transport.from_settings(
+        settings(timeouts={"read": 0.05}), api_key=None, max_retries=0, http_transport=httpx.MockTransport(slow)
+    )
+    async with transport:
+        with pytest.raises(LLMTimeoutError):
+            await transport.chat(REQUEST)
+
+
+async def test_usage_cost_and_budget() -> None:
+    """Tokens and dollars add up per model, and a spent budget says stop."""
+    handler, _ = sequence(completion(prompt=1000, out=1000))
+    prices = {"m1": {"input": 1.0, "output": 2.0}}
+    async with make(handler, prices=prices, max_cost=0.005) as transport:
+        await transport.chat(REQUEST)
+        assert not transport.budget_exhausted
+        assert transport.projected_cost(1, 10) == pytest.approx(0.03)
+        await transport.chat(REQUEST)
+        snap = transport.stats.snapshot()
+    assert transport.budget_exhausted and snap["budget_exhausted"]
+    assert snap["cost_usd"] == pytest.approx(0.006) and snap["tokens_in"] == 2000 and snap["tokens_out"] == 2000
+
+
+async def test_token_budget() -> None:
+    """max_tokens counts prompt and completion tokens together."""
+    handler, _ = sequence(completion(prompt=60, out=40))
+    async with make(handler, max_tokens=150) as transport:
+        await transport.chat(REQUEST)
+        assert not transport.budget_exhausted
+        await transport.chat(REQUEST)
+        assert transport.budget_exhausted
+
+
+async def test_rate_limit_error_carries_retry_after() -> None:
+    """A 429 that is never lifted raises RateLimitError with the server's advice."""
+    handler, _ = sequence(httpx.Response(429, json={"error": {"message": "x"}}, headers={"retry-after-ms": "5"}))
+    async with make(handler, max_retries=0) as transport:
+        with pytest.raises(RateLimitError) as info:
+            await transport.chat(REQUEST)
+    assert info.value.retry_after == pytest.approx(0.005)
