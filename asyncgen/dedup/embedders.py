@@ -15,7 +15,7 @@ from asyncgen.errors import EmbeddingError
 
 #: Cosine threshold per embedder equivalent to MiniLM's 0.9 (the spec's threshold), chosen by
 #: scripts/bench_dedup.py --calibrate on simulator dialogues (docs/benchmarks.md).
-CALIBRATED_THRESHOLDS: dict[str, float] = {"minilm": 0.9, "static": 0.9, "hashing": 0.9}
+CALIBRATED_THRESHOLDS: dict[str, float] = {"minilm": 0.9, "static": 0.975, "hashing": 0.885}
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -153,9 +153,12 @@ class StaticEmbedder:
 
     def describe(self) -> dict[str, Any]:
         """Kind, model folder, what it was distilled from, and dimension."""
+        from asyncgen.dedup.static import PACKAGED_STATIC_DIR
+
+        packaged = self.model_dir == PACKAGED_STATIC_DIR
         return {
             "embedder": self.name,
-            "model": str(self.model_dir),
+            "model": "asyncgen/data/static_minilm" if packaged else str(self.model_dir),
             "distilled_from": self.source,
             "dim": self.dim,
         }

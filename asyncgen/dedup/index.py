@@ -16,6 +16,8 @@ from asyncgen.errors import StoreError
 #: HNSW construction and search breadth; efSearch trades speed for recall (docs/benchmarks.md).
 EF_CONSTRUCTION = 64
 EF_SEARCH = 96
+#: Vectors moved into the HNSW graph per add() while it is being built (~0.2-0.5 s).
+MIGRATE_CHUNK = 4096
 
 
 def set_faiss_threads(threads: int) -> None:
@@ -26,21 +28,37 @@ def set_faiss_threads(threads: int) -> None:
 
 
 class VectorIndex:
-    """Row *i* of the index is the vector of `ids[i]`; search returns (score, id) pairs."""
+    """Row *i* of the index is the vector of `ids[i]`; search returns (score, row) pairs.
 
-    def __init__(self, dim: int, *, approximate_after: int = 50_000, hnsw_m: int = 32) -> None:
+    Past `approximate_after` vectors an HNSW graph is built alongside the flat index,
+    `MIGRATE_CHUNK` vectors per `add` call, so no single batch stalls for the whole build;
+    searches stay exact until the graph has caught up, then the flat index is dropped.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        approximate_after: int = 50_000,
+        hnsw_m: int = 32,
+        migrate_chunk: int = MIGRATE_CHUNK,
+    ) -> None:
         import faiss  # noqa: TID251
 
         self.dim = dim
+        self.migrate_chunk = migrate_chunk
         self.approximate_after = approximate_after
         self.hnsw_m = hnsw_m
         self.ids: list[str] = []
         self._index: Any = faiss.IndexFlatIP(dim)
+        self._building: Any = None
 
     @property
     def kind(self) -> str:
-        """ "flat" (exact) or "hnsw" (approximate)."""
-        return "flat" if type(self._index).__name__ == "IndexFlatIP" else "hnsw"
+        """ "flat" (exact), "migrating" (exact, graph being built) or "hnsw" (approximate)."""
+        if type(self._index).__name__ != "IndexFlatIP":
+            return "hnsw"
+        return "migrating" if self._building is not None else "flat"
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -55,26 +73,27 @@ class VectorIndex:
         return scores, rows
 
     def add(self, vectors: np.ndarray, ids: list[str]) -> None:
-        """Append vectors with their ids; switch to HNSW when the size crosses the limit."""
+        """Append vectors with their ids; past the limit, move on with the HNSW build."""
         if len(vectors) != len(ids):
             raise ValueError("one id per vector")
-        if not ids:
+        if ids:
+            self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            self.ids.extend(ids)
+        self.migrate_step()
+
+    def migrate_step(self, chunk: int | None = None) -> None:
+        """Start or continue the HNSW build by up to `chunk` vectors; switch when complete."""
+        chunk = self.migrate_chunk if chunk is None else chunk
+        if self.kind == "hnsw" or len(self.ids) <= self.approximate_after:
             return
-        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        self.ids.extend(ids)
-        if self.kind == "flat" and len(self.ids) > self.approximate_after:
-            self._index = self._build_hnsw(self.vectors())
-
-    def _build_hnsw(self, vectors: np.ndarray) -> Any:
-        """An HNSW graph over `vectors`, inner-product metric."""
-        import faiss  # noqa: TID251
-
-        index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = EF_CONSTRUCTION
-        index.hnsw.efSearch = EF_SEARCH
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return index
+        if self._building is None:
+            self._building = new_hnsw(self.dim, self.hnsw_m)
+        done = self._building.ntotal
+        upto = min(len(self.ids), done + chunk)
+        if upto > done:
+            self._building.add(self._index.reconstruct_n(done, upto - done))
+        if self._building.ntotal == len(self.ids):
+            self._index, self._building = self._building, None
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, in id order."""
@@ -88,10 +107,10 @@ class VectorIndex:
         ids = [self.ids[r] for r in rows]
         fresh = VectorIndex(self.dim, approximate_after=self.approximate_after, hnsw_m=self.hnsw_m)
         fresh.add(vectors, ids)
-        self.ids, self._index = fresh.ids, fresh._index
+        self.ids, self._index, self._building = fresh.ids, fresh._index, fresh._building
 
     def write(self, path: Path) -> None:
-        """Write the FAISS index to `path` (callers rename it into place)."""
+        """Write the FAISS index to `path` (a half-built graph is not saved: it is rebuilt)."""
         import faiss  # noqa: TID251
 
         faiss.write_index(self._index, str(path))
@@ -118,3 +137,13 @@ class VectorIndex:
             raw.hnsw.efSearch = EF_SEARCH
         index._index, index.ids = raw, list(ids)
         return index
+
+
+def new_hnsw(dim: int, m: int) -> Any:
+    """An empty HNSW graph, inner-product metric, with the module's ef settings."""
+    import faiss  # noqa: TID251
+
+    index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.hnsw.efSearch = EF_SEARCH
+    return index

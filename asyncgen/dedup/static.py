@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 #: The static model distilled from the packaged MiniLM, shipped in the wheel.
 PACKAGED_STATIC_DIR = Path(__file__).resolve().parent.parent / "data" / "static_minilm"
 #: Distillation parameters (also the packaged model's); see docs/benchmarks.md.
-PCA_DIMS = 256
-QUANTIZE_TO = "float16"
+PCA_DIMS = 128
+QUANTIZE_TO = "int8"
 
 
 def is_static_model_dir(path: Path) -> bool:
