@@ -74,12 +74,31 @@ def replace_dir(temp: Path, final: Path) -> Path:
     return final
 
 
+def _owner_alive(path: Path) -> bool:
+    """Whether the process that made a temporary (pid in its name) still runs."""
+    try:
+        pid = int(path.name.rsplit(TMP_MARK, 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def remove_stale_temps(folder: Path) -> int:
-    """Delete temporaries a crashed export left behind; returns how many."""
+    """Delete temporaries a crashed export left behind (not a live export's); returns how many."""
     if not folder.is_dir():
         return 0
     removed = 0
     for path in folder.glob(f".*{TMP_MARK}*"):
+        if _owner_alive(path):
+            continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
