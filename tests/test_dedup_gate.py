@@ -1,4 +1,4 @@
-"""The uniqueness gate: decisions, batch-internal duplicates, exports, restart with another model."""
+"""The uniqueness gate: decisions, batch-internal duplicates, exports, a changed embedder."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Kill and resume at gate level: a rebuilt index rejects exactly what an uninterrupted one would."""
+"""Kill and resume at gate level: the rebuilt index rejects what an uninterrupted one would."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -67,7 +67,9 @@ async def _decide_all(run_dir: Path, settings: DedupSettings, texts: list[str]) 
 
 
 @pytest.mark.parametrize("save_interval", [1e-6, 3600.0], ids=["saved-after-each", "never-saved"])
-async def test_killed_gate_resumes_with_same_decisions(tmp_path: Path, save_interval: float) -> None:
+async def test_killed_gate_resumes_with_same_decisions(
+    tmp_path: Path, save_interval: float
+) -> None:
     """After SIGKILL, start() drops unwritten ids, re-embeds unsaved records, decides the same."""
     settings = DedupSettings(
         embedder="hashing", threshold=0.8, batch_deadline=0.0, save_interval=save_interval
@@ -78,8 +80,10 @@ async def test_killed_gate_resumes_with_same_decisions(tmp_path: Path, save_inte
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "texts.json").write_text(json.dumps(texts))
-    child = [sys.executable, "-c", CHILD, str(run_dir), str(kill_at), settings.model_dump_json()]
-    assert subprocess.run(child, timeout=60).returncode == -9
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, str(run_dir), str(kill_at), settings.model_dump_json()
+    )
+    assert await asyncio.wait_for(child.wait(), 60) == -9
 
     written = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     resumed = SemanticGate(settings)
