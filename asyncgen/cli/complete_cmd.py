@@ -1,9 +1,86 @@
-"""CLI command module `complete_cmd`; its owner issue fills it in."""
+"""`asyncgen complete`: a JSONL file of chat-completion requests in, results and failures out."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import typer
 
 
+def failures_path(output: Path) -> Path:
+    """The failures file beside the output: `results.jsonl` → `results.failures.jsonl`."""
+    return output.with_name(f"{output.stem}.failures.jsonl")
+
+
+def run_dir_for(output: Path) -> Path:
+    """Where the run's snapshot, metrics, summary and log go: `results.run/` beside it."""
+    return output.with_name(f"{output.stem}.run")
+
+
+def run_complete(
+    input_path: Path,
+    output: Path,
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    *,
+    model: str | None,
+    quiet: bool,
+) -> int:
+    """Run every input line through the transport; returns the exit code."""
+    from asyncgen.config import load_config
+    from asyncgen.engine.complete import CompletePipeline
+    from asyncgen.engine.launch import launch
+    from asyncgen.store import RunLayout
+
+    config = load_config(config_file, overrides)
+    pipeline = CompletePipeline(config, input_path, records_file=output.name, model=model)
+    pipeline.scan()
+    run_dir = run_dir_for(output)
+    layout = RunLayout(
+        run_dir=run_dir,
+        records=output,
+        failures=failures_path(output),
+        rejected=run_dir / "rejected.jsonl",
+        log_name=config.engine.log_file,
+    )
+    summary = launch(config, pipeline, layout, quiet=quiet, resume=False, use_gate=False)
+    return summary.exit_code
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `complete` to the app."""
+    app.command("complete")(complete)
+
+
+def complete(
+    input_path: Path = typer.Option(..., "--input", help="JSONL of chat-completion requests."),
+    output: Path = typer.Option(..., "--output", help="JSONL of results (same ids)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML config file."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint (no key and no URL: simulator)."
+    ),
+    model: str | None = typer.Option(None, "--model", help="Model for every request."),
+    rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
+    tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Requests in flight."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+) -> None:
+    """Complete every request of --input; a rerun skips ids that already have a result."""
+    overrides: dict[str, Any] = {
+        "engine.pipeline": "complete",
+        "llm.base_url": base_url,
+        "llm.model": model,
+        "llm.limits.rpm": rpm,
+        "llm.limits.tpm": tpm,
+        "llm.limits.concurrency": concurrency,
+        "engine.max_workers": concurrency,
+        "llm.max_cost": max_cost,
+        "llm.max_tokens": max_tokens,
+        "engine.log_level": log_level.upper() if log_level else None,
+    }
+    code = run_complete(input_path, output, config, overrides, model=model, quiet=quiet)
+    raise typer.Exit(code)

@@ -1,9 +1,278 @@
-"""CLI command module `generate_cmd`; its owner issue fills it in."""
+"""`asyncgen generate`: run a generation pipeline into a run directory (fresh or resumed)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import typer
+from typer.core import TyperCommand
+
+from asyncgen.errors import ConfigError
+
+GREEDY_OPTIONS = frozenset(
+    {
+        "--temperature",
+        "--top-p",
+        "--top_p",
+        "--frequency-penalty",
+        "--frequency_penalty",
+        "--presence-penalty",
+        "--presence_penalty",
+        "--min-turns",
+        "--min_turns",
+        "--max-turns",
+        "--max_turns",
+    }
+)
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def spread_values(args: list[str]) -> list[str]:
+    """`--temperature 0.7 0.9` → `--temperature 0.7 --temperature 0.9` (argparse's nargs)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        option = args[i]
+        out.append(option)
+        i += 1
+        if option not in GREEDY_OPTIONS:
+            continue
+        first = True
+        while i < len(args) and _is_number(args[i]):
+            if not first:
+                out.append(option)
+            out.append(args[i])
+            first = False
+            i += 1
+    return out
+
+
+class GreedyCommand(TyperCommand):
+    """Accepts list options the argparse way: several values after one option name."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Spread multi-value options before click parses them."""
+        return super().parse_args(ctx, spread_values(args))
+
+
+@dataclass
+class GenerateArgs:
+    """The command line of `generate`, before it becomes config overrides."""
+
+    pipeline: str | None
+    n: int | None
+    out: Path | None
+    resume: Path | None
+    config: Path | None
+    quiet: bool
+    overrides: dict[str, Any] = field(default_factory=dict)
+    min_turns: list[int] | None = None
+    max_turns: list[int] | None = None
+
+
+def _turns(name: str, values: list[int] | None, pipeline: str) -> dict[str, Any]:
+    """Route --min-turns/--max-turns: one value (interaction) or a range A B (dialogue)."""
+    if not values:
+        return {}
+    if pipeline == "dialogue":
+        if len(values) != 2:
+            raise ConfigError(f"--{name.replace('_', '-')} takes two values A B for dialogue")
+        return {f"dialogue.{name}": values}
+    if len(values) != 1:
+        raise ConfigError(f"--{name.replace('_', '-')} takes one value for {pipeline}")
+    return {f"interaction_generation.{name}": values[0]}
+
+
+def _model_overrides(model: str | None) -> dict[str, Any]:
+    """--model reaches every place a pipeline reads its model from."""
+    if model is None:
+        return {}
+    return {
+        "llm.model": model,
+        "interaction_generation.assistant_model.model": model,
+        "interaction_generation.user_model.model": model,
+        "dialogue.model": model,
+    }
+
+
+def _load(args: GenerateArgs, overrides: dict[str, Any]) -> Any:
+    """The config from a resumed run's snapshot, or from defaults and --config."""
+    from asyncgen.config import load_config
+    from asyncgen.engine.launch import config_from_snapshot
+
+    if args.resume is not None:
+        return config_from_snapshot(args.resume, args.config, overrides)
+    return load_config(args.config, overrides)
+
+
+def _resolve(args: GenerateArgs) -> tuple[Any, Path, bool]:
+    """The effective config, the run directory, and whether --resume was asked for."""
+    from asyncgen.store import default_run_dir
+
+    if args.n is not None and args.n <= 0:
+        raise ConfigError(f"--n must be at least 1 (got {args.n})")
+    if args.resume is not None and args.out is not None and args.resume != args.out:
+        raise ConfigError("--resume and --out name different directories; give one")
+    overrides = dict(args.overrides)
+    overrides.update({"engine.n": args.n, "engine.pipeline": args.pipeline})
+    config = _load(args, overrides)
+    turns = _turns("min_turns", args.min_turns, config.engine.pipeline)
+    turns.update(_turns("max_turns", args.max_turns, config.engine.pipeline))
+    if turns:
+        config = _load(args, {**overrides, **turns})
+    if args.resume is not None:
+        return config, args.resume, True
+    out = args.out or (Path(config.engine.out) if config.engine.out else None)
+    run_dir = out or default_run_dir(config.engine.pipeline, datetime.now(UTC))
+    config.engine.out = str(run_dir)
+    return config, run_dir, False
+
+
+def run_generate(args: GenerateArgs) -> int:
+    """Build the pipeline and run it; returns the exit code."""
+    from asyncgen.engine.launch import launch
+    from asyncgen.engine.registry import load_pipeline
+    from asyncgen.store import RunLayout
+
+    config, run_dir, resume = _resolve(args)
+    pipeline = load_pipeline(config.engine.pipeline, config)
+    layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
+    summary = launch(config, pipeline, layout, quiet=args.quiet, resume=resume, use_gate=True)
+    return summary.exit_code
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `generate` to the app."""
+    app.command("generate", cls=GreedyCommand)(generate)
+
+
+def generate(
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", help="interaction | dialogue (default: interaction)."
+    ),
+    n: int | None = typer.Option(
+        None, "--n", "--total-generations", help="Records to produce (default 1000)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory (default runs/<pipeline>-<timestamp>)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Plan seed."),
+    config: Path | None = typer.Option(None, "--config", help="YAML config file."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint (no key and no URL: simulator)."
+    ),
+    model: str | None = typer.Option(None, "--model", help="Model for every call."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Requests in flight."),
+    max_workers: int | None = typer.Option(None, "--max-workers", help="Conversations in flight."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
+    rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
+    tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Continue the run in this directory with its saved settings."
+    ),
+    log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+    similarity_threshold: float | None = typer.Option(
+        None, "--similarity-threshold", "--similarity_threshold", help="Cosine duplicate bar."
+    ),
+    min_turns: list[int] | None = typer.Option(
+        None, "--min-turns", "--min_turns", help="interaction: N; dialogue: range A B."
+    ),
+    max_turns: list[int] | None = typer.Option(
+        None, "--max-turns", "--max_turns", help="interaction: N; dialogue: range A B."
+    ),
+    temperature: list[float] | None = typer.Option(
+        None, "--temperature", help="Temperatures drawn per conversation (several values)."
+    ),
+    top_p: list[float] | None = typer.Option(None, "--top-p", "--top_p", help="Top-p values."),
+    frequency_penalty: list[float] | None = typer.Option(
+        None, "--frequency-penalty", "--frequency_penalty", help="Frequency penalty values."
+    ),
+    presence_penalty: list[float] | None = typer.Option(
+        None, "--presence-penalty", "--presence_penalty", help="Presence penalty values."
+    ),
+    dataset_path: str | None = typer.Option(
+        None, "--dataset-path", help="Local MultiWOZ v2.2 folder or file (dialogue)."
+    ),
+    dataset_name: str | None = typer.Option(
+        None, "--dataset-name", "--dataset_name", help="Base dataset name (dialogue)."
+    ),
+    persona_path: str | None = typer.Option(
+        None, "--persona-path", help="Local FinePersonas file or folder (dialogue)."
+    ),
+    hash_file: str | None = typer.Option(
+        None, "--hash-file", "--hash_file", help="Base-dialogue hash file (dialogue)."
+    ),
+    embedding_file: str | None = typer.Option(
+        None, "--embedding-file", "--embedding_file", help="Embeddings file (dialogue)."
+    ),
+    output_file: str | None = typer.Option(
+        None, "--output-file", "--output_file", help="Dialogue export file (dialogue)."
+    ),
+    num_personas: int | None = typer.Option(
+        None, "--num-personas", help="Personas to sample (interaction)."
+    ),
+    queries_per_persona: int | None = typer.Option(
+        None, "--queries-per-persona", help="Queries per persona (interaction)."
+    ),
+    personas_file: str | None = typer.Option(
+        None, "--personas-file", help="Load personas from this file (interaction)."
+    ),
+    queries_file: str | None = typer.Option(
+        None, "--queries-file", help="Load queries from this file (interaction)."
+    ),
+    no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep semantic near-duplicates."),
+) -> None:
+    """Generate records until the run directory holds exactly --n of them (resumable)."""
+    overrides: dict[str, Any] = {
+        "engine.seed": seed,
+        "llm.base_url": base_url,
+        "llm.limits.concurrency": concurrency,
+        "engine.max_workers": max_workers,
+        "llm.max_cost": max_cost,
+        "llm.max_tokens": max_tokens,
+        "llm.limits.rpm": rpm,
+        "llm.limits.tpm": tpm,
+        "engine.log_level": log_level.upper() if log_level else None,
+        "dialogue.similarity_threshold": similarity_threshold,
+        "dedup.threshold": similarity_threshold,
+        "llm.sampling.temperature": temperature or None,
+        "llm.sampling.top_p": top_p or None,
+        "llm.sampling.frequency_penalty": frequency_penalty or None,
+        "llm.sampling.presence_penalty": presence_penalty or None,
+        "dialogue.dataset_path": dataset_path,
+        "dialogue.dataset_name": dataset_name,
+        "dialogue.persona_path": persona_path,
+        "dialogue.hash_file": hash_file,
+        "dialogue.embedding_file": embedding_file,
+        "dialogue.output_file": output_file,
+        "personas.num_personas": num_personas,
+        "personas.queries_per_persona": queries_per_persona,
+        "personas.personas_file": personas_file,
+        "personas.queries_file": queries_file,
+        "dedup.enabled": False if no_dedup else None,
+        **_model_overrides(model),
+    }
+    args = GenerateArgs(
+        pipeline=pipeline,
+        n=n,
+        out=out,
+        resume=resume,
+        config=config,
+        quiet=quiet,
+        overrides=overrides,
+        min_turns=min_turns,
+        max_turns=max_turns,
+    )
+    raise typer.Exit(run_generate(args))

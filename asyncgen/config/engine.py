@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from asyncgen.config.base import Settings
+
+BUILTIN_PIPELINES = ("interaction", "dialogue", "complete")
 
 
 class EngineSettings(Settings):
     """How a run is scheduled, written, drained and reported."""
 
-    pipeline: Literal["interaction", "dialogue"] = "interaction"
+    pipeline: str = "interaction"
     n: int = Field(default=1000, gt=0)
     seed: int = 0
     out: str | None = None
@@ -22,6 +24,15 @@ class EngineSettings(Settings):
     grace_period: float = Field(default=10.0, ge=0)
     metrics_interval: float = Field(default=5.0, gt=0)
     progress_interval: float = Field(default=30.0, gt=0)
+    lag_interval: float = Field(default=0.05, gt=0)
     max_supplement_rounds: int = Field(default=3, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: str = "asyncgen.log"
+
+    @field_validator("pipeline")
+    @classmethod
+    def _known_pipeline(cls, value: str) -> str:
+        if value in BUILTIN_PIPELINES or ":" in value:
+            return value
+        choices = " | ".join(BUILTIN_PIPELINES)
+        raise ValueError(f"unknown pipeline {value!r}: {choices} (or package.module:Class)")

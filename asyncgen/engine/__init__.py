@@ -1,1 +1,54 @@
-"""asyncgen.engine."""
+"""asyncgen.engine: the run engine and the pipeline plug-in contract.
+
+`run_generation` runs a `Pipeline` into a run directory: a lazy seeded plan, a bounded
+pool of worker coroutines, one writer task per output file, resume after any crash.
+"""
+
+from asyncgen.engine.lag import Histogram, LagMonitor
+from asyncgen.engine.plan import Planner, Ticket
+from asyncgen.engine.plugin import (
+    DedupDecision,
+    Failure,
+    Outcome,
+    Pipeline,
+    Record,
+    Reject,
+    RunContext,
+    UniquenessGate,
+    WorkItem,
+)
+from asyncgen.engine.progress import ProgressReporter, progress_line, progress_table
+from asyncgen.engine.registry import PIPELINES, load_pipeline, pipeline_class
+from asyncgen.engine.runner import RunOptions, run_generation
+from asyncgen.engine.shutdown import Shutdown
+from asyncgen.engine.summary import RunSummary, render_summary
+from asyncgen.engine.tally import Snapshot, Tally
+
+__all__ = [
+    "PIPELINES",
+    "DedupDecision",
+    "Failure",
+    "Histogram",
+    "LagMonitor",
+    "Outcome",
+    "Pipeline",
+    "Planner",
+    "ProgressReporter",
+    "Record",
+    "Reject",
+    "RunContext",
+    "RunOptions",
+    "RunSummary",
+    "Shutdown",
+    "Snapshot",
+    "Tally",
+    "Ticket",
+    "UniquenessGate",
+    "WorkItem",
+    "load_pipeline",
+    "pipeline_class",
+    "progress_line",
+    "progress_table",
+    "render_summary",
+    "run_generation",
+]

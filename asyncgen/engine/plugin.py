@@ -22,10 +22,13 @@ class WorkItem:
     index: int
     seed: int
     payload: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
 
     @property
     def record_id(self) -> str:
-        """Stable id of the record this item produces."""
+        """Stable id of the record this item produces (an explicit `id` wins, as in `complete`)."""
+        if self.id is not None:
+            return self.id
         return f"{self.seed:x}-{self.index:07d}"
 
 
@@ -73,7 +76,15 @@ class RunContext:
 
 
 class Pipeline(Protocol):
-    """A plug-in to the engine."""
+    """A plug-in to the engine.
+
+    Optional attributes the engine reads with `getattr` (absent means the default):
+    `plan_size: int | None` (a finite plan, e.g. the lines of a `complete` input; None),
+    `index_key: str` (the list's key in index.json; "interactions" for the interaction
+    pipeline, else "records"), `retry_failures_on_resume: bool` (a rerun retries the items
+    in failures.jsonl instead of planning replacements; False), `supplements: bool`
+    (failed and rejected items get replacement items; True).
+    """
 
     name: str
     records_file: str

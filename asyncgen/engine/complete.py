@@ -1,0 +1,224 @@
+"""`complete` as a pipeline: each input line is one chat-completion request, one item.
+
+Input lines are OpenAI chat-completions request bodies, optionally with an `id` and
+`metadata` (and an asyncgen `kind`); the Batch API shape `{"custom_id", "body": {...}}`
+is accepted too. The whole file is validated before the first request, keeping only each
+line's offset and id in memory; a line's body is read again when its item runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from array import array
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asyncgen.config import RunConfig
+from asyncgen.engine.plugin import Failure, Outcome, Record, RunContext, WorkItem
+from asyncgen.errors import ConfigError, DatasetError, LLMError, LLMResponseError, LLMStatusError
+from asyncgen.llm.types import ChatRequest, ModelHandle
+
+SAMPLING_KEYS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+NOT_EXTRA = {
+    "model",
+    "messages",
+    "stream",
+    "max_tokens",
+    "max_completion_tokens",
+    "response_format",
+}
+
+
+class CompletePipeline:
+    """One chat completion per input line; a rerun skips ids that already have a result."""
+
+    name = "complete"
+    index_key = "records"
+    supplements = False
+    retry_failures_on_resume = True
+
+    def __init__(
+        self,
+        config: RunConfig,
+        input_path: Path | None = None,
+        *,
+        records_file: str = "results.jsonl",
+        model: str | None = None,
+    ) -> None:
+        self.config = config
+        self.input_path = input_path
+        self.records_file = records_file
+        self.model = model
+        self.plan_size: int | None = None
+        self._offsets: array[int] = array("q")
+        self._lengths: array[int] = array("q")
+        self._ids: list[str] = []
+        self._fd: int | None = None
+
+    async def prepare(self, ctx: RunContext) -> None:
+        """Validate the input file and index its lines.
+
+        Raises:
+            ConfigError: no input file was given.
+            DatasetError: the file is missing or a line is malformed (file and line named).
+        """
+        if self.plan_size is None:
+            await asyncio.to_thread(self.scan)
+        assert self.input_path is not None
+        self._fd = os.open(self.input_path, os.O_RDONLY)
+
+    def scan(self) -> int:
+        """Validate the whole input before any request; returns the number of requests.
+
+        Raises:
+            ConfigError: no input file was given.
+            DatasetError: the file is missing or a line is malformed (file and line named).
+        """
+        if self.input_path is None:
+            raise ConfigError("complete needs an input file (--input FILE)")
+        self._scan(self.input_path)
+        self.plan_size = len(self._ids)
+        return self.plan_size
+
+    async def aclose(self) -> None:
+        """Close the input file."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def plan_fingerprint(self) -> dict[str, Any]:
+        """Results are matched by id, so any input may continue an output file."""
+        return {}
+
+    def plan_item(self, index: int) -> WorkItem:
+        """Line `index` of the input (its id, and where its body is)."""
+        payload = {"offset": self._offsets[index], "length": self._lengths[index]}
+        return WorkItem(index=index, seed=0, payload=payload, id=self._ids[index])
+
+    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+        """Send the line's request; a failed call becomes a failure with its reason."""
+        line = self._read(item)
+        request, handle = self._request(line)
+        try:
+            result = await ctx.client.chat(request, handle)
+        except LLMError as exc:
+            return _failure(exc)
+        data: dict[str, Any] = {
+            "model": result.model,
+            "content": result.content,
+            "finish_reason": result.finish_reason,
+            "usage": {
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+                "total_tokens": result.prompt_tokens + result.completion_tokens,
+            },
+            "latency_s": round(result.latency, 4),
+            "attempts": result.attempts,
+            "request_id": result.request_id,
+        }
+        if line.get("metadata") is not None:
+            data["metadata"] = line["metadata"]
+        return Record(id=item.record_id, data=data)
+
+    def restore(self, record: dict[str, Any]) -> None:
+        """Nothing to re-learn: each line stands alone."""
+
+    def index_entry(self, record: Record) -> dict[str, Any]:
+        """Id, model and finish reason of a result."""
+        return {
+            "id": record.id,
+            "model": record.data.get("model"),
+            "finish_reason": record.data.get("finish_reason"),
+        }
+
+    def dedup_text(self, record: Record) -> str | None:
+        """Completions are never deduplicated."""
+        return None
+
+    def _read(self, item: WorkItem) -> dict[str, Any]:
+        """The item's input line (a page-cache read of one line)."""
+        assert self._fd is not None
+        raw = os.pread(self._fd, int(item.payload["length"]), int(item.payload["offset"]))
+        line: dict[str, Any] = orjson.loads(raw)
+        return line
+
+    def _request(self, line: dict[str, Any]) -> tuple[ChatRequest, ModelHandle | None]:
+        """The ChatRequest of a validated line, and a model handle when one is named."""
+        body = _body(line)
+        request = ChatRequest(
+            messages=body["messages"],
+            kind=str(line.get("kind") or body.get("kind") or "generic"),
+            max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+            response_format=body.get("response_format"),
+            extra_body={k: v for k, v in body.items() if k not in NOT_EXTRA | set(SAMPLING_KEYS)},
+            metadata=dict(line.get("metadata") or {}),
+        )
+        request.extra_body.pop("kind", None)
+        for key in SAMPLING_KEYS:
+            if body.get(key) is not None:
+                setattr(request, key, float(body[key]))
+        model = self.model or body.get("model")
+        if not model:
+            return request, None
+        return request, ModelHandle(provider=self.config.llm.provider, model=str(model))
+
+    def _scan(self, path: Path) -> None:
+        """Validate every line, keeping offsets, lengths and ids."""
+        seen: set[str] = set()
+        offset = 0
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise DatasetError(f"{path}: cannot read ({exc.strerror})") from exc
+        with handle:
+            for lineno, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    record_id = _validate(path, lineno, raw)
+                    if record_id in seen:
+                        raise DatasetError(f"{path}:{lineno}: id {record_id!r} appears twice")
+                    seen.add(record_id)
+                    self._ids.append(record_id)
+                    self._offsets.append(offset)
+                    self._lengths.append(len(raw))
+                offset += len(raw)
+
+
+def _body(line: dict[str, Any]) -> dict[str, Any]:
+    body = line.get("body")
+    return body if isinstance(body, dict) else line
+
+
+def _validate(path: Path, lineno: int, raw: bytes) -> str:
+    """The line's id; raises DatasetError naming file and line when it is malformed."""
+    where = f"{path}:{lineno}"
+    try:
+        line = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(line, dict):
+        raise DatasetError(f"{where}: expected a JSON object (a chat-completion request body)")
+    messages = _body(line).get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise DatasetError(f"{where}: 'messages' must be a non-empty list")
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise DatasetError(f"{where}: messages[{position}] needs a 'role'")
+    record_id = line.get("id", line.get("custom_id"))
+    if record_id is None:
+        return f"line-{lineno}"
+    if not isinstance(record_id, str | int):
+        raise DatasetError(f"{where}: 'id' must be a string or an integer")
+    return str(record_id)
+
+
+def _failure(exc: LLMError) -> Failure:
+    """A failed request's line: the reason, and what the transport knew."""
+    detail: dict[str, Any] = {"error": type(exc).__name__}
+    if isinstance(exc, LLMStatusError):
+        detail["status_code"] = exc.status_code
+    raw = exc.raw if isinstance(exc, LLMResponseError) else None
+    attempts = int(getattr(exc, "attempts", 1) or 1)
+    return Failure(reason=f"{type(exc).__name__}: {exc}", attempts=attempts, raw=raw, detail=detail)

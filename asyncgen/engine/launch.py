@@ -1,0 +1,124 @@
+"""What `generate` and `complete` share between parsing options and running the engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.logging import RichHandler
+
+from asyncgen.config import RunConfig, load_config
+from asyncgen.engine.plugin import Pipeline
+from asyncgen.engine.runner import RunOptions, open_run
+from asyncgen.engine.session import execute, run_loop
+from asyncgen.engine.summary import RunSummary, render_summary
+from asyncgen.errors import StoreError
+from asyncgen.logs import configure_logging
+from asyncgen.store import RunLayout, prepare_run_dir, read_json
+
+REDACTED = "***"
+
+
+def config_from_snapshot(
+    run_dir: Path, user_file: Path | None, overrides: Mapping[str, Any]
+) -> RunConfig:
+    """A resumed run's config: its snapshot, then a user file, env and CLI overrides.
+
+    Raises:
+        StoreError: the directory holds no run.
+        ConfigError: a setting is invalid.
+    """
+    snapshot_path = run_dir / "config.json"
+    if not snapshot_path.exists():
+        raise StoreError(f"nothing to resume in {run_dir}: it holds no run (no config.json)")
+    data = _unredact(read_json(snapshot_path))
+    if user_file is not None:
+        extra = yaml.safe_load(user_file.read_text(encoding="utf-8")) or {}
+        _merge(data, extra)
+    handle, name = tempfile.mkstemp(suffix=".yaml", prefix="asyncgen-resume-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            yaml.safe_dump(data, out)
+        return load_config(name, overrides)
+    finally:
+        os.unlink(name)
+
+
+def _unredact(value: Any) -> Any:
+    """Redacted secrets come back as unset (keys come from the environment again)."""
+    if isinstance(value, dict):
+        return {k: _unredact(v) for k, v in value.items() if v != REDACTED}
+    if isinstance(value, list):
+        return [_unredact(v) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet: bool) -> Console:
+    """Create the run directory, check the plan, start logging; the progress console.
+
+    Raises:
+        StoreError: the directory cannot be written, or holds a run with another plan.
+    """
+    prepare_run_dir(layout)
+    open_run(layout, pipeline, config)
+    console = Console(stderr=True)
+    logger = configure_logging(config.engine.log_level, layout.log, console=not quiet)
+    for handler in logger.handlers:
+        if isinstance(handler, RichHandler):
+            handler.console = console
+    if quiet:
+        logger.addHandler(_errors_only())
+    return console
+
+
+def _errors_only() -> logging.Handler:
+    """With --quiet, errors still reach the terminal."""
+    handler = RichHandler(console=Console(stderr=True), show_path=False)
+    handler.setLevel(logging.ERROR)
+    return handler
+
+
+def launch(
+    config: RunConfig,
+    pipeline: Pipeline,
+    layout: RunLayout,
+    *,
+    quiet: bool,
+    resume: bool,
+    use_gate: bool,
+) -> RunSummary:
+    """Run the pipeline on a fresh event loop with signal handling; print the summary."""
+    console = setup_run(config, pipeline, layout, quiet=quiet)
+    options = RunOptions(quiet=quiet, console=console, install_signals=True)
+    summary = run_loop(
+        execute(
+            config,
+            pipeline,
+            layout,
+            options=options,
+            console=console,
+            resume=resume,
+            use_gate=use_gate,
+        )
+    )
+    if not quiet:
+        Console().print(render_summary(summary))
+    if summary.status == "interrupted":
+        console.print(f"interrupted: rerun the same command to resume {layout.run_dir}")
+    elif summary.status != "complete" and not quiet:
+        console.print(f"finished {summary.status}: {summary.done}/{summary.target} records")
+    return summary

@@ -1,0 +1,100 @@
+"""The lazy plan of a run: which item index comes next, and how many may still start.
+
+Item *i* is `pipeline.plan_item(i)`, pure in (config, seed, i); nothing holds the plan in
+memory. A run needs `target - done` records. Round 0 plans that many fresh items (indices
+whose record id has not ended yet, lowest first). Every failed or rejected item of round
+*r* buys one replacement item in round *r + 1* (the next fresh index) while
+*r + 1 <= max_rounds*; past that it stays unreplaced. Replacements start as soon as they
+are owed (no barrier between rounds), lowest round first.
+
+Invariant, checked by the summary: `need == done + failed_or_rejected_unreplaced +
+in_flight + owed`, so `target == done_total + not_started + unreplaced` at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from asyncgen.engine.plugin import Pipeline, WorkItem
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One planned item and the supplement round it belongs to."""
+
+    item: WorkItem
+    round: int
+
+
+class Planner:
+    """Hands out items lazily and keeps the round accounting."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        need: int,
+        is_accounted: Callable[[str], bool],
+        max_rounds: int,
+        plan_size: int | None = None,
+    ) -> None:
+        self._pipeline = pipeline
+        self._is_accounted = is_accounted
+        self._plan_size = plan_size
+        self._owed = [max(0, need)] + [0] * max_rounds
+        self._cursor = 0
+        self.need = max(0, need)
+        self.max_rounds = max_rounds
+        self.in_flight = 0
+        self.unreplaced = 0
+        self.rounds_used = 0
+        self.is_exhausted = False
+
+    @property
+    def owed(self) -> int:
+        """Items planned but not started (after a stop, or past the end of a finite plan)."""
+        return sum(self._owed)
+
+    @property
+    def is_finished(self) -> bool:
+        """Nothing in flight and nothing (more) that can start."""
+        return self.in_flight == 0 and (self.owed == 0 or self.is_exhausted)
+
+    def take(self) -> Ticket | None:
+        """The next item to start, or None when none is owed right now."""
+        round_ = next((r for r, owed in enumerate(self._owed) if owed), None)
+        if round_ is None or self.is_exhausted:
+            return None
+        item = self._next_fresh()
+        if item is None:
+            self.is_exhausted = True
+            return None
+        self._owed[round_] -= 1
+        self.in_flight += 1
+        self.rounds_used = max(self.rounds_used, round_)
+        return Ticket(item=item, round=round_)
+
+    def settle(self, ticket: Ticket, *, is_done: bool) -> None:
+        """An item ended: a record, or a failure/reject that may buy a replacement."""
+        self.in_flight -= 1
+        if is_done:
+            return
+        if ticket.round < self.max_rounds:
+            self._owed[ticket.round + 1] += 1
+        else:
+            self.unreplaced += 1
+
+    def abandon(self, ticket: Ticket) -> None:
+        """An item was taken but never ended (stop or cancel): it is owed again."""
+        self.in_flight -= 1
+        self._owed[ticket.round] += 1
+
+    def _next_fresh(self) -> WorkItem | None:
+        """Advance the cursor past indices whose record id already ended."""
+        while self._plan_size is None or self._cursor < self._plan_size:
+            item = self._pipeline.plan_item(self._cursor)
+            self._cursor += 1
+            if not self._is_accounted(item.record_id):
+                return item
+        return None

@@ -1,0 +1,167 @@
+"""Progress: a rich live table on a terminal, a compact log line without one, or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from asyncgen.engine.tally import Snapshot
+
+Mode = Literal["live", "log", "off"]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`1:02:03`, `4:05`, or `?` when unknown."""
+    if seconds is None:
+        return "?"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def fmt_count(value: float | None) -> str:
+    """`950`, `12.3k`, `1.2M`; `-` when unknown."""
+    if value is None:
+        return "-"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.0f}"
+
+
+def _against(value: float, limit: float | None) -> str:
+    return f"{fmt_count(value)}/{fmt_count(limit)}" if limit else fmt_count(value)
+
+
+def _cost(snap: Snapshot) -> str:
+    projected = f" → ${snap.projected_cost:.2f}" if snap.projected_cost is not None else ""
+    return f"${snap.cost_usd:.2f}{projected}"
+
+
+def _mix(snap: Snapshot) -> str:
+    total = sum(snap.model_mix.values())
+    if not total:
+        return "-"
+    parts = sorted(snap.model_mix.items(), key=lambda kv: -kv[1])[:4]
+    return ", ".join(f"{model} {count / total:.0%}" for model, count in parts)
+
+
+def progress_line(snap: Snapshot) -> str:
+    """One compact line for logs (no terminal): everything the live table shows."""
+    share = snap.done / snap.target if snap.target else 1.0
+    return (
+        f"progress {snap.done}/{snap.target} ({share:.0%}) "
+        f"ok {snap.session_done} failed {snap.failed} rejected {snap.rejected} "
+        f"in-flight {snap.in_flight} | {snap.records_per_s:.1f} rec/s "
+        f"{snap.requests_per_s:.1f} req/s | rpm {_against(snap.rpm, snap.rpm_limit)} "
+        f"tpm {_against(snap.tpm, snap.tpm_limit)} | 429s {snap.rate_limited} "
+        f"retries {snap.retries} | p50 {snap.latency_p50:.2f}s p95 {snap.latency_p95:.2f}s | "
+        f"cost {_cost(snap)} | eta {fmt_duration(snap.eta_s)} | "
+        f"lag p99 {snap.lag_p99_ms:.0f}ms | mix {_mix(snap)}"
+    )
+
+
+def progress_table(snap: Snapshot, title: str = "asyncgen") -> Table:
+    """The live display's table."""
+    share = snap.done / snap.target if snap.target else 1.0
+    table = Table(title=title, show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("records", f"{snap.done}/{snap.target} ({share:.1%})"),
+        ("success", f"{snap.session_done} ({snap.success_rate:.1%})"),
+        ("failed / rejected", f"{snap.failed} / {snap.rejected}"),
+        ("in flight", str(snap.in_flight)),
+        ("rate", f"{snap.records_per_s:.1f} rec/s  {snap.requests_per_s:.1f} req/s"),
+        (
+            "RPM / TPM",
+            f"{_against(snap.rpm, snap.rpm_limit)}  {_against(snap.tpm, snap.tpm_limit)}",
+        ),
+        ("429s / retries", f"{snap.rate_limited} / {snap.retries}"),
+        ("latency p50 / p95", f"{snap.latency_p50:.2f}s / {snap.latency_p95:.2f}s"),
+        ("cost (projected)", _cost(snap)),
+        ("elapsed / ETA", f"{fmt_duration(snap.elapsed)} / {fmt_duration(snap.eta_s)}"),
+        ("loop lag p99", f"{snap.lag_p99_ms:.1f} ms"),
+        ("model mix", _mix(snap)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def choose_mode(console: Console, *, quiet: bool) -> Mode:
+    """Live on a terminal, log lines otherwise, nothing when quiet."""
+    if quiet:
+        return "off"
+    return "live" if console.is_terminal else "log"
+
+
+class ProgressReporter:
+    """Drives the chosen display from a snapshot function until stopped."""
+
+    def __init__(
+        self,
+        sample: Callable[[], Snapshot],
+        *,
+        mode: Mode,
+        console: Console,
+        logger: logging.Logger,
+        log_interval: float,
+        refresh: float = 1.0,
+        title: str = "asyncgen",
+    ) -> None:
+        self._sample = sample
+        self.mode = mode
+        self._console = console
+        self._logger = logger
+        self._log_interval = log_interval
+        self._refresh = refresh
+        self._title = title
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the display task (nothing when the mode is off)."""
+        if self.mode == "live":
+            self._task = asyncio.create_task(self._live(), name="progress")
+        elif self.mode == "log":
+            self._task = asyncio.create_task(self._log(), name="progress")
+
+    async def aclose(self) -> None:
+        """Stop the display, showing the final figures once."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+        if self.mode == "log":
+            self._logger.info(progress_line(self._sample()))
+
+    async def _live(self) -> None:
+        with Live(
+            progress_table(self._sample(), self._title),
+            console=self._console,
+            auto_refresh=False,
+            transient=False,
+        ) as live:
+            try:
+                while True:
+                    await asyncio.sleep(self._refresh)
+                    live.update(progress_table(self._sample(), self._title), refresh=True)
+            finally:
+                live.update(progress_table(self._sample(), self._title), refresh=True)
+
+    async def _log(self) -> None:
+        while True:
+            await asyncio.sleep(self._log_interval)
+            self._logger.info(progress_line(self._sample()))

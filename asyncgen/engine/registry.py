@@ -1,0 +1,52 @@
+"""Pipelines by name: the engine knows none of them until one is asked for."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from asyncgen.config import RunConfig
+from asyncgen.engine.plugin import Pipeline
+from asyncgen.errors import ConfigError
+
+PIPELINES: dict[str, str] = {
+    "interaction": "asyncgen.interaction.pipeline:InteractionPipeline",
+    "dialogue": "asyncgen.dialogue.pipeline:DialoguePipeline",
+    "complete": "asyncgen.engine.complete:CompletePipeline",
+}
+
+
+def pipeline_class(name: str) -> Any:
+    """The class registered under `name`, or named by a `package.module:Class` path.
+
+    Raises:
+        ConfigError: the name is unknown, or its module or class cannot be imported.
+    """
+    target = PIPELINES.get(name, name)
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        known = ", ".join(sorted(PIPELINES))
+        raise ConfigError(f"unknown pipeline {name!r}; choose one of {known} (or module:Class)")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ConfigError(
+                f"pipeline {name!r} is not available: module {module_name} is not installed"
+            ) from exc
+        raise
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise ConfigError(f"pipeline {name!r}: {module_name} has no {attr}") from exc
+
+
+def load_pipeline(name: str, config: RunConfig) -> Pipeline:
+    """Construct the pipeline `name` for this config.
+
+    Raises:
+        ConfigError: the pipeline is unknown or cannot be imported.
+    """
+    cls = pipeline_class(name)
+    pipeline: Pipeline = cls(config)
+    return pipeline

@@ -1,0 +1,362 @@
+"""`run_generation`: one run of a pipeline into a run directory, fresh or resumed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from asyncgen.config import RunConfig
+from asyncgen.engine.lag import LagMonitor
+from asyncgen.engine.metrics import MetricsRecorder
+from asyncgen.engine.plan import Planner
+from asyncgen.engine.plugin import Pipeline, RunContext, UniquenessGate
+from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
+from asyncgen.engine.shutdown import Shutdown
+from asyncgen.engine.summary import RunSummary, Status, earlier_cost
+from asyncgen.engine.tally import Sampler, Tally, transport_stats
+from asyncgen.engine.workers import WorkerPool, Writers
+from asyncgen.errors import StoreError
+from asyncgen.llm.types import ChatClient
+from asyncgen.store import (
+    ExistingRun,
+    JsonlWriter,
+    RunLayout,
+    check_plan,
+    load_existing,
+    plan_record,
+    prepare_run_dir,
+    snapshot_config,
+    write_index,
+    write_json_atomic,
+)
+
+logger = logging.getLogger("asyncgen.engine")
+
+
+def utc_now() -> datetime:
+    """The wall clock, injectable for tests."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunOptions:
+    """How a run shows itself and reacts to signals; every field has a sensible default."""
+
+    quiet: bool = False
+    console: Console | None = None
+    progress: Mode | None = None
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], datetime] = utc_now
+    is_simulated: bool = False
+    install_signals: bool = False
+    shutdown: Shutdown | None = None
+    lag_interval: float | None = None
+    title: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def run_generation(
+    config: RunConfig,
+    pipeline: Pipeline,
+    *,
+    run_dir: Path | RunLayout,
+    client: ChatClient,
+    gate: UniquenessGate | None = None,
+    resume: bool = False,
+    options: RunOptions | None = None,
+) -> RunSummary:
+    """Run `pipeline` until the run directory holds `config.engine.n` records.
+
+    A directory that already holds a run is resumed (the same as `resume=True`): torn
+    tails are cut, the done set is rebuilt, and only missing records are generated.
+
+    Args:
+        config: the effective configuration (n, seed, workers, cadences from `engine`).
+        pipeline: the plug-in that plans and runs items.
+        run_dir: the run directory, or a full layout (as `complete` uses).
+        client: the one transport every call goes through.
+        gate: the uniqueness gate, or None to keep every record.
+        resume: require an existing run in `run_dir`.
+        options: display, clocks, signals.
+
+    Returns:
+        The run's summary (also written to summary.json).
+
+    Raises:
+        StoreError: the directory cannot be written, or holds a run with another plan.
+    """
+    opts = options or RunOptions()
+    layout = run_dir if isinstance(run_dir, RunLayout) else _layout(run_dir, pipeline, config)
+    if resume and not layout.plan.exists():
+        raise StoreError(f"nothing to resume in {layout.run_dir}: it holds no run (no plan.json)")
+    try:
+        await asyncio.to_thread(open_run, layout, pipeline, config)
+        ctx = RunContext(
+            config=config,
+            client=client,
+            run_dir=layout.run_dir,
+            logger=logging.getLogger(f"asyncgen.{pipeline.name}"),
+            is_simulated=opts.is_simulated,
+        )
+        await pipeline.prepare(ctx)
+        existing = await asyncio.to_thread(
+            load_existing,
+            layout,
+            pipeline,
+            collect_dedup=gate is not None,
+            retry_failures=bool(getattr(pipeline, "retry_failures_on_resume", False)),
+        )
+        if existing.done or existing.failed or existing.rejected:
+            logger.info(
+                "resuming %s: %d records, %d failures, %d rejects on disk",
+                layout.run_dir,
+                existing.done,
+                existing.failed,
+                existing.rejected,
+            )
+        if gate is not None:
+            await gate.start(layout.run_dir, existing.dedup_items)
+            existing.dedup_items = []
+        return await _Run(config, pipeline, layout, ctx, existing, gate, opts).execute()
+    finally:
+        if gate is not None:
+            await gate.aclose()
+        closer = getattr(pipeline, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+def _layout(run_dir: Path, pipeline: Pipeline, config: RunConfig) -> RunLayout:
+    return RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
+
+
+def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> None:
+    """Create the directory, record or check the plan, snapshot the config.
+
+    Raises:
+        StoreError: the directory cannot be written or holds a run with another plan.
+    """
+    prepare_run_dir(layout)
+    plan = plan_record(
+        pipeline.name, config.engine.seed, pipeline.plan_fingerprint(), config.engine.n
+    )
+    check_plan(layout, plan)
+    snapshot_config(layout, config)
+
+
+class _Run:
+    """One session of a run: set up counters and tasks, work, then account."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        pipeline: Pipeline,
+        layout: RunLayout,
+        ctx: RunContext,
+        existing: ExistingRun,
+        gate: UniquenessGate | None,
+        opts: RunOptions,
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.layout = layout
+        self.ctx = ctx
+        self.existing = existing
+        self.gate = gate
+        self.opts = opts
+        self.engine = config.engine
+        self.shutdown = opts.shutdown or Shutdown()
+        self.started_at = opts.wall()
+        self.session = self.started_at.strftime("%Y%m%dT%H%M%S.%fZ")
+        self.lag = LagMonitor(opts.lag_interval or config.engine.lag_interval)
+
+    async def execute(self) -> RunSummary:
+        """Work through the plan, then write the index and the summary."""
+        target, need = await asyncio.to_thread(self._target_and_need)
+        tally = Tally(
+            target=target,
+            done_before=self.existing.done,
+            failed_before=self.existing.failed,
+            rejected_before=self.existing.rejected,
+            dedup_before=self.existing.dedup_rejects,
+        )
+        planner = Planner(
+            self.pipeline,
+            need=need,
+            is_accounted=self.existing.is_accounted,
+            max_rounds=self._max_rounds(),
+            plan_size=getattr(self.pipeline, "plan_size", None),
+        )
+        sampler = Sampler(tally, planner, self.ctx.client, self.lag, self.opts.clock)
+        start = self.opts.clock()
+        pool = await self._work(planner, tally, sampler)
+        wall_time = self.opts.clock() - start
+        return await self._account(tally, planner, pool, wall_time)
+
+    def _max_rounds(self) -> int:
+        if not getattr(self.pipeline, "supplements", True):
+            return 0
+        return self.engine.max_supplement_rounds
+
+    def _target_and_need(self) -> tuple[int, int]:
+        """The record target and how many items this session must still plan."""
+        plan_size: int | None = getattr(self.pipeline, "plan_size", None)
+        if plan_size is not None:
+            need = sum(
+                1
+                for i in range(plan_size)
+                if not self.existing.is_accounted(self.pipeline.plan_item(i).record_id)
+            )
+            return plan_size, need
+        target = self.engine.n
+        if self.existing.done > target:
+            raise StoreError(
+                f"{self.layout.run_dir} already holds {self.existing.done} records, "
+                f"more than --n {target}"
+            )
+        return target, target - self.existing.done
+
+    async def _work(self, planner: Planner, tally: Tally, sampler: Sampler) -> WorkerPool:
+        """Start writers, lag ticker, metrics and progress; run the pool; stop them all."""
+        writers = self._writers()
+        metrics_writer = JsonlWriter(self.layout.metrics, fsync_interval=self.engine.fsync_interval)
+        for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
+            await writer.start()
+        self.lag.start()
+        metrics = MetricsRecorder(
+            metrics_writer,
+            sampler.sample,
+            self.lag,
+            interval=self.engine.metrics_interval,
+            session=self.session,
+            wall=self.opts.wall,
+        )
+        metrics.start()
+        progress = self._progress(sampler)
+        progress.start()
+        if self.opts.install_signals:
+            self.shutdown.install()
+        pool = WorkerPool(
+            self.pipeline,
+            self.ctx,
+            planner,
+            tally,
+            writers,
+            self.shutdown,
+            gate=self.gate,
+            max_workers=self.engine.max_workers,
+            queue_size=self.engine.queue_size,
+            grace_period=self.engine.grace_period,
+        )
+        try:
+            await pool.run()
+        finally:
+            if self.opts.install_signals:
+                self.shutdown.uninstall()
+            await progress.aclose()
+            await metrics.aclose()
+            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
+                await writer.aclose()
+            await self.lag.aclose()
+        return pool
+
+    def _writers(self) -> Writers:
+        def make(path: Path) -> JsonlWriter:
+            return JsonlWriter(
+                path, fsync_interval=self.engine.fsync_interval, queue_size=self.engine.queue_size
+            )
+
+        return Writers(
+            records=make(self.layout.records),
+            failures=make(self.layout.failures),
+            rejected=make(self.layout.rejected),
+        )
+
+    def _progress(self, sampler: Sampler) -> ProgressReporter:
+        console = self.opts.console or Console(stderr=True)
+        mode = self.opts.progress or choose_mode(console, quiet=self.opts.quiet)
+        return ProgressReporter(
+            sampler.sample,
+            mode=mode,
+            console=console,
+            logger=logger,
+            log_interval=self.engine.progress_interval,
+            title=self.opts.title or f"asyncgen {self.pipeline.name}",
+        )
+
+    async def _account(
+        self, tally: Tally, planner: Planner, pool: WorkerPool, wall_time: float
+    ) -> RunSummary:
+        """Write index.json and summary.json; return the summary."""
+        summary = self._summary(tally, planner, pool, wall_time)
+        summary.cost_usd_total = summary.cost_usd + await asyncio.to_thread(
+            earlier_cost, self.layout.metrics, self.session
+        )
+        key = getattr(self.pipeline, "index_key", None) or (
+            "interactions" if self.pipeline.name == "interaction" else "records"
+        )
+        await asyncio.to_thread(
+            write_index,
+            self.layout.records,
+            self.layout.index,
+            key,
+            self.pipeline.index_entry,
+            summary.finished_at,
+        )
+        await asyncio.to_thread(write_json_atomic, self.layout.summary, summary.to_dict())
+        return summary
+
+    def _summary(
+        self, tally: Tally, planner: Planner, pool: WorkerPool, wall_time: float
+    ) -> RunSummary:
+        stats = transport_stats(self.ctx.client)
+        retries = stats.get("retries", 0)
+        return RunSummary(
+            pipeline=self.pipeline.name,
+            run_dir=str(self.layout.run_dir),
+            status=self._status(tally, planner, pool),
+            target=tally.target,
+            done=tally.done_total,
+            failed=tally.failed_total,
+            rejected=tally.rejected_total,
+            not_started=planner.owed,
+            unreplaced=planner.unreplaced,
+            dedup_rejects=tally.dedup_before + tally.dedup_rejects,
+            supplement_rounds=planner.rounds_used,
+            max_supplement_rounds=planner.max_rounds,
+            done_before=tally.done_before,
+            session_done=tally.done,
+            session_failed=tally.failed,
+            session_rejected=tally.rejected,
+            requests=int(stats.get("requests", 0)),
+            rate_limited=int(stats.get("rate_limited", 0)),
+            retries=int(sum(retries.values()) if isinstance(retries, dict) else retries),
+            tokens_in=int(stats.get("tokens_in", 0)),
+            tokens_out=int(stats.get("tokens_out", 0)),
+            cost_usd=float(stats.get("cost_usd", 0.0)),
+            wall_time_s=wall_time,
+            loop_lag=self.lag.total.summary(),
+            simulated=self.ctx.is_simulated,
+            started_at=self.started_at.isoformat(timespec="seconds"),
+            finished_at=self.opts.wall().isoformat(timespec="seconds"),
+            failure_reasons=dict(tally.reasons.most_common(10)),
+            torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
+        )
+
+    def _status(self, tally: Tally, planner: Planner, pool: WorkerPool) -> Status:
+        if self.shutdown.is_stopping:
+            return "interrupted"
+        if pool.budget_stop and planner.owed:
+            return "budget"
+        is_finite = getattr(self.pipeline, "plan_size", None) is not None
+        if planner.owed or (not is_finite and tally.done_total < tally.target):
+            return "short"
+        return "complete"

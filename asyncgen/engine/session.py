@@ -1,0 +1,137 @@
+"""Everything around one run: endpoint (or the embedded simulator), transport, gate, loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+
+from asyncgen.config import RunConfig, resolve_api_key
+from asyncgen.engine.plugin import Pipeline, UniquenessGate
+from asyncgen.engine.runner import RunOptions, run_generation
+from asyncgen.engine.summary import RunSummary
+from asyncgen.store import RunLayout
+
+logger = logging.getLogger("asyncgen.engine")
+T = TypeVar("T")
+
+SIMULATED_NOTICE = (
+    "No API key and no --base-url: using the built-in simulator on 127.0.0.1 "
+    "(output is simulated, records are marked simulated: true)."
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where calls go, with which key, and whether it is the embedded simulator."""
+
+    base_url: str | None
+    api_key: str | None
+    is_simulated: bool
+
+
+def needs_simulator(config: RunConfig) -> bool:
+    """True when no key and no base URL are configured, or the provider is the simulator."""
+    if config.llm.provider == "simulator":
+        return True
+    return resolve_api_key(config.llm) is None and not config.llm.base_url
+
+
+@contextlib.asynccontextmanager
+async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[Endpoint]:
+    """The configured endpoint, or a simulator child process for the duration of the run.
+
+    With the simulator, `config.llm.provider` becomes "simulator" (the snapshot says so,
+    and a resume starts a simulator again).
+    """
+    if not needs_simulator(config):
+        yield Endpoint(config.llm.base_url, resolve_api_key(config.llm), is_simulated=False)
+        return
+    from asyncgen.sim.embedded import start_simulator
+
+    console.print(SIMULATED_NOTICE, highlight=False)
+    config.llm.provider = "simulator"
+    async with start_simulator(config.sim) as sim:
+        yield Endpoint(sim.base_url, sim.api_key, is_simulated=True)
+
+
+@contextlib.asynccontextmanager
+async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator[Any]:
+    """The one transport of the run."""
+    from asyncgen.llm import Transport
+
+    transport = Transport.from_settings(
+        config.llm, api_key=endpoint.api_key, base_url=endpoint.base_url
+    )
+    async with transport:
+        yield transport
+
+
+async def make_gate(config: RunConfig, run_dir: Path) -> UniquenessGate | None:
+    """The uniqueness gate for this run, or None when dedup is off (or not installed)."""
+    if not config.dedup.enabled:
+        return None
+    try:
+        from asyncgen.dedup import create_gate
+    except ImportError:
+        logger.warning("asyncgen.dedup.create_gate is not available: records are not deduplicated")
+        return None
+    gate: Any = create_gate(config, run_dir)
+    if inspect.isawaitable(gate):
+        gate = await gate
+    return gate if gate is None else _as_gate(gate)
+
+
+def _as_gate(gate: Any) -> UniquenessGate:
+    result: UniquenessGate = gate
+    return result
+
+
+async def execute(
+    config: RunConfig,
+    pipeline: Pipeline,
+    layout: RunLayout,
+    *,
+    options: RunOptions,
+    console: Console,
+    resume: bool = False,
+    use_gate: bool = True,
+) -> RunSummary:
+    """Open the endpoint and transport, then run the pipeline into `layout`."""
+    async with (
+        open_endpoint(config, console) as endpoint,
+        open_transport(config, endpoint) as transport,
+    ):
+        options.is_simulated = endpoint.is_simulated
+        gate = await make_gate(config, layout.run_dir) if use_gate else None
+        return await run_generation(
+            config,
+            pipeline,
+            run_dir=layout,
+            client=transport,
+            gate=gate,
+            resume=resume,
+            options=options,
+        )
+
+
+def run_loop(main: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
+    """Run a coroutine on a fresh event loop (uvloop when available)."""
+    loop_factory: Any = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(_await(main))
+
+
+async def _await(main: Awaitable[T]) -> T:
+    return await main

@@ -1,0 +1,143 @@
+"""The end-of-run account: counts that add up to the plan, usage, speed and loop lag.
+
+The counts keep two identities, which the tests check against the files:
+`planned == done + failed + rejected + not_started` and
+`target == done + not_started + unreplaced` (an unreplaced item is a failure or reject
+whose replacement the supplement-round limit did not allow).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.table import Table
+
+from asyncgen.engine.progress import fmt_duration
+from asyncgen.store.jsonl import iter_jsonl
+
+Status = Literal["complete", "short", "interrupted", "budget"]
+
+
+@dataclass
+class RunSummary:
+    """What a run produced and what it cost; written as summary.json."""
+
+    pipeline: str
+    run_dir: str
+    status: Status
+    target: int
+    done: int
+    failed: int
+    rejected: int
+    not_started: int
+    unreplaced: int
+    dedup_rejects: int
+    supplement_rounds: int
+    max_supplement_rounds: int
+    done_before: int
+    session_done: int
+    session_failed: int
+    session_rejected: int
+    requests: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    cost_usd_total: float = 0.0
+    wall_time_s: float = 0.0
+    loop_lag: dict[str, float] = field(default_factory=dict)
+    simulated: bool = False
+    started_at: str = ""
+    finished_at: str = ""
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    torn_bytes_dropped: int = 0
+
+    @property
+    def planned(self) -> int:
+        """Every item the plan has started or still owes."""
+        return self.done + self.failed + self.rejected + self.not_started
+
+    @property
+    def replacements(self) -> int:
+        """Items planned beyond the target to replace failures and rejects."""
+        return self.planned - self.target
+
+    @property
+    def success_rate(self) -> float:
+        """Records among the items that ended."""
+        ended = self.done + self.failed + self.rejected
+        return self.done / ended if ended else 1.0
+
+    @property
+    def throughput(self) -> float:
+        """Records per second this session."""
+        return self.session_done / self.wall_time_s if self.wall_time_s > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """1 for an interrupted run, else 0."""
+        return 1 if self.status == "interrupted" else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """summary.json's content, derived figures included."""
+        data = dataclasses.asdict(self)
+        data.update(
+            planned=self.planned,
+            replacements=self.replacements,
+            short=max(0, self.target - self.done),
+            success_rate=round(self.success_rate, 4),
+            throughput_per_s=round(self.throughput, 3),
+            wall_time_s=round(self.wall_time_s, 3),
+            cost_usd=round(self.cost_usd, 6),
+            cost_usd_total=round(self.cost_usd_total, 6),
+        )
+        return data
+
+
+def render_summary(summary: RunSummary) -> Table:
+    """The summary as a rich table."""
+    table = Table(title=f"asyncgen {summary.pipeline}: {summary.status}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    lag = summary.loop_lag
+    rows = [
+        ("records", f"{summary.done}/{summary.target}"),
+        ("failed / rejected", f"{summary.failed} / {summary.rejected}"),
+        ("not started / unreplaced", f"{summary.not_started} / {summary.unreplaced}"),
+        ("planned", f"{summary.planned} (+{summary.replacements} replacements)"),
+        ("success rate", f"{summary.success_rate:.1%}"),
+        ("dedup rejects", str(summary.dedup_rejects)),
+        ("supplement rounds", f"{summary.supplement_rounds}/{summary.max_supplement_rounds}"),
+        (
+            "requests / 429s / retries",
+            f"{summary.requests} / {summary.rate_limited} / {summary.retries}",
+        ),
+        ("tokens in / out", f"{summary.tokens_in} / {summary.tokens_out}"),
+        ("cost (session / total)", f"${summary.cost_usd:.4f} / ${summary.cost_usd_total:.4f}"),
+        ("wall time", fmt_duration(summary.wall_time_s)),
+        ("throughput", f"{summary.throughput:.2f} records/s"),
+        (
+            "loop lag p50/p99/max",
+            f"{lag.get('p50_ms', 0)}/{lag.get('p99_ms', 0)}/{lag.get('max_ms', 0)} ms",
+        ),
+        ("run directory", summary.run_dir),
+    ]
+    if summary.simulated:
+        rows.append(("provider", "simulator (records are simulated)"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def earlier_cost(metrics: Path, session: str) -> float:
+    """Cost of the earlier sessions of a run: the last metrics line of each one."""
+    last: dict[str, float] = {}
+    for _, line in iter_jsonl(metrics):
+        other = str(line.get("session", ""))
+        if other != session:
+            last[other] = float(line.get("cost_usd") or 0.0)
+    return sum(last.values())

@@ -1,0 +1,186 @@
+"""Counters of one run, and the snapshot of them that progress, metrics and summary read."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncgen.engine.lag import LagMonitor
+from asyncgen.engine.plan import Planner
+
+
+@dataclass
+class Tally:
+    """Outcomes counted as their lines reach disk; `*_before` come from a resumed run."""
+
+    target: int
+    done_before: int = 0
+    failed_before: int = 0
+    rejected_before: int = 0
+    dedup_before: int = 0
+    done: int = 0
+    failed: int = 0
+    rejected: int = 0
+    dedup_rejects: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def done_total(self) -> int:
+        """Records on disk, this session and before."""
+        return self.done_before + self.done
+
+    @property
+    def failed_total(self) -> int:
+        """Failure lines on disk."""
+        return self.failed_before + self.failed
+
+    @property
+    def rejected_total(self) -> int:
+        """Reject lines on disk."""
+        return self.rejected_before + self.rejected
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the progress display and a metrics line show, at one moment."""
+
+    elapsed: float
+    target: int
+    done: int
+    session_done: int
+    failed: int
+    rejected: int
+    in_flight: int
+    records_per_s: float
+    requests_per_s: float
+    rpm: float
+    tpm: float
+    rpm_limit: float | None
+    tpm_limit: float | None
+    requests: int
+    rate_limited: int
+    retries: int
+    latency_p50: float
+    latency_p95: float
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    projected_cost: float | None
+    eta_s: float | None
+    model_mix: dict[str, int]
+    lag_p99_ms: float
+
+    @property
+    def success_rate(self) -> float:
+        """Records among the items that ended this session."""
+        ended = self.session_done + self.failed + self.rejected
+        return self.session_done / ended if ended else 1.0
+
+
+def transport_stats(client: Any) -> dict[str, Any]:
+    """The transport's counters, or {} for a client without them."""
+    stats = getattr(client, "stats", None)
+    snapshot = getattr(stats, "snapshot", None)
+    if snapshot is None:
+        return {}
+    result = snapshot()
+    return result if isinstance(result, dict) else {}
+
+
+def _total(value: Any) -> int:
+    """A count that the transport may report as a number or as a dict by cause."""
+    if isinstance(value, dict):
+        return int(sum(v for v in value.values() if isinstance(v, int | float)))
+    return int(value or 0)
+
+
+class Sampler:
+    """Builds snapshots; keeps a rolling window of counts for rates and the ETA."""
+
+    def __init__(
+        self,
+        tally: Tally,
+        planner: Planner,
+        client: Any,
+        lag: LagMonitor,
+        clock: Callable[[], float],
+        window: float = 60.0,
+    ) -> None:
+        self.tally = tally
+        self.planner = planner
+        self.client = client
+        self.lag = lag
+        self._clock = clock
+        self._start = clock()
+        self._window = window
+        self._samples: deque[tuple[float, int, int, int]] = deque()
+
+    def sample(self) -> Snapshot:
+        """Read every counter now."""
+        now = self._clock()
+        stats = transport_stats(self.client)
+        tokens_in, tokens_out = int(stats.get("tokens_in", 0)), int(stats.get("tokens_out", 0))
+        requests = int(stats.get("requests", 0))
+        rates = self._rates(now, self.tally.done, requests, tokens_in + tokens_out)
+        return self._build(now, stats, rates, requests, tokens_in, tokens_out)
+
+    def _rates(self, now: float, done: int, requests: int, tokens: int) -> tuple[float, ...]:
+        """Records/s, requests/s and tokens/s over the rolling window."""
+        self._samples.append((now, done, requests, tokens))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self._window:
+            self._samples.popleft()
+        t0, d0, r0, k0 = self._samples[0]
+        span = now - t0
+        if span <= 0:
+            return (0.0, 0.0, 0.0)
+        return ((done - d0) / span, (requests - r0) / span, (tokens - k0) / span)
+
+    def _build(
+        self,
+        now: float,
+        stats: dict[str, Any],
+        rates: tuple[float, ...],
+        requests: int,
+        tokens_in: int,
+        tokens_out: int,
+    ) -> Snapshot:
+        tally = self.tally
+        records_rate, request_rate, token_rate = rates
+        remaining = max(0, tally.target - tally.done_total)
+        return Snapshot(
+            elapsed=now - self._start,
+            target=tally.target,
+            done=tally.done_total,
+            session_done=tally.done,
+            failed=tally.failed,
+            rejected=tally.rejected,
+            in_flight=self.planner.in_flight,
+            records_per_s=records_rate,
+            requests_per_s=request_rate,
+            rpm=request_rate * 60,
+            tpm=token_rate * 60,
+            rpm_limit=stats.get("rpm_limit"),
+            tpm_limit=stats.get("tpm_limit"),
+            requests=requests,
+            rate_limited=_total(stats.get("rate_limited")),
+            retries=_total(stats.get("retries")),
+            latency_p50=float(stats.get("latency_p50") or 0.0),
+            latency_p95=float(stats.get("latency_p95") or 0.0),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=float(stats.get("cost_usd") or 0.0),
+            projected_cost=self._projected(tally),
+            eta_s=remaining / records_rate if records_rate > 0 else None,
+            model_mix=dict(stats.get("model_mix") or {}),
+            lag_p99_ms=self.lag.total.percentile(0.99) * 1000,
+        )
+
+    def _projected(self, tally: Tally) -> float | None:
+        """The transport's projection of the whole run's cost, when it offers one."""
+        project = getattr(self.client, "projected_cost", None)
+        if project is None or tally.done == 0:
+            return None
+        remaining = max(0, tally.target - tally.done_before)
+        return float(project(tally.done, remaining))

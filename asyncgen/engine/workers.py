@@ -1,0 +1,305 @@
+"""The worker pool: a dispatcher fills a bounded queue from the plan, N workers drain it.
+
+A worker turns an item into an outcome (`pipeline.run_item`), passes a record through the
+uniqueness gate, and hands the line to its file's writer. The outcome counts, and the
+plan moves on, only when the writer has put the line in the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from asyncgen.engine.plan import Planner, Ticket
+from asyncgen.engine.plugin import (
+    Failure,
+    Outcome,
+    Pipeline,
+    Record,
+    Reject,
+    RunContext,
+    UniquenessGate,
+)
+from asyncgen.engine.shutdown import Shutdown
+from asyncgen.engine.tally import Tally
+from asyncgen.errors import BudgetExceededError, LLMError, StoreError
+from asyncgen.store.jsonl import JsonlWriter
+
+Kind = Literal["done", "failed", "rejected"]
+logger = logging.getLogger("asyncgen.engine")
+
+
+@dataclass
+class Writers:
+    """The three outcome files."""
+
+    records: JsonlWriter
+    failures: JsonlWriter
+    rejected: JsonlWriter
+
+
+class WorkerPool:
+    """Runs the plan with `max_workers` coroutines until it is finished or stopped."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        ctx: RunContext,
+        planner: Planner,
+        tally: Tally,
+        writers: Writers,
+        shutdown: Shutdown,
+        *,
+        gate: UniquenessGate | None,
+        max_workers: int,
+        queue_size: int,
+        grace_period: float,
+    ) -> None:
+        self.pipeline = pipeline
+        self.ctx = ctx
+        self.planner = planner
+        self.tally = tally
+        self.writers = writers
+        self.shutdown = shutdown
+        self.gate = gate
+        self.max_workers = max_workers
+        self.grace_period = grace_period
+        self.budget_stop = False
+        self.fatal: BaseException | None = None
+        self._queue: asyncio.Queue[Ticket | None] = asyncio.Queue(maxsize=queue_size)
+        self._changed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Dispatch and work until the plan is finished, the budget spent, or a stop.
+
+        Raises:
+            StoreError: an output file could not be written (the run stopped).
+        """
+        workers = [
+            asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self.max_workers)
+        ]
+        dispatcher = asyncio.create_task(self._dispatch(), name="dispatcher")
+        stop = asyncio.create_task(self.shutdown.stopping.wait(), name="stop-wait")
+        try:
+            await asyncio.wait({dispatcher, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await _cancel(dispatcher)
+            self._abandon_queued()
+            await self._join(workers)
+        finally:
+            await _cancel(stop, dispatcher, *workers)
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _join(self, workers: list[asyncio.Task[None]]) -> None:
+        """Wait for in-flight items; once a stop is requested, at most the grace period."""
+        ended: asyncio.Future[Any] = asyncio.gather(*workers, return_exceptions=True)
+        idle: asyncio.Future[Any] = asyncio.create_task(self._until_idle())
+        stopping: asyncio.Future[Any] = asyncio.create_task(self.shutdown.stopping.wait())
+        forced: asyncio.Future[Any] = asyncio.create_task(self.shutdown.forced.wait())
+        try:
+            await asyncio.wait([idle, stopping, ended], return_when=asyncio.FIRST_COMPLETED)
+            if not idle.done() and not ended.done():
+                await asyncio.wait(
+                    [idle, forced, ended],
+                    timeout=self.grace_period,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not idle.done():
+                    logger.warning("stopping %d in-flight items", self.planner.in_flight)
+        finally:
+            await _cancel(idle, stopping, forced, *workers)
+            for result in await ended:
+                if isinstance(result, Exception) and self.fatal is None:
+                    self.fatal = result
+
+    async def _until_idle(self) -> None:
+        """Return once no item is in flight (the dispatcher has stopped by now)."""
+        while self.planner.in_flight > 0:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _dispatch(self) -> None:
+        """Feed tickets to the queue while the plan owes items and the budget lasts."""
+        while True:
+            if self._is_budget_spent():
+                return
+            ticket = self.planner.take()
+            if ticket is None:
+                if self.planner.is_finished:
+                    return
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            try:
+                await self._queue.put(ticket)
+            except asyncio.CancelledError:
+                self.planner.abandon(ticket)
+                raise
+
+    def _is_budget_spent(self) -> bool:
+        if getattr(self.ctx.client, "budget_exhausted", False):
+            if not self.budget_stop:
+                logger.warning("budget spent: no new items start; in-flight items finish")
+            self.budget_stop = True
+        return self.budget_stop
+
+    def _abandon_queued(self) -> None:
+        """Tickets still queued at the end never started; the plan owes them again."""
+        while not self._queue.empty():
+            ticket = self._queue.get_nowait()
+            if ticket is not None:
+                self.planner.abandon(ticket)
+
+    async def _work(self) -> None:
+        """One worker: items until the end marker."""
+        while (ticket := await self._queue.get()) is not None:
+            if self.shutdown.is_stopping or self._is_budget_spent() or self.fatal:
+                self.planner.abandon(ticket)
+                self._changed.set()
+                continue
+            try:
+                await self._run_one(ticket)
+            except StoreError as exc:
+                self.fatal = self.fatal or exc
+                self.planner.in_flight = 0
+                self._changed.set()
+                self.shutdown.request(f"cannot write: {exc}")
+
+    async def _run_one(self, ticket: Ticket) -> None:
+        """Run one item and deliver its outcome; a cancelled, undelivered item is owed again."""
+        submitted = False
+        try:
+            outcome = await self._outcome(ticket)
+            if outcome is None:
+                self.planner.abandon(ticket)
+                self._changed.set()
+                return
+            written = await self._submit(ticket, outcome)
+            submitted = True
+            await asyncio.shield(written)
+        except BaseException:
+            if not submitted:
+                self.planner.abandon(ticket)
+                self._changed.set()
+            raise
+
+    async def _outcome(self, ticket: Ticket) -> Outcome | None:
+        """The pipeline's outcome; an exception it let escape becomes a failure."""
+        try:
+            return await self.pipeline.run_item(ticket.item, self.ctx)
+        except BudgetExceededError:
+            self.budget_stop = True
+            return None
+        except LLMError as exc:
+            return Failure(
+                reason=f"{type(exc).__name__}: {exc}", detail={"error": type(exc).__name__}
+            )
+        except (asyncio.CancelledError, StoreError):
+            raise
+        except Exception as exc:
+            logger.exception("item %s raised; recorded as a failure", ticket.item.record_id)
+            return Failure(
+                reason=f"{type(exc).__name__}: {exc}", detail={"error": type(exc).__name__}
+            )
+
+    async def _submit(self, ticket: Ticket, outcome: Outcome) -> asyncio.Future[None]:
+        """Check uniqueness, then queue the outcome's line; returns the written-future."""
+        if isinstance(outcome, Record):
+            outcome = await self._check_unique(ticket, outcome)
+        writer, line, kind = self._line(ticket, outcome)
+        try:
+            return await writer.submit(line, lambda: self._settle(ticket, kind, outcome))
+        except TypeError as exc:
+            failure = Failure(reason=f"record is not JSON-serialisable: {exc}")
+            writer, line, kind = self._line(ticket, failure)
+            return await writer.submit(line, lambda: self._settle(ticket, kind, failure))
+
+    async def _check_unique(self, ticket: Ticket, record: Record) -> Record | Reject:
+        record = Record(id=ticket.item.record_id, data=record.data)
+        if self.gate is None:
+            return record
+        text = self.pipeline.dedup_text(record)
+        if text is None:
+            return record
+        decision = await self.gate.check(record.id, text)
+        if not decision.is_duplicate:
+            return record
+        return Reject(
+            reason="duplicate",
+            data=record.data,
+            nearest_id=decision.nearest_id,
+            score=decision.score,
+        )
+
+    def _line(self, ticket: Ticket, outcome: Outcome) -> tuple[JsonlWriter, dict[str, Any], Kind]:
+        """Which file an outcome goes to, and its line."""
+        item = ticket.item
+        if isinstance(outcome, Record):
+            line: dict[str, Any] = {"id": item.record_id}
+            line.update((k, v) for k, v in outcome.data.items() if k != "id")
+            if self.ctx.is_simulated:
+                line["simulated"] = True
+            return self.writers.records, line, "done"
+        if isinstance(outcome, Failure):
+            line = {
+                "id": item.record_id,
+                "index": item.index,
+                "round": ticket.round,
+                "reason": outcome.reason,
+                "attempts": outcome.attempts,
+                "raw": outcome.raw,
+                "detail": outcome.detail,
+            }
+            return self.writers.failures, line, "failed"
+        if isinstance(outcome, Reject):
+            line = {
+                "id": item.record_id,
+                "index": item.index,
+                "round": ticket.round,
+                "reason": outcome.reason,
+                "nearest_id": outcome.nearest_id,
+                "score": outcome.score,
+                "raw": outcome.raw,
+                "data": outcome.data,
+            }
+            return self.writers.rejected, line, "rejected"
+        bad = Failure(reason=f"pipeline returned {type(outcome).__name__}, not an outcome")
+        return self._line(ticket, bad)
+
+    def _settle(self, ticket: Ticket, kind: Kind, outcome: Outcome) -> None:
+        """Runs in the writer task once the line is in the file."""
+        tally = self.tally
+        if kind == "done":
+            tally.done += 1
+        elif kind == "failed":
+            tally.failed += 1
+            tally.reasons[_reason_key(outcome)] += 1
+        else:
+            tally.rejected += 1
+            tally.reasons[_reason_key(outcome)] += 1
+            if isinstance(outcome, Reject) and outcome.reason == "duplicate":
+                tally.dedup_rejects += 1
+        self.planner.settle(ticket, is_done=kind == "done")
+        self._changed.set()
+
+
+def _reason_key(outcome: Outcome) -> str:
+    """A short grouping key for a failure or reject reason."""
+    reason = getattr(outcome, "reason", "")
+    return str(reason).split(":", 1)[0][:60] or "unknown"
+
+
+async def _cancel(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel tasks and wait for them, swallowing their cancellation."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+Runner = Callable[[], Awaitable[None]]

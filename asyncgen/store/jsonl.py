@@ -1,0 +1,231 @@
+"""Append-only JSONL files: one writer task per file, whole lines, crash-safe tails.
+
+A line is written with a single `os.write` of the serialised object plus its newline, so
+a line either ends in a newline or is the torn tail of a killed process; `repair_tail`
+cuts such a tail off before a resumed run appends to the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asyncgen.errors import StoreError
+
+_CHUNK = 1 << 16
+_DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+Callback = Callable[[], None]
+
+
+def dumps_line(obj: Any) -> bytes:
+    """Serialise one object as a JSON line.
+
+    Raises:
+        TypeError: the object holds a value JSON cannot represent.
+    """
+    return orjson.dumps(obj, option=_DUMP_OPTIONS)
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a torn last line (one without its newline) off `path`; return the bytes dropped."""
+    if not path.exists():
+        return 0
+    with path.open("rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return 0
+        cut = _last_newline_end(handle, size)
+        handle.truncate(cut)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return size - cut
+
+
+def _last_newline_end(handle: Any, size: int) -> int:
+    """Offset just past the last newline before `size`, or 0."""
+    pos = size
+    while pos > 0:
+        start = max(0, pos - _CHUNK)
+        handle.seek(start)
+        found = handle.read(pos - start).rfind(b"\n")
+        if found >= 0:
+            return int(start + found + 1)
+        pos = start
+    return 0
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream `(line number, object)` from a JSONL file; blank lines are skipped.
+
+    Raises:
+        StoreError: a line is not a JSON object (names file and line).
+    """
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise StoreError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise StoreError(f"{path}:{lineno}: expected a JSON object")
+            yield lineno, obj
+
+
+def count_lines(path: Path) -> int:
+    """Number of complete lines in a file (0 when it does not exist)."""
+    if not path.exists():
+        return 0
+    total = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            total += chunk.count(b"\n")
+    return total
+
+
+class JsonlWriter:
+    """Owns one output file: a task drains a bounded queue and appends whole lines.
+
+    Every line is written and handed to the kernel before its `write` returns (so it
+    survives a kill of the process); `fsync` runs in a worker thread every
+    `fsync_interval` seconds and at close (so it survives a power cut too).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fsync_interval: float = 1.0,
+        queue_size: int = 256,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.path = path
+        self.lines_written = 0
+        self._fsync_interval = fsync_interval
+        self._clock = clock or _monotonic
+        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[None], Callback | None] | None]
+        self._queue = asyncio.Queue(maxsize=queue_size)
+        self._fd: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_sync = 0.0
+        self._dirty = False
+        self.error: StoreError | None = None
+
+    async def start(self) -> None:
+        """Open the file for appending and start the drain task.
+
+        Raises:
+            StoreError: the file cannot be opened for writing.
+        """
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.path}: {exc.strerror}") from exc
+        self._last_sync = self._clock()
+        self._task = asyncio.create_task(self._drain(), name=f"writer:{self.path.name}")
+
+    async def write(self, obj: Any, on_written: Callback | None = None) -> None:
+        """Queue one object and return once its line is in the file.
+
+        Raises:
+            TypeError: the object cannot be serialised (nothing is written).
+            StoreError: the file can no longer be written (e.g. the disk is full).
+        """
+        await asyncio.shield(await self.submit(obj, on_written))
+
+    async def submit(self, obj: Any, on_written: Callback | None = None) -> asyncio.Future[None]:
+        """Queue one object; the returned future completes when its line is in the file.
+
+        `on_written` runs in the writer task right after the line is written, even when
+        the caller has been cancelled meanwhile, so counters only ever count lines on disk.
+
+        Raises:
+            TypeError: the object cannot be serialised (nothing is queued).
+            StoreError: the file can no longer be written (e.g. the disk is full).
+        """
+        if self.error is not None:
+            raise self.error
+        line = dumps_line(obj)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((line, done, on_written))
+        return done
+
+    async def aclose(self) -> None:
+        """Write everything queued, fsync and close."""
+        if self._task is None:
+            return
+        if not self._task.done():
+            await self._queue.put(None)
+        await self._task
+        self._task = None
+
+    async def _drain(self) -> None:
+        """Append lines until the close marker arrives; fsync on the cadence."""
+        assert self._fd is not None
+        try:
+            while (entry := await self._queue.get()) is not None:
+                line, done, on_written = entry
+                try:
+                    self._append(line)
+                except OSError as exc:
+                    self.error = StoreError(f"cannot write {self.path}: {exc.strerror}")
+                    self._fail_pending(done)
+                    return
+                if on_written is not None:
+                    on_written()
+                if not done.done():
+                    done.set_result(None)
+                if self._clock() - self._last_sync >= self._fsync_interval:
+                    await self._sync()
+        finally:
+            with contextlib.suppress(OSError):
+                await self._sync(force=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def _fail_pending(self, current: asyncio.Future[None]) -> None:
+        """After a write error: every waiting caller gets the error instead of hanging."""
+        assert self.error is not None
+        waiting = [current]
+        while not self._queue.empty():
+            entry = self._queue.get_nowait()
+            if entry is not None:
+                waiting.append(entry[1])
+        for future in waiting:
+            if not future.done():
+                future.set_exception(self.error)
+
+    def _append(self, line: bytes) -> None:
+        """One `os.write` per line; a short write (rare, e.g. a full disk) is completed."""
+        assert self._fd is not None
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.lines_written += 1
+        self._dirty = True
+
+    async def _sync(self, *, force: bool = False) -> None:
+        """fsync off the event loop when something was written since the last one."""
+        if self._fd is None or not (self._dirty or force):
+            return
+        self._dirty = False
+        self._last_sync = self._clock()
+        await asyncio.to_thread(os.fsync, self._fd)
+
+
+def _monotonic() -> float:
+    return asyncio.get_running_loop().time()

@@ -1,0 +1,182 @@
+"""The run directory: where each file of a run lives, its plan record and config snapshot."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asyncgen.config import RunConfig, redacted
+from asyncgen.errors import StoreError
+
+PLAN_KEYS = ("pipeline", "seed", "fingerprint")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one run; `complete` puts records and failures beside its output file."""
+
+    run_dir: Path
+    records: Path
+    failures: Path
+    rejected: Path
+    log_name: str = "asyncgen.log"
+
+    @classmethod
+    def in_dir(cls, run_dir: Path, records_file: str, log_name: str = "asyncgen.log") -> RunLayout:
+        """The standard layout: every file inside `run_dir`."""
+        return cls(
+            run_dir=run_dir,
+            records=run_dir / records_file,
+            failures=run_dir / "failures.jsonl",
+            rejected=run_dir / "rejected.jsonl",
+            log_name=log_name,
+        )
+
+    @property
+    def config(self) -> Path:
+        """Config snapshot, secrets redacted."""
+        return self.run_dir / "config.json"
+
+    @property
+    def plan(self) -> Path:
+        """The settings that fix the plan; a resume must match them."""
+        return self.run_dir / "plan.json"
+
+    @property
+    def index(self) -> Path:
+        """The spec's index of records."""
+        return self.run_dir / "index.json"
+
+    @property
+    def metrics(self) -> Path:
+        """One line of rates and figures every few seconds."""
+        return self.run_dir / "metrics.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        """The end-of-run account."""
+        return self.run_dir / "summary.json"
+
+    @property
+    def log(self) -> Path:
+        """The run's log file."""
+        return self.run_dir / self.log_name
+
+    @property
+    def outputs(self) -> tuple[Path, Path, Path]:
+        """The three append-only outcome files."""
+        return (self.records, self.failures, self.rejected)
+
+
+def default_run_dir(pipeline: str, now: datetime, root: Path = Path("runs")) -> Path:
+    """`runs/<pipeline>-<UTC timestamp>`."""
+    safe = pipeline.replace(":", "-").replace("/", "-").replace(".", "-")
+    return root / f"{safe}-{now.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_run_dir(layout: RunLayout) -> None:
+    """Create the run directory (and the output file's folder) and prove it is writable.
+
+    Raises:
+        StoreError: a folder cannot be created or written.
+    """
+    for folder in {layout.run_dir, layout.records.parent, layout.failures.parent}:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".asyncgen-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise StoreError(f"cannot write to {folder}: {reason}") from exc
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write a JSON file via a temporary file and a rename, so readers never see half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    data = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file written by `write_json_atomic`.
+
+    Raises:
+        StoreError: the file is missing or not JSON.
+    """
+    try:
+        return orjson.loads(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise StoreError(f"{path} not found") from exc
+    except orjson.JSONDecodeError as exc:
+        raise StoreError(f"{path}: not valid JSON ({exc.msg})") from exc
+
+
+def snapshot_config(layout: RunLayout, config: RunConfig) -> None:
+    """Save the effective config with every secret replaced."""
+    write_json_atomic(layout.config, redacted(config.model_dump(mode="json")))
+
+
+def plan_record(
+    pipeline: str, seed: int, fingerprint: dict[str, Any], target: int
+) -> dict[str, Any]:
+    """The plan as stored in plan.json, normalised through JSON (tuples become lists)."""
+    normal = orjson.loads(orjson.dumps(fingerprint, option=orjson.OPT_NON_STR_KEYS))
+    return {"pipeline": pipeline, "seed": seed, "fingerprint": normal, "target": target}
+
+
+def check_plan(layout: RunLayout, plan: dict[str, Any]) -> bool:
+    """Record the plan of a new run, or check a resumed run's plan; True when resuming.
+
+    Raises:
+        StoreError: the directory holds a run made with another plan, or outputs of an
+            unknown run.
+    """
+    if not layout.plan.exists():
+        records = layout.records
+        inside = records.parent == layout.run_dir
+        if inside and records.exists() and records.stat().st_size:
+            raise StoreError(
+                f"{layout.records} exists but {layout.plan} does not; "
+                "not a run directory asyncgen can resume (choose another --out)"
+            )
+        write_json_atomic(layout.plan, plan)
+        return False
+    stored = read_json(layout.plan)
+    differences = plan_differences(stored, plan)
+    if differences:
+        raise StoreError(
+            f"{layout.run_dir} was made with a different plan ({'; '.join(differences)}); "
+            "resume with the same settings or choose another --out"
+        )
+    write_json_atomic(layout.plan, plan)
+    return True
+
+
+def plan_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Human-readable `key: old → new` for each plan setting that changed."""
+    old = _flatten({key: stored.get(key) for key in PLAN_KEYS})
+    new = _flatten({key: current.get(key) for key in PLAN_KEYS})
+    changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    return [
+        f"{key.removeprefix('fingerprint.')}: {old.get(key)!r} → {new.get(key)!r}"
+        for key in changed[:5]
+    ]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat.update(_flatten(child, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
