@@ -24,11 +24,12 @@ from asyncgen.dialogue.multiwoz import (
     load_multiwoz,
 )
 from asyncgen.dialogue.parse import (
+    DialogueFormatError,
     DialogueTurn,
     assign_selected_emotions,
     process_generated_dialogue,
 )
-from asyncgen.dialogue.prompting import dialogue_messages, scenario_messages
+from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scenario_messages
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.dialogue.store import DialogueFiles
 from asyncgen.engine.plugin import Failure, Outcome, Record, Reject
@@ -188,30 +189,31 @@ class DialogueGenerator:
             (turns, raw text, model, attempts).
 
         Raises:
-            LLMResponseError: still invalid after every retry (`raw` = the last answer).
+            DialogueFormatError: still invalid after every retry (`raw` = the last answer);
+                each retry shows the model its invalid answer and what was wrong.
             LLMError: a call failed after the transport's own retries.
         """
         gen = payload["generation_params"]
-        request = ChatRequest(
-            messages=dialogue_messages(payload, scenario, base),
-            kind="dialogue_generation",
-            max_tokens=self.settings.dialogue_max_tokens,
-            require_complete=True,
-        )
-        last_error: LLMResponseError | None = None
+        messages = dialogue_messages(payload, scenario, base)
+        last_error: DialogueFormatError | None = None
         for attempt in range(self.settings.max_retries + 1):
             if attempt:
                 await self.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
+            request = ChatRequest(
+                messages=messages + repair_messages(last_error),
+                kind="dialogue_generation",
+                max_tokens=self.settings.dialogue_max_tokens,
+                require_complete=True,
+            )
+            text, model = await self._chat(request, handle)
             try:
-                text, model = await self._chat(request, handle)
                 turns = process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
-            except LLMResponseError as exc:
+            except DialogueFormatError as exc:
                 last_error = exc
-                log.warning("dialogue attempt %d invalid: %s", attempt + 1, exc)
+                log.info("dialogue attempt %d invalid: %s", attempt + 1, exc)
                 continue
             return turns, text, model, attempt + 1
         assert last_error is not None
-        last_error.attempts = self.settings.max_retries + 1  # type: ignore[attr-defined]
         raise last_error
 
     # --- one item -------------------------------------------------------------------
@@ -230,6 +232,9 @@ class DialogueGenerator:
         self.existing_hashes.add(digest)
         try:
             outcome = await self._generate_claimed(record_id, payload, dataset, bank)
+        except Exception as exc:  # one broken item must not stop the run
+            log.exception("dialogue %s failed unexpectedly", record_id)
+            outcome = Failure(reason="internal_error", detail={"error": repr(exc)[:300]})
         except BaseException:
             self.existing_hashes.discard(digest)
             raise
@@ -251,14 +256,16 @@ class DialogueGenerator:
             turns, _, model, attempts = await self.generate_dialogue(
                 payload, scenario, base, handle
             )
-        except LLMResponseError as exc:
-            if stage == "dialogue":
-                return Reject(
-                    reason="invalid_format",
-                    raw=exc.raw,
-                    data={"error": str(exc), "plan": payload},
-                )
-            return _failure(stage, exc)
+        except DialogueFormatError as exc:
+            return Reject(
+                reason="invalid_format",
+                raw=exc.raw,
+                data={
+                    "error": str(exc),
+                    "attempts": self.settings.max_retries + 1,
+                    "plan": payload,
+                },
+            )
         except LLMError as exc:
             return _failure(stage, exc)
         assign_selected_emotions(turns, payload["user_emotions"], payload["assistant_emotions"])

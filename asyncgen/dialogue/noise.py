@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from asyncgen.config import RunConfig
-from asyncgen.errors import ConfigError
+from asyncgen.errors import ConfigError, LLMError
 from asyncgen.llm.types import ChatClient
 
 
@@ -36,9 +36,13 @@ class DialogueNoiser:
         for turn in record["turns"]:
             if rng.random() >= self.probability:
                 continue
-            result = await self.distractor.noise(
-                turn["user_utterance"], features, persona_id=record["persona_id"], rng=rng
-            )
+            try:
+                result = await self.distractor.noise(
+                    turn["user_utterance"], features, persona_id=record["persona_id"], rng=rng
+                )
+            except LLMError as exc:  # the clean dialogue stands; say why this turn has no noise
+                turn["noise_error"] = f"{type(exc).__name__}: {exc}"[:200]
+                continue
             turn["noisy_user_utterance"] = result.sent.noisy_text
             turn["noise"] = [v.to_dict() for v in result.versions]
             noised += 1

@@ -17,6 +17,10 @@ FENCE_RE = re.compile(r"^```[a-zA-Z]*\s*\n(?P<body>.*)\n```\s*$", re.DOTALL)
 MAX_INTENT_CHARS = 80
 
 
+class DialogueFormatError(LLMResponseError):
+    """A generated dialogue breaks the `<User>`/`<Intent>`/`<Assistant>` format or turn range."""
+
+
 @dataclass
 class DialogueTurn:
     """One parsed turn: the user's message, its intent, the assistant's reply, and emotions."""
@@ -41,7 +45,7 @@ def process_generated_dialogue(text: str, min_turns: int, max_turns: int) -> lis
     tag-free fields and a one-line intent, and between `min_turns` and `max_turns` turns.
 
     Raises:
-        LLMResponseError: the text breaks the format; `raw` holds the text.
+        DialogueFormatError: the text breaks the format; `raw` holds the text.
     """
     body = _strip_fence(text.strip())
     turns: list[DialogueTurn] = []
@@ -80,8 +84,8 @@ def _turn(number: int, match: re.Match[str], text: str) -> DialogueTurn:
     return DialogueTurn(number, fields["user"], fields["intent"], fields["assistant"])
 
 
-def _invalid(reason: str, text: str) -> LLMResponseError:
-    return LLMResponseError(f"invalid dialogue format: {reason}", raw=text)
+def _invalid(reason: str, text: str) -> DialogueFormatError:
+    return DialogueFormatError(f"invalid dialogue format: {reason}", raw=text)
 
 
 def emotion_for_turn(emotions: list[str], turn_index: int, total_turns: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from asyncgen.errors import LLMResponseError
 from asyncgen.llm.types import Message
 from asyncgen.prompts import load_prompt
 
@@ -96,6 +97,21 @@ def dialogue_messages(payload: dict[str, Any], scenario: str, base: str) -> list
         params=json.dumps(params, ensure_ascii=False),
     )
     return split_messages(text)
+
+
+def repair_messages(error: LLMResponseError | None) -> list[Message]:
+    """After an invalid answer: show it to the model and say what to fix (none at first)."""
+    if error is None or not error.raw:
+        return []
+    return [
+        {"role": "assistant", "content": error.raw},
+        {
+            "role": "user",
+            "content": f"That answer cannot be used: {error}. Write the whole dialogue again, "
+            "every turn exactly as <User>…</User>, <Intent>…</Intent>, <Assistant>…</Assistant>, "
+            "within the requested number of turns, with nothing before or after.",
+        },
+    ]
 
 
 def read_params(text: str) -> dict[str, Any]:

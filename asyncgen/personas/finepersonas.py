@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from asyncgen.dialogue.tables import Row, read_rows
 from asyncgen.errors import DatasetError
+from asyncgen.personas.tables import Row, read_rows
 
 log = logging.getLogger(__name__)
 

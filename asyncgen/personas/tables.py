@@ -1,7 +1,8 @@
 """Read rows of a local dataset: a Hugging Face save_to_disk folder, Parquet, JSON or JSONL.
 
-Both the base dialogues and the personas come in these shapes; this module only turns a
-path into (file, row number, row dict) triples and leaves the schema to its callers.
+Personas and the base dialogues of `asyncgen.dialogue` both come in these shapes; this
+module turns a path into (file, row number, row dict) triples and leaves the schema to
+its callers.
 """
 
 from __future__ import annotations
