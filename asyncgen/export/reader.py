@@ -22,7 +22,6 @@ logger = logging.getLogger("asyncgen.export")
 RECORDS_FILE = "records.jsonl"
 FAILURES_FILE = "failures.jsonl"
 REJECTED_FILE = "rejected.jsonl"
-_NOT_RECORDS = {FAILURES_FILE, REJECTED_FILE, "metrics.jsonl"}
 MAX_EXAMPLES = 50
 
 
@@ -98,10 +97,9 @@ def records_files(run: Path) -> list[Path]:
         raise StoreError(f"{run}: no such run directory")
     if (run / RECORDS_FILE).is_file():
         return [run / RECORDS_FILE]
-    found = sorted(p for p in run.glob("*.jsonl") if p.name not in _NOT_RECORDS)
-    if not found:
-        raise StoreError(f"{run}: no records file ({RECORDS_FILE}) in the run directory")
-    return found
+    raise StoreError(
+        f"{run}: no {RECORDS_FILE} in the run directory (pass a records JSONL file to export it)"
+    )
 
 
 def snapshot_sizes(run: Path) -> dict[Path, int]:

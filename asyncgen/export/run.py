@@ -51,6 +51,14 @@ class ExportResult:
     statistics_file: str
     report: ReadReport = field(default_factory=ReadReport)
 
+    def summary(self) -> dict[str, Any]:
+        """The `training_data` entry of a pipeline result (spec: total_samples, sample_files)."""
+        return {
+            "total_samples": self.statistics["total_samples"],
+            "sample_files": self.files,
+            "statistics_file": self.statistics_file,
+        }
+
 
 @dataclass
 class _PassOne:

@@ -15,10 +15,11 @@ Clock = Callable[[], datetime]
 def persona_label(sample: TrainingSample) -> str:
     """The persona bucket of the spec's `persona_distribution` (role, cluster, or id)."""
     features = sample.persona_features
-    for key in ("role", "cluster", "cluster_label"):
-        value = features.get(key)
-        if value not in (None, ""):
-            return str(value)
+    if features.get("role") not in (None, ""):
+        return str(features["role"])
+    for key in ("cluster", "cluster_label"):
+        if features.get(key) not in (None, ""):
+            return f"cluster {features[key]}"
     return sample.persona_id
 
 
