@@ -8,15 +8,30 @@ from asyncgen.config.base import Settings
 
 
 class BenchSettings(Settings):
-    """Step bounds and workload of an endpoint benchmark."""
+    """Step bounds, workload and stopping rules of an endpoint benchmark."""
 
     step_seconds: float = Field(default=20.0, gt=0)
     step_max_requests: int = Field(default=2000, gt=0)
     warmup_seconds: float = Field(default=2.0, ge=0)
+    drain_seconds: float = Field(default=30.0, ge=0)
     prompt_tokens: int = Field(default=64, gt=0)
     output_tokens: int = Field(default=32, gt=0)
+    prompts_file: str | None = None
+    stream: bool = False
     latency_target: float | None = Field(default=None, gt=0)
     max_concurrency: int = Field(default=512, gt=0)
+    error_threshold: float = Field(default=0.02, ge=0, lt=1)
+    min_gain: float = Field(default=0.1, ge=0)
+    refine: bool = True
+    rates: list[float] = Field(default_factory=lambda: [1.0])
+    poisson: bool = False
+    start_rate: float = Field(default=1.0, gt=0)
+    ramp_factor: float = Field(default=1.5, gt=1)
+    max_rate: float = Field(default=1000.0, gt=0)
+    rate_precision: float = Field(default=0.05, gt=0)
+    max_steps: int = Field(default=30, gt=0)
+    headroom: float = Field(default=0.9, gt=0, le=1)
+    seed: int = 0
 
 
 class ReportSettings(Settings):

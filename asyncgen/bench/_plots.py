@@ -1,0 +1,146 @@
+"""Benchmark plots drawn with matplotlib's Agg backend, returned as PNG bytes.
+
+matplotlib is imported inside the functions so `asyncgen --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from asyncgen.bench._stats import StepStats
+
+_DPI = 110
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _x_label(profile: str) -> str:
+    return "concurrency (requests in flight)" if profile == "sweep" else "offered rate (requests/s)"
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _ordered(steps: list[StepStats]) -> list[StepStats]:
+    """Steps by x; a bisection revisits the axis out of order."""
+    return sorted(steps, key=lambda s: s.x)
+
+
+def _style_x(ax: Any, profile: str, steps: list[StepStats]) -> None:
+    ax.set_xlabel(_x_label(profile))
+    if profile == "sweep" and len(steps) > 1 and max(s.x for s in steps) >= 8:
+        ax.set_xscale("log", base=2)
+    ax.grid(True, alpha=0.3)
+
+
+def throughput_png(steps: list[StepStats], profile: str, onset: float | None) -> bytes:
+    """Main plot: successful and total requests/s, goodput, and the share of 429s and errors."""
+    plt = _pyplot()
+    steps = _ordered(steps)
+    xs = [s.x for s in steps]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(xs, [s.success_per_s for s in steps], "o-", color="tab:green", label="successful req/s")
+    ax.plot(xs, [s.requests_per_s for s in steps], "s--", color="tab:gray", label="sent req/s")
+    if any(s.sustained_share < 1 for s in steps):
+        sustained = [s.sustained_success_per_s for s in steps]
+        ax.plot(
+            xs, sustained, "o:", color="tab:purple", label="sustainable req/s (drain-corrected)"
+        )
+    if any(s.goodput_per_s is not None for s in steps):
+        ax.plot(
+            xs, [s.goodput_per_s or 0.0 for s in steps], "^:", color="tab:blue", label="goodput/s"
+        )
+    ax.set_ylabel("requests/s")
+    _style_x(ax, profile, steps)
+    ax2 = ax.twinx()
+    ax2.plot(
+        xs, [100 * s.rate_limited_fraction for s in steps], "x-", color="tab:red", label="429 %"
+    )
+    ax2.plot(
+        xs,
+        [100 * s.other_error_fraction for s in steps],
+        "d:",
+        color="tab:orange",
+        label="other errors %",
+    )
+    ax2.set_ylabel("share of requests (%)")
+    ax2.set_ylim(bottom=0)
+    if onset is not None:
+        ax.axvline(onset, color="tab:red", linestyle="--", alpha=0.6)
+        ax.annotate(
+            f"429 onset {onset:g}", (onset, ax.get_ylim()[1] * 0.95), color="tab:red", ha="right"
+        )
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
+    ax.set_title("Throughput and failures")
+    return _png(fig)
+
+
+def latency_png(steps: list[StepStats], profile: str) -> bytes:
+    """Latency p50/p90/p99 of successful requests, plus TTFT and ITL p50 when streamed."""
+    plt = _pyplot()
+    steps = _ordered(steps)
+    xs = [s.x for s in steps]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for q, style in (("p50", "o-"), ("p90", "s--"), ("p99", "^:")):
+        ax.plot(xs, [_nan(s.latency[q]) for s in steps], style, label=f"latency {q}")
+    if any(s.ttft["p50"] is not None for s in steps):
+        ax.plot(xs, [_nan(s.ttft["p50"]) for s in steps], "v-", label="TTFT p50")
+        ax.plot(xs, [_nan(s.itl["p50"]) for s in steps], "*-", label="inter-token p50")
+    ax.set_ylabel("seconds")
+    ax.set_ylim(bottom=0)
+    _style_x(ax, profile, steps)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Latency of successful requests")
+    return _png(fig)
+
+
+def tokens_png(steps: list[StepStats], profile: str) -> bytes:
+    """Input and output tokens/s of successful requests."""
+    plt = _pyplot()
+    steps = _ordered(steps)
+    xs = [s.x for s in steps]
+    fig, ax = plt.subplots(figsize=(8, 4.0))
+    ax.plot(xs, [s.input_tokens_per_s for s in steps], "o-", label="input tokens/s")
+    ax.plot(xs, [s.output_tokens_per_s for s in steps], "s-", label="output tokens/s")
+    ax.set_ylabel("tokens/s")
+    ax.set_ylim(bottom=0)
+    _style_x(ax, profile, steps)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Token throughput")
+    return _png(fig)
+
+
+def retry_after_png(steps: list[StepStats]) -> bytes | None:
+    """Histogram of the Retry-After advice over every 429, or None without any."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        for bucket, n in step.retry_after["histogram"].items():
+            counts[bucket] = counts.get(bucket, 0) + n
+    if not counts:
+        return None
+    plt = _pyplot()
+    keys = sorted(counts, key=float)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.bar([f"{k}s" for k in keys], [counts[k] for k in keys], color="tab:red")
+    ax.set_xlabel("Retry-After (seconds)")
+    ax.set_ylabel("429 responses")
+    ax.set_title("Retry-After advice on 429s")
+    return _png(fig)
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value

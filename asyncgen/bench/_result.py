@@ -1,0 +1,126 @@
+"""A finished benchmark: its steps, findings, advertised limits and suggested settings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from asyncgen.bench._profiles import ProfileOutcome
+from asyncgen.bench._stats import StepStats
+from asyncgen.errors import StoreError
+
+TRANSPORT_NOTE = (
+    "Measured through asyncgen's transport with retries OFF (max_retries=0) and the "
+    "client-side rate limiter OFF: every figure is the endpoint's own behaviour, and "
+    "every failed attempt is counted as it happened."
+)
+JSON_NAME = "bench.json"
+CONFIG_NAME = "suggested_config.yaml"
+
+
+@dataclass
+class BenchResult:
+    """Everything `bench.json` holds."""
+
+    profile: str
+    base_url: str
+    model: str
+    started_at: str
+    finished_at: str
+    settings: dict[str, Any]
+    steps: list[StepStats]
+    summary: dict[str, Any]
+    advertised: dict[str, Any] = field(default_factory=dict)
+    suggested: dict[str, Any] = field(default_factory=dict)
+    transport: dict[str, Any] = field(
+        default_factory=lambda: {"max_retries": 0, "limiter": False, "note": TRANSPORT_NOTE}
+    )
+
+    @classmethod
+    def build(
+        cls, outcome: ProfileOutcome, *, advertised: dict[str, Any], headroom: float, **meta: Any
+    ) -> BenchResult:
+        """Wrap a profile's outcome and derive the suggested limits."""
+        result = cls(
+            profile=outcome.profile,
+            steps=outcome.steps,
+            summary=outcome.summary,
+            advertised=advertised,
+            **meta,
+        )
+        result.suggested = suggest_limits(result, headroom)
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, steps expanded with their derived fractions."""
+        return {
+            "profile": self.profile,
+            "endpoint": {"base_url": self.base_url, "model": self.model},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "transport": self.transport,
+            "settings": self.settings,
+            "summary": self.summary,
+            "advertised_limits": self.advertised,
+            "suggested_config": self.suggested,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
+    """`llm.limits` values to paste into a config, with `headroom` below what was measured.
+
+    RPM and TPM are only suggested when a rate limit was actually met (429s); otherwise
+    they stay null so the transport learns them from headers. Concurrency is the
+    highest clean level of a sweep, else twice Little's law (rate × p99 latency), at least 2.
+    """
+    s = result.summary
+    limits: dict[str, Any] = {"rpm": None, "tpm": None, "concurrency": None}
+    peak = s.get("peak") or {}
+    limited = any(st.rate_limited_fraction > 0 for st in result.steps)
+    if result.profile == "find-limit" and s.get("sustainable_rpm"):
+        limits["rpm"] = int(s["sustainable_rpm"] * headroom)
+        limits["tpm"] = int(s["sustainable_tpm"] * headroom) or None
+    elif limited and peak:
+        limits["rpm"] = int(peak["success_per_s"] * 60 * headroom)
+        limits["tpm"] = int(peak["tokens_per_min"] * headroom) or None
+    if result.profile == "sweep":
+        limits["concurrency"] = s.get("max_clean_concurrency") or s.get("knee_concurrency")
+    elif peak and peak.get("latency_p99"):
+        needed = math.ceil(peak["success_per_s"] * peak["latency_p99"] * 2)
+        limits["concurrency"] = max(2, needed, peak.get("max_in_flight") or 0)
+    return {"llm": {"limits": {k: v for k, v in limits.items() if v is not None}}}
+
+
+def config_text(result: BenchResult) -> str:
+    """The suggested block as commented YAML, ready to paste under `config/`."""
+    head = [
+        f"# Suggested by `asyncgen bench {result.profile}` against {result.base_url}",
+        f"# (model {result.model}) at {result.finished_at}.",
+        f"# Limits are the measured ones × {result.settings.get('headroom', 1.0)} headroom;",
+        "# keys left out were not measured here (the transport learns them from headers).",
+    ]
+    body = yaml.safe_dump(result.suggested, sort_keys=False).rstrip()
+    return "\n".join(head) + "\n" + body + "\n"
+
+
+def write_outputs(result: BenchResult, out_dir: Path) -> dict[str, Path]:
+    """Write bench.json and suggested_config.yaml into `out_dir`; return their paths.
+
+    Raises:
+        StoreError: the directory cannot be created or written.
+    """
+    paths = {"json": out_dir / JSON_NAME, "config": out_dir / CONFIG_NAME}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        opts = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+        paths["json"].write_bytes(orjson.dumps(result.to_dict(), option=opts))
+        paths["config"].write_text(config_text(result), encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"{out_dir}: cannot write benchmark results ({exc.strerror})") from exc
+    return paths

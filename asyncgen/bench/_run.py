@@ -1,0 +1,123 @@
+"""Run one benchmark end to end: probe, steps, outputs, report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from asyncgen.bench._display import LiveView, steps_table
+from asyncgen.bench._html import write_report
+from asyncgen.bench._probe import TransportProbe
+from asyncgen.bench._profiles import PROFILES, run_profile
+from asyncgen.bench._result import BenchResult, config_text, write_outputs
+from asyncgen.bench._stats import StepStats
+from asyncgen.bench._step import Clock, StepRunner
+from asyncgen.bench._workload import make_workload
+from asyncgen.config.root import RunConfig
+from asyncgen.errors import ConfigError
+
+WallClock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The endpoint under test; the key is held only to hand to the transport."""
+
+    base_url: str
+    model: str
+    api_key: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_bench(
+    config: RunConfig,
+    profile: str,
+    target: Target,
+    out_dir: Path,
+    *,
+    console: Console | None = None,
+    clock: Clock = time.monotonic,
+    wall: WallClock = _now,
+) -> BenchResult:
+    """Benchmark `target` with `profile`; write bench.json, the report, PNG and config block.
+
+    Raises:
+        ConfigError: an unknown profile.
+        DatasetError: an unreadable prompts file.
+        StoreError: the output directory cannot be written.
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown bench profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    console = console or Console()
+    s = config.bench
+    workload = make_workload(
+        prompt_tokens=s.prompt_tokens,
+        output_tokens=s.output_tokens,
+        prompts_file=s.prompts_file,
+        stream=s.stream,
+        seed=s.seed,
+    )
+    started = wall()
+    view = LiveView(profile, console)
+    async with TransportProbe.open(
+        config.llm, target.base_url, target.model, target.api_key, s
+    ) as probe:
+        runner = StepRunner(probe, workload, s, clock=clock)
+        view.progress = lambda: runner.progress
+        async with view.running():
+            outcome = await run_profile(profile, runner, _on_step(view, console))
+        advertised = probe.advertised()
+    result = BenchResult.build(
+        outcome,
+        advertised=advertised,
+        headroom=s.headroom,
+        base_url=target.base_url,
+        model=target.model,
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=wall().isoformat(timespec="seconds"),
+        settings=s.model_dump(mode="json"),
+    )
+    write_outputs(result, out_dir)
+    write_report(result, out_dir)
+    return result
+
+
+def _on_step(view: LiveView, console: Console) -> Callable[[StepStats], None]:
+    """Add each finished step to the live table; print it when there is no live display."""
+
+    def on_step(step: StepStats) -> None:
+        view.add(step)
+        if not console.is_terminal:
+            console.print(
+                f"step x={step.x:g}: {step.requests} sent, {step.success_per_s:.2f} ok/s, "
+                f"429 {step.rate_limited_fraction:.1%}, errors {step.other_error_fraction:.1%}, "
+                f"p50 {step.latency['p50'] or 0:.3f}s"
+            )
+
+    return on_step
+
+
+def print_summary(result: BenchResult, out_dir: Path, console: Console) -> None:
+    """The final table, the findings, and where the files are."""
+    console.print(steps_table(result.steps, result.profile))
+    console.print(
+        "[bold]Retries and client-side limiter were OFF[/]: figures are the endpoint's own."
+    )
+    for key, value in result.summary.items():
+        if not isinstance(value, dict):
+            console.print(
+                f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}"
+            )
+    if result.advertised:
+        console.print(f"  advertised: {result.advertised}")
+    console.print("\nSuggested config (also in suggested_config.yaml):")
+    console.print(config_text(result), markup=False, highlight=False)
+    console.print(f"Results: {out_dir / 'bench.json'}  Report: {out_dir / 'report.html'}")

@@ -1,0 +1,85 @@
+"""One benchmark request's outcome, and how a failure is named.
+
+Every request a step sends ends as exactly one `Sample`: a success or a failure with a
+kind, so the statistics never silently drop an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asyncgen.errors import (
+    LLMConnectionError,
+    LLMError,
+    LLMResponseError,
+    LLMStatusError,
+    LLMTimeoutError,
+    RateLimitError,
+)
+from asyncgen.llm.headers import RateLimitInfo
+
+OK = "ok"
+RATE_LIMITED = "429"
+UNFINISHED = "unfinished"
+CLIENT_LIMIT = "client_limit"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What one request did, timed from the moment it was due to be sent."""
+
+    start: float
+    latency: float
+    kind: str = OK
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft: float | None = None
+    itl: tuple[float, ...] = field(default=())
+    retry_after: float | None = None
+
+    @property
+    def is_ok(self) -> bool:
+        """True when the request produced a usable answer."""
+        return self.kind == OK
+
+    @property
+    def is_rate_limited(self) -> bool:
+        """True for a 429."""
+        return self.kind == RATE_LIMITED
+
+
+@dataclass(frozen=True)
+class LimitSample:
+    """One response's x-ratelimit-* headers and when they arrived."""
+
+    at: float
+    info: RateLimitInfo
+
+
+def classify(exc: BaseException) -> str:
+    """A short stable name for a failure: "429", "503", "timeout", "connection", …."""
+    if isinstance(exc, RateLimitError):
+        return RATE_LIMITED
+    if isinstance(exc, LLMStatusError):
+        return str(exc.status_code)
+    if isinstance(exc, LLMTimeoutError):
+        return "timeout"
+    if isinstance(exc, LLMConnectionError):
+        return "connection"
+    if type(exc) is LLMResponseError:
+        return "bad_response"
+    if isinstance(exc, LLMResponseError):
+        return _snake(type(exc).__name__.removesuffix("Error"))
+    if isinstance(exc, LLMError):
+        return "llm_error"
+    return f"exception:{type(exc).__name__}"
+
+
+def _snake(name: str) -> str:
+    """``MalformedAnswer`` → ``malformed_answer``."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """The server's Retry-After advice carried by a 429, if any."""
+    return exc.retry_after if isinstance(exc, RateLimitError) else None

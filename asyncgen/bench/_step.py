@@ -1,0 +1,268 @@
+"""Run one benchmark step: closed-loop at a concurrency, or open-loop at a request rate.
+
+A step applies load for `warmup_seconds` (not counted), then measures for `step_seconds`
+or until `step_max_requests` have been sent, whichever comes first. Requests sent in the
+window are awaited for up to `drain_seconds` after it; the rest are cancelled and counted
+as "unfinished". Open-loop steps send at their arrival times without waiting for answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from asyncgen.bench._arrivals import arrivals
+from asyncgen.bench._sample import (
+    CLIENT_LIMIT,
+    RATE_LIMITED,
+    UNFINISHED,
+    LimitSample,
+    Sample,
+    classify,
+    retry_after_of,
+)
+from asyncgen.bench._stats import StepStats, remaining_slopes, summarise
+from asyncgen.bench._workload import Workload
+from asyncgen.config.bench import BenchSettings
+from asyncgen.llm.types import ChatRequest
+
+Clock = Callable[[], float]
+Tasks = set[asyncio.Task[None]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the endpoint gave back for one successful request."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    latency: float | None = None
+    ttft: float | None = None
+    itl: tuple[float, ...] = ()
+
+
+class Probe(Protocol):
+    """Sends one request once (no retries, no client-side limiter) and raises on failure."""
+
+    async def send(self, request: ChatRequest) -> Reply:
+        """One attempt; an `LLMError` subclass names the failure."""
+        ...
+
+    def take_limits_trace(self) -> list[LimitSample]:
+        """The x-ratelimit-* headers seen since the last call."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step: a concurrency (closed loop) or a rate in requests/s (open loop)."""
+
+    profile: str
+    concurrency: int | None = None
+    rate: float | None = None
+    poisson: bool = False
+
+    @property
+    def x(self) -> float:
+        """The step's position on the plot's x axis."""
+        return float(self.concurrency if self.concurrency is not None else self.rate or 0.0)
+
+    @property
+    def arrivals(self) -> str:
+        """The arrival process: closed, constant or poisson."""
+        if self.concurrency is not None:
+            return "closed"
+        return "poisson" if self.poisson else "constant"
+
+
+@dataclass
+class StepProgress:
+    """Live counters of the running step, read by the display."""
+
+    plan: StepPlan | None = None
+    sent: int = 0
+    ok: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+@dataclass
+class _Window:
+    """The measured window and the samples that fall in it."""
+
+    t0: float
+    deadline: float
+    cap: int
+    counted: list[Sample] = field(default_factory=list)
+    warmup: int = 0
+    started: int = 0
+    t1: float | None = None
+
+    def is_closed(self, due: float) -> bool:
+        """True once the window has ended (by time or by request count)."""
+        return self.t1 is not None or due >= self.deadline
+
+    def admit(self, due: float) -> bool | None:
+        """Whether a request due now is counted (True), warm-up (False) or too late (None)."""
+        if self.t1 is not None or due >= self.deadline:
+            self.t1 = self.t1 if self.t1 is not None else self.deadline
+            return None
+        if due < self.t0:
+            return False
+        self.started += 1
+        if self.started >= self.cap:
+            self.t1 = due
+        return True
+
+
+class StepRunner:
+    """Runs steps against one probe with one workload; holds the live progress."""
+
+    def __init__(
+        self,
+        probe: Probe,
+        workload: Workload,
+        settings: BenchSettings,
+        *,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.probe = probe
+        self.workload = workload
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random(settings.seed)
+        self.progress = StepProgress()
+
+    async def run(self, plan: StepPlan) -> StepStats:
+        """Apply the plan's load, measure it, and reduce it to statistics."""
+        self.progress = StepProgress(plan=plan)
+        s = self.settings
+        t0 = self.clock() + s.warmup_seconds
+        window = _Window(t0=t0, deadline=t0 + s.step_seconds, cap=s.step_max_requests)
+        tasks: Tasks = set()
+        self.probe.take_limits_trace()  # forget what the previous step left behind
+        if plan.concurrency is not None:
+            await self._closed(plan.concurrency, window, tasks)
+        else:
+            await self._open(plan, window, tasks)
+        await self._drain(tasks)
+        t1 = window.t1 if window.t1 is not None else self.clock()
+        stats = summarise(
+            window.counted,
+            profile=plan.profile,
+            x=plan.x,
+            arrivals=plan.arrivals,
+            window_seconds=max(t1 - t0, 1e-9),
+            latency_target=s.latency_target,
+        )
+        stats.warmup_requests = window.warmup
+        stats.max_in_flight = self.progress.max_in_flight
+        slopes = remaining_slopes(self.probe.take_limits_trace(), t0, t1)
+        stats.remaining_requests_slope, stats.remaining_tokens_slope = slopes
+        return stats
+
+    async def _closed(self, concurrency: int, window: _Window, tasks: Tasks) -> None:
+        """`concurrency` workers, each sending its next request when the last one ends."""
+        stop = asyncio.Event()
+
+        async def worker() -> None:
+            while not stop.is_set():
+                admitted = window.admit(self.clock())
+                if admitted is None:
+                    stop.set()
+                    return
+                await self._one(self.workload.next_request(), window, counted=admitted)
+
+        tasks.update(asyncio.create_task(worker()) for _ in range(concurrency))
+        remaining = max(window.deadline - self.clock(), 0.0)
+        waiter = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({waiter, *tasks}, timeout=remaining, return_when="FIRST_COMPLETED")
+        finally:
+            waiter.cancel()
+        stop.set()
+        window.admit(window.deadline)  # closes the window at the deadline if nothing else did
+
+    async def _open(self, plan: StepPlan, window: _Window, tasks: Tasks) -> None:
+        """Send at the schedule's arrival times; never wait for an answer before the next send."""
+        assert plan.rate is not None
+        start = window.t0 - self.settings.warmup_seconds
+        for offset in arrivals(plan.rate, poisson=plan.poisson, rng=self.rng):
+            due = start + offset
+            if window.is_closed(due):
+                window.admit(due)
+                return
+            delay = due - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            admitted = window.admit(due)
+            if admitted is None:
+                return
+            if self.progress.in_flight >= self.settings.max_concurrency:
+                self._record(Sample(start=due, latency=0.0, kind=CLIENT_LIMIT), window, admitted)
+                continue
+            task = asyncio.create_task(self._one(self.workload.next_request(), window, admitted))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    async def _one(self, request: ChatRequest, window: _Window, counted: bool) -> None:
+        """Send one request and record exactly one sample for it, whatever happens."""
+        p = self.progress
+        p.sent += 1
+        p.in_flight += 1
+        p.max_in_flight = max(p.max_in_flight, p.in_flight)
+        start = self.clock()
+        try:
+            reply = await self.probe.send(request)
+        except asyncio.CancelledError:
+            self._record(Sample(start, self.clock() - start, UNFINISHED), window, counted)
+            raise
+        except Exception as exc:  # every failure is a counted sample, by kind
+            sample = Sample(
+                start, self.clock() - start, classify(exc), retry_after=retry_after_of(exc)
+            )
+            self._record(sample, window, counted)
+        else:
+            sample = Sample(
+                start,
+                reply.latency if reply.latency is not None else self.clock() - start,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+                ttft=reply.ttft,
+                itl=reply.itl,
+            )
+            self._record(sample, window, counted)
+        finally:
+            p.in_flight -= 1
+
+    def _record(self, sample: Sample, window: _Window, counted: bool) -> None:
+        if not counted:
+            window.warmup += 1
+            return
+        window.counted.append(sample)
+        p = self.progress
+        if sample.is_ok:
+            p.ok += 1
+        elif sample.kind == RATE_LIMITED:
+            p.rate_limited += 1
+        else:
+            p.errors += 1
+
+    async def _drain(self, tasks: Tasks) -> None:
+        """Give answers in flight `drain_seconds`, then cancel (and so count) the rest."""
+        pending = set(tasks)
+        if not pending:
+            return
+        done, still = await asyncio.wait(pending, timeout=self.settings.drain_seconds)
+        for task in still:
+            task.cancel()
+        await asyncio.gather(*still, return_exceptions=True)
+        for task in done:
+            task.result()  # a bug in a worker surfaces here rather than vanishing
