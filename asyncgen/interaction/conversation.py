@@ -27,6 +27,7 @@ class ConversationTask:
     interaction_id: str | None = None
     seed: str = "0"
     noise_turns: frozenset[int] | None = None
+    model_seed: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,7 +68,8 @@ async def converse(task: ConversationTask, parts: Parts, rng: random.Random) -> 
         LLMError: a model call failed after the transport's retries.
     """
     target = clamp_turns(task.target_turns, parts.settings)
-    handle = parts.assistant.choose(rng)
+    lock_rng = random.Random(task.model_seed) if task.model_seed else rng
+    handle = parts.assistant.choose(lock_rng)
     created = parts.clock()
     noisy: dict[str, Any] = {}
     first = await _user_message(task, task.initial_query, 1, parts, rng, noisy)

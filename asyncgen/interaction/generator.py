@@ -217,7 +217,8 @@ class InteractionGenerator:
             )
         found = problems(interaction, self.settings)
         if found:
-            return TaskOutcome(None, attempt, "invalid_interaction", None, {"problems": found})
+            detail = {"problems": found, "interaction": interaction.to_dict()}
+            return TaskOutcome(None, attempt, "invalid_interaction", None, detail)
         interaction.metadata["attempts"] = attempt
         return TaskOutcome(interaction, attempt)
 

@@ -108,11 +108,9 @@ class UserFeedbackModel:
         request = self.request(
             persona_features, conversation_history, assistant_response, current_turn, target_turns
         )
-        satisfied, feedback, raw, calls = await self._ask(request)
+        satisfied, feedback, raw, calls = await self._ask(request, must_continue)
         if satisfied and not must_continue:
             return FeedbackDecision(None, "satisfied", True, raw, calls)
-        if not feedback:
-            raise MalformedOutputError("user model gave no follow-up text", raw=raw)
         reason: Reason = "forced_follow_up" if satisfied else "follow_up"
         return FeedbackDecision(feedback, reason, satisfied, raw, calls)
 
@@ -149,7 +147,7 @@ class UserFeedbackModel:
             response_format={"type": "json_object"},
         )
 
-    async def _ask(self, request: ChatRequest) -> tuple[bool, str, str, int]:
+    async def _ask(self, request: ChatRequest, must_continue: bool) -> tuple[bool, str, str, int]:
         """Send the request, re-asking on malformed JSON; raise with the last raw text."""
         answer = await ask_json(
             self.client,
@@ -157,7 +155,7 @@ class UserFeedbackModel:
             self.handle,
             required=("satisfied",),
             max_retries=self.max_retries,
-            check=_check_feedback,
+            check=lambda data, raw: _check_feedback(data, raw, must_continue),
         )
         satisfied = _as_bool(answer.data["satisfied"], answer.raw)
         return satisfied, str(answer.data.get("feedback") or "").strip(), answer.raw, answer.calls
@@ -177,10 +175,10 @@ def _without_last_answer(history: Sequence[Message], answer: str) -> Sequence[Me
     return history
 
 
-def _check_feedback(data: dict[str, object], raw: str) -> None:
-    """A usable decision: a boolean `satisfied`, and text to send when not satisfied."""
+def _check_feedback(data: dict[str, object], raw: str, must_continue: bool) -> None:
+    """A usable decision: a boolean `satisfied`, and text whenever the user goes on."""
     satisfied = _as_bool(data["satisfied"], raw)
-    if not satisfied and not str(data.get("feedback") or "").strip():
+    if (must_continue or not satisfied) and not str(data.get("feedback") or "").strip():
         raise MalformedOutputError("user_feedback answer: no feedback text", raw=raw)
 
 

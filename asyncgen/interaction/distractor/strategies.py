@@ -156,7 +156,7 @@ def space_merge(text: str, rng: random.Random) -> Edit | None:
     spots = [
         i
         for i in range(1, len(text) - 1)
-        if text[i] == " " and text[i - 1].isalnum() and text[i + 1].isalnum()
+        if text[i] == " " and not text[i - 1].isspace() and text[i + 1].isalnum()
     ]
     if not spots:
         return None

@@ -24,7 +24,10 @@ STOPWORDS = frozenset(
     "about after again also because before being could does doing from have here into just "
     "like make more most need only other over please should some such than that their them "
     "then there these they this those through very want what when where which while with "
-    "would your help give show tell write explain".split()
+    "would your help give show tell write explain kindly context thank thanks works already "
+    "breaking common mistakes steps plan compare draft review suggest improvements "
+    "prioritise checklist practices summarise handle deadline could would appreciate "
+    "hey basically actually kinda".split()
 )
 
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -318,7 +321,7 @@ def _after(text: str, label: str) -> str:
 
 
 def _keywords(text: str, rng: random.Random, k: int = 2) -> list[str]:
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]{3,}", text) if w.lower() not in STOPWORDS]
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]{4,}", text) if w.lower() not in STOPWORDS]
     unique = list(dict.fromkeys(w.lower() for w in words)) or ["this"]
     return rng.sample(unique, min(k, len(unique)))
 
@@ -353,7 +356,7 @@ def _stylise(text: str, profile: dict[str, str], rng: random.Random) -> str:
     """A request rewritten in the persona's voice (length, tone, habits)."""
     style = profile.get("communication_style", "")
     length = profile.get("query_length_preference", "medium")
-    out = text.rstrip(".")
+    out = text.rstrip(". ")
     if length == "very short":
         out = " ".join(out.split()[:7])
     if style in ("casual", "chatty", "direct"):
@@ -365,7 +368,9 @@ def _stylise(text: str, profile: dict[str, str], rng: random.Random) -> str:
         out = " ".join(w for w in out.split() if w.lower() not in {"the", "a", "for", "me", "my"})
     if length == "long":
         role = profile.get("role", "professional")
-        out += f". For context, I'm a {role} and I need this {rng.choice(CONTEXTS)}"
+        out = (
+            out.rstrip(". ") + f". For context, I'm a {role} and I need this {rng.choice(CONTEXTS)}"
+        )
     return _habits(out, profile, rng)
 
 
@@ -418,8 +423,9 @@ def style_transfer(request: SimRequest) -> str:
 def assistant(request: SimRequest) -> str:
     """Prose that follows the persona's preferred format, tone and expertise."""
     profile, rng = _profile(request), request.rng
-    question = request.last_user
-    keywords = _keywords(question, rng, 3)
+    users = [str(m.get("content", "")) for m in request.messages if m.get("role") == "user"]
+    topic = _keywords(users[0] if users else "", rng, 3)
+    keywords = list(dict.fromkeys(topic + _keywords(request.last_user, rng, 1)))
     opener = rng.choice(OPENERS.get(profile.get("tone_preference", ""), OPENERS["neutral"]))
     level = {
         "novice": "In plain terms: ",
@@ -460,8 +466,8 @@ def user_feedback(request: SimRequest) -> str:
     satisfied = not state.get("must_continue") and rng.random() < chance
     if satisfied:
         return _json({"satisfied": True, "feedback": rng.choice(CLOSINGS)}, request)
-    answer = _after_block(prompt, "The assistant's latest answer:")
-    keyword = _keywords(answer or prompt, rng, 1)[0]
+    first_user = _after(_after_block(prompt, "The conversation so far:").strip(), "User:")
+    keyword = _keywords(first_user or prompt, rng, 1)[0]
     followup = rng.choice(FOLLOWUPS[_voice(profile)]).format(kw=keyword)
     return _json({"satisfied": False, "feedback": _habits(followup, profile, rng)}, request)
 

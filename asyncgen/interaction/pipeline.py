@@ -1,0 +1,211 @@
+"""`InteractionPipeline`: the interaction pipeline as a plug-in to the run engine.
+
+`prepare` runs the resumable stages (personas → queries → style transfer) into the run
+directory; item *i* picks a query (every query once per cycle, in a seeded order), a
+target turn count, which user turns get noise and the seed that locks the model; each
+item becomes one conversation through the one transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import anyio
+import orjson
+
+from asyncgen.config import RunConfig
+from asyncgen.engine.plugin import Failure, Outcome, Record, Reject, RunContext, WorkItem
+from asyncgen.errors import StoreError
+from asyncgen.interaction.conversation import ConversationTask
+from asyncgen.interaction.distractor import create_distractor_model
+from asyncgen.interaction.generator import InteractionGenerator
+from asyncgen.interaction.personas import Persona
+from asyncgen.interaction.queries import QueryRecord
+from asyncgen.interaction.stages import (
+    StageReport,
+    prepare_personas,
+    prepare_queries,
+    stage_summary,
+)
+from asyncgen.interaction.storage import atomic_write
+
+STAGES_FILE = "stages.json"
+log = logging.getLogger("asyncgen.interaction")
+
+
+class InteractionPipeline:
+    """Personas, queries in their voice, and multi-turn conversations with a simulated user."""
+
+    name = "interaction"
+    records_file = "records.jsonl"
+    index_key = "interactions"
+
+    def __init__(self, config: RunConfig) -> None:
+        """Bind to the run config; nothing is loaded until `prepare`."""
+        self.config = config
+        self.personas: list[Persona] = []
+        self.queries: list[QueryRecord] = []
+        self.report = StageReport()
+        self._by_persona: dict[str, Persona] = {}
+        self._by_query: dict[str, QueryRecord] = {}
+        self._orders: dict[int, list[int]] = {}
+        self._generator: InteractionGenerator | None = None
+
+    async def prepare(self, ctx: RunContext) -> None:
+        """Run (or resume) personas → queries → style transfer; write stages.json.
+
+        Raises:
+            ConfigError: personas cannot be sampled with these settings.
+            DatasetError: a persona or query file is malformed, or no query was produced.
+        """
+        self.report = StageReport()
+        self.personas = await prepare_personas(self.config, ctx.run_dir, self.report)
+        self.queries = await prepare_queries(
+            self.config, ctx.run_dir, self.personas, ctx.client, self.report
+        )
+        self._by_persona = {p.persona_id: p for p in self.personas}
+        self._by_query = {q.query_id: q for q in self.queries}
+        self._orders.clear()
+        blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
+        await anyio.to_thread.run_sync(atomic_write, ctx.run_dir / STAGES_FILE, blob)
+        ctx.logger.info(
+            "interaction stages: %d personas, %d queries", len(self.personas), len(self.queries)
+        )
+
+    def plan_fingerprint(self) -> dict[str, Any]:
+        """Settings that shape the plan (personas, queries, turns, noise, models)."""
+        cfg = self.config
+        gen = cfg.interaction_generation
+        return {
+            "personas": cfg.personas.model_dump(),
+            "turns": [gen.min_turns, gen.max_turns],
+            "distractor": cfg.distractor.model_dump(),
+            "assistant_model": gen.assistant_model.model_dump(),
+            "user_model": gen.user_model.model_dump(),
+        }
+
+    def plan_item(self, index: int) -> WorkItem:
+        """Item `index`: a pure function of (config, seed, index) over the prepared queries.
+
+        Raises:
+            StoreError: `prepare` has not run.
+        """
+        if not self.queries:
+            raise StoreError("interaction pipeline: plan_item before prepare()")
+        seed = self.config.engine.seed
+        cycle, slot = divmod(index, len(self.queries))
+        query = self.queries[self._order(cycle)[slot]]
+        rng = random.Random(f"interaction:{seed}:{index}")
+        gen = self.config.interaction_generation
+        target = rng.randint(gen.min_turns, gen.max_turns)
+        payload = {
+            "persona_id": query.persona_id,
+            "query_id": query.query_id,
+            "cycle": cycle,
+            "target_turns": target,
+            "noise_turns": self._noise_turns(target, rng),
+            "model_seed": f"model:{seed}:{index}",
+            "conversation_seed": f"conversation:{seed}:{index}",
+        }
+        return WorkItem(index=index, seed=seed, payload=payload)
+
+    def _order(self, cycle: int) -> list[int]:
+        """A seeded permutation of the queries for one cycle (cached)."""
+        order = self._orders.get(cycle)
+        if order is None:
+            order = list(range(len(self.queries)))
+            random.Random(f"order:{self.config.engine.seed}:{cycle}").shuffle(order)
+            self._orders[cycle] = order
+        return order
+
+    def _noise_turns(self, target: int, rng: random.Random) -> list[int]:
+        """User turns (1-based) that get noise, drawn by noise_probability and apply_to."""
+        noise = self.config.distractor
+        turns = []
+        for turn in range(1, target + 1):
+            where = "initial_query" if turn == 1 else "followups"
+            draw = rng.random()
+            if noise.enabled and where in noise.apply_to and draw < noise.noise_probability:
+                turns.append(turn)
+        return turns
+
+    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+        """One conversation; a failure keeps its reason and raw text, never raises."""
+        try:
+            task = self.task(item)
+            outcome = await self._generator_for(ctx).run_task(task)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # one broken item must not stop the run
+            ctx.logger.exception("item %s failed unexpectedly", item.record_id)
+            return Failure("internal_error", detail={"error": f"{type(exc).__name__}: {exc}"})
+        if outcome.interaction is not None:
+            return Record(id=item.record_id, data=outcome.interaction.to_dict())
+        if outcome.reason == "invalid_interaction":
+            detail = outcome.detail or {}
+            problems = "; ".join(detail.get("problems", []))
+            return Reject(f"invalid_format: {problems}", data=detail.get("interaction"))
+        return Failure(
+            outcome.reason or "failed",
+            attempts=outcome.attempts,
+            raw=outcome.raw,
+            detail=outcome.detail or {},
+        )
+
+    def task(self, item: WorkItem) -> ConversationTask:
+        """The conversation task an item describes."""
+        p = item.payload
+        query = self._by_query[p["query_id"]]
+        persona = self._by_persona[p["persona_id"]]
+        return ConversationTask(
+            persona_id=persona.persona_id,
+            persona_features=dict(persona.features),
+            initial_query=query.initial_query,
+            original_query=query.original_query,
+            system_prompt=persona.system_prompt,
+            target_turns=int(p["target_turns"]),
+            query_id=query.query_id,
+            interaction_id=f"interaction_{persona.persona_id}_{item.record_id}",
+            seed=str(p["conversation_seed"]),
+            noise_turns=frozenset(p["noise_turns"]),
+            model_seed=str(p["model_seed"]),
+            extra={"style_transfer": query.style_transfer, "cycle": p["cycle"]},
+        )
+
+    def _generator_for(self, ctx: RunContext) -> InteractionGenerator:
+        if self._generator is None or self._generator.client is not ctx.client:
+            distractor = create_distractor_model(
+                self.config, client=ctx.client, seed=self.config.engine.seed
+            )
+            self._generator = InteractionGenerator(self.config, distractor, client=ctx.client)
+        return self._generator
+
+    def restore(self, record: dict[str, Any]) -> None:
+        """Nothing to re-learn: items are independent and stage files are on disk."""
+
+    def index_entry(self, record: Record) -> dict[str, Any]:
+        """id, interaction_id, persona_id, num_turns, created_at, query_id."""
+        data = record.data
+        meta = data.get("metadata") or {}
+        return {
+            "id": record.id,
+            "interaction_id": data.get("interaction_id"),
+            "persona_id": data.get("persona_id"),
+            "num_turns": data.get("num_turns"),
+            "created_at": meta.get("created_at"),
+            "query_id": meta.get("query_id"),
+        }
+
+    def dedup_text(self, record: Record) -> str | None:
+        """The text embedded for near-duplicate checks, per `dedup.embed`."""
+        messages = record.data.get("messages") or []
+        dedup = self.config.dedup
+        if dedup.embed == "user_turns":
+            messages = [m for m in messages if m.get("role") == "user"]
+        elif dedup.embed == "first_k_turns":
+            messages = messages[: dedup.first_k]
+        text = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages)
+        return text or None

@@ -1,0 +1,215 @@
+"""The stages before conversations: personas → queries → style transfer, resumable.
+
+Each stage persists into the run directory (`personas.jsonl`, `queries.jsonl`) and a
+rerun reuses what is there: personas are kept as written, and only personas still
+short of queries get new ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from asyncgen.config import RunConfig
+from asyncgen.errors import BudgetExceededError, DatasetError, LLMError
+from asyncgen.interaction.jsonl import append_jsonl, read_jsonl
+from asyncgen.interaction.personas import (
+    Persona,
+    load_bank,
+    load_personas,
+    sample_personas,
+    with_system_prompt,
+)
+from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer, load_queries
+from asyncgen.interaction.queries.model import query_id
+from asyncgen.llm.types import ChatClient, ModelHandle
+
+PERSONAS_FILE = "personas.jsonl"
+QUERIES_FILE = "queries.jsonl"
+log = logging.getLogger("asyncgen.interaction")
+
+
+@dataclass
+class StageReport:
+    """What the preparatory stages produced, and every shortfall (nothing silent)."""
+
+    personas: int = 0
+    queries: int = 0
+    queries_per_persona: int = 0
+    reused_personas: bool = False
+    reused_queries: int = 0
+    shortfalls: dict[str, int] = field(default_factory=dict)
+    style_failures: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def queries_needed(config: RunConfig, num_personas: int) -> int:
+    """Queries per persona: the configured count, more when `engine.n` needs them."""
+    wanted = math.ceil(config.engine.n / max(1, num_personas))
+    return max(config.personas.queries_per_persona, wanted)
+
+
+async def prepare_personas(config: RunConfig, run_dir: Path, report: StageReport) -> list[Persona]:
+    """Personas from personas.jsonl, else a personas file, else sampled from the bank."""
+    path = run_dir / PERSONAS_FILE
+    rows = await anyio.to_thread.run_sync(read_jsonl, path)
+    if rows:
+        personas = [Persona.from_dict(row) for row in rows]
+        report.reused_personas = True
+    else:
+        personas = await anyio.to_thread.run_sync(_fresh_personas, config)
+        await anyio.to_thread.run_sync(append_jsonl, path, [p.to_dict() for p in personas])
+    report.personas = len(personas)
+    return personas
+
+
+def _fresh_personas(config: RunConfig) -> list[Persona]:
+    settings = config.personas
+    if settings.personas_file:
+        personas = load_personas(settings.personas_file)
+    else:
+        personas = sample_personas(
+            load_bank(settings.bank_file),
+            settings.num_personas,
+            feature_share=settings.feature_share,
+            min_differing=settings.min_differing_features,
+            rng=random.Random(f"personas:{config.engine.seed}"),
+        )
+    if settings.personalized_system_prompt:
+        personas = [with_system_prompt(p) for p in personas]
+    return personas
+
+
+async def prepare_queries(
+    config: RunConfig,
+    run_dir: Path,
+    personas: list[Persona],
+    client: ChatClient,
+    report: StageReport,
+) -> list[QueryRecord]:
+    """Queries for every persona, style-transferred; only what is missing is generated.
+
+    Raises:
+        DatasetError: no query at all could be produced.
+    """
+    path = run_dir / QUERIES_FILE
+    existing = [QueryRecord.from_dict(r) for r in await anyio.to_thread.run_sync(read_jsonl, path)]
+    report.reused_queries = len(existing)
+    stage = _QueryStage(config, path, client, report)
+    if config.personas.queries_file and not existing:
+        await stage.from_file(personas)
+    else:
+        await stage.generate(personas, existing)
+    rows = await anyio.to_thread.run_sync(read_jsonl, path)
+    queries = _ordered([QueryRecord.from_dict(r) for r in rows], personas)
+    report.queries = len(queries)
+    if not queries:
+        raise DatasetError(f"{path}: no queries could be produced ({'; '.join(report.errors)})")
+    return queries
+
+
+def _ordered(queries: list[QueryRecord], personas: list[Persona]) -> list[QueryRecord]:
+    """Queries in persona order then id order, one per id (a pure order for the plan)."""
+    rank = {p.persona_id: i for i, p in enumerate(personas)}
+    unique = {q.query_id: q for q in queries if q.persona_id in rank}
+    return sorted(unique.values(), key=lambda q: (rank[q.persona_id], q.query_id))
+
+
+class _QueryStage:
+    """Writes and style-transfers queries per persona, bounded, appending as it goes."""
+
+    def __init__(
+        self, config: RunConfig, path: Path, client: ChatClient, report: StageReport
+    ) -> None:
+        settings = config.interaction_generation
+        handle = ModelHandle(provider=settings.user_model.provider, model=settings.user_model.model)
+        self.config = config
+        self.path = path
+        self.report = report
+        self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
+        self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
+        self.limit = asyncio.Semaphore(max(1, min(settings.max_workers, config.engine.max_workers)))
+        self.lock = asyncio.Lock()
+
+    async def generate(self, personas: list[Persona], existing: list[QueryRecord]) -> None:
+        need = queries_needed(self.config, len(personas))
+        self.report.queries_per_persona = need
+        have: dict[str, list[QueryRecord]] = {}
+        for q in existing:
+            have.setdefault(q.persona_id, []).append(q)
+        async with anyio.create_task_group() as group:
+            for persona in personas:
+                if len(have.get(persona.persona_id, [])) < need:
+                    group.start_soon(self._persona, persona, have.get(persona.persona_id, []), need)
+
+    async def _persona(self, persona: Persona, old: list[QueryRecord], need: int) -> None:
+        async with self.limit:
+            try:
+                texts = await self.writer.write(
+                    persona, need - len(old), [q.original_query for q in old]
+                )
+                start = len(old) + 1
+                records = [
+                    QueryRecord(query_id(persona.persona_id, start + i), persona.persona_id, text)
+                    for i, text in enumerate(texts)
+                ]
+                adapted = [await self.style.adapt_record(persona, r) for r in records]
+            except BudgetExceededError:
+                raise
+            except LLMError as exc:
+                self.report.errors.append(f"{persona.persona_id}: {exc}")
+                adapted = []
+            await self._keep(persona, adapted, need - len(old))
+
+    async def _keep(self, persona: Persona, records: list[QueryRecord], wanted: int) -> None:
+        self.report.style_failures += sum(r.style_transfer == "failed" for r in records)
+        if len(records) < wanted:
+            self.report.shortfalls[persona.persona_id] = wanted - len(records)
+            log.warning("%s: %d of %d queries", persona.persona_id, len(records), wanted)
+        async with self.lock:
+            await anyio.to_thread.run_sync(append_jsonl, self.path, [r.to_dict() for r in records])
+
+    async def from_file(self, personas: list[Persona]) -> None:
+        source = self.config.personas.queries_file
+        assert source is not None
+        records = await anyio.to_thread.run_sync(load_queries, source, personas)
+        by_id = {p.persona_id: p for p in personas}
+        done = []
+        for record in records:
+            if record.adapted_query is None:
+                record = await self.style.adapt_record(by_id[record.persona_id], record)
+            done.append(record)
+        self.report.style_failures += sum(r.style_transfer == "failed" for r in done)
+        await anyio.to_thread.run_sync(append_jsonl, self.path, [r.to_dict() for r in done])
+
+
+def stage_summary(report: StageReport) -> dict[str, Any]:
+    """The report as a JSON-ready mapping (written to stages.json)."""
+    return {
+        "personas": report.personas,
+        "queries": report.queries,
+        "queries_per_persona": report.queries_per_persona,
+        "reused_personas": report.reused_personas,
+        "reused_queries": report.reused_queries,
+        "shortfalls": report.shortfalls,
+        "style_transfer_failures": report.style_failures,
+        "errors": report.errors,
+    }
+
+
+__all__ = [
+    "PERSONAS_FILE",
+    "QUERIES_FILE",
+    "StageReport",
+    "prepare_personas",
+    "prepare_queries",
+    "queries_needed",
+    "stage_summary",
+]

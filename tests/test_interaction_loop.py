@@ -1,0 +1,271 @@
+"""The conversation loop: turn rules, real history, model locking, retries, noise metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+
+from asyncgen.interaction import (
+    InteractionGenerator,
+    UserFeedbackModel,
+    create_distractor_model,
+)
+from asyncgen.interaction.offline import LocalResponderClient
+from asyncgen.interaction.records import Interaction
+from asyncgen.interaction.validate import problems
+from asyncgen.llm.types import ChatRequest
+
+FEATURES = {"role": "engineer", "communication_style": "casual", "domain": "software"}
+
+
+def _config(**gen: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {"retry_delay": 0, "max_retries": 2} | gen
+    return {"interaction_generation": settings, "distractor": {"enabled": False}}
+
+
+def _answer(satisfied: bool, feedback: str = "and what about tests?") -> Any:
+    return lambda request, n: orjson.dumps({"satisfied": satisfied, "feedback": feedback}).decode()
+
+
+def _generator(
+    config: dict[str, Any], client: LocalResponderClient, **kw: Any
+) -> InteractionGenerator:
+    return InteractionGenerator(config, client=client, sleep=_no_sleep, **kw)
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def _check(interaction: Interaction | None, config: dict[str, Any]) -> Interaction:
+    assert interaction is not None
+    gen = InteractionGenerator(config, client=LocalResponderClient()).settings
+    assert problems(interaction, gen) == []
+    return interaction
+
+
+async def test_min_turns_turns_an_early_satisfied_into_a_follow_up() -> None:
+    """A user satisfied at turn 1 still follows up until min_turns, then stops."""
+    config = _config(min_turns=3, max_turns=5, user_model={"feedback_probability": 1.0})
+    client = LocalResponderClient(
+        scripts={"user_feedback": _answer(True, "thanks! one more thing?")}
+    )
+    interaction = _check(
+        await _generator(config, client).generate_interaction("p", FEATURES, "hi", target_turns=5),
+        config,
+    )
+    assert interaction.num_turns == 3
+    assert interaction.metadata["end_reason"] == "satisfied"
+    reasons = [
+        m.metadata.get("followup_reason")
+        for m in interaction.messages
+        if m.metadata.get("is_followup")
+    ]
+    assert reasons == ["forced_follow_up", "forced_follow_up"]
+
+
+async def test_feedback_probability_zero_stops_at_min_turns() -> None:
+    """With feedback_probability 0 an unsatisfied user never follows up past min_turns."""
+    config = _config(min_turns=2, max_turns=5, user_model={"feedback_probability": 0.0})
+    client = LocalResponderClient(scripts={"user_feedback": _answer(False)})
+    gen = _generator(config, client)
+    for _ in range(5):
+        interaction = _check(
+            await gen.generate_interaction("p", FEATURES, "hi", target_turns=5), config
+        )
+        assert interaction.num_turns == 2
+        assert interaction.metadata["end_reason"] == "no_follow_up"
+
+
+async def test_feedback_probability_gates_follow_ups_at_its_rate() -> None:
+    """Past min_turns, an unsatisfied user follows up in about feedback_probability of cases."""
+    config = _config(min_turns=1, max_turns=2, user_model={"feedback_probability": 0.3})
+    client = LocalResponderClient(scripts={"user_feedback": _answer(False)})
+    gen = _generator(config, client)
+    turns = [
+        (await gen.generate_interaction("p", FEATURES, f"q{i}", target_turns=2)).num_turns  # type: ignore[union-attr]
+        for i in range(300)
+    ]
+    share = turns.count(2) / len(turns)
+    assert 0.22 < share < 0.38
+
+
+async def test_never_satisfied_user_reaches_the_target_and_max_caps_it() -> None:
+    """A never-satisfied user talks until the target; a target above max_turns is capped."""
+    config = _config(min_turns=2, max_turns=4, user_model={"feedback_probability": 1.0})
+    client = LocalResponderClient(scripts={"user_feedback": _answer(False)})
+    gen = _generator(config, client)
+    three = _check(await gen.generate_interaction("p", FEATURES, "hi", target_turns=3), config)
+    assert three.num_turns == 3 and three.metadata["end_reason"] == "target_reached"
+    capped = _check(await gen.generate_interaction("p", FEATURES, "hi", target_turns=99), config)
+    assert capped.num_turns == 4 and capped.metadata["target_turns"] == 4
+
+
+async def test_assistant_sees_the_real_chat_history() -> None:
+    """Each assistant call carries system + the whole conversation as chat messages."""
+    config = _config(min_turns=3, max_turns=3, user_model={"feedback_probability": 1.0})
+    client = LocalResponderClient(scripts={"user_feedback": _answer(False)})
+    interaction = _check(
+        await _generator(config, client).generate_interaction(
+            "p", FEATURES, "first question", system_prompt="SYS"
+        ),
+        config,
+    )
+    assistant_calls = [r for r, _ in client.calls if r.kind == "assistant"]
+    assert len(assistant_calls) == 3
+    last = assistant_calls[-1].messages
+    assert last[0] == {"role": "system", "content": "SYS"}
+    convo = interaction.get_full_conversation()
+    assert last[1:] == convo[:-1]
+    assert [m["role"] for m in last[1:]] == ["user", "assistant", "user", "assistant", "user"]
+
+
+async def test_pool_model_is_locked_per_conversation() -> None:
+    """With a weighted pool, each conversation uses one model; the mix follows the weights."""
+    pool = [
+        {"provider": "openai", "model": "model-a", "weight": 0.8},
+        {"provider": "openrouter", "model": "model-b", "weight": 0.2},
+    ]
+    config = _config(min_turns=2, max_turns=4, assistant_model={"model_pool": pool})
+    client = LocalResponderClient()
+    gen = _generator(config, client)
+    batch = [
+        {
+            "persona_id": f"p{i}",
+            "persona_features": FEATURES,
+            "queries": [{"adapted_query": f"question {i}"}],
+        }
+        for i in range(100)
+    ]
+    interactions = await gen.generate_interactions_batch(batch, show_progress=False, max_workers=8)
+    assert len(interactions) == 100
+    mix: Counter[str] = Counter()
+    for it in interactions:
+        models = {m.metadata["model"] for m in it.messages if m.role == "assistant"}
+        assert len(models) == 1
+        assert it.metadata["assistant_model"]["model"] in models
+        mix[models.pop()] += 1
+    assert 65 <= mix["model-a"] <= 95 and mix["model-b"] >= 5
+
+
+async def test_lock_model_is_task_local() -> None:
+    """Spec-style lock_model()/respond() in concurrent tasks never share a lock."""
+    pool = [{"model": "model-a", "weight": 1.0}, {"model": "model-b", "weight": 1.0}]
+    config = _config(assistant_model={"model_pool": pool})
+    client = LocalResponderClient()
+    assistant = _generator(config, client).assistant
+
+    async def conversation(seed: int) -> tuple[str, set[str]]:
+        handle = assistant.lock_model(random.Random(seed))
+        seen = set()
+        for turn in range(3):
+            await asyncio.sleep(0)
+            await assistant.respond(f"turn {turn}", [])
+            seen.add(client.calls[-1][1].model)  # type: ignore[union-attr]
+            assert assistant.locked == handle
+        assistant.unlock_model()
+        return handle.model, seen
+
+    results = await asyncio.gather(*(asyncio.create_task(conversation(s)) for s in range(12)))
+    assert {m for m, _ in results} == {"model-a", "model-b"}
+    assert assistant.locked is None
+
+
+async def test_malformed_feedback_is_retried_then_a_failure_with_raw_text() -> None:
+    """Bad user-model JSON is re-asked, the conversation retried, then failed with the raw text."""
+    config = _config(min_turns=2, max_turns=3, max_retries=2)
+    client = LocalResponderClient(scripts={"user_feedback": lambda r, n: "{'satisfied': maybe"})
+    gen = _generator(config, client)
+    task = gen.task("p", FEATURES, "hello")
+    outcome = await gen.run_task(task)
+    assert outcome.interaction is None
+    assert outcome.reason == "malformed_user_feedback"
+    assert outcome.raw == "{'satisfied': maybe"
+    assert outcome.attempts == 3
+    assert client.kinds().count("user_feedback") == 3 * 3  # 3 attempts × (1 + 2 re-asks)
+    assert await gen.generate_interaction("p", FEATURES, "hello") is None
+
+
+async def test_a_repair_turn_recovers_from_one_bad_answer() -> None:
+    """After one malformed answer the re-ask carries the bad answer and a correction, then works."""
+
+    def flaky(request: ChatRequest, n: int) -> str:
+        return "oops not json" if n == 1 else '{"satisfied": false, "feedback": "more please"}'
+
+    config = _config(min_turns=2, max_turns=2)
+    client = LocalResponderClient(scripts={"user_feedback": flaky})
+    interaction = _check(
+        await _generator(config, client).generate_interaction("p", FEATURES, "hi"), config
+    )
+    assert interaction.metadata["attempts"] == 1
+    feedback_calls = [r for r, _ in client.calls if r.kind == "user_feedback"]
+    assert feedback_calls[1].messages[-2] == {"role": "assistant", "content": "oops not json"}
+    assert "not usable" in feedback_calls[1].messages[-1]["content"]
+
+
+async def test_user_model_generate_feedback_returns_none_when_satisfied() -> None:
+    """The spec's generate_feedback returns the follow-up text, or None once satisfied."""
+    from asyncgen.config import UserModelSettings
+
+    client = LocalResponderClient(scripts={"user_feedback": _answer(True)})
+    model = UserFeedbackModel(UserModelSettings(feedback_probability=1.0), client, min_turns=1)
+    assert await model.generate_feedback(FEATURES, [], "an answer", 1, 3) is None
+    client.scripts["user_feedback"] = _answer(False, "not yet")
+    assert await model.generate_feedback(FEATURES, [], "an answer", 1, 3) == "not yet"
+    assert await model.generate_feedback(FEATURES, [], "an answer", 3, 3) is None
+
+
+@pytest.mark.parametrize(
+    "apply_to", [["initial_query"], ["followups"], ["initial_query", "followups"]]
+)
+async def test_noise_goes_where_configured_and_keeps_clean_text(apply_to: list[str]) -> None:
+    """Noise hits only the configured turns; clean text, type and strategies are kept."""
+    config = _config(min_turns=3, max_turns=3, user_model={"feedback_probability": 1.0})
+    config["distractor"] = {
+        "enabled": True,
+        "apply_to": apply_to,
+        "noise_probability": 1.0,
+        "num_noisy_versions": 2,
+    }
+    client = LocalResponderClient(
+        scripts={"user_feedback": _answer(False, "Could you please show the schedule?")}
+    )
+    distractor = create_distractor_model(config, seed=1)
+    gen = _generator(config, client, distractor=distractor)
+    interaction = _check(
+        await gen.generate_interaction("p", FEATURES, "Please explain the library schedule."),
+        config,
+    )
+    users = [m for m in interaction.messages if m.role == "user"]
+    for message in users:
+        where = "initial_query" if message.metadata["turn"] == 1 else "followups"
+        assert message.metadata["was_noised"] is (where in apply_to)
+        if message.metadata["was_noised"]:
+            assert message.metadata["clean_content"] != message.content
+            assert message.metadata["noise_type"] == "surface_noise"
+            assert message.metadata["applied_strategies"]
+    meta = interaction.metadata
+    assert meta["distractor_applied"] and meta["distractor_type"] == "rule_based"
+    if "initial_query" in apply_to:
+        initial = meta["noisy_versions"]["initial_query"]
+        assert initial["clean_query"] == interaction.initial_query
+        assert len(initial["noisy_versions"]) == 2
+        assert initial["noisy_versions"][0]["noisy_text"] == users[0].content
+    assert ("followups" in meta["noisy_versions"]) is ("followups" in apply_to)
+    assert interaction.get_trajectory(clean=True)[0] == "Please explain the library schedule."
+
+
+async def test_disabled_distractor_means_no_noise() -> None:
+    """distractor.enabled false: create_distractor_model gives None and nothing is noised."""
+    config = _config()
+    assert create_distractor_model(config) is None
+    interaction = await _generator(config, LocalResponderClient()).generate_interaction(
+        "p", FEATURES, "hi"
+    )
+    assert interaction is not None and not interaction.metadata["distractor_applied"]
+    assert not any(m.metadata.get("was_noised") for m in interaction.messages)
