@@ -118,13 +118,13 @@ class Reply:
             text = truncate_to_tokens(answer.content, keep)
             self.answer = Answer(text, "length", count_tokens(text), answer.is_duplicate)
 
-    def _count(self) -> dict[str, int]:
+    def _count(self) -> None:
+        """Count a delivered answer and its tokens."""
         stats = self.app.stats
         stats.completions += 1
         stats.prompt_tokens += self.prompt_tokens
         stats.completion_tokens += self.answer.completion_tokens
         stats.duplicates += self.answer.is_duplicate
-        return usage_dict(self.prompt_tokens, self.answer.completion_tokens)
 
     async def _whole(self, fault: str | None) -> None:
         body = completion_body(
@@ -133,8 +133,9 @@ class Reply:
             created=int(self.app.wall()),
             content=self.answer.content,
             finish_reason=self.answer.finish_reason,
-            usage=self._count(),
+            usage=usage_dict(self.prompt_tokens, self.answer.completion_tokens),
         )
+        self._count()
         if fault == "malformed_json":
             body = body[: len(body) // 2]
         await self.app._reply(self.send, 200, body, self.headers)
@@ -144,7 +145,7 @@ class Reply:
         app = self.app
         app.stats.streams += 1
         app.stats.by_status[200] += 1
-        usage = self._count()
+        usage = usage_dict(self.prompt_tokens, self.answer.completion_tokens)
         await self.send(
             {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *self.headers]}
         )
@@ -152,6 +153,7 @@ class Reply:
         pace = app.faults.per_token
         if pace <= 0 and fault != "drop_connection":
             await self.send({"type": "http.response.body", "body": b"".join(e for e, _ in events)})
+            self._count()
             return
         cut = len(events) // 2 if fault == "drop_connection" else -1
         for index, (event, tokens) in enumerate(events):
@@ -162,6 +164,7 @@ class Reply:
                 return
             await self.send({"type": "http.response.body", "body": event, "more_body": True})
         await self.send({"type": "http.response.body", "body": b""})
+        self._count()
 
     def _events(self, usage: dict[str, int], fault: str | None) -> list[tuple[bytes, int]]:
         """Every SSE event of the stream with the output tokens it carries."""

@@ -1,15 +1,76 @@
-"""Generic prose for prompt kinds the simulator does not know."""
+"""Generic prose for prompt kinds the simulator does not know.
+
+Plausible, varied and cheap: a few sentences built from the request's own words (the
+topic of the last user message, the persona the system prompt describes), chosen with
+the request's seeded RNG so the same request always reads the same.
+"""
 
 from __future__ import annotations
 
+import re
+
 from asyncgen.sim.responders import GENERIC_KIND, SimRequest, responder
 
-_OPENERS = ("Sure.", "Certainly.", "Here is what I would suggest.", "Good question.")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
+_PERSONA = re.compile(r"\byou are ((?:an? |the )?[^.,;:\n]{3,60})", re.IGNORECASE)
+_STOP = frozenset(
+    "the and for are but not you your with this that from have has had was were will would "
+    "can could should about what which when where who why how into than then them they "
+    "their there here some any all our out its it's i'm i've please tell give make need "
+    "want like just also very more most much many know help me my".split()
+)
+_OPENERS = (
+    "Sure.",
+    "Certainly.",
+    "Good question.",
+    "Happy to help.",
+    "Here is how I would approach it.",
+    "Let me walk you through it.",
+    "That depends on a few things.",
+)
+_POINTS = (
+    "The first thing to look at with {topic} is what you actually need from it.",
+    "Most people find that {topic} works best when they start small and adjust.",
+    "A common mistake with {topic} is to optimise too early.",
+    "It helps to compare two or three options for {topic} side by side.",
+    "Timing matters: {topic} is easier to sort out before the busy period.",
+    "If budget is a concern, there are cheaper ways to handle {topic}.",
+    "Keep a short note of what you tried with {topic}, so you can see what worked.",
+    "Ask someone who has dealt with {topic} before; their shortcuts save hours.",
+    "Check the details of {topic} twice, since small errors compound later.",
+    "For {topic}, a simple plan you follow beats a perfect plan you abandon.",
+)
+_VOICES = (
+    "As {persona}, you may care most about the practical side.",
+    "Given your background as {persona}, the technical details should feel familiar.",
+    "From the perspective of {persona}, reliability probably matters more than speed.",
+)
+_CLOSERS = (
+    "Let me know if you want more detail on any of these.",
+    "I hope that helps; happy to go deeper on any point.",
+    "Would you like a step-by-step version?",
+    "Tell me more about your situation and I can narrow it down.",
+    "",
+)
+
+
+def _topic(text: str) -> str:
+    """The first few content words of `text`, or a neutral phrase."""
+    words = [w for w in _WORD.findall(text[:400]) if w.lower() not in _STOP]
+    return " ".join(words[:4]).lower() if words else "this"
 
 
 @responder(GENERIC_KIND)
 def generic(request: SimRequest) -> str:
-    """A few plausible sentences that echo the last user message."""
-    topic = " ".join(request.last_user.split()[:12]) or "your request"
-    opener = request.rng.choice(_OPENERS)
-    return f"{opener} Regarding {topic}: here are the main points to consider."
+    """A few plausible sentences about the last user message, in the persona's terms."""
+    rng = request.rng
+    topic = _topic(request.last_user)
+    sentences = [rng.choice(_OPENERS)]
+    sentences += [p.format(topic=topic) for p in rng.sample(_POINTS, rng.randint(2, 4))]
+    persona = _PERSONA.search(request.system)
+    if persona is not None and rng.random() < 0.7:
+        sentences.insert(1, rng.choice(_VOICES).format(persona=persona.group(1).strip()))
+    closer = rng.choice(_CLOSERS)
+    if closer:
+        sentences.append(closer)
+    return " ".join(sentences)

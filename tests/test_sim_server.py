@@ -1,0 +1,192 @@
+"""The simulator over real sockets: rate-limit windows, overload, latency, content, stats."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from asyncgen.prompts import KIND_HEADER
+from asyncgen.sim import start_simulator
+
+
+def _body(text: str = "Find me a cheap train to York tomorrow.", **extra: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+
+
+def test_rpm_window_refuses_a_burst_and_refills_pro_rata(sim_factory: Callable[..., Any]) -> None:
+    """rpm=60 admits one second's share (+burst), refuses the rest, and admits again 1 s later."""
+    sim = sim_factory(rpm=60)
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        statuses = [client.post("/chat/completions", json=_body()).status_code for _ in range(6)]
+        assert statuses == [200, 200, 429, 429, 429, 429]
+        refused = client.post("/chat/completions", json=_body())
+        wait = int(refused.headers["retry-after-ms"]) / 1000
+        assert 0 < wait <= 1.0
+        time.sleep(wait + 0.05)
+        assert client.post("/chat/completions", json=_body()).status_code == 200
+    stats = sim.stats()
+    assert stats["rate_limited"] == 5 and stats["by_status"]["429"] == 5
+
+
+def test_refused_requests_do_not_use_quota(sim_factory: Callable[..., Any]) -> None:
+    """Remaining requests only count admitted ones; hammering while refused changes nothing."""
+    sim = sim_factory(rpm=120)
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        admitted = [client.post("/chat/completions", json=_body()) for _ in range(3)]
+        assert [r.status_code for r in admitted] == [200, 200, 200]
+        for _ in range(20):
+            refused = client.post("/chat/completions", json=_body())
+            assert refused.status_code == 429
+        assert refused.headers["x-ratelimit-remaining-requests"] in ("117", "118")
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_tpm_limits_tokens_and_reports_token_headers(sim_factory: Callable[..., Any]) -> None:
+    """tpm is charged prompt + max_tokens; a second big request in the same second is refused."""
+    sim = sim_factory(tpm=6_000)  # 100 tokens/s share
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        first = client.post("/chat/completions", json=_body(max_tokens=80))
+        second = client.post("/chat/completions", json=_body(max_tokens=80))
+    assert first.status_code == 200 and second.status_code == 429
+    assert first.headers["x-ratelimit-limit-tokens"] == "6000"
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) < 6000 - 80
+    assert "x-ratelimit-limit-requests" not in first.headers
+
+
+def test_keys_have_separate_allowances(sim_factory: Callable[..., Any]) -> None:
+    """Two bearer tokens each get their own rpm (no --api-key: any token is accepted)."""
+    sim = sim_factory(rpm=60)
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        for key in ("a", "b"):
+            headers = {"Authorization": f"Bearer {key}"}
+            codes = [
+                client.post("/chat/completions", json=_body(), headers=headers).status_code
+                for _ in range(3)
+            ]
+            assert codes == [200, 200, 429]
+
+
+async def test_overload_reject_answers_503_past_max_concurrency() -> None:
+    """With max_concurrency 2 and reject, a third concurrent request gets 503."""
+    async with start_simulator(max_concurrency=2, overload="reject", latency_median=0.5) as sim:
+        async with httpx.AsyncClient(base_url=sim.base_url, timeout=5.0) as client:
+            responses = await asyncio.gather(
+                *(client.post("/chat/completions", json=_body(str(i))) for i in range(5))
+            )
+        stats = await sim.stats()
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200, 200, 503, 503, 503]
+    assert stats["overloaded"] == 3 and stats["max_in_service"] == 2
+
+
+async def test_overload_queue_serves_everyone_in_turn() -> None:
+    """With max_concurrency 2 and queue, all requests succeed but only two are served at once."""
+    async with start_simulator(max_concurrency=2, overload="queue", latency_median=0.2) as sim:
+        async with httpx.AsyncClient(base_url=sim.base_url, timeout=5.0) as client:
+            started = time.monotonic()
+            responses = await asyncio.gather(
+                *(client.post("/chat/completions", json=_body(str(i))) for i in range(6))
+            )
+            elapsed = time.monotonic() - started
+        stats = await sim.stats()
+    assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
+    assert stats["max_in_service"] == 2 and stats["max_in_flight"] == 6
+    assert elapsed >= 0.55  # three rounds of 0.2 s
+
+
+async def test_latency_is_lognormal_around_the_median() -> None:
+    """Latency never blocks the server: 20 concurrent 0.3 s calls overlap instead of taking 6 s."""
+    async with start_simulator(latency_median=0.3, latency_sigma=0.1) as sim:
+        async with httpx.AsyncClient(base_url=sim.base_url, timeout=5.0) as client:
+            started = time.monotonic()
+            await asyncio.gather(
+                *(client.post("/chat/completions", json=_body(str(i))) for i in range(20))
+            )
+            elapsed = time.monotonic() - started
+    assert 0.2 < elapsed < 3.0
+
+
+async def test_streaming_paces_output_tokens() -> None:
+    """seconds_per_output_token spreads a stream's chunks over time."""
+    async with start_simulator(seconds_per_output_token=0.01) as sim:
+        async with httpx.AsyncClient(base_url=sim.base_url, timeout=10.0) as client:
+            started = time.monotonic()
+            response = await client.post("/chat/completions", json=_body(stream=True))
+            elapsed = time.monotonic() - started
+    usage_line = [x for x in response.text.split("\n\n") if '"usage"' in x][-1]
+    tokens = int(usage_line.split('"completion_tokens":')[1].split(",")[0])
+    assert elapsed >= tokens * 0.01 * 0.8
+    assert response.text.count("data: ") >= 5
+
+
+def test_same_request_same_answer_across_restarts_and_order(
+    sim_factory: Callable[..., Any],
+) -> None:
+    """Content depends on (seed, kind, messages), not on arrival order or process."""
+    texts = [f"question number {i} about gardens" for i in range(5)]
+
+    def answers(sim: Any, order: list[str]) -> dict[str, str]:
+        with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+            return {
+                t: client.post("/chat/completions", json=_body(t)).json()["choices"][0]["message"][
+                    "content"
+                ]
+                for t in order
+            }
+
+    first = answers(sim_factory(seed=3), texts)
+    second = answers(sim_factory(seed=3), list(reversed(texts)))
+    other_seed = answers(sim_factory(seed=4), texts)
+    assert first == second
+    assert first != other_seed
+
+
+def test_duplicate_rate_repeats_earlier_answers_of_the_same_kind(
+    sim_factory: Callable[..., Any],
+) -> None:
+    """At duplicate_rate 0.5 about half the answers repeat an earlier one, per kind."""
+    sim = sim_factory(duplicate_rate=0.5, seed=1)
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        seen: list[str] = []
+        for i in range(60):
+            response = client.post(
+                "/chat/completions",
+                json=_body(f"unique question {i} about bicycles and rain"),
+                headers={KIND_HEADER: "generic"},
+            )
+            seen.append(response.json()["choices"][0]["message"]["content"])
+    repeats = len(seen) - len(set(seen))
+    assert 15 <= repeats <= 45
+    assert sim.stats()["duplicates"] == repeats
+
+
+def test_bad_requests_get_400_and_unknown_urls_404(sim_factory: Callable[..., Any]) -> None:
+    """Invalid JSON or missing messages: 400 naming the param; an unknown path: 404."""
+    sim = sim_factory()
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        broken = client.post("/chat/completions", content=b"{not json")
+        no_messages = client.post("/chat/completions", json={"model": "m"})
+        unknown = client.get("/nope")
+    assert broken.status_code == 400
+    assert no_messages.status_code == 400
+    assert no_messages.json()["error"]["param"] == "messages"
+    assert unknown.status_code == 404
+
+
+def test_stats_count_and_reset(sim_factory: Callable[..., Any]) -> None:
+    """/sim/stats counts requests and tokens; /sim/reset zeroes them and the limiter."""
+    sim = sim_factory(rpm=60)
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        for _ in range(3):
+            client.post("/chat/completions", json=_body())
+    stats = sim.stats()
+    assert stats["requests"] == 3 and stats["completions"] == 2 and stats["rate_limited"] == 1
+    assert stats["tokens"] == stats["prompt_tokens"] + stats["completion_tokens"] > 0
+    sim.reset_stats()
+    assert sim.stats()["requests"] == 0
+    with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
+        assert client.post("/chat/completions", json=_body()).status_code == 200
