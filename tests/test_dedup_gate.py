@@ -28,7 +28,7 @@ OTHER = (
 def _settings(**overrides: object) -> DedupSettings:
     data: dict[str, object] = {
         "embedder": "hashing",
-        "threshold": 0.8,
+        "raw_threshold": 0.8,
         "batch_deadline": 0.01,
         "save_interval": 60.0,
     }
@@ -112,7 +112,7 @@ async def test_restart_with_other_embedder_reembeds(tmp_path: Path) -> None:
     gate = await _started(tmp_path)
     await gate.check("a", BASE)
     await gate.aclose()
-    again = SemanticGate(_settings(embedder="static", threshold=0.95))
+    again = SemanticGate(_settings(embedder="static", raw_threshold=0.95))
     await again.start(tmp_path, [("a", BASE)])
     decision = await again.check("c", BASE + " Thanks!")
     await again.aclose()
@@ -132,7 +132,7 @@ async def test_create_gate_follows_config(tmp_path: Path) -> None:
     gate = create_gate(config, tmp_path)
     assert isinstance(gate, SemanticGate)
     await gate.start(tmp_path, [])
-    assert gate.threshold == pytest.approx(0.885)  # the hashing embedder's calibrated value
+    assert gate.threshold == pytest.approx(0.885)  # MiniLM's 0.9 on the hashing scale
     await gate.aclose()
     with pytest.raises(RuntimeError):
         await gate.check("x", BASE)

@@ -13,7 +13,8 @@ class DedupSettings(Settings):
     """What is embedded, with which model, and when two records count as the same."""
 
     enabled: bool = True
-    threshold: float | None = Field(default=None, gt=0, le=1)
+    threshold: float = Field(default=0.9, gt=0, le=1)
+    raw_threshold: float | None = Field(default=None, gt=0, le=1)
     embed: Literal["dialogue", "user_turns", "first_k_turns"] = "dialogue"
     first_k: int = Field(default=4, gt=0)
     embedder: Literal["minilm", "static", "hashing"] = "static"

