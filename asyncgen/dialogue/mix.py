@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -78,9 +79,14 @@ def round_robin(options: Sequence[T], rank: int, seed: int, salt: str) -> T:
     option has been used either k or k+1 times (the least used is always next).
     """
     cycle, position = divmod(rank, len(options))
-    order = list(range(len(options)))
+    return options[_rotation(len(options), seed, salt, cycle)[position]]
+
+
+@lru_cache(maxsize=1024)
+def _rotation(size: int, seed: int, salt: str, cycle: int) -> tuple[int, ...]:
+    order = list(range(size))
     random.Random(f"{seed}:{salt}:{cycle}").shuffle(order)
-    return options[order[position]]
+    return tuple(order)
 
 
 def seeded_permutation(size: int, seed: int, salt: str) -> list[int]:

@@ -48,15 +48,16 @@ def process_generated_dialogue(text: str, min_turns: int, max_turns: int) -> lis
         DialogueFormatError: the text breaks the format; `raw` holds the text.
     """
     body = _strip_fence(text.strip())
+    matches = list(TURN_RE.finditer(body))
+    if not matches:
+        raise _invalid("no <User>/<Intent>/<Assistant> turn found", text)
     turns: list[DialogueTurn] = []
     cursor = 0
-    for match in TURN_RE.finditer(body):
+    for match in matches:
         _check_gap(body[cursor : match.start()], text)
         turns.append(_turn(len(turns) + 1, match, text))
         cursor = match.end()
     _check_gap(body[cursor:], text)
-    if not turns:
-        raise _invalid("no <User>/<Intent>/<Assistant> turn found", text)
     if not min_turns <= len(turns) <= max_turns:
         raise _invalid(f"{len(turns)} turns, outside the requested {min_turns}-{max_turns}", text)
     return turns

@@ -218,12 +218,66 @@ def dialogue(request: SimRequest) -> str:
     high = max(int(params.get("max_turns", 6)), low)
     count = rng.randint(low, high)
     defect = rng.choice(DEFECTS) if rng.random() < request.malformed_rate else None
-    if defect == "too_few" and low > 1:
+    if defect == "too_few" and low <= 1:
+        defect = "too_many"
+    if defect == "too_few":
         count = low - 1
     elif defect == "too_many":
         count = high + 1
     turns = [_turn(params, i, count, rng) for i in range(count)]
     return _render(turns, defect, rng)
+
+
+USER_LINES = [
+    "I'm in {region} and I need {thing} for the {service} part of my plans.",
+    "Could you help me with {thing}? It's for the {service} side of things.",
+    "About the {service}: is {thing} possible around {time}?",
+    "My {service} plans near {landmark} still need {thing}.",
+    "What are my options for {thing} close to {landmark}?",
+    "One more thing for the {service}: {thing}, if that can be done by {time}.",
+    "Someone told me {thing} is hard to get in {region}. Is that true?",
+]
+REPLY_LINES = [
+    "for {service} in {region} I can offer {thing} at {price} {cur}, {status}.",
+    "{thing} is {status}; the price would be {price} {cur}.",
+    "I've found {thing} close to {landmark}, {status}.",
+    "there are {k} options for {thing}; the best one costs {price} {cur}.",
+    "to confirm the details: {thing} at {time}, {price} {cur}, {status}.",
+    "{thing} near {landmark} works at {time}; it comes to {price} {cur}.",
+]
+LANDMARKS = [
+    "the main station",
+    "the old market",
+    "the cathedral",
+    "the airport",
+    "the harbour",
+    "the university",
+    "the city museum",
+    "the central park",
+    "the river crossing",
+]
+VERBS = ["request", "ask", "change", "confirm", "check", "compare", "book", "cancel", "update"]
+
+
+def _join(lead: str, sentence: str) -> str:
+    """The tone or style phrase, then the sentence, capitalised after a full stop."""
+    if lead.endswith((".", "!", "?", ":")):
+        sentence = sentence[:1].upper() + sentence[1:]
+    return f"{lead} {sentence}"
+
+
+def _slots(params: dict[str, Any], service: str, rng: random.Random) -> dict[str, Any]:
+    return {
+        "service": service,
+        "region": (params.get("regions") or ["the city"])[0],
+        "thing": _fill(rng.choice(THINGS.get(service, THINGS["hotel"])), rng),
+        "landmark": rng.choice(LANDMARKS),
+        "time": f"{rng.randint(5, 22):02d}:{rng.choice(['05', '20', '35', '50'])}",
+        "price": rng.randint(10, 400),
+        "cur": rng.choice(["EUR", "USD", "GBP", "in local currency"]),
+        "status": rng.choice(["available now", "with free cancellation", "pending confirmation"]),
+        "k": rng.randint(2, 9),
+    }
 
 
 def _turn(
@@ -236,24 +290,15 @@ def _turn(
     helper_mood = _arc(list(params.get("assistant_emotions") or []), index, total)
     tone = rng.choice(USER_TONE.get(user_mood, ["Hello."]))
     style = rng.choice(ASSISTANT_TONE.get(helper_mood, ["Certainly."]))
-    thing = _fill(rng.choice(THINGS.get(service, THINGS["hotel"])), rng)
-    region = (params.get("regions") or ["the city"])[0]
-    ref = f"{rng.choice(NAMES)[:2].upper()}{rng.randint(1000, 9999)}"
     if index == total - 1:
+        ref = f"{rng.choice(NAMES)[:2].upper()}{rng.randint(1000, 9999)}"
         user = rng.choice(USER_CLOSINGS.get(status, USER_CLOSINGS["Resolved"]))
-        return (
-            f"{tone} {user}",
-            f"close_{service}",
-            f"{style} " + rng.choice(CLOSINGS.get(status, CLOSINGS["Resolved"])).format(ref=ref),
-        )
-    user = f"{tone} I'm in {region} and I need {thing} for the {service} part of my plans."
-    reply = (
-        f"{style} For {service} in {region} I can offer {thing} at "
-        f"{rng.randint(10, 400)} {rng.choice(['EUR', 'USD', 'GBP', 'local currency'])}, "
-        f"{rng.choice(['available now', 'with free cancellation', 'pending confirmation'])}."
-    )
-    intent = f"{rng.choice(['request', 'ask', 'change', 'confirm', 'check'])}_{service}"
-    return user, intent, reply
+        closing = rng.choice(CLOSINGS.get(status, CLOSINGS["Resolved"])).format(ref=ref)
+        return _join(tone, user), f"close_{service}", _join(style, closing)
+    slots = _slots(params, service, rng)
+    user = _join(tone, rng.choice(USER_LINES).format(**slots))
+    reply = _join(style, rng.choice(REPLY_LINES).format(**slots))
+    return user, f"{rng.choice(VERBS)}_{service}", reply
 
 
 def _render(turns: list[tuple[str, str, str]], defect: str | None, rng: random.Random) -> str:
