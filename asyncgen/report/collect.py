@@ -10,7 +10,7 @@ from typing import Any
 
 from asyncgen.report.reader import ReadProblems, find_records_file, iter_jsonl
 from asyncgen.report.text_stats import Reservoir, edit_rates, words
-from asyncgen.report.view import RecordView, view_record
+from asyncgen.report.view import NoisyVersion, RecordView, view_record
 from asyncgen.tokens import count_tokens
 
 
@@ -129,9 +129,24 @@ def _add_lengths(tally: RunTally, view: RecordView) -> None:
 
 def _add_noise(tally: RunTally, view: RecordView) -> None:
     tally.user_turns_total += len(view.user_turns)
-    noised_cleans = {clean for clean, _, _, _ in view.noisy_pairs}
-    tally.noised_user_turns += len(noised_cleans)
-    for clean, noisy, noise_type, strategies in view.noisy_pairs:
-        char_rate, word_rate = edit_rates(clean, noisy)
-        for name in strategies or [noise_type or "unspecified"]:
-            tally.noise[str(name)].add(char_rate, word_rate)
+    tally.noised_user_turns += len({version.clean for version in view.noisy})
+    for version in view.noisy:
+        if version.edits:
+            _add_logged_edits(tally, version)
+            continue
+        char_rate, word_rate = edit_rates(version.clean, version.noisy)
+        tally.noise[version.noise_type or "unspecified"].add(char_rate, word_rate)
+
+
+def _add_logged_edits(tally: RunTally, version: NoisyVersion) -> None:
+    """Per strategy, characters and words touched by its own edits, from the edit log."""
+    chars = max(len(version.clean), 1)
+    clean_words = max(len(version.clean.split()), 1)
+    touched: dict[str, tuple[int, int]] = {}
+    for edit in version.edits:
+        name = str(edit.get("strategy", "unspecified"))
+        size = max(len(str(edit.get("deleted", ""))), len(str(edit.get("inserted", ""))))
+        done_chars, done_words = touched.get(name, (0, 0))
+        touched[name] = (done_chars + size, done_words + 1)
+    for name, (n_chars, n_edits) in touched.items():
+        tally.noise[name].add(n_chars / chars, min(n_edits / clean_words, 1.0))

@@ -10,6 +10,17 @@ DIALOGUE = "dialogue"
 
 
 @dataclass
+class NoisyVersion:
+    """One noisy rewrite of a clean user turn, with its edit log when the distractor kept one."""
+
+    clean: str
+    noisy: str
+    noise_type: str
+    strategies: list[str]
+    edits: list[dict[str, Any]]
+
+
+@dataclass
 class RecordView:
     """The parts of a record the report measures."""
 
@@ -17,7 +28,7 @@ class RecordView:
     user_turns: list[str]
     assistant_turns: list[str]
     attributes: dict[str, list[str]] = field(default_factory=dict)
-    noisy_pairs: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+    noisy: list[NoisyVersion] = field(default_factory=list)
     attempts: int | None = None
     missing: list[str] = field(default_factory=list)
 
@@ -66,11 +77,11 @@ def _dialogue_view(record: dict[str, Any]) -> RecordView:
     _put(view, "user_emotions", record.get("user_emotions"))
     _put(view, "assistant_emotions", record.get("assistant_emotions"))
     for turn in turns:
-        noisy = turn.get("noisy_user_utterance")
-        if isinstance(noisy, str):
-            clean = str(turn.get("user_utterance", ""))
-            strategies = turn.get("noise_strategies") or []
-            view.noisy_pairs.append((clean, noisy, str(turn.get("noise_type", "")), strategies))
+        clean = str(turn.get("user_utterance", ""))
+        for version in turn.get("noise") or []:
+            if isinstance(version, dict):
+                view.noisy.append(_noisy_version(clean, version))
+    _tally_noise_attributes(view)
     return view
 
 
@@ -116,32 +127,37 @@ def _interaction_view(record: dict[str, Any]) -> RecordView:
 
 
 def _collect_interaction_noise(view: RecordView, metadata: dict[str, Any]) -> None:
-    noisy_versions = metadata.get("noisy_versions") or {}
-    layers: list[str] = []
-    strategies: list[str] = []
-    for entry in _noise_entries(noisy_versions):
-        clean = str(entry.get("clean", ""))
-        for version in entry.get("versions", []):
-            noise_type = str(version.get("noise_type", ""))
-            applied = [str(s) for s in version.get("applied_strategies") or []]
-            layers.append(noise_type)
-            strategies.extend(applied)
-            view.noisy_pairs.append(
-                (clean, str(version.get("noisy_text", "")), noise_type, applied)
-            )
-    if layers:
-        view.attributes["noise_layer"] = layers
-        view.attributes["noise_strategy"] = strategies
+    for clean, version in _noise_entries(metadata.get("noisy_versions") or {}):
+        view.noisy.append(_noisy_version(clean, version))
+    _tally_noise_attributes(view)
 
 
-def _noise_entries(noisy_versions: Any) -> list[dict[str, Any]]:
-    """Both the spec's {"initial_query": {...}} map and a list of per-turn entries."""
-    items = noisy_versions.values() if isinstance(noisy_versions, dict) else noisy_versions
-    entries = []
-    for item in items or []:
-        if not isinstance(item, dict):
-            continue
-        clean = item.get("clean_query") or item.get("clean_text") or item.get("clean") or ""
-        versions = [v for v in item.get("noisy_versions") or [] if isinstance(v, dict)]
-        entries.append({"clean": clean, "versions": versions})
-    return entries
+def _noisy_version(clean: str, version: dict[str, Any]) -> NoisyVersion:
+    return NoisyVersion(
+        clean=clean,
+        noisy=str(version.get("noisy_text", "")),
+        noise_type=str(version.get("noise_type", "")),
+        strategies=[str(s) for s in version.get("applied_strategies") or []],
+        edits=[e for e in version.get("edits") or [] if isinstance(e, dict)],
+    )
+
+
+def _tally_noise_attributes(view: RecordView) -> None:
+    if view.noisy:
+        view.attributes["noise_layer"] = [v.noise_type for v in view.noisy]
+        view.attributes["noise_strategy"] = [s for v in view.noisy for s in v.strategies]
+
+
+def _noise_entries(noisy_versions: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(clean text, version) pairs from the spec's map, whose values may be lists of turns."""
+    groups = noisy_versions.values() if isinstance(noisy_versions, dict) else [noisy_versions]
+    pairs = []
+    for group in groups:
+        for item in group if isinstance(group, list) else [group]:
+            if not isinstance(item, dict):
+                continue
+            clean = item.get("clean_query") or item.get("clean_text") or item.get("clean") or ""
+            for version in item.get("noisy_versions") or []:
+                if isinstance(version, dict):
+                    pairs.append((str(clean), version))
+    return pairs
