@@ -59,7 +59,7 @@ def test_strategy_honours_the_rate(strategy: str, text: str, rate: float, seed: 
 @settings(max_examples=40, deadline=None)
 @given(text=TEXTS, rate=RATES, seed=SEEDS)
 def test_edit_log_reproduces_noisy_text(strategy: str, text: str, rate: float, seed: int) -> None:
-    """Replaying the edit log (also after a JSON round trip) on the clean text gives the noisy text."""
+    """The edit log (also after a JSON round trip) replayed on the clean text gives the noisy."""
     noisy, edits = perturb(text, _habit(strategy), rate, random.Random(seed))
     assert replay(text, edits) == noisy
     assert replay(text, [e.to_dict() for e in edits]) == noisy
@@ -100,7 +100,7 @@ def test_habit_is_the_same_on_every_turn_of_a_persona() -> None:
 
 
 def test_habits_follow_persona_features() -> None:
-    """Sloppy typists make more edits than careful ones; 'none' punctuation drops punctuation more."""
+    """Sloppy typists make more edits than careful ones; 'none' punctuation drops more marks."""
     names = list(STRATEGIES)
     careful = derive_habit("p1", {"typing_accuracy": "careful"}, names)
     sloppy = derive_habit("p1", {"typing_accuracy": "very sloppy"}, names)

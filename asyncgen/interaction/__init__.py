@@ -15,8 +15,10 @@ from asyncgen.interaction.distractor import (
     SemanticDistractorModel,
     create_distractor_model,
 )
+from asyncgen.interaction.enhanced import EnhancedPersonaGenerationPipeline
 from asyncgen.interaction.generator import InteractionGenerator, TaskOutcome
 from asyncgen.interaction.jsonout import MalformedOutputError
+from asyncgen.interaction.pipeline import InteractionPipeline
 from asyncgen.interaction.records import Interaction, Message
 from asyncgen.interaction.storage import InteractionStorage
 from asyncgen.interaction.user_model import FeedbackDecision, UserFeedbackModel
@@ -26,9 +28,11 @@ __all__ = [
     "BatchReport",
     "ConversationTask",
     "DistractorModel",
+    "EnhancedPersonaGenerationPipeline",
     "FeedbackDecision",
     "Interaction",
     "InteractionGenerator",
+    "InteractionPipeline",
     "InteractionStorage",
     "MalformedOutputError",
     "Message",
