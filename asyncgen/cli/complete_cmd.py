@@ -83,4 +83,10 @@ def complete(
         "engine.log_level": log_level.upper() if log_level else None,
     }
     code = run_complete(input_path, output, config, overrides, model=model, quiet=quiet)
-    raise typer.Exit(code)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit non-zero for an interrupted run (SystemExit passes through the CLI wrapper intact)."""
+    if code:
+        raise SystemExit(code)

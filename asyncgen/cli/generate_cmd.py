@@ -275,4 +275,10 @@ def generate(
         min_turns=min_turns,
         max_turns=max_turns,
     )
-    raise typer.Exit(run_generate(args))
+    _exit(run_generate(args))
+
+
+def _exit(code: int) -> None:
+    """Exit non-zero for an interrupted run (SystemExit passes through the CLI wrapper intact)."""
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,89 @@
+"""Append-only JSONL: whole lines, counted only once written, torn tails cut, errors named."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from asyncgen.errors import StoreError
+from asyncgen.store import JsonlWriter, count_lines, iter_jsonl, repair_tail
+
+
+def test_repair_tail_cuts_only_a_torn_last_line(tmp_path: Path) -> None:
+    """A last line without its newline is removed; complete lines are kept."""
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"id": 1}\n{"id": 2}\n{"id": 3, "te')
+    assert repair_tail(path) == len(b'{"id": 3, "te')
+    assert path.read_bytes() == b'{"id": 1}\n{"id": 2}\n'
+    assert repair_tail(path) == 0
+
+
+def test_repair_tail_handles_a_file_that_is_all_torn(tmp_path: Path) -> None:
+    """A file holding only a partial first line becomes empty."""
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"x" * 200_000)
+    assert repair_tail(path) == 200_000 and path.read_bytes() == b""
+
+
+def test_iter_jsonl_names_file_and_line_of_a_bad_line(tmp_path: Path) -> None:
+    """A corrupt complete line is a StoreError naming where it is."""
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"id": 1}\nnot json\n')
+    with pytest.raises(StoreError, match=r"r\.jsonl:2: not valid JSON"):
+        list(iter_jsonl(path))
+
+
+async def test_writer_appends_whole_lines_and_counts_after_writing(tmp_path: Path) -> None:
+    """`on_written` runs once the line is in the file; the file holds one line per object."""
+    path = tmp_path / "out.jsonl"
+    writer = JsonlWriter(path, fsync_interval=0.0)
+    await writer.start()
+    seen: list[int] = []
+
+    def check(expected: int) -> None:
+        seen.append(count_lines(path))
+        assert count_lines(path) == expected
+
+    for i in range(5):
+        await writer.write({"id": i, "text": "é" * i}, on_written=lambda i=i: check(i + 1))
+    await writer.aclose()
+    assert seen == [1, 2, 3, 4, 5]
+    assert [obj["id"] for _, obj in iter_jsonl(path)] == [0, 1, 2, 3, 4]
+
+
+async def test_writer_fsyncs_on_its_cadence_and_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a long interval, fsync happens only at close, not per line."""
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    writer = JsonlWriter(tmp_path / "out.jsonl", fsync_interval=3600.0)
+    await writer.start()
+    for i in range(20):
+        await writer.write({"id": i})
+    assert calls == []
+    await writer.aclose()
+    assert len(calls) == 1
+
+
+async def test_unserialisable_object_is_refused_before_queueing(tmp_path: Path) -> None:
+    """An object orjson cannot write raises TypeError and leaves the file untouched."""
+    path = tmp_path / "out.jsonl"
+    writer = JsonlWriter(path)
+    await writer.start()
+    with pytest.raises(TypeError):
+        await writer.write({"bad": object()})
+    await writer.aclose()
+    assert path.read_bytes() == b""
+
+
+async def test_unwritable_file_is_a_store_error(tmp_path: Path) -> None:
+    """Opening a writer under a regular file fails with a clear StoreError."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    writer = JsonlWriter(blocker / "out.jsonl")
+    with pytest.raises(StoreError, match="cannot write"):
+        await writer.start()

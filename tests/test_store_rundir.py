@@ -1,0 +1,76 @@
+"""The run directory: writable or a clear error, the plan check, the snapshot and the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from asyncgen.config import load_config
+from asyncgen.engine import Record
+from asyncgen.errors import StoreError
+from asyncgen.store import (
+    RunLayout,
+    check_plan,
+    plan_record,
+    prepare_run_dir,
+    snapshot_config,
+    write_index,
+)
+
+
+def test_unwritable_run_directory_is_a_store_error(tmp_path: Path) -> None:
+    """A run directory below a regular file cannot be created: one clear line."""
+    (tmp_path / "file").write_text("x")
+    layout = RunLayout.in_dir(tmp_path / "file" / "run", "records.jsonl")
+    with pytest.raises(StoreError, match=r"cannot write to .*file/run"):
+        prepare_run_dir(layout)
+
+
+def test_plan_is_recorded_then_checked(tmp_path: Path) -> None:
+    """A new run records its plan; the same plan resumes; another is refused naming the key."""
+    layout = RunLayout.in_dir(tmp_path, "records.jsonl")
+    plan = plan_record("dialogue", 1, {"dialogue": {"min_turns": (5, 10)}}, 100)
+    assert check_plan(layout, plan) is False
+    assert check_plan(layout, plan_record("dialogue", 1, {"dialogue": {"min_turns": [5, 10]}}, 200))
+    changed = plan_record("dialogue", 1, {"dialogue": {"min_turns": [6, 10]}}, 100)
+    with pytest.raises(StoreError, match=r"dialogue\.min_turns: \[5, 10\] → \[6, 10\]"):
+        check_plan(layout, changed)
+
+
+def test_records_without_a_plan_are_not_adopted(tmp_path: Path) -> None:
+    """A folder with records but no plan.json is not silently resumed."""
+    (tmp_path / "records.jsonl").write_text('{"id": "a"}\n')
+    layout = RunLayout.in_dir(tmp_path, "records.jsonl")
+    with pytest.raises(StoreError, match="not a run directory"):
+        check_plan(layout, plan_record("x", 0, {}, 1))
+
+
+def test_snapshot_redacts_secrets(tmp_path: Path) -> None:
+    """The config snapshot never holds a key."""
+    config = load_config(None, {"sim.api_key": "sk-secret-123"}, environ={}, env_file=None)
+    layout = RunLayout.in_dir(tmp_path, "records.jsonl")
+    snapshot_config(layout, config)
+    text = layout.config.read_text()
+    assert "sk-secret-123" not in text and orjson.loads(text)["sim"]["api_key"] == "***"
+
+
+def test_index_has_the_spec_shape(tmp_path: Path) -> None:
+    """index.json: the entries under the pipeline's key, a count and last_updated."""
+    records = tmp_path / "records.jsonl"
+    records.write_bytes(b"".join(orjson.dumps({"id": f"r{i}", "n": i}) + b"\n" for i in range(3)))
+
+    def entry(record: Record) -> dict[str, object]:
+        return {"interaction_id": record.id, "num_turns": record.data["n"]}
+
+    count = write_index(records, tmp_path / "index.json", "interactions", entry, "2026-01-01")
+    index = orjson.loads((tmp_path / "index.json").read_bytes())
+    assert count == 3 and index["count"] == 3 and index["last_updated"] == "2026-01-01"
+    assert index["interactions"][2] == {"interaction_id": "r2", "num_turns": 2}
+
+
+def test_index_of_an_empty_run(tmp_path: Path) -> None:
+    """No records still gives valid JSON with an empty list."""
+    write_index(tmp_path / "none.jsonl", tmp_path / "index.json", "records", dict, "t")
+    assert orjson.loads((tmp_path / "index.json").read_bytes())["records"] == []
