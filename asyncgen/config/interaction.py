@@ -63,6 +63,7 @@ class PersonaSettings(Settings):
     feature_share: float = Field(default=0.7, gt=0, le=1)
     min_differing_features: int = Field(default=3, ge=0)
     personalized_system_prompt: bool = True
+    spare_query_share: float = Field(default=0.2, ge=0, le=5)
 
 
 class DistractorSettings(Settings):

@@ -62,6 +62,7 @@ class InteractionPipeline:
             DatasetError: a persona or query file is malformed, or no query was produced.
         """
         self.report = StageReport()
+        await anyio.Path(ctx.run_dir).mkdir(parents=True, exist_ok=True)
         self.personas = await prepare_personas(self.config, ctx.run_dir, self.report)
         self.queries = await prepare_queries(
             self.config, ctx.run_dir, self.personas, ctx.client, self.report

@@ -51,9 +51,15 @@ class StageReport:
 
 
 def queries_needed(config: RunConfig, num_personas: int) -> int:
-    """Queries per persona: the configured count, more when `engine.n` needs them."""
-    wanted = math.ceil(config.engine.n / max(1, num_personas))
-    return max(config.personas.queries_per_persona, wanted)
+    """Queries per persona: enough for `engine.n` items plus a spare share for replacements.
+
+    A failed or duplicate conversation is replaced by a later plan item; the spare share
+    (`personas.spare_query_share`) makes that item use a fresh query, as the spec's
+    supplement rounds generate new queries, instead of repeating one.
+    """
+    settings = config.personas
+    wanted = max(config.engine.n, num_personas * settings.queries_per_persona)
+    return math.ceil(wanted * (1 + settings.spare_query_share) / max(1, num_personas))
 
 
 async def prepare_personas(config: RunConfig, run_dir: Path, report: StageReport) -> list[Persona]:

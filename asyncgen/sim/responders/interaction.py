@@ -15,6 +15,14 @@ from typing import Any
 import orjson
 
 from asyncgen.sim.responders import SimRequest, responder
+from asyncgen.sim.responders.interaction_words import (
+    ASPECTS,
+    DOMAIN_TERMS,
+    LEADS,
+    LINKS,
+    QUALIFIERS,
+    VERBS,
+)
 
 PROFILE_LABEL = "User profile (JSON):"
 STATE_LABEL = "Conversation state (JSON):"
@@ -399,15 +407,18 @@ def _habits(text: str, profile: dict[str, str], rng: random.Random) -> str:
 
 @responder("query_generation")
 def query_generation(request: SimRequest) -> str:
-    """JSON `{queries: [...]}`: requests drawn from the persona's domain."""
-    prompt = _prompt(request)
+    """JSON `{queries: [...]}`: distinct requests drawn from the persona's domain."""
+    prompt, rng = _prompt(request), request.rng
     profile = _profile(request)
     wanted = int(_labelled(prompt, QUERY_LABEL).get("num_queries", 5) or 5)
-    rng = request.rng
-    topics = TOPICS.get(profile.get("domain", ""), TOPICS["personal life"])
+    avoid = _after(prompt, "Do not repeat any of these earlier requests:").lower()
+    topics = list(TOPICS.get(profile.get("domain", ""), TOPICS["personal life"]))
+    fresh = [t for t in topics if t.lower() not in avoid] or topics
+    rng.shuffle(fresh)
     queries = []
-    for _ in range(wanted):
-        task = rng.choice(TASKS).format(t=rng.choice(topics))
+    for i in range(wanted):
+        topic = rng.choice(ASPECTS) + fresh[i % len(fresh)]
+        task = rng.choice(TASKS).format(t=topic)
         queries.append(f"{task} {rng.choice(CONTEXTS)}.")
     return _json({"queries": queries}, request)
 
@@ -432,11 +443,19 @@ def assistant(request: SimRequest) -> str:
         "expert": "Skipping the basics: ",
         "advanced": "At a practical level: ",
     }
-    advice = rng.sample(ADVICE, rng.randint(2, 5))
-    points = [a.format(kw=rng.choice(keywords)) for a in advice]
+    terms = DOMAIN_TERMS.get(profile.get("domain", ""), ()) or tuple(keywords)
+    points = [_point(rng.choice(keywords), terms, rng) for _ in range(rng.randint(2, 4))]
+    if rng.random() < 0.3:
+        points.insert(rng.randrange(len(points)), rng.choice(ADVICE).format(kw=keywords[0]))
     body = _format(points, profile.get("preferred_format", ""), keywords, rng)
     close = rng.choice(("", " Want me to go deeper on any step?", " Let me know if that fits."))
     return f"{opener} {level.get(profile.get('expertise', ''), '')}{body}{close}".strip()
+
+
+def _point(keyword: str, terms: tuple[str, ...], rng: random.Random) -> str:
+    """One piece of advice built from the topic word and a domain term."""
+    parts = (rng.choice(LEADS), rng.choice(VERBS), "the", rng.choice(terms), rng.choice(LINKS))
+    return " ".join(parts) + f" {keyword} {rng.choice(QUALIFIERS)}."
 
 
 def _format(points: list[str], style: str, keywords: list[str], rng: random.Random) -> str:
