@@ -14,7 +14,9 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from asyncgen.config import RunConfig
 from asyncgen.dialogue.multiwoz import (
@@ -31,11 +33,14 @@ from asyncgen.dialogue.parse import (
 )
 from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scenario_messages
 from asyncgen.dialogue.space import ScenarioSpace
-from asyncgen.dialogue.store import DialogueFiles
+from asyncgen.dialogue.store import DialogueFiles, EmbeddingMemory
 from asyncgen.engine.plugin import Failure, Outcome, Record, Reject
 from asyncgen.errors import DatasetError, LLMError, LLMResponseError
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
+
+if TYPE_CHECKING:
+    from asyncgen.engine import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ class DialogueGenerator:
         self.personas: PersonaBank | None = None
         self.existing_hashes: set[str] = set()
         self.files = DialogueFiles(self.settings)
+        self.memory = EmbeddingMemory(self.settings.similarity_threshold)
         self.noiser: Any = None
 
     # --- data -----------------------------------------------------------------------
@@ -227,20 +233,28 @@ class DialogueGenerator:
                 detail={"dataset_size": len(dataset), "source": dataset.source},
             )
         digest = payload["base_dialogue_hash"]
-        if digest in self.existing_hashes:
+        if digest in self.existing_hashes and not self.settings.allow_base_reuse:
             return Reject(reason="duplicate_base_dialogue", data={"base_dialogue_hash": digest})
+        if self.settings.allow_base_reuse:
+            return await self._generate_guarded(record_id, payload, dataset, bank)
         self.existing_hashes.add(digest)
         try:
-            outcome = await self._generate_claimed(record_id, payload, dataset, bank)
-        except Exception as exc:  # one broken item must not stop the run
-            log.exception("dialogue %s failed unexpectedly", record_id)
-            outcome = Failure(reason="internal_error", detail={"error": repr(exc)[:300]})
+            outcome = await self._generate_guarded(record_id, payload, dataset, bank)
         except BaseException:
             self.existing_hashes.discard(digest)
             raise
         if not isinstance(outcome, Record):
             self.existing_hashes.discard(digest)
         return outcome
+
+    async def _generate_guarded(
+        self, record_id: str, payload: dict[str, Any], dataset: MultiWOZDataset, bank: PersonaBank
+    ) -> Outcome:
+        try:
+            return await self._generate_claimed(record_id, payload, dataset, bank)
+        except Exception as exc:  # one broken item must not stop the run
+            log.exception("dialogue %s failed unexpectedly", record_id)
+            return Failure(reason="internal_error", detail={"error": repr(exc)[:300]})
 
     async def _generate_claimed(
         self, record_id: str, payload: dict[str, Any], dataset: MultiWOZDataset, bank: PersonaBank
@@ -308,6 +322,39 @@ class DialogueGenerator:
             "model": model,
             "created_at": self.clock().isoformat(),
         }
+
+    def is_unique(self, conversation_embedding: np.ndarray) -> bool:
+        """The report's `is_unique`: no earlier accepted embedding reaches the threshold."""
+        return self.memory.is_unique(conversation_embedding)
+
+    # --- the whole run --------------------------------------------------------------
+
+    async def generate_unique_dialogues(
+        self, total_generations: int, run_dir: Path, *, resume: bool = False
+    ) -> RunSummary:
+        """Generate `total_generations` unique dialogues into `run_dir` through the engine.
+
+        The run streams records to `records.jsonl`, rejects near-duplicates through the
+        semantic gate (`similarity_threshold`), survives crashes (rerun to resume), and
+        writes the report's `output_file`, `hash_file` and `embedding_file` at the end.
+
+        Raises:
+            DatasetError: more dialogues than unique base dialogues (without reuse).
+        """
+        from asyncgen.dedup import create_gate
+        from asyncgen.dialogue.pipeline import DialoguePipeline
+        from asyncgen.engine import run_generation
+
+        if self.client is None:
+            raise LLMError("DialogueGenerator needs a chat client to generate")
+        config = self.config.model_copy(deep=True)
+        config.engine.n = total_generations
+        config.engine.pipeline = "dialogue"
+        pipeline = DialoguePipeline(config, generator=self)
+        gate = create_gate(config, run_dir)
+        return await run_generation(
+            config, pipeline, run_dir=run_dir, client=self.client, gate=gate, resume=resume
+        )
 
     # --- the report's files ---------------------------------------------------------
 

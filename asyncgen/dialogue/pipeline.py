@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from asyncgen.config import RunConfig
 from asyncgen.dialogue.generator import DialogueGenerator
 from asyncgen.dialogue.parse import DialogueTurn, format_dialogue
 from asyncgen.dialogue.plan import DialoguePlanner
+from asyncgen.dialogue.store import export_run
 from asyncgen.engine.plugin import Outcome, Record, RunContext, WorkItem
 from asyncgen.errors import DatasetError
 
@@ -29,12 +31,13 @@ class DialoguePipeline:
     name = "dialogue"
     records_file = "records.jsonl"
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, generator: DialogueGenerator | None = None) -> None:
         self.config = config
         config.dedup.threshold = config.dialogue.similarity_threshold
         self.seed = config.engine.seed
-        self.generator = DialogueGenerator(config)
+        self.generator = generator or DialogueGenerator(config)
         self._planner: DialoguePlanner | None = None
+        self._run_dir: Path | None = None
 
     @property
     def planner(self) -> DialoguePlanner:
@@ -53,6 +56,7 @@ class DialoguePipeline:
         """
         await asyncio.to_thread(lambda: self.planner)
         self.generator.client = ctx.client
+        self._run_dir = ctx.run_dir
         self._check_capacity(self.config.engine.n)
         if self.config.dialogue.apply_noise:
             from asyncgen.dialogue.noise import DialogueNoiser
@@ -113,6 +117,11 @@ class DialoguePipeline:
             "created_at": data.get("created_at"),
             "query_id": data.get("base_dialogue_id"),
         }
+
+    async def aclose(self) -> None:
+        """Write the report's files (dialogues JSON, base hashes, embeddings) into the run."""
+        if self._run_dir is not None:
+            await asyncio.to_thread(export_run, self._run_dir, self.config, self.records_file)
 
     def dedup_text(self, record: Record) -> str | None:
         """The dialogue's clean text, for semantic near-duplicate checks."""

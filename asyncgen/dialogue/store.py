@@ -7,6 +7,7 @@ these files are the report's export of it, written atomically.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from asyncgen.config import DialogueSettings
+from asyncgen.config import DialogueSettings, RunConfig
 from asyncgen.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -112,3 +115,43 @@ class EmbeddingMemory:
 def _normalise(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1.0, norms)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every complete record line of a run's records file (a torn last line is skipped)."""
+    if not path.is_file():
+        return []
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                records.append(value)
+    return records
+
+
+def export_run(run_dir: Path, config: RunConfig, records_file: str = "records.jsonl") -> int:
+    """Write `output_file`, `hash_file` and (with dedup state) `embedding_file` into a run.
+
+    The run's `records.jsonl` stays the source of truth; these are the report's views of
+    it: every dialogue as one JSON array, the SHA-256 of every base conversation used,
+    and the dialogue embeddings the uniqueness gate kept. Returns the dialogue count.
+    """
+    files = DialogueFiles(config.dialogue)
+    records = read_records(run_dir / records_file)
+    payload = json.dumps(records, ensure_ascii=False, indent=2).encode("utf-8")
+    _atomic_write(run_dir / config.dialogue.output_file, payload)
+    hashes = sorted({str(r["base_dialogue_hash"]) for r in records if r.get("base_dialogue_hash")})
+    files.save_hashes(hashes, run_dir)
+    if config.dedup.enabled:
+        from asyncgen.dedup.export import export_embeddings
+
+        try:
+            export_embeddings(run_dir, run_dir / config.dialogue.embedding_file)
+        except StoreError as exc:
+            log.info("no embeddings to export: %s", exc)
+    log.info("exported %d dialogues and %d base hashes to %s", len(records), len(hashes), run_dir)
+    return len(records)
