@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import orjson
-
 from engine_support import cli, subprocess_env
 
 FLAKY = """

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 import pytest
+from engine_support import FlakyLocal, LocalPipeline
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.engine import RunOptions, RunSummary, Shutdown, run_generation
 from asyncgen.errors import StoreError
 from asyncgen.store import records_of
-from engine_support import FlakyLocal, LocalPipeline
 
 
 def make_config(**overrides: Any) -> RunConfig:

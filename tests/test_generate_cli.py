@@ -7,10 +7,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from engine_support import cli, subprocess_env
 
 from asyncgen.cli.generate_cmd import GenerateArgs, _resolve, spread_values
 from asyncgen.errors import ConfigError
-from engine_support import cli, subprocess_env
 
 QUICK = ["--config", "{config}", "--quiet", "--no-dedup"]
 CONFIG = "engine:\n  max_workers: 8\n  fsync_interval: 0.0\n"

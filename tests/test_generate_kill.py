@@ -1,4 +1,4 @@
-"""A real `asyncgen generate` killed at random moments, and stopped with SIGTERM, over the simulator."""
+"""A real `asyncgen generate` killed at random moments, and stopped by SIGTERM (simulator)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import orjson
-
 from engine_support import cli, subprocess_env
 
 CONFIG = """
@@ -89,7 +88,7 @@ def test_sigkill_at_random_moments_then_rerun_gives_exactly_n(tmp_path: Path) ->
 
 
 def test_sigterm_drains_in_flight_and_writes_the_summary(tmp_path: Path) -> None:
-    """SIGTERM: in-flight items finish, the summary accounts for the rest, exit 1, rerun completes."""
+    """SIGTERM: in-flight items finish, the summary counts the rest, exit 1; a rerun completes."""
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
     out, n = tmp_path / "run", 200
