@@ -86,7 +86,8 @@ class Answerer:
                 params=params,
             )
             text = get_responder(kind)(request)
-            self._remember(kind, content_key, text)
+            if self.duplicate_rate > 0:
+                self._remember(kind, content_key, text)
         return _fit(text, max_tokens, is_duplicate)
 
     def _duplicate(self, kind: str, dup_key: int) -> str | None:

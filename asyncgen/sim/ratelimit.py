@@ -27,6 +27,9 @@ __all__ = ["BURST_ALLOWANCE", "Admission", "RateLimiter", "WindowLimit", "format
 BURST_ALLOWANCE = 0.1
 SUB_WINDOW = 1.0
 NEVER = math.inf
+_HEADER_KINDS = ("limit", "remaining", "reset")
+_REQUEST_HEADERS = tuple(f"x-ratelimit-{what}-requests".encode() for what in _HEADER_KINDS)
+_TOKEN_HEADERS = tuple(f"x-ratelimit-{what}-tokens".encode() for what in _HEADER_KINDS)
 
 
 def format_duration(seconds: float) -> str:
@@ -45,6 +48,7 @@ class WindowLimit:
 
     def __init__(self, limit: int, now: float, burst: float = BURST_ALLOWANCE) -> None:
         self.limit = limit
+        self.limit_bytes = str(limit).encode()
         self.rate = limit / 60.0
         self.level = float(limit)
         self.updated = now
@@ -167,12 +171,14 @@ class RateLimiter:
 
 def _headers(limits: _KeyLimits, now: float) -> list[tuple[bytes, bytes]]:
     headers: list[tuple[bytes, bytes]] = []
-    for name, window in (("requests", limits.requests), ("tokens", limits.tokens)):
+    for names, window in ((_REQUEST_HEADERS, limits.requests), (_TOKEN_HEADERS, limits.tokens)):
         if window is None:
             continue
+        window._advance(now)
+        level = max(0.0, window.level)
         headers += [
-            (b"x-ratelimit-limit-" + name.encode(), str(window.limit).encode()),
-            (b"x-ratelimit-remaining-" + name.encode(), str(window.remaining(now)).encode()),
-            (b"x-ratelimit-reset-" + name.encode(), format_duration(window.reset_in(now)).encode()),
+            (names[0], window.limit_bytes),
+            (names[1], str(int(level)).encode()),
+            (names[2], format_duration((window.limit - level) / window.rate).encode()),
         ]
     return headers

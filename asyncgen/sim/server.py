@@ -57,6 +57,7 @@ def _uvicorn_config(app: SimApp, log_level: str) -> uvicorn.Config:
         access_log=False,
         log_level=log_level,
         server_header=False,
+        proxy_headers=False,
         backlog=4096,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

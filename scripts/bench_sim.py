@@ -1,0 +1,283 @@
+"""How many requests per second the built-in simulator serves on one core at zero latency.
+
+The simulator runs in a child process pinned to one core (os.sched_setaffinity); the load
+comes from another process pinned to another core, so the figure is the server's, not the
+client's. Two load generators: a minimal keep-alive HTTP/1.1 client on raw asyncio
+protocols (uvloop), which needs far less CPU per request than the server and so measures
+the server, and aiohttp (a realistic client, for comparison).
+
+    .venv/bin/python scripts/bench_sim.py            # 5 s per scenario
+    .venv/bin/python scripts/bench_sim.py --quick    # 2 s per scenario
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+TARGET = 5_000
+CONNECTIONS = 64
+WARMUP = 0.5
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the table."""
+
+    name: str
+    generator: str
+    stream: bool = False
+    limits: bool = False
+
+
+SCENARIOS = (
+    Scenario("completion, no limits", "raw"),
+    Scenario("completion, rpm+tpm headers", "raw", limits=True),
+    Scenario("stream (SSE + usage chunk)", "raw", stream=True),
+    Scenario("completion, no limits", "aiohttp"),
+)
+
+
+def _bodies(stream: bool, count: int = 512) -> list[bytes]:
+    """Distinct request bodies, so the server computes a fresh answer for each."""
+    out = []
+    for i in range(count):
+        payload = {
+            "model": "bench",
+            "messages": [{"role": "user", "content": f"Question {i}: how should I plan trip {i}?"}],
+            "stream": stream,
+        }
+        out.append(json.dumps(payload).encode())
+    return out
+
+
+# ---------------------------------------------------------------- raw load generator
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection sending requests back to back."""
+
+    def __init__(self, requests: list[bytes], state: dict[str, Any], index: int) -> None:
+        self.requests = requests
+        self.state = state
+        self.index = index
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.index = (self.index + 1) % len(self.requests)
+        self.transport.write(self.requests[self.index])
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (size := _response_size(self.buffer)) is not None:
+            status = self.buffer[9:12]
+            self.buffer = self.buffer[size:]
+            state = self.state
+            if state["counting"]:
+                state["done"] += 1
+                if status != b"200":
+                    state["errors"] += 1
+            if state["stop"]:
+                assert self.transport is not None
+                self.transport.close()
+                return
+            self._send()
+
+
+def _response_size(buffer: bytes) -> int | None:
+    """Length of the first complete HTTP response in `buffer`, or None if incomplete."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = buffer[:head_end].lower()
+    marker = head.find(b"content-length:")
+    if marker >= 0:
+        end = head.find(b"\r\n", marker)
+        length = int(head[marker + 15 : end if end >= 0 else None])
+        total = head_end + 4 + length
+        return total if len(buffer) >= total else None
+    tail = buffer.find(b"\r\n0\r\n\r\n", head_end)
+    return tail + 7 if tail >= 0 else None
+
+
+async def _raw_load(port: int, stream: bool, duration: float, connections: int) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Authorization: Bearer bench\r\nContent-Type: application/json\r\n"
+    )
+    requests = [(head + f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in _bodies(stream)]
+    state: dict[str, Any] = {"done": 0, "errors": 0, "counting": False, "stop": False}
+    for i in range(connections):
+        await loop.create_connection(
+            lambda i=i: _Connection(requests, state, i * 7), "127.0.0.1", port
+        )
+    await asyncio.sleep(WARMUP)
+    state["counting"] = True
+    started = time.perf_counter()
+    await asyncio.sleep(duration)
+    state["counting"] = False
+    elapsed = time.perf_counter() - started
+    state["stop"] = True
+    await asyncio.sleep(0.1)
+    return {"requests": state["done"], "errors": state["errors"], "seconds": elapsed}
+
+
+# ------------------------------------------------------------ aiohttp load generator
+
+
+async def _aiohttp_load(
+    port: int, stream: bool, duration: float, connections: int
+) -> dict[str, Any]:
+    import aiohttp
+
+    bodies = _bodies(stream)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    state = {"done": 0, "errors": 0, "counting": False, "stop": False}
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
+
+    async def worker(session: aiohttp.ClientSession, offset: int) -> None:
+        i = offset
+        while not state["stop"]:
+            i = (i + 1) % len(bodies)
+            async with session.post(url, data=bodies[i], headers=headers) as response:
+                await response.read()
+                if state["counting"]:
+                    state["done"] += 1
+                    state["errors"] += response.status != 200
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = [asyncio.create_task(worker(session, i * 7)) for i in range(connections)]
+        await asyncio.sleep(WARMUP)
+        state["counting"] = True
+        started = time.perf_counter()
+        await asyncio.sleep(duration)
+        state["counting"] = False
+        elapsed = time.perf_counter() - started
+        state["stop"] = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {"requests": state["done"], "errors": state["errors"], "seconds": elapsed}
+
+
+def client_main(args: argparse.Namespace) -> None:
+    """Load-generator process: pin to its core, drive the server, print JSON."""
+    os.sched_setaffinity(0, {args.core})
+    import uvloop
+
+    load = _raw_load if args.generator == "raw" else _aiohttp_load
+    result = uvloop.run(load(args.port, args.stream, args.duration, args.connections))
+    print(json.dumps(result))
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def _cores() -> tuple[int, int]:
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        sys.exit("bench_sim needs two cores (one for the server, one for the load)")
+    return cores[0], cores[1]
+
+
+def run_scenario(scenario: Scenario, duration: float, connections: int) -> dict[str, Any]:
+    """Start a pinned simulator, drive it from a pinned client process, return the figures."""
+    from asyncgen.sim import SimulatorProcess
+
+    server_core, client_core = _cores()
+    limits = {"rpm": 100_000_000, "tpm": 10_000_000_000} if scenario.limits else {}
+    with SimulatorProcess(**limits) as sim:
+        assert sim.pid is not None
+        os.sched_setaffinity(sim.pid, {server_core})
+        command = [
+            sys.executable,
+            __file__,
+            "--client",
+            f"--port={sim.port}",
+            f"--core={client_core}",
+            f"--generator={scenario.generator}",
+            f"--duration={duration}",
+            f"--connections={connections}",
+            *(["--stream"] if scenario.stream else []),
+        ]
+        cpu_before = _cpu_seconds(sim.pid)
+        done_before = sim.stats()["completions"]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        cpu = _cpu_seconds(sim.pid) - cpu_before
+        served = sim.stats()["completions"] - done_before
+        result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / result["seconds"]
+    result["cpu_us"] = cpu / max(1, served) * 1e6
+    result["capacity"] = served / cpu if cpu > 0 else float("inf")
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc), busy or not."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    """Run every scenario and print the table with ratios to the 5,000 req/s target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 s per scenario")
+    parser.add_argument("--duration", type=float, default=None)
+    parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--generator", default="raw", help=argparse.SUPPRESS)
+    parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return 0
+    duration = args.duration or (2.0 if args.quick else 5.0)
+    server_core, client_core = _cores()
+    print(
+        f"simulator pinned to core {server_core}, load on core {client_core}, "
+        f"{args.connections} keep-alive connections, {duration:g} s per scenario, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    header = (
+        f"{'scenario':30} {'load':8} {'req/s':>7} {'vs 5,000':>9} "
+        f"{'CPU us/req':>10} {'req/CPU-s':>9} {'vs 5,000':>9} {'errors':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    worst = float("inf")
+    for scenario in SCENARIOS:
+        result = run_scenario(scenario, duration, args.connections)
+        rps, capacity = result["rps"], result["capacity"]
+        if scenario.generator == "raw" and not scenario.stream:
+            worst = min(worst, rps)
+        print(
+            f"{scenario.name:30} {scenario.generator:8} {rps:7.0f} {rps / TARGET:8.2f}x "
+            f"{result['cpu_us']:10.0f} {capacity:9.0f} {capacity / TARGET:8.2f}x "
+            f"{result['errors']:6d}",
+            flush=True,
+        )
+    verdict = "meets" if worst >= TARGET else "misses"
+    print(f"completions on one core: {worst:.0f} req/s measured ({verdict} {TARGET:,} req/s)")
+    print("req/CPU-s = completions per second of the server's own CPU time: its one-core")
+    print("capacity, unaffected by other processes sharing the core during the run")
+    return 0 if worst > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
