@@ -7,7 +7,13 @@ import random
 import httpx
 import pytest
 
-from asyncgen.errors import LLMConnectionError, LLMStatusError, LLMTimeoutError, RateLimitError, ServerError
+from asyncgen.errors import (
+    LLMConnectionError,
+    LLMStatusError,
+    LLMTimeoutError,
+    RateLimitError,
+    ServerError,
+)
 from asyncgen.llm import (
     ContextLengthError,
     EmptyAnswerError,
@@ -26,7 +32,15 @@ from asyncgen.llm.retry import is_testing, set_testing
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("6m0s", 360.0), ("1s", 1.0), ("20ms", 0.02), ("1.5s", 1.5), ("1h2m3s", 3723.0), ("0.25", 0.25), ("7", 7.0)],
+    [
+        ("6m0s", 360.0),
+        ("1s", 1.0),
+        ("20ms", 0.02),
+        ("1.5s", 1.5),
+        ("1h2m3s", 3723.0),
+        ("0.25", 0.25),
+        ("7", 7.0),
+    ],
 )
 def test_parse_duration_reads_openai_resets(text: str, seconds: float) -> None:
     """OpenAI's Go-style reset durations and plain seconds become seconds."""

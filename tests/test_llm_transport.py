@@ -12,13 +12,17 @@ import orjson
 import pytest
 
 from asyncgen.config import LLMSettings
-from asyncgen.errors import LLMConnectionError, LLMStatusError, LLMTimeoutError, RateLimitError, ServerError
+from asyncgen.errors import (
+    LLMConnectionError,
+    LLMStatusError,
+    LLMTimeoutError,
+    RateLimitError,
+    ServerError,
+)
 from asyncgen.llm import (
     AuthenticationError,
     ChatRequest,
     ContextLengthError,
-    EmptyAnswerError,
-    MalformedAnswerError,
     ModelHandle,
     Transport,
     TruncatedAnswerError,
@@ -35,19 +39,33 @@ def _instant_backoff() -> Iterator[None]:
     set_testing(False)
 
 
-def completion(content: str = "hello", finish: str = "stop", prompt: int = 10, out: int = 5, **headers: str) -> httpx.Response:
+def completion(
+    content: str = "hello", finish: str = "stop", prompt: int = 10, out: int = 5, **headers: str
+) -> httpx.Response:
     """A 200 chat-completions answer."""
     body = {
         "id": "chatcmpl-1",
         "model": "m1",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+            }
+        ],
         "usage": {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out},
     }
-    return httpx.Response(200, json=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    return httpx.Response(
+        200, json=body, headers={k.replace("_", "-"): v for k, v in headers.items()}
+    )
 
 
 def settings(**overrides: Any) -> LLMSettings:
-    base: dict[str, Any] = {"provider": "compatible", "base_url": "http://llm.test/v1", "model": "m1"}
+    base: dict[str, Any] = {
+        "provider": "compatible",
+        "base_url": "http://llm.test/v1",
+        "model": "m1",
+    }
     base.update(overrides)
     return LLMSettings.model_validate(base)
 
@@ -55,7 +73,10 @@ def settings(**overrides: Any) -> LLMSettings:
 def make(handler: Handler, **overrides: Any) -> Transport:
     retries = overrides.pop("max_retries", None)
     return Transport.from_settings(
-        settings(**overrides), api_key="sk-test", max_retries=retries, http_transport=httpx.MockTransport(handler)
+        settings(**overrides),
+        api_key="sk-test",
+        max_retries=retries,
+        http_transport=httpx.MockTransport(handler),
     )
 
 
@@ -79,7 +100,12 @@ REQUEST = ChatRequest(messages=[{"role": "user", "content": "hi"}], kind="unit_t
 @pytest.mark.parametrize(
     ("first", "cause"),
     [
-        (httpx.Response(429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "1"}), "rate_limited"),
+        (
+            httpx.Response(
+                429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "1"}
+            ),
+            "rate_limited",
+        ),
         (httpx.Response(500, text="boom"), "http_500"),
         (httpx.Response(502, text="bad gateway"), "http_502"),
         (httpx.Response(503, text="overloaded"), "http_503"),
@@ -93,7 +119,7 @@ REQUEST = ChatRequest(messages=[{"role": "user", "content": "hi"}], kind="unit_t
     ],
 )
 async def test_each_retry_class_is_retried(first: httpx.Response | Exception, cause: str) -> None:
-    """A transient failure is retried and the second attempt's answer is returned, counted by cause."""
+    """A transient failure is retried; the second answer is returned and the cause counted."""
     handler, seen = sequence(first, completion())
     async with make(handler) as transport:
         result = await transport.chat(REQUEST)
@@ -115,13 +141,15 @@ async def test_length_retried_only_when_complete_answer_required() -> None:
 
 
 async def test_retries_exhausted_raise_the_last_error() -> None:
-    """After max_retries the last cause is raised, with the attempt count, and counted as a failure."""
+    """After max_retries the last cause is raised with its attempt count and counted as failure."""
     handler, seen = sequence(httpx.Response(500, text="boom"))
     async with make(handler, max_retries=2) as transport:
         with pytest.raises(ServerError) as info:
             await transport.chat(REQUEST)
     assert len(seen) == 3 and info.value.request["attempts"] == 3
-    assert transport.stats.failures == {"http_500": 1} and transport.stats.retries == {"http_500": 2}
+    assert transport.stats.failures == {"http_500": 1} and transport.stats.retries == {
+        "http_500": 2
+    }
 
 
 async def test_truncated_answer_fails_when_retries_spent() -> None:
@@ -135,12 +163,36 @@ async def test_truncated_answer_fails_when_retries_spent() -> None:
 @pytest.mark.parametrize(
     ("response", "error", "phrase"),
     [
-        (httpx.Response(400, json={"error": {"message": "temperature must be <= 2"}}), LLMStatusError, "temperature"),
-        (httpx.Response(401, json={"error": {"message": "bad key"}}), AuthenticationError, "OPENROUTER_API_KEY"),
-        (httpx.Response(403, json={"error": {"message": "no access"}}), AuthenticationError, "OPENROUTER_API_KEY"),
-        (httpx.Response(404, json={"error": {"message": "no such model"}}), LLMStatusError, "--model"),
         (
-            httpx.Response(400, json={"error": {"message": "maximum context length is 8192", "code": "context_length_exceeded"}}),
+            httpx.Response(400, json={"error": {"message": "temperature must be <= 2"}}),
+            LLMStatusError,
+            "temperature",
+        ),
+        (
+            httpx.Response(401, json={"error": {"message": "bad key"}}),
+            AuthenticationError,
+            "OPENROUTER_API_KEY",
+        ),
+        (
+            httpx.Response(403, json={"error": {"message": "no access"}}),
+            AuthenticationError,
+            "OPENROUTER_API_KEY",
+        ),
+        (
+            httpx.Response(404, json={"error": {"message": "no such model"}}),
+            LLMStatusError,
+            "--model",
+        ),
+        (
+            httpx.Response(
+                400,
+                json={
+                    "error": {
+                        "message": "maximum context length is 8192",
+                        "code": "context_length_exceeded",
+                    }
+                },
+            ),
             ContextLengthError,
             "shorten the prompt",
         ),
@@ -159,16 +211,21 @@ async def test_caller_errors_fail_at_once_saying_what_to_fix(
 
 
 async def test_wire_format_kind_header_and_handle_sampling() -> None:
-    """The body is chat-completions JSON; kind goes in X-Asyncgen-Kind; the handle fills unset sampling."""
+    """Chat-completions body; kind in X-Asyncgen-Kind; the handle fills unset sampling values."""
     handler, seen = sequence(completion())
-    handle = ModelHandle(provider="compatible", model="m2", temperature=0.9, top_p=0.8, presence_penalty=0.2)
+    handle = ModelHandle(
+        provider="compatible", model="m2", temperature=0.9, top_p=0.8, presence_penalty=0.2
+    )
     request = ChatRequest(messages=REQUEST.messages, kind="scenario", temperature=0.1, max_tokens=7)
     async with make(handler) as transport:
         await transport.chat(request, handle)
     sent = seen[0]
     body = orjson.loads(sent.content)
     assert str(sent.url) == "http://llm.test/v1/chat/completions"
-    assert sent.headers["X-Asyncgen-Kind"] == "scenario" and sent.headers["authorization"] == "Bearer sk-test"
+    assert (
+        sent.headers["X-Asyncgen-Kind"] == "scenario"
+        and sent.headers["authorization"] == "Bearer sk-test"
+    )
     assert body["model"] == "m2" and body["max_tokens"] == 7
     assert body["temperature"] == 0.1 and body["top_p"] == 0.8 and body["presence_penalty"] == 0.2
     assert "frequency_penalty" not in body
@@ -177,8 +234,12 @@ async def test_wire_format_kind_header_and_handle_sampling() -> None:
 async def test_rate_limit_headers_are_learned() -> None:
     """x-ratelimit-* headers set the limiter's RPM/TPM even when none were configured."""
     handler, _ = sequence(
-        completion(**{"x_ratelimit_limit_requests": "600", "x_ratelimit_limit_tokens": "90000",
-                      "x_ratelimit_remaining_requests": "599", "x_ratelimit_reset_requests": "100ms"})
+        completion(
+            x_ratelimit_limit_requests="600",
+            x_ratelimit_limit_tokens="90000",
+            x_ratelimit_remaining_requests="599",
+            x_ratelimit_reset_requests="100ms",
+        )
     )
     async with make(handler) as transport:
         assert transport.stats.snapshot()["rpm_limit"] is None
@@ -189,20 +250,22 @@ async def test_rate_limit_headers_are_learned() -> None:
 
 async def test_configured_limit_wins_when_tighter() -> None:
     """A configured RPM below the advertised one is kept (whichever is tighter)."""
-    handler, _ = sequence(completion(**{"x_ratelimit_limit_requests": "6000"}))
+    handler, _ = sequence(completion(x_ratelimit_limit_requests="6000"))
     async with make(handler, limits={"rpm": 120}) as transport:
         await transport.chat(REQUEST)
         assert transport.stats.snapshot()["rpm_limit"] == 120
 
 
 async def test_429_pauses_the_whole_bucket_for_retry_after() -> None:
-    """After a 429 with retry-after-ms=150, no request is sent for 150 ms, not just the refused one."""
+    """After a 429 with retry-after-ms=150 nothing is sent for 150 ms, not just the refused one."""
     stamps: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         stamps.append(time.monotonic())
         if len(stamps) == 1:
-            return httpx.Response(429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "150"})
+            return httpx.Response(
+                429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "150"}
+            )
         return completion()
 
     async with make(handler, limits={"concurrency": 1, "resume_ramp_seconds": 0}) as transport:
@@ -246,7 +309,10 @@ async def test_whole_answer_timeout() -> None:
         return completion()
 
     transport = Transport.from_settings(
-        settings(timeouts={"read": 0.05}), api_key=None, max_retries=0, http_transport=httpx.MockTransport(slow)
+        settings(timeouts={"read": 0.05}),
+        api_key=None,
+        max_retries=0,
+        http_transport=httpx.MockTransport(slow),
     )
     async with transport:
         with pytest.raises(LLMTimeoutError):
@@ -264,7 +330,11 @@ async def test_usage_cost_and_budget() -> None:
         await transport.chat(REQUEST)
         snap = transport.stats.snapshot()
     assert transport.budget_exhausted and snap["budget_exhausted"]
-    assert snap["cost_usd"] == pytest.approx(0.006) and snap["tokens_in"] == 2000 and snap["tokens_out"] == 2000
+    assert (
+        snap["cost_usd"] == pytest.approx(0.006)
+        and snap["tokens_in"] == 2000
+        and snap["tokens_out"] == 2000
+    )
 
 
 async def test_token_budget() -> None:
@@ -279,7 +349,9 @@ async def test_token_budget() -> None:
 
 async def test_rate_limit_error_carries_retry_after() -> None:
     """A 429 that is never lifted raises RateLimitError with the server's advice."""
-    handler, _ = sequence(httpx.Response(429, json={"error": {"message": "x"}}, headers={"retry-after-ms": "5"}))
+    handler, _ = sequence(
+        httpx.Response(429, json={"error": {"message": "x"}}, headers={"retry-after-ms": "5"})
+    )
     async with make(handler, max_retries=0) as transport:
         with pytest.raises(RateLimitError) as info:
             await transport.chat(REQUEST)

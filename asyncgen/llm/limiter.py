@@ -25,7 +25,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 DEFAULT_PAUSE = 1.0
 RECENT_WINDOW = 1.0  # seconds of sends remembered while no request limit is known
-RAMP_FLOOR = 0.2
+RAMP_FLOOR = 0.5  # share of the rate allowed right after a pause
 
 
 @dataclass
@@ -68,7 +68,7 @@ class RateLimiter:
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
         self._seq = 0
-        self._recent_sends: deque[float] = deque(maxlen=4096)
+        self._recent_sends: deque[tuple[float, int]] = deque(maxlen=4096)
         self._aimd = Aimd(settings)
         self.window = Window(
             self._aimd.initial if self.is_adaptive else settings.concurrency, settings.concurrency
@@ -95,8 +95,8 @@ class RateLimiter:
 
     @property
     def needs_token_estimate(self) -> bool:
-        """True when a TPM bucket is active, so callers must estimate prompt tokens."""
-        return self._tokens is not None
+        """True when a TPM bucket is active or may be learned: callers then estimate tokens."""
+        return self._tokens is not None or self._settings.learn_from_headers
 
     @property
     def paused_for(self) -> float:
@@ -124,8 +124,8 @@ class RateLimiter:
             raise
         self._seq += 1
         now = self._clock()
-        if self._requests is None:
-            self._recent_sends.append(now)
+        if self._requests is None or self._tokens is None:
+            self._recent_sends.append((now, prompt_tokens + completion_tokens))
         return Permit(self._seq, prompt_tokens, completion_tokens, now)
 
     def release(
@@ -187,7 +187,7 @@ class RateLimiter:
                 if bucket is not None:
                     bucket.refill(now, factor)
                     wait = max(wait, bucket.wait_time(amount, factor))
-            if wait <= 0:
+            if wait <= 1e-6:  # below clock resolution: sleeping would not advance time
                 if self._requests is not None:
                     self._requests.take(1)
                 if self._tokens is not None:
@@ -205,30 +205,32 @@ class RateLimiter:
 
     def _reshape(self) -> None:
         now = self._clock()
-        self._requests = self._shaped(self._requests, self.rpm_limit, now)
-        self._tokens = self._shaped(self._tokens, self.tpm_limit, now)
+        self._requests = self._shaped(self._requests, self.rpm_limit, now, tokens=False)
+        self._tokens = self._shaped(self._tokens, self.tpm_limit, now, tokens=True)
         if not self.is_adaptive:
             self.window.set_limit(self._settings.concurrency)
 
     def _shaped(
-        self, bucket: TokenBucket | None, per_minute: int | None, now: float
+        self, bucket: TokenBucket | None, per_minute: int | None, now: float, *, tokens: bool
     ) -> TokenBucket | None:
         if per_minute is None:
             return None
         rate = per_minute / 60.0
         capacity = max(1.0, rate * self._settings.burst_seconds)
         if bucket is None:
-            return TokenBucket(rate, capacity, now, level=capacity - self._ahead_of_pace(rate, now))
+            ahead = self._ahead_of_pace(rate, now, tokens=tokens)
+            return TokenBucket(rate, capacity, now, level=capacity - ahead)
         bucket.reshape(rate, capacity, now)
         return bucket
 
-    def _ahead_of_pace(self, rate: float, now: float) -> float:
+    def _ahead_of_pace(self, rate: float, now: float, *, tokens: bool) -> float:
         """Sends made before the limit was known beyond what `rate` allows: a debt to wait off."""
-        recent = [t for t in self._recent_sends if t > now - RECENT_WINDOW]
-        self._recent_sends.clear()
+        recent = [(t, n) for t, n in self._recent_sends if t > now - RECENT_WINDOW]
         if not recent:
             return 0.0
-        return max(0.0, len(recent) - rate * (now - recent[0]))
+        spent = sum(n for _, n in recent) if tokens else len(recent)
+        # As if they all reached the endpoint with the last one: arrivals bunch on cold connections.
+        return max(0.0, spent - rate * (now - recent[-1][0]))
 
     def _learn(self, info: RateLimitInfo, permit: Permit, now: float) -> None:
         changed = False
@@ -270,7 +272,8 @@ class RateLimiter:
 
 
 class Aimd:
-    """Additive increase per round trip, multiplicative decrease on 429, 503 or rising latency."""
+    """Slow start, then additive increase per round trip; multiplicative decrease on 429, 503
+    or rising latency (TCP's congestion control, applied to requests in flight)."""
 
     LATENCY_FACTOR = 2.0
     LATENCY_SLACK = 0.05
@@ -281,6 +284,7 @@ class Aimd:
         self._baseline = math.inf
         self._samples = 0
         self._last_decrease = -math.inf
+        self.slow_start = True
 
     def next_limit(self, limit: float, outcome: str, latency: float, now: float) -> float:
         """The window after one completed attempt."""
@@ -292,7 +296,7 @@ class Aimd:
         ewma = self._ewma or latency
         if self._samples > 20 and ewma > self.LATENCY_FACTOR * self._baseline + self.LATENCY_SLACK:
             return self._decrease(limit, 0.8, now)
-        return limit + 1.0 / max(limit, 1.0)
+        return limit + (1.0 if self.slow_start else 1.0 / max(limit, 1.0))
 
     def _observe(self, latency: float) -> None:
         self._samples += 1
@@ -305,6 +309,7 @@ class Aimd:
         if now - self._last_decrease < max(rtt, 0.05):
             return limit  # once per round trip: the other losses are the same congestion
         self._last_decrease = now
+        self.slow_start = False
         return max(1.0, limit * factor)
 
 

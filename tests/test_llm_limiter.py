@@ -1,0 +1,174 @@
+"""The rate limiter on a fake clock: pacing, burst, pause and ramp, header learning, AIMD."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from asyncgen.config import LimitSettings
+from asyncgen.llm import RateLimiter, RateLimitInfo
+from asyncgen.llm.window import Window
+
+
+class FakeClock:
+    """Time that only moves when a task sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+def limiter(clock: FakeClock, **limits: object) -> RateLimiter:
+    settings = LimitSettings.model_validate({"resume_ramp_seconds": 0, **limits})
+    return RateLimiter(settings, clock=clock, sleep=clock.sleep)
+
+
+async def send_times(lim: RateLimiter, clock: FakeClock, n: int, tokens: int = 0) -> list[float]:
+    times = []
+    for _ in range(n):
+        permit = await lim.acquire(tokens, 0)
+        times.append(clock.now)
+        lim.release(permit, outcome="ok", used_tokens=tokens)
+    return times
+
+
+async def test_rpm_paces_sends_evenly() -> None:
+    """At 600 RPM sends go out 0.1 s apart after a small burst, never faster."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600, burst_seconds=0.2)
+    times = await send_times(lim, clock, 22)
+    assert times[1] - times[0] == 0  # the burst: two sends at once
+    assert times[-1] - times[0] == pytest.approx(2.0, abs=1e-6)
+    assert all(b - a <= 0.1 + 1e-9 for a, b in zip(times, times[1:], strict=False))
+
+
+async def test_no_one_second_window_exceeds_its_share() -> None:
+    """With the default burst any 1 s window holds RPM/60 + 5 % at most (the sim allows 10 %)."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000)
+    times = await send_times(lim, clock, 500)
+    worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert worst <= 105
+
+
+async def test_tpm_paces_by_tokens() -> None:
+    """At 6,000 TPM, 1,000-token requests go out every 10 s once the burst is spent."""
+    clock = FakeClock()
+    lim = limiter(clock, tpm=6000, burst_seconds=10)
+    times = await send_times(lim, clock, 4, tokens=1000)
+    assert [round(t - times[0], 3) for t in times] == [0.0, 10.0, 20.0, 30.0]
+
+
+async def test_oversized_request_waits_for_a_full_bucket_then_goes() -> None:
+    """A request larger than the burst is not stuck forever: it runs into debt."""
+    clock = FakeClock()
+    lim = limiter(clock, tpm=600, burst_seconds=1)
+    times = await send_times(lim, clock, 2, tokens=50)
+    assert times[1] - times[0] == pytest.approx(5.0)
+
+
+async def test_pause_holds_everyone_then_ramps() -> None:
+    """A 429 pause stops every send until retry-after; the rate then ramps back up."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600, burst_seconds=0.1, resume_ramp_seconds=2.0)
+    start = clock.now
+    lim.pause(3.0)
+    times = await send_times(lim, clock, 12)
+    assert times[0] >= start + 3.0
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert gaps[0] > gaps[-1] >= 0.1 - 1e-9  # slower right after the pause, full rate later
+    assert lim.pauses == 1
+
+
+async def test_headers_teach_limits_and_remaining_lowers_level() -> None:
+    """A response's limit creates the bucket; a low remaining drains it to match the server."""
+    clock = FakeClock()
+    lim = limiter(clock, burst_seconds=1.0)
+    assert lim.rpm_limit is None and lim.is_adaptive
+    permit = await lim.acquire()
+    info = RateLimitInfo(limit_requests=600, remaining_requests=0, reset_requests=6.0)
+    lim.release(permit, outcome="ok", info=info)
+    assert lim.rpm_limit == 600 and not lim.is_adaptive
+    before = clock.now
+    await send_times(lim, clock, 1)
+    assert clock.now - before == pytest.approx(0.1, abs=0.01)  # waited for one token to refill
+
+
+async def test_limit_learned_late_charges_the_sends_already_made() -> None:
+    """Sends made before the limit was known count against the new bucket (no 1 s overshoot)."""
+    clock = FakeClock()
+    lim = limiter(clock, initial_concurrency=16)
+    permits = [await lim.acquire() for _ in range(10)]
+    clock.now += 0.2
+    for permit in permits:
+        lim.release(permit, outcome="ok", info=RateLimitInfo(limit_requests=1200))
+    start = clock.now
+    await send_times(lim, clock, 1)
+    assert clock.now - start >= 0.29  # 10 sent in 0.2 s at 20/s is 0.3 s ahead of pace
+
+
+async def test_aimd_halves_on_429_and_grows_on_success() -> None:
+    """Without known limits the window halves on a 429/503 and creeps up on successes."""
+    clock = FakeClock()
+    lim = limiter(clock, initial_concurrency=16, concurrency=64)
+    assert lim.window.size == 16
+    permit = await lim.acquire()
+    lim.release(permit, outcome="overloaded")
+    assert lim.window.size == 8
+    for _ in range(40):
+        clock.now += 0.2
+        permit = await lim.acquire()
+        lim.release(permit, outcome="ok", latency=0.01)
+    assert 10 <= lim.window.size <= 16
+
+
+async def test_aimd_backs_off_when_latency_rises() -> None:
+    """Latency far above its baseline shrinks the window (a queue is building at the server)."""
+    clock = FakeClock()
+    lim = limiter(clock, initial_concurrency=32, concurrency=64)
+    for latency in [0.05] * 30 + [1.0] * 30:
+        clock.now += 0.5
+        permit = await lim.acquire()
+        lim.release(permit, outcome="ok", latency=latency)
+    assert lim.window.size < 32
+
+
+async def test_window_resizes_while_tasks_wait() -> None:
+    """Growing the window admits queued tasks at once, in order."""
+    window = Window(1, cap=4)
+    await window.acquire()
+    order: list[int] = []
+
+    async def take(i: int) -> None:
+        await window.acquire()
+        order.append(i)
+
+    tasks = [asyncio.create_task(take(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    assert order == [] and window.waiting == 3
+    window.set_limit(3)
+    await asyncio.sleep(0)
+    assert order == [0, 1]
+    window.release()
+    await asyncio.gather(tasks[2])
+    assert order == [0, 1, 2] and window.active == 3
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
+    """A task cancelled while queued leaves the window's count intact."""
+    window = Window(1, cap=1)
+    await window.acquire()
+    waiter = asyncio.create_task(window.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    window.release()
+    assert window.active == 0 and window.waiting == 0
