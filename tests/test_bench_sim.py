@@ -1,0 +1,149 @@
+"""`asyncgen bench` against the built-in simulator on 127.0.0.1: real sockets, real limits."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from asyncgen.bench import StepPlan, StepRunner, Target, TransportProbe, make_workload, run_bench
+from asyncgen.cli import app
+from asyncgen.config import RunConfig, load_config
+from asyncgen.errors import ConfigError
+
+FAST = {"step_seconds": 1.5, "warmup_seconds": 0.3, "drain_seconds": 5.0}
+
+
+def _config(**bench: Any) -> RunConfig:
+    overrides = {f"bench.{k}": v for k, v in {**FAST, **bench}.items()}
+    return load_config(None, overrides, environ={}, env_file=None)
+
+
+def _target(sim: Any) -> Target:
+    return Target(base_url=sim.base_url, model="sim-model", api_key=sim.api_key)
+
+
+def _console() -> Console:
+    return Console(file=io.StringIO(), width=120)
+
+
+async def test_find_limit_reports_the_simulators_rpm(sim_factory: Any, tmp_path: Path) -> None:
+    """Against --rpm 600, find-limit's sustainable RPM is within 10% of 600, next to the header."""
+    sim = sim_factory(rpm=600, latency_median=0.02)
+    cfg = _config(start_rate=6.0, ramp_factor=1.5, prompt_tokens=32, output_tokens=16)
+    result = await run_bench(cfg, "find-limit", _target(sim), tmp_path, console=_console())
+    rpm = result.summary["sustainable_rpm"]
+    assert 540 <= rpm <= 660, result.summary
+    assert result.summary["onset_rate_429"] is not None
+    assert result.advertised["limit_requests"] == 600
+    assert 0 < result.suggested["llm"]["limits"]["rpm"] <= 600
+    for name in ("bench.json", "report.html", "bench.png", "suggested_config.yaml"):
+        assert (tmp_path / name).stat().st_size > 0
+    data = orjson.loads((tmp_path / "bench.json").read_bytes())
+    assert len(data["steps"]) == len(result.steps) >= 4
+    assert data["transport"] == {
+        "max_retries": 0,
+        "limiter": False,
+        "note": data["transport"]["note"],
+    }
+
+
+async def test_sweep_finds_the_simulators_max_concurrency(sim_factory: Any, tmp_path: Path) -> None:
+    """With --max-concurrency 6 and overload reject, the sweep's highest clean level is 6."""
+    sim = sim_factory(max_concurrency=6, overload="reject", latency_median=0.1)
+    cfg = _config(step_seconds=1.0, max_concurrency=64)
+    result = await run_bench(cfg, "sweep", _target(sim), tmp_path, console=_console())
+    assert result.summary["max_clean_concurrency"] == 6, result.summary
+    assert result.summary["first_failing_concurrency"] == 7
+    failing = [s for s in result.steps if s.x > 6]
+    assert failing and all(s.errors.get("503", 0) > 0 for s in failing)
+    assert result.suggested["llm"]["limits"]["concurrency"] == 6
+
+
+async def _one_step(sim: Any, plan: StepPlan, **bench: Any) -> Any:
+    cfg = _config(**bench)
+    workload = make_workload(
+        prompt_tokens=32, output_tokens=24, prompts_file=None, stream=cfg.bench.stream, seed=0
+    )
+    async with TransportProbe.open(cfg.llm, sim.base_url, "sim-model", None, cfg.bench) as probe:
+        return await StepRunner(probe, workload, cfg.bench).run(plan)
+
+
+async def test_latency_percentiles_match_a_known_distribution(sim_factory: Any) -> None:
+    """Lognormal latency (median 0.3 s, sigma 0.8): p50 and p90 land on the distribution's own."""
+    sim = sim_factory(latency_median=0.3, latency_sigma=0.8, seed=7)
+    step = await _one_step(sim, StepPlan("sweep", concurrency=48), step_seconds=3.0)
+    assert step.requests >= 150 and step.successes == step.requests
+    assert step.latency["p50"] == pytest.approx(0.3, rel=0.2)
+    assert step.latency["p90"] == pytest.approx(0.3 * math.exp(1.2816 * 0.8), rel=0.25)
+    assert step.latency["p99"] > step.latency["p90"] > step.latency["p50"]
+
+
+async def test_constant_latency_and_open_loop_rate(sim_factory: Any) -> None:
+    """Constant 0.3 s latency at 20 req/s: ~20/s sent without waiting, p50 ≈ 0.3 s."""
+    sim = sim_factory(latency_median=0.3)
+    step = await _one_step(sim, StepPlan("rate", rate=20.0), step_seconds=2.0)
+    assert step.requests_per_s == pytest.approx(20.0, rel=0.06)
+    assert step.max_in_flight >= 5  # sends did not wait for answers
+    assert 0.3 <= step.latency["p50"] <= 0.33
+
+
+async def test_poisson_arrivals_average_the_rate(sim_factory: Any) -> None:
+    """Poisson arrivals at 40/s send about 40/s over the window."""
+    sim = sim_factory()
+    step = await _one_step(sim, StepPlan("rate", rate=40.0, poisson=True), step_seconds=2.0)
+    assert step.arrivals == "poisson"
+    assert 25 <= step.requests_per_s <= 55
+    assert step.successes == step.requests
+
+
+async def test_streaming_measures_ttft_and_inter_token_latency(sim_factory: Any) -> None:
+    """Streamed answers paced at 10 ms/token: TTFT ≈ the 50 ms latency, ITL ≈ 10-20 ms."""
+    sim = sim_factory(latency_median=0.05, seconds_per_output_token=0.01)
+    step = await _one_step(sim, StepPlan("sweep", concurrency=4), stream=True, step_seconds=1.5)
+    assert step.successes == step.requests > 0
+    assert 0.05 <= step.ttft["p50"] <= 0.12
+    assert 0.008 <= step.itl["p50"] <= 0.03
+    assert step.latency["p50"] > step.ttft["p50"]
+
+
+async def test_rate_limited_steps_count_429s_and_retry_after(sim_factory: Any) -> None:
+    """Far past --rpm 120, 429s are counted (never dropped) with their Retry-After advice."""
+    sim = sim_factory(rpm=120)
+    step = await _one_step(sim, StepPlan("rate", rate=10.0), step_seconds=1.5)
+    assert step.rate_limited > step.requests / 3
+    assert step.successes + sum(step.errors.values()) == step.requests
+    assert step.retry_after["count"] == step.rate_limited
+    assert step.retry_after["with_header"] == step.rate_limited
+    assert step.retry_after["min"] >= 0.001
+
+
+def test_cli_rate_profile_writes_results(sim_factory: Any, tmp_path: Path) -> None:
+    """`asyncgen bench rate` with a prompts file runs, prints the table and writes its files."""
+    sim = sim_factory(latency_median=0.01)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"messages": [{"role": "user", "content": "Plan a trip to Rome."}]}\n')
+    out = tmp_path / "out"
+    args = ["bench", "rate", "--base-url", sim.base_url, "--model", "sim-model", "--out", str(out)]
+    args += ["--rate", "5,10", "--step-seconds", "1", "--warmup", "0.2", "--prompts", str(prompts)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "Retries and client-side limiter were OFF" in res.output
+    data = orjson.loads((out / "bench.json").read_bytes())
+    assert [s["x"] for s in data["steps"]] == [5.0, 10.0]
+    assert data["settings"]["prompts_file"] == str(prompts)
+
+
+def test_cli_refuses_unknown_profile_and_remote_without_key(tmp_path: Path) -> None:
+    """A bad profile, or a remote endpoint with no key, is a ConfigError naming the fix."""
+    runner = CliRunner()
+    res = runner.invoke(app, ["bench", "bogus", "--base-url", "http://127.0.0.1:9/v1"])
+    assert isinstance(res.exception, ConfigError) and "find-limit" in str(res.exception)
+    res = runner.invoke(app, ["bench", "sweep", "--base-url", "https://api.example.com/v1"])
+    assert isinstance(res.exception, ConfigError) and "OPENAI_API_KEY" in str(res.exception)
