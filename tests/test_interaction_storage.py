@@ -1,0 +1,92 @@
+"""InteractionStorage and the spec's records: save, load, index.json, round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asyncgen.errors import StoreError
+from asyncgen.interaction import Interaction, InteractionStorage, Message
+
+
+def _interaction(number: int) -> Interaction:
+    return Interaction(
+        interaction_id=f"interaction_persona_00{number}_x",
+        persona_id=f"persona_00{number}",
+        persona_features={"role": "engineer"},
+        original_query="Help me write Python code",
+        initial_query="hey can u help me write some python code",
+        messages=[
+            Message("user", "hey can u help me writ some python code", "t0",
+                    {"is_initial": True, "was_noised": True,
+                     "clean_content": "hey can u help me write some python code"}),
+            Message("assistant", "Sure! What kind?", "t1", {"model": "m", "provider": "openai"}),
+            Message("user", "a csv script", "t2", {"is_followup": True}),
+            Message("assistant", "Here it is.", "t3", {"model": "m", "provider": "openai"}),
+        ],
+        num_turns=2,
+        metadata={"created_at": "2026-02-06T10:30:00", "query_id": f"query_00{number}"},
+    )  # fmt: skip
+
+
+def test_records_round_trip_and_views() -> None:
+    """to_dict/from_dict round-trip; trajectory and conversation as the spec shows."""
+    interaction = _interaction(1)
+    assert Interaction.from_dict(interaction.to_dict()) == interaction
+    assert interaction.get_trajectory() == [
+        "hey can u help me writ some python code",
+        "a csv script",
+    ]
+    assert interaction.get_trajectory(clean=True)[0] == interaction.initial_query
+    conversation = interaction.get_full_conversation()
+    assert conversation[1] == {"role": "assistant", "content": "Sure! What kind?"}
+    assert set(interaction.to_dict()) == {
+        "interaction_id", "persona_id", "persona_features", "original_query",
+        "initial_query", "messages", "num_turns", "metadata",
+    }  # fmt: skip
+
+
+def test_save_load_and_index(tmp_path: Path) -> None:
+    """save appends and indexes; load finds by id; load_all returns all; index.json as the spec."""
+    storage = InteractionStorage(tmp_path / "interactions")
+    paths = [storage.save(_interaction(n)) for n in (1, 2, 3)]
+    assert Path(paths[0]).is_file()
+    reopened = InteractionStorage(tmp_path / "interactions")
+    assert reopened.load("interaction_persona_002_x")["persona_id"] == "persona_002"
+    assert [d["persona_id"] for d in reopened.load_all()] == [
+        "persona_001",
+        "persona_002",
+        "persona_003",
+    ]
+    reopened.save(_interaction(4))
+    index = json.loads((tmp_path / "interactions" / "index.json").read_text())
+    assert index["count"] == 4
+    assert index["interactions"][3] == {
+        "interaction_id": "interaction_persona_004_x", "persona_id": "persona_004",
+        "filepath": str(tmp_path / "interactions" / "records.jsonl"), "num_turns": 2,
+        "created_at": "2026-02-06T10:30:00", "query_id": "query_004",
+    }  # fmt: skip
+    assert {"interactions", "count", "last_updated"} == set(index)
+    with pytest.raises(StoreError, match="no interaction"):
+        reopened.load("missing")
+
+
+def test_load_all_skips_a_torn_line(tmp_path: Path) -> None:
+    """A half-written last line (a crash mid-write) is skipped, not fatal."""
+    storage = InteractionStorage(tmp_path)
+    storage.save(_interaction(1))
+    with (tmp_path / "records.jsonl").open("a") as handle:
+        handle.write('{"interaction_id": "half')
+    assert [d["persona_id"] for d in storage.load_all()] == ["persona_001"]
+
+
+def test_collector_converts_each_saved_interaction(tmp_path: Path) -> None:
+    """With a collector, each saved interaction also becomes a training sample."""
+    from asyncgen.export import TrainingDataCollector
+
+    storage = InteractionStorage(tmp_path, collector=TrainingDataCollector({}))
+    storage.save(_interaction(1))
+    assert len(storage.samples) == 1
+    assert storage.samples[0].prompt_trajectory[0] == "hey can u help me write some python code"
