@@ -269,3 +269,31 @@ async def test_disabled_distractor_means_no_noise() -> None:
     )
     assert interaction is not None and not interaction.metadata["distractor_applied"]
     assert not any(m.metadata.get("was_noised") for m in interaction.messages)
+
+
+async def test_failed_tasks_get_new_queries_in_a_supplement_round() -> None:
+    """A persona whose conversation fails gets a freshly written query and succeeds."""
+
+    def feedback(request: ChatRequest, n: int) -> str:
+        if "doomed" in request.messages[0]["content"]:
+            return "not json at all"
+        return '{"satisfied": false, "feedback": "go on"}'
+
+    config = _config(min_turns=2, max_turns=2, max_retries=0, max_supplement_rounds=2)
+    client = LocalResponderClient(scripts={"user_feedback": feedback})
+    gen = _generator(config, client)
+    fine = [{"adapted_query": "fine 1"}, {"adapted_query": "fine 2"}]
+    doomed = [{"adapted_query": "doomed question"}]
+    batch = [
+        {"persona_id": "ok", "persona_features": FEATURES, "queries": fine},
+        {"persona_id": "unlucky", "persona_features": FEATURES, "queries": doomed},
+    ]
+    interactions = await gen.generate_interactions_batch(batch, show_progress=False, max_workers=2)
+    report = gen.last_batch
+    assert len(interactions) == 3
+    assert report.supplement_rounds == 1 and report.total_tasks == 4
+    assert report.success_rate == pytest.approx(0.75)
+    assert report.failed == [{"task": "unlucky_q001", "reason": "malformed_user_feedback"}]
+    replacement = next(i for i in interactions if i.persona_id == "unlucky")
+    assert replacement.metadata["query_id"] == "unlucky_s1_001"
+    assert "query_generation" in client.kinds() and "style_transfer" in client.kinds()
