@@ -12,7 +12,13 @@ import pytest
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.config.sim import FaultRates, SimSettings
-from asyncgen.dialogue import DialoguePipeline, process_generated_dialogue
+from asyncgen.dialogue import (
+    DialoguePipeline,
+    extract_dialogue,
+    generate_base_conversation,
+    process_generated_dialogue,
+)
+from asyncgen.dialogue.multiwoz import anonymize
 from asyncgen.dialogue.parse import DialogueFormatError
 from asyncgen.engine.plugin import Failure, Record, Reject, RunContext
 from asyncgen.llm import Transport
@@ -100,7 +106,7 @@ async def test_sampled_parameters_and_kinds_reach_the_endpoint(harness_factory: 
     original = harness.transport.chat
 
     async def spy(request: Any, handle: Any = None) -> Any:
-        seen.append({"kind": request.kind, "handle": handle})
+        seen.append({"kind": request.kind, "handle": handle, "messages": request.messages})
         return await original(request, handle)
 
     harness.transport.chat = spy  # type: ignore[method-assign]
@@ -111,6 +117,11 @@ async def test_sampled_parameters_and_kinds_reach_the_endpoint(harness_factory: 
     handle = seen[1]["handle"]
     assert (handle.temperature, handle.top_p) == (gen["temperature"], gen["top_p"])
     assert seen[0]["handle"] == handle  # one model locked for the whole dialogue
+    prompt = seen[1]["messages"][1]["content"]
+    base = harness.pipeline.planner.dataset[harness.pipeline.plan_item(0).payload["base_index"]]
+    raw = generate_base_conversation(extract_dialogue(base))
+    assert anonymize(raw) in prompt  # the base is masked before it reaches the model
+    assert raw == anonymize(raw) or raw not in prompt
 
 
 async def test_invalid_format_is_retried_then_rejected_with_raw(harness_factory: Any) -> None:

@@ -166,3 +166,16 @@ def test_similarity_threshold_drives_the_dedup_gate() -> None:
     config = _config(**{"dialogue.similarity_threshold": 0.82})
     DialoguePipeline(config)
     assert config.dedup.threshold == 0.82
+
+
+def test_base_order_gives_every_service_its_quota() -> None:
+    """A hotel-heavy dataset still feeds rare services early: the report's service quotas."""
+    from asyncgen.dialogue.mix import balanced_order
+
+    groups = [("hotel",)] * 90 + [("bus",)] * 5 + [("taxi", "hotel")] * 5
+    order = balanced_order(groups, seed=1, salt="base", block_size=32)
+    assert sorted(order) == list(range(100))
+    first_block = {groups[i][0] for i in order[:32]}
+    assert sum(groups[i] == ("bus",) for i in order[:32]) == 5
+    assert sum(groups[i] == ("taxi", "hotel") for i in order[:32]) == 5
+    assert first_block == {"hotel", "bus", "taxi"}

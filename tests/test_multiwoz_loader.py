@@ -158,3 +158,13 @@ def test_repeated_dialogues_are_planned_once(tmp_path: Path) -> None:
     dataset = load_multiwoz(_jsonl(tmp_path / "t.jsonl", [ROW_LIST, ROW_COLUMNS, twin]))
     assert dataset[0].conversation_hash == dataset[2].conversation_hash
     assert dataset.unique_indices() == [0, 1]
+
+
+def test_anonymize_masks_identifiers_but_keeps_times_and_prices() -> None:
+    """Emails, phones, postcodes and references are masked; times, prices, counts stay."""
+    from asyncgen.dialogue.multiwoz import anonymize
+
+    text = "Ref RT4K92LA, call 07700 900123, CB2 0QQ, jo@x.co.uk, 2 seats at 19:30 for 36.20"
+    assert anonymize(text) == (
+        "Ref [REFERENCE], call [PHONE], [POSTCODE], [EMAIL], 2 seats at 19:30 for 36.20"
+    )

@@ -137,6 +137,7 @@ class DialogueSettings(Settings):
     dataset_split: str = "train"
     persona_path: str | None = None
     allow_base_reuse: bool = False
+    anonymize_base: bool = True
     min_turns: tuple[int, int] = (5, 10)
     max_turns: tuple[int, int] = (7, 20)
     max_retries: int = Field(default=3, ge=0)

@@ -21,6 +21,7 @@ import numpy as np
 from asyncgen.config import RunConfig
 from asyncgen.dialogue.multiwoz import (
     MultiWOZDataset,
+    anonymize,
     extract_dialogue,
     generate_base_conversation,
     load_multiwoz,
@@ -262,6 +263,8 @@ class DialogueGenerator:
         payload = dict(payload)
         persona = bank.personas[payload["persona_index"]]
         base = generate_base_conversation(extract_dialogue(dataset[payload["base_index"]]))
+        if self.settings.anonymize_base:
+            base = anonymize(base)
         handle = self.lock_handle(payload)
         stage = "scenario"
         try:

@@ -94,3 +94,48 @@ def seeded_permutation(size: int, seed: int, salt: str) -> list[int]:
     order = list(range(size))
     random.Random(f"{seed}:{salt}").shuffle(order)
     return order
+
+
+def balanced_order(
+    groups: list[tuple[str, ...]], seed: int, salt: str, block_size: int
+) -> list[int]:
+    """A permutation of range(len(groups)) that gives every group its quota.
+
+    `groups[i]` names the groups (services) item i belongs to. Each group's items are
+    shuffled by (seed, salt); picks then go round-robin over the groups, one unused item
+    per group per round, so every prefix holds about `n // groups` items per group (the
+    report's service quotas) until a group runs out. Blocks of `block_size` picks are
+    then shuffled, so neighbouring items mix services.
+    """
+    queues: dict[str, list[int]] = {}
+    for index, names in enumerate(groups):
+        for name in names or ("",):
+            queues.setdefault(name, []).append(index)
+    rng = random.Random(f"{seed}:{salt}")
+    for name in sorted(queues):
+        rng.shuffle(queues[name])
+    order = _round_robin_picks(queues, len(groups), rng)
+    for start in range(0, len(order), block_size):
+        chunk = order[start : start + block_size]
+        rng.shuffle(chunk)
+        order[start : start + block_size] = chunk
+    return order
+
+
+def _round_robin_picks(queues: dict[str, list[int]], total: int, rng: random.Random) -> list[int]:
+    used: set[int] = set()
+    order: list[int] = []
+    cursors = dict.fromkeys(queues, 0)
+    names = sorted(queues)
+    while len(order) < total:
+        rng.shuffle(names)
+        for name in names:
+            queue, cursor = queues[name], cursors[name]
+            while cursor < len(queue) and queue[cursor] in used:
+                cursor += 1
+            if cursor < len(queue):
+                used.add(queue[cursor])
+                order.append(queue[cursor])
+                cursor += 1
+            cursors[name] = cursor
+    return order

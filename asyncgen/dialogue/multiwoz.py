@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,26 @@ def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[dict[
 def generate_base_conversation(turns: list[dict[str, Any]]) -> str:
     """The report's `generate_base_conversation`: "SPEAKER: utterance" lines."""
     return "\n".join(f"{t['speaker']}: {t['utterance']}" for t in turns)
+
+
+ANONYMIZE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[EMAIL]"),
+    (re.compile(r"(?<![\w:])\+?\d(?:[\d -]{6,}\d)(?![\w:])"), "[PHONE]"),
+    (re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b"), "[POSTCODE]"),
+    (re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{4,11}\b"), "[REFERENCE]"),
+)
+
+
+def anonymize(text: str) -> str:
+    """Mask emails, phone numbers, postcodes and booking references in a base conversation.
+
+    The report anonymizes base dialogues before they reach the model; these are the
+    personal and booking identifiers MultiWOZ utterances carry. Names of places and
+    venues stay: they are the scenario, not personal data.
+    """
+    for pattern, mask in ANONYMIZE_PATTERNS:
+        text = pattern.sub(mask, text)
+    return text
 
 
 def sha256_text(text: str) -> str:

@@ -17,7 +17,7 @@ from asyncgen.errors import DatasetError
 FINGERPRINT_EXCLUDES = {
     "output_file", "hash_file", "embedding_file", "max_retries", "retry_backoff",
     "scenario_max_tokens", "dialogue_max_tokens", "model", "apply_noise",
-    "similarity_threshold",
+    "similarity_threshold", "anonymize_base",
 }  # fmt: skip
 
 

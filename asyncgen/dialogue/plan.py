@@ -2,8 +2,8 @@
 
 Service-count class and resolution status come from exact stratified mixes; the service
 combination is the least-used one of its class (round-robin by the item's rank in the
-class); the base dialogue is a seeded permutation of the unique base conversations, so
-each is used at most once (or once per pass with `allow_base_reuse`).
+class); the base dialogue comes from a seeded, service-balanced permutation of the unique base
+conversations, so each is used at most once (or once per pass with `allow_base_reuse`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 from asyncgen.config import RunConfig
-from asyncgen.dialogue.mix import StratifiedMix, round_robin, seeded_permutation
+from asyncgen.dialogue.mix import StratifiedMix, balanced_order, round_robin
 from asyncgen.dialogue.multiwoz import MultiWOZDataset
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.personas.finepersonas import PersonaBank
@@ -44,14 +44,20 @@ class DialoguePlanner:
         return None if self.settings.allow_base_reuse else len(self.unique_bases)
 
     def base_index(self, index: int) -> int | None:
-        """Dataset row of item `index`'s base dialogue; None once the dataset is exhausted."""
+        """Dataset row of item `index`'s base dialogue; None once the dataset is exhausted.
+
+        Each pass over the unique base dialogues is a service-balanced permutation
+        (`balanced_order`): every core service gets its quota of base dialogues.
+        """
         size = len(self.unique_bases)
         cycle, position = divmod(index, size)
         if cycle > 0 and not self.settings.allow_base_reuse:
             return None
         order = self._passes.get(cycle)
         if order is None:
-            order = seeded_permutation(size, self.seed, f"base:{cycle}")
+            groups = [self.dataset[i].services for i in self.unique_bases]
+            block = len(self.settings.core_services) * 4
+            order = balanced_order(groups, self.seed, f"base:{cycle}", block)
             self._passes = {cycle: order}
         return self.unique_bases[order[position]]
 
