@@ -26,6 +26,12 @@ class Tally:
     dedup_rejects: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
 
+    def count_reason(self, key: str, limit: int = 50) -> None:
+        """Count a failure or reject reason; past `limit` distinct reasons they pool as other."""
+        if key not in self.reasons and len(self.reasons) >= limit:
+            key = "other"
+        self.reasons[key] += 1
+
     @property
     def done_total(self) -> int:
         """Records on disk, this session and before."""

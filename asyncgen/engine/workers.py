@@ -277,10 +277,10 @@ class WorkerPool:
             tally.done += 1
         elif kind == "failed":
             tally.failed += 1
-            tally.reasons[_reason_key(outcome)] += 1
+            tally.count_reason(_reason_key(outcome))
         else:
             tally.rejected += 1
-            tally.reasons[_reason_key(outcome)] += 1
+            tally.count_reason(_reason_key(outcome))
             if isinstance(outcome, Reject) and outcome.reason == "duplicate":
                 tally.dedup_rejects += 1
         self.planner.settle(ticket, is_done=kind == "done")
