@@ -13,7 +13,7 @@ from anyio.abc import ObjectReceiveStream
 
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.personas.model import Persona
-from asyncgen.interaction.queries import QueryWriter, StyleTransfer
+from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer
 from asyncgen.interaction.queries.model import query_id as make_query_id
 from asyncgen.interaction.records import Interaction
 from asyncgen.llm.types import ModelHandle
@@ -164,9 +164,7 @@ async def _supplement(
     return new_tasks
 
 
-def _record(pid: str, query: str, round_number: int, number: int) -> Any:
-    from asyncgen.interaction.queries.model import QueryRecord
-
+def _record(pid: str, query: str, round_number: int, number: int) -> QueryRecord:
     qid = make_query_id(pid, number, prefix=f"s{round_number}_")
     return QueryRecord(qid, pid, query, source="supplement")
 

@@ -11,6 +11,7 @@ from asyncgen.interaction.assistant import AssistantModel
 from asyncgen.interaction.distractor.types import Distractor, NoiseResult
 from asyncgen.interaction.records import Clock, Interaction, Message, iso
 from asyncgen.interaction.user_model import UserFeedbackModel
+from asyncgen.llm.types import ModelHandle
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,10 @@ async def converse(task: ConversationTask, parts: Parts, rng: random.Random) -> 
     messages = [first]
     turn, end_reason = 1, "target_reached"
     while True:
-        result = await parts.assistant.reply(
-            messages[-1].content, messages[:-1], handle=handle, system_prompt=task.system_prompt
-        )
-        meta = {"turn": turn, "model": handle.model, "provider": handle.provider}
-        meta["finish_reason"] = result.finish_reason
-        messages.append(Message("assistant", result.content, iso(parts.clock()), meta))
+        answer = await _assistant_message(task, messages, turn, handle, parts)
+        messages.append(answer)
         decision = await parts.user_model.decide(
-            task.persona_features, messages, result.content, turn, target, rng=rng
+            task.persona_features, messages, answer.content, turn, target, rng=rng
         )
         if decision.followup is None:
             end_reason = decision.reason
@@ -103,6 +100,18 @@ async def converse(task: ConversationTask, parts: Parts, rng: random.Random) -> 
         metadata=_metadata(task, parts, handle.model, handle.provider, created, noisy)
         | {"target_turns": target, "end_reason": end_reason},
     )
+
+
+async def _assistant_message(
+    task: ConversationTask, messages: list[Message], turn: int, handle: ModelHandle, parts: Parts
+) -> Message:
+    """The locked model's answer to the last user message, with the history before it."""
+    result = await parts.assistant.reply(
+        messages[-1].content, messages[:-1], handle=handle, system_prompt=task.system_prompt
+    )
+    meta = {"turn": turn, "model": handle.model, "provider": handle.provider}
+    meta["finish_reason"] = result.finish_reason
+    return Message("assistant", result.content, iso(parts.clock()), meta)
 
 
 async def _user_message(
