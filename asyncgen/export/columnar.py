@@ -7,6 +7,7 @@ they are stored as JSON text; the conversation columns are typed lists of
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -126,52 +127,56 @@ def require_datasets() -> Any:
     return datasets
 
 
-class HFDatasetBuilder:
-    """A `DatasetDict` folder (`save_to_disk`) built from one batched Arrow file per split."""
+_PLACEHOLDER: dict[str, Any] = dict.fromkeys(SCHEMA.names, "") | {
+    "prompt_trajectory": [],
+    "full_conversation": [],
+    "messages": [],
+    "num_turns": 0,
+}
 
-    def __init__(self, final: Path, system_prompt: str | None, batch_size: int) -> None:
-        require_datasets()
+
+class HFDatasetBuilder:
+    """A `DatasetDict` folder (`load_from_disk`) whose Arrow files are streamed in batches.
+
+    `datasets` writes the folder's layout and metadata for a one-row dataset of our schema
+    (so the files match the installed version); each split's data file is then replaced
+    by the one streamed here, batch by batch, so memory stays flat at any size.
+    """
+
+    def __init__(
+        self, final: Path, splits: tuple[str, ...], system_prompt: str | None, batch_size: int
+    ) -> None:
+        datasets = require_datasets()
+        from datasets.table import InMemoryTable
+
         self.final = final
         self._work = temp_sibling(final)
-        self._work.mkdir(parents=True)
-        self._system = system_prompt
-        self._size = batch_size
-        self._splits: dict[str, tuple[pa.ipc.RecordBatchStreamWriter, _Batches]] = {}
+        # One placeholder row, so `datasets` writes a data file for each split; it is replaced.
+        placeholder = InMemoryTable(pa.Table.from_pylist([_PLACEHOLDER], schema=SCHEMA))
+        layout = {
+            split: datasets.Dataset(placeholder, split=datasets.NamedSplit(split))
+            for split in splits
+        }
+        _quiet_save(datasets.DatasetDict(layout), self._work)
+        self._writers = {
+            split: _HFSplitWriter(self._work / split, _Batches(system_prompt, batch_size))
+            for split in splits
+        }
 
     def split_writer(self, split: str) -> _HFSplitWriter:
-        """A writer for one split of the folder."""
-        sink = pa.ipc.new_stream(str(self._work / f"{split}.arrow"), SCHEMA)
-        batches = _Batches(self._system, self._size)
-        self._splits[split] = (sink, batches)
-        return _HFSplitWriter(sink, batches)
+        """The writer of one split."""
+        return self._writers[split]
 
     def commit(self) -> Path:
-        """Close the Arrow files, save the DatasetDict next to them, rename into place."""
-        datasets = require_datasets()
-        from datasets.table import MemoryMappedTable
-
-        parts = {}
-        for split, (sink, batches) in self._splits.items():
-            table = batches.take()
-            if table is not None:
-                sink.write_table(table)
-            sink.close()
-            mapped = MemoryMappedTable.from_file(str(self._work / f"{split}.arrow"))
-            parts[split] = datasets.Dataset(mapped, split=datasets.NamedSplit(split))
-        out = self._work / "dataset"
-        _quiet_save(datasets.DatasetDict(parts), out)
-        built = temp_sibling(self.final)
-        os.replace(out, built)
-        shutil.rmtree(self._work, ignore_errors=True)
-        return replace_dir(built, self.final)
+        """Finish every split's data file and rename the folder into place."""
+        for writer in self._writers.values():
+            writer.finish()
+        return replace_dir(self._work, self.final)
 
     def abort(self) -> None:
         """Drop the work folder."""
-        for sink, _ in self._splits.values():
-            try:
-                sink.close()
-            except (OSError, pa.ArrowException):
-                pass
+        for writer in self._writers.values():
+            writer.close()
         shutil.rmtree(self._work, ignore_errors=True)
 
 
@@ -188,14 +193,41 @@ def _quiet_save(dataset: Any, out: Path) -> None:
 
 
 class _HFSplitWriter:
-    """Streams one split's rows into its Arrow file; the builder commits them together."""
+    """Streams one split's rows into the Arrow stream file `datasets` reads for it."""
 
-    def __init__(self, sink: pa.ipc.RecordBatchStreamWriter, batches: _Batches) -> None:
-        self._sink = sink
+    def __init__(self, folder: Path, batches: _Batches) -> None:
+        state = orjson.loads((folder / "state.json").read_bytes())
+        self._folder = folder
+        self._data = folder / state["_data_files"][0]["filename"]
+        with pa.OSFile(str(self._data)) as source:
+            self._schema = pa.ipc.open_stream(source).schema
+        self._partial = temp_sibling(self._data)
+        self._sink = pa.ipc.new_stream(str(self._partial), self._schema)
         self._batches = batches
+        self._digest = hashlib.blake2b(digest_size=8)
 
     def write(self, sample: TrainingSample) -> None:
         """Buffer one row; write a record batch when full."""
-        table = self._batches.add(sample)
+        self._digest.update(sample.sample_id.encode())
+        self._put(self._batches.add(sample))
+
+    def _put(self, table: pa.Table | None) -> None:
         if table is not None:
-            self._sink.write_table(table)
+            self._sink.write_table(table.replace_schema_metadata(self._schema.metadata))
+
+    def finish(self) -> None:
+        """Write the last batch, put the data file in place, fingerprint it by content."""
+        self._put(self._batches.take())
+        self._sink.close()
+        os.replace(self._partial, self._data)
+        state_path = self._folder / "state.json"
+        state = orjson.loads(state_path.read_bytes())
+        state["_fingerprint"] = self._digest.hexdigest()
+        state_path.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+
+    def close(self) -> None:
+        """Close the stream without finishing it."""
+        try:
+            self._sink.close()
+        except (OSError, pa.ArrowException):
+            pass

@@ -54,7 +54,9 @@ class OutputSet:
         out = options.out_dir
         if "hf" in options.formats:
             folder = HF_FOLDER + (f"_{stamp}" if stamp else "")
-            self._hf = HFDatasetBuilder(out / folder, options.system_prompt, options.batch_size)
+            self._hf = HFDatasetBuilder(
+                out / folder, splits, options.system_prompt, options.batch_size
+            )
             for split in splits:
                 self._sinks[split].append(self._hf.split_writer(split))
         for fmt in options.formats:
