@@ -234,3 +234,47 @@ async def test_duplicates_are_rejected_by_the_real_gate_and_replaced(tmp_path: P
     texts = [r["text"] for r in lines(tmp_path / "records.jsonl")]
     assert texts.count("the very same answer every third time") == 1
     assert_adds_up(summary, tmp_path)
+
+
+async def test_pipeline_exception_becomes_a_failure(tmp_path: Path) -> None:
+    """An exception escaping run_item is recorded as a failure with its type, not lost."""
+    config = make_config(**{"engine.n": 6})
+
+    class Buggy(LocalPipeline):
+        async def run_item(self, item: Any, ctx: Any) -> Any:
+            if item.index == 2:
+                raise KeyError("missing field")
+            return await super().run_item(item, ctx)
+
+    summary = await run(tmp_path, Buggy(config), config)
+    failures = lines(tmp_path / "failures.jsonl")
+    assert summary.done == 6 and len(failures) == 1
+    assert failures[0]["reason"].startswith("KeyError") and failures[0]["index"] == 2
+    assert_adds_up(summary, tmp_path)
+
+
+async def test_disk_error_stops_the_run_with_a_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write error (disk full) stops the run: StoreError, and summary.json still says why."""
+    import errno
+    import os
+
+    real_write = os.write
+    written = [0]
+
+    def full_disk(fd: int, data: Any) -> int:
+        if b'"text"' in bytes(data):
+            written[0] += 1
+            if written[0] > 5:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr("asyncgen.store.jsonl.os.write", full_disk)
+    config = make_config(**{"engine.n": 30})
+    with pytest.raises(StoreError, match="No space left on device"):
+        await run(tmp_path, LocalPipeline(config), config)
+    monkeypatch.undo()
+    stored = orjson.loads((tmp_path / "summary.json").read_bytes())
+    assert stored["status"] == "interrupted" and "No space left" in stored["error"]
+    assert stored["done"] == len(lines(tmp_path / "records.jsonl")) == 5

@@ -109,3 +109,26 @@ def test_sigterm_drains_in_flight_and_writes_the_summary(tmp_path: Path) -> None
     rerun = subprocess.run(cmd, env=subprocess_env(), capture_output=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert_run_is_exact(out, n)
+
+
+def test_second_ctrl_c_stops_at_once_without_torn_lines(tmp_path: Path) -> None:
+    """Two SIGINTs: the run stops without waiting for slow answers; exit 1, whole lines only."""
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.replace("latency_median: 0.05", "latency_median: 30.0"))
+    out = tmp_path / "run"
+    cmd = command(out, config, 50, "engine_support:EchoPipeline")
+    proc = subprocess.Popen(cmd, env=subprocess_env(), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err.decode()
+    assert time.monotonic() - started < 10
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["status"] == "interrupted" and summary["not_started"] == 50 - summary["done"]
+    data = (out / "records.jsonl").read_bytes()
+    assert data == b"" or data.endswith(b"\n")

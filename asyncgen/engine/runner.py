@@ -213,7 +213,10 @@ class _Run:
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
         wall_time = self.opts.clock() - start
-        return await self._account(tally, planner, pool, wall_time)
+        summary = await self._account(tally, planner, pool, wall_time)
+        if pool.fatal is not None:
+            raise pool.fatal
+        return summary
 
     def _max_rounds(self) -> int:
         if not getattr(self.pipeline, "supplements", True):
@@ -272,6 +275,9 @@ class _Run:
         )
         try:
             await pool.run()
+        except Exception:
+            if pool.fatal is None:
+                raise
         finally:
             if self.opts.install_signals:
                 self.shutdown.uninstall()
@@ -314,17 +320,22 @@ class _Run:
         summary.cost_usd_total = summary.cost_usd + await asyncio.to_thread(
             earlier_cost, self.layout.metrics, self.session
         )
+        if pool.fatal is not None:
+            summary.error = f"{type(pool.fatal).__name__}: {pool.fatal}"
         key = getattr(self.pipeline, "index_key", None) or (
             "interactions" if self.pipeline.name == "interaction" else "records"
         )
-        await asyncio.to_thread(
-            write_index,
-            self.layout.records,
-            self.layout.index,
-            key,
-            self.pipeline.index_entry,
-            summary.finished_at,
-        )
+        try:
+            await asyncio.to_thread(
+                write_index,
+                self.layout.records,
+                self.layout.index,
+                key,
+                self.pipeline.index_entry,
+                summary.finished_at,
+            )
+        except Exception:  # the records are safe; a broken index must not hide the summary
+            logger.exception("could not write %s", self.layout.index)
         await asyncio.to_thread(write_json_atomic, self.layout.summary, summary.to_dict())
         return summary
 

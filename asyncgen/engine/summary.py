@@ -55,6 +55,7 @@ class RunSummary:
     finished_at: str = ""
     failure_reasons: dict[str, int] = field(default_factory=dict)
     torn_bytes_dropped: int = 0
+    error: str | None = None
 
     @property
     def planned(self) -> int:

@@ -163,11 +163,9 @@ class WorkerPool:
                 continue
             try:
                 await self._run_one(ticket)
-            except StoreError as exc:
+            except Exception as exc:  # a broken writer or gate: stop the run, keep the account
                 self.fatal = self.fatal or exc
-                self.planner.in_flight = 0
-                self._changed.set()
-                self.shutdown.request(f"cannot write: {exc}")
+                self.shutdown.request(f"stopping after {type(exc).__name__}: {exc}")
 
     async def _run_one(self, ticket: Ticket) -> None:
         """Run one item and deliver its outcome; a cancelled, undelivered item is owed again."""
@@ -175,17 +173,22 @@ class WorkerPool:
         try:
             outcome = await self._outcome(ticket)
             if outcome is None:
-                self.planner.abandon(ticket)
-                self._changed.set()
+                self._abandon(ticket)
                 return
             written = await self._submit(ticket, outcome)
             submitted = True
             await asyncio.shield(written)
-        except BaseException:
-            if not submitted:
-                self.planner.abandon(ticket)
-                self._changed.set()
+        except asyncio.CancelledError:
+            if not submitted:  # once submitted, the writer still writes and settles it
+                self._abandon(ticket)
             raise
+        except Exception:
+            self._abandon(ticket)  # nothing of it reached the file
+            raise
+
+    def _abandon(self, ticket: Ticket) -> None:
+        self.planner.abandon(ticket)
+        self._changed.set()
 
     async def _outcome(self, ticket: Ticket) -> Outcome | None:
         """The pipeline's outcome; an exception it let escape becomes a failure."""
