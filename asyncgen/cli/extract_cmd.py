@@ -11,7 +11,14 @@ from asyncgen.config import load_config
 
 
 def extract(
-    index: int = typer.Option(0, "--index", "-i", help="Row of the base dataset to extract."),
+    index: int = typer.Option(
+        0,
+        "--index",
+        "-i",
+        "--extraction-index",
+        "--extraction_index",
+        help="Row of the base dataset to extract (the report's --extraction_index).",
+    ),
     dataset: Path | None = typer.Option(
         None,
         "--dataset-path",
@@ -37,8 +44,7 @@ def extract(
     typer.echo(f"dialogue_id: {found['dialogue_id']} (index {index})")
     typer.echo(f"services:    {', '.join(found['services']) or '-'}")
     typer.echo(
-        f"speakers: {found['speakers']}  utterances: {found['utterances']}  "
-        f"turns: {found['turns']}"
+        f"speakers: {found['speakers']}  utterances: {found['utterances']}  turns: {found['turns']}"
     )
     typer.echo(f"sha256:      {found['sha256']}")
     typer.echo("")

@@ -5,17 +5,20 @@ into the run engine. Base dialogues load from a local MultiWOZ v2.2 copy or the 
 sample; item *i* of the plan is a pure function of (config, seed, i).
 """
 
+from asyncgen.dialogue.audit import RunAudit, audit_records, audit_run
 from asyncgen.dialogue.generator import DialogueGenerator
-from asyncgen.dialogue.mix import StratifiedMix, round_robin
+from asyncgen.dialogue.mix import StratifiedMix, balanced_order, round_robin
 from asyncgen.dialogue.multiwoz import (
     BaseDialogue,
     BaseTurn,
     MultiWOZDataset,
+    anonymize,
     extract_dialogue,
     generate_base_conversation,
     load_multiwoz,
 )
 from asyncgen.dialogue.parse import (
+    DialogueFormatError,
     DialogueTurn,
     assign_selected_emotions,
     format_dialogue,
@@ -24,22 +27,33 @@ from asyncgen.dialogue.parse import (
 from asyncgen.dialogue.pipeline import DialoguePipeline
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.space import ScenarioSpace
+from asyncgen.dialogue.store import export_run
+from asyncgen.dialogue.synthetic import synthesize_multiwoz, write_multiwoz
 
 __all__ = [
     "BaseDialogue",
     "BaseTurn",
+    "DialogueFormatError",
     "DialogueGenerator",
     "DialoguePipeline",
     "DialoguePlanner",
     "DialogueTurn",
     "MultiWOZDataset",
+    "RunAudit",
     "ScenarioSpace",
     "StratifiedMix",
+    "anonymize",
     "assign_selected_emotions",
+    "audit_records",
+    "audit_run",
+    "balanced_order",
+    "export_run",
     "extract_dialogue",
     "format_dialogue",
     "generate_base_conversation",
     "load_multiwoz",
     "process_generated_dialogue",
     "round_robin",
+    "synthesize_multiwoz",
+    "write_multiwoz",
 ]

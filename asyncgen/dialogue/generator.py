@@ -266,6 +266,13 @@ class DialogueGenerator:
         if self.settings.anonymize_base:
             base = anonymize(base)
         handle = self.lock_handle(payload)
+        log.debug(
+            "dialogue %s: services=%s category=%s region=%s time=%s %s persona=%s "
+            "emotions=%s/%s resolution=%s model=%s",
+            record_id, payload["services"], payload["scenario_category"], payload["regions"],
+            payload["time_slot"], payload["time"], persona.id, payload["user_emotions"],
+            payload["assistant_emotions"], payload["resolution_status"], handle.model,
+        )  # fmt: skip
         stage = "scenario"
         try:
             scenario = await self.generate_dynamic_scenario(payload, persona, handle)

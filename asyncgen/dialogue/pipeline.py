@@ -54,7 +54,7 @@ class DialoguePipeline:
         Raises:
             DatasetError: `engine.n` exceeds the unique base dialogues without reuse.
         """
-        await asyncio.to_thread(lambda: self.planner)
+        await asyncio.to_thread(self._warm_plan)
         self.generator.client = ctx.client
         self._run_dir = ctx.run_dir
         self._check_capacity(self.config.engine.n)
@@ -69,6 +69,11 @@ class DialoguePipeline:
             self.planner.dataset.source,
             len(self.planner.personas),
         )
+
+    def _warm_plan(self) -> None:
+        """Load the datasets and build the first base-dialogue pass (CPU work, off-loop)."""
+        if self.planner.unique_bases:
+            self.planner.base_index(0)
 
     def _check_capacity(self, n: int) -> None:
         capacity = self.planner.capacity
