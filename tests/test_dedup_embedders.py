@@ -73,3 +73,14 @@ def test_distillation_runs_offline_into_a_folder(tmp_path: Path) -> None:
     texts = [TAXI, TAXI_EDIT, BANK]
     agreement = (mine.encode(texts) * shipped.encode(texts)).sum(axis=1)
     assert PACKAGED_STATIC_DIR.is_dir() and (agreement > 0.95).all()
+
+
+def test_static_word_cache_matches_model2vec() -> None:
+    """The word-cached static encoder gives model2vec's own vectors (punctuation, accents, UNK)."""
+    from model2vec import StaticModel
+
+    texts = [TAXI, BANK, "Héllo, wörld! café_bar 12:30 don't ☃☃", "", "again again again"]
+    ours = load_embedder(DedupSettings()).encode(texts)
+    model = StaticModel.from_pretrained(PACKAGED_STATIC_DIR, force_download=False)
+    theirs = model.encode(texts, use_multiprocessing=False, normalize=True).astype(np.float32)
+    assert np.allclose(ours, theirs, atol=1e-4)

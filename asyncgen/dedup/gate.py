@@ -143,7 +143,7 @@ class SemanticGate:
         for digest, rid in zip(hashes, index.ids, strict=True):
             self._by_digest.setdefault(digest, rid)
         self.stats.rebuilt = len(missing)
-        if missing or saved is None or len(index) != len(saved.index.ids):
+        if missing or self.stats.dropped or (saved is None and len(index)):
             self._save()
 
     def _kept(
