@@ -150,15 +150,22 @@ class SimApp:
             return
         kind = _header(scope, _KIND_HEADER, "generic")
         prompt_tokens = count_message_tokens(call.messages)
-        answer = self.answerer.answer(
-            kind, call.messages, model=call.model, max_tokens=call.max_tokens, params=call.params
-        )
-        cost = prompt_tokens + (call.max_tokens or answer.completion_tokens)
+        answer = None
+        if call.max_tokens is None and self.limiter.tpm is not None:
+            # The charge needs the answer's size when max_tokens does not bound it.
+            answer = self._answer(kind, call)
+        cost = prompt_tokens + (call.max_tokens or (answer.completion_tokens if answer else 0))
         admission = self.limiter.admit(key, cost)
         if not admission.admitted:
             await self._rate_limited(send, admission, cost)
             return
+        answer = answer or self._answer(kind, call)
         await self._serve(scope, receive, send, call, answer, prompt_tokens, admission)
+
+    def _answer(self, kind: str, call: ChatCall) -> Answer:
+        return self.answerer.answer(
+            kind, call.messages, model=call.model, max_tokens=call.max_tokens, params=call.params
+        )
 
     async def _rate_limited(self, send: Send, admission: Admission, cost: int) -> None:
         self.stats.rate_limited += 1

@@ -2,10 +2,12 @@
 
 Every request gets its own RNG derived from (seed, kind, messages), so the same request
 gets the same answer whatever order requests arrive in (a resumed run sees the answers it
-saw before). `--duplicate-rate` repeats an earlier answer of the same kind: the server
-keeps, per kind, the answers of the `memory` requests with the smallest hashes (a bottom-k
-sample, which depends on which requests were seen, not on their order) and a duplicate
-picks the first kept answer at or after a point drawn from the request's hash.
+saw before). `--duplicate-rate` repeats an earlier answer of the same kind. Whether a request
+repeats is a pure function of its hash (a share `duplicate_rate` of all requests); those
+that do not repeat answer themselves and are remembered in a per-kind bottom-k sample (the
+`memory` smallest hashes, a set that depends on which requests were seen, not on their
+order); a repeating request gets the first remembered answer at or after a point drawn
+from its hash (its own answer while nothing of its kind is remembered yet).
 """
 
 from __future__ import annotations
@@ -73,33 +75,33 @@ class Answerer:
     ) -> Answer:
         """The answer for this request, truncated to `max_tokens` (finish_reason "length")."""
         content_key, dup_key = self.request_hash(kind, messages)
-        text = self._duplicate(kind, dup_key)
-        is_duplicate = text is not None
-        if text is None:
-            request = SimRequest(
-                kind=kind,
-                messages=messages,
-                model=model,
-                max_tokens=max_tokens,
-                rng=random.Random(content_key),
-                malformed_rate=self.malformed_rate,
-                params=params,
-            )
-            text = get_responder(kind)(request)
-            if self.duplicate_rate > 0:
-                self._remember(kind, content_key, text)
-        return _fit(text, max_tokens, is_duplicate)
+        is_repeat = _unit(dup_key) < self.duplicate_rate
+        if is_repeat:
+            earlier = self._earlier(kind, dup_key)
+            if earlier is not None:
+                return _fit(earlier, max_tokens, True)
+        request = SimRequest(
+            kind=kind,
+            messages=messages,
+            model=model,
+            max_tokens=max_tokens,
+            rng=random.Random(content_key),
+            malformed_rate=self.malformed_rate,
+            params=params,
+        )
+        text = get_responder(kind)(request)
+        if self.duplicate_rate > 0 and not is_repeat:
+            self._remember(kind, content_key, text)
+        return _fit(text, max_tokens, False)
 
-    def _duplicate(self, kind: str, dup_key: int) -> str | None:
-        """An earlier answer of this kind, chosen by the request hash, at `duplicate_rate`."""
+    def _earlier(self, kind: str, dup_key: int) -> str | None:
+        """A remembered answer of this kind, chosen by the request's hash."""
         memory = self._kinds.get(kind)
-        if not memory or not memory.keys or self.duplicate_rate <= 0:
-            return None
-        if (dup_key >> 11) / float(1 << 53) >= self.duplicate_rate:
+        if memory is None or not memory.keys:
             return None
         point = (dup_key * 0x9E3779B97F4A7C15) & _MASK64
-        index = bisect.bisect_left(memory.keys, point)
-        return memory.texts[memory.keys[index % len(memory.keys)]]
+        index = bisect.bisect_left(memory.keys, point) % len(memory.keys)
+        return memory.texts[memory.keys[index]]
 
     def _remember(self, kind: str, key: int, text: str) -> None:
         """Keep the answers of the `memory` smallest request hashes of this kind."""
@@ -116,6 +118,11 @@ class Answerer:
     def forget(self) -> None:
         """Drop every remembered answer."""
         self._kinds.clear()
+
+
+def _unit(value: int) -> float:
+    """A 64-bit hash as a uniform number in [0, 1)."""
+    return (value >> 11) / float(1 << 53)
 
 
 def _fit(text: str, max_tokens: int | None, is_duplicate: bool) -> Answer:

@@ -9,7 +9,15 @@ import orjson
 
 __all__ = ["ChatCall", "RequestError", "parse_chat_call"]
 
-_PARAMS = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "seed", "n")
+_PARAMS = (
+    "temperature",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "n",
+    "response_format",
+)
 
 
 class RequestError(ValueError):

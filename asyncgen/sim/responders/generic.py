@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 from asyncgen.sim.responders import GENERIC_KIND, SimRequest, responder
+from asyncgen.sim.schema_fill import fill_schema
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 _PERSONA = re.compile(r"\byou are ((?:an? |the )?[^.,;:\n]{3,60})", re.IGNORECASE)
@@ -62,6 +65,17 @@ def _topic(text: str) -> str:
 
 @responder(GENERIC_KIND)
 def generic(request: SimRequest) -> str:
+    """Prose about the last user message; JSON when the request's response_format asks."""
+    fmt = request.params.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+        return orjson.dumps(fill_schema(schema, request.rng)).decode()
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        return orjson.dumps({"answer": _prose(request)}).decode()
+    return _prose(request)
+
+
+def _prose(request: SimRequest) -> str:
     """A few plausible sentences about the last user message, in the persona's terms."""
     rng = request.rng
     topic = _topic(request.last_user)
