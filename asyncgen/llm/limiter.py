@@ -14,6 +14,7 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
@@ -172,6 +173,18 @@ class RateLimiter:
             if bucket is not None:
                 bucket.refill(now, self._ramp_factor(now))
                 bucket.cap_level(0.0)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Limits in force, window, queue and pauses, for metrics."""
+        return {
+            "rpm_limit": self.rpm_limit,
+            "tpm_limit": self.tpm_limit,
+            "window": self.window.size,
+            "waiting": self.window.waiting,
+            "adaptive": self.is_adaptive,
+            "paused_for": round(self.paused_for, 3),
+            "pauses": self.pauses,
+        }
 
     # -- internals -------------------------------------------------------------------
 

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 
+from asyncgen.llm.client import Connection
 from asyncgen.llm.errors import EmptyAnswerError, MalformedAnswerError, TruncatedAnswerError
-from asyncgen.llm.headers import RateLimitInfo, parse_rate_limit_headers
+from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.types import ChatRequest, ChatResult
 from asyncgen.llm.wire import status_error
+from asyncgen.prompts import KIND_HEADER
 
 
 @dataclass
@@ -38,10 +39,8 @@ class _Events:
 
 
 async def read_stream(
-    client: httpx.AsyncClient,
-    url: str,
+    connection: Connection,
     payload: bytes,
-    headers: dict[str, str],
     request: ChatRequest,
     info: dict[str, Any],
     clock: Callable[[], float],
@@ -54,13 +53,13 @@ async def read_stream(
         LLMStatusError: the endpoint refused the request.
         MalformedAnswerError, EmptyAnswerError, TruncatedAnswerError: the stream was unusable.
     """
-    async with client.stream("POST", url, content=payload, headers=headers) as response:
-        limits = parse_rate_limit_headers(response.headers)
+    headers = {KIND_HEADER: request.kind}
+    client = connection.client
+    async with client.stream("POST", connection.url, content=payload, headers=headers) as response:
+        limits = parse_rate_limit_headers(limit_headers(response.headers.raw))
         if response.status_code >= 300:
             await response.aread()
-            error = status_error(response, info=info, key_env=key_env)
-            error.request["ratelimit"] = limits
-            raise error
+            raise status_error(response, info=info, key_env=key_env)
         events = _Events()
         async for line in response.aiter_lines():
             if line.startswith("data:") and _feed(events, line[5:].strip(), clock, info):

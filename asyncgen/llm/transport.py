@@ -1,6 +1,6 @@
 """The one transport every model call in asyncgen goes through.
 
-`Transport.chat` = route (endpoint + model) → limiter → HTTP → parse → usage, wrapped in
+`Transport.chat` = route (endpoint + model) → limiter → HTTP → parse → usage, inside
 classified retries. One transport per process: its limiters, counters and budgets are
 the whole process's.
 """
@@ -11,57 +11,37 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from asyncgen.config.llm import (
-    PROVIDER_DEFAULTS,
-    LimitSettings,
-    LLMSettings,
-    PoolEntry,
-    SamplingLists,
-)
-from asyncgen.config.loader import resolve_api_key
-from asyncgen.errors import ConfigError, LLMError, LLMStatusError, RateLimitError
+from asyncgen.config.llm import LimitSettings, LLMSettings, PoolEntry, SamplingLists
+from asyncgen.errors import LLMError, LLMStatusError, RateLimitError
 from asyncgen.llm import wire
-from asyncgen.llm.client import make_http_client
-from asyncgen.llm.headers import RateLimitInfo, parse_rate_limit_headers
-from asyncgen.llm.limiter import Permit, RateLimiter
+from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
+from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.pool import ModelPool
 from asyncgen.llm.retry import RetryPolicy, calculate_retry_timeout, failure_cause, should_retry
+from asyncgen.llm.routing import Route, Router
 from asyncgen.llm.stats import TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
 from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
 from asyncgen.llm.usage import UsageMeter
-from asyncgen.prompts import KIND_HEADER
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
-class Endpoint:
-    """One base URL with its key, its HTTP client and its limiters by model."""
+class _Attempt:
+    """What one HTTP exchange told the limiter, whether it succeeded or not."""
 
-    provider: str
-    base_url: str
-    key_env: str
-    api_key: str | None
-    url: str = ""
-    client: httpx.AsyncClient | None = None
-    limiters: dict[str, RateLimiter] = field(default_factory=dict)
-
-
-@dataclass
-class Route:
-    """Where one model's calls go: the endpoint and its limiter."""
-
-    endpoint: Endpoint
-    limiter: RateLimiter
-    info: dict[str, Any]
+    outcome: str = "cancelled"
+    used_tokens: int | None = None
+    info: RateLimitInfo | None = None
+    retry_after: float | None = None
 
 
 class Transport:
@@ -82,27 +62,26 @@ class Transport:
     ) -> None:
         self.settings = settings
         self._limits = settings.limits if use_limiter else _unlimited(settings.limits)
-        self._override_url = base_url
-        self._http_transport = http_transport
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random(0)
         self.policy = RetryPolicy.from_settings(settings.retry, max_retries)
-        self._slots = asyncio.Semaphore(self._limits.concurrency)
         self.pool = ModelPool(settings)
         self.usage = UsageMeter(
             settings.prices, max_cost=settings.max_cost, max_tokens=settings.max_tokens
         )
         self.stats = TransportStats(clock, extra=self._extra_snapshot)
-        self._default = self._make_endpoint(
-            settings.provider, base_url or settings.base_url, settings.api_key_env, api_key
+        self._router = Router(
+            settings,
+            self._limits,
+            api_key=api_key,
+            override_url=base_url,
+            slots=asyncio.Semaphore(self._limits.concurrency),
+            clock=clock,
+            sleep=sleep,
+            http_transport=http_transport,
         )
-        self._endpoints: dict[tuple[str, str], Endpoint] = {
-            (self._default.base_url, self._default.key_env): self._default
-        }
-        self._routes: dict[tuple[str, str | None, str | None, str], Route] = {}
         self._default_handle = ModelHandle(provider=settings.provider, model=settings.model)
-        self._closed = False
 
     @classmethod
     def from_settings(
@@ -124,7 +103,7 @@ class Transport:
                 pool entry without its own `base_url` to it (a proxy or the simulator).
             use_limiter: False keeps only the concurrency cap (no RPM/TPM, no learning).
             max_retries: overrides `llm.retry.max_retries`.
-            **kwargs: `http_transport`, `clock`, `sleep`, `rng` for tests.
+            **kwargs: `http_transport`, `clock`, `sleep`, `rng` (tests).
 
         Raises:
             ConfigError: the provider has no URL (the simulator needs `base_url`).
@@ -137,8 +116,6 @@ class Transport:
             max_retries=max_retries,
             **kwargs,
         )
-
-    # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Transport:
         return self
@@ -153,11 +130,7 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close every HTTP client (idempotent)."""
-        self._closed = True
-        for endpoint in self._endpoints.values():
-            if endpoint.client is not None:
-                client, endpoint.client = endpoint.client, None
-                await client.aclose()
+        await self._router.aclose()
 
     # -- public API ------------------------------------------------------------------
 
@@ -173,16 +146,16 @@ class Transport:
             The answer, its usage and how many attempts it took.
 
         Raises:
-            LLMError: a subclass naming the cause, once retries are spent or at once for
+            LLMError: a subclass naming the cause, once retries are spent, or at once for
                 errors retrying cannot fix (400/401/403/404, context length).
         """
-        return await self._call(request, handle, streaming=False)
+        return await self._call(request, handle, streaming=request.stream)
 
     async def chat_stream(
         self, request: ChatRequest, handle: ModelHandle | None = None
     ) -> StreamResult:
         """Like `chat` with ``stream: true``; also times the first token and the gaps after it."""
-        result = await self._call(request, handle, streaming=True)
+        result = await self._call(replace(request, stream=True), handle, streaming=True)
         assert isinstance(result, StreamResult)
         return result
 
@@ -215,25 +188,22 @@ class Transport:
 
     def limiter_for(self, handle: ModelHandle | None = None) -> RateLimiter:
         """The limiter that governs `handle`'s model (default: the configured model)."""
-        return self._route(handle or self._default_handle).limiter
+        return self._router.route(handle or self._default_handle).limiter
 
-    # -- the call --------------------------------------------------------------------
+    # -- one call: retries around attempts ---------------------------------------------
 
     async def _call(
         self, request: ChatRequest, handle: ModelHandle | None, *, streaming: bool
     ) -> ChatResult:
         handle = handle or self._default_handle
-        route = self._route(handle)
-        if streaming and not request.stream:
-            request = _with_stream(request)
+        route = self._router.route(handle)
         payload = wire.encode(wire.build_body(request, handle))
-        headers = {KIND_HEADER: request.kind}
         self.stats.requests += 1
         attempt = 0
         while True:
             attempt += 1
             try:
-                result = await self._attempt(route, request, payload, headers, streaming)
+                result = await self._attempt(route, request, payload, streaming)
             except LLMError as exc:
                 delay = self._after_failure(exc, attempt)
                 if delay is None:
@@ -264,168 +234,67 @@ class Transport:
         return result
 
     async def _attempt(
-        self,
-        route: Route,
-        request: ChatRequest,
-        payload: bytes,
-        headers: dict[str, str],
-        streaming: bool,
+        self, route: Route, request: ChatRequest, payload: bytes, streaming: bool
     ) -> ChatResult:
-        """One HTTP exchange inside the limiter; releases its permit whatever happens."""
+        """One HTTP exchange inside the limiter; the permit is released whatever happens."""
         limiter = route.limiter
-        prompt_est, completion_est = (
-            self._estimate(request) if limiter.needs_token_estimate else (0, 0)
-        )
-        permit = await limiter.acquire(prompt_est, completion_est)
+        estimate = self._estimate(request) if limiter.needs_token_estimate else (0, 0)
+        permit = await limiter.acquire(*estimate)
         self.stats.attempts += 1
         self.stats.in_flight += 1
         started = self._clock()
-        outcome, used, info, retry_after = "cancelled", None, None, None
+        att = _Attempt()
         try:
-            result, info = await self._exchange(
-                route, request, payload, headers, streaming, started
-            )
-            outcome, used = "ok", result.prompt_tokens + result.completion_tokens
+            result = await self._exchange(route, request, payload, streaming, started, att)
+            att.outcome = "ok"
+            att.used_tokens = result.prompt_tokens + result.completion_tokens
             self.stats.record_latency(result.latency)
             return result
         except LLMError as exc:
-            outcome, info, retry_after = _outcome_of(exc)
+            att.outcome, att.retry_after = _outcome_of(exc)
             if isinstance(exc, RateLimitError):
                 self.stats.rate_limited += 1
             raise
         finally:
             self.stats.in_flight -= 1
-            self._release(
-                limiter, permit, outcome, self._clock() - started, used, info, retry_after
+            limiter.release(
+                permit,
+                outcome=att.outcome,
+                latency=self._clock() - started,
+                used_tokens=att.used_tokens,
+                info=att.info,
+                retry_after=att.retry_after,
             )
-
-    def _release(
-        self,
-        limiter: RateLimiter,
-        permit: Permit,
-        outcome: str,
-        latency: float,
-        used: int | None,
-        info: RateLimitInfo | None,
-        retry_after: float | None,
-    ) -> None:
-        limiter.release(
-            permit,
-            outcome=outcome,
-            latency=latency,
-            used_tokens=used,
-            info=info,
-            retry_after=retry_after,
-        )
 
     async def _exchange(
         self,
         route: Route,
         request: ChatRequest,
         payload: bytes,
-        headers: dict[str, str],
         streaming: bool,
         started: float,
-    ) -> tuple[ChatResult, RateLimitInfo]:
+        att: _Attempt,
+    ) -> ChatResult:
         """POST and parse; every lower-layer exception becomes an `LLMError` here."""
-        client = self._client(route.endpoint)
-        info = route.info
+        endpoint, info = route.endpoint, route.info
+        connection = self._router.connection(endpoint)
         try:
             async with asyncio.timeout(self.settings.timeouts.read):
                 if streaming:
-                    return await read_stream(
-                        client,
-                        route.endpoint.url,
-                        payload,
-                        headers,
-                        request,
-                        info,
-                        self._clock,
-                        started,
-                        route.endpoint.key_env,
+                    result, att.info = await read_stream(
+                        connection, payload, request, info, self._clock, started, endpoint.key_env
                     )
-                response = await client.post(route.endpoint.url, content=payload, headers=headers)
+                    return result
+                response = await connection.post(payload, request.kind.encode())
         except wire.TRANSPORT_EXCEPTIONS as exc:
             raise wire.transport_error(exc, info=info) from exc
-        limits = parse_rate_limit_headers(response.headers)
+        att.info = parse_rate_limit_headers(limit_headers(response.headers.raw))
         if response.status_code >= 300:
-            error = wire.status_error(response, info=info, key_env=route.endpoint.key_env)
-            error.request["ratelimit"] = limits
-            raise error
+            raise wire.status_error(response, info=info, key_env=endpoint.key_env)
         completion = wire.parse_completion(
             response.content, require_complete=request.require_complete, info=info
         )
-        return _result(completion, route, self._clock() - started), limits
-
-    # -- routing ---------------------------------------------------------------------
-
-    def _route(self, handle: ModelHandle) -> Route:
-        key = (handle.provider, handle.base_url, handle.api_key_env, handle.model)
-        route = self._routes.get(key)
-        if route is None:
-            endpoint = self._endpoint_for(handle)
-            limiter = endpoint.limiters.get(handle.model)
-            if limiter is None:
-                limiter = RateLimiter(
-                    self._limits,
-                    slots=self._slots,
-                    clock=self._clock,
-                    sleep=self._sleep,
-                    name=f"{endpoint.base_url} {handle.model}",
-                )
-                endpoint.limiters[handle.model] = limiter
-            info = {
-                "base_url": endpoint.base_url,
-                "model": handle.model,
-                "provider": endpoint.provider,
-            }
-            route = self._routes[key] = Route(endpoint, limiter, info)
-        return route
-
-    def _endpoint_for(self, handle: ModelHandle) -> Endpoint:
-        base_url = handle.base_url
-        same_provider = handle.provider == self.settings.provider
-        if (
-            base_url is None
-            and (self._override_url or same_provider)
-            and handle.api_key_env is None
-        ):
-            return self._default
-        if base_url is None:
-            base_url = self._override_url or PROVIDER_DEFAULTS[handle.provider][0]
-        key_env = handle.api_key_env or PROVIDER_DEFAULTS[handle.provider][1]
-        found = self._endpoints.get((base_url.rstrip("/"), key_env))
-        if found is None:
-            key = resolve_api_key(
-                self.settings.model_copy(
-                    update={"provider": handle.provider, "api_key_env": key_env}
-                )
-            )
-            found = self._make_endpoint(handle.provider, base_url, key_env, key)
-            self._endpoints[(found.base_url, found.key_env)] = found
-        return found
-
-    def _make_endpoint(
-        self, provider: str, base_url: str | None, key_env: str | None, api_key: str | None
-    ) -> Endpoint:
-        default_url, default_env = PROVIDER_DEFAULTS[provider]
-        url = (base_url or default_url).rstrip("/")
-        if not url:
-            raise ConfigError(
-                f"provider {provider!r} has no default URL: pass --base-url (e.g. the one "
-                "`asyncgen sim serve` prints)"
-            )
-        env = key_env or default_env
-        return Endpoint(provider, url, env, api_key, url=f"{url}/chat/completions")
-
-    def _client(self, endpoint: Endpoint) -> httpx.AsyncClient:
-        if endpoint.client is None:
-            if self._closed:
-                raise RuntimeError("transport is closed")
-            endpoint.client = make_http_client(
-                self.settings, api_key=endpoint.api_key, transport=self._http_transport
-            )
-        return endpoint.client
+        return _result(completion, route, self._clock() - started)
 
     def _estimate(self, request: ChatRequest) -> tuple[int, int]:
         """Prompt tokens (counted) and answer tokens (max_tokens, or the configured estimate)."""
@@ -437,9 +306,10 @@ class Transport:
     # -- counters --------------------------------------------------------------------
 
     def _extra_snapshot(self) -> dict[str, Any]:
-        limiter = self._default.limiters.get(self.settings.model)
-        if limiter is None and self._routes:
-            limiter = next(iter(self._routes.values())).limiter
+        routes = list(self._router.routes())
+        limiter = self._router.default.limiters.get(self.settings.model)
+        if limiter is None and routes:
+            limiter = routes[0].limiter
         return {
             "tokens_in": self.usage.tokens_in,
             "tokens_out": self.usage.tokens_out,
@@ -451,31 +321,17 @@ class Transport:
             "concurrency_cap": self._limits.concurrency,
             "model_mix": dict(self.pool.mix),
             "usage_by_model": self.usage.snapshot(),
-            "limiters": {
-                r.limiter.name: _limiter_snapshot(r.limiter) for r in self._routes.values()
-            },
+            "limiters": {r.limiter.name: r.limiter.snapshot() for r in routes},
         }
 
 
-def _limiter_snapshot(limiter: RateLimiter) -> dict[str, Any]:
-    return {
-        "rpm_limit": limiter.rpm_limit,
-        "tpm_limit": limiter.tpm_limit,
-        "window": limiter.window.size,
-        "waiting": limiter.window.waiting,
-        "adaptive": limiter.is_adaptive,
-        "paused_for": round(limiter.paused_for, 3),
-        "pauses": limiter.pauses,
-    }
-
-
-def _outcome_of(exc: LLMError) -> tuple[str, RateLimitInfo | None, float | None]:
-    info = exc.request.pop("ratelimit", None)
+def _outcome_of(exc: LLMError) -> tuple[str, float | None]:
+    """The limiter's view of a failure: rate limited (with advice), overloaded, or other."""
     if isinstance(exc, RateLimitError):
-        return "rate_limited", info, exc.retry_after
+        return "rate_limited", exc.retry_after
     if isinstance(exc, LLMStatusError) and exc.status_code == 503:
-        return "overloaded", info, None
-    return failure_cause(exc), info, None
+        return "overloaded", None
+    return failure_cause(exc), None
 
 
 def _result(completion: wire.Completion, route: Route, latency: float) -> ChatResult:
@@ -490,12 +346,6 @@ def _result(completion: wire.Completion, route: Route, latency: float) -> ChatRe
         request_id=completion.request_id,
         raw=completion.raw,
     )
-
-
-def _with_stream(request: ChatRequest) -> ChatRequest:
-    from dataclasses import replace
-
-    return replace(request, stream=True)
 
 
 def _unlimited(limits: LimitSettings) -> LimitSettings:

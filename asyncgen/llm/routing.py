@@ -1,0 +1,149 @@
+"""Where a call goes: provider endpoints (URL, key, HTTP connection) and per-model limiters.
+
+A handle without its own `base_url` goes to the transport's endpoint when it names the
+configured provider or when the transport was given an explicit `base_url` (a proxy or
+the simulator: then the whole pool goes there); otherwise to its provider's default URL,
+with the key from that provider's environment variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from asyncgen.config.llm import PROVIDER_DEFAULTS, LimitSettings, LLMSettings
+from asyncgen.config.loader import resolve_api_key
+from asyncgen.errors import ConfigError
+from asyncgen.llm.client import Connection, make_http_client
+from asyncgen.llm.limiter import RateLimiter
+from asyncgen.llm.types import ModelHandle
+
+
+@dataclass
+class Endpoint:
+    """One base URL with its key variable, its HTTP connection and its limiters by model."""
+
+    provider: str
+    base_url: str
+    key_env: str
+    api_key: str | None = field(repr=False)
+    connection: Connection | None = None
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    """Where one model's calls go: the endpoint and its limiter; `info` names it in errors."""
+
+    endpoint: Endpoint
+    limiter: RateLimiter
+    info: dict[str, Any]
+
+
+class Router:
+    """Resolves handles to routes, creating endpoints, clients and limiters on first use."""
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        limits: LimitSettings,
+        *,
+        api_key: str | None,
+        override_url: str | None,
+        slots: asyncio.Semaphore,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._limits = limits
+        self._override_url = override_url
+        self._slots = slots
+        self._clock = clock
+        self._sleep = sleep
+        self._http_transport = http_transport
+        url = override_url or settings.base_url
+        self.default = _endpoint(settings.provider, url, settings.api_key_env, api_key)
+        self._endpoints = {(self.default.base_url, self.default.key_env): self.default}
+        self._routes: dict[tuple[str, str | None, str | None, str], Route] = {}
+        self._closed = False
+
+    def route(self, handle: ModelHandle) -> Route:
+        """The route for a handle (cached by provider, URL, key variable and model)."""
+        key = (handle.provider, handle.base_url, handle.api_key_env, handle.model)
+        found = self._routes.get(key)
+        if found is None:
+            endpoint = self._endpoint_for(handle)
+            limiter = endpoint.limiters.get(handle.model)
+            if limiter is None:
+                limiter = endpoint.limiters[handle.model] = RateLimiter(
+                    self._limits,
+                    slots=self._slots,
+                    clock=self._clock,
+                    sleep=self._sleep,
+                    name=f"{endpoint.base_url} {handle.model}",
+                )
+            info = {
+                "base_url": endpoint.base_url,
+                "model": handle.model,
+                "provider": endpoint.provider,
+            }
+            found = self._routes[key] = Route(endpoint, limiter, info)
+        return found
+
+    def routes(self) -> Iterator[Route]:
+        """Every route used so far."""
+        return iter(self._routes.values())
+
+    def connection(self, endpoint: Endpoint) -> Connection:
+        """The endpoint's HTTP connection, created on first use (inside the event loop)."""
+        if endpoint.connection is None:
+            if self._closed:
+                raise RuntimeError("the transport is closed")
+            client = make_http_client(
+                self._settings, api_key=endpoint.api_key, transport=self._http_transport
+            )
+            endpoint.connection = Connection(client, f"{endpoint.base_url}/chat/completions")
+        return endpoint.connection
+
+    async def aclose(self) -> None:
+        """Close every HTTP client (idempotent)."""
+        self._closed = True
+        for endpoint in self._endpoints.values():
+            if endpoint.connection is not None:
+                connection, endpoint.connection = endpoint.connection, None
+                await connection.client.aclose()
+
+    def _endpoint_for(self, handle: ModelHandle) -> Endpoint:
+        base_url = handle.base_url
+        own_provider = handle.provider == self._settings.provider
+        if base_url is None and handle.api_key_env is None and (self._override_url or own_provider):
+            return self.default
+        if base_url is None:
+            base_url = self._override_url or PROVIDER_DEFAULTS[handle.provider][0]
+        key_env = handle.api_key_env or PROVIDER_DEFAULTS[handle.provider][1]
+        found = self._endpoints.get((base_url.rstrip("/"), key_env))
+        if found is None:
+            lookup = self._settings.model_copy(
+                update={"provider": handle.provider, "api_key_env": key_env}
+            )
+            found = _endpoint(handle.provider, base_url, key_env, resolve_api_key(lookup))
+            self._endpoints[(found.base_url, found.key_env)] = found
+        return found
+
+
+def _endpoint(
+    provider: str, base_url: str | None, key_env: str | None, api_key: str | None
+) -> Endpoint:
+    default_url, default_env = PROVIDER_DEFAULTS[provider]
+    url = (base_url or default_url).rstrip("/")
+    if not url:
+        raise ConfigError(
+            f"provider {provider!r} has no default URL: pass --base-url "
+            "(e.g. the one `asyncgen sim serve` prints)"
+        )
+    return Endpoint(provider, url, key_env or default_env, api_key)
