@@ -172,6 +172,7 @@ def best_bar(scores: np.ndarray, ref: np.ndarray, ref_bar: float) -> tuple[float
 def section_calibrate(quick: bool, built: dict[str, Embedder]) -> None:
     """Agreement with MiniLM on which pairs cross the bar; the calibrated bars."""
     texts = corpus.calibration_corpus(7, str(MULTIWOZ), 60 if quick else 150, 3 if quick else 4)
+    texts += corpus.long_corpus(8, 20 if quick else 80, 3)
     reference = built.setdefault("minilm", candidates(quick)["minilm"]())
     ref = pair_scores(reference.encode(texts))
     counts = ", ".join(f"{int((ref >= b).sum())} pairs >= {b}" for b in REF_BARS)

@@ -258,3 +258,16 @@ def calibration_corpus(seed: int, multiwoz: str, synthetic: int, variants: int) 
         texts.append(render(base))
         texts.extend(render(edit(base, rng, rng.randint(1, 6))) for _ in range(variants))
     return texts
+
+
+def long_corpus(seed: int, bases: int, variants: int, words: int = 300) -> list[str]:
+    """Dialogues of about `words` words, each with graded near-copies."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    for _ in range(bases):
+        base: list[tuple[str, str]] = []
+        while len(render(base).split()) < words:
+            base.extend(make_dialogue(rng))
+        texts.append(render(base))
+        texts.extend(render(edit(base, rng, rng.randint(1, 8))) for _ in range(variants))
+    return texts

@@ -21,6 +21,10 @@ CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
     "hashing": ((0.80, 0.80), (0.85, 0.85), (0.90, 0.885), (0.95, 0.94)),
 }
 
+#: Tokens all-MiniLM-L6-v2 reads (its max_seq_length); the static model reads the same window,
+#: which agrees with MiniLM far better on long dialogues than reading 512 (benchmarks.md).
+MINILM_WINDOW = 256
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -148,7 +152,8 @@ class StaticEmbedder:
 
         self.model_dir = model_dir
         self.source = source
-        embedding, tokenizer, self.max_tokens = load_static(model_dir)
+        embedding, tokenizer, max_length = load_static(model_dir)
+        self.max_tokens = min(max_length, MINILM_WINDOW)
         self.dim = int(embedding.shape[1])
         self._words = WordVectors(tokenizer, embedding)
 
