@@ -17,7 +17,7 @@ from asyncgen.cli import app
 from asyncgen.config import RunConfig, load_config
 from asyncgen.errors import ConfigError
 
-FAST = {"step_seconds": 1.5, "warmup_seconds": 0.3, "drain_seconds": 5.0}
+FAST = {"step_seconds": 1.5, "warmup_seconds": 0.3, "drain_seconds": 5.0, "cooldown_seconds": 1.0}
 
 
 def _config(**bench: Any) -> RunConfig:
@@ -36,7 +36,15 @@ def _console() -> Console:
 async def test_find_limit_reports_the_simulators_rpm(sim_factory: Any, tmp_path: Path) -> None:
     """Against --rpm 600, find-limit's sustainable RPM is within 10% of 600, next to the header."""
     sim = sim_factory(rpm=600, latency_median=0.02)
-    cfg = _config(start_rate=6.0, ramp_factor=1.5, prompt_tokens=32, output_tokens=16)
+    cfg = _config(
+        start_rate=7.0,
+        ramp_factor=1.5,
+        rate_precision=0.06,
+        step_seconds=1.2,
+        warmup_seconds=0.2,
+        prompt_tokens=32,
+        output_tokens=16,
+    )
     result = await run_bench(cfg, "find-limit", _target(sim), tmp_path, console=_console())
     rpm = result.summary["sustainable_rpm"]
     assert 540 <= rpm <= 660, result.summary
@@ -72,17 +80,26 @@ async def _one_step(sim: Any, plan: StepPlan, **bench: Any) -> Any:
         prompt_tokens=32, output_tokens=24, prompts_file=None, stream=cfg.bench.stream, seed=0
     )
     async with TransportProbe.open(cfg.llm, sim.base_url, "sim-model", None, cfg.bench) as probe:
-        return await StepRunner(probe, workload, cfg.bench).run(plan)
+        runner = StepRunner(probe, workload, cfg.bench)
+        assert await runner.prime() == "ok"  # a cold simulator's first answer is slow
+        return await runner.run(plan)
 
 
 async def test_latency_percentiles_match_a_known_distribution(sim_factory: Any) -> None:
-    """Lognormal latency (median 0.3 s, sigma 0.8): p50 and p90 land on the distribution's own."""
+    """Lognormal latency (median 0.3 s, sigma 0.8): p50, p90 and their ratio land on the truth.
+
+    Client and server overhead only add latency (more so on a busy machine), so the
+    bounds allow more above the true value than below it.
+    """
     sim = sim_factory(latency_median=0.3, latency_sigma=0.8, seed=7)
     step = await _one_step(sim, StepPlan("sweep", concurrency=48), step_seconds=3.0)
     assert step.requests >= 150 and step.successes == step.requests
-    assert step.latency["p50"] == pytest.approx(0.3, rel=0.2)
-    assert step.latency["p90"] == pytest.approx(0.3 * math.exp(1.2816 * 0.8), rel=0.25)
-    assert step.latency["p99"] > step.latency["p90"] > step.latency["p50"]
+    p50, p90 = step.latency["p50"], step.latency["p90"]
+    true_p90 = 0.3 * math.exp(1.2816 * 0.8)
+    assert 0.3 * 0.85 <= p50 <= 0.3 * 1.3
+    assert true_p90 * 0.8 <= p90 <= true_p90 * 1.3
+    assert p90 / p50 == pytest.approx(true_p90 / 0.3, rel=0.25)
+    assert step.latency["p99"] > p90
 
 
 async def test_constant_latency_and_open_loop_rate(sim_factory: Any) -> None:

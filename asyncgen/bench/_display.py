@@ -24,25 +24,25 @@ def steps_table(steps: list[StepStats], profile: str, title: str | None = None) 
     """One row per step: load, throughput, failures by kind, latency percentiles."""
     x_name = "conc." if profile == "sweep" else "rate/s"
     table = Table(title=title or f"asyncgen bench {profile}", title_justify="left")
-    for name in (x_name, "sent", "ok/s", "tok/s in", "tok/s out", "429", "errors"):
-        table.add_column(name, justify="right" if name != "errors" else "left")
-    for name in ("p50", "p90", "p99", "TTFT p50"):
-        table.add_column(name, justify="right")
+    names = (x_name, "sent", "ok/s", "tok/s in|out", "429", "errors", "p50 s", "p99 s", "TTFT")
+    for name in names:
+        table.add_column(name, justify="left" if name == "errors" else "right", no_wrap=True)
     for s in steps:
         errors = ", ".join(f"{k}:{n}" for k, n in s.errors.items() if k != "429") or "–"
         table.add_row(
-            f"{s.x:g}",
+            f"{s.x:.4g}" + ("*" if s.superseded else ""),
             str(s.requests),
             _f(s.success_per_s),
-            _f(s.input_tokens_per_s, 0),
-            _f(s.output_tokens_per_s, 0),
+            f"{s.input_tokens_per_s:.0f}|{s.output_tokens_per_s:.0f}",
             f"{s.rate_limited} ({s.rate_limited_fraction:.0%})",
             errors,
             _f(s.latency["p50"], 3),
-            _f(s.latency["p90"], 3),
             _f(s.latency["p99"], 3),
             _f(s.ttft["p50"], 3),
+            style="dim" if s.superseded else None,
         )
+    if any(s.superseded for s in steps):
+        table.caption = "* failures did not recur on a repeat: noise, left out of the findings"
     return table
 
 

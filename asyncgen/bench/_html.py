@@ -148,7 +148,9 @@ _COLUMNS = (
     ("ITL p50", lambda s: s.itl["p50"]),
     ("goodput/s", lambda s: s.goodput_per_s),
     ("Retry-After p50", lambda s: s.retry_after["p50"]),
+    ("client wait max", lambda s: s.client_wait.get("max")),
     ("warm-up", lambda s: s.warmup_requests),
+    ("notes", lambda s: "; ".join(s.notes) or None),
 )
 
 

@@ -34,8 +34,8 @@ def _png(fig: Any) -> bytes:
 
 
 def _ordered(steps: list[StepStats]) -> list[StepStats]:
-    """Steps by x; a bisection revisits the axis out of order."""
-    return sorted(steps, key=lambda s: s.x)
+    """Steps by x (a bisection revisits the axis out of order), superseded ones left out."""
+    return sorted((s for s in steps if not s.superseded), key=lambda s: s.x)
 
 
 def _style_x(ax: Any, profile: str, steps: list[StepStats]) -> None:

@@ -26,7 +26,11 @@ CLIENT_LIMIT = "client_limit"
 
 @dataclass(frozen=True)
 class Sample:
-    """What one request did, timed from the moment it was due to be sent."""
+    """What one request did.
+
+    `latency` is the endpoint's time (from the transport's send to the last byte);
+    `client_wait` is time the request spent inside the client before it was sent.
+    """
 
     start: float
     latency: float
@@ -36,6 +40,7 @@ class Sample:
     ttft: float | None = None
     itl: tuple[float, ...] = field(default=())
     retry_after: float | None = None
+    client_wait: float = 0.0
 
     @property
     def is_ok(self) -> bool:

@@ -59,10 +59,12 @@ class StepStats:
     goodput_per_s: float | None
     goodput_fraction: float | None
     retry_after: dict[str, Any]
+    client_wait: dict[str, float | None] = field(default_factory=dict)
     warmup_requests: int = 0
     max_in_flight: int = 0
     remaining_requests_slope: float | None = None
     remaining_tokens_slope: float | None = None
+    superseded: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -167,6 +169,7 @@ def summarise(
         goodput_per_s=None if good is None else good / window,
         goodput_fraction=None if good is None or not samples else good / len(samples),
         retry_after=retry_after_summary([s.retry_after for s in samples if s.is_rate_limited]),
+        client_wait=distribution([s.client_wait for s in ok]),
     )
 
 

@@ -9,6 +9,7 @@ as "unfinished". Open-loop steps send at their arrival times without waiting for
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from asyncgen.config.bench import BenchSettings
 from asyncgen.llm.types import ChatRequest
 
 Clock = Callable[[], float]
+CLIENT_WAIT_NOTE = 0.05  # seconds of in-client wait worth a note on the step
+MAX_REST = 60.0  # seconds: never rest longer than this on a Retry-After's advice
 Tasks = set[asyncio.Task[None]]
 
 
@@ -103,6 +106,7 @@ class _Window:
     warmup: int = 0
     started: int = 0
     t1: float | None = None
+    last_kind: str = ""
 
     def is_closed(self, due: float) -> bool:
         """True once the window has ended (by time or by request count)."""
@@ -139,9 +143,22 @@ class StepRunner:
         self.clock = clock
         self.rng = rng or random.Random(settings.seed)
         self.progress = StepProgress()
+        self._rest_until = -math.inf
+
+    async def prime(self) -> str:
+        """Send one request and wait for it, so connections and a cold server are warm.
+
+        Returns:
+            The request's outcome kind ("ok", "429", …); it counts in no step.
+        """
+        window = _Window(t0=math.inf, deadline=math.inf, cap=1)
+        await self._one(self.workload.next_request(), window, counted=False)
+        self._rest_until = self.clock() + self.settings.cooldown_seconds
+        return window.last_kind
 
     async def run(self, plan: StepPlan) -> StepStats:
-        """Apply the plan's load, measure it, and reduce it to statistics."""
+        """Rest after the previous step, apply the plan's load, measure it, reduce it."""
+        await self._rest()
         self.progress = StepProgress(plan=plan)
         s = self.settings
         t0 = self.clock() + s.warmup_seconds
@@ -166,7 +183,21 @@ class StepRunner:
         stats.max_in_flight = self.progress.max_in_flight
         slopes = remaining_slopes(self.probe.take_limits_trace(), t0, t1)
         stats.remaining_requests_slope, stats.remaining_tokens_slope = slopes
+        waited = stats.client_wait.get("max") or 0.0
+        if waited > CLIENT_WAIT_NOTE:
+            stats.notes.append(
+                f"some answers waited up to {waited:.2f} s inside the client before being sent "
+                "(the transport pauses sends after a 429); latency excludes that wait"
+            )
+        advised = min(stats.retry_after["max"] or 0.0, MAX_REST)
+        self._rest_until = self.clock() + max(s.cooldown_seconds, advised)
         return stats
+
+    async def _rest(self) -> None:
+        """Wait out the cool-down, so one step's sends and 429 pauses do not leak into the next."""
+        delay = self._rest_until - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _closed(self, concurrency: int, window: _Window, tasks: Tasks) -> None:
         """`concurrency` workers, each sending its next request when the last one ends."""
@@ -230,9 +261,12 @@ class StepRunner:
             )
             self._record(sample, window, counted)
         else:
+            wall = self.clock() - start
+            latency = wall if reply.latency is None else reply.latency
             sample = Sample(
                 start,
-                reply.latency if reply.latency is not None else self.clock() - start,
+                latency,
+                client_wait=max(0.0, wall - latency),
                 prompt_tokens=reply.prompt_tokens,
                 completion_tokens=reply.completion_tokens,
                 ttft=reply.ttft,
@@ -243,6 +277,7 @@ class StepRunner:
             p.in_flight -= 1
 
     def _record(self, sample: Sample, window: _Window, counted: bool) -> None:
+        window.last_kind = sample.kind
         if not counted:
             window.warmup += 1
             return

@@ -14,6 +14,7 @@ class BenchSettings(Settings):
     step_max_requests: int = Field(default=2000, gt=0)
     warmup_seconds: float = Field(default=2.0, ge=0)
     drain_seconds: float = Field(default=30.0, ge=0)
+    cooldown_seconds: float = Field(default=2.0, ge=0)
     prompt_tokens: int = Field(default=64, gt=0)
     output_tokens: int = Field(default=32, gt=0)
     prompts_file: str | None = None
@@ -23,6 +24,7 @@ class BenchSettings(Settings):
     error_threshold: float = Field(default=0.02, ge=0, lt=1)
     min_gain: float = Field(default=0.1, ge=0)
     refine: bool = True
+    confirm_failures: bool = True
     rates: list[float] = Field(default_factory=lambda: [1.0])
     poisson: bool = False
     start_rate: float = Field(default=1.0, gt=0)
