@@ -178,7 +178,13 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=None, help="memory run, large n")
     parser.add_argument("--rate-items", type=int, default=None, help="items of the rate run")
     parser.add_argument("--rpm", type=int, default=6000, help="rate of the rate run")
-    parser.add_argument("--concurrency", type=int, default=64, help="client concurrency")
+    parser.add_argument("--concurrency", type=int, default=64, help="rate run concurrency")
+    parser.add_argument(
+        "--mem-concurrency",
+        type=int,
+        default=16,
+        help="memory runs' concurrency (zero latency: more only queues on the loop)",
+    )
     parser.add_argument(
         "--latency", type=float, default=0.0, help="simulator median latency of the rate run"
     )
@@ -190,7 +196,7 @@ def main() -> int:
     items = args.rate_items or (500 if args.quick else 1_500)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
         work = Path(tmp)
-        memory = [] if args.skip_memory else memory_runs(work, small, large, args.concurrency)
+        memory = [] if args.skip_memory else memory_runs(work, small, large, args.mem_concurrency)
         rate = (
             None
             if args.skip_rate
