@@ -21,7 +21,7 @@ class DedupSettings(Settings):
     model: str | None = None
     static_model_dir: str | None = None
     batch_size: int = Field(default=64, gt=0)
-    batch_deadline: float = Field(default=0.05, ge=0)
+    batch_deadline: float = Field(default=0.01, ge=0)
     max_chars: int = Field(default=2000, gt=0)
     torch_threads: int | None = Field(default=None, gt=0)
     approximate_after: int = Field(default=50_000, gt=0)
