@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 SPLIT_NAMES = ("train", "validation", "test")
+_CHUNK = 8192  # key pairs turned into Python ints at a time
 
 
 def key_hash(key: str) -> int:
@@ -28,9 +29,15 @@ def key_hash(key: str) -> int:
 
 
 class GroupCollector:
-    """Pass one: remember each record's group keys (hashed) and its sample weight."""
+    """Pass one: each record's hashed group keys and how many samples it yields.
+
+    A record with one key (an interaction: its persona) only adds to that key's weight,
+    so interaction runs keep one counter per persona; a record with several keys (a
+    dialogue: persona and base dialogue) keeps one 20-byte edge.
+    """
 
     def __init__(self) -> None:
+        self._single: dict[int, int] = {}
         self._first = array("Q")
         self._other = array("Q")
         self._weight = array("I")
@@ -38,7 +45,10 @@ class GroupCollector:
     def add(self, keys: Sequence[str], weight: int = 1) -> None:
         """Record one source record: its group keys, and how many samples it yields."""
         hashes = [key_hash(k) for k in keys]
-        for other in hashes[1:] or hashes[:1]:
+        if len(hashes) == 1:
+            self._single[hashes[0]] = self._single.get(hashes[0], 0) + weight
+            return
+        for other in hashes[1:]:
             self._first.append(hashes[0])
             self._other.append(other)
             self._weight.append(weight)
@@ -46,10 +56,13 @@ class GroupCollector:
 
     def plan(self, ratios: Sequence[float], seed: int) -> SplitPlan:
         """Join groups and assign each component to a split."""
-        first = np.frombuffer(self._first, dtype=np.uint64)
-        other = np.frombuffer(self._other, dtype=np.uint64)
-        weight = np.frombuffer(self._weight, dtype=np.uint32)
-        return SplitPlan.build(first, other, weight.astype(np.int64), ratios, seed)
+        single = np.fromiter(self._single, dtype=np.uint64, count=len(self._single))
+        single_weight = np.fromiter(self._single.values(), dtype=np.int64, count=len(single))
+        first = np.concatenate([single, np.frombuffer(self._first, dtype=np.uint64)])
+        other = np.concatenate([single, np.frombuffer(self._other, dtype=np.uint64)])
+        edge_weight = np.frombuffer(self._weight, dtype=np.uint32).astype(np.int64)
+        weight = np.concatenate([single_weight, edge_weight])
+        return SplitPlan.build(first, other, weight, ratios, seed)
 
 
 def _union_find(
@@ -64,10 +77,13 @@ def _union_find(
             node = parent[node]
         return node
 
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    joins = np.flatnonzero(left != right)  # a record with one key joins nothing
+    for start in range(0, len(joins), _CHUNK):
+        chunk = joins[start : start + _CHUNK]
+        for a, b in zip(left[chunk].tolist(), right[chunk].tolist(), strict=True):
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
     return np.fromiter((find(n) for n in range(size)), dtype=np.int64, count=size)
 
 
