@@ -8,7 +8,7 @@ import pytest
 
 from asyncgen.config import LimitSettings
 from asyncgen.llm import RateLimiter, RateLimitInfo
-from asyncgen.llm.window import Window
+from asyncgen.llm.window import PriorityLock, Window
 
 
 class FakeClock:
@@ -172,3 +172,23 @@ async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
         await waiter
     window.release()
     assert window.active == 0 and window.waiting == 0
+
+
+async def test_retries_go_ahead_of_first_attempts() -> None:
+    """Waiting for the pacing lock, a retry is served before first attempts queued earlier."""
+    lock = PriorityLock()
+    await lock.acquire()
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        await lock.acquire(urgent=urgent)
+        order.append(name)
+        lock.release()
+
+    tasks = [asyncio.create_task(take(f"new{i}", False)) for i in range(3)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(take("retry", True)))
+    await asyncio.sleep(0)
+    lock.release()
+    await asyncio.gather(*tasks)
+    assert order == ["retry", "new0", "new1", "new2"] and not lock.locked

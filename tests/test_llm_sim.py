@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from asyncgen.config import LLMSettings
@@ -19,6 +20,15 @@ def _instant_backoff() -> Iterator[None]:
     set_testing(True)
     yield
     set_testing(False)
+
+
+def warm(sim: Any) -> Any:
+    """Answer one request before measuring (the simulator's first answer loads its responders)."""
+    headers = {"Authorization": f"Bearer {sim.api_key or 'none'}"}
+    body = {"model": "sim-model", "messages": [{"role": "user", "content": "warm up"}]}
+    httpx.post(f"{sim.base_url}/chat/completions", json=body, headers=headers, timeout=30)
+    sim.reset_stats()
+    return sim
 
 
 def transport(sim: Any, **limits: Any) -> Transport:
@@ -58,21 +68,21 @@ async def test_holds_the_rate_limit_without_429s(
     sim_factory: Callable[..., Any], configured: bool
 ) -> None:
     """At 1,200 RPM 60 requests take ~3 s with no 429 storm, whether limits are given or learned."""
-    sim = sim_factory(rpm=1200, latency_median=0.05)
+    sim = warm(sim_factory(rpm=1200, latency_median=0.05))
     async with transport(sim, rpm=1200 if configured else None) as client:
         ok, failed, wall = await drive(client, 60, max_tokens=16)
         snap = client.stats.snapshot()
     assert ok == 60 and not failed
-    # A client without a limiter would see hundreds of 429s here; a few strays come from
-    # the simulator's clock when the machine stalls it (its 1 s window then looks crowded).
-    assert snap["rate_limited"] <= 6 and sim.stats()["rate_limited"] == snap["rate_limited"]
+    # A client without a limiter would see hundreds of 429s here; a stray one can come from
+    # the simulator's clock when a busy machine stalls it (its 1 s window then looks crowded).
+    assert snap["rate_limited"] <= 2 and sim.stats()["rate_limited"] == snap["rate_limited"]
     assert snap["rpm_limit"] == 1200
     assert 2.7 <= wall <= 6.0  # not faster than the limit; loose above for a busy machine
 
 
 async def test_tpm_limit_learned_and_respected(sim_factory: Callable[..., Any]) -> None:
     """A TPM limit from headers paces requests by their token reservations: no 429 storm."""
-    sim = sim_factory(tpm=60_000)
+    sim = warm(sim_factory(tpm=60_000))
     async with transport(sim) as client:
         ok, failed, wall = await drive(client, 60, workers=16, max_tokens=40)
         snap = client.stats.snapshot()

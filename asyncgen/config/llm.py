@@ -76,7 +76,7 @@ class RetrySettings(Settings):
     """Classified retries with jittered exponential backoff."""
 
     max_retries: int = Field(default=6, ge=0)
-    backoff_initial: float = Field(default=0.5, ge=0)
+    backoff_initial: float = Field(default=0.25, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)
     backoff_jitter: float = Field(default=0.5, ge=0, le=1)
     retry_on_length: bool = True

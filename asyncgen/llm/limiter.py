@@ -19,7 +19,7 @@ from typing import Any
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
 from asyncgen.llm.headers import RateLimitInfo
-from asyncgen.llm.window import Window
+from asyncgen.llm.window import PriorityLock, Window
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -65,7 +65,7 @@ class RateLimiter:
         self._learned_tpm: int | None = None
         self._requests: TokenBucket | None = None
         self._tokens: TokenBucket | None = None
-        self._pace = asyncio.Lock()
+        self._pace = PriorityLock()
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
         self._seq = 0
@@ -106,16 +106,27 @@ class RateLimiter:
 
     # -- acquire / release -------------------------------------------------------------
 
-    async def acquire(self, prompt_tokens: int = 0, completion_tokens: int = 0) -> Permit:
-        """Wait until one request with this token estimate may be sent, then reserve it."""
+    async def acquire(
+        self, prompt_tokens: int = 0, completion_tokens: int = 0, *, urgent: bool = False
+    ) -> Permit:
+        """Wait until one request with this token estimate may be sent, then reserve it.
+
+        Args:
+            prompt_tokens: estimated prompt tokens (reserved in the TPM bucket).
+            completion_tokens: tokens reserved for the answer (max_tokens or an estimate).
+            urgent: a retry: served before first attempts waiting for the same budget.
+        """
         await self.window.acquire()
         try:
             if self._slots is not None:
                 await self._slots.acquire()
             try:
                 if self._requests is not None or self._tokens is not None or self.paused_for > 0:
-                    async with self._pace:
+                    await self._pace.acquire(urgent=urgent)
+                    try:
                         await self._wait_for_budget(prompt_tokens + completion_tokens)
+                    finally:
+                        self._pace.release()
             except BaseException:
                 if self._slots is not None:
                     self._slots.release()

@@ -203,7 +203,7 @@ class Transport:
         while True:
             attempt += 1
             try:
-                result = await self._attempt(route, request, payload, streaming)
+                result = await self._attempt(route, request, payload, streaming, attempt > 1)
             except LLMError as exc:
                 delay = self._after_failure(exc, attempt)
                 if delay is None:
@@ -234,12 +234,12 @@ class Transport:
         return result
 
     async def _attempt(
-        self, route: Route, request: ChatRequest, payload: bytes, streaming: bool
+        self, route: Route, request: ChatRequest, payload: bytes, streaming: bool, retry: bool
     ) -> ChatResult:
         """One HTTP exchange inside the limiter; the permit is released whatever happens."""
         limiter = route.limiter
         estimate = self._estimate(request) if limiter.needs_token_estimate else (0, 0)
-        permit = await limiter.acquire(*estimate)
+        permit = await limiter.acquire(*estimate, urgent=retry)
         self.stats.attempts += 1
         self.stats.in_flight += 1
         started = self._clock()

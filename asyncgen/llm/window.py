@@ -63,3 +63,48 @@ class Window:
             self._waiters.remove(fut)
         except ValueError:
             pass
+
+
+class PriorityLock:
+    """A FIFO lock in which urgent waiters (retries) go ahead of first attempts.
+
+    A retry has already waited once for its turn; sending it first shortens the tail of a
+    run without sending anything sooner than the rate allows.
+    """
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def locked(self) -> bool:
+        """True while a task holds the lock."""
+        return self._locked
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        """Wait for the lock; urgent waiters are served before the others."""
+        if not self._locked and not self._urgent and not self._normal:
+            self._locked = True
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # the lock was handed to us as we were cancelled: pass it on
+            else:
+                queue.remove(fut)
+            raise
+
+    def release(self) -> None:
+        """Hand the lock to the next waiter (urgent first), or unlock."""
+        for queue in (self._urgent, self._normal):
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    return
+        self._locked = False
