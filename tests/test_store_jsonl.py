@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -67,6 +68,44 @@ async def test_writer_fsyncs_on_its_cadence_and_at_close(
     assert calls == []
     await writer.aclose()
     assert len(calls) == 1
+
+
+async def test_idle_writer_still_fsyncs_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line written just before a quiet spell is fsynced on the cadence, not at the next line."""
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    writer = JsonlWriter(tmp_path / "out.jsonl", fsync_interval=0.05)
+    await writer.start()
+    await writer.write({"id": 1})
+    await asyncio.sleep(0.3)
+    assert len(calls) == 1
+    await writer.aclose()
+    assert len(calls) == 1
+
+
+async def test_disk_error_fails_every_waiting_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a write error every queued and later write raises StoreError; none hangs."""
+    import errno
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = JsonlWriter(tmp_path / "out.jsonl", queue_size=2)
+    await writer.start()
+    monkeypatch.setattr("asyncgen.store.jsonl.os.write", full)
+    results = await asyncio.gather(
+        *(writer.write({"id": i}) for i in range(6)), return_exceptions=True
+    )
+    assert all(isinstance(r, StoreError) and "No space" in str(r) for r in results)
+    with pytest.raises(StoreError):
+        await writer.write({"id": 7})
+    monkeypatch.undo()
+    await writer.aclose()
 
 
 async def test_unserialisable_object_is_refused_before_queueing(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from asyncgen.engine.session import execute, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
 from asyncgen.errors import StoreError
 from asyncgen.logs import configure_logging
-from asyncgen.store import RunLayout, prepare_run_dir, read_json
+from asyncgen.store.rundir import RunLayout, prepare_run_dir, read_json
 
 REDACTED = "***"
 

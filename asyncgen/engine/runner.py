@@ -26,16 +26,15 @@ from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
-from asyncgen.store import (
-    ExistingRun,
-    JsonlWriter,
+from asyncgen.store.index import write_index
+from asyncgen.store.jsonl import JsonlWriter
+from asyncgen.store.resume import ExistingRun, load_existing
+from asyncgen.store.rundir import (
     RunLayout,
     check_plan,
-    load_existing,
     plan_record,
     prepare_run_dir,
     snapshot_config,
-    write_index,
     write_json_atomic,
 )
 

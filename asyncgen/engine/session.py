@@ -17,7 +17,7 @@ from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.engine.plugin import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.summary import RunSummary
-from asyncgen.store import RunLayout
+from asyncgen.store.rundir import RunLayout
 
 logger = logging.getLogger("asyncgen.engine")
 T = TypeVar("T")

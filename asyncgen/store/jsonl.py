@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ _CHUNK = 1 << 16
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 Callback = Callable[[], None]
+logger = logging.getLogger("asyncgen.store")
 
 
 def dumps_line(obj: Any) -> bytes:
@@ -100,8 +102,9 @@ class JsonlWriter:
     """Owns one output file: a task drains a bounded queue and appends whole lines.
 
     Every line is written and handed to the kernel before its `write` returns (so it
-    survives a kill of the process); `fsync` runs in a worker thread every
-    `fsync_interval` seconds and at close (so it survives a power cut too).
+    survives a kill of the process); a second task fsyncs in a worker thread every
+    `fsync_interval` seconds while anything is unsynced, and once more at close (so it
+    survives a power cut too); an interval of 0 fsyncs after every line.
     """
 
     def __init__(
@@ -110,18 +113,18 @@ class JsonlWriter:
         *,
         fsync_interval: float = 1.0,
         queue_size: int = 256,
-        clock: Callable[[], float] | None = None,
     ) -> None:
         self.path = path
         self.lines_written = 0
         self._fsync_interval = fsync_interval
-        self._clock = clock or _monotonic
         self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[None], Callback | None] | None]
         self._queue = asyncio.Queue(maxsize=queue_size)
         self._fd: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self._last_sync = 0.0
+        self._syncer: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self._dirty = False
+        self.syncs = 0
         self.error: StoreError | None = None
 
     async def start(self) -> None:
@@ -134,8 +137,11 @@ class JsonlWriter:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path}: {exc.strerror}") from exc
-        self._last_sync = self._clock()
         self._task = asyncio.create_task(self._drain(), name=f"writer:{self.path.name}")
+        if self._fsync_interval > 0:
+            self._syncer = asyncio.create_task(
+                self._sync_periodically(), name=f"fsync:{self.path.name}"
+            )
 
     async def write(self, obj: Any, on_written: Callback | None = None) -> None:
         """Queue one object and return once its line is in the file.
@@ -167,46 +173,50 @@ class JsonlWriter:
         """Write everything queued, fsync and close."""
         if self._task is None:
             return
-        if not self._task.done():
-            await self._queue.put(None)
+        await self._queue.put(None)
         await self._task
         self._task = None
-
-    async def _drain(self) -> None:
-        """Append lines until the close marker arrives; fsync on the cadence."""
-        assert self._fd is not None
-        try:
-            while (entry := await self._queue.get()) is not None:
-                line, done, on_written = entry
-                try:
-                    self._append(line)
-                except OSError as exc:
-                    self.error = StoreError(f"cannot write {self.path}: {exc.strerror}")
-                    self._fail_pending(done)
-                    return
-                if on_written is not None:
-                    on_written()
-                if not done.done():
-                    done.set_result(None)
-                if self._clock() - self._last_sync >= self._fsync_interval:
-                    await self._sync()
-        finally:
-            with contextlib.suppress(OSError):
-                await self._sync(force=True)
+        self._closing.set()
+        if self._syncer is not None:
+            await self._syncer
+            self._syncer = None
+        with contextlib.suppress(OSError):
+            await self._sync()
+        if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def _fail_pending(self, current: asyncio.Future[None]) -> None:
-        """After a write error: every waiting caller gets the error instead of hanging."""
-        assert self.error is not None
-        waiting = [current]
-        while not self._queue.empty():
-            entry = self._queue.get_nowait()
-            if entry is not None:
-                waiting.append(entry[1])
-        for future in waiting:
-            if not future.done():
-                future.set_exception(self.error)
+    async def _drain(self) -> None:
+        """Append lines until the close marker; after a write error, fail every waiter."""
+        while (entry := await self._queue.get()) is not None:
+            line, done, on_written = entry
+            if self.error is None:
+                try:
+                    self._append(line)
+                except OSError as exc:
+                    reason = exc.strerror or type(exc).__name__
+                    self.error = StoreError(f"cannot write {self.path}: {reason}")
+            if self.error is not None:
+                if not done.done():
+                    done.set_exception(self.error)
+                continue
+            if on_written is not None:
+                try:
+                    on_written()
+                except Exception:  # a broken counter must not stop the file's writer
+                    logger.exception("callback after writing to %s failed", self.path)
+            if not done.done():
+                done.set_result(None)
+            if self._fsync_interval <= 0:
+                await self._sync()
+
+    async def _sync_periodically(self) -> None:
+        """fsync every `fsync_interval` while something was written, until closing."""
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._fsync_interval)
+            with contextlib.suppress(OSError):
+                await self._sync()
 
     def _append(self, line: bytes) -> None:
         """One `os.write` per line; a short write (rare, e.g. a full disk) is completed."""
@@ -218,14 +228,10 @@ class JsonlWriter:
         self.lines_written += 1
         self._dirty = True
 
-    async def _sync(self, *, force: bool = False) -> None:
+    async def _sync(self) -> None:
         """fsync off the event loop when something was written since the last one."""
-        if self._fd is None or not (self._dirty or force):
+        if self._fd is None or not self._dirty:
             return
         self._dirty = False
-        self._last_sync = self._clock()
+        self.syncs += 1
         await asyncio.to_thread(os.fsync, self._fd)
-
-
-def _monotonic() -> float:
-    return asyncio.get_running_loop().time()
