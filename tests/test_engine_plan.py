@@ -58,3 +58,23 @@ def test_finite_plan_is_exhausted_at_its_size() -> None:
         assert ticket is not None
         planner.settle(ticket, is_done=True)
     assert planner.is_finished
+
+
+def test_resume_start_skips_ended_items_and_keeps_their_holes() -> None:
+    """A resume starts past the ended items, first redoing the indices that never ended."""
+    from asyncgen.engine.plan import find_start
+
+    ended = {WorkItem(index=i, seed=3).record_id for i in (0, 1, 3, 4, 7)}
+    start = find_start(Plan(), ended.__contains__, accounted=len(ended), limit=100)
+    assert start.cursor == 8 and list(start.holes) == [2, 5, 6] and start.matched == 5
+    planner = Planner(Plan(), need=4, is_accounted=ended.__contains__, max_rounds=0, start=start)
+    taken = [planner.take() for _ in range(4)]
+    assert [t.item.index for t in taken if t] == [2, 5, 6, 8]
+
+
+def test_resume_start_gives_up_on_ids_from_another_plan() -> None:
+    """Ids that never appear in this plan stop the walk at the limit (no endless scan)."""
+    from asyncgen.engine.plan import find_start
+
+    start = find_start(Plan(), {"elsewhere"}.__contains__, accounted=1, limit=50)
+    assert start.cursor == 50 and start.matched == 0

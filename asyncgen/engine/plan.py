@@ -13,8 +13,9 @@ in_flight + owed`, so `target == done_total + not_started + unreplaced` at the e
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asyncgen.engine.plugin import Pipeline, WorkItem
 
@@ -25,6 +26,39 @@ class Ticket:
 
     item: WorkItem
     round: int
+
+
+@dataclass
+class PlanStart:
+    """Where a resumed plan continues: the indices before `cursor` that never ended."""
+
+    cursor: int = 0
+    holes: array[int] = field(default_factory=lambda: array("q"))
+    matched: int = 0
+
+
+def find_start(
+    pipeline: Pipeline,
+    is_accounted: Callable[[str], bool],
+    accounted: int,
+    limit: int,
+) -> PlanStart:
+    """Walk the plan past every item that already ended (blocking: run it in a thread).
+
+    A resumed run would otherwise skip its finished items one `plan_item` at a time on
+    the event loop. Stops once `accounted` ids were matched; past `limit` indices (ids
+    that are not in this plan) it gives up and leaves the skipping to the planner.
+    """
+    start = PlanStart()
+    index = 0
+    while start.matched < accounted and index < limit:
+        if is_accounted(pipeline.plan_item(index).record_id):
+            start.matched += 1
+        else:
+            start.holes.append(index)
+        index += 1
+    start.cursor = index
+    return start
 
 
 class Planner:
@@ -38,12 +72,15 @@ class Planner:
         is_accounted: Callable[[str], bool],
         max_rounds: int,
         plan_size: int | None = None,
+        start: PlanStart | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._is_accounted = is_accounted
         self._plan_size = plan_size
         self._owed = [max(0, need)] + [0] * max_rounds
-        self._cursor = 0
+        start = start or PlanStart()
+        self._holes = list(reversed(start.holes))
+        self._cursor = start.cursor
         self.need = max(0, need)
         self.max_rounds = max_rounds
         self.in_flight = 0
@@ -91,7 +128,9 @@ class Planner:
         self._owed[ticket.round] += 1
 
     def _next_fresh(self) -> WorkItem | None:
-        """Advance the cursor past indices whose record id already ended."""
+        """Holes left by an earlier session first, then the cursor past ended ids."""
+        if self._holes:
+            return self._pipeline.plan_item(self._holes.pop())
         while self._plan_size is None or self._cursor < self._plan_size:
             item = self._pipeline.plan_item(self._cursor)
             self._cursor += 1

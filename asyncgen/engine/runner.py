@@ -17,7 +17,7 @@ from rich.console import Console
 from asyncgen.config import RunConfig
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.metrics import MetricsRecorder
-from asyncgen.engine.plan import Planner
+from asyncgen.engine.plan import Planner, PlanStart, find_start
 from asyncgen.engine.plugin import Pipeline, RunContext, UniquenessGate
 from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
 from asyncgen.engine.shutdown import Shutdown
@@ -192,7 +192,7 @@ class _Run:
 
     async def execute(self) -> RunSummary:
         """Work through the plan, then write the index and the summary."""
-        target, need = await asyncio.to_thread(self._target_and_need)
+        target, need, start_at = await asyncio.to_thread(self._target_and_need)
         tally = Tally(
             target=target,
             done_before=self.existing.done,
@@ -206,6 +206,7 @@ class _Run:
             is_accounted=self.existing.is_accounted,
             max_rounds=self._max_rounds(),
             plan_size=getattr(self.pipeline, "plan_size", None),
+            start=start_at,
         )
         sampler = Sampler(tally, planner, self.ctx.client, self.lag, self.opts.clock)
         _freeze_heap()
@@ -222,23 +223,25 @@ class _Run:
             return 0
         return self.engine.max_supplement_rounds
 
-    def _target_and_need(self) -> tuple[int, int]:
-        """The record target and how many items this session must still plan."""
+    def _target_and_need(self) -> tuple[int, int, PlanStart]:
+        """The record target, the items this session must still plan, and where to start."""
         plan_size: int | None = getattr(self.pipeline, "plan_size", None)
+        existing = self.existing
+        accounted = existing.done + len(existing.skip_ids - existing.done_ids)
         if plan_size is not None:
-            need = sum(
-                1
-                for i in range(plan_size)
-                if not self.existing.is_accounted(self.pipeline.plan_item(i).record_id)
-            )
-            return plan_size, need
+            start = find_start(self.pipeline, existing.is_accounted, accounted, plan_size)
+            return plan_size, plan_size - start.matched, start
         target = self.engine.n
-        if self.existing.done > target:
+        if existing.done > target:
             raise StoreError(
-                f"{self.layout.run_dir} already holds {self.existing.done} records, "
+                f"{self.layout.run_dir} already holds {existing.done} records, "
                 f"more than --n {target}"
             )
-        return target, target - self.existing.done
+        limit = accounted + max(10_000, 2 * target)
+        start = find_start(self.pipeline, existing.is_accounted, accounted, limit)
+        if start.matched < accounted:  # ids from elsewhere: let the planner skip lazily
+            start = PlanStart()
+        return target, target - existing.done, start
 
     async def _work(self, planner: Planner, tally: Tally, sampler: Sampler) -> WorkerPool:
         """Start writers, lag ticker, metrics and progress; run the pool; stop them all."""
