@@ -36,7 +36,7 @@ from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scen
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.dialogue.store import DialogueFiles, EmbeddingMemory
 from asyncgen.engine.plugin import Failure, Outcome, Record, Reject
-from asyncgen.errors import DatasetError, LLMError, LLMResponseError
+from asyncgen.errors import BudgetExceededError, DatasetError, LLMError, LLMResponseError
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
 
@@ -253,6 +253,8 @@ class DialogueGenerator:
     ) -> Outcome:
         try:
             return await self._generate_claimed(record_id, payload, dataset, bank)
+        except BudgetExceededError as exc:
+            return Failure(reason="budget_exceeded", detail={"message": str(exc)[:300]})
         except Exception as exc:  # one broken item must not stop the run
             log.exception("dialogue %s failed unexpectedly", record_id)
             return Failure(reason="internal_error", detail={"error": repr(exc)[:300]})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
 from asyncgen.config import DialogueSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,11 @@ class ScenarioSpace:
     def valid_category(self, category: str, service: str, rng: random.Random) -> str:
         """`category` if valid for `service`, else a random valid one (as the report does)."""
         valid = self.get_categories_for_service(service)
-        return category if category in valid else rng.choice(valid)
+        if category in valid:
+            return category
+        chosen = rng.choice(valid)
+        log.info("category %r is not valid for %s; using %r", category, service, chosen)
+        return chosen
 
     def combinations(self, cls: str) -> list[list[str]]:
         """Service combinations of a count class; singles are the core services."""
