@@ -123,3 +123,13 @@ def test_turn_options_route_per_pipeline(tmp_path: Path) -> None:
         resolve("dialogue", [6])
     with pytest.raises(ConfigError, match="one value"):
         resolve("interaction", [3, 4])
+
+
+def test_a_real_run_is_not_resumed_on_the_simulator(tmp_path: Path) -> None:
+    """Without a key, resuming a run made against a provider is refused (no mixed records)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text('{"llm": {"provider": "openai"}}')
+    result = run_cli(tmp_path, "generate", "--n", "3", "--out", str(out))
+    assert result.returncode == 2
+    assert "would mix simulated records in" in error_lines(result)[0]

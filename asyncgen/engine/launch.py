@@ -16,9 +16,9 @@ from rich.logging import RichHandler
 from asyncgen.config import RunConfig, load_config
 from asyncgen.engine.plugin import Pipeline
 from asyncgen.engine.runner import RunOptions, open_run
-from asyncgen.engine.session import execute, run_loop
+from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
-from asyncgen.errors import StoreError
+from asyncgen.errors import ConfigError, StoreError
 from asyncgen.logs import configure_logging
 from asyncgen.store.rundir import RunLayout, prepare_run_dir, read_json
 
@@ -74,6 +74,7 @@ def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet
         StoreError: the directory cannot be written, or holds a run with another plan.
     """
     prepare_run_dir(layout)
+    check_same_provider(layout, config)
     open_run(layout, pipeline, config)
     console = Console(stderr=True)
     logger = configure_logging(config.engine.log_level, layout.log, console=not quiet)
@@ -83,6 +84,30 @@ def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet
     if quiet:
         logger.addHandler(_errors_only())
     return console
+
+
+def check_same_provider(layout: RunLayout, config: RunConfig) -> None:
+    """Refuse to continue a real run on the simulator (or the reverse): no mixed records.
+
+    Raises:
+        ConfigError: the run was made with the simulator and would now use a provider,
+            or the other way round.
+    """
+    if not layout.config.exists():
+        return
+    before = read_json(layout.config).get("llm", {}).get("provider")
+    was_simulated = before == "simulator"
+    if was_simulated == needs_simulator(config):
+        return
+    if was_simulated:
+        raise ConfigError(
+            f"{layout.run_dir} was generated on the simulator; resuming it against a real "
+            "provider would mix real and simulated records (choose another --out)"
+        )
+    raise ConfigError(
+        f"{layout.run_dir} was generated with provider {before!r} but no API key or "
+        "--base-url is set now, which would mix simulated records in; set the key to resume"
+    )
 
 
 def _errors_only() -> logging.Handler:
