@@ -93,12 +93,24 @@ async def test_headers_teach_limits_and_remaining_lowers_level() -> None:
     lim = limiter(clock, burst_seconds=1.0)
     assert lim.rpm_limit is None and lim.is_adaptive
     permit = await lim.acquire()
-    info = RateLimitInfo(limit_requests=600, remaining_requests=0, reset_requests=6.0)
+    info = RateLimitInfo(limit_requests=600, remaining_requests=0, reset_requests=60.0)
     lim.release(permit, outcome="ok", info=info)
     assert lim.rpm_limit == 600 and not lim.is_adaptive
     before = clock.now
     await send_times(lim, clock, 1)
     assert clock.now - before == pytest.approx(0.1, abs=0.01)  # waited for one token to refill
+
+
+async def test_fixed_window_reset_holds_sends_until_the_window_resets() -> None:
+    """remaining=0 with a reset far sooner than a continuous refill means: wait for the reset."""
+    clock = FakeClock()
+    lim = limiter(clock, burst_seconds=1.0)
+    permit = await lim.acquire()
+    info = RateLimitInfo(limit_requests=600, remaining_requests=0, reset_requests=5.0)
+    lim.release(permit, outcome="ok", info=info)
+    before = clock.now
+    await send_times(lim, clock, 1)
+    assert clock.now - before == pytest.approx(5.0, abs=0.01)
 
 
 async def test_limit_learned_late_charges_the_sends_already_made() -> None:

@@ -266,17 +266,28 @@ class RateLimiter:
             self._reshape()
         sent_since = self._seq - permit.seq
         if self._requests is not None and info.remaining_requests is not None:
-            self._correct(self._requests, info.remaining_requests, sent_since, permit, now)
+            window = _Reading(info.limit_requests, info.remaining_requests, info.reset_requests)
+            self._correct(self._requests, window, sent_since, permit, now)
         if self._tokens is not None and info.remaining_tokens is not None:
-            tokens_since = sent_since * permit.tokens
-            self._correct(self._tokens, info.remaining_tokens, tokens_since, permit, now)
+            window = _Reading(info.limit_tokens, info.remaining_tokens, info.reset_tokens)
+            self._correct(self._tokens, window, sent_since * permit.tokens, permit, now)
 
     def _correct(
-        self, bucket: TokenBucket, remaining: int, since: float, permit: Permit, now: float
+        self, bucket: TokenBucket, reading: _Reading, since: float, permit: Permit, now: float
     ) -> None:
-        """Lower our level to the endpoint's, net of what we sent after this request."""
+        """Lower our level to the endpoint's, net of what we sent after this request.
+
+        OpenAI-style buckets refill continuously (reset = time until full); a fixed-window
+        endpoint refills all at once at reset, so until then only `remaining` is left.
+        """
         bucket.refill(now, self._ramp_factor(now))
-        estimate = remaining + bucket.rate * (now - permit.sent_at) - since
+        elapsed = now - permit.sent_at
+        left = reading.remaining - since
+        to_reset = (reading.reset or 0.0) - elapsed
+        if reading.is_fixed_window and to_reset > 0:
+            estimate = left if left >= 1 else 1.0 - bucket.rate * to_reset
+        else:
+            estimate = left + bucket.rate * elapsed
         bucket.cap_level(estimate)
 
     def _refund(self, permit: Permit, outcome: str, used_tokens: int | None) -> None:
@@ -293,6 +304,25 @@ class RateLimiter:
         limit = self._aimd.next_limit(self.window.limit, outcome, latency, now)
         if limit != self.window.limit:
             self.window.set_limit(limit)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One dimension of a response's x-ratelimit-* headers."""
+
+    limit: int | None
+    remaining: int
+    reset: float | None
+
+    @property
+    def is_fixed_window(self) -> bool:
+        """True when the reset is far too soon for a continuous refill at limit/60 per second."""
+        if not self.limit or not self.reset:
+            return False
+        if self.limit - self.remaining < max(3.0, 0.05 * self.limit):
+            return False  # too little used to tell; header rounding would mislead
+        implied_rate = (self.limit - self.remaining) / self.reset
+        return implied_rate > 1.5 * self.limit / 60.0
 
 
 class Aimd:
