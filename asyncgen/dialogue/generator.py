@@ -268,13 +268,7 @@ class DialogueGenerator:
         if self.settings.anonymize_base:
             base = anonymize(base)
         handle = self.lock_handle(payload)
-        log.debug(
-            "dialogue %s: services=%s category=%s region=%s time=%s %s persona=%s "
-            "emotions=%s/%s resolution=%s model=%s",
-            record_id, payload["services"], payload["scenario_category"], payload["regions"],
-            payload["time_slot"], payload["time"], persona.id, payload["user_emotions"],
-            payload["assistant_emotions"], payload["resolution_status"], handle.model,
-        )  # fmt: skip
+        _log_plan(record_id, payload, persona, handle)
         stage = "scenario"
         try:
             scenario = await self.generate_dynamic_scenario(payload, persona, handle)
@@ -382,3 +376,16 @@ def _failure(stage: str, exc: LLMError) -> Failure:
         raw=getattr(exc, "raw", None),
         detail={"stage": stage, "error": type(exc).__name__, "message": str(exc)[:300]},
     )
+
+
+def _log_plan(
+    record_id: str, payload: dict[str, Any], persona: FinePersona, handle: ModelHandle
+) -> None:
+    """The report's per-dialogue log of its choices (DEBUG: one line per dialogue)."""
+    log.debug(
+        "dialogue %s: services=%s category=%s region=%s time=%s %s persona=%s "
+        "emotions=%s/%s resolution=%s model=%s",
+        record_id, payload["services"], payload["scenario_category"], payload["regions"],
+        payload["time_slot"], payload["time"], persona.id, payload["user_emotions"],
+        payload["assistant_emotions"], payload["resolution_status"], handle.model,
+    )  # fmt: skip
