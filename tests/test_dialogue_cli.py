@@ -45,3 +45,28 @@ def test_index_out_of_range_is_one_line_and_exit_2(
     assert err.startswith("error: index 50 is out of range")
     assert "has 50 dialogues (valid: 0..49)" in err
     assert len(err.splitlines()) == 1
+
+
+def test_generate_dialogue_honours_the_report_options(tmp_path: Path) -> None:
+    """`generate --pipeline dialogue` with the report's options yields matching records."""
+    from asyncgen.dialogue.audit import audit_run
+
+    dataset = write_multiwoz(tmp_path / "d.parquet", 80, seed=2)
+    out = tmp_path / "run"
+    args = [
+        "generate", "--pipeline", "dialogue", "--n", "30", "--out", str(out), "--quiet",
+        "--dataset-path", str(dataset), "--min-turns", "3", "4", "--max-turns", "5", "6",
+        "--temperature", "0.5", "0.6", "--top-p", "0.9", "--similarity-threshold", "0.95",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    audit = audit_run(out)
+    assert audit.records == 30 and audit.out_of_range == 0 and audit.reused_bases == 0
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    for record in records:
+        gen = record["generation_params"]
+        assert 3 <= gen["min_turns"] <= 4 and gen["min_turns"] <= gen["max_turns"] <= 6
+        assert gen["temperature"] in (0.5, 0.6) and gen["top_p"] == 0.9
+        assert 3 <= len(record["turns"]) <= 6 and record["simulated"] is True
+    snapshot = json.loads((out / "config.json").read_text())
+    assert snapshot["dedup"]["threshold"] == 0.95
