@@ -156,3 +156,17 @@ async def test_streaming_reports_time_to_first_token(sim_factory: Callable[..., 
         result = await client.chat_stream(request)
     assert result.content and result.ttft is not None and 0.04 <= result.ttft <= result.latency
     assert result.completion_tokens > 0 and result.itl
+
+
+async def test_adaptive_window_finds_an_unadvertised_capacity(
+    sim_factory: Callable[..., Any],
+) -> None:
+    """With no limits known, 503s from a server that serves 4 at a time shrink the window."""
+    set_testing(False)  # real backoff: instant retries would hammer the full server
+    sim = warm(sim_factory(max_concurrency=4, overload="reject", latency_median=0.05, seed=2))
+    async with transport(sim, concurrency=64, initial_concurrency=16) as client:
+        ok, failed, _ = await drive(client, 120, workers=64)
+        snap = client.stats.snapshot()
+    assert ok == 120 and not failed, snap
+    assert snap["rpm_limit"] is None and snap["concurrency_limit"] <= 12
+    assert snap["retries"].get("http_503", 0) < 120  # not a retry storm: the window backed off
