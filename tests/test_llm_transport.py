@@ -356,3 +356,54 @@ async def test_rate_limit_error_carries_retry_after() -> None:
         with pytest.raises(RateLimitError) as info:
             await transport.chat(REQUEST)
     assert info.value.retry_after == pytest.approx(0.005)
+
+
+def test_public_api_is_pinned() -> None:
+    """asyncgen.llm re-exports a sorted public API, every name importable."""
+    import asyncgen.llm as llm
+
+    assert list(llm.__all__) == sorted(llm.__all__)
+    assert all(hasattr(llm, name) for name in llm.__all__)
+    assert {"Transport", "ChatRequest", "ChatResult", "ModelHandle", "set_testing"} <= set(
+        llm.__all__
+    )
+
+
+def sse(*chunks: dict[str, Any], done: bool = True) -> bytes:
+    lines = [b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks]
+    return b"".join(lines) + (b"data: [DONE]\n\n" if done else b"")
+
+
+async def test_stream_assembles_content_and_usage() -> None:
+    """A streamed answer is joined from its deltas, with usage from the final chunk and timings."""
+    body = sse(
+        {"id": "s1", "model": "m1", "choices": [{"delta": {"role": "assistant"}}]},
+        {"choices": [{"delta": {"content": "Hel"}}]},
+        {"choices": [{"delta": {"content": "lo"}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}},
+    )
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with make(handler) as transport:
+        result = await transport.chat_stream(REQUEST)
+    assert result.content == "Hello" and result.finish_reason == "stop"
+    assert (result.prompt_tokens, result.completion_tokens) == (4, 2)
+    assert result.ttft is not None and len(result.itl) == 1 and result.request_id == "s1"
+    sent = orjson.loads(seen[0].content)
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+async def test_broken_stream_is_retried() -> None:
+    """An unparseable event is a malformed answer: retried like any other."""
+    good = sse({"choices": [{"delta": {"content": "ok"}, "finish_reason": "stop"}]})
+    handler, seen = sequence(
+        httpx.Response(200, content=b"data: {oops\n\n"), httpx.Response(200, content=good)
+    )
+    async with make(handler) as transport:
+        result = await transport.chat_stream(REQUEST)
+    assert result.content == "ok" and result.attempts == 2
+    assert transport.stats.retries == {"malformed": 1}
