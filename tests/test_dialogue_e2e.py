@@ -116,3 +116,37 @@ async def test_dialogue_generator_runs_the_report_entry_point(tmp_path: Path) ->
     assert summary.status == "complete"
     assert audit_run(tmp_path / "run").records == 25
     assert len(json.loads((tmp_path / "run" / "generated_dialogues.json").read_text())) == 25
+
+
+@pytest.mark.timeout(300)
+def test_killed_run_resumes_without_reusing_a_base(tmp_path: Path) -> None:
+    """SIGKILL mid-run, rerun the same command: n records, no base or id used twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    dataset = write_multiwoz(tmp_path / "d.parquet", 700, seed=4)
+    (tmp_path / "c.yaml").write_text("sim:\n  latency_median: 0.02\n  malformed_rate: 0.1\n")
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "asyncgen", "generate", "--pipeline", "dialogue", "--n", "500",
+        "--out", str(out), "--quiet", "--dataset-path", str(dataset),
+        "--config", str(tmp_path / "c.yaml"),
+    ]  # fmt: skip
+    child = subprocess.Popen(command, start_new_session=True)
+    records = out / "records.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if records.exists() and records.read_bytes().count(b"\n") >= 60:
+            break
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    done_before = records.read_bytes().count(b"\n")
+    assert 0 < done_before < 500
+    assert subprocess.run(command, check=False, timeout=240).returncode == 0
+    audit = audit_run(out)
+    assert audit.records == 500
+    assert audit.reused_bases == 0 and audit.duplicate_ids == 0 and audit.out_of_range == 0
