@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -18,12 +20,13 @@ from asyncgen.cli import app
 from asyncgen.errors import DatasetError, StoreError
 from asyncgen.export import (
     ExportOptions,
+    ReadReport,
     TrainingDataCollector,
     TrainingDataExporter,
     TrainingSample,
     export_run,
 )
-from asyncgen.export.synthetic import write_synthetic_run
+from asyncgen.export.synthetic import interaction_record, write_synthetic_run
 
 
 def _corrupt_run(tmp_path: Path) -> Path:
@@ -83,8 +86,6 @@ def test_cli_reports_corrupt_lines_and_strict_exits_2(tmp_path: Path) -> None:
 
 def test_collector_collect_from_run_skips_and_counts(tmp_path: Path) -> None:
     """TrainingDataCollector.collect_from_run skips unusable lines and says how many."""
-    from asyncgen.export import ReadReport
-
     report = ReadReport(on_problem=None)
     samples = TrainingDataCollector().collect_from_run(_corrupt_run(tmp_path), report)
     assert len(samples) == 20
@@ -154,3 +155,32 @@ def test_killed_export_never_leaves_a_half_file_under_the_final_name(tmp_path: P
     splits = ("train", "validation", "test")
     lines = sum(len((out / f"{s}_samples.jsonl").read_bytes().splitlines()) for s in splits)
     assert lines == 12000
+
+
+def test_failed_and_rejected_are_left_out_unless_kept(tmp_path: Path) -> None:
+    """Rejected records are counted and left out; --keep-rejected exports those with data."""
+    run = tmp_path / "run"
+    write_synthetic_run(run, 30, personas=5)
+    rejected = interaction_record(99, random.Random(1), 5, 0.0)
+    lines = [
+        {
+            "id": "r1",
+            "index": 99,
+            "reason": "duplicate",
+            "nearest_id": "0-0000001",
+            "data": rejected,
+        },
+        {"id": "r2", "index": 98, "reason": "invalid_format", "raw": "<User> …", "data": None},
+    ]
+    (run / "rejected.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    failure = {"id": "f1", "index": 97, "reason": "timeout", "attempts": 3}
+    (run / "failures.jsonl").write_bytes(orjson.dumps(failure) + b"\n")
+    dropped = export_run(run, ExportOptions(out_dir=tmp_path / "a", ratios=None))
+    read = dropped.statistics["input"]
+    assert (read["failed_records"], read["rejected_records"], read["rejected_kept"]) == (1, 2, 0)
+    assert dropped.statistics["total_samples"] == 30
+    kept = export_run(run, ExportOptions(out_dir=tmp_path / "b", ratios=None, keep_rejected=True))
+    assert kept.statistics["total_samples"] == 31
+    samples = json.loads(Path(kept.files["json"]["train"]).read_text())
+    extra = [s for s in samples if s["metadata"].get("status") == "rejected"]
+    assert len(extra) == 1 and extra[0]["metadata"]["reject_reason"] == "duplicate"
