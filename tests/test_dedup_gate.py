@@ -132,7 +132,7 @@ async def test_create_gate_follows_config(tmp_path: Path) -> None:
     gate = create_gate(config, tmp_path)
     assert isinstance(gate, SemanticGate)
     await gate.start(tmp_path, [])
-    assert gate.threshold == pytest.approx(0.885)  # MiniLM's 0.9 on the hashing scale
+    assert gate.threshold == pytest.approx(0.915)  # MiniLM's 0.9 on the hashing scale
     await gate.aclose()
     with pytest.raises(RuntimeError):
         await gate.check("x", BASE)
