@@ -164,10 +164,11 @@ class DialogueGenerator:
         result = await self.client.chat(request, handle)
         return result.content, result.model
 
-    async def generate_dynamic_scenario(
+    async def scenario_for(
         self, payload: dict[str, Any], persona: FinePersona, handle: ModelHandle
     ) -> str:
-        """The LLM-written 2-3 line scenario (category, services, persona, region, time).
+        """The LLM-written 2-3 line scenario of a planned item (category, services, persona,
+        region, time); an invalid category is replaced by a valid one, as the report does.
 
         Raises:
             LLMError: the call failed after the transport's retries, or came back empty.
@@ -187,10 +188,10 @@ class DialogueGenerator:
             raise LLMResponseError("empty scenario", raw=content)
         return scenario
 
-    async def generate_dialogue(
+    async def dialogue_for(
         self, payload: dict[str, Any], scenario: str, base: str, handle: ModelHandle
     ) -> tuple[list[DialogueTurn], str, str, int]:
-        """Write the dialogue; retry invalid formats with backoff up to `max_retries`.
+        """Write a planned item's dialogue; retry invalid formats with backoff.
 
         Returns:
             (turns, raw text, model, attempts).
@@ -222,6 +223,82 @@ class DialogueGenerator:
             return turns, text, model, attempt + 1
         assert last_error is not None
         raise last_error
+
+    # --- the report's call signatures -----------------------------------------------
+
+    async def generate_dynamic_scenario(
+        self, category: str, listservice: list[str], region: str, *, seed: int = 0
+    ) -> tuple[str, dict[str, str]]:
+        """The report's call: a scenario with a random persona and time slot.
+
+        Returns:
+            (scenario, {"slot": name, "time": "HH:MM"}).
+
+        Raises:
+            LLMError: the call failed (the report returned None; here it says why).
+        """
+        rng = random.Random(seed)
+        persona = self.select_random_persona(rng)
+        when = self.space.random_time_slot(rng)
+        payload = self._manual_payload(listservice, category, region, when.slot, when.time)
+        payload["model_seed"] = seed
+        scenario = await self.scenario_for(payload, persona, self.lock_handle(payload))
+        return scenario, {"slot": when.slot, "time": when.time}
+
+    async def generate_dialogue(
+        self,
+        listservice: list[str],
+        prompt: str,
+        min_turns: int,
+        max_turns: int,
+        *,
+        scenario: str,
+        user_emotions: list[str],
+        assistant_emotions: list[str],
+        regions: list[str],
+        resolution_status: str = "Resolved",
+        sampling: dict[str, float] | None = None,
+    ) -> str:
+        """The report's call: one valid tagged dialogue for a base conversation `prompt`.
+
+        Raises:
+            DialogueFormatError: no valid dialogue within `dialogue.max_retries` retries.
+            LLMError: a call failed after the transport's retries.
+        """
+        payload = self._manual_payload(listservice, "general_inquiry", regions[0], "", "")
+        payload.update(
+            regions=regions,
+            user_emotions=user_emotions,
+            assistant_emotions=assistant_emotions,
+            resolution_status=resolution_status,
+        )
+        payload["generation_params"].update(min_turns=min_turns, max_turns=max_turns)
+        payload["generation_params"].update(sampling or {})
+        _, text, _, _ = await self.dialogue_for(
+            payload, scenario, prompt, self.lock_handle(payload)
+        )
+        return text
+
+    def _manual_payload(
+        self, services: list[str], category: str, region: str, slot: str, time: str
+    ) -> dict[str, Any]:
+        sampling = self.config.llm.sampling
+        return {
+            "services": list(services),
+            "scenario_category": category,
+            "regions": [region],
+            "time_slot": slot,
+            "time": time,
+            "model_seed": 0,
+            "generation_params": {
+                "temperature": sampling.temperature[0],
+                "top_p": sampling.top_p[0],
+                "frequency_penalty": sampling.frequency_penalty[0],
+                "presence_penalty": sampling.presence_penalty[0],
+                "min_turns": self.settings.min_turns[0],
+                "max_turns": self.settings.max_turns[1],
+            },
+        }
 
     # --- one item -------------------------------------------------------------------
 
@@ -271,11 +348,9 @@ class DialogueGenerator:
         _log_plan(record_id, payload, persona, handle)
         stage = "scenario"
         try:
-            scenario = await self.generate_dynamic_scenario(payload, persona, handle)
+            scenario = await self.scenario_for(payload, persona, handle)
             stage = "dialogue"
-            turns, _, model, attempts = await self.generate_dialogue(
-                payload, scenario, base, handle
-            )
+            turns, _, model, attempts = await self.dialogue_for(payload, scenario, base, handle)
         except DialogueFormatError as exc:
             return Reject(
                 reason="invalid_format",
@@ -367,6 +442,10 @@ class DialogueGenerator:
     def save_new_dialogues(self, new_dialogues: list[dict[str, Any]], folder: Path) -> int:
         """Append dialogues to `output_file` and refresh `hash_file`; returns the total."""
         return self.files.save_new_dialogues(new_dialogues, folder, self.existing_hashes)
+
+    def save_embeddings(self, embeddings: np.ndarray, folder: Path) -> None:
+        """Write dialogue embeddings to `embedding_file` (.npy)."""
+        self.files.save_embeddings(embeddings, folder)
 
 
 def _failure(stage: str, exc: LLMError) -> Failure:

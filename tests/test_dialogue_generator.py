@@ -1,0 +1,112 @@
+"""DialogueGenerator: the report's methods, called the way the report calls them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from asyncgen.config import RunConfig, load_config
+from asyncgen.config.sim import SimSettings
+from asyncgen.dialogue import DialogueGenerator, process_generated_dialogue
+from asyncgen.llm import Transport
+from asyncgen.llm.retry import set_testing
+from asyncgen.sim.app import SimApp
+
+
+@pytest.fixture(autouse=True)
+def _instant_backoff() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+def _config() -> RunConfig:
+    overrides = {"llm.provider": "simulator", "dialogue.retry_backoff": 0}
+    return load_config(overrides=overrides, environ={}, env_file=None)
+
+
+@pytest.fixture
+async def generator() -> AsyncIterator[DialogueGenerator]:
+    config = _config()
+    transport = Transport.from_settings(
+        config.llm,
+        api_key=None,
+        base_url="http://sim.test/v1",
+        http_transport=httpx.ASGITransport(app=SimApp(SimSettings())),  # type: ignore[arg-type]
+    )
+    async with transport:
+        yield DialogueGenerator(config, transport)
+
+
+async def test_report_scenario_call_returns_scenario_and_time(
+    generator: DialogueGenerator,
+) -> None:
+    """generate_dynamic_scenario(category, services, region) names region and a slot time."""
+    scenario, when = await generator.generate_dynamic_scenario(
+        "dining_reservation", ["restaurant", "taxi"], "Lima", seed=3
+    )
+    assert "Lima" in scenario and when["time"] in scenario
+    assert when["slot"] in generator.settings.time_slots
+
+
+async def test_report_dialogue_call_returns_a_valid_dialogue(
+    generator: DialogueGenerator,
+) -> None:
+    """generate_dialogue(...) returns tagged text that parses within the asked range."""
+    text = await generator.generate_dialogue(
+        ["hotel"],
+        "USER: I need a room.\nASSISTANT: For when?",
+        4,
+        6,
+        scenario="A late arrival in Oslo.",
+        user_emotions=["Tired", "Grateful"],
+        assistant_emotions=["Patient"],
+        regions=["Oslo"],
+        resolution_status="Escalated",
+    )
+    turns = process_generated_dialogue(text, 4, 6)
+    assert "case" in turns[-1].assistant_response  # every escalation names a case
+
+
+def test_persona_methods_and_categories() -> None:
+    """Persona dictionaries exist and categories are general plus the service's own."""
+    generator = DialogueGenerator(_config())
+    generator.populate_persona_dicts()
+    bank = generator.load_persona_dataset()
+    assert bank.cluster_dict and bank.summary_dict
+    import random
+
+    assert generator.select_random_persona(random.Random(1)).persona
+    categories = generator.get_categories_for_service("flight")
+    assert "pet_transportation" in categories and "complaint" in categories
+    assert generator.generate_random_time("Evening", random.Random(2)) >= "17:00"
+
+
+def test_single_dialogue_extraction_reports_counts() -> None:
+    """test_single_dialogue_extraction gives id, speakers, utterances, turns and the base."""
+    found = DialogueGenerator(_config()).test_single_dialogue_extraction(0)
+    assert found["dialogue_id"] == "AGS-SNG-0001.json"
+    assert found["speakers"] == 2 and found["turns"] == found["utterances"] == 8
+    assert found["base_conversation"].startswith("USER: Hi, I'm looking for a place to eat")
+
+
+def test_is_unique_and_saved_files(tmp_path: Path) -> None:
+    """is_unique compares cosine similarity; save_* write the report's three files."""
+    generator = DialogueGenerator(_config())
+    first = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    assert generator.is_unique(first)
+    generator.memory.add(first)
+    assert not generator.is_unique(np.array([0.99, 0.05, 0.0], dtype=np.float32))
+    assert generator.is_unique(np.array([0.0, 1.0, 0.0], dtype=np.float32))
+    generator.existing_hashes.add("ab" * 32)
+    total = generator.save_new_dialogues([{"dialogue_id": "d1"}], tmp_path)
+    total = generator.save_new_dialogues([{"dialogue_id": "d1"}, {"dialogue_id": "d2"}], tmp_path)
+    assert total == 2
+    assert json.loads((tmp_path / "dialogue_hashes.json").read_text()) == ["ab" * 32]
+    generator.save_embeddings(np.eye(3, dtype=np.float32), tmp_path)
+    assert np.load(tmp_path / "dialogue_embeddings.npy").shape == (3, 3)
