@@ -202,3 +202,19 @@ def test_index_entry_and_dedup_text_describe_the_dialogue() -> None:
     entry = pipeline.index_entry(record)
     assert entry == {"id": "x", "persona": "fp-1", "turns": 1, "created_at": "t", "query_id": "b"}
     assert pipeline.dedup_text(record) == "USER: Hi\nASSISTANT: Hey"
+
+
+async def test_base_reuse_flag_lets_a_second_pass_through(harness_factory: Any) -> None:
+    """With dialogue.allow_base_reuse, items past the dataset reuse bases as records."""
+    config = _config(**{"dialogue.allow_base_reuse": True, "engine.n": 60})
+    harness = await harness_factory(config)
+    first = await harness.run(5)
+    assert isinstance(first, Record)
+    same_base = next(
+        i for i in range(50, 100)
+        if harness.pipeline.plan_item(i).payload["base_dialogue_hash"]
+        == first.data["base_dialogue_hash"]
+    )  # fmt: skip
+    again = await harness.run(same_base)
+    assert isinstance(again, Record)
+    assert again.data["base_dialogue_hash"] == first.data["base_dialogue_hash"]

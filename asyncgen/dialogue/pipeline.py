@@ -56,7 +56,6 @@ class DialoguePipeline:
         """
         await asyncio.to_thread(self._warm_plan)
         self.generator.client = ctx.client
-        self._run_dir = ctx.run_dir
         self._check_capacity(self.config.engine.n)
         if self.config.dialogue.apply_noise:
             from asyncgen.dialogue.noise import DialogueNoiser
@@ -69,6 +68,7 @@ class DialoguePipeline:
             self.planner.dataset.source,
             len(self.planner.personas),
         )
+        self._run_dir = ctx.run_dir  # only a prepared run exports the report's files
 
     def _warm_plan(self) -> None:
         """Load the datasets and build the first base-dialogue pass (CPU work, off-loop)."""
