@@ -184,3 +184,29 @@ def test_failed_and_rejected_are_left_out_unless_kept(tmp_path: Path) -> None:
     samples = json.loads(Path(kept.files["json"]["train"]).read_text())
     extra = [s for s in samples if s["metadata"].get("status") == "rejected"]
     assert len(extra) == 1 and extra[0]["metadata"]["reject_reason"] == "duplicate"
+
+
+def test_a_line_still_being_written_is_left_out_and_said(tmp_path: Path) -> None:
+    """A record appended while export runs is left for later, named, and counted; not corrupt."""
+    from asyncgen.export.reader import iter_run
+
+    run = tmp_path / "run"
+    path = write_synthetic_run(run, 10, personas=2)
+    first_nine = sum(len(x) for x in path.read_bytes().splitlines(keepends=True)[:9])
+    told: list[str] = []
+    report = ReadReport(on_problem=told.append)
+    lines = list(iter_run(run, report, sizes={path: first_nine + 40}))
+    assert len(lines) == 9
+    assert report.lines_in_progress == 1 and report.skipped_lines == 0
+    assert told == [f"left out {path}:10: still being written when export started"]
+
+
+async def test_export_run_async_runs_off_the_event_loop(tmp_path: Path) -> None:
+    """export_run_async gives the same result as export_run, awaited from the loop."""
+    from asyncgen.export import export_run_async
+
+    run = tmp_path / "run"
+    write_synthetic_run(run, 40, personas=4)
+    result = await export_run_async(run, ExportOptions(out_dir=tmp_path / "o", ratios=None))
+    assert result.statistics["total_samples"] == 40
+    assert result.files["json"]["train"].endswith("train_samples.json")

@@ -35,6 +35,7 @@ class ReadReport:
     failed_records: int = 0
     rejected_records: int = 0
     rejected_kept: int = 0
+    lines_in_progress: int = 0
     locations: list[str] = field(default_factory=list)
     on_problem: Callable[[str], None] | None = logger.warning
 
@@ -63,10 +64,17 @@ class ReadReport:
         elif self.skipped_lines == MAX_EXAMPLES + 1 and self.on_problem is not None:
             self.on_problem(f"more than {MAX_EXAMPLES} unusable lines: counting, no longer listing")
 
+    def in_progress(self, path: Path, lineno: int) -> None:
+        """A line still being written when the export started: left for the next export."""
+        self.lines_in_progress += 1
+        if self.on_problem is not None:
+            self.on_problem(f"left out {path}:{lineno}: still being written when export started")
+
     def as_dict(self) -> dict[str, Any]:
         """The counts for statistics.json."""
         return {
             "records_read": self.records_read,
+            "lines_in_progress": self.lines_in_progress,
             "corrupt_lines": self.corrupt_lines,
             "invalid_records": self.invalid_records,
             "failed_records": self.failed_records,
@@ -119,6 +127,8 @@ def iter_lines(
         for lineno, raw in enumerate(handle, start=1):
             consumed += len(raw)
             if limit is not None and consumed > limit:
+                if consumed - len(raw) < limit:
+                    report.in_progress(path, lineno)
                 return
             if not raw.strip():
                 continue

@@ -207,6 +207,8 @@ def _pass_two(
             outputs.write(split, sample)
 
 
-async def export_run_async(run: Path, options: ExportOptions, clock: Clock = _now) -> ExportResult:
+async def export_run_async(
+    run: Path, options: ExportOptions, clock: Clock = _now, on_problem: ProblemHook = _warn
+) -> ExportResult:
     """`export_run` in a worker thread, for callers on the event loop."""
-    return await anyio.to_thread.run_sync(lambda: export_run(run, options, clock))
+    return await anyio.to_thread.run_sync(lambda: export_run(run, options, clock, on_problem))
