@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class DialoguePipeline:
         """
         await asyncio.to_thread(self._warm_plan)
         self.generator.client = ctx.client
-        self._check_capacity(self.config.engine.n)
+        self._check_capacity(self.config.engine.n, ctx.logger)
         if self.config.dialogue.apply_noise:
             from asyncgen.dialogue.noise import DialogueNoiser
 
@@ -75,8 +76,15 @@ class DialoguePipeline:
         if self.planner.unique_bases:
             self.planner.base_index(0)
 
-    def _check_capacity(self, n: int) -> None:
+    def _check_capacity(self, n: int, logger: logging.Logger) -> None:
         capacity = self.planner.capacity
+        if capacity is not None and n > 0.9 * capacity:
+            logger.warning(
+                "dialogue: --n %d leaves %d spare base dialogues for replacing failed or "
+                "rejected items; a larger dataset avoids a short run",
+                n,
+                max(capacity - n, 0),
+            )
         if capacity is not None and n > capacity:
             raise DatasetError(
                 f"--n {n} needs {n} distinct base dialogues but {self.planner.dataset.source} "
