@@ -164,3 +164,14 @@ def test_cli_refuses_unknown_profile_and_remote_without_key(tmp_path: Path) -> N
     assert isinstance(res.exception, ConfigError) and "find-limit" in str(res.exception)
     res = runner.invoke(app, ["bench", "sweep", "--base-url", "https://api.example.com/v1"])
     assert isinstance(res.exception, ConfigError) and "OPENAI_API_KEY" in str(res.exception)
+
+
+@pytest.mark.slow
+async def test_find_limit_reports_the_simulators_tpm(sim_factory: Any, tmp_path: Path) -> None:
+    """Against --tpm 24000, sustainable reserved TPM is within 10% and no RPM is suggested."""
+    sim = sim_factory(tpm=24000, latency_median=0.02)
+    cfg = _config(start_rate=3.0, ramp_factor=1.3, step_seconds=2.0, rate_precision=0.06)
+    result = await run_bench(cfg, "find-limit", _target(sim), tmp_path, console=_console())
+    assert 21600 <= result.summary["sustainable_tpm_reserved"] <= 26400, result.summary
+    assert result.advertised["limit_tokens"] == 24000
+    assert set(result.suggested["llm"]["limits"]) == {"tpm", "concurrency"}

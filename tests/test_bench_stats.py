@@ -132,10 +132,10 @@ def test_rate_option_is_validated() -> None:
         parse_rates("0")
 
 
-def _result() -> BenchResult:
+def _result(advertised: dict[str, int] | None = None) -> BenchResult:
     steps = [
         summarise(
-            [Sample(0.0, 0.1, prompt_tokens=50, completion_tokens=10)] * (2 * x)
+            [Sample(0.0, 0.1, prompt_tokens=50, completion_tokens=10, reserved_tokens=70)] * (2 * x)
             + [Sample(0.0, 0.0, "429", retry_after=1.0)] * (x // 4),
             profile="find-limit",
             x=float(x),
@@ -144,14 +144,18 @@ def _result() -> BenchResult:
         )
         for x in (2, 4, 8)
     ]
-    outcome = ProfileOutcome(
-        "find-limit",
-        steps,
-        {"sustainable_rpm": 480.0, "sustainable_tpm": 28800.0, "onset_rate_429": 8.0, "peak": None},
-    )
+    summary = {
+        "sustainable_rpm": 480.0,
+        "sustainable_tpm": 28800.0,
+        "sustainable_tpm_reserved": 33600.0,
+        "onset_rate_429": 8.0,
+        "peak": None,
+    }
     return BenchResult.build(
-        outcome,
-        advertised={"limit_requests": 500},
+        ProfileOutcome("find-limit", steps, summary),
+        advertised={"limit_requests": 500, "limit_tokens": 40000}
+        if advertised is None
+        else advertised,
         headroom=0.9,
         base_url="http://127.0.0.1:1/v1",
         model="m",
@@ -162,10 +166,16 @@ def _result() -> BenchResult:
 
 
 def test_suggested_config_applies_headroom() -> None:
-    """find-limit suggests rpm/tpm at 90% of the sustained figures, as pasteable YAML."""
+    """find-limit suggests rpm/tpm (reserved tokens) at 90% of the sustained figures, as YAML."""
     result = _result()
-    assert result.suggested == {"llm": {"limits": {"rpm": 432, "tpm": 25920}}}
+    assert result.suggested == {"llm": {"limits": {"rpm": 432, "tpm": 30240}}}
     assert "  limits:\n    rpm: 432" in config_text(result)
+
+
+def test_suggested_config_keeps_only_the_advertised_dimension() -> None:
+    """An endpoint that limits only tokens gets no RPM suggestion, and the other way round."""
+    assert _result({"limit_tokens": 40000}).suggested["llm"]["limits"] == {"tpm": 30240}
+    assert _result({"limit_requests": 500}).suggested["llm"]["limits"] == {"rpm": 432}
 
 
 def test_report_is_self_contained() -> None:

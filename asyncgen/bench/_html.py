@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.bench import _plots
-from asyncgen.bench._result import BenchResult, config_text
+from asyncgen.bench._result import BenchResult, config_text, headline
 from asyncgen.bench._stats import StepStats
 from asyncgen.errors import StoreError
 
@@ -71,6 +71,7 @@ def render_html(result: BenchResult, images: list[tuple[str, bytes]]) -> str:
         "<p class='note'><b>Retries and client-side limiter OFF.</b> "
         f"{e(result.transport['note'])}</p>",
         "<h2>Findings</h2>",
+        "".join(f"<p><b>{e(line)}</b></p>" for line in headline(result)),
         _kv_table(_flat(result.summary)),
         "<h2>Limits: measured and advertised</h2>",
         _limits_table(result),
@@ -116,10 +117,12 @@ def _limits_table(result: BenchResult) -> str:
     s, adv = result.summary, result.advertised
     peak = s.get("peak") or {}
     rpm = s.get("sustainable_rpm") or (peak.get("success_per_s", 0) * 60 or None)
-    tpm = s.get("sustainable_tpm") or peak.get("tokens_per_min")
+    reserved = s.get("sustainable_tpm_reserved") or peak.get("reserved_tokens_per_min")
+    used = s.get("sustainable_tpm") or peak.get("tokens_per_min")
     rows = [
         ("requests per minute", rpm, adv.get("limit_requests")),
-        ("tokens per minute", tpm, adv.get("limit_tokens")),
+        ("tokens per minute, reserved (prompt + max_tokens)", reserved, adv.get("limit_tokens")),
+        ("tokens per minute, used (usage)", used, None),
     ]
     body = "".join(
         f"<tr><th class='l'>{n}</th><td>{_fmt(m)}</td><td>{_fmt(a)}</td></tr>" for n, m, a in rows

@@ -250,6 +250,9 @@ def _limit_summary(
         "sustainable_rps": None if best is None else best.sustained_success_per_s,
         "sustainable_rpm": None if best is None else best.sustained_success_per_s * 60.0,
         "sustainable_tpm": None if best is None else best.sustained_tokens_per_min,
+        "sustainable_tpm_reserved": None
+        if best is None
+        else best.sustained_reserved_tokens_per_min,
         "sustainable_offered_rate": None if best is None else best.x,
         "measured_success_rpm": None if best is None else best.success_per_s * 60.0,
         "drain_correction": None if best is None else 1.0 - best.sustained_share,
@@ -268,6 +271,7 @@ def _point(step: StepStats | None) -> dict[str, Any] | None:
         "x": step.x,
         "success_per_s": step.success_per_s,
         "tokens_per_min": step.tokens_per_min,
+        "reserved_tokens_per_min": step.reserved_tokens_per_min,
         "latency_p50": step.latency["p50"],
         "latency_p99": step.latency["p99"],
         "max_in_flight": step.max_in_flight,

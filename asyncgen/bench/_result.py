@@ -75,8 +75,10 @@ class BenchResult:
 def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
     """`llm.limits` values to paste into a config, with `headroom` below what was measured.
 
-    RPM and TPM are only suggested when a rate limit was actually met (429s); otherwise
-    they stay null so the transport learns them from headers. Concurrency is the
+    TPM counts reserved tokens (prompt + max_tokens), as endpoints and our limiter charge.
+    RPM and TPM are only suggested when a rate limit was actually met (429s), and only
+    the dimensions the endpoint advertises when it advertises one but not the other;
+    the rest stay out so the transport learns them from headers. Concurrency is the
     highest clean level of a sweep, else twice Little's law (rate × p99 latency), at least 2.
     """
     s = result.summary
@@ -85,16 +87,53 @@ def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
     limited = any(st.rate_limited_fraction > 0 for st in result.steps)
     if result.profile == "find-limit" and s.get("sustainable_rpm"):
         limits["rpm"] = int(s["sustainable_rpm"] * headroom)
-        limits["tpm"] = int(s["sustainable_tpm"] * headroom) or None
+        limits["tpm"] = int(s["sustainable_tpm_reserved"] * headroom) or None
     elif limited and peak:
         limits["rpm"] = int(peak["success_per_s"] * 60 * headroom)
-        limits["tpm"] = int(peak["tokens_per_min"] * headroom) or None
+        limits["tpm"] = int(peak["reserved_tokens_per_min"] * headroom) or None
+    adv = result.advertised
+    if adv.get("limit_tokens") and not adv.get("limit_requests"):
+        limits["rpm"] = None  # the endpoint limits tokens only: RPM depends on the workload
+    if adv.get("limit_requests") and not adv.get("limit_tokens"):
+        limits["tpm"] = None  # and the other way round
     if result.profile == "sweep":
         limits["concurrency"] = s.get("max_clean_concurrency") or s.get("knee_concurrency")
     elif peak and peak.get("latency_p99"):
         needed = math.ceil(peak["success_per_s"] * peak["latency_p99"] * 2)
         limits["concurrency"] = max(2, needed, peak.get("max_in_flight") or 0)
     return {"llm": {"limits": {k: v for k, v in limits.items() if v is not None}}}
+
+
+def _n(value: Any, unit: str = "") -> str:
+    return "–" if value is None else f"{value:,.0f}{unit}"
+
+
+def headline(result: BenchResult) -> list[str]:
+    """The findings in a few plain sentences, for the console and the report."""
+    s, adv = result.summary, result.advertised
+    lines: list[str] = []
+    if result.profile == "find-limit":
+        lines.append(
+            f"Sustainable: {_n(s.get('sustainable_rpm'))} RPM and "
+            f"{_n(s.get('sustainable_tpm_reserved'))} TPM reserved (prompt + max_tokens; "
+            f"{_n(s.get('sustainable_tpm'))} used); advertised {_n(adv.get('limit_requests'))} RPM "
+            f"and {_n(adv.get('limit_tokens'))} TPM."
+        )
+        lines.append(f"429s set in at {_n(s.get('onset_rpm_429'))} RPM offered.")
+    elif result.profile == "sweep":
+        peak = s.get("peak") or {}
+        lines.append(
+            f"Highest clean concurrency: {s.get('max_clean_concurrency') or '–'} "
+            f"(first failing: {s.get('first_failing_concurrency') or '–'}); peak "
+            f"{peak.get('success_per_s', 0):.2f} successful requests/s at {_n(peak.get('x'))}."
+        )
+    else:
+        lines.append(
+            f"Highest clean rate: {s.get('highest_clean_rate') or '–'} requests/s; "
+            f"429s from {s.get('onset_rate_429') or '–'} requests/s."
+        )
+    lines.append(f"Stopped: {s.get('stop_reason')}.")
+    return lines
 
 
 def config_text(result: BenchResult) -> str:

@@ -14,7 +14,7 @@ from asyncgen.bench._display import LiveView, steps_table
 from asyncgen.bench._html import write_report
 from asyncgen.bench._probe import TransportProbe
 from asyncgen.bench._profiles import PROFILES, run_profile
-from asyncgen.bench._result import BenchResult, config_text, write_outputs
+from asyncgen.bench._result import BenchResult, config_text, headline, write_outputs
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import Clock, StepRunner
 from asyncgen.bench._workload import make_workload
@@ -111,13 +111,8 @@ def print_summary(result: BenchResult, out_dir: Path, console: Console) -> None:
     console.print(
         "[bold]Retries and client-side limiter were OFF[/]: figures are the endpoint's own."
     )
-    for key, value in result.summary.items():
-        if not isinstance(value, dict):
-            console.print(
-                f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}"
-            )
-    if result.advertised:
-        console.print(f"  advertised: {result.advertised}")
+    for line in headline(result):
+        console.print(line, markup=False, highlight=False)
     console.print("\nSuggested config (also in suggested_config.yaml):")
     console.print(config_text(result), markup=False, highlight=False)
     console.print(f"Results: {out_dir / 'bench.json'}  Report: {out_dir / 'report.html'}")

@@ -30,6 +30,8 @@ class Sample:
 
     `latency` is the endpoint's time (from the transport's send to the last byte);
     `client_wait` is time the request spent inside the client before it was sent.
+    `reserved_tokens` is prompt tokens plus the requested max_tokens: what a TPM limit
+    charges when the request is admitted (OpenAI's rule, the simulator's and our limiter's).
     """
 
     start: float
@@ -37,6 +39,7 @@ class Sample:
     kind: str = OK
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reserved_tokens: int = 0
     ttft: float | None = None
     itl: tuple[float, ...] = field(default=())
     retry_after: float | None = None

@@ -15,6 +15,7 @@ from typing import Any
 from asyncgen.bench._sample import LimitSample, Sample
 
 PERCENTILES = (50, 90, 99)
+MIN_SPAN_SAMPLES = 3
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -53,6 +54,7 @@ class StepStats:
     success_per_s: float
     input_tokens_per_s: float
     output_tokens_per_s: float
+    reserved_tokens_per_s: float
     latency: dict[str, float | None]
     ttft: dict[str, float | None]
     itl: dict[str, float | None]
@@ -103,12 +105,17 @@ class StepStats:
         share = 1.0
         drains = (
             (self.remaining_requests_slope, self.success_per_s),
-            (self.remaining_tokens_slope, self.input_tokens_per_s + self.output_tokens_per_s),
+            (self.remaining_tokens_slope, self.reserved_tokens_per_s),
         )
         for slope, used in drains:
             if slope is not None and slope < 0 and used > 0:
                 share = min(share, max(0.0, 1.0 + slope / used))
         return share
+
+    @property
+    def reserved_tokens_per_min(self) -> float:
+        """Prompt tokens plus requested max_tokens of successful requests, per minute."""
+        return self.reserved_tokens_per_s * 60.0
 
     @property
     def sustained_success_per_s(self) -> float:
@@ -117,8 +124,13 @@ class StepStats:
 
     @property
     def sustained_tokens_per_min(self) -> float:
-        """Tokens/min this step shows the endpoint can sustain indefinitely."""
+        """Used tokens/min this step shows the endpoint can sustain indefinitely."""
         return self.tokens_per_min * self.sustained_share
+
+    @property
+    def sustained_reserved_tokens_per_min(self) -> float:
+        """Reserved (TPM-limit) tokens/min this step shows the endpoint can sustain."""
+        return self.reserved_tokens_per_min * self.sustained_share
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with the derived fractions alongside the counts."""
@@ -132,6 +144,8 @@ class StepStats:
         data["sustained_share"] = self.sustained_share
         data["sustained_success_per_min"] = self.sustained_success_per_s * 60.0
         data["sustained_tokens_per_min"] = self.sustained_tokens_per_min
+        data["reserved_tokens_per_min"] = self.reserved_tokens_per_min
+        data["sustained_reserved_tokens_per_min"] = self.sustained_reserved_tokens_per_min
         return data
 
 
@@ -144,8 +158,13 @@ def summarise(
     window_seconds: float,
     latency_target: float | None = None,
 ) -> StepStats:
-    """Reduce a step's samples (those sent inside its window) to its statistics."""
-    window = max(window_seconds, 1e-9)
+    """Reduce a step's samples (those sent inside its window) to its statistics.
+
+    Rates are the measured send rate times per-request shares, so a short window with a
+    few requests is not quantised to whole requests per window.
+    """
+    window = 1.0 / send_rate(samples, window_seconds) if samples else max(window_seconds, 1e-9)
+    window *= len(samples) or 1  # seconds that `samples` represent at the measured rate
     ok = [s for s in samples if s.is_ok]
     errors = Counter(s.kind for s in samples if not s.is_ok)
     latencies = [s.latency for s in ok]
@@ -163,6 +182,7 @@ def summarise(
         success_per_s=len(ok) / window,
         input_tokens_per_s=sum(s.prompt_tokens for s in ok) / window,
         output_tokens_per_s=sum(s.completion_tokens for s in ok) / window,
+        reserved_tokens_per_s=sum(s.reserved_tokens for s in ok) / window,
         latency=distribution(latencies),
         ttft=distribution([s.ttft for s in ok if s.ttft is not None]),
         itl=distribution(list(_flatten(s.itl for s in ok))),
@@ -171,6 +191,22 @@ def summarise(
         retry_after=retry_after_summary([s.retry_after for s in samples if s.is_rate_limited]),
         client_wait=distribution([s.client_wait for s in ok]),
     )
+
+
+def send_rate(samples: Sequence[Sample], window_seconds: float) -> float:
+    """Requests/s from the send times: (n - 1) over the span from first to last send.
+
+    Falls back to n over the window when there are too few sends, or they are bunched.
+    """
+    n = len(samples)
+    fallback = n / max(window_seconds, 1e-9)
+    if n < MIN_SPAN_SAMPLES:
+        return fallback
+    starts = [s.start for s in samples]
+    span = max(starts) - min(starts)
+    if span < window_seconds / 2:
+        return fallback
+    return (n - 1) / span
 
 
 def slope(points: Sequence[tuple[float, float]], min_points: int = 5) -> float | None:

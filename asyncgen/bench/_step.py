@@ -269,6 +269,8 @@ class StepRunner:
                 client_wait=max(0.0, wall - latency),
                 prompt_tokens=reply.prompt_tokens,
                 completion_tokens=reply.completion_tokens,
+                reserved_tokens=reply.prompt_tokens
+                + (request.max_tokens or reply.completion_tokens),
                 ttft=reply.ttft,
                 itl=reply.itl,
             )

@@ -62,6 +62,7 @@ def bench_command(
     step_requests: int | None = typer.Option(None, "--step-requests", help="Request cap/step."),
     warmup: float | None = typer.Option(None, "--warmup", help="Unmeasured s before each step."),
     drain: float | None = typer.Option(None, "--drain", help="Max s to await answers per step."),
+    cooldown: float | None = typer.Option(None, "--cooldown", help="Rest between steps, s."),
     prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", help="Prompt length."),
     output_tokens: int | None = typer.Option(None, "--output-tokens", help="max_tokens."),
     prompts: Path | None = typer.Option(None, "--prompts", help="JSONL of chat request bodies."),
@@ -78,6 +79,9 @@ def bench_command(
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on steps."),
     refine: bool | None = typer.Option(None, "--refine/--no-refine", help="Bisect the limit."),
+    confirm: bool | None = typer.Option(
+        None, "--confirm/--no-confirm", help="Repeat a failing step before believing it."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Seeds arrivals and prompt sampling."),
 ) -> None:
     """Benchmark an endpoint (retries and limiter off); write bench.json and a report."""
@@ -86,6 +90,7 @@ def bench_command(
         "bench.step_max_requests": step_requests,
         "bench.warmup_seconds": warmup,
         "bench.drain_seconds": drain,
+        "bench.cooldown_seconds": cooldown,
         "bench.prompt_tokens": prompt_tokens,
         "bench.output_tokens": output_tokens,
         "bench.prompts_file": None if prompts is None else str(prompts),
@@ -100,6 +105,7 @@ def bench_command(
         "bench.error_threshold": error_threshold,
         "bench.max_steps": max_steps,
         "bench.refine": refine,
+        "bench.confirm_failures": confirm,
         "bench.seed": seed,
     }
     cfg = load_config(config, overrides)
