@@ -253,3 +253,22 @@ def test_dialogue_run_exports_every_format_without_leaks(
     datasets = pytest.importorskip("datasets")
     loaded = datasets.load_from_disk(str(out / "hf_dataset"))
     assert sum(len(loaded[s]) for s in loaded) == len(records)
+
+
+def test_dialogue_noisy_turns_and_versions(tmp_path: Path) -> None:
+    """A noised dialogue's twin uses noisy_user_utterance; `noise` fills noisy_initial_queries."""
+    run = tmp_path / "d"
+    write_synthetic_run(run, 8, kind="dialogue", personas=3)
+    records = [orjson.loads(x) for x in (run / "records.jsonl").read_bytes().splitlines()]
+    noised = [r for r in records if r["distractor_applied"]]
+    collector = TrainingDataCollector({"training_data": {"user_turns": "both"}})
+    samples = collector.collect_from_dialogues(records)
+    assert len(samples) == len(records) + len(noised)
+    by_id = {s.sample_id: s for s in samples}
+    record = noised[0]
+    twin = by_id[f"sample_{record['dialogue_id']}-noisy"]
+    assert twin.full_conversation[0]["content"] == record["turns"][0]["noisy_user_utterance"]
+    clean = by_id[f"sample_{record['dialogue_id']}"]
+    assert clean.full_conversation[0]["content"] == record["turns"][0]["user_utterance"]
+    assert clean.noisy_initial_queries == record["turns"][0]["noise"]
+    assert clean.metadata["distractor_applied"] is True

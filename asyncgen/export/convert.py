@@ -237,11 +237,16 @@ _INTERACTION_META = ("distractor_type", "assistant_model", "query_id", "created_
 _DIALOGUE_META = (
     "base_dialogue_id", "services", "service_count", "scenario_category", "resolution_status",
     "user_emotions", "assistant_emotions", "regions", "time_slot", "model", "created_at",
+    "distractor_type",
 )  # fmt: skip
 
 
 def _dialogue_noisy_versions(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The first user turn's noisy versions (`noise`), or the one it was sent with."""
     first = record["turns"][0]
+    versions = first.get("noise")
+    if isinstance(versions, list) and versions:
+        return [dict(v) for v in versions if isinstance(v, Mapping)]
     noisy = first.get("noisy_user_utterance")
     if not isinstance(noisy, str) or not noisy or noisy == first.get("user_utterance"):
         return []
@@ -285,7 +290,7 @@ def _dialogue_sample(
             "record_id": record.get("id", did),
             "source": "dialogue",
             "user_turns": "noisy" if noisy else "clean",
-            "distractor_applied": turns.is_noised,
+            "distractor_applied": bool(record.get("distractor_applied")) or turns.is_noised,
             "intents": intents,
             **{k: record[k] for k in _DIALOGUE_META if k in record},
             **({"simulated": True} if record.get("simulated") else {}),

@@ -14,10 +14,10 @@ from asyncgen.export.columnar import require_datasets
 from asyncgen.export.convert import sample_group_keys
 from asyncgen.export.options import ConfigLike, ExportOptions, training_settings
 from asyncgen.export.outputs import OutputSet
-from asyncgen.export.run import STATISTICS_NAME, ExportResult, _now, export_run
+from asyncgen.export.run import STATISTICS_NAME, ExportResult, export_run
 from asyncgen.export.sample import TrainingSample
-from asyncgen.export.split import SPLIT_NAMES, SplitPlan, plan_for
-from asyncgen.export.stats import Clock, compute
+from asyncgen.export.split import SPLIT_NAMES, SplitPlan, plan_for, split_section
+from asyncgen.export.stats import Clock, compute, local_now
 
 
 class TrainingDataExporter:
@@ -42,7 +42,7 @@ class TrainingDataExporter:
         self.settings = training_settings(config)
         self.options = ExportOptions.from_settings(self.settings)
         self.output_dir = Path(self.settings.output_dir)
-        self._clock = clock or _now
+        self._clock = clock or local_now
 
     def export_samples(
         self, samples: Sequence[TrainingSample], split: bool = False, use_timestamp: bool = True
@@ -116,15 +116,8 @@ class TrainingDataExporter:
         """
         stats = compute(samples, self._clock)
         ratios = self.options.ratios
-        if ratios is not None:
-            plan = self._plan(samples)
-            stats["split"] = {
-                "configured_ratios": dict(zip(SPLIT_NAMES, ratios, strict=True)),
-                "realised_ratios": plan.realised_ratios(),
-                "samples": dict(zip(SPLIT_NAMES, plan.sample_counts, strict=True)),
-                "groups": dict(zip(SPLIT_NAMES, plan.group_counts, strict=True)),
-                "warnings": plan.warnings(ratios),
-            }
+        plan = self._plan(samples) if ratios is not None else None
+        stats["split"] = split_section(plan, ratios, self.options.seed, stats["total_samples"])
         return stats
 
     def export_run(self, run_dir: str | Path, **overrides: Any) -> ExportResult:

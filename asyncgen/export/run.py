@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,13 @@ from asyncgen.export.options import ExportOptions
 from asyncgen.export.outputs import OutputSet
 from asyncgen.export.reader import ReadReport, iter_run, logger, snapshot_sizes
 from asyncgen.export.sample import TrainingSample
-from asyncgen.export.split import SPLIT_NAMES, GroupCollector, SplitPlan
-from asyncgen.export.stats import Clock, StatsAccumulator
+from asyncgen.export.split import SPLIT_NAMES, GroupCollector, SplitPlan, split_section
+from asyncgen.export.stats import Clock, StatsAccumulator, local_now
 
 STATISTICS_NAME = "statistics"
 
 
 ProblemHook = Callable[[str], None] | None
-
-
-def _now() -> datetime:
-    return datetime.now().astimezone()
 
 
 def _warn(message: str) -> None:
@@ -102,25 +97,9 @@ def _pass_one(
     return _PassOne(stats, report, plan)
 
 
-def _split_section(options: ExportOptions, plan: SplitPlan | None, total: int) -> dict[str, Any]:
-    """Configured and realised split ratios, with sample and group counts per split."""
-    if plan is None or options.ratios is None:
-        return {"enabled": False, "samples": {"train": total}, "realised_ratios": {"train": 1.0}}
-    return {
-        "enabled": True,
-        "group_by": "persona (interaction); persona + base dialogue (dialogue)",
-        "seed": options.seed,
-        "configured_ratios": dict(zip(SPLIT_NAMES, options.ratios, strict=True)),
-        "realised_ratios": plan.realised_ratios(),
-        "samples": dict(zip(SPLIT_NAMES, plan.sample_counts, strict=True)),
-        "groups": dict(zip(SPLIT_NAMES, plan.group_counts, strict=True)),
-        "warnings": plan.warnings(options.ratios),
-    }
-
-
 def _statistics(first: _PassOne, options: ExportOptions, clock: Clock) -> dict[str, Any]:
     stats = first.stats.result(clock)
-    stats["split"] = _split_section(options, first.plan, first.stats.total)
+    stats["split"] = split_section(first.plan, options.ratios, options.seed, first.stats.total)
     stats["input"] = first.report.as_dict()
     stats["options"] = {
         "formats": list(options.formats),
@@ -134,7 +113,7 @@ def _statistics(first: _PassOne, options: ExportOptions, clock: Clock) -> dict[s
 def run_statistics(
     run: Path,
     options: ExportOptions,
-    clock: Clock = _now,
+    clock: Clock = local_now,
     on_problem: ProblemHook = _warn,
 ) -> dict[str, Any]:
     """Statistics of a run (pass one only): what an export would write, without writing.
@@ -150,7 +129,7 @@ def run_statistics(
 def export_run(
     run: Path,
     options: ExportOptions,
-    clock: Clock = _now,
+    clock: Clock = local_now,
     on_problem: ProblemHook = _warn,
 ) -> ExportResult:
     """Export a run directory to every requested format, split by group, atomically.
@@ -208,7 +187,7 @@ def _pass_two(
 
 
 async def export_run_async(
-    run: Path, options: ExportOptions, clock: Clock = _now, on_problem: ProblemHook = _warn
+    run: Path, options: ExportOptions, clock: Clock = local_now, on_problem: ProblemHook = _warn
 ) -> ExportResult:
     """`export_run` in a worker thread, for callers on the event loop."""
     return await anyio.to_thread.run_sync(lambda: export_run(run, options, clock, on_problem))

@@ -177,6 +177,24 @@ def _assign(
     return split, tuple(samples), tuple(groups)
 
 
+def split_section(
+    plan: SplitPlan | None, ratios: Sequence[float] | None, seed: int, total: int
+) -> dict[str, Any]:
+    """The statistics' `split` entry: configured and realised ratios, samples, groups."""
+    if plan is None or ratios is None:
+        return {"enabled": False, "samples": {"train": total}, "realised_ratios": {"train": 1.0}}
+    return {
+        "enabled": True,
+        "group_by": "persona (interaction); persona + base dialogue (dialogue)",
+        "seed": seed,
+        "configured_ratios": dict(zip(SPLIT_NAMES, ratios, strict=True)),
+        "realised_ratios": plan.realised_ratios(),
+        "samples": dict(zip(SPLIT_NAMES, plan.sample_counts, strict=True)),
+        "groups": dict(zip(SPLIT_NAMES, plan.group_counts, strict=True)),
+        "warnings": plan.warnings(ratios),
+    }
+
+
 def plan_for(
     keys_and_weights: Iterable[tuple[Sequence[str], int]], ratios: Sequence[float], seed: int
 ) -> SplitPlan:

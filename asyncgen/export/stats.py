@@ -12,6 +12,11 @@ from asyncgen.export.sample import TrainingSample
 Clock = Callable[[], datetime]
 
 
+def local_now() -> datetime:
+    """The default clock: aware local time (inject another in tests)."""
+    return datetime.now().astimezone()
+
+
 def persona_label(sample: TrainingSample) -> str:
     """The persona bucket of the spec's `persona_distribution` (role, cluster, or id)."""
     features = sample.persona_features

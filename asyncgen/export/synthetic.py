@@ -95,7 +95,11 @@ def dialogue_record(i: int, rng: random.Random, personas: int, bases: int | None
             "assistant_emotion": "helpful",
         }
         if t == 0 and i % 4 == 0:
-            turn["noisy_user_utterance"] = f"i ned a hotle for nite {t} of trip {i}"
+            noisy = f"i ned a hotle for nite {t} of trip {i}"
+            turn["noisy_user_utterance"] = noisy
+            turn["noise"] = [
+                {"noisy_text": noisy, "noise_type": "surface_noise", "applied_strategies": ["typo"]}
+            ]
         turns.append(turn)
     return {
         "id": f"0-{i:07d}",
@@ -121,6 +125,7 @@ def dialogue_record(i: int, rng: random.Random, personas: int, bases: int | None
         "model": "sim-model",
         "created_at": "2026-02-06T10:30:00",
         "service_count": "single",
+        "distractor_applied": i % 4 == 0,
         "simulated": True,
     }  # fmt: skip
 
