@@ -70,3 +70,17 @@ def test_malformed_rate_one_always_breaks_the_format_and_zero_never() -> None:
         bad = _ask("dialogue_generation", messages, seed, malformed=1.0)
         with pytest.raises(DialogueFormatError):
             process_generated_dialogue(bad, gen["min_turns"], gen["max_turns"])
+
+
+def test_simulator_reads_the_same_parameters_the_pipeline_writes() -> None:
+    """The responder's light parser and the pipeline's agree on a real rendered prompt."""
+    from asyncgen.dialogue.prompting import read_params as pipeline_read
+    from asyncgen.sim.responders.dialogue import read_params as sim_read
+
+    payload = _payload(5)
+    for messages in (
+        scenario_messages(payload, "A pilot."),
+        dialogue_messages(payload, "S.", "USER: hi"),
+    ):
+        system = messages[0]["content"]
+        assert sim_read(system) == pipeline_read(system) != {}
