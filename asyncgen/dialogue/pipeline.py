@@ -110,8 +110,7 @@ class DialoguePipeline:
 
     async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
         """Scenario, then the dialogue; a Record, or a Failure/Reject with the reason."""
-        if self.generator.client is None:
-            self.generator.client = ctx.client
+        self.generator.client = ctx.client  # every call goes through the run's one client
         return await self.generator.generate_item(item.record_id, item.payload)
 
     def restore(self, record: dict[str, Any]) -> None:
