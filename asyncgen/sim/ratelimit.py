@@ -5,20 +5,23 @@ Each limited dimension (requests, tokens) of each API key has two windows:
 - the minute: a bucket holding up to `limit` that refills continuously at `limit / 60`
   per second (so after a quiet minute the whole allowance is back, as OpenAI's
   ``x-ratelimit-reset-*`` headers describe: time until the bucket is full again);
-- the sub-window: a sliding 1 s window that admits at most ``ceil(limit / 60 * 1.1)``
-  (one second's share plus a 10 % burst allowance), so a client that fires a minute's
-  allowance at once is refused after about one second's worth. A single request larger
-  than the sub-window cap is still admitted when the window is empty.
+- the sub-window: a bucket holding one second's share plus a 10 % burst allowance,
+  ``ceil(limit / 60 * 1.1)``, refilling at the same `limit / 60` per second (60,000 RPM is
+  enforced as 1,000 requests per second, bursts up to 1,100), so a client that fires a
+  minute's allowance at once is refused after about one second's worth. A single request
+  larger than this bucket is admitted when the bucket is full (and leaves it in debt).
 
-A request is admitted only if every window admits it; a refused request consumes nothing.
-A request whose token cost exceeds the whole minute limit can never pass ("too large").
+A request is admitted only if both buckets admit it; a refused request consumes nothing.
+Together they cap any rolling minute at the limit plus one second's burst. A bucket (not
+a sliding log) for the sub-window tolerates a client whose evenly paced requests arrive
+bunched after a stall of either process, as happens on a busy machine. A request whose
+token cost exceeds the whole minute limit can never pass ("too large").
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +30,7 @@ __all__ = ["BURST_ALLOWANCE", "Admission", "RateLimiter", "WindowLimit", "format
 BURST_ALLOWANCE = 0.1
 SUB_WINDOW = 1.0
 NEVER = math.inf
+_EPSILON = 1e-9  # float dust from refills is not a shortfall
 _HEADER_KINDS = ("limit", "remaining", "reset")
 _REQUEST_HEADERS = tuple(f"x-ratelimit-{what}-requests".encode() for what in _HEADER_KINDS)
 _TOKEN_HEADERS = tuple(f"x-ratelimit-{what}-tokens".encode() for what in _HEADER_KINDS)
@@ -44,49 +48,40 @@ def format_duration(seconds: float) -> str:
 
 
 class WindowLimit:
-    """One dimension (requests or tokens) of one key: a minute bucket and a 1 s window."""
+    """One dimension (requests or tokens) of one key: a minute bucket and a 1 s bucket."""
 
     def __init__(self, limit: int, now: float, burst: float = BURST_ALLOWANCE) -> None:
         self.limit = limit
         self.limit_bytes = str(limit).encode()
         self.rate = limit / 60.0
         self.level = float(limit)
+        self.second_cap = float(max(1, math.ceil(self.rate * SUB_WINDOW * (1 + burst))))
+        self.second_level = self.second_cap
         self.updated = now
-        self.second_cap = max(1, math.ceil(self.rate * SUB_WINDOW * (1 + burst)))
-        self._recent: deque[tuple[float, int]] = deque()
-        self._recent_sum = 0
 
     def _advance(self, now: float) -> None:
-        """Refill the minute bucket and forget sub-window entries older than 1 s."""
+        """Refill both buckets at `limit / 60` per second."""
         if now > self.updated:
-            self.level = min(float(self.limit), self.level + (now - self.updated) * self.rate)
+            gained = (now - self.updated) * self.rate
+            self.level = min(float(self.limit), self.level + gained)
+            self.second_level = min(self.second_cap, self.second_level + gained)
             self.updated = now
-        horizon = now - SUB_WINDOW
-        while self._recent and self._recent[0][0] <= horizon:
-            self._recent_sum -= self._recent.popleft()[1]
 
     def wait_for(self, cost: int, now: float) -> float:
         """Seconds until `cost` would be admitted (0: now; inf: never)."""
         self._advance(now)
         if cost > self.limit:
             return NEVER
-        wait = max(0.0, (cost - self.level) / self.rate)
-        if self._recent_sum and self._recent_sum + cost > self.second_cap:
-            freed = 0
-            for stamp, spent in self._recent:
-                freed += spent
-                if self._recent_sum - freed + cost <= self.second_cap or freed == self._recent_sum:
-                    wait = max(wait, stamp + SUB_WINDOW - now)
-                    break
-        return wait
+        # A request bigger than the 1 s bucket passes when that bucket is full.
+        need_second = min(float(cost), self.second_cap)
+        shortfall = max(cost - self.level, need_second - self.second_level)
+        return shortfall / self.rate if shortfall > _EPSILON else 0.0
 
     def commit(self, cost: int, now: float) -> None:
-        """Spend `cost` in both windows."""
+        """Spend `cost` from both buckets (the 1 s one may go into debt for a big request)."""
         self._advance(now)
         self.level -= cost
-        if cost:
-            self._recent.append((now, cost))
-            self._recent_sum += cost
+        self.second_level -= cost
 
     def remaining(self, now: float) -> int:
         """What is left of the minute allowance."""
