@@ -168,3 +168,60 @@ def test_anonymize_masks_identifiers_but_keeps_times_and_prices() -> None:
     assert anonymize(text) == (
         "Ref [REFERENCE], call [PHONE], [POSTCODE], [EMAIL], 2 seats at 19:30 for 36.20"
     )
+
+
+def _hf_row(i: int) -> dict[str, Any]:
+    """A row shaped like the published HF MultiWOZ 2.2 (nested frames and dialogue acts)."""
+    frame = {
+        "service": ["hotel"],
+        "state": [
+            {
+                "active_intent": "find_hotel",
+                "requested_slots": [],
+                "slots_values": {
+                    "slots_values_name": ["hotel-area"],
+                    "slots_values_list": [["north"]],
+                },
+            }
+        ],
+        "slots": [
+            {"slot": ["hotel-area"], "value": ["north"], "start": [10], "exclusive_end": [15]}
+        ],
+    }
+    acts = {
+        "dialog_act": {
+            "act_type": ["Hotel-Inform"],
+            "act_slots": [{"slot_name": ["area"], "slot_value": ["north"]}],
+        },
+        "span_info": {
+            "act_type": [],
+            "act_slot_name": [],
+            "act_slot_value": [],
+            "span_start": [],
+            "span_end": [],
+        },
+    }
+    return {
+        "dialogue_id": f"PMUL{i:04d}.json",
+        "services": ["hotel"],
+        "turns": {
+            "turn_id": ["0", "1"],
+            "speaker": [0, 1],
+            "utterance": [f"A hotel in the north for {i} nights.", "Okay, booked."],
+            "frames": [frame, {**frame, "state": [], "slots": []}],
+            "dialogue_acts": [acts, acts],
+        },
+    }
+
+
+def test_published_hf_schema_with_nested_frames_loads(tmp_path: Path) -> None:
+    """Nested frames/dialogue_acts survive a save_to_disk round trip and stay on the turns."""
+    datasets = pytest.importorskip("datasets")
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list([_hf_row(i) for i in range(3)])}
+    ).save_to_disk(str(tmp_path / "hf"))
+    dataset = load_multiwoz(tmp_path / "hf")
+    first = dataset[0].turns[0]
+    assert first.speaker == 0 and first.frames["service"] == ["hotel"]
+    assert first.dialogue_acts["dialog_act"]["act_type"] == ["Hotel-Inform"]
+    assert len(dataset.unique_indices()) == 3
