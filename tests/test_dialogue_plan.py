@@ -179,3 +179,30 @@ def test_base_order_gives_every_service_its_quota() -> None:
     assert sum(groups[i] == ("bus",) for i in order[:32]) == 5
     assert sum(groups[i] == ("taxi", "hotel") for i in order[:32]) == 5
     assert first_block == {"hotel", "bus", "taxi"}
+
+
+def test_fingerprint_follows_dataset_content_not_its_path(tmp_path: Path) -> None:
+    """A moved dataset resumes (same fingerprint); an edited one or other personas do not."""
+    from asyncgen.dialogue.synthetic import write_multiwoz
+
+    a = write_multiwoz(tmp_path / "a.jsonl", 20, seed=1)
+    b = tmp_path / "moved" / "b.jsonl"
+    b.parent.mkdir()
+    b.write_bytes(a.read_bytes())
+    c = write_multiwoz(tmp_path / "c.jsonl", 20, seed=2)
+
+    def fingerprint(path: Path, **extra: Any) -> dict[str, Any]:
+        return DialoguePipeline(
+            _config(**{"dialogue.dataset_path": str(path), **extra})
+        ).plan_fingerprint()
+
+    assert fingerprint(a) == fingerprint(b)
+    assert fingerprint(a)["dataset"] != fingerprint(c)["dataset"]
+    personas = tmp_path / "p.jsonl"
+    personas.write_text(
+        '{"id": "x", "persona": "A pilot.", "cluster_label": 1, "summary_label": "[\\"Air\\"]"}\n'
+    )
+    assert (
+        fingerprint(a)["personas"]
+        != fingerprint(a, **{"dialogue.persona_path": str(personas)})["personas"]
+    )

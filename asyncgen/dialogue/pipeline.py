@@ -18,7 +18,7 @@ from asyncgen.errors import DatasetError
 FINGERPRINT_EXCLUDES = {
     "output_file", "hash_file", "embedding_file", "max_retries", "retry_backoff",
     "scenario_max_tokens", "dialogue_max_tokens", "model", "apply_noise",
-    "similarity_threshold", "anonymize_base",
+    "similarity_threshold", "anonymize_base", "dataset_path", "persona_path", "dataset_name",
 }  # fmt: skip
 
 
@@ -78,22 +78,24 @@ class DialoguePipeline:
 
     def _check_capacity(self, n: int, logger: logging.Logger) -> None:
         capacity = self.planner.capacity
-        if capacity is not None and n > 0.9 * capacity:
-            logger.warning(
-                "dialogue: --n %d leaves %d spare base dialogues for replacing failed or "
-                "rejected items; a larger dataset avoids a short run",
-                n,
-                max(capacity - n, 0),
-            )
-        if capacity is not None and n > capacity:
+        if capacity is None:
+            return
+        if n > capacity:
             raise DatasetError(
                 f"--n {n} needs {n} distinct base dialogues but {self.planner.dataset.source} "
                 f"has {capacity} unique ones; pass a larger --dataset-path or set "
                 "dialogue.allow_base_reuse: true"
             )
+        if n > 0.9 * capacity:
+            logger.warning(
+                "dialogue: --n %d leaves %d spare base dialogues for replacing failed or "
+                "rejected items; a larger dataset avoids a short run",
+                n,
+                capacity - n,
+            )
 
     def plan_fingerprint(self) -> dict[str, Any]:
-        """Settings and data that change the plan."""
+        """Settings and data that change the plan (datasets by content, not by path)."""
         settings = self.config.dialogue.model_dump(mode="json", exclude=FINGERPRINT_EXCLUDES)
         return {
             "pipeline": self.name,
@@ -101,7 +103,7 @@ class DialoguePipeline:
             "dialogue": settings,
             "sampling": self.config.llm.sampling.model_dump(mode="json"),
             "dataset": self.planner.dataset.fingerprint(),
-            "personas": len(self.planner.personas),
+            "personas": self.planner.personas.fingerprint(),
         }
 
     def plan_item(self, index: int) -> WorkItem:

@@ -7,6 +7,7 @@ Rows carry `id`, `persona`, `cluster_label` (an int; −1 means unclustered) and
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import logging
 import random
@@ -49,6 +50,13 @@ class PersonaBank:
 
     def __len__(self) -> int:
         return len(self.personas)
+
+    def fingerprint(self) -> str:
+        """A short digest of every persona's id and text, so a resume notices a change."""
+        digest = hashlib.sha256()
+        for persona in self.personas:
+            digest.update(f"{persona.id}\x00{persona.persona}\x00".encode())
+        return digest.hexdigest()[:16]
 
     def populate_persona_dicts(self) -> None:
         """Index every persona by its cluster label and by its sorted summary labels."""
