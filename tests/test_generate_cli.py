@@ -133,3 +133,36 @@ def test_a_real_run_is_not_resumed_on_the_simulator(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "generate", "--n", "3", "--out", str(out))
     assert result.returncode == 2
     assert "would mix simulated records in" in error_lines(result)[0]
+
+
+def test_without_a_terminal_progress_is_logged_as_lines(tmp_path: Path) -> None:
+    """Not a TTY, not quiet: periodic 'progress n/N' lines, then the summary table."""
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        "sim:\n  latency_median: 0.05\nengine:\n  max_workers: 2\n  progress_interval: 0.2\n"
+    )
+    result = subprocess.run(
+        cli(
+            "generate",
+            "--pipeline",
+            "engine_support:EchoPipeline",
+            "--n",
+            "60",
+            "--out",
+            str(tmp_path / "run"),
+            "--config",
+            str(config),
+            "--no-dedup",
+        ),  # fmt: skip
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    logged = result.stdout + result.stderr
+    progress = [line for line in logged.splitlines() if "progress " in line and "/60" in line]
+    assert len(progress) >= 3
+    assert "asyncgen echo: complete" in result.stdout and "60/60" in result.stdout
+    log = (tmp_path / "run" / "asyncgen.log").read_text()
+    assert "progress 60/60 (100%)" in log
