@@ -13,7 +13,7 @@ import pytest
 from asyncgen.config import RunConfig, load_config
 from asyncgen.engine import RunOptions, run_generation
 from asyncgen.engine.plugin import Record, RunContext
-from asyncgen.interaction import InteractionPipeline
+from asyncgen.interaction import InteractionPipeline, InteractionStorage
 from asyncgen.interaction.offline import LocalResponderClient
 from asyncgen.llm import Transport
 from asyncgen.sim.embedded import RunningSimulator, start_simulator
@@ -99,6 +99,22 @@ async def test_run_yields_valid_interactions_matching_the_config(
     index = json.loads((tmp_path / "run" / "index.json").read_text())
     entry = index["interactions"][0]
     assert {"id", "persona_id", "num_turns", "created_at", "query_id"} <= entry.keys()
+    storage = InteractionStorage(tmp_path / "run")  # the spec's API on the engine's run dir
+    assert len(storage.load_all()) == 80
+    assert storage.load(records[5]["interaction_id"])["id"] == records[5]["id"]
+
+
+async def test_rerun_resumes_stages_and_records(sim: RunningSimulator, tmp_path: Path) -> None:
+    """Rerunning into the same directory keeps personas and records, adding only what is new."""
+    run = tmp_path / "run"
+    first = await _run(_config(sim.base_url, **{"engine.n": 12}), sim, run)
+    personas = (run / "personas.jsonl").read_text()
+    again = await _run(_config(sim.base_url, **{"engine.n": 12}), sim, run)
+    assert first.done == 12 and again.session_done == 0
+    more = await _run(_config(sim.base_url, **{"engine.n": 20}), sim, run)
+    records = _lines(run / "records.jsonl")
+    assert more.session_done == 8 and len({r["id"] for r in records}) == 20
+    assert (run / "personas.jsonl").read_text() == personas
 
 
 async def test_plan_items_are_pure_and_spread_over_queries(tmp_path: Path) -> None:
