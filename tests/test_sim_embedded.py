@@ -119,3 +119,11 @@ def test_child_dies_when_the_parent_is_killed(where: str) -> None:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
     assert _wait_gone(child, 5.0)
+
+
+def test_embedded_is_loopback_on_a_free_port_whatever_the_config() -> None:
+    """A config meant for `sim serve` (public host, fixed port) still embeds on 127.0.0.1:free."""
+    with SimulatorProcess(SimSettings(host="0.0.0.0", port=8080)) as sim:
+        assert sim.base_url.startswith("http://127.0.0.1:")
+        assert sim.port != 8080
+        assert sim.start() is sim  # starting twice does not spawn a second child

@@ -97,7 +97,9 @@ def simulator_settings(settings: SimSettings | None = None, **overrides: Any) ->
             data["faults"].update(value)
         else:
             data[key] = value
-    data["port"] = 0 if "port" not in overrides else data["port"]
+    # Embedded means loopback on a free port, whatever `sim serve` is configured to use.
+    data["port"] = overrides.get("port", 0)
+    data["host"] = overrides.get("host", "127.0.0.1")
     try:
         return SimSettings.model_validate(data)
     except ValidationError as exc:
@@ -197,6 +199,8 @@ class SimulatorProcess:
         Raises:
             ConfigError: the child exited or stayed silent past `startup_timeout`.
         """
+        if self._proc is not None:
+            return self
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             _child_command(),
@@ -267,7 +271,8 @@ async def start_simulator(
     """Run the simulator in a child process for the duration of an ``async with``.
 
     Args:
-        settings: the simulator settings (defaults when None); `port` is forced to 0.
+        settings: the simulator settings (defaults when None); it listens on a free
+            127.0.0.1 port unless `host`/`port` overrides say otherwise.
         overrides: SimSettings fields (``rpm=60``) or fault rates (``error_500=0.1``).
 
     Raises:
