@@ -118,19 +118,7 @@ class RateLimiter:
         """
         await self.window.acquire()
         try:
-            if self._slots is not None:
-                await self._slots.acquire()
-            try:
-                if self._requests is not None or self._tokens is not None or self.paused_for > 0:
-                    await self._pace.acquire(urgent=urgent)
-                    try:
-                        await self._wait_for_budget(prompt_tokens + completion_tokens)
-                    finally:
-                        self._pace.release()
-            except BaseException:
-                if self._slots is not None:
-                    self._slots.release()
-                raise
+            await self._slot_and_budget(prompt_tokens + completion_tokens, urgent)
         except BaseException:
             self.window.release()
             raise
@@ -197,7 +185,23 @@ class RateLimiter:
             "pauses": self.pauses,
         }
 
-    # -- internals -------------------------------------------------------------------
+    # -- internals ---------------------------------------------------------------------
+
+    async def _slot_and_budget(self, tokens: int, urgent: bool) -> None:
+        """Take a global slot, then wait (in pacing order) for the buckets to allow a send."""
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            if self._requests is not None or self._tokens is not None or self.paused_for > 0:
+                await self._pace.acquire(urgent=urgent)
+                try:
+                    await self._wait_for_budget(tokens)
+                finally:
+                    self._pace.release()
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
 
     async def _wait_for_budget(self, tokens: int) -> None:
         while True:
