@@ -97,3 +97,19 @@ def test_malformed_input_line_names_file_and_line(tmp_path: Path) -> None:
         f"error: {source}:2: 'messages' must be a non-empty list"
     ]
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_max_cost_stops_new_requests_and_a_rerun_continues(tmp_path: Path) -> None:
+    """A spent --max-cost starts no new request; the summary says budget; a rerun goes on."""
+    write_requests(tmp_path / "in.jsonl", 200)
+    out = tmp_path / "results.jsonl"
+    args = ("--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--concurrency", "2")
+    first = complete(tmp_path, *args, "--max-cost", "0.00005", "--model", "gpt-4o")
+    assert first.returncode == 0, first.stderr
+    summary = orjson.loads((tmp_path / "results.run" / "summary.json").read_bytes())
+    assert summary["status"] == "budget" and 0 < summary["done"] < 200
+    assert summary["not_started"] == 200 - summary["done"] - summary["failed"]
+    assert complete(tmp_path, *args).returncode == 0
+    assert sorted(ids_of(out)) == sorted(
+        f"req-{i}" if i % 5 else f"line-{i + 1}" for i in range(200)
+    )
