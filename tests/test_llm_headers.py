@@ -148,3 +148,28 @@ def test_testing_switch_makes_backoff_instant() -> None:
     finally:
         set_testing(False)
     assert calculate_retry_timeout(1, RetryPolicy(), random.Random(0)) > 0
+
+
+def test_aiohttp_disconnect_is_a_connection_error_not_a_timeout() -> None:
+    """httpx-aiohttp maps a server disconnect to ConnectTimeout; we look through to the cause."""
+    import aiohttp
+
+    from asyncgen.llm.wire import transport_error
+
+    try:
+        try:
+            raise aiohttp.ServerDisconnectedError()
+        except aiohttp.ServerDisconnectedError as inner:
+            raise httpx.ConnectTimeout("Server disconnected") from inner
+    except httpx.ConnectTimeout as exc:
+        error = transport_error(exc, info={"base_url": "http://x"})
+    assert isinstance(error, LLMConnectionError) and not isinstance(error, LLMTimeoutError)
+    assert failure_cause(error) == "connection"
+
+
+def test_real_timeouts_stay_timeouts() -> None:
+    """An asyncio timeout or an httpx read timeout becomes LLMTimeoutError."""
+    from asyncgen.llm.wire import transport_error
+
+    assert isinstance(transport_error(TimeoutError(), info={}), LLMTimeoutError)
+    assert isinstance(transport_error(httpx.ReadTimeout("slow"), info={}), LLMTimeoutError)

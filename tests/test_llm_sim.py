@@ -170,3 +170,14 @@ async def test_adaptive_window_finds_an_unadvertised_capacity(
     assert ok == 120 and not failed, snap
     assert snap["rpm_limit"] is None and snap["concurrency_limit"] <= 12
     assert snap["retries"].get("http_503", 0) < 120  # not a retry storm: the window backed off
+
+
+async def test_plain_httpx_backend_works_too(sim_factory: Callable[..., Any]) -> None:
+    """llm.http_backend=httpx (httpx's own pool) talks to the same endpoint."""
+    sim = sim_factory()
+    settings = LLMSettings.model_validate(
+        {"provider": "simulator", "model": "sim-model", "http_backend": "httpx"}
+    )
+    async with Transport.from_settings(settings, api_key=sim.api_key, base_url=sim.base_url) as c:
+        ok, failed, _ = await drive(c, 20, workers=4)
+    assert ok == 20 and not failed
