@@ -97,7 +97,7 @@ async def converse(task: ConversationTask, parts: Parts, rng: random.Random) -> 
         initial_query=task.initial_query,
         messages=messages,
         num_turns=turn,
-        metadata=_metadata(task, parts, handle.model, handle.provider, created, noisy)
+        metadata=_metadata(task, parts, handle, created, noisy)
         | {"target_turns": target, "end_reason": end_reason},
     )
 
@@ -155,17 +155,23 @@ def _keep_versions(noisy: dict[str, Any], turn: int, result: NoiseResult) -> Non
 def _metadata(
     task: ConversationTask,
     parts: Parts,
-    model: str,
-    provider: str,
+    handle: ModelHandle,
     created: Any,
     noisy: dict[str, Any],
 ) -> dict[str, Any]:
     user = parts.user_model.handle
+    sampling = {
+        "temperature": parts.assistant.settings.temperature,
+        "top_p": handle.top_p,
+        "frequency_penalty": handle.frequency_penalty,
+        "presence_penalty": handle.presence_penalty,
+    }
     meta: dict[str, Any] = {
         "created_at": iso(created),
         "distractor_applied": bool(noisy),
         "distractor_type": parts.distractor.distractor_type if parts.distractor else None,
-        "assistant_model": {"model": model, "provider": provider},
+        "assistant_model": {"model": handle.model, "provider": handle.provider},
+        "assistant_sampling": {k: v for k, v in sampling.items() if v is not None},
         "user_model": {"model": user.model, "provider": user.provider},
         "query_id": task.query_id,
         "seed": task.seed,
