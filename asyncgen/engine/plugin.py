@@ -83,7 +83,9 @@ class Pipeline(Protocol):
     `index_key: str` (the list's key in index.json; "interactions" for the interaction
     pipeline, else "records"), `retry_failures_on_resume: bool` (a rerun retries the items
     in failures.jsonl instead of planning replacements; False), `supplements: bool`
-    (failed and rejected items get replacement items; True).
+    (failed and rejected items get replacement items; True), `max_supplement_rounds: int`
+    (the pipeline's own limit, e.g. the spec's interaction_generation key; else
+    engine.max_supplement_rounds), `aclose()` (called once the run ends).
     """
 
     name: str

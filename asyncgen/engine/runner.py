@@ -219,9 +219,11 @@ class _Run:
         return summary
 
     def _max_rounds(self) -> int:
+        """engine.max_supplement_rounds, unless the pipeline has its own (or none)."""
         if not getattr(self.pipeline, "supplements", True):
             return 0
-        return self.engine.max_supplement_rounds
+        own = getattr(self.pipeline, "max_supplement_rounds", None)
+        return int(own) if own is not None else self.engine.max_supplement_rounds
 
     def _target_and_need(self) -> tuple[int, int, PlanStart]:
         """The record target, the items this session must still plan, and where to start."""
