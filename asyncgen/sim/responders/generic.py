@@ -43,6 +43,8 @@ _POINTS = (
     "Check the details of {topic} twice, since small errors compound later.",
     "For {topic}, a simple plan you follow beats a perfect plan you abandon.",
 )
+# Steps coprime with len(_POINTS), so stepping never repeats a point within one answer.
+_STRIDES = (1, 3, 7, 9)
 _VOICES = (
     "As {persona}, you may care most about the practical side.",
     "Given your background as {persona}, the technical details should feel familiar.",
@@ -77,14 +79,23 @@ def generic(request: SimRequest) -> str:
 
 def _prose(request: SimRequest) -> str:
     """A few plausible sentences about the last user message, in the persona's terms."""
-    rng = request.rng
+    # One 64-bit draw feeds every choice: this runs on every simulated request.
+    bits = request.rng.getrandbits(64)
+    bits, opener = divmod(bits, len(_OPENERS))
+    bits, count = divmod(bits, 3)
+    bits, start = divmod(bits, len(_POINTS))
+    bits, stride = divmod(bits, len(_STRIDES))
     topic = _topic(request.last_user)
-    sentences = [rng.choice(_OPENERS)]
-    sentences += [p.format(topic=topic) for p in rng.sample(_POINTS, rng.randint(2, 4))]
-    persona = _PERSONA.search(request.system)
-    if persona is not None and rng.random() < 0.7:
-        sentences.insert(1, rng.choice(_VOICES).format(persona=persona.group(1).strip()))
-    closer = rng.choice(_CLOSERS)
+    sentences = [_OPENERS[opener]]
+    for n in range(count + 2):
+        point = _POINTS[(start + n * _STRIDES[stride]) % len(_POINTS)]
+        sentences.append(point.replace("{topic}", topic))
+    bits, use_voice = divmod(bits, 10)
+    persona = _PERSONA.search(request.system) if use_voice < 7 else None
+    if persona is not None:
+        bits, voice = divmod(bits, len(_VOICES))
+        sentences.insert(1, _VOICES[voice].replace("{persona}", persona.group(1).strip()))
+    closer = _CLOSERS[bits % len(_CLOSERS)]
     if closer:
         sentences.append(closer)
     return " ".join(sentences)
