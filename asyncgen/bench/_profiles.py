@@ -156,8 +156,15 @@ def _sweep_summary(
         "max_clean_concurrency": clean,
         "first_failing_concurrency": failing,
         "knee_concurrency": None if knee is None else int(knee),
+        "recommended_concurrency": _recommended(clean, None if knee is None else int(knee)),
         "peak": _point(peak),
     }
+
+
+def _recommended(clean: int | None, knee: int | None) -> int | None:
+    """The lowest level that reaches peak throughput, never above the last clean level."""
+    levels = [v for v in (clean, knee) if v is not None]
+    return min(levels) if levels else None
 
 
 async def rates(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOutcome:
@@ -272,6 +279,8 @@ def _point(step: StepStats | None) -> dict[str, Any] | None:
         "success_per_s": step.success_per_s,
         "tokens_per_min": step.tokens_per_min,
         "reserved_tokens_per_min": step.reserved_tokens_per_min,
+        "sustained_success_per_s": step.sustained_success_per_s,
+        "sustained_reserved_tokens_per_min": step.sustained_reserved_tokens_per_min,
         "latency_p50": step.latency["p50"],
         "latency_p99": step.latency["p99"],
         "max_in_flight": step.max_in_flight,

@@ -79,7 +79,8 @@ def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
     RPM and TPM are only suggested when a rate limit was actually met (429s), and only
     the dimensions the endpoint advertises when it advertises one but not the other;
     the rest stay out so the transport learns them from headers. Concurrency is the
-    highest clean level of a sweep, else twice Little's law (rate × p99 latency), at least 2.
+    lowest sweep level that reaches peak throughput without errors, else twice Little's
+    law (rate × p99 latency), at least 2.
     """
     s = result.summary
     limits: dict[str, Any] = {"rpm": None, "tpm": None, "concurrency": None}
@@ -89,15 +90,15 @@ def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
         limits["rpm"] = int(s["sustainable_rpm"] * headroom)
         limits["tpm"] = int(s["sustainable_tpm_reserved"] * headroom) or None
     elif limited and peak:
-        limits["rpm"] = int(peak["success_per_s"] * 60 * headroom)
-        limits["tpm"] = int(peak["reserved_tokens_per_min"] * headroom) or None
+        limits["rpm"] = int(peak["sustained_success_per_s"] * 60 * headroom)
+        limits["tpm"] = int(peak["sustained_reserved_tokens_per_min"] * headroom) or None
     adv = result.advertised
     if adv.get("limit_tokens") and not adv.get("limit_requests"):
         limits["rpm"] = None  # the endpoint limits tokens only: RPM depends on the workload
     if adv.get("limit_requests") and not adv.get("limit_tokens"):
         limits["tpm"] = None  # and the other way round
     if result.profile == "sweep":
-        limits["concurrency"] = s.get("max_clean_concurrency") or s.get("knee_concurrency")
+        limits["concurrency"] = s.get("recommended_concurrency")
     elif peak and peak.get("latency_p99"):
         needed = math.ceil(peak["success_per_s"] * peak["latency_p99"] * 2)
         limits["concurrency"] = max(2, needed, peak.get("max_in_flight") or 0)
@@ -125,7 +126,9 @@ def headline(result: BenchResult) -> list[str]:
         lines.append(
             f"Highest clean concurrency: {s.get('max_clean_concurrency') or '–'} "
             f"(first failing: {s.get('first_failing_concurrency') or '–'}); peak "
-            f"{peak.get('success_per_s', 0):.2f} successful requests/s at {_n(peak.get('x'))}."
+            f"{peak.get('success_per_s', 0):.2f} successful requests/s at {_n(peak.get('x'))}; "
+            f"throughput within {result.settings.get('min_gain', 0.1):.0%} of peak from "
+            f"{s.get('knee_concurrency') or '–'}."
         )
     else:
         lines.append(
