@@ -11,8 +11,6 @@ from asyncgen.config import load_config
 
 sim_app = typer.Typer(help="The built-in OpenAI-compatible simulator.", no_args_is_help=True)
 
-_RATE = {"min": 0.0, "max": 1.0}
-
 
 @sim_app.command("serve")
 def serve_command(
