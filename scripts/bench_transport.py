@@ -15,7 +15,8 @@ Columns: `ratio` = ideal wall time for the answered requests (ok / RPM per secon
 actual (the issue's "ideal 30 s" when all 3,000 are answered); `pacing` = the same
 for every attempt the simulator saw (failed attempts use the rate budget too), i.e. how
 close to the limit the client kept sending; `429 %` = share of the simulator's answers
-that were 429; `cpu ms/req` = client process CPU per request.
+that were 429; `cpu ms/req` = client process CPU per request; `cpu %` = how busy the
+client's core was (well under 100 % means the bottleneck is elsewhere).
 
 The naive client is ``AsyncOpenAI`` (SDK defaults: 2 retries) behind an
 ``asyncio.Semaphore`` of the same size. Both run on the same event loop type (uvloop when
@@ -296,6 +297,7 @@ COLUMNS = (
     ("pacing", ">6"),
     ("429 %", ">6"),
     ("cpu ms/req", ">10"),
+    ("cpu %", ">5"),
     ("vs SDK", ">7"),
     ("target", "<0"),
 )
@@ -327,6 +329,7 @@ def table(results: list[Outcome]) -> str:
             f"{o.pacing:.3f}" if o.pacing else "-",
             f"{100 * o.share_429:.2f}",
             f"{1000 * o.cpu / max(o.n, 1):.3f}",
+            f"{100 * o.cpu / o.wall:.0f}" if o.wall else "-",
             vs,
             f"{TARGETS[o.scenario]}: {verdict(o, other)}" if mine else "",
         ]
