@@ -62,3 +62,16 @@ def _talk_then_stop(proc: subprocess.Popen[str]) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+def test_port_in_use_is_one_line_exit_2() -> None:
+    """Serving on a port that is taken says so in one line and exits 2."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = _run("--port", str(taken.getsockname()[1]))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot listen" in lines[0]

@@ -19,6 +19,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from asyncgen.config.sim import SimSettings
+from asyncgen.errors import ConfigError
 from asyncgen.sim.app import TRANSPORT_SCOPE_KEY, SimApp
 
 __all__ = ["READY_PREFIX", "SimHttpProtocol", "bind_socket", "serve"]
@@ -39,11 +40,20 @@ class SimHttpProtocol(HttpToolsProtocol):
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on (host, port); port 0 picks a free one."""
+    """A listening-ready TCP socket on (host, port); port 0 picks a free one.
+
+    Raises:
+        ConfigError: the address cannot be used (in use, not local, not resolvable).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"sim.host/sim.port: cannot listen on {host}:{port}: {reason}") from exc
     sock.set_inheritable(True)
     return sock
 
