@@ -169,3 +169,36 @@ def test_lag_histogram_percentiles_are_close() -> None:
     assert hist.percentile(0.5) == pytest.approx(0.5, rel=0.05)
     assert hist.percentile(0.99) == pytest.approx(0.99, rel=0.05)
     assert hist.max == 1.0 and fmt_duration(3725) == "1:02:05"
+
+
+def test_sampler_rates_and_eta_come_from_the_rolling_window() -> None:
+    """Rates are measured over the window from an injected clock; ETA follows them."""
+    from asyncgen.engine import LagMonitor, Planner, Tally
+    from asyncgen.engine.tally import Sampler
+
+    class Stats:
+        requests = 0
+
+        def snapshot(self) -> dict[str, object]:
+            return {"requests": self.requests, "rpm_limit": 600, "rate_limited": 2}
+
+    class Client:
+        stats = Stats()
+
+    now = [100.0]
+    tally = Tally(target=100)
+    planner = Planner(LocalPlan(), need=100, is_accounted=lambda _: False, max_rounds=0)
+    sampler = Sampler(tally, planner, Client(), LagMonitor(), lambda: now[0], window=60.0)
+    now[0], tally.done, Client.stats.requests = 110.0, 20, 40
+    snap = sampler.sample()
+    assert snap.records_per_s == pytest.approx(2.0) and snap.rpm == pytest.approx(240.0)
+    assert snap.eta_s == pytest.approx(40.0) and snap.rpm_limit == 600
+    now[0], tally.done = 200.0, 100
+    assert sampler.sample().eta_s == 0.0
+
+
+class LocalPlan:
+    """A plan whose items are never asked for here."""
+
+    def plan_item(self, index: int) -> object:
+        raise AssertionError("not used")

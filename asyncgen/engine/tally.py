@@ -102,6 +102,13 @@ def _total(value: Any) -> int:
     return int(value or 0)
 
 
+def _eta(remaining: int, rate: float) -> float | None:
+    """Seconds left at the recent rate: 0 when done, None while nothing finishes."""
+    if remaining <= 0:
+        return 0.0
+    return remaining / rate if rate > 0 else None
+
+
 class Sampler:
     """Builds snapshots; keeps a rolling window of counts for rates and the ETA."""
 
@@ -122,6 +129,9 @@ class Sampler:
         self._start = clock()
         self._window = window
         self._samples: deque[tuple[float, int, int, int]] = deque()
+        stats = transport_stats(client)
+        tokens = int(stats.get("tokens_in", 0)) + int(stats.get("tokens_out", 0))
+        self._samples.append((self._start, tally.done, int(stats.get("requests", 0)), tokens))
 
     def sample(self) -> Snapshot:
         """Read every counter now."""
@@ -178,7 +188,7 @@ class Sampler:
             tokens_out=tokens_out,
             cost_usd=float(stats.get("cost_usd") or 0.0),
             projected_cost=self._projected(tally),
-            eta_s=remaining / records_rate if records_rate > 0 else None,
+            eta_s=_eta(remaining, records_rate),
             model_mix=dict(stats.get("model_mix") or {}),
             lag_p99_ms=self.lag.total.percentile(0.99) * 1000,
         )
