@@ -78,7 +78,9 @@ class CompletePipeline:
             DatasetError: the file is missing or a line is malformed (file and line named).
         """
         if self.input_path is None:
-            raise ConfigError("complete needs an input file (--input FILE)")
+            raise ConfigError(
+                "the complete pipeline needs an input file: use asyncgen complete --input FILE"
+            )
         self._scan(self.input_path)
         self.plan_size = len(self._ids)
         return self.plan_size
