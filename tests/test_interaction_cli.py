@@ -49,6 +49,9 @@ def test_semantic_noise_run_matches_its_config(tmp_path: Path) -> None:
     )
     assert len(records) == 30
     _audit(config, records)
+    training = tmp_path / "run" / "training_data"  # the last stage, in the run by default
+    assert json.loads((training / "train_samples.json").read_text())
+    assert json.loads((training / "statistics.json").read_text())["total_samples"] >= 30
     types = Counter(
         m["metadata"]["noise_type"]  # type: ignore[index]
         for r in records

@@ -213,6 +213,7 @@ async def test_malformed_user_json_becomes_failures_with_raw_text(tmp_path: Path
         )
         summary = await _run(config, sim, tmp_path / "run")
     assert summary.done == 0 and summary.failed == 3
+    assert not (tmp_path / "run" / "training_data").exists()  # no export of a short run
     failures = _lines(tmp_path / "run" / "failures.jsonl")
     assert {f["reason"] for f in failures} == {"malformed_user_feedback"}
     assert all(f["raw"] and f["attempts"] == 2 for f in failures)

@@ -42,6 +42,7 @@ class InteractionGenerationSettings(Settings):
     max_retries: int = Field(default=3, ge=0)
     retry_delay: float = Field(default=2.0, ge=0)
     max_supplement_rounds: int = Field(default=3, ge=0)
+    export_training_data: bool = True
     assistant_model: AssistantModelSettings = Field(default_factory=AssistantModelSettings)
     user_model: UserModelSettings = Field(default_factory=UserModelSettings)
 

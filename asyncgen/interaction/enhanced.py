@@ -17,6 +17,7 @@ from rich.console import Console
 from asyncgen.config import RunConfig, load_config
 from asyncgen.interaction.pipeline import InteractionPipeline
 from asyncgen.interaction.settings import as_run_config
+from asyncgen.interaction.training import export_training_data
 
 
 class EnhancedPersonaGenerationPipeline:
@@ -76,7 +77,9 @@ class EnhancedPersonaGenerationPipeline:
         layout = RunLayout.in_dir(run_dir, pipeline.records_file, cfg.engine.log_file)
         options = RunOptions(quiet=True, console=self.console)
         summary = await execute(cfg, pipeline, layout, options=options, console=self.console)
-        training = await anyio.to_thread.run_sync(self._export, cfg, run_dir)
+        training = pipeline.training or await anyio.to_thread.run_sync(
+            export_training_data, cfg, run_dir
+        )
         done, failed, rejected = summary.done, summary.failed, summary.rejected
         attempted = done + failed + rejected
         return {
@@ -100,15 +103,3 @@ class EnhancedPersonaGenerationPipeline:
             return Path(cfg.engine.out)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         return Path("runs") / f"interaction-{stamp}"
-
-    def _export(self, cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
-        """Training data for the run (streamed from its records)."""
-        from asyncgen.export import TrainingDataExporter
-
-        result = TrainingDataExporter(cfg).export_run(run_dir)
-        return {
-            "total_samples": result.statistics.get("total_samples", 0),
-            "sample_files": result.files,
-            "statistics_file": result.statistics_file,
-            "statistics": result.statistics,
-        }

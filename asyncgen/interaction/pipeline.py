@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,12 +19,13 @@ import orjson
 
 from asyncgen.config import RunConfig
 from asyncgen.engine.plugin import Failure, Outcome, Record, Reject, RunContext, WorkItem
-from asyncgen.errors import StoreError
+from asyncgen.errors import AsyncgenError, StoreError
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.distractor import create_distractor_model
 from asyncgen.interaction.generator import InteractionGenerator
 from asyncgen.interaction.personas import Persona
 from asyncgen.interaction.queries import QueryRecord
+from asyncgen.interaction.records import iso, utc_now
 from asyncgen.interaction.stages import (
     StageReport,
     prepare_personas,
@@ -31,6 +33,7 @@ from asyncgen.interaction.stages import (
     stage_summary,
 )
 from asyncgen.interaction.storage import atomic_write
+from asyncgen.interaction.training import export_training_data, finished_complete
 
 STAGES_FILE = "stages.json"
 log = logging.getLogger("asyncgen.interaction")
@@ -53,6 +56,9 @@ class InteractionPipeline:
         self._by_query: dict[str, QueryRecord] = {}
         self._orders: dict[int, list[int]] = {}
         self._generator: InteractionGenerator | None = None
+        self._run_dir: Path | None = None
+        self._started = ""
+        self.training: dict[str, Any] | None = None
 
     async def prepare(self, ctx: RunContext) -> None:
         """Run (or resume) personas → queries → style transfer; write stages.json.
@@ -62,6 +68,7 @@ class InteractionPipeline:
             DatasetError: a persona or query file is malformed, or no query was produced.
         """
         self.report = StageReport()
+        self._run_dir, self._started = ctx.run_dir, iso(utc_now())
         await anyio.Path(ctx.run_dir).mkdir(parents=True, exist_ok=True)
         self.personas = await prepare_personas(self.config, ctx.run_dir, self.report)
         self.queries = await prepare_queries(
@@ -183,6 +190,26 @@ class InteractionPipeline:
             )
             self._generator = InteractionGenerator(self.config, distractor, client=ctx.client)
         return self._generator
+
+    async def aclose(self) -> None:
+        """After a session that completed the run, export training data (the last stage).
+
+        An export error is logged, not raised: the records are safe on disk and
+        `asyncgen export RUN_DIR` can be rerun.
+        """
+        run_dir = self._run_dir
+        if run_dir is None or not self.config.interaction_generation.export_training_data:
+            return
+        if not await anyio.to_thread.run_sync(finished_complete, run_dir, self._started):
+            return
+        try:
+            self.training = await anyio.to_thread.run_sync(
+                export_training_data, self.config, run_dir
+            )
+        except AsyncgenError as exc:
+            log.error("training data export failed: %s (rerun: asyncgen export %s)", exc, run_dir)
+            return
+        log.info("training data: %s", self.training["output_dir"])
 
     def restore(self, record: dict[str, Any]) -> None:
         """Nothing to re-learn: items are independent and stage files are on disk."""
