@@ -202,3 +202,22 @@ class LocalPlan:
 
     def plan_item(self, index: int) -> object:
         raise AssertionError("not used")
+
+
+def test_total_cost_adds_the_last_line_of_each_earlier_session(tmp_path: object) -> None:
+    """A resumed run's total cost counts every earlier session once (even a killed one)."""
+    from pathlib import Path
+
+    import orjson
+
+    from asyncgen.engine.summary import earlier_cost
+
+    metrics = Path(str(tmp_path)) / "metrics.jsonl"
+    lines = [
+        {"session": "a", "cost_usd": 0.1},
+        {"session": "a", "cost_usd": 0.4},
+        {"session": "b", "cost_usd": 0.2},
+        {"session": "now", "cost_usd": 9.0},
+    ]
+    metrics.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    assert earlier_cost(metrics, "now") == pytest.approx(0.6)
