@@ -249,3 +249,25 @@ def test_dedup_text_follows_the_embed_setting() -> None:
     assert texts["dialogue"] == "user: u1\nassistant: a1\nuser: u2\nassistant: a2"
     assert texts["user_turns"] == "user: u1\nuser: u2"
     assert texts["first_k_turns"] == "user: u1\nassistant: a1"
+
+
+async def test_query_writer_asks_in_batches_and_stops_on_repeats() -> None:
+    """45 queries come in calls of at most 20; a model that only repeats itself is given up on."""
+    from asyncgen.interaction.personas import Persona
+    from asyncgen.interaction.queries import QueryWriter
+    from asyncgen.llm.types import ModelHandle
+
+    persona = Persona("p", {"domain": "software"})
+    client = LocalResponderClient()
+    queries = await QueryWriter(client, ModelHandle("openai", "m")).write(persona, 45)
+    assert len(queries) == len({q.lower() for q in queries}) == 45
+    sizes = [
+        json.loads(c.messages[0]["content"].split("Query request (JSON): ")[1].splitlines()[0])[
+            "num_queries"
+        ]
+        for c, _ in client.calls
+    ]
+    assert sizes == [20, 20, 5]
+    stuck = LocalResponderClient(scripts={"query_generation": lambda r, n: '{"queries": ["same"]}'})
+    few = await QueryWriter(stuck, ModelHandle("openai", "m"), max_retries=2).write(persona, 5)
+    assert few == ["same"] and len(stuck.calls) == 4

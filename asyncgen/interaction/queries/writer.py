@@ -12,6 +12,7 @@ from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.prompts import load_prompt
 
 MAX_AVOID_SHOWN = 30
+BATCH = 20  # queries asked for per call: long lists get truncated or repetitive
 
 
 class QueryWriter:
@@ -25,26 +26,31 @@ class QueryWriter:
         self.template = load_prompt("query_generation")
 
     async def write(self, persona: Persona, n: int, avoid: list[str] | None = None) -> list[str]:
-        """Up to `n` new queries (fewer only when every re-ask came back short or malformed).
+        """Up to `n` new distinct queries, asked for `BATCH` at a time.
+
+        Fewer come back only when `max_retries + 1` calls in a row added nothing new
+        (malformed, or only repeats).
 
         Raises:
             LLMError: the transport could not get an answer.
         """
         taken = {q.strip().lower() for q in avoid or []}
         found: list[str] = []
-        for round_number in range(self.max_retries + 1):
-            missing = n - len(found)
-            if missing <= 0:
-                break
+        round_number = fruitless = 0
+        while len(found) < n and fruitless <= self.max_retries:
             seen = [*(avoid or []), *found][-MAX_AVOID_SHOWN:]
+            want = min(BATCH, n - len(found))
+            round_number += 1
             try:
-                batch = await self._ask(persona, missing, seen, round_number)
+                batch = await self._ask(persona, want, seen, round_number)
             except MalformedOutputError:
-                continue
+                batch = []
+            before = len(found)
             for query in batch:
                 if query.lower() not in taken:
                     taken.add(query.lower())
                     found.append(query)
+            fruitless = 0 if len(found) > before else fruitless + 1
         return found[:n]
 
     async def _ask(
