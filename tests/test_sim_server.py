@@ -111,11 +111,14 @@ async def test_latency_is_lognormal_around_the_median() -> None:
     async with start_simulator(latency_median=0.3, latency_sigma=0.1) as sim:
         async with httpx.AsyncClient(base_url=sim.base_url, timeout=5.0) as client:
             started = time.monotonic()
-            await asyncio.gather(
+            responses = await asyncio.gather(
                 *(client.post("/chat/completions", json=_body(str(i))) for i in range(20))
             )
             elapsed = time.monotonic() - started
     assert 0.2 < elapsed < 3.0
+    waits = sorted(int(r.headers["openai-processing-ms"]) for r in responses)
+    assert 150 < waits[len(waits) // 2] < 450  # the median near 300 ms
+    assert waits[0] != waits[-1]  # lognormal, not constant
 
 
 async def test_streaming_paces_output_tokens() -> None:
@@ -172,17 +175,19 @@ def test_duplicate_rate_repeats_earlier_answers_of_the_same_kind(
     assert sim.stats()["duplicates"] == repeats
 
 
-def test_bad_requests_get_400_and_unknown_urls_404(sim_factory: Callable[..., Any]) -> None:
-    """Invalid JSON or missing messages: 400 naming the param; an unknown path: 404."""
+def test_bad_requests_get_400_unknown_urls_404_health_200(sim_factory: Callable[..., Any]) -> None:
+    """Invalid JSON or missing messages: 400 naming the param; unknown path 404; /health ok."""
     sim = sim_factory()
     with httpx.Client(base_url=sim.base_url, timeout=5.0) as client:
         broken = client.post("/chat/completions", content=b"{not json")
         no_messages = client.post("/chat/completions", json={"model": "m"})
         unknown = client.get("/nope")
+        health = client.get(f"{sim.root_url}/health")
     assert broken.status_code == 400
     assert no_messages.status_code == 400
     assert no_messages.json()["error"]["param"] == "messages"
     assert unknown.status_code == 404
+    assert health.json() == {"status": "ok"}
 
 
 async def test_stats_count_and_reset(sim_factory: Callable[..., Any]) -> None:

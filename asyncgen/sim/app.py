@@ -68,6 +68,7 @@ class SimApp:
             ("GET", "/v1/models"): self._models,
             ("GET", "/sim/stats"): self._stats,
             ("POST", "/sim/reset"): self._reset,
+            ("GET", "/health"): self._health,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,6 +94,10 @@ class SimApp:
 
     async def _stats(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, orjson.dumps(self.stats.snapshot()))
+
+    async def _health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Liveness, as vLLM and most proxies offer it."""
+        await send_json(send, 200, b'{"status":"ok"}')
 
     async def _reset(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Zero the counters and forget rate-limit usage (remembered answers stay)."""

@@ -93,6 +93,7 @@ class Reply:
             delay += plan.per_token * self.answer.completion_tokens
         if not await self._pause(delay):
             return
+        self.headers.append((b"openai-processing-ms", str(round(delay * 1000)).encode()))
         if fault in ("error_500", "error_503"):
             message, status = _ERROR_500 if fault == "error_500" else _ERROR_503
             await self.app._reply(
