@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream
 
+from asyncgen.interaction.concurrency import bounded_map
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.personas.model import Persona
 from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer
@@ -104,33 +104,22 @@ async def _run_round(
     max_workers: int,
     storage: Any,
 ) -> list[TaskOutcome]:
-    """Tasks through `max_workers` workers pulling from a bounded stream."""
-    results: list[Any] = [None] * len(tasks)
+    """Tasks through `max_workers` workers; each interaction saved as soon as it exists."""
     progress = _Progress(len(tasks)) if show_progress else None
-    send, receive = anyio.create_memory_object_stream[int](max_workers)
 
-    async def worker(stream: ObjectReceiveStream[int]) -> None:
-        async with stream:
-            async for index in stream:
-                outcome = await generator.run_task(tasks[index])
-                if outcome.interaction is not None and storage is not None:
-                    await anyio.to_thread.run_sync(storage.save, outcome.interaction)
-                results[index] = outcome
-                if progress is not None:
-                    progress.advance()
+    async def one(task: ConversationTask) -> TaskOutcome:
+        outcome = await generator.run_task(task)
+        if outcome.interaction is not None and storage is not None:
+            await anyio.to_thread.run_sync(storage.save, outcome.interaction)
+        if progress is not None:
+            progress.advance()
+        return outcome
 
     try:
-        async with anyio.create_task_group() as group:
-            for _ in range(max(1, max_workers)):
-                group.start_soon(worker, receive.clone())
-            receive.close()
-            async with send:
-                for index in range(len(tasks)):
-                    await send.send(index)
+        return await bounded_map(one, tasks, max_workers)
     finally:
         if progress is not None:
             progress.stop()
-    return results
 
 
 async def _supplement(

@@ -19,6 +19,7 @@ import anyio
 
 from asyncgen.config import RunConfig
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError
+from asyncgen.interaction.concurrency import bounded_map
 from asyncgen.interaction.jsonl import append_jsonl, read_jsonl
 from asyncgen.interaction.personas import (
     Persona,
@@ -141,7 +142,7 @@ class _QueryStage:
         self.report = report
         self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
         self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
-        self.limit = asyncio.Semaphore(max(1, min(settings.max_workers, config.engine.max_workers)))
+        self.limit = max(1, min(settings.max_workers, config.engine.max_workers))
         self.lock = asyncio.Lock()
 
     async def generate(self, personas: list[Persona], existing: list[QueryRecord]) -> None:
@@ -150,29 +151,40 @@ class _QueryStage:
         have: dict[str, list[QueryRecord]] = {}
         for q in existing:
             have.setdefault(q.persona_id, []).append(q)
-        async with anyio.create_task_group() as group:
-            for persona in personas:
-                if len(have.get(persona.persona_id, [])) < need:
-                    group.start_soon(self._persona, persona, have.get(persona.persona_id, []), need)
+        short = [p for p in personas if len(have.get(p.persona_id, [])) < need]
+
+        async def one(persona: Persona) -> None:
+            await self._persona(persona, have.get(persona.persona_id, []), need)
+
+        await bounded_map(one, short, self.limit)
 
     async def _persona(self, persona: Persona, old: list[QueryRecord], need: int) -> None:
-        async with self.limit:
-            try:
-                texts = await self.writer.write(
-                    persona, need - len(old), [q.original_query for q in old]
-                )
-                start = len(old) + 1
-                records = [
-                    QueryRecord(query_id(persona.persona_id, start + i), persona.persona_id, text)
-                    for i, text in enumerate(texts)
-                ]
-                adapted = [await self.style.adapt_record(persona, r) for r in records]
-            except BudgetExceededError:
-                raise
-            except LLMError as exc:
-                self.report.errors.append(f"{persona.persona_id}: {exc}")
-                adapted = []
-            await self._keep(persona, adapted, need - len(old))
+        try:
+            texts = await self.writer.write(
+                persona, need - len(old), [q.original_query for q in old]
+            )
+        except BudgetExceededError:
+            raise
+        except LLMError as exc:
+            self.report.errors.append(f"{persona.persona_id}: {exc}")
+            texts = []
+        start = len(old) + 1
+        records = [
+            QueryRecord(query_id(persona.persona_id, start + i), persona.persona_id, text)
+            for i, text in enumerate(texts)
+        ]
+        adapted = [await self._adapt(persona, r) for r in records]
+        await self._keep(persona, adapted, need - len(old))
+
+    async def _adapt(self, persona: Persona, record: QueryRecord) -> QueryRecord:
+        """Style transfer; on a failed call the original is kept and the error reported."""
+        try:
+            return await self.style.adapt_record(persona, record)
+        except BudgetExceededError:
+            raise
+        except LLMError as exc:
+            self.report.errors.append(f"{record.query_id}: style transfer: {exc}")
+            return record.adapted(record.original_query, status="failed")
 
     async def _keep(self, persona: Persona, records: list[QueryRecord], wanted: int) -> None:
         self.report.style_failures += sum(r.style_transfer == "failed" for r in records)
@@ -187,11 +199,13 @@ class _QueryStage:
         assert source is not None
         records = await anyio.to_thread.run_sync(load_queries, source, personas)
         by_id = {p.persona_id: p for p in personas}
-        done = []
-        for record in records:
-            if record.adapted_query is None:
-                record = await self.style.adapt_record(by_id[record.persona_id], record)
-            done.append(record)
+
+        async def adapt(record: QueryRecord) -> QueryRecord:
+            if record.adapted_query is not None:
+                return record
+            return await self._adapt(by_id[record.persona_id], record)
+
+        done = await bounded_map(adapt, records, self.limit)
         self.report.style_failures += sum(r.style_transfer == "failed" for r in done)
         await anyio.to_thread.run_sync(append_jsonl, self.path, [r.to_dict() for r in done])
 
