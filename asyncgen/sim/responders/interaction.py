@@ -45,6 +45,11 @@ STOPWORDS = frozenset(
     "hey basically actually kinda".split()
 )
 
+FOLLOWUP_SHIFT = {
+    "rarely follows up": 0.15,
+    "follows up often": -0.1,
+    "drills down relentlessly": -0.2,
+}
 SATISFACTION = {
     "easily satisfied": 0.8,
     "moderate": 0.4,
@@ -239,6 +244,9 @@ def user_feedback(request: SimRequest) -> str:
     chance = SATISFACTION.get(profile.get("satisfaction_threshold", ""), 0.4)
     if profile.get("satisfaction_threshold") == "moderate":
         chance = min(0.9, chance + 0.15 * (turn - 1))  # warms up over the conversation
+    if chance > 0:  # a "never fully satisfied" user stays so whatever their habits
+        shift = FOLLOWUP_SHIFT.get(profile.get("followup_tendency", ""), 0.0)
+        chance = min(0.95, max(0.02, chance + shift))
     satisfied = not state.get("must_continue") and rng.random() < chance
     if satisfied:
         return _json({"satisfied": True, "feedback": rng.choice(CLOSINGS)}, request)
