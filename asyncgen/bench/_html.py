@@ -22,6 +22,7 @@ table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;paddi
 text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}
 .note{background:#fff6d5;border-left:4px solid #e0b000;padding:.6em 1em}
 pre{background:#f6f8fa;padding:1em;overflow:auto}img{max-width:100%}
+.wide{overflow-x:auto}
 """
 
 
@@ -163,7 +164,7 @@ def _steps_table(steps: list[StepStats]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(_fmt(get(st)))}</td>" for _, get in _COLUMNS) + "</tr>"
         for st in steps
     ]
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f"<div class='wide'><table><tr>{head}</tr>{''.join(rows)}</table></div>"
 
 
 def _settings(result: BenchResult) -> str:

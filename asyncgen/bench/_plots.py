@@ -42,49 +42,59 @@ def _style_x(ax: Any, profile: str, steps: list[StepStats]) -> None:
     ax.set_xlabel(_x_label(profile))
     if profile == "sweep" and len(steps) > 1 and max(s.x for s in steps) >= 8:
         ax.set_xscale("log", base=2)
+        levels = sorted({int(s.x) for s in steps})
+        ax.set_xticks(levels, [str(v) for v in levels])
+        ax.minorticks_off()
     ax.grid(True, alpha=0.3)
 
 
-def throughput_png(steps: list[StepStats], profile: str, onset: float | None) -> bytes:
-    """Main plot: successful and total requests/s, goodput, and the share of 429s and errors."""
-    plt = _pyplot()
-    steps = _ordered(steps)
+def _rate_lines(ax: Any, steps: list[StepStats], profile: str) -> None:
+    """Successful, sent (open loop only), drain-corrected and goodput requests/s."""
     xs = [s.x for s in steps]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(xs, [s.success_per_s for s in steps], "o-", color="tab:green", label="successful req/s")
-    ax.plot(xs, [s.requests_per_s for s in steps], "s--", color="tab:gray", label="sent req/s")
+    if profile != "sweep":  # closed-loop senders spin on fast failures: sent/s says nothing
+        ax.plot(xs, [s.requests_per_s for s in steps], "s--", color="tab:gray", label="sent req/s")
     if any(s.sustained_share < 1 for s in steps):
         sustained = [s.sustained_success_per_s for s in steps]
         ax.plot(
             xs, sustained, "o:", color="tab:purple", label="sustainable req/s (drain-corrected)"
         )
     if any(s.goodput_per_s is not None for s in steps):
-        ax.plot(
-            xs, [s.goodput_per_s or 0.0 for s in steps], "^:", color="tab:blue", label="goodput/s"
-        )
+        goodput = [s.goodput_per_s or 0.0 for s in steps]
+        ax.plot(xs, goodput, "^:", color="tab:blue", label="goodput/s (under latency target)")
     ax.set_ylabel("requests/s")
-    _style_x(ax, profile, steps)
+    ax.set_ylim(bottom=0)
+
+
+def _failure_lines(ax: Any, steps: list[StepStats]) -> Any:
+    """429 and other-error shares on a second axis."""
+    xs = [s.x for s in steps]
     ax2 = ax.twinx()
-    ax2.plot(
-        xs, [100 * s.rate_limited_fraction for s in steps], "x-", color="tab:red", label="429 %"
-    )
-    ax2.plot(
-        xs,
-        [100 * s.other_error_fraction for s in steps],
-        "d:",
-        color="tab:orange",
-        label="other errors %",
-    )
+    limited = [100 * s.rate_limited_fraction for s in steps]
+    ax2.plot(xs, limited, "x-", color="tab:red", label="429 %")
+    others = [100 * s.other_error_fraction for s in steps]
+    ax2.plot(xs, others, "d:", color="tab:orange", label="other errors %")
     ax2.set_ylabel("share of requests (%)")
-    ax2.set_ylim(bottom=0)
+    ax2.set_ylim(0, 105)
+    return ax2
+
+
+def throughput_png(steps: list[StepStats], profile: str, onset: float | None) -> bytes:
+    """Main plot: successful requests/s (and sent, sustained, goodput), 429 and error shares."""
+    plt = _pyplot()
+    steps = _ordered(steps)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    _rate_lines(ax, steps, profile)
+    _style_x(ax, profile, steps)
+    ax2 = _failure_lines(ax, steps)
     if onset is not None:
+        what = "errors from" if profile == "sweep" else "429s from"
         ax.axvline(onset, color="tab:red", linestyle="--", alpha=0.6)
-        ax.annotate(
-            f"429 onset {onset:g}", (onset, ax.get_ylim()[1] * 0.95), color="tab:red", ha="right"
-        )
+        top = ax.get_ylim()[1] * 0.95
+        ax.annotate(f"{what} {onset:.4g}", (onset, top), color="tab:red", ha="right")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center left", fontsize=8)
     ax.set_title("Throughput and failures")
     return _png(fig)
 

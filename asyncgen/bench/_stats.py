@@ -253,7 +253,9 @@ def retry_after_summary(values: Sequence[float | None]) -> dict[str, Any]:
 
 
 def _bucket(seconds: float) -> str:
-    """Round an advised wait to a readable bucket: 0.1 s below 1 s, whole seconds above."""
+    """Round an advised wait to a readable bucket: 10 ms below 0.1 s, 0.1 s below 1 s, then 1 s."""
+    if seconds < 0.1:
+        return f"{round(seconds, 2):g}"
     return f"{round(seconds, 1):g}" if seconds < 1 else f"{round(seconds):g}"
 
 
