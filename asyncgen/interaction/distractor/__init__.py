@@ -15,14 +15,14 @@ from asyncgen.interaction.distractor.surface import (
 from asyncgen.interaction.distractor.types import Distractor, NoiseResult, NoisyVersion
 
 __all__ = [
-    "LAYERS",
-    "STRATEGIES",
-    "SURFACE_NOISE",
     "Distractor",
     "DistractorModel",
     "Edit",
+    "LAYERS",
     "NoiseResult",
     "NoisyVersion",
+    "STRATEGIES",
+    "SURFACE_NOISE",
     "SemanticDistractorModel",
     "TypingHabit",
     "create_distractor_model",

@@ -18,8 +18,8 @@ from asyncgen.interaction.personas.sampler import (
 
 __all__ = [
     "DEFAULT_BANK_PATH",
-    "PROFILE_LABEL",
     "Dimension",
+    "PROFILE_LABEL",
     "Persona",
     "PersonaBank",
     "differing_features",
