@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 from pathlib import Path
@@ -175,3 +176,18 @@ async def test_find_limit_reports_the_simulators_tpm(sim_factory: Any, tmp_path:
     assert 21600 <= result.summary["sustainable_tpm_reserved"] <= 26400, result.summary
     assert result.advertised["limit_tokens"] == 24000
     assert set(result.suggested["llm"]["limits"]) == {"tpm", "concurrency"}
+
+
+async def test_interrupted_bench_keeps_its_finished_steps(sim_factory: Any, tmp_path: Path) -> None:
+    """Cancelling a benchmark mid-way still writes bench.json and a report of finished steps."""
+    sim = sim_factory(latency_median=0.01)
+    cfg = _config(rates=[5.0] * 6, step_seconds=1.0, warmup_seconds=0.1, cooldown_seconds=0.2)
+    task = asyncio.create_task(run_bench(cfg, "rate", _target(sim), tmp_path, console=_console()))
+    await asyncio.sleep(4.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    data = orjson.loads((tmp_path / "bench.json").read_bytes())
+    assert data["summary"]["stop_reason"] == "interrupted"
+    assert 1 <= len(data["steps"]) < 6
+    assert (tmp_path / "report.html").exists()

@@ -184,3 +184,12 @@ def test_report_is_self_contained() -> None:
     assert "data:image/png;base64," in page
     assert "Retries and client-side limiter OFF" in page
     assert "src='http" not in page and "<script" not in page
+
+
+def test_public_api_is_pinned() -> None:
+    """asyncgen.bench exports its public names once each, and they all exist."""
+    import asyncgen.bench as bench
+
+    assert len(set(bench.__all__)) == len(bench.__all__)
+    assert all(hasattr(bench, name) for name in bench.__all__)
+    assert {"run_bench", "BenchResult", "StepRunner", "TransportProbe"} <= set(bench.__all__)

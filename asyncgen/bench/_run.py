@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from asyncgen.bench._display import LiveView, steps_table
 from asyncgen.bench._html import write_report
 from asyncgen.bench._probe import TransportProbe
-from asyncgen.bench._profiles import PROFILES, run_profile
+from asyncgen.bench._profiles import PROFILES, ProfileOutcome, run_profile
 from asyncgen.bench._result import BenchResult, config_text, headline, write_outputs
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import Clock, StepRunner
@@ -49,6 +51,8 @@ async def run_bench(
 ) -> BenchResult:
     """Benchmark `target` with `profile`; write bench.json, the report, PNG and config block.
 
+    An interrupted benchmark still writes what its finished steps measured, then re-raises.
+
     Raises:
         ConfigError: an unknown profile.
         DatasetError: an unreadable prompts file.
@@ -65,29 +69,52 @@ async def run_bench(
         stream=s.stream,
         seed=s.seed,
     )
-    started = wall()
+    meta: dict[str, Any] = {
+        "base_url": target.base_url,
+        "model": target.model,
+        "started_at": wall().isoformat(timespec="seconds"),
+        "settings": s.model_dump(mode="json"),
+    }
     view = LiveView(profile, console)
-    async with TransportProbe.open(
-        config.llm, target.base_url, target.model, target.api_key, s
-    ) as probe:
-        runner = StepRunner(probe, workload, s, clock=clock)
-        view.progress = lambda: runner.progress
-        async with view.running():
-            outcome = await run_profile(profile, runner, _on_step(view, console))
-        advertised = probe.advertised()
-    result = BenchResult.build(
-        outcome,
-        advertised=advertised,
-        headroom=s.headroom,
-        base_url=target.base_url,
-        model=target.model,
-        started_at=started.isoformat(timespec="seconds"),
-        finished_at=wall().isoformat(timespec="seconds"),
-        settings=s.model_dump(mode="json"),
+    advertised: dict[str, Any] = {}
+    try:
+        async with TransportProbe.open(
+            config.llm, target.base_url, target.model, target.api_key, s, clock=clock
+        ) as probe:
+            runner = StepRunner(probe, workload, s, clock=clock)
+            view.progress = lambda: runner.progress
+            try:
+                async with view.running():
+                    outcome = await run_profile(profile, runner, _on_step(view, console))
+            finally:
+                advertised = probe.advertised()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        summary = {"stop_reason": "interrupted", "peak": None}
+        partial = ProfileOutcome(profile, list(view.steps), summary)
+        _save(_result(partial, advertised, s.headroom, meta, wall), out_dir)
+        raise
+    result = _result(outcome, advertised, s.headroom, meta, wall)
+    await asyncio.to_thread(_save, result, out_dir)  # matplotlib rendering is CPU work
+    return result
+
+
+def _result(
+    outcome: ProfileOutcome,
+    advertised: dict[str, Any],
+    headroom: float,
+    meta: dict[str, Any],
+    wall: WallClock,
+) -> BenchResult:
+    finished = wall().isoformat(timespec="seconds")
+    return BenchResult.build(
+        outcome, advertised=advertised, headroom=headroom, finished_at=finished, **meta
     )
+
+
+def _save(result: BenchResult, out_dir: Path) -> None:
+    """bench.json, suggested_config.yaml, report.html and bench.png."""
     write_outputs(result, out_dir)
     write_report(result, out_dir)
-    return result
 
 
 def _on_step(view: LiveView, console: Console) -> Callable[[StepStats], None]:
