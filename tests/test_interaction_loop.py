@@ -297,3 +297,31 @@ async def test_failed_tasks_get_new_queries_in_a_supplement_round() -> None:
     replacement = next(i for i in interactions if i.persona_id == "unlucky")
     assert replacement.metadata["query_id"] == "unlucky_s1_001"
     assert "query_generation" in client.kinds() and "style_transfer" in client.kinds()
+
+
+class _FailingClient(LocalResponderClient):
+    """Answers like the simulator, except that assistant calls raise `error`."""
+
+    error: Exception | None = None
+
+    async def chat(self, request: ChatRequest, handle: Any = None) -> Any:
+        if request.kind == "assistant" and self.error is not None:
+            self.calls.append((request, handle))
+            raise self.error
+        return await super().chat(request, handle)
+
+
+async def test_transport_failures_are_retried_unless_refused() -> None:
+    """A 5xx after the transport's retries is retried whole; a 401 is not retried at all."""
+    from asyncgen.errors import LLMStatusError, ServerError
+
+    config = _config(max_retries=2)
+    client = _FailingClient()
+    gen = _generator(config, client)
+    client.error = ServerError("boom", status_code=503)
+    outcome = await gen.run_task(gen.task("p", FEATURES, "hi"))
+    assert (outcome.reason, outcome.attempts) == ("llm_error:ServerError", 3)
+    client.error = LLMStatusError("bad key", status_code=401)
+    outcome = await gen.run_task(gen.task("p", FEATURES, "hi"))
+    assert (outcome.reason, outcome.attempts) == ("llm_refused", 1)
+    assert outcome.detail == {"error": "bad key", "status_code": 401}

@@ -25,6 +25,8 @@ from asyncgen.llm.types import ChatClient
 
 log = logging.getLogger("asyncgen.interaction")
 Sleep = Callable[[float], Awaitable[None]]
+NOT_RETRIED_STATUS = frozenset({400, 401, 403, 404})
+FINAL_REASONS = frozenset({"budget_exhausted", "llm_refused"})
 
 
 @dataclass
@@ -195,7 +197,7 @@ class InteractionGenerator:
         outcome = TaskOutcome(None, 0)
         for attempt in range(1, self.settings.max_retries + 2):
             outcome = await self._attempt(task, attempt)
-            if outcome.interaction is not None or outcome.reason == "budget_exhausted":
+            if outcome.interaction is not None or outcome.reason in FINAL_REASONS:
                 return outcome
             if attempt <= self.settings.max_retries:
                 await self._sleep(self.settings.retry_delay)
@@ -212,9 +214,7 @@ class InteractionGenerator:
         except BudgetExceededError as exc:
             return TaskOutcome(None, attempt, "budget_exhausted", None, {"error": str(exc)})
         except LLMError as exc:
-            return TaskOutcome(
-                None, attempt, f"llm_error:{type(exc).__name__}", None, {"error": str(exc)}
-            )
+            return _llm_failure(exc, attempt)
         found = problems(interaction, self.settings)
         if found:
             detail = {"problems": found, "interaction": interaction.to_dict()}
@@ -246,6 +246,19 @@ class InteractionGenerator:
         report = await run_batch(self, personas_with_queries, show_progress, max_workers, storage)
         self.last_batch = report
         return report.interactions
+
+
+def _llm_failure(exc: LLMError, attempt: int) -> TaskOutcome:
+    """A transport failure; a request the endpoint refuses outright is not retried."""
+    status = getattr(exc, "status_code", None)
+    if status in NOT_RETRIED_STATUS:
+        reason = "llm_refused"
+    else:
+        reason = f"llm_error:{type(exc).__name__}"
+    detail: dict[str, Any] = {"error": str(exc)}
+    if status is not None:
+        detail["status_code"] = status
+    return TaskOutcome(None, attempt, reason, getattr(exc, "raw", None), detail)
 
 
 def _build_transport(config: Any) -> ChatClient:
