@@ -109,34 +109,15 @@ async def run_generation(
     layout = run_dir if isinstance(run_dir, RunLayout) else _layout(run_dir, pipeline, config)
     if resume and not layout.plan.exists():
         raise StoreError(f"nothing to resume in {layout.run_dir}: it holds no run (no plan.json)")
+    ctx = RunContext(
+        config=config,
+        client=client,
+        run_dir=layout.run_dir,
+        logger=logging.getLogger(f"asyncgen.{pipeline.name}"),
+        is_simulated=opts.is_simulated,
+    )
     try:
-        await asyncio.to_thread(open_run, layout, pipeline, config)
-        ctx = RunContext(
-            config=config,
-            client=client,
-            run_dir=layout.run_dir,
-            logger=logging.getLogger(f"asyncgen.{pipeline.name}"),
-            is_simulated=opts.is_simulated,
-        )
-        await pipeline.prepare(ctx)
-        existing = await asyncio.to_thread(
-            load_existing,
-            layout,
-            pipeline,
-            collect_dedup=gate is not None,
-            retry_failures=bool(getattr(pipeline, "retry_failures_on_resume", False)),
-        )
-        if existing.done or existing.failed or existing.rejected:
-            logger.info(
-                "resuming %s: %d records, %d failures, %d rejects on disk",
-                layout.run_dir,
-                existing.done,
-                existing.failed,
-                existing.rejected,
-            )
-        if gate is not None:
-            await gate.start(layout.run_dir, existing.dedup_items)
-            existing.dedup_items = []
+        existing = await _prepare(ctx, pipeline, layout, gate)
         return await _Run(config, pipeline, layout, ctx, existing, gate, opts).execute()
     finally:
         if gate is not None:
@@ -144,6 +125,33 @@ async def run_generation(
         closer = getattr(pipeline, "aclose", None)
         if closer is not None:
             await closer()
+
+
+async def _prepare(
+    ctx: RunContext, pipeline: Pipeline, layout: RunLayout, gate: UniquenessGate | None
+) -> ExistingRun:
+    """Open the directory, prepare the pipeline, rebuild what is on disk, start the gate."""
+    await asyncio.to_thread(open_run, layout, pipeline, ctx.config)
+    await pipeline.prepare(ctx)
+    existing = await asyncio.to_thread(
+        load_existing,
+        layout,
+        pipeline,
+        collect_dedup=gate is not None,
+        retry_failures=bool(getattr(pipeline, "retry_failures_on_resume", False)),
+    )
+    if existing.done or existing.failed or existing.rejected:
+        logger.info(
+            "resuming %s: %d records, %d failures, %d rejects on disk",
+            layout.run_dir,
+            existing.done,
+            existing.failed,
+            existing.rejected,
+        )
+    if gate is not None:
+        await gate.start(layout.run_dir, existing.dedup_items)
+        existing.dedup_items = []
+    return existing
 
 
 def _layout(run_dir: Path, pipeline: Pipeline, config: RunConfig) -> RunLayout:
@@ -265,18 +273,7 @@ class _Run:
         progress.start()
         if self.opts.install_signals:
             self.shutdown.install()
-        pool = WorkerPool(
-            self.pipeline,
-            self.ctx,
-            planner,
-            tally,
-            writers,
-            self.shutdown,
-            gate=self.gate,
-            max_workers=self.engine.max_workers,
-            queue_size=self.engine.queue_size,
-            grace_period=self.engine.grace_period,
-        )
+        pool = self._pool(planner, tally, writers)
         try:
             await pool.run()
         except Exception:
@@ -291,6 +288,20 @@ class _Run:
                 await writer.aclose()
             await self.lag.aclose()
         return pool
+
+    def _pool(self, planner: Planner, tally: Tally, writers: Writers) -> WorkerPool:
+        return WorkerPool(
+            self.pipeline,
+            self.ctx,
+            planner,
+            tally,
+            writers,
+            self.shutdown,
+            gate=self.gate,
+            max_workers=self.engine.max_workers,
+            queue_size=self.engine.queue_size,
+            grace_period=self.engine.grace_period,
+        )
 
     def _writers(self) -> Writers:
         def make(path: Path) -> JsonlWriter:
