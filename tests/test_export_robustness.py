@@ -210,3 +210,18 @@ async def test_export_run_async_runs_off_the_event_loop(tmp_path: Path) -> None:
     result = await export_run_async(run, ExportOptions(out_dir=tmp_path / "o", ratios=None))
     assert result.statistics["total_samples"] == 40
     assert result.files["json"]["train"].endswith("train_samples.json")
+
+
+def test_only_temporaries_of_dead_exports_are_cleaned(tmp_path: Path) -> None:
+    """A dead export's temporary is removed; a live one's and foreign hidden files stay."""
+    from asyncgen.export.atomic import remove_stale_temps
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".train_samples.json.tmp-{dead.pid}-abcd1234"
+    live = tmp_path / f".train_samples.json.tmp-{os.getppid()}-abcd1234"
+    foreign = tmp_path / ".notes.tmp-backup"
+    for path in (stale, live, foreign):
+        path.write_text("x")
+    assert remove_stale_temps(tmp_path) == 1
+    assert not stale.exists() and live.exists() and foreign.exists()

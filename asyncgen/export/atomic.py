@@ -74,21 +74,21 @@ def replace_dir(temp: Path, final: Path) -> Path:
     return final
 
 
-def _owner_alive(path: Path) -> bool:
-    """Whether the process that made a temporary (pid in its name) still runs."""
+def _is_stale(path: Path) -> bool:
+    """Whether a temporary is ours (pid-marked name) and its process is gone."""
     try:
         pid = int(path.name.rsplit(TMP_MARK, 1)[1].split("-", 1)[0])
     except (IndexError, ValueError):
-        return False
+        return False  # not a name we make: leave it alone
     if pid == os.getpid():
-        return True
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        return False
+    return False
 
 
 def remove_stale_temps(folder: Path) -> int:
@@ -97,7 +97,7 @@ def remove_stale_temps(folder: Path) -> int:
         return 0
     removed = 0
     for path in folder.glob(f".*{TMP_MARK}*"):
-        if _owner_alive(path):
+        if not _is_stale(path):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

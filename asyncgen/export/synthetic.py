@@ -16,6 +16,27 @@ import orjson
 ROLES = ("engineer", "student", "teacher", "nurse", "lawyer", "designer", "analyst")
 
 
+def _messages(
+    i: int, rng: random.Random, turns: int, noisy_first: str | None
+) -> list[dict[str, Any]]:
+    """User/assistant messages; the first user turn sent noisy when `noisy_first` is given."""
+    messages: list[dict[str, Any]] = []
+    for t in range(turns):
+        user = f"can you help me with task {i} please" if t == 0 else f"follow-up {t} on task {i}"
+        meta: dict[str, Any] = {"is_initial": t == 0, "was_noised": False}
+        if noisy_first is not None and t == 0:
+            meta.update(was_noised=True, clean_content=user)
+            user = noisy_first
+        stamp = "2026-02-06T10:30:00"
+        messages.append({"role": "user", "content": user, "timestamp": stamp, "metadata": meta})
+        answer = f"Answer {t} for task {i}: " + "details " * rng.randint(5, 40)
+        model = {"model": "sim-model", "provider": "simulator", "turn": t + 1}
+        messages.append(
+            {"role": "assistant", "content": answer, "timestamp": stamp, "metadata": model}
+        )
+    return messages
+
+
 def interaction_record(
     i: int, rng: random.Random, personas: int, noise_rate: float
 ) -> dict[str, Any]:
@@ -25,30 +46,7 @@ def interaction_record(
     noised = rng.random() < noise_rate
     clean_first = f"can you help me with task {i} please"
     noisy_first = f"cn you help me wth task {i} pls"
-    messages: list[dict[str, Any]] = []
-    for t in range(turns):
-        user = clean_first if t == 0 else f"follow-up {t} on task {i}"
-        meta: dict[str, Any] = {"is_initial": t == 0, "was_noised": noised and t == 0}
-        if noised and t == 0:
-            meta["clean_content"] = clean_first
-        content = noisy_first if noised and t == 0 else user
-        messages.append(
-            {
-                "role": "user",
-                "content": content,
-                "timestamp": "2026-02-06T10:30:00",
-                "metadata": meta,
-            }
-        )
-        answer = f"Answer {t} for task {i}: " + "details " * rng.randint(5, 40)
-        messages.append(
-            {
-                "role": "assistant",
-                "content": answer,
-                "timestamp": "2026-02-06T10:30:05",
-                "metadata": {"model": "sim-model", "provider": "simulator", "turn": t + 1},
-            }
-        )
+    messages = _messages(i, rng, turns, noisy_first if noised else None)
     versions = [
         {
             "noisy_text": noisy_first,
