@@ -136,3 +136,18 @@ async def test_create_gate_follows_config(tmp_path: Path) -> None:
     await gate.aclose()
     with pytest.raises(RuntimeError):
         await gate.check("x", BASE)
+
+
+def test_per_pipeline_overrides(tmp_path: Path) -> None:
+    """dedup.pipelines turns dedup off, or changes what is embedded, for one pipeline only."""
+    config = RunConfig.model_validate(
+        {"dedup": {"pipelines": {"interaction": {"enabled": False},
+                                 "dialogue": {"embed": "user_turns", "threshold": 0.95}}}}
+    )  # fmt: skip
+    config.engine.pipeline = "interaction"
+    assert create_gate(config, tmp_path) is None
+    config.engine.pipeline = "dialogue"
+    gate = create_gate(config, tmp_path)
+    assert isinstance(gate, SemanticGate)
+    assert gate.settings.embed == "user_turns" and gate.settings.threshold == 0.95
+    assert config.dedup.embed == "dialogue"  # the run-wide value is untouched

@@ -9,6 +9,17 @@ from pydantic import Field
 from asyncgen.config.base import Settings
 
 
+class DedupOverrides(Settings):
+    """Per-pipeline changes to the dedup settings (unset keys keep the run's value)."""
+
+    enabled: bool | None = None
+    threshold: float | None = Field(default=None, gt=0, le=1)
+    raw_threshold: float | None = Field(default=None, gt=0, le=1)
+    embed: Literal["dialogue", "user_turns", "first_k_turns"] | None = None
+    first_k: int | None = Field(default=None, gt=0)
+    max_chars: int | None = Field(default=None, gt=0)
+
+
 class DedupSettings(Settings):
     """What is embedded, with which model, and when two records count as the same."""
 
@@ -27,3 +38,11 @@ class DedupSettings(Settings):
     approximate_after: int = Field(default=50_000, gt=0)
     hnsw_m: int = Field(default=32, gt=0)
     save_interval: float = Field(default=30.0, gt=0)
+    pipelines: dict[str, DedupOverrides] = Field(default_factory=dict)
+
+    def for_pipeline(self, name: str) -> DedupSettings:
+        """These settings with `pipelines[name]`'s keys applied (the run's effective dedup)."""
+        overrides = self.pipelines.get(name)
+        if overrides is None:
+            return self
+        return self.model_copy(update=overrides.model_dump(exclude_none=True))

@@ -15,7 +15,7 @@ from asyncgen.dedup.embedders import (
     load_embedder,
 )
 from asyncgen.dedup.export import export_embeddings, export_hashes
-from asyncgen.dedup.gate import SemanticGate, create_gate, text_digest
+from asyncgen.dedup.gate import SemanticGate, create_gate, settings_for, text_digest
 from asyncgen.dedup.hashes import HashSet, normalize_text, sha256_text
 from asyncgen.dedup.index import VectorIndex
 from asyncgen.dedup.text import describe_text_mode, record_text
@@ -37,6 +37,7 @@ __all__ = [
     "load_embedder",
     "normalize_text",
     "record_text",
+    "settings_for",
     "sha256_text",
     "text_digest",
 ]

@@ -288,16 +288,22 @@ class SemanticGate:
 
 
 def create_gate(config: RunConfig, run_dir: Path) -> SemanticGate | None:
-    """The run's uniqueness gate, or None when `dedup.enabled` is false.
+    """The run's uniqueness gate, or None when dedup is off for this run's pipeline.
 
     Args:
-        config: The run configuration (its `dedup` section is used).
+        config: The run configuration (`dedup`, with the pipeline's overrides).
         run_dir: The run directory; the gate's state lives in `<run_dir>/dedup`.
 
     Returns:
         A gate to `start`, `check` and `aclose`; the embedder loads in `start`.
     """
     del run_dir  # the engine passes it again to start(); kept for the agreed signature
-    if not config.dedup.enabled:
+    settings = settings_for(config)
+    if not settings.enabled:
         return None
-    return SemanticGate(config.dedup)
+    return SemanticGate(settings)
+
+
+def settings_for(config: RunConfig) -> DedupSettings:
+    """The run's dedup settings: `dedup` with `dedup.pipelines[<engine.pipeline>]` applied."""
+    return config.dedup.for_pipeline(config.engine.pipeline)
