@@ -74,20 +74,16 @@ def test_spec_usage_examples_run_as_written_on_a_simulator_run(
     assert re.search(r"Statistics: .*statistics_\d{8}_\d{6}\.json", printed)
     assert f"Total samples: {len(records)}" in printed
     assert re.search(r"Noise rate: \d+\.\d%", printed)
-    split = sum(
-        (
-            json.loads((out / f"{s}_samples.json").read_text())
-            for s in ("train", "validation", "test")
-        ),
-        [],
-    )
+    exported: list[dict[str, Any]] = []
+    for name in ("train", "validation", "test"):
+        exported += json.loads((out / f"{name}_samples.json").read_text())
     by_id = {r["interaction_id"]: r for r in records}
-    for item in split:
+    for item in exported:
         assert set(item) == SAMPLE_KEYS
         record = by_id[item["metadata"]["interaction_id"]]
         clean = [m["metadata"].get("clean_content", m["content"]) for m in record["messages"]]
         assert [m["content"] for m in item["full_conversation"]] == clean
-    assert len(split) == len(records)
+    assert len(exported) == len(records)
 
 
 def test_further_examples_run_on_a_simulator_run(simulated_run: Path, tmp_path: Path) -> None:
