@@ -172,6 +172,10 @@ def _print_input_summary(console: Console, figures: dict[str, Any]) -> None:
     read = figures["input"]
     for warning in figures["split"].get("warnings", []):
         console.print(f"[yellow]split warning:[/] {warning}")
+    if read.get("lines_in_progress"):
+        console.print(
+            f"[yellow]{read['lines_in_progress']} line(s) still being written were left out[/]"
+        )
     skipped = read["corrupt_lines"] + read["invalid_records"]
     if skipped:
         console.print(
