@@ -10,6 +10,7 @@ enforce a per-minute limit pro rata over short windows, not as a one-minute allo
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,8 @@ from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.window import PriorityLock, Window
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -165,6 +168,10 @@ class RateLimiter:
         now = self._clock()
         until = now + (DEFAULT_PAUSE if seconds is None else seconds)
         if until > self._paused_until:
+            if self._paused_until < now:
+                logger.info(
+                    "%s: rate limited, pausing all sends for %.2f s", self.name, until - now
+                )
             self._paused_until = until
             self._ramp_from = until
             self.pauses += 1
@@ -268,6 +275,14 @@ class RateLimiter:
             self._learned_tpm, changed = info.limit_tokens, True
         if changed:
             self._reshape()
+            logger.info(
+                "%s: limits from headers: %s RPM, %s TPM (in force: %s RPM, %s TPM)",
+                self.name,
+                self._learned_rpm,
+                self._learned_tpm,
+                self.rpm_limit,
+                self.tpm_limit,
+            )
         sent_since = self._seq - permit.seq
         if self._requests is not None and info.remaining_requests is not None:
             window = _Reading(info.limit_requests, info.remaining_requests, info.reset_requests)
