@@ -19,7 +19,8 @@ from asyncgen.bench._profiles import PROFILES, ProfileOutcome, run_profile
 from asyncgen.bench._result import BenchResult, config_text, headline, write_outputs
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import Clock, StepRunner
-from asyncgen.bench._workload import make_workload
+from asyncgen.bench._workload import Workload, make_workload
+from asyncgen.config.bench import BenchSettings
 from asyncgen.config.root import RunConfig
 from asyncgen.errors import ConfigError
 
@@ -62,13 +63,7 @@ async def run_bench(
         raise ConfigError(f"unknown bench profile {profile!r}: choose one of {', '.join(PROFILES)}")
     console = console or Console()
     s = config.bench
-    workload = make_workload(
-        prompt_tokens=s.prompt_tokens,
-        output_tokens=s.output_tokens,
-        prompts_file=s.prompts_file,
-        stream=s.stream,
-        seed=s.seed,
-    )
+    workload = _workload(s)
     meta: dict[str, Any] = {
         "base_url": target.base_url,
         "model": target.model,
@@ -96,6 +91,16 @@ async def run_bench(
     result = _result(outcome, advertised, s.headroom, meta, wall)
     await asyncio.to_thread(_save, result, out_dir)  # matplotlib rendering is CPU work
     return result
+
+
+def _workload(s: BenchSettings) -> Workload:
+    return make_workload(
+        prompt_tokens=s.prompt_tokens,
+        output_tokens=s.output_tokens,
+        prompts_file=s.prompts_file,
+        stream=s.stream,
+        seed=s.seed,
+    )
 
 
 def _result(

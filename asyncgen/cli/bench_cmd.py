@@ -14,6 +14,30 @@ from asyncgen.config import PROVIDER_DEFAULTS, RunConfig, load_config, resolve_a
 from asyncgen.errors import ConfigError
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# CLI option name → `bench.*` setting it overrides (None = not given).
+_SETTING_OF = {
+    "step_seconds": "step_seconds",
+    "step_requests": "step_max_requests",
+    "warmup": "warmup_seconds",
+    "drain": "drain_seconds",
+    "cooldown": "cooldown_seconds",
+    "prompt_tokens": "prompt_tokens",
+    "output_tokens": "output_tokens",
+    "prompts": "prompts_file",
+    "rate": "rates",
+    "poisson": "poisson",
+    "stream": "stream",
+    "latency_target": "latency_target",
+    "max_concurrency": "max_concurrency",
+    "start_rate": "start_rate",
+    "ramp_factor": "ramp_factor",
+    "max_rate": "max_rate",
+    "error_threshold": "error_threshold",
+    "max_steps": "max_steps",
+    "refine": "refine",
+    "confirm": "confirm_failures",
+    "seed": "seed",
+}
 
 
 def parse_rates(text: str | None) -> list[float] | None:
@@ -85,29 +109,10 @@ def bench_command(
     seed: int | None = typer.Option(None, "--seed", help="Seeds arrivals and prompt sampling."),
 ) -> None:
     """Benchmark an endpoint (retries and limiter off); write bench.json and a report."""
-    overrides: dict[str, Any] = {
-        "bench.step_seconds": step_seconds,
-        "bench.step_max_requests": step_requests,
-        "bench.warmup_seconds": warmup,
-        "bench.drain_seconds": drain,
-        "bench.cooldown_seconds": cooldown,
-        "bench.prompt_tokens": prompt_tokens,
-        "bench.output_tokens": output_tokens,
-        "bench.prompts_file": None if prompts is None else str(prompts),
-        "bench.rates": parse_rates(rate),
-        "bench.poisson": poisson,
-        "bench.stream": stream,
-        "bench.latency_target": latency_target,
-        "bench.max_concurrency": max_concurrency,
-        "bench.start_rate": start_rate,
-        "bench.ramp_factor": ramp_factor,
-        "bench.max_rate": max_rate,
-        "bench.error_threshold": error_threshold,
-        "bench.max_steps": max_steps,
-        "bench.refine": refine,
-        "bench.confirm_failures": confirm,
-        "bench.seed": seed,
-    }
+    values = dict(locals())
+    values["prompts"] = None if prompts is None else str(prompts)
+    values["rate"] = parse_rates(rate)
+    overrides = {f"bench.{key}": values[name] for name, key in _SETTING_OF.items()}
     cfg = load_config(config, overrides)
     target = _target(cfg, base_url, model, api_key_env)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -117,7 +122,11 @@ def bench_command(
     from asyncgen.bench import print_summary, run_bench
 
     console = Console()
-    result = asyncio.run(run_bench(cfg, profile, target, out_dir, console=console))
+    try:
+        result = asyncio.run(run_bench(cfg, profile, target, out_dir, console=console))
+    except KeyboardInterrupt:
+        console.print(f"interrupted: the finished steps are in {out_dir}")
+        raise
     print_summary(result, out_dir, console)
 
 
