@@ -14,10 +14,10 @@ import numpy as np
 from asyncgen.errors import StoreError
 
 #: HNSW construction and search breadth; efSearch trades speed for recall (docs/benchmarks.md).
-EF_CONSTRUCTION = 64
+EF_CONSTRUCTION = 40
 EF_SEARCH = 96
-#: Vectors moved into the HNSW graph per add() while it is being built (~0.2-0.5 s).
-MIGRATE_CHUNK = 4096
+#: Vectors moved into the HNSW graph per add() while it is being built (~0.1-0.3 s of work).
+MIGRATE_CHUNK = 2048
 
 
 def set_faiss_threads(threads: int) -> None:
@@ -40,7 +40,7 @@ class VectorIndex:
         dim: int,
         *,
         approximate_after: int = 50_000,
-        hnsw_m: int = 32,
+        hnsw_m: int = 16,
         migrate_chunk: int = MIGRATE_CHUNK,
     ) -> None:
         import faiss  # noqa: TID251
