@@ -226,7 +226,7 @@ class InteractionGenerator:
         self,
         personas_with_queries: Sequence[dict[str, Any]],
         show_progress: bool = True,
-        max_workers: int = 5,
+        max_workers: int | None = None,
         storage: Any = None,
     ) -> list[Interaction]:
         """Generate interactions for persona-query pairs, `max_workers` at a time.
@@ -235,7 +235,8 @@ class InteractionGenerator:
             personas_with_queries: `[{persona_id, persona_features, queries: [{adapted_query,
                 original_query, (query_id, target_turns)}], (system_prompt)}]`.
             show_progress: show a progress bar.
-            max_workers: conversations in flight at once.
+            max_workers: conversations in flight at once (None:
+                `interaction_generation.max_workers`).
             storage: an `InteractionStorage` that saves each interaction as it finishes.
 
         Returns:
@@ -243,7 +244,8 @@ class InteractionGenerator:
         """
         from asyncgen.interaction.batch import run_batch
 
-        report = await run_batch(self, personas_with_queries, show_progress, max_workers, storage)
+        workers = max_workers or self.settings.max_workers
+        report = await run_batch(self, personas_with_queries, show_progress, workers, storage)
         self.last_batch = report
         return report.interactions
 
