@@ -271,3 +271,17 @@ async def test_query_writer_asks_in_batches_and_stops_on_repeats() -> None:
     stuck = LocalResponderClient(scripts={"query_generation": lambda r, n: '{"queries": ["same"]}'})
     few = await QueryWriter(stuck, ModelHandle("openai", "m"), max_retries=2).write(persona, 5)
     assert few == ["same"] and len(stuck.calls) == 4
+
+
+async def test_a_bad_user_prompt_fails_prepare_with_a_clear_error(tmp_path: Path) -> None:
+    """A custom user-model prompt with an unknown field stops the run before any item."""
+    from asyncgen.errors import PromptError
+
+    prompt = tmp_path / "my_user.txt"
+    prompt.write_text("---\nkind: user_feedback\n---\nYou are {persona_name}. {transcript}\n")
+    config = _config(
+        "http://unused",
+        **{"engine.n": 2, "interaction_generation.user_model.system_prompt_template": str(prompt)},
+    )
+    with pytest.raises(PromptError, match="persona_name"):
+        await InteractionPipeline(config).prepare(_ctx(config, tmp_path, LocalResponderClient()))

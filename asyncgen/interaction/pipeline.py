@@ -77,6 +77,7 @@ class InteractionPipeline:
         self._by_persona = {p.persona_id: p for p in self.personas}
         self._by_query = {q.query_id: q for q in self.queries}
         self._orders.clear()
+        _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
         await anyio.to_thread.run_sync(atomic_write, ctx.run_dir / STAGES_FILE, blob)
         ctx.logger.info(

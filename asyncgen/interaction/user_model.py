@@ -10,6 +10,7 @@ from typing import Literal
 import orjson
 
 from asyncgen.config import UserModelSettings
+from asyncgen.errors import PromptError
 from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
 from asyncgen.interaction.personas.model import profile_json, summary
 from asyncgen.interaction.records import Message
@@ -17,6 +18,10 @@ from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.prompts import PromptTemplate, load_prompt
 
 Reason = Literal["follow_up", "forced_follow_up", "satisfied", "no_follow_up", "target_reached"]
+TEMPLATE_FIELDS = frozenset(
+    {"summary", "profile_json", "state_json", "transcript", "last_answer", "current_turn",
+     "target_turns", "turn_rule"}
+)  # fmt: skip
 MUST_CONTINUE = "You have not got what you need yet: set satisfied to false and write a follow-up."
 
 
@@ -63,6 +68,12 @@ class UserFeedbackModel:
         self.max_retries = max_retries
         self._rng = rng or random.Random(0)
         self.template: PromptTemplate = load_prompt(settings.system_prompt_template)
+        unknown = self.template.fields - TEMPLATE_FIELDS
+        if unknown:
+            raise PromptError(
+                f"user model prompt {settings.system_prompt_template!r} uses unknown fields "
+                f"{', '.join(sorted(unknown))}; available: {', '.join(sorted(TEMPLATE_FIELDS))}"
+            )
         self.handle = ModelHandle(provider=settings.provider, model=settings.model)
 
     async def generate_feedback(
