@@ -218,3 +218,20 @@ async def test_base_reuse_flag_lets_a_second_pass_through(harness_factory: Any) 
     again = await harness.run(same_base)
     assert isinstance(again, Record)
     assert again.data["base_dialogue_hash"] == first.data["base_dialogue_hash"]
+
+
+async def test_noise_respects_the_distractor_targets(harness_factory: Any) -> None:
+    """distractor.apply_to [followups] leaves the first user turn clean."""
+    config = _config(
+        **{
+            "dialogue.apply_noise": True,
+            "distractor.noise_probability": 1.0,
+            "distractor.apply_to": ["followups"],
+        }
+    )
+    harness = await harness_factory(config)
+    outcome = await harness.run(2)
+    assert isinstance(outcome, Record)
+    first, *rest = outcome.data["turns"]
+    assert "noisy_user_utterance" not in first
+    assert all("noisy_user_utterance" in t for t in rest)

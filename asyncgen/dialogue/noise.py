@@ -1,7 +1,8 @@
 """Noise on the user turns of generated dialogues, through the interaction distractor.
 
 Off by default (`dialogue.apply_noise`). Each user turn is noised with probability
-`distractor.noise_probability`; the clean utterance stays, the sent noisy version goes in
+`distractor.noise_probability` (the first turn counts as `initial_query`, the rest as
+`followups` for `distractor.apply_to`); the clean utterance stays, the sent noisy version goes in
 `noisy_user_utterance` and every version with its strategies in `noise`.
 """
 
@@ -26,6 +27,7 @@ class DialogueNoiser:
             raise ConfigError("dialogue.apply_noise needs distractor.enabled: true")
         self.distractor = distractor
         self.probability = config.distractor.noise_probability
+        self.targets = set(config.distractor.apply_to)
         self.seed = seed
 
     async def apply(self, record: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -34,7 +36,8 @@ class DialogueNoiser:
         features = {"persona": record["persona"][:200], "cluster": str(record["persona_cluster"])}
         noised = 0
         for turn in record["turns"]:
-            if rng.random() >= self.probability:
+            target = "initial_query" if turn["turn_number"] == 1 else "followups"
+            if target not in self.targets or rng.random() >= self.probability:
                 continue
             try:
                 result = await self.distractor.noise(
