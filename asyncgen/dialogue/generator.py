@@ -64,6 +64,14 @@ class DialogueGenerator:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = _utcnow,
     ) -> None:
+        """Bind the settings and the one chat client; datasets load on first use.
+
+        Args:
+            config: the run configuration (its `dialogue` section drives everything).
+            client: the transport every call goes through (set later by the pipeline).
+            sleep: the backoff sleep between invalid-format retries (injectable).
+            clock: the wall clock for `created_at` (injectable).
+        """
         self.config = config
         self.settings = config.dialogue
         self.client = client
