@@ -176,3 +176,14 @@ def test_judge_scores_parse_strictly() -> None:
     }
     assert parse_scores('{"persona_adherence": 9, "naturalness": 3, "task_success": 5}') is None
     assert parse_scores("no json here") is None
+
+
+def test_judge_pass_scores_a_sample_through_the_simulator(tmp_path: Path) -> None:
+    """`--judge` scores records through the transport (simulator) and reports the means."""
+    run, _ = _make_run(tmp_path, n=12)
+    result = CliRunner().invoke(app, ["report", str(run), "--no-embed", "--judge", "sim-model"])
+    assert result.exit_code == 0, result.output
+    judge = json.loads((run / "report.json").read_text())["judge"]
+    assert judge["judged"] + judge["unusable"] == 12
+    assert judge["judged"] >= 10
+    assert all(1 <= v <= 5 for v in judge["means"].values())

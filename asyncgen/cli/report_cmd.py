@@ -48,11 +48,17 @@ def _headline(report: dict[str, Any]) -> Table:
 
 def _judge_runner(config: RunConfig, model: str, base_url: str | None) -> Any:
     async def run(records: list[dict[str, Any]]) -> dict[str, Any]:
-        from asyncgen.cli.endpoint import open_client
+        from asyncgen.engine.session import open_endpoint, open_transport
         from asyncgen.llm.types import ModelHandle
         from asyncgen.report.judge import judge_records
 
-        async with open_client(config, base_url=base_url, console=Console(stderr=True)) as client:
+        if base_url:
+            config.llm.base_url = base_url
+        console = Console(stderr=True)
+        async with (
+            open_endpoint(config, console) as endpoint,
+            open_transport(config, endpoint) as client,
+        ):
             handle = ModelHandle(provider=config.llm.provider, model=model)
             return await judge_records(records, client, handle=handle)
 
