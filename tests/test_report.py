@@ -187,3 +187,25 @@ def test_judge_pass_scores_a_sample_through_the_simulator(tmp_path: Path) -> Non
     assert judge["judged"] + judge["unusable"] == 12
     assert judge["judged"] >= 10
     assert all(1 <= v <= 5 for v in judge["means"].values())
+
+
+def test_report_on_a_simulator_dialogue_run_matches_the_records(tmp_path: Path) -> None:
+    """On a real simulator run, distinct-2, resolution mix and turn counts match a recount."""
+    run = tmp_path / "sim-run"
+    made = CliRunner().invoke(
+        app, ["generate", "--pipeline", "dialogue", "--n", "40", "--out", str(run), "--quiet"]
+    )
+    assert made.exit_code == 0, made.output
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    report, _, _ = build_report(run, sample_size=100_000, embed=False)
+    users = [t["user_utterance"] for r in records for t in r["turns"]]
+    assert report["diversity"]["user_turns"]["distinct_2"] == pytest.approx(
+        _independent_distinct(users, 2), abs=1e-4
+    )
+    statuses = Counter(r["resolution_status"] for r in records)
+    assert report["coverage"]["resolution_status"]["realised"] == dict(statuses)
+    assert report["coverage"]["resolution_status"]["target_share"]["Resolved"] == pytest.approx(0.4)
+    turns = Counter(len(r["turns"]) for r in records)
+    assert report["length"]["turns_histogram"] == {str(k): v for k, v in sorted(turns.items())}
+    assert report["records"] == 40
+    assert report["cost"]["tokens_in"] and report["cost"]["tokens_in"] > 0
