@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from asyncgen.config import DedupSettings
+from asyncgen.config import DedupSettings, RunConfig
 from asyncgen.errors import StoreError
 from asyncgen.report.collect import RunTally, collect
 from asyncgen.report.coverage import (
@@ -24,7 +25,6 @@ from asyncgen.report.diversity import (
 )
 from asyncgen.report.reader import read_json
 from asyncgen.report.text_stats import describe
-from asyncgen.report.view import view_record
 
 
 def build_report(
@@ -93,19 +93,27 @@ def diversity(tally: RunTally, config: dict[str, Any], *, embed: bool) -> dict[s
 
 
 def _nn_similarity(tally: RunTally, config: dict[str, Any]) -> dict[str, Any]:
-    from asyncgen.dedup import load_embedder
+    """Embed a record sample the way the run's dedup gate did, on the gate's own scale."""
+    from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
 
-    settings = DedupSettings.model_validate(config.get("dedup") or {})
-    texts = []
-    for record in tally.record_sample.items:
-        view = view_record(record)
-        texts.append(" ".join(view.user_turns + view.assistant_turns)[: settings.max_chars])
+    settings = _dedup_settings(config, settings_for)
+    texts = [t for r in tally.record_sample.items if (t := record_text(r, settings))]
     if len(texts) < 2:
         return {"count": len(texts)}
     vectors = np.asarray(load_embedder(settings).encode(texts), dtype=np.float32)
-    summary = similarity_summary(nearest_neighbour_similarity(vectors), settings.threshold)
+    threshold = effective_threshold(settings, settings.embedder)
+    summary = similarity_summary(nearest_neighbour_similarity(vectors), threshold)
     summary["embedder"] = settings.embedder
     return summary
+
+
+def _dedup_settings(config: dict[str, Any], settings_for: Any) -> DedupSettings:
+    """The run's dedup settings; defaults when the snapshot is from another version."""
+    try:
+        settings: DedupSettings = settings_for(RunConfig.model_validate(config))
+    except ValidationError:
+        return DedupSettings()
+    return settings
 
 
 def lengths(tally: RunTally) -> dict[str, Any]:
