@@ -63,11 +63,23 @@ class WordVectors:
         row = self._row
         return [row[w] for w in words]
 
+    def window(self, text: str, max_tokens: int) -> list[int]:
+        """Rows of the words that can fall in the first `max_tokens` tokens.
+
+        Reads a prefix of ~6 characters per token first (a token is ~4 characters of
+        English), and the whole text only when that prefix holds too few tokens.
+        """
+        prefix = 6 * max_tokens
+        rows = self.rows(text[:prefix])
+        if len(text) > prefix and int(self._counts[rows].sum()) < max_tokens:
+            rows = self.rows(text)
+        return rows
+
     def encode(self, texts: list[str], max_tokens: int) -> np.ndarray:
         """Mean token vector of each text's first `max_tokens` tokens (not normalised)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
-            rows = self.rows(text)
+            rows = self.window(text, max_tokens)
             if not rows:
                 continue
             counts = self._counts[rows]
