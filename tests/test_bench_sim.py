@@ -191,3 +191,12 @@ async def test_interrupted_bench_keeps_its_finished_steps(sim_factory: Any, tmp_
     assert data["summary"]["stop_reason"] == "interrupted"
     assert 1 <= len(data["steps"]) < 6
     assert (tmp_path / "report.html").exists()
+
+
+async def test_open_loop_counts_arrivals_beyond_the_in_flight_cap(sim_factory: Any) -> None:
+    """Past max_concurrency in flight, an open-loop arrival is a counted client_limit failure."""
+    sim = sim_factory(latency_median=0.5)
+    step = await _one_step(sim, StepPlan("rate", rate=40.0), step_seconds=1.0, max_concurrency=5)
+    assert step.max_in_flight == 5
+    assert step.errors.get("client_limit", 0) > step.requests / 2
+    assert step.successes + sum(step.errors.values()) == step.requests
