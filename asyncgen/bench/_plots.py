@@ -34,8 +34,9 @@ def _png(fig: Any) -> bytes:
 
 
 def _ordered(steps: list[StepStats]) -> list[StepStats]:
-    """Steps by x (a bisection revisits the axis out of order), superseded ones left out."""
-    return sorted((s for s in steps if not s.superseded), key=lambda s: s.x)
+    """One step per x, by x: superseded runs left out, a confirmed repeat shown once."""
+    last = {s.x: s for s in steps if not s.superseded}
+    return [last[x] for x in sorted(last)]
 
 
 def _style_x(ax: Any, profile: str, steps: list[StepStats]) -> None:
