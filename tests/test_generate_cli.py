@@ -166,3 +166,17 @@ def test_without_a_terminal_progress_is_logged_as_lines(tmp_path: Path) -> None:
     assert "asyncgen echo: complete" in result.stdout and "60/60" in result.stdout
     log = (tmp_path / "run" / "asyncgen.log").read_text()
     assert "progress 60/60 (100%)" in log
+
+
+def test_first_snapshot_already_names_the_simulator(tmp_path: Path) -> None:
+    """Killed right after start-up, a simulated run still resumes: its snapshot says so."""
+    from engine_support import EchoPipeline
+
+    from asyncgen.config import load_config
+    from asyncgen.engine.launch import setup_run
+    from asyncgen.store import RunLayout
+
+    config = load_config(None, {"engine.n": 3}, environ={}, env_file=None)
+    layout = RunLayout.in_dir(tmp_path / "run", "records.jsonl")
+    setup_run(config, EchoPipeline(config), layout, quiet=True)
+    assert orjson.loads(layout.config.read_bytes())["llm"]["provider"] == "simulator"

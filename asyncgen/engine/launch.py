@@ -75,6 +75,8 @@ def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet
     """
     prepare_run_dir(layout)
     check_same_provider(layout, config)
+    if needs_simulator(config):  # the first snapshot must already say so (a kill may follow)
+        config.llm.provider = "simulator"
     open_run(layout, pipeline, config)
     console = Console(stderr=True)
     logger = configure_logging(config.engine.log_level, layout.log, console=not quiet)
