@@ -178,5 +178,11 @@ def test_first_snapshot_already_names_the_simulator(tmp_path: Path) -> None:
 
     config = load_config(None, {"engine.n": 3}, environ={}, env_file=None)
     layout = RunLayout.in_dir(tmp_path / "run", "records.jsonl")
+    import logging
+
     setup_run(config, EchoPipeline(config), layout, quiet=True)
+    logger = logging.getLogger("asyncgen")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
     assert orjson.loads(layout.config.read_bytes())["llm"]["provider"] == "simulator"
