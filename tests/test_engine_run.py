@@ -278,3 +278,15 @@ async def test_disk_error_stops_the_run_with_a_summary(
     stored = orjson.loads((tmp_path / "summary.json").read_bytes())
     assert stored["status"] == "interrupted" and "No space left" in stored["error"]
     assert stored["done"] == len(lines(tmp_path / "records.jsonl")) == 5
+
+
+async def test_torn_metrics_line_does_not_break_the_resume(tmp_path: Path) -> None:
+    """A kill mid-way through a metrics line is repaired like the records file."""
+    config = make_config(**{"engine.n": 4})
+    await run(tmp_path, LocalPipeline(config), config)
+    with (tmp_path / "metrics.jsonl").open("ab") as out:
+        out.write(b'{"session": "x", "cost_')
+    config = make_config(**{"engine.n": 6})
+    summary = await run(tmp_path, LocalPipeline(config), config)
+    assert summary.done == 6 and summary.status == "complete"
+    assert all(line for line in lines(tmp_path / "metrics.jsonl"))

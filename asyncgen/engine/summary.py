@@ -16,6 +16,7 @@ from typing import Any, Literal
 from rich.table import Table
 
 from asyncgen.engine.progress import fmt_duration
+from asyncgen.errors import StoreError
 from asyncgen.store.jsonl import iter_jsonl
 
 Status = Literal["complete", "short", "interrupted", "budget"]
@@ -137,8 +138,11 @@ def render_summary(summary: RunSummary) -> Table:
 def earlier_cost(metrics: Path, session: str) -> float:
     """Cost of the earlier sessions of a run: the last metrics line of each one."""
     last: dict[str, float] = {}
-    for _, line in iter_jsonl(metrics):
-        other = str(line.get("session", ""))
-        if other != session:
-            last[other] = float(line.get("cost_usd") or 0.0)
+    try:
+        for _, line in iter_jsonl(metrics):
+            other = str(line.get("session", ""))
+            if other != session:
+                last[other] = float(line.get("cost_usd") or 0.0)
+    except StoreError:  # a damaged metrics file costs the total, never the summary
+        pass
     return sum(last.values())

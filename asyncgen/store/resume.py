@@ -62,7 +62,7 @@ def load_existing(
         StoreError: a complete line of an output file is not a JSON object.
     """
     state = ExistingRun()
-    for path in layout.outputs:
+    for path in (*layout.outputs, layout.metrics):
         dropped = repair_tail(path)
         if dropped:
             state.torn_bytes[path.name] = dropped
