@@ -12,6 +12,7 @@ SCRIPTS = (
     "bench_engine.py",
     "bench_dedup.py",
     "bench_export.py",
+    "bench_limits.py",
 )
 
 

@@ -91,3 +91,16 @@ def test_show_redacts_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert "sk-secret-123" not in result.output
     assert redacted({"api_key": "x", "max_tokens": 5}) == {"api_key": "***", "max_tokens": 5}
+
+
+def test_unknown_option_is_a_usage_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped option prints click's usage error and exits 2, with no traceback."""
+    from asyncgen.cli.errors import run_cli
+
+    monkeypatch.setattr("sys.argv", ["asyncgen", "config", "show", "--colour"])
+    assert run_cli(app) == 2
+    err = capsys.readouterr().err
+    assert "No such option" in err
+    assert "Traceback" not in err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from asyncgen.errors import AsyncgenError
@@ -20,24 +19,22 @@ def is_debug() -> bool:
 
 
 def run_cli(app: typer.Typer) -> int:
-    """Run the app and map what escapes it to an exit code."""
+    """Run the app and map what escapes it to an exit code.
+
+    Usage errors, --help and Ctrl-C are left to click's standalone mode (exit 2, 0, 1);
+    our own errors become one line on stderr and exit 2.
+    """
     args = [a for a in sys.argv[1:] if a != "--debug"]
     try:
-        app(args=args, prog_name="asyncgen", standalone_mode=False)
+        app(args=args, prog_name="asyncgen", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except AsyncgenError as exc:
         if is_debug():
             raise
         typer.echo(f"error: {exc}", err=True)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return EXIT_BAD_INPUT
-    except click.exceptions.Abort:
         typer.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     return 0
