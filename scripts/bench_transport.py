@@ -15,8 +15,9 @@ Columns: `ratio` = ideal wall time for the answered requests (ok / RPM per secon
 actual (the issue's "ideal 30 s" when all 3,000 are answered); `pacing` = the same
 for every attempt the simulator saw (failed attempts use the rate budget too), i.e. how
 close to the limit the client kept sending; `429 %` = share of the simulator's answers
-that were 429; `cpu ms/req` = client process CPU per request; `cpu %` = how busy the
-client's core was (well under 100 % means the bottleneck is elsewhere).
+that were 429; `cpu ms/req` = client process CPU per request; `cpu %` = the client's CPU time over
+wall time (under 100 % with a saturated client means other processes shared its core);
+`1-core/s` = requests per CPU-second of the client, what it sustains on a core of its own.
 
 The naive client is ``AsyncOpenAI`` (SDK defaults: 2 retries) behind an
 ``asyncio.Semaphore`` of the same size. Both run on the same event loop type (uvloop when
@@ -298,6 +299,7 @@ COLUMNS = (
     ("429 %", ">6"),
     ("cpu ms/req", ">10"),
     ("cpu %", ">5"),
+    ("1-core/s", ">8"),
     ("vs SDK", ">7"),
     ("target", "<0"),
 )
@@ -330,6 +332,7 @@ def table(results: list[Outcome]) -> str:
             f"{100 * o.share_429:.2f}",
             f"{1000 * o.cpu / max(o.n, 1):.3f}",
             f"{100 * o.cpu / o.wall:.0f}" if o.wall else "-",
+            f"{o.n / o.cpu:.0f}" if o.cpu else "-",
             vs,
             f"{TARGETS[o.scenario]}: {verdict(o, other)}" if mine else "",
         ]
