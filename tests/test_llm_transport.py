@@ -407,3 +407,18 @@ async def test_broken_stream_is_retried() -> None:
         result = await transport.chat_stream(REQUEST)
     assert result.content == "ok" and result.attempts == 2
     assert transport.stats.retries == {"malformed": 1}
+
+
+async def test_snapshot_has_every_agreed_counter() -> None:
+    """stats.snapshot() carries every key the engine, bench and progress display read."""
+    handler, _ = sequence(completion())
+    async with make(handler) as transport:
+        await transport.chat(REQUEST)
+        snap = transport.stats.snapshot()
+    agreed = {
+        "requests", "successes", "failures", "retries", "rate_limited", "in_flight",
+        "latency_p50", "latency_p95", "tokens_in", "tokens_out", "cost_usd", "rpm_limit",
+        "tpm_limit", "concurrency_limit", "model_mix", "requests_per_s",
+    }  # fmt: skip
+    assert agreed <= set(snap)
+    assert orjson.loads(orjson.dumps(snap)) == snap  # JSON-ready for metrics.jsonl
