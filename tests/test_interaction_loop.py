@@ -325,3 +325,30 @@ async def test_transport_failures_are_retried_unless_refused() -> None:
     outcome = await gen.run_task(gen.task("p", FEATURES, "hi"))
     assert (outcome.reason, outcome.attempts) == ("llm_refused", 1)
     assert outcome.detail == {"error": "bad key", "status_code": 401}
+
+
+class _NoJsonModeClient(LocalResponderClient):
+    """An endpoint that rejects `response_format` with a 400, as some providers do."""
+
+    refused: int = 0
+
+    async def chat(self, request: ChatRequest, handle: Any = None) -> Any:
+        from asyncgen.errors import LLMStatusError
+
+        if request.response_format is not None:
+            self.refused += 1
+            body = {"error": {"message": "Invalid parameter: 'response_format' not supported"}}
+            raise LLMStatusError("request refused (400)", status_code=400, body=body)
+        return await super().chat(request, handle)
+
+
+async def test_endpoints_without_json_mode_are_asked_in_words_only() -> None:
+    """A 400 on response_format is answered by asking without it, once per model."""
+    from asyncgen.config import UserModelSettings
+
+    client = _NoJsonModeClient()
+    settings = UserModelSettings(model="no-json-mode-model", feedback_probability=1.0)
+    model = UserFeedbackModel(settings, client, min_turns=1)
+    for _ in range(3):
+        await model.generate_feedback(FEATURES, [], "an answer", 1, 3)
+    assert client.refused == 1 and client.kinds().count("user_feedback") == 3

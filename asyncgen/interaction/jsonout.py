@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from asyncgen.errors import LLMResponseError
-from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
+from asyncgen.errors import LLMResponseError, LLMStatusError
+from asyncgen.llm.types import ChatClient, ChatRequest, ChatResult, ModelHandle
 
 
 class MalformedOutputError(LLMResponseError):
@@ -75,7 +75,7 @@ async def ask_json(
     messages = list(request.messages)
     error = MalformedOutputError(f"{request.kind} answer never arrived")
     for call in range(1, max_retries + 2):
-        result = await client.chat(replace(request, messages=messages), handle)
+        result = await _send(client, replace(request, messages=messages), handle)
         try:
             data = parse_object(result.content, required=required, kind=request.kind)
             if check is not None:
@@ -90,3 +90,24 @@ async def ask_json(
             continue
         return JsonAnswer(data, result.content, call)
     raise error
+
+
+# (provider, model) pairs that refused `response_format`; asked without it from then on
+_NO_JSON_MODE: set[tuple[str, str]] = set()
+
+
+async def _send(client: ChatClient, request: ChatRequest, handle: ModelHandle | None) -> ChatResult:
+    """Send with JSON mode; an endpoint that rejects the parameter (400) is asked without it.
+
+    The prompts ask for JSON in words too, so JSON mode is a help, not a requirement.
+    """
+    key = (handle.provider, handle.model) if handle else ("", "")
+    if request.response_format is None or key in _NO_JSON_MODE:
+        return await client.chat(replace(request, response_format=None), handle)
+    try:
+        return await client.chat(request, handle)
+    except LLMStatusError as exc:
+        if exc.status_code != 400 or "response_format" not in str(exc.body or exc):
+            raise
+        _NO_JSON_MODE.add(key)
+        return await client.chat(replace(request, response_format=None), handle)
