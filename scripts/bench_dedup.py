@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -411,66 +412,47 @@ def run_once(n: int, dedup: bool, out: Path) -> dict[str, Any]:
     config.write_text(
         f"dialogue:\n  allow_base_reuse: true\ndedup:\n  enabled: {'true' if dedup else 'false'}\n"
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "asyncgen",
-        "generate",
-        "--pipeline",
-        "dialogue",
-        "--n",
-        str(n),
-        "--out",
-        str(out),
-        "--quiet",
-        "--config",
-        str(config),
-    ]
-    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "asyncgen", "generate", "--pipeline", "dialogue", "--n", str(n),
+           "--out", str(out), "--quiet", "--config", str(config)]  # fmt: skip
+    t0, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
-    summary = json.loads((out / "summary.json").read_text())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     summary["process_s"] = time.perf_counter() - t0
+    summary["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    log = (out / "asyncgen.log").read_text().splitlines()
+    summary["gate"] = next((ln.split("dedup: ", 1)[1] for ln in log if "checks," in ln), "")
     return summary
 
 
 def section_run(quick: bool, repeats: int) -> float:
-    """Wall time of an n-dialogue run with and without dedup (alternating repeats)."""
+    """Wall and CPU time of an n-dialogue run with and without dedup (alternating repeats)."""
     n = 1000 if quick else 10_000
-    rows, walls = [], {True: [], False: []}
+    rows: list[list[Any]] = []
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    cpus: dict[bool, list[float]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(repeats):
             for dedup in (False, True):
                 s = run_once(n, dedup, Path(tmp) / f"run-{rep}-{dedup}")
                 walls[dedup].append(s["wall_time_s"])
-                rows.append(
-                    [
-                        rep,
-                        "on" if dedup else "off",
-                        s["done"],
-                        s["wall_time_s"],
-                        s["process_s"],
-                        s.get("dedup_rejects", 0),
-                        s["loop_lag"]["p99_ms"],
-                        s["throughput_per_s"],
-                    ]
-                )
-    off, on = float(np.median(walls[False])), float(np.median(walls[True]))
+                cpus[dedup].append(s["cpu_s"])
+                rows.append([rep, "on" if dedup else "off", s["done"], s["wall_time_s"],
+                             s["process_s"], s["cpu_s"], s.get("dedup_rejects", 0),
+                             s["loop_lag"]["p99_ms"], s["throughput_per_s"]])  # fmt: skip
+                if s["gate"]:
+                    print(f"  gate: {s['gate']}", flush=True)
     table(
         f"Dialogue run of {n:,} on the simulator, dedup off vs on",
-        [
-            "repeat",
-            "dedup",
-            "records",
-            "wall s",
-            "process s",
-            "dup rejects",
-            "lag p99 ms",
-            "records/s",
-        ],
+        ["repeat", "dedup", "records", "wall s", "process s", "CPU s (engine+sim)",
+         "dup rejects", "lag p99 ms", "records/s"],
         rows,
-    )
+    )  # fmt: skip
+    off, on = float(np.median(walls[False])), float(np.median(walls[True]))
+    c_off, c_on = float(np.median(cpus[False])), float(np.median(cpus[True]))
     print(f"\nmedian wall: off {off:.2f} s, on {on:.2f} s, on/off = {on / off:.3f}")
-    return off and n / off
+    print(f"median CPU: off {c_off:.1f} s, on {c_on:.1f} s, on/off = {c_on / c_off:.3f}")
+    return n / off if off else 0.0
 
 
 def main() -> int:

@@ -285,6 +285,18 @@ class SemanticGate:
                 if not task.done():
                     task.cancel()
                 await anyio.to_thread.run_sync(self._save)
+            log.info("dedup: %s", _describe_stats(self.stats.snapshot()))
+
+
+def _describe_stats(stats: dict[str, Any]) -> str:
+    """One log line of the gate's figures."""
+    return (
+        f"{stats['checks']} checks, {stats['duplicates']} duplicates "
+        f"({stats['exact_duplicates']} exact), {stats['batches']} batches "
+        f"(mean {stats['mean_batch']}), encode {stats['encode_seconds']:.2f} s, "
+        f"search+add {stats['search_seconds']:.2f} s, {stats['saves']} saves, "
+        f"max queue {stats['max_queue']}, index {stats['index_size']} ({stats['index_kind']})"
+    )
 
 
 def create_gate(config: RunConfig, run_dir: Path) -> SemanticGate | None:
