@@ -91,6 +91,7 @@ def _after(text: str, label: str) -> str:
 
 
 def _keywords(text: str, rng: random.Random, k: int = 2) -> list[str]:
+    text = re.split(r"for context", text, maxsplit=1, flags=re.IGNORECASE)[0]  # the request only
     words = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]{4,}", text) if w.lower() not in STOPWORDS]
     unique = list(dict.fromkeys(w.lower() for w in words)) or ["this"]
     return rng.sample(unique, min(k, len(unique)))
