@@ -7,7 +7,9 @@ pool (one `chat` call per request):
    3,000 requests; wall time against the ideal n / (RPM/60) = 30 s. Run twice for
    asyncgen: limits given in config, and limits NOT given (learned from headers).
 2. overhead: no limits, zero latency, 5,000 requests; requests/s and client CPU seconds
-   per request, the client process pinned to one core and the simulator to the other.
+   per request, the client process pinned to one core and the simulator to the other;
+   best of 3 alternating runs per client (the machine is shared: a run's throughput
+   follows the share of its core it gets).
 3. faults: as (1) plus 5 % HTTP 500, 2 % dropped connections, 2 % malformed bodies;
    every request must end as a result or a recorded failure.
 
@@ -64,6 +66,7 @@ class Scenario:
     limits: dict[str, Any] = field(default_factory=dict)
     ideal: float | None = None
     naive: bool = True
+    repeat: int = 1
 
 
 @dataclass
@@ -120,7 +123,7 @@ def scenarios(scale: float) -> list[Scenario]:
     return [
         Scenario("rate", "rate-limited, limits given", n_rate, 128, limited, {"rpm": RPM}, ideal),
         Scenario("learned", "rate-limited, limits learned", n_rate, 128, limited, {}, ideal, False),
-        Scenario("overhead", "overhead, no limits, 0 latency", n_fast, 64, {}, {}),
+        Scenario("overhead", "overhead, no limits, 0 latency", n_fast, 64, {}, {}, repeat=3),
         Scenario(
             "faults",
             "faults 5% 500, 2% drop, 2% bad",
@@ -252,17 +255,19 @@ def pin(pid: int, core: int) -> None:
 
 def run_scenario(sc: Scenario, with_naive: bool) -> list[Outcome]:
     """Start the scenario's simulator, run asyncgen (and the naive client), stop it."""
-    results = []
+    best: dict[str, Outcome] = {}
+    runners = [run_asyncgen] + ([run_naive] if with_naive and sc.naive else [])
     with SimulatorProcess(seed=7, **sc.sim) as sim:
         if sim.pid is not None:
             pin(sim.pid, SIM_CORE)
         pin(0, CLIENT_CORE)
-        warm(sim)
-        results.append(run_loop(run_asyncgen(sim, sc)))
-        if with_naive and sc.naive:
-            warm(sim)
-            results.append(run_loop(run_naive(sim, sc)))
-    return results
+        for _ in range(sc.repeat):  # alternate the clients, so both meet the same load
+            for runner in runners:
+                warm(sim)
+                out = run_loop(runner(sim, sc))
+                if out.client not in best or out.rps > best[out.client].rps:
+                    best[out.client] = out
+    return list(best.values())
 
 
 TARGETS = {
