@@ -72,3 +72,32 @@ def test_five_hundred_interactions_respect_the_config(tmp_path: Path) -> None:
     ends = Counter(r["metadata"]["end_reason"] for r in records)  # type: ignore[index]
     assert {"satisfied", "no_follow_up", "target_reached"} <= set(ends)
     assert all(r.get("simulated") is True for r in records)
+
+
+@pytest.mark.slow
+def test_sigkill_during_stages_and_conversations_then_rerun(tmp_path: Path) -> None:
+    """Killed mid-stage and mid-run, reruns finish with exactly n valid, unique records."""
+    import random
+    import signal
+    import time
+
+    config = tmp_path / "config.yaml"
+    config.write_text("sim:\n  latency_median: 0.03\n  latency_sigma: 0.0\n")
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    cmd = [sys.executable, "-m", "asyncgen", "generate", "--pipeline", "interaction",
+           "--n", "150", "--out", str(out), "--config", str(config), "--quiet"]  # fmt: skip
+    rng = random.Random(7)
+    for delay in (rng.uniform(1.5, 2.5), rng.uniform(2.6, 3.4)):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    personas = (out / "personas.jsonl").read_text()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 150 and len({r["id"] for r in records}) == 150
+    _audit(config, records)
+    assert (out / "personas.jsonl").read_text() == personas
+    assert json.loads((out / "summary.json").read_text())["status"] == "complete"
