@@ -55,7 +55,10 @@ def build_report(
         "cost": cost(summary, tally.records),
         "noise": noise(tally, config),
         "missing_fields": dict(tally.missing_fields),
-        "unreadable_lines": {"count": tally.problems.corrupt, "examples": tally.problems.examples},
+        "unreadable_lines": {
+            "count": tally.problems.skipped_lines,
+            "examples": tally.problems.locations,
+        },
         "summary_found": bool(summary),
     }
     return report, coverages, tally

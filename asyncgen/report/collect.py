@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asyncgen.report.reader import ReadProblems, find_records_file, iter_jsonl
+from asyncgen.export.reader import ReadReport
+from asyncgen.report.reader import find_records_file, iter_jsonl
 from asyncgen.report.text_stats import Reservoir, edit_rates, words
 from asyncgen.report.view import NoisyVersion, RecordView, view_record
 from asyncgen.tokens import count_tokens
@@ -64,7 +65,7 @@ class RunTally:
     record_sample: Reservoir[dict[str, Any]] = field(
         default_factory=lambda: Reservoir(0, random.Random(0))
     )
-    problems: ReadProblems = field(default_factory=ReadProblems)
+    problems: ReadReport = field(default_factory=lambda: ReadReport(on_problem=None))
 
 
 def collect(run_dir: Path, sample_size: int, seed: int = 0) -> RunTally:

@@ -1,47 +1,25 @@
-"""Stream a run directory's JSONL files line by line, reporting what cannot be read."""
+"""Stream a run directory's JSONL files for the report, on the export's line reader.
+
+Unusable lines are counted and located by `asyncgen.export.reader.ReadReport`, never fatal.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-
-@dataclass
-class ReadProblems:
-    """Lines that could not be used, by file and line number (kept bounded)."""
-
-    corrupt: int = 0
-    examples: list[str] = field(default_factory=list)
-    limit: int = 20
-
-    def add(self, path: Path, lineno: int, why: str) -> None:
-        """Count one unusable line and keep its location while few."""
-        self.corrupt += 1
-        if len(self.examples) < self.limit:
-            self.examples.append(f"{path.name}:{lineno}: {why}")
+from asyncgen.export.reader import RECORDS_FILE, ReadReport, iter_lines
 
 
-def iter_jsonl(path: Path, problems: ReadProblems) -> Iterator[dict[str, Any]]:
+def iter_jsonl(path: Path, problems: ReadReport) -> Iterator[dict[str, Any]]:
     """Yield each JSON object of a JSONL file; a missing file yields nothing."""
     if not path.is_file():
         return
-    with path.open("rb") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                problems.add(path, lineno, "not valid JSON (torn or corrupt line)")
-                continue
-            if not isinstance(value, dict):
-                problems.add(path, lineno, "not a JSON object")
-                continue
-            yield value
+    for line in iter_lines(path, problems, strict=False):
+        yield line.record
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -55,7 +33,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def find_records_file(run_dir: Path) -> Path:
     """The records file of a run: records.jsonl, or the one the pipeline named."""
-    default = run_dir / "records.jsonl"
+    default = run_dir / RECORDS_FILE
     if default.is_file():
         return default
     skip = {"failures.jsonl", "rejected.jsonl", "metrics.jsonl"}
