@@ -6,27 +6,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = (
-    "bench_sim.py",
-    "bench_transport.py",
-    "bench_engine.py",
-    "bench_dedup.py",
-    "bench_export.py",
-    "bench_limits.py",
-)
+# script → the arguments of its quick form
+SCRIPTS: dict[str, list[str]] = {
+    "bench_sim.py": ["--quick"],
+    "bench_transport.py": ["--quick"],
+    "bench_engine.py": ["--quick"],
+    "bench_interaction.py": ["--quick"],
+    "bench_dialogue_mix.py": ["--plan", "5000", "--e2e", "500"],
+    "bench_dedup.py": ["--quick"],
+    "bench_export.py": ["--quick"],
+    "bench_limits.py": ["--quick"],
+}
 
 
 def main() -> int:
-    """Run each script with --quick; report which failed."""
+    """Run each script in its quick form; report which failed."""
     here = Path(__file__).resolve().parent
     failed = []
-    for name in SCRIPTS:
+    for name, args in SCRIPTS.items():
         script = here / name
         if not script.exists():
             print(f"-- {name}: missing, skipped")
             continue
         print(f"== {name}", flush=True)
-        if subprocess.call([sys.executable, str(script), "--quick"]) != 0:
+        if subprocess.call([sys.executable, str(script), *args]) != 0:
             failed.append(name)
     if failed:
         print(f"failed: {', '.join(failed)}")
