@@ -204,3 +204,15 @@ async def test_retries_go_ahead_of_first_attempts() -> None:
     lock.release()
     await asyncio.gather(*tasks)
     assert order == ["retry", "new0", "new1", "new2"] and not lock.locked
+
+
+async def test_measuring_mode_does_not_pause_after_a_429() -> None:
+    """With pause_on_429 off (bench: limiter off), a 429 holds back no later send."""
+    clock = FakeClock()
+    lim = limiter(clock, pause_on_429=False, adaptive=False)
+    permit = await lim.acquire(0, 0)
+    lim.release(permit, outcome="rate_limited", retry_after=5.0)
+    start = clock.now
+    await send_times(lim, clock, 3)
+    assert clock.now == start
+    assert lim.paused_for == 0

@@ -158,7 +158,7 @@ class RateLimiter:
         if info is not None and not info.is_empty and self._settings.learn_from_headers:
             self._learn(info, permit, now)
         self._refund(permit, outcome, used_tokens)
-        if outcome == "rate_limited":
+        if outcome == "rate_limited" and self._settings.pause_on_429:
             self.pause(retry_after)
         if self.is_adaptive:
             self._adapt(outcome, latency, now)

@@ -350,5 +350,11 @@ def _result(completion: wire.Completion, route: Route, latency: float) -> ChatRe
 
 def _unlimited(limits: LimitSettings) -> LimitSettings:
     return limits.model_copy(
-        update={"rpm": None, "tpm": None, "adaptive": False, "learn_from_headers": False}
+        update={
+            "rpm": None,
+            "tpm": None,
+            "adaptive": False,
+            "learn_from_headers": False,
+            "pause_on_429": False,
+        }
     )

@@ -23,6 +23,7 @@ from asyncgen.sim.faults import FaultPlan
 from asyncgen.sim.ratelimit import Admission, RateLimiter
 from asyncgen.sim.reply import Reply, send_json
 from asyncgen.sim.request import ChatCall, RequestError, parse_chat_call
+from asyncgen.sim.responders import known_kinds
 from asyncgen.sim.stats import SimStats
 from asyncgen.sim.wire import error_body, models_body
 from asyncgen.tokens import count_message_tokens
@@ -248,10 +249,11 @@ def _header(scope: Scope, name: bytes, default: str) -> str:
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
-    """Acknowledge startup and shutdown; the simulator holds no resources that need them."""
+    """Load the responders at startup; the simulator holds no resources to release."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            known_kinds()  # import every responder now, not on the first request
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
