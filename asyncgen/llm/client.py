@@ -7,6 +7,7 @@ default; ``httpx`` is kept for environments where aiohttp is unwanted.
 
 from __future__ import annotations
 
+import ssl
 from importlib.metadata import version
 
 import httpx
@@ -24,6 +25,7 @@ def make_http_client(
     *,
     api_key: str | None,
     transport: httpx.AsyncBaseTransport | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` with a keep-alive pool sized to the concurrency cap.
 
@@ -31,6 +33,7 @@ def make_http_client(
         settings: timeouts, concurrency and `http_backend` come from here.
         api_key: sent as a bearer token when given (never logged).
         transport: a replacement transport (tests pass `httpx.MockTransport`).
+        verify: an SSL context made ahead of time (loading CA certificates blocks).
     """
     size = settings.limits.concurrency
     limits = httpx.Limits(
@@ -51,7 +54,12 @@ def make_http_client(
         else httpx.AsyncClient
     )
     return cls(
-        headers=headers, timeout=timeout, limits=limits, transport=transport, follow_redirects=False
+        headers=headers,
+        timeout=timeout,
+        limits=limits,
+        transport=transport,
+        follow_redirects=False,
+        verify=verify,
     )
 
 

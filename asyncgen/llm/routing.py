@@ -9,6 +9,7 @@ with the key from that provider's environment variable.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,7 @@ class Router:
         self._endpoints = {(self.default.base_url, self.default.key_env): self.default}
         self._routes: dict[tuple[str, str | None, str | None, str], Route] = {}
         self._closed = False
+        self._ssl_context: ssl.SSLContext | None = None
 
     def route(self, handle: ModelHandle) -> Route:
         """The route for a handle (cached by provider, URL, key variable and model)."""
@@ -99,13 +101,21 @@ class Router:
         """Every route used so far."""
         return iter(self._routes.values())
 
+    async def warm(self) -> None:
+        """Load CA certificates in a worker thread, so no first request blocks the loop."""
+        if self._ssl_context is None:
+            self._ssl_context = await asyncio.to_thread(ssl.create_default_context)
+
     def connection(self, endpoint: Endpoint) -> Connection:
         """The endpoint's HTTP connection, created on first use (inside the event loop)."""
         if endpoint.connection is None:
             if self._closed:
                 raise RuntimeError("the transport is closed")
             client = make_http_client(
-                self._settings, api_key=endpoint.api_key, transport=self._http_transport
+                self._settings,
+                api_key=endpoint.api_key,
+                transport=self._http_transport,
+                verify=self._ssl_context or True,
             )
             endpoint.connection = Connection(client, f"{endpoint.base_url}/chat/completions")
         return endpoint.connection

@@ -118,6 +118,7 @@ class Transport:
         )
 
     async def __aenter__(self) -> Transport:
+        await self._router.warm()
         return self
 
     async def __aexit__(
