@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asyncgen.config import RunConfig
+from asyncgen.config import PoolEntry, RunConfig
 from asyncgen.dialogue.multiwoz import (
     MultiWOZDataset,
     anonymize,
@@ -152,12 +152,18 @@ class DialogueGenerator:
         """One model for the whole dialogue, with the item's sampled parameters."""
         gen = payload["generation_params"]
         lock = getattr(self.client, "lock_model", None)
+        # dialogue.model is a one-entry pool, so the transport's model mix counts what is used
+        pool = (
+            [PoolEntry(provider=self.config.llm.provider, model=self.settings.model)]
+            if self.settings.model
+            else None
+        )
         if callable(lock):
-            handle: ModelHandle = lock(random.Random(payload["model_seed"]))
+            rng = random.Random(payload["model_seed"])
+            handle: ModelHandle = lock(rng, pool, draw_sampling=False)
         else:
-            handle = ModelHandle(provider=self.config.llm.provider, model=self.config.llm.model)
-        if self.settings.model:
-            handle = dataclasses.replace(handle, model=self.settings.model)
+            model = self.settings.model or self.config.llm.model
+            handle = ModelHandle(provider=self.config.llm.provider, model=model)
         return dataclasses.replace(
             handle,
             temperature=gen["temperature"],
