@@ -151,3 +151,28 @@ def test_per_pipeline_overrides(tmp_path: Path) -> None:
     assert isinstance(gate, SemanticGate)
     assert gate.settings.embed == "user_turns" and gate.settings.threshold == 0.95
     assert config.dedup.embed == "dialogue"  # the run-wide value is untouched
+
+
+class _BrokenEmbedder:
+    """An embedder whose model fails on encode (e.g. out of memory)."""
+
+    name, dim = "hashing", 8
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise MemoryError("no room")
+
+    def describe(self) -> dict[str, object]:
+        return {"embedder": self.name, "model": None, "dim": self.dim}
+
+
+async def test_encode_failure_reaches_every_waiting_candidate(tmp_path: Path) -> None:
+    """When encoding fails, each waiting check raises EmbeddingError instead of hanging."""
+    from asyncgen.errors import EmbeddingError
+
+    gate = SemanticGate(_settings(), embedder=_BrokenEmbedder())
+    await gate.start(tmp_path, [])
+    results = await asyncio.gather(
+        gate.check("a", BASE), gate.check("b", OTHER), return_exceptions=True
+    )
+    await gate.aclose()
+    assert all(isinstance(r, EmbeddingError) for r in results)

@@ -64,6 +64,7 @@ class SemanticGate:
         self._hashes: list[str] = []
         self._by_digest: dict[str, str] = {}
         self._run_dir: Path | None = None
+        self._inflight: list[_Pending] = []
         self._dirty = False
         self._closed = False
         self._last_save = 0.0
@@ -189,18 +190,35 @@ class SemanticGate:
             return DedupDecision(True, earlier, 1.0)
         future: asyncio.Future[DedupDecision] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(record_id, text, digest, future))
+        if self._closed and self._task is not None and self._task.done():
+            self._fail_queued(RuntimeError("owner task ended"))
         self.stats.observe_queue(self._queue.qsize())
         return await future
 
     async def _run(self) -> None:
         """The owner task: gather a micro-batch, decide it off-loop, save on a cadence."""
         stopping = False
-        while not stopping:
-            batch, stopping = await self._gather()
-            if batch:
-                await self._process(batch)
-            if self._dirty and self._clock() - self._last_save >= self.settings.save_interval:
-                await self._save_off_loop()
+        try:
+            while not stopping:
+                batch, stopping = await self._gather()
+                if batch:
+                    await self._process(batch)
+                if self._dirty and self._clock() - self._last_save >= self.settings.save_interval:
+                    await self._save_off_loop()
+        except BaseException as exc:  # never leave a waiting candidate hanging
+            self._closed = True
+            self._fail_queued(exc)
+            raise
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        """Fail every queued candidate with an EmbeddingError naming the cause."""
+        error = EmbeddingError(f"dedup gate stopped: {exc!r}")
+        waiting = list(self._inflight)
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        for item in waiting:
+            if isinstance(item, _Pending) and not item.future.done():
+                item.future.set_exception(error)
 
     async def _gather(self) -> tuple[list[_Pending], bool]:
         """Wait for one candidate, then take more until the batch is full or the deadline passes."""
@@ -231,6 +249,7 @@ class SemanticGate:
     async def _process(self, batch: list[_Pending]) -> None:
         """Decide a batch in a worker thread and resolve each candidate's future."""
         assert self._index is not None
+        self._inflight = batch
         ids, texts = [p.record_id for p in batch], [p.text for p in batch]
         try:
             result: BatchResult = await anyio.to_thread.run_sync(
