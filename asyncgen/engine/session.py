@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass
@@ -74,24 +73,13 @@ async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator
         yield transport
 
 
-async def make_gate(config: RunConfig, run_dir: Path) -> UniquenessGate | None:
-    """The uniqueness gate for this run, or None when dedup is off (or not installed)."""
+def make_gate(config: RunConfig, run_dir: Path) -> UniquenessGate | None:
+    """The uniqueness gate for this run, or None when dedup is off."""
     if not config.dedup.enabled:
         return None
-    try:
-        from asyncgen.dedup import create_gate
-    except ImportError:
-        logger.warning("asyncgen.dedup.create_gate is not available: records are not deduplicated")
-        return None
-    gate: Any = create_gate(config, run_dir)
-    if inspect.isawaitable(gate):
-        gate = await gate
-    return gate if gate is None else _as_gate(gate)
+    from asyncgen.dedup import create_gate  # lazy: keeps numpy and the embedders off start-up
 
-
-def _as_gate(gate: Any) -> UniquenessGate:
-    result: UniquenessGate = gate
-    return result
+    return create_gate(config, run_dir)
 
 
 async def execute(
@@ -110,7 +98,7 @@ async def execute(
         open_transport(config, endpoint) as transport,
     ):
         options.is_simulated = endpoint.is_simulated
-        gate = await make_gate(config, layout.run_dir) if use_gate else None
+        gate = make_gate(config, layout.run_dir) if use_gate else None
         return await run_generation(
             config,
             pipeline,
