@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from asyncgen.errors import StoreError
+from asyncgen.errors import AsyncgenError, StoreError
 
 _CHUNK = 1 << 16
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -76,15 +76,35 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         return
     with path.open("rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise StoreError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise StoreError(f"{path}:{lineno}: expected a JSON object")
-            yield lineno, obj
+            if raw.strip():
+                yield lineno, parse_object(raw, f"{path}:{lineno}")
+
+
+def parse_object(
+    raw: bytes | str,
+    where: str,
+    error: type[AsyncgenError] = StoreError,
+    *,
+    expected: str = "a JSON object",
+) -> dict[str, Any]:
+    """One JSONL line as a JSON object.
+
+    Args:
+        raw: the line.
+        where: its location (`file:line`), the start of any error message.
+        error: the error class raised.
+        expected: what the line should be, for the message when it is not an object.
+
+    Raises:
+        AsyncgenError: `error`, when the line is not valid JSON or not a JSON object.
+    """
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise error(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(obj, dict):
+        raise error(f"{where}: expected {expected}")
+    return obj
 
 
 def count_lines(path: Path) -> int:

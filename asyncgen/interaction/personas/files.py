@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 from asyncgen.errors import DatasetError
 from asyncgen.interaction.personas.model import Persona
+from asyncgen.store.jsonl import parse_object
 
 
 def read_rows(path: str | Path, what: str) -> list[dict[str, Any]]:
@@ -24,7 +24,7 @@ def read_rows(path: str | Path, what: str) -> list[dict[str, Any]]:
     except OSError as exc:
         raise DatasetError(f"{source}: {what} file not readable ({exc.strerror})") from exc
     if source.suffix == ".jsonl":
-        return [_jsonl_row(source, n, line, what) for n, line in _lines(text)]
+        return [parse_object(line, f"{source}:{n}", DatasetError) for n, line in _lines(text)]
     try:
         data = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
@@ -60,13 +60,3 @@ def load_personas(path: str | Path) -> list[Persona]:
 
 def _lines(text: str) -> list[tuple[int, str]]:
     return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-
-
-def _jsonl_row(source: Path, number: int, line: str, what: str) -> dict[str, Any]:
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise DatasetError(f"{source}:{number}: {what} line is not valid JSON") from exc
-    if not isinstance(row, dict):
-        raise DatasetError(f"{source}:{number}: {what} line is not a JSON object")
-    return row
