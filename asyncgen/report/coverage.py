@@ -24,7 +24,7 @@ class Coverage:
     @property
     def max_deviation(self) -> float | None:
         """Largest absolute gap between realised and target share, or None without target."""
-        if not self.target:
+        if not self.target or not self.realised:
             return None
         shares = self.shares
         keys = set(self.target) | set(shares)
@@ -101,7 +101,7 @@ def largest_deviations(coverages: list[Coverage], limit: int = 10) -> list[dict[
     """The worst planned-vs-realised gaps, largest first."""
     rows: list[dict[str, Any]] = []
     for cov in coverages:
-        if not cov.target:
+        if not cov.target or not cov.realised:
             continue
         shares = cov.shares
         for key in set(cov.target) | set(shares):
