@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,14 @@ import numpy as np
 
 from asyncgen.config import DialogueSettings, RunConfig
 from asyncgen.errors import StoreError
+from asyncgen.store.rundir import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data)
 
 
 class DialogueFiles:

@@ -98,8 +98,13 @@ def prepare_run_dir(layout: RunLayout) -> None:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write a JSON file via a temporary file and a rename, so readers never see half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
     data = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    write_bytes_atomic(path, data)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a hidden sibling, fsync it, then rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()
