@@ -7,6 +7,8 @@ import bisect
 import math
 from collections.abc import Callable
 
+from asyncgen.engine.tasks import stop_task
+
 # Log-spaced bucket bounds from 0.1 ms to ~100 s, 5% apart: fixed memory over any run.
 _BOUNDS = [1e-4 * 1.05**i for i in range(int(math.log(1e6) / math.log(1.05)) + 2)]
 
@@ -75,11 +77,7 @@ class LagMonitor:
     async def aclose(self) -> None:
         """Stop the ticker."""
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await stop_task(self._task)
             self._task = None
 
     def take_window(self) -> Histogram:

@@ -10,6 +10,7 @@ from typing import Any
 
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.tally import Snapshot
+from asyncgen.engine.tasks import stop_task
 from asyncgen.store.jsonl import JsonlWriter
 
 
@@ -52,11 +53,7 @@ class MetricsRecorder:
     async def aclose(self) -> None:
         """Stop the cadence and write the final line."""
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await stop_task(self._task)
             self._task = None
         await self._emit()
 

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from asyncgen.engine.tally import Snapshot
+from asyncgen.engine.tasks import stop_task
 
 Mode = Literal["live", "log", "off"]
 
@@ -138,11 +139,7 @@ class ProgressReporter:
         """Stop the display, showing the final figures once."""
         if self._task is None:
             return
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await stop_task(self._task)
         self._task = None
         if self.mode == "log":
             self._logger.info(progress_line(self._sample()))
