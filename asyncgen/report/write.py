@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,9 @@ from asyncgen.errors import StoreError
 from asyncgen.report.build import build_report
 from asyncgen.report.html import render_html
 from asyncgen.report.plots import Plot, all_plots
+from asyncgen.store.rundir import write_bytes_atomic
 
 JudgeRunner = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)
 
 
 def _prepare_target(run_dir: Path, target: Path) -> None:
@@ -63,6 +57,6 @@ def _write_files(target: Path, report: dict[str, Any], plots: list[Plot]) -> Non
     plot_dir = target / "report_plots"
     plot_dir.mkdir(exist_ok=True)
     for plot in plots:
-        _atomic_write(plot_dir / f"{plot.name}.png", plot.png)
-    _atomic_write(target / "report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    _atomic_write(target / "report.html", render_html(report, plots).encode("utf-8"))
+        write_bytes_atomic(plot_dir / f"{plot.name}.png", plot.png)
+    write_bytes_atomic(target / "report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    write_bytes_atomic(target / "report.html", render_html(report, plots).encode("utf-8"))
