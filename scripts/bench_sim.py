@@ -125,15 +125,20 @@ async def _raw_load(port: int, stream: bool, duration: float, connections: int) 
         await loop.create_connection(
             lambda i=i: _Connection(requests, state, i * 7), "127.0.0.1", port
         )
+    elapsed, cpu = await _measure(state, duration)
+    state["stop"] = True
+    await asyncio.sleep(0.1)
+    return {"requests": state["done"], "errors": state["errors"], "seconds": elapsed, "cpu": cpu}
+
+
+async def _measure(state: dict[str, Any], duration: float) -> tuple[float, float]:
+    """Warm up, then count answers for `duration`; the window's wall and CPU seconds."""
     await asyncio.sleep(WARMUP)
     state["counting"] = True
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.sleep(duration)
     state["counting"] = False
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    state["stop"] = True
-    await asyncio.sleep(0.1)
-    return {"requests": state["done"], "errors": state["errors"], "seconds": elapsed, "cpu": cpu}
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 # ------------------------------------------------------------ aiohttp load generator
@@ -162,12 +167,7 @@ async def _aiohttp_load(
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
         tasks = [asyncio.create_task(worker(session, i * 7)) for i in range(connections)]
-        await asyncio.sleep(WARMUP)
-        state["counting"] = True
-        started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.sleep(duration)
-        state["counting"] = False
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        elapsed, cpu = await _measure(state, duration)
         state["stop"] = True
         await asyncio.gather(*tasks, return_exceptions=True)
     return {"requests": state["done"], "errors": state["errors"], "seconds": elapsed, "cpu": cpu}
