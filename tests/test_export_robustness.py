@@ -214,7 +214,7 @@ async def test_export_run_async_runs_off_the_event_loop(tmp_path: Path) -> None:
 
 def test_only_temporaries_of_dead_exports_are_cleaned(tmp_path: Path) -> None:
     """A dead export's temporary is removed; a live one's and foreign hidden files stay."""
-    from asyncgen.export.atomic import remove_stale_temps
+    from asyncgen.store.atomic import remove_stale_temps
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -16,14 +16,9 @@ import numpy as np
 
 from asyncgen.config import DialogueSettings, RunConfig
 from asyncgen.errors import StoreError
-from asyncgen.store.rundir import write_bytes_atomic
+from asyncgen.store.atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, data)
 
 
 class DialogueFiles:
@@ -53,7 +48,7 @@ class DialogueFiles:
         seen = {d.get("dialogue_id") for d in existing}
         merged = existing + [d for d in new_dialogues if d.get("dialogue_id") not in seen]
         payload = json.dumps(merged, ensure_ascii=False, indent=2).encode("utf-8")
-        _atomic_write(folder / self.settings.output_file, payload)
+        write_bytes_atomic(folder / self.settings.output_file, payload)
         all_hashes = sorted(
             set(hashes)
             | {str(d["base_dialogue_hash"]) for d in merged if d.get("base_dialogue_hash")}
@@ -63,7 +58,7 @@ class DialogueFiles:
 
     def save_hashes(self, hashes: list[str], folder: Path) -> None:
         """Write the used base-conversation hashes as a JSON list."""
-        _atomic_write(folder / self.settings.hash_file, json.dumps(hashes, indent=2).encode())
+        write_bytes_atomic(folder / self.settings.hash_file, json.dumps(hashes, indent=2).encode())
 
     def load_hashes(self, folder: Path) -> set[str]:
         """Hashes saved earlier (empty when there is no file)."""
@@ -138,7 +133,7 @@ def export_run(run_dir: Path, config: RunConfig, records_file: str = "records.js
     files = DialogueFiles(config.dialogue)
     records = read_records(run_dir / records_file)
     payload = json.dumps(records, ensure_ascii=False, indent=2).encode("utf-8")
-    _atomic_write(run_dir / config.dialogue.output_file, payload)
+    write_bytes_atomic(run_dir / config.dialogue.output_file, payload)
     hashes = sorted({str(r["base_dialogue_hash"]) for r in records if r.get("base_dialogue_hash")})
     files.save_hashes(hashes, run_dir)
     if config.dedup.enabled:

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from asyncgen.errors import ConfigError
-from asyncgen.export.atomic import fsync_dir, replace_dir, temp_sibling
 from asyncgen.export.formats import chat_messages
 from asyncgen.export.sample import TrainingSample
+from asyncgen.store.atomic import fsync_dir, replace_dir, temp_sibling
 
 _MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 SCHEMA = pa.schema(

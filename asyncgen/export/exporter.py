@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 
-from asyncgen.export.atomic import write_bytes_atomic
 from asyncgen.export.columnar import require_datasets
 from asyncgen.export.convert import sample_group_keys
 from asyncgen.export.options import ConfigLike, ExportOptions, training_settings
@@ -18,6 +17,7 @@ from asyncgen.export.run import STATISTICS_NAME, ExportResult, export_run
 from asyncgen.export.sample import TrainingSample
 from asyncgen.export.split import SPLIT_NAMES, SplitPlan, plan_for, split_section
 from asyncgen.export.stats import Clock, compute, local_now
+from asyncgen.store.atomic import write_bytes_atomic
 
 
 class TrainingDataExporter:

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from asyncgen.export.atomic import AtomicFile
 from asyncgen.export.sample import TrainingSample
+from asyncgen.store.atomic import AtomicFile
 
 FORMATS = ("json", "jsonl", "openai", "sharegpt", "parquet", "hf")
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}

@@ -17,7 +17,6 @@ import anyio.to_thread
 import orjson
 
 from asyncgen.errors import DatasetError
-from asyncgen.export.atomic import remove_stale_temps, write_bytes_atomic
 from asyncgen.export.columnar import require_datasets
 from asyncgen.export.convert import group_keys, record_samples
 from asyncgen.export.options import ExportOptions
@@ -26,6 +25,7 @@ from asyncgen.export.reader import ReadReport, iter_run, logger, snapshot_sizes
 from asyncgen.export.sample import TrainingSample
 from asyncgen.export.split import SPLIT_NAMES, GroupCollector, SplitPlan, split_section
 from asyncgen.export.stats import Clock, StatsAccumulator, local_now
+from asyncgen.store.atomic import remove_stale_temps, write_bytes_atomic
 
 STATISTICS_NAME = "statistics"
 

@@ -12,7 +12,7 @@ from asyncgen.errors import StoreError
 from asyncgen.report.build import build_report
 from asyncgen.report.html import render_html
 from asyncgen.report.plots import Plot, all_plots
-from asyncgen.store.rundir import write_bytes_atomic
+from asyncgen.store.atomic import write_bytes_atomic
 
 JudgeRunner = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
 

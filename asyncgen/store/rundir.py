@@ -12,6 +12,7 @@ import orjson
 
 from asyncgen.config import RunConfig, redacted
 from asyncgen.errors import StoreError
+from asyncgen.store.atomic import write_bytes_atomic
 
 PLAN_KEYS = ("pipeline", "seed", "fingerprint")
 
@@ -100,16 +101,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     """Write a JSON file via a temporary file and a rename, so readers never see half of it."""
     data = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     write_bytes_atomic(path, data)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a hidden sibling, fsync it, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:
