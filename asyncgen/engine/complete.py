@@ -20,7 +20,7 @@ from asyncgen.config import RunConfig
 from asyncgen.engine.plugin import Failure, Outcome, Record, RunContext, WorkItem
 from asyncgen.errors import ConfigError, DatasetError, LLMError, LLMResponseError, LLMStatusError
 from asyncgen.llm.types import ChatRequest, ModelHandle
-from asyncgen.store.jsonl import parse_object
+from asyncgen.store.jsonl import parse_line
 
 SAMPLING_KEYS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 NOT_EXTRA = {
@@ -198,7 +198,7 @@ def _validate(path: Path, lineno: int, raw: bytes) -> str:
     """The line's id; raises DatasetError naming file and line when it is malformed."""
     where = f"{path}:{lineno}"
     what = "a JSON object (a chat-completion request body)"
-    line = parse_object(raw, where, DatasetError, expected=what)
+    line = parse_line(raw, where, DatasetError, expected=what)
     messages = _body(line).get("messages")
     if not isinstance(messages, list) or not messages:
         raise DatasetError(f"{where}: 'messages' must be a non-empty list")

@@ -77,10 +77,10 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open("rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
             if raw.strip():
-                yield lineno, parse_object(raw, f"{path}:{lineno}")
+                yield lineno, parse_line(raw, f"{path}:{lineno}")
 
 
-def parse_object(
+def parse_line(
     raw: bytes | str,
     where: str,
     error: type[AsyncgenError] = StoreError,

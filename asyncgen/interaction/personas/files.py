@@ -9,7 +9,7 @@ import yaml
 
 from asyncgen.errors import DatasetError
 from asyncgen.interaction.personas.model import Persona
-from asyncgen.store.jsonl import parse_object
+from asyncgen.store.jsonl import parse_line
 
 
 def read_rows(path: str | Path, what: str) -> list[dict[str, Any]]:
@@ -24,7 +24,7 @@ def read_rows(path: str | Path, what: str) -> list[dict[str, Any]]:
     except OSError as exc:
         raise DatasetError(f"{source}: {what} file not readable ({exc.strerror})") from exc
     if source.suffix == ".jsonl":
-        return [parse_object(line, f"{source}:{n}", DatasetError) for n, line in _lines(text)]
+        return [parse_line(line, f"{source}:{n}", DatasetError) for n, line in _lines(text)]
     try:
         data = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
