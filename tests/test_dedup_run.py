@@ -26,6 +26,7 @@ dedup:
   save_interval: 0.3
 engine:
   max_workers: 16
+  max_supplement_rounds: 12  # a 20 % reject rate leaves ~0.2^4 items short after 3 rounds
 """
 
 
