@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from asyncgen.errors import StoreError
+from asyncgen.store.jsonl import repair_tail
 
 log = logging.getLogger("asyncgen.interaction")
 
@@ -22,18 +23,26 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         StoreError: the file cannot be read or repaired.
     """
     try:
+        dropped = repair_tail(path)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot repair a torn line ({exc.strerror})") from exc
+    if dropped:
+        log.warning("%s: dropping a torn last line", path)
+    try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise StoreError(f"{path}: cannot read ({exc.strerror})") from exc
-    if raw and not raw.endswith(b"\n"):
-        keep = raw.rfind(b"\n") + 1
-        log.warning("%s: dropping a torn last line", path)
-        _truncate(path, keep)
-        raw = raw[:keep]
-    rows = []
-    for number, line in enumerate(raw.splitlines(), start=1):
+    return list(objects(path, raw))
+
+
+def objects(path: Path, raw: bytes) -> Iterator[dict[str, Any]]:
+    """The JSON objects among the lines of `raw` (read from `path`); corrupt lines are skipped.
+
+    A line that is not valid JSON is logged with its file and line number.
+    """
+    for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -42,8 +51,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             log.warning("%s:%d: corrupt line skipped", path, number)
             continue
         if isinstance(row, dict):
-            rows.append(row)
-    return rows
+            yield row
 
 
 def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -62,11 +70,3 @@ def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
             os.fsync(handle.fileno())
     except OSError as exc:
         raise StoreError(f"{path}: cannot append ({exc.strerror})") from exc
-
-
-def _truncate(path: Path, size: int) -> None:
-    try:
-        with path.open("r+b") as handle:
-            handle.truncate(size)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot repair a torn line ({exc.strerror})") from exc

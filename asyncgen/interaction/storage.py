@@ -7,7 +7,6 @@ and keeps the spec's `index.json` up to date.
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
@@ -18,11 +17,11 @@ from typing import Any
 import orjson
 
 from asyncgen.errors import StoreError
+from asyncgen.interaction.jsonl import objects
 from asyncgen.interaction.records import Interaction, iso, utc_now
 
 RECORDS_FILE = "records.jsonl"
 INDEX_FILE = "index.json"
-log = logging.getLogger("asyncgen.interaction")
 
 
 class InteractionStorage:
@@ -107,15 +106,8 @@ class InteractionStorage:
             return
         except OSError as exc:
             raise StoreError(f"{self.records_path}: cannot read ({exc.strerror})") from exc
-        for number, line in enumerate(raw.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                data = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                log.warning("%s:%d: corrupt line skipped", self.records_path, number)
-                continue
-            if isinstance(data, dict) and "interaction_id" in data:
+        for data in objects(self.records_path, raw):
+            if "interaction_id" in data:
                 yield data
 
     def _entry(self, data: dict[str, Any]) -> dict[str, Any]:
