@@ -115,7 +115,7 @@ def repair_messages(error: LLMResponseError | None) -> list[Message]:
 
 
 def read_params(text: str) -> dict[str, Any]:
-    """The JSON parameters line of a rendered prompt, or {} (used by the simulator)."""
+    """The JSON parameters line of a rendered prompt, or {} (the simulator's copy must agree)."""
     for line in text.splitlines():
         _, found, rest = line.partition(PARAMS_PREFIX)
         if found:
