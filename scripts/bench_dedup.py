@@ -353,7 +353,7 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
     return out
 
 
-def section_search(sizes: list[int]) -> None:
+def section_search(sizes: list[int], ef_values: tuple[int, ...] = ()) -> None:
     """Exact vs HNSW: build, query cost per 64-batch, recall on near-copies and fresh queries."""
     set_faiss_threads(default_torch_threads(DedupSettings()))
     dim, rows = 128, []
@@ -389,6 +389,15 @@ def section_search(sizes: list[int]) -> None:
                 save = time.perf_counter() - t0
             rows.append([n, kind, build, per_batch, float(same[:512].mean()),
                          float(same[512:].mean()), float(flagged.mean()), share, save])  # fmt: skip
+        for ef in ef_values if kind == "hnsw" else ():
+            index._index.hnsw.efSearch = ef
+            t0 = time.perf_counter()
+            scores, found = index._index.search(queries, 1)
+            per_batch = (time.perf_counter() - t0) / (len(queries) / 64) * 1000
+            same = found[:, 0] == ref_found[:, 0]
+            flagged = (scores[:, 0] >= 0.9) == (ref_scores[:, 0] >= 0.9)
+            rows.append([n, f"hnsw ef={ef}", "", per_batch, float(same[:512].mean()),
+                         float(same[512:].mean()), float(flagged.mean()), share, ""])  # fmt: skip
         del data
     table(
         f"FAISS search, {dim}-d clustered synthetic vectors, 512 near-copy + 512 fresh queries",
@@ -475,6 +484,7 @@ def main() -> int:
         help="producer rate for the gate section (default: the run's rate)",
     )
     parser.add_argument("--search-sizes", default=None, help="e.g. 10000,100000,1000000")
+    parser.add_argument("--ef", default="", help="extra HNSW efSearch values, e.g. 192,384")
     parser.add_argument("--repeats", type=int, default=2, help="run section repeats")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -492,7 +502,7 @@ def main() -> int:
                 if args.search_sizes
                 else ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
             )
-            section_search(sizes)
+            section_search(sizes, tuple(int(x) for x in args.ef.split(",") if x))
         elif section == "run":
             run_rate = section_run(args.quick, args.repeats)
         elif section == "gate":
