@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from asyncgen.dedup.embedders import Embedder
 from asyncgen.dedup.index import VectorIndex
 from asyncgen.engine.plugin import DedupDecision
@@ -64,9 +62,3 @@ def embed_into(
         part = items[start : start + chunk]
         vectors = embedder.encode([text for _, text in part])
         index.add(vectors, [record_id for record_id, _ in part])
-
-
-def best_scores(vectors: np.ndarray, index: VectorIndex) -> np.ndarray:
-    """Best score of each vector against the index (-inf when empty)."""
-    scores, _ = index.search(vectors, 1)
-    return scores[:, 0]
