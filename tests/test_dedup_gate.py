@@ -151,6 +151,8 @@ def test_per_pipeline_overrides(tmp_path: Path) -> None:
     assert isinstance(gate, SemanticGate)
     assert gate.settings.embed == "user_turns" and gate.settings.threshold == 0.95
     assert config.dedup.embed == "dialogue"  # the run-wide value is untouched
+    await gate.aclose()  # never started: the preload is dropped, nothing is written
+    assert not (tmp_path / "dedup").exists()
 
 
 class _BrokenEmbedder:

@@ -148,14 +148,19 @@ class StaticEmbedder:
     name = "static"
 
     def __init__(self, model_dir: Path, *, source: str | None = None) -> None:
-        from asyncgen.dedup.wordcache import WordVectors, load_static
+        from asyncgen.dedup.wordcache import TokenVectors, WordVectors, load_static
 
         self.model_dir = model_dir
         self.source = source
         embedding, tokenizer, max_length = load_static(model_dir)
         self.max_tokens = min(max_length, MINILM_WINDOW)
         self.dim = int(embedding.shape[1])
-        self._words = WordVectors(tokenizer, embedding)
+        mode = os.environ.get("ASYNCGEN_STATIC_ENCODER", "words")
+        self._words: WordVectors | TokenVectors = (
+            WordVectors(tokenizer, embedding)
+            if mode == "words"
+            else TokenVectors(tokenizer, embedding)
+        )
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Average the token vectors of each text's first `max_tokens` tokens, normalised."""

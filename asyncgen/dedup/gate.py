@@ -65,6 +65,7 @@ class SemanticGate:
         self._by_digest: dict[str, str] = {}
         self._run_dir: Path | None = None
         self._inflight: list[_Pending] = []
+        self._preload: asyncio.Task[Embedder] | None = None
         self._dirty = False
         self._closed = False
         self._last_save = 0.0
@@ -95,6 +96,27 @@ class SemanticGate:
             "approximate_after": self.settings.approximate_after,
         }
 
+    def preload(self) -> None:
+        """Begin loading the embedder and FAISS in a worker thread now; `start` awaits it.
+
+        Called by `create_gate` when a loop is running, so the ~1 s of imports and model
+        loading overlaps whatever the caller does before `start` (e.g. starting a simulator).
+        """
+        if self._embedder is not None or self._preload is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._preload = loop.create_task(anyio.to_thread.run_sync(self._load_models))
+        self._preload.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _load_models(self) -> Embedder:
+        """Worker thread: import FAISS and load the embedder."""
+        import faiss  # noqa: F401, TID251 - imported here so start() does not pay for it
+
+        return load_embedder(self.settings)
+
     async def start(self, run_dir: Path, existing: list[tuple[str, str]]) -> None:
         """Load the saved index, keep only ids on disk, embed records saved after it.
 
@@ -107,7 +129,11 @@ class SemanticGate:
         """
         self._run_dir = Path(run_dir)
         if self._embedder is None:
-            self._embedder = await anyio.to_thread.run_sync(load_embedder, self.settings)
+            self.preload()
+            if self._preload is not None:
+                self._embedder = await self._preload
+            else:
+                self._embedder = await anyio.to_thread.run_sync(self._load_models)
         self.threshold = effective_threshold(self.settings, self.embedder.name)
         await anyio.to_thread.run_sync(self._restore, existing)
         self._last_save = self._clock()
@@ -221,7 +247,10 @@ class SemanticGate:
                 item.future.set_exception(error)
 
     async def _gather(self) -> tuple[list[_Pending], bool]:
-        """Wait for one candidate, then take more until the batch is full or the deadline passes."""
+        """Wait for one candidate; if the batch is not full, wait `batch_deadline` once; drain.
+
+        One timer per batch rather than one per candidate keeps the loop's share small.
+        """
         try:
             first = await asyncio.wait_for(self._queue.get(), self.settings.save_interval)
         except TimeoutError:
@@ -229,18 +258,11 @@ class SemanticGate:
         if first is _STOP:
             return [], True
         batch: list[_Pending] = [first]
-        deadline = self._clock() + self.settings.batch_deadline
-        while len(batch) < self.settings.batch_size:
-            if self._queue.empty():
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-            else:
-                item = self._queue.get_nowait()
+        limit = self.settings.batch_size
+        if self._queue.qsize() < limit - 1 and self.settings.batch_deadline > 0:
+            await asyncio.sleep(self.settings.batch_deadline)
+        while len(batch) < limit and not self._queue.empty():
+            item = self._queue.get_nowait()
             if item is _STOP:
                 return batch, True
             batch.append(item)
@@ -292,6 +314,8 @@ class SemanticGate:
         if self._closed:
             return
         self._closed = True
+        if self._preload is not None and not self._preload.done():
+            self._preload.cancel()  # never started: nothing to save
         task, self._task = self._task, None
         if task is None:
             return
@@ -326,13 +350,16 @@ def create_gate(config: RunConfig, run_dir: Path) -> SemanticGate | None:
         run_dir: The run directory; the gate's state lives in `<run_dir>/dedup`.
 
     Returns:
-        A gate to `start`, `check` and `aclose`; the embedder loads in `start`.
+        A gate to `start`, `check` and `aclose`. Called inside a running loop, it starts
+        loading the embedder and FAISS in a worker thread at once (`start` awaits that).
     """
     del run_dir  # the engine passes it again to start(); kept for the agreed signature
     settings = settings_for(config)
     if not settings.enabled:
         return None
-    return SemanticGate(settings)
+    gate = SemanticGate(settings)
+    gate.preload()
+    return gate
 
 
 def settings_for(config: RunConfig) -> DedupSettings:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
 
 from asyncgen.errors import StoreError
-
-_SPACE = re.compile(r"\s+")
 
 
 def sha256_text(text: str) -> str:
@@ -29,7 +26,7 @@ def sha256_text(text: str) -> str:
 
 def normalize_text(text: str) -> str:
     """Collapse whitespace and case so trivially reformatted copies hash the same."""
-    return _SPACE.sub(" ", text).strip().lower()
+    return " ".join(text.split()).lower()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,15 +1,16 @@
-"""A word-level cache over a static model: each distinct word is tokenised once, ever.
+"""A chunk-level cache over a static model: each distinct chunk is tokenised once, ever.
 
 model2vec's own `encode` runs the WordPiece tokenizer over every text, which costs more
 than everything else in the gate. A text's static embedding is the mean of its token
-vectors, and BERT tokenisation never crosses a word boundary, so the sum of a word's token
-vectors can be computed once per distinct word and reused; a text is then a handful of
-dict lookups and one numpy reduction. Vectors match model2vec's to ~1e-6 (tests check it).
+vectors, and BERT tokenisation never crosses whitespace, so the sum of the token vectors
+of each whitespace-separated chunk ("centre," included) can be computed once and reused;
+a text is then `str.split`, dict lookups and a few numpy reductions per batch. Vectors
+match model2vec's (tests check it).
 """
 
 from __future__ import annotations
 
-import re
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,6 @@ import numpy as np
 import orjson
 
 from asyncgen.errors import EmbeddingError
-
-#: BERT's pre-tokeniser splits on whitespace and on every punctuation character.
-_WORDS = re.compile(r"[^\W_]+|[^\w\s]|_", re.UNICODE)
 
 
 class WordVectors:
@@ -53,14 +51,17 @@ class WordVectors:
 
     def rows(self, text: str) -> list[int]:
         """Row numbers of the text's words, learning new words as they come."""
-        words = _WORDS.findall(text.lower())
-        unseen = [w for w in dict.fromkeys(words) if w not in self._row]
-        if unseen:
-            if len(self._row) + len(unseen) > self.max_words:
-                self._row.clear()  # a bounded cache: start again rather than grow forever
-                unseen = list(dict.fromkeys(words))
-            self._add(unseen)
+        words = text.split()
         row = self._row
+        try:
+            return [row[w] for w in words]
+        except KeyError:
+            pass
+        unseen = [w for w in dict.fromkeys(words) if w not in row]
+        if len(row) + len(unseen) > self.max_words:
+            row.clear()  # a bounded cache: start again rather than grow forever
+            unseen = list(dict.fromkeys(words))
+        self._add(unseen)
         return [row[w] for w in words]
 
     def window(self, text: str, max_tokens: int) -> list[int]:
@@ -76,18 +77,29 @@ class WordVectors:
         return rows
 
     def encode(self, texts: list[str], max_tokens: int) -> np.ndarray:
-        """Mean token vector of each text's first `max_tokens` tokens (not normalised)."""
+        """Mean token vector of each text's first `max_tokens` tokens (not normalised).
+
+        One gather and a few segment reductions per batch: word i of a text is kept
+        while the tokens before it are fewer than `max_tokens` (the first word always).
+        """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            rows = self.window(text, max_tokens)
-            if not rows:
-                continue
-            counts = self._counts[rows]
-            keep = int(np.searchsorted(np.cumsum(counts), max_tokens, side="right"))
-            keep = max(keep, 1)
-            total = max(int(counts[:keep].sum()), 1)
-            out[i] = self._sums[rows[:keep]].sum(axis=0) / total
-        return out
+        per_text = [self.window(text, max_tokens) for text in texts]
+        lengths = np.fromiter((len(r) for r in per_text), dtype=np.int64, count=len(texts))
+        if not lengths.sum():
+            return out
+        rows = np.fromiter(chain.from_iterable(per_text), dtype=np.int64, count=int(lengths.sum()))
+        segment = np.repeat(np.arange(len(texts)), lengths)
+        counts = self._counts[rows]
+        ends = np.cumsum(counts)
+        starts = np.cumsum(lengths) - lengths  # first word of each text in `rows`
+        before = ends - counts - (ends - counts)[starts[segment]]
+        keep = before < max_tokens
+        kept = segment[keep]
+        totals = np.bincount(kept, weights=counts[keep], minlength=len(texts))
+        sums = self._sums[rows[keep]]
+        firsts = np.flatnonzero(np.r_[True, kept[1:] != kept[:-1]])
+        out[kept[firsts]] = np.add.reduceat(sums, firsts, axis=0)
+        return out / np.maximum(totals, 1.0)[:, None].astype(np.float32)
 
 
 def load_static(model_dir: Path) -> tuple[np.ndarray, Any, int]:
@@ -124,3 +136,39 @@ def _flattened(folder: Path, tokenizer: Any, config: dict[str, Any]) -> tuple[np
     ids = np.arange(model.tokenizer.get_vocab_size())
     vectors = np.stack([model._encode_helper([int(i)])[0] for i in ids]).astype(np.float32)
     return vectors, tokenizer, int(config.get("max_length") or 512)
+
+
+class TokenVectors:
+    """Mean token vectors through the Rust tokenizer, vectorised: the GIL is mostly free.
+
+    Costs more CPU than `WordVectors` but nearly all of it is spent in the tokenizer's
+    Rust threads and in large numpy gathers, which release the GIL, so it runs beside a
+    busy event loop instead of taking turns with it (benchmarks.md).
+    """
+
+    def __init__(self, tokenizer: Any, embedding: np.ndarray) -> None:
+        self._tokenizer = tokenizer
+        vectors = np.asarray(embedding, dtype=np.float32)
+        self.dim = vectors.shape[1]
+        self._pad = len(vectors)  # an all-zero row that padding points at
+        self._vectors = np.vstack([vectors, np.zeros((1, self.dim), dtype=np.float32)])
+        unk = tokenizer.token_to_id("[UNK]")
+        self._unk = -1 if unk is None else int(unk)
+
+    def encode(self, texts: list[str], max_tokens: int) -> np.ndarray:
+        """Mean token vector of each text's first `max_tokens` tokens (not normalised)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prefix = 6 * max_tokens
+        encodings = self._tokenizer.encode_batch(
+            [text[:prefix] for text in texts], add_special_tokens=False
+        )
+        ids = np.full((len(texts), max_tokens), self._pad, dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            tokens = encoding.ids[:max_tokens]
+            ids[row, : len(tokens)] = tokens
+        ids[ids == self._unk] = self._pad
+        counts = np.maximum((ids != self._pad).sum(axis=1, keepdims=True), 1)
+        sums: np.ndarray = self._vectors[ids].sum(axis=1)
+        means: np.ndarray = sums / counts
+        return means
