@@ -138,7 +138,7 @@ async def test_create_gate_follows_config(tmp_path: Path) -> None:
         await gate.check("x", BASE)
 
 
-def test_per_pipeline_overrides(tmp_path: Path) -> None:
+async def test_per_pipeline_overrides(tmp_path: Path) -> None:
     """dedup.pipelines turns dedup off, or changes what is embedded, for one pipeline only."""
     config = RunConfig.model_validate(
         {"dedup": {"pipelines": {"interaction": {"enabled": False},
