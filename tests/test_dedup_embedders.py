@@ -84,3 +84,36 @@ def test_static_word_cache_matches_model2vec() -> None:
     model = StaticModel.from_pretrained(PACKAGED_STATIC_DIR, force_download=False)
     theirs = model.encode(texts, use_multiprocessing=False, normalize=True).astype(np.float32)
     assert np.allclose(ours, theirs, atol=1e-4)
+
+
+def test_process_embedder_matches_in_process_and_survives_odd_text() -> None:
+    """The child-process embedder returns the in-process vectors, even for broken Unicode."""
+    from asyncgen.dedup.worker import ProcessEmbedder
+
+    texts = [TAXI, BANK, "lone surrogate \ud800 here", ""]
+    remote = ProcessEmbedder(DedupSettings())
+    try:
+        assert remote.name == "static" and remote.dim == 128
+        got = remote.encode(texts)
+        assert remote.describe()["model"] == "asyncgen/data/static_minilm"
+    finally:
+        remote.close()
+    local = load_embedder(DedupSettings()).encode(
+        [t.encode("utf-8", "replace").decode() for t in texts]
+    )
+    assert np.allclose(got, local, atol=1e-6)
+
+
+async def test_default_gate_encodes_in_a_child_process(tmp_path: Path) -> None:
+    """By default the gate's embedder runs in a worker process, closed with the gate."""
+    from asyncgen.dedup import SemanticGate
+    from asyncgen.dedup.worker import ProcessEmbedder
+
+    gate = SemanticGate(DedupSettings(batch_deadline=0.0))
+    await gate.start(tmp_path, [])
+    first = await gate.check("a", TAXI)
+    again = await gate.check("b", TAXI + " Please.")
+    assert isinstance(gate.embedder, ProcessEmbedder)
+    await gate.aclose()
+    assert not first.is_duplicate and again.is_duplicate and again.nearest_id == "a"
+    assert gate.embedder._proc.poll() == 0

@@ -31,6 +31,7 @@ def _settings(**overrides: object) -> DedupSettings:
         "raw_threshold": 0.8,
         "batch_deadline": 0.01,
         "save_interval": 60.0,
+        "worker_process": False,
     }
     data.update(overrides)
     return DedupSettings.model_validate(data)

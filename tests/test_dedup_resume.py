@@ -72,7 +72,11 @@ async def test_killed_gate_resumes_with_same_decisions(
 ) -> None:
     """After SIGKILL, start() drops unwritten ids, re-embeds unsaved records, decides the same."""
     settings = DedupSettings(
-        embedder="hashing", raw_threshold=0.8, batch_deadline=0.0, save_interval=save_interval
+        embedder="hashing",
+        raw_threshold=0.8,
+        batch_deadline=0.0,
+        save_interval=save_interval,
+        worker_process=False,
     )
     texts = _texts(11, 120)
     expected = await _decide_all(tmp_path / "uninterrupted", settings, texts)

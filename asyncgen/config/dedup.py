@@ -35,6 +35,7 @@ class DedupSettings(Settings):
     batch_deadline: float = Field(default=0.01, ge=0)
     max_chars: int = Field(default=2000, gt=0)
     torch_threads: int | None = Field(default=None, gt=0)
+    worker_process: bool = True
     approximate_after: int = Field(default=100_000, gt=0)
     hnsw_m: int = Field(default=16, gt=0)
     save_interval: float = Field(default=30.0, gt=0)

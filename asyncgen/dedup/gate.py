@@ -115,6 +115,10 @@ class SemanticGate:
         """Worker thread: import FAISS and load the embedder."""
         import faiss  # noqa: F401, TID251 - imported here so start() does not pay for it
 
+        if self.settings.worker_process:
+            from asyncgen.dedup.worker import ProcessEmbedder
+
+            return ProcessEmbedder(self.settings)
         return load_embedder(self.settings)
 
     async def start(self, run_dir: Path, existing: list[tuple[str, str]]) -> None:
@@ -328,6 +332,9 @@ class SemanticGate:
                 if not task.done():
                     task.cancel()
                 await anyio.to_thread.run_sync(self._save)
+                close = getattr(self._embedder, "close", None)
+                if close is not None:
+                    await anyio.to_thread.run_sync(close)
             log.info("dedup: %s", _describe_stats(self.stats.snapshot()))
 
 
