@@ -201,7 +201,7 @@ def test_index_entry_and_dedup_text_describe_the_dialogue() -> None:
     )  # fmt: skip
     entry = pipeline.index_entry(record)
     assert entry == {"id": "x", "persona": "fp-1", "turns": 1, "created_at": "t", "query_id": "b"}
-    assert pipeline.dedup_text(record) == "USER: Hi\nASSISTANT: Hey"
+    assert pipeline.dedup_text(record) == "User: Hi\nAssistant: Hey"
 
 
 async def test_base_reuse_flag_lets_a_second_pass_through(harness_factory: Any) -> None:

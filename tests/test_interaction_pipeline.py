@@ -228,7 +228,7 @@ async def test_some_malformed_answers_are_retried_to_a_full_run(tmp_path: Path) 
 
 
 def test_dedup_text_follows_the_embed_setting() -> None:
-    """dedup_text embeds the dialogue, the user turns, or the first k messages."""
+    """dedup_text embeds the dialogue, the user turns, or the first k turns."""
     record = Record(
         "r",
         {
@@ -243,12 +243,12 @@ def test_dedup_text_follows_the_embed_setting() -> None:
     texts = {}
     for embed in ("dialogue", "user_turns", "first_k_turns"):
         cfg = load_config(
-            overrides={"dedup.embed": embed, "dedup.first_k": 2}, environ={}, env_file=None
+            overrides={"dedup.embed": embed, "dedup.first_k": 1}, environ={}, env_file=None
         )
         texts[embed] = InteractionPipeline(cfg).dedup_text(record)
-    assert texts["dialogue"] == "user: u1\nassistant: a1\nuser: u2\nassistant: a2"
-    assert texts["user_turns"] == "user: u1\nuser: u2"
-    assert texts["first_k_turns"] == "user: u1\nassistant: a1"
+    assert texts["dialogue"] == "User: u1\nAssistant: a1\nUser: u2\nAssistant: a2"
+    assert texts["user_turns"] == "User: u1\nUser: u2"
+    assert texts["first_k_turns"] == "User: u1\nAssistant: a1"
 
 
 async def test_query_writer_asks_in_batches_and_stops_on_repeats() -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from asyncgen.config import RunConfig
 from asyncgen.dialogue.generator import DialogueGenerator
-from asyncgen.dialogue.parse import DialogueTurn, format_dialogue
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.engine.plugin import Outcome, Record, RunContext, WorkItem
@@ -138,11 +137,7 @@ class DialoguePipeline:
             await asyncio.to_thread(export_run, self._run_dir, self.config, self.records_file)
 
     def dedup_text(self, record: Record) -> str | None:
-        """The dialogue's clean text, for semantic near-duplicate checks."""
-        turns = [
-            DialogueTurn(
-                t["turn_number"], t["user_utterance"], t["intent"], t["assistant_response"]
-            )
-            for t in record.data.get("turns", [])
-        ]
-        return format_dialogue(turns) or None
+        """The clean dialogue as `dedup.embed`, `first_k` and `max_chars` say, for dedup."""
+        from asyncgen.dedup import record_text, settings_for
+
+        return record_text(record.data, settings_for(self.config))

@@ -229,12 +229,7 @@ class InteractionPipeline:
         }
 
     def dedup_text(self, record: Record) -> str | None:
-        """The text embedded for near-duplicate checks, per `dedup.embed`."""
-        messages = record.data.get("messages") or []
-        dedup = self.config.dedup
-        if dedup.embed == "user_turns":
-            messages = [m for m in messages if m.get("role") == "user"]
-        elif dedup.embed == "first_k_turns":
-            messages = messages[: dedup.first_k]
-        text = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages)
-        return text or None
+        """The text embedded for near-duplicate checks: `dedup.embed`, `first_k`, `max_chars`."""
+        from asyncgen.dedup import record_text, settings_for
+
+        return record_text(record.data, settings_for(self.config))
