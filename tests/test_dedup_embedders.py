@@ -117,3 +117,19 @@ async def test_default_gate_encodes_in_a_child_process(tmp_path: Path) -> None:
     await gate.aclose()
     assert not first.is_duplicate and again.is_duplicate and again.nearest_id == "a"
     assert gate.embedder._proc.poll() == 0
+
+
+def test_worker_reply_starting_with_a_brace_byte_is_vectors_not_an_error() -> None:
+    """A float32 batch whose first byte is `{` decodes as vectors; a tagged error raises."""
+    import numpy as np
+    import orjson
+
+    from asyncgen.dedup.worker import decode_reply
+    from asyncgen.errors import EmbeddingError
+
+    vectors = np.frombuffer(b"{\x00\x80?" * 4, dtype=np.float32).reshape(2, 2)
+    assert vectors.tobytes()[:1] == b"{"
+    decoded = decode_reply(b"V" + vectors.tobytes(), 2, 2)
+    assert np.array_equal(decoded, vectors)
+    with pytest.raises(EmbeddingError, match="encode failed"):
+        decode_reply(b"E" + orjson.dumps({"error": "encode failed: x"}), 2, 2)

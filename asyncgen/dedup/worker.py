@@ -8,7 +8,7 @@ blocking pipe I/O releases the GIL.
 
 Wire format, both ways: an 8-byte little-endian length, then the payload: in, the texts
 as UTF-8 (lone surrogates replaced) each behind a 4-byte length; out, a raw float32
-C-order array, or an orjson error object.
+C-order array behind the tag byte `V`, or an orjson error object behind `E`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from asyncgen.errors import EmbeddingError
 
 _LEN = struct.Struct("<Q")
 _ITEM = struct.Struct("<I")
+# Each batch reply starts with a tag byte: raw float32 bytes can begin with any byte,
+# including "{", so the payload alone cannot say whether it is an error.
+_VECTORS = b"V"
+_ERROR = b"E"
 
 
 def pack_texts(texts: list[str]) -> bytes:
@@ -48,6 +52,18 @@ def unpack_texts(payload: bytes) -> list[str]:
         texts.append(payload[offset : offset + size].decode("utf-8"))
         offset += size
     return texts
+
+
+def decode_reply(reply: bytes, count: int, dim: int) -> np.ndarray:
+    """Vectors from a tagged batch reply.
+
+    Raises:
+        EmbeddingError: the child reported an error for this batch.
+    """
+    tag, body = reply[:1], reply[1:]
+    if tag != _VECTORS:
+        raise EmbeddingError(orjson.loads(body)["error"])
+    return np.frombuffer(body, dtype=np.float32).reshape(count, dim).copy()
 
 
 def _send(stream: IO[bytes], payload: bytes) -> None:
@@ -98,10 +114,7 @@ class ProcessEmbedder:
             _send(self._proc.stdin, pack_texts(texts))
         except (BrokenPipeError, OSError) as exc:
             raise EmbeddingError(f"the embedding worker process is gone: {exc}") from exc
-        reply = self._read()
-        if reply[:1] == b"{":
-            raise EmbeddingError(orjson.loads(reply)["error"])
-        return np.frombuffer(reply, dtype=np.float32).reshape(len(texts), self.dim).copy()
+        return decode_reply(self._read(), len(texts), self.dim)
 
     def describe(self) -> dict[str, Any]:
         """What the child loaded (same as the in-process embedder's description)."""
@@ -136,9 +149,9 @@ def serve(settings: DedupSettings, inp: IO[bytes], out: IO[bytes]) -> None:
     while (message := _receive(inp)) is not None:
         try:
             vectors = embedder.encode(unpack_texts(message))
-            _send(out, np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+            _send(out, _VECTORS + np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
         except Exception as exc:  # one bad batch is reported, the worker lives on
-            _send(out, orjson.dumps({"error": f"encode failed: {exc}"}))
+            _send(out, _ERROR + orjson.dumps({"error": f"encode failed: {exc}"}))
 
 
 def main() -> None:
