@@ -97,9 +97,9 @@ def diversity(tally: RunTally, config: dict[str, Any], *, embed: bool) -> dict[s
 
 def _nn_similarity(tally: RunTally, config: dict[str, Any]) -> dict[str, Any]:
     """Embed a record sample the way the run's dedup gate did, on the gate's own scale."""
-    from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
+    from asyncgen.dedup import effective_threshold, load_embedder, record_text
 
-    settings = _dedup_settings(config, settings_for)
+    settings = _dedup_settings(config)
     texts = [t for r in tally.record_sample.items if (t := record_text(r, settings))]
     if len(texts) < 2:
         return {"count": len(texts)}
@@ -110,13 +110,14 @@ def _nn_similarity(tally: RunTally, config: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _dedup_settings(config: dict[str, Any], settings_for: Any) -> DedupSettings:
+def _dedup_settings(config: dict[str, Any]) -> DedupSettings:
     """The run's dedup settings; defaults when the snapshot is from another version."""
+    from asyncgen.dedup import settings_for
+
     try:
-        settings: DedupSettings = settings_for(RunConfig.model_validate(config))
+        return settings_for(RunConfig.model_validate(config))
     except ValidationError:
         return DedupSettings()
-    return settings
 
 
 def lengths(tally: RunTally) -> dict[str, Any]:
