@@ -9,6 +9,7 @@ import pytest
 from asyncgen.config import LimitSettings
 from asyncgen.llm import RateLimiter, RateLimitInfo
 from asyncgen.llm.window import PriorityLock, Window
+from asyncgen.sim.ratelimit import RateLimiter as EndpointLimiter
 
 
 class FakeClock:
@@ -49,10 +50,23 @@ async def test_rpm_paces_sends_evenly() -> None:
     assert all(b - a <= 0.1 + 1e-9 for a, b in zip(times, times[1:], strict=False))
 
 
-async def test_no_one_second_window_exceeds_its_share() -> None:
-    """With the default burst any 1 s window holds RPM/60 + 5 % at most (the sim allows 10 %)."""
+async def test_default_burst_is_admitted_by_an_openai_style_endpoint() -> None:
+    """With the default burst (one second of the limit), every send at 6,000 RPM is one the
+    simulator's OpenAI-style limiter admits: no 429 from a cold start, none once paced."""
     clock = FakeClock()
     lim = limiter(clock, rpm=6000)
+    times = await send_times(lim, clock, 800)
+    endpoint = EndpointLimiter(6000, None, clock=iter(times).__next__)
+    refused = [t for t in times if not endpoint.admit("key", 0).admitted]
+    assert refused == []
+    assert sum(1 for t in times if t == times[0]) == 100  # an idle second's share at once
+    assert times[-1] - times[0] == pytest.approx(7.0, abs=0.02)  # then 100/s
+
+
+async def test_short_burst_keeps_every_second_near_its_share() -> None:
+    """For endpoints that count fixed windows, a short burst keeps any 1 s under share + 5 %."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000, burst_seconds=0.05)
     times = await send_times(lim, clock, 500)
     worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert worst <= 105
@@ -116,14 +130,15 @@ async def test_fixed_window_reset_holds_sends_until_the_window_resets() -> None:
 async def test_limit_learned_late_charges_the_sends_already_made() -> None:
     """Sends made before the limit was known count against the new bucket (no 1 s overshoot)."""
     clock = FakeClock()
-    lim = limiter(clock, initial_concurrency=16)
-    permits = [await lim.acquire() for _ in range(10)]
+    lim = limiter(clock, initial_concurrency=32)
+    permits = [await lim.acquire() for _ in range(30)]
     clock.now += 0.2
     for permit in permits:
         lim.release(permit, outcome="ok", info=RateLimitInfo(limit_requests=1200))
     start = clock.now
     await send_times(lim, clock, 1)
-    assert clock.now - start >= 0.29  # 10 sent in 0.2 s at 20/s is 0.3 s ahead of pace
+    # 30 sent in 0.2 s at 20/s: 26 ahead of pace, 6 more than a full 1 s bucket holds
+    assert clock.now - start == pytest.approx(0.35, abs=0.01)
 
 
 async def test_aimd_halves_on_429_and_grows_on_success() -> None:

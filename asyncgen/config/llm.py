@@ -92,7 +92,7 @@ class LimitSettings(Settings):
     learn_from_headers: bool = True
     pause_on_429: bool = True
     resume_ramp_seconds: float = Field(default=1.0, ge=0)
-    burst_seconds: float = Field(default=0.05, gt=0)
+    burst_seconds: float = Field(default=1.0, gt=0)
     initial_concurrency: int = Field(default=4, gt=0)
     completion_estimate: int = Field(default=512, gt=0)
 

@@ -3,8 +3,10 @@
 Four gates, in order: the adaptive concurrency window (AIMD, only while no limit is
 known), the transport's global concurrency cap, a pause after a 429, then the RPM and
 TPM token buckets. Buckets are paced FIFO by one lock so a send happens the moment its
-budget is there, never in bursts larger than a short window (`burst_seconds`): endpoints
+budget is there, never in bursts larger than `burst_seconds` of the limit: endpoints
 enforce a per-minute limit pro rata over short windows, not as a one-minute allowance.
+The default (one second) mirrors an OpenAI-style token bucket quantized per second, so an
+idle endpoint's second's share goes at once and a saturated client paces at the rate.
 """
 
 from __future__ import annotations
