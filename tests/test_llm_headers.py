@@ -27,7 +27,7 @@ from asyncgen.llm import (
     parse_retry_after,
     should_retry,
 )
-from asyncgen.llm.retry import is_testing, set_testing
+from asyncgen.llm.retry import FaultRate, is_server_fault, is_testing, set_testing
 
 
 @pytest.mark.parametrize(
@@ -173,3 +173,30 @@ def test_real_timeouts_stay_timeouts() -> None:
 
     assert isinstance(transport_error(TimeoutError(), info={}), LLMTimeoutError)
     assert isinstance(transport_error(httpx.ReadTimeout("slow"), info={}), LLMTimeoutError)
+
+
+def test_backoff_stays_short_for_sporadic_failures() -> None:
+    """On a healthy endpoint (fault share at or below escalate_above) every retry waits the
+    first step; once the endpoint looks unwell the backoff doubles per attempt again."""
+    policy = RetryPolicy(initial=0.5, maximum=4.0, jitter=0.5, escalate_above=0.2)
+    rng = random.Random(2)
+    for attempt in (1, 2, 3, 6):
+        assert 0.25 <= calculate_retry_timeout(attempt, policy, rng, fault_share=0.09) <= 0.5
+    assert 1.0 <= calculate_retry_timeout(3, policy, rng, fault_share=0.5) <= 2.0
+
+
+def test_fault_rate_follows_server_failures_only() -> None:
+    """5xx, drops and bad bodies count; 429s and the caller's own 4xx mistakes do not."""
+    rate = FaultRate(span=32)
+    for i in range(2000):  # a steady 9 % of server faults, with 429s and 400s mixed in
+        rate.observe("http_500" if i % 11 == 0 else "ok")
+        if i % 7 == 0:
+            rate.observe("rate_limited")
+        if i % 13 == 0:
+            rate.observe("http_400")
+    assert 0.05 < rate.value < 0.14
+    for _ in range(10):  # an outage: ten straight failures tip it over the default 0.2
+        rate.observe("connection")
+    assert rate.value > 0.3
+    assert is_server_fault("malformed") and is_server_fault("http_502")
+    assert not is_server_fault("http_404") and not is_server_fault("length")

@@ -422,3 +422,41 @@ async def test_snapshot_has_every_agreed_counter() -> None:
     }  # fmt: skip
     assert agreed <= set(snap)
     assert orjson.loads(orjson.dumps(snap)) == snap  # JSON-ready for metrics.jsonl
+
+
+async def test_backoff_is_short_for_a_sporadic_failure_and_grows_in_an_outage() -> None:
+    """One unlucky request on a healthy endpoint retries at the first backoff step each
+    time; when everything fails, backoff doubles per attempt (no hammering an outage)."""
+    set_testing(False)
+    delays: list[float] = []
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+
+    def sporadic(request: httpx.Request) -> httpx.Response:
+        unlucky = b"unlucky" in request.content and len(delays) < 3
+        return httpx.Response(500, json={"error": {"message": "boom"}}) if unlucky else completion()
+
+    async with Transport.from_settings(
+        settings(), api_key="sk-test", http_transport=httpx.MockTransport(sporadic), sleep=record
+    ) as transport:
+        for i in range(20):
+            await transport.chat(ChatRequest(messages=[{"role": "user", "content": f"q{i}"}]))
+        result = await transport.chat(
+            ChatRequest(messages=[{"role": "user", "content": "unlucky"}])
+        )
+    assert result.attempts == 4 and len(delays) == 3
+    assert all(0.125 <= d <= 0.25 for d in delays)  # backoff_initial 0.25, jitter 0.5
+
+    delays.clear()
+    outage = httpx.MockTransport(lambda r: httpx.Response(503, json={"error": {"message": "down"}}))
+    async with Transport.from_settings(
+        settings(), api_key="sk-test", http_transport=outage, sleep=record, max_retries=5
+    ) as transport:
+        calls = [
+            transport.chat(ChatRequest(messages=[{"role": "user", "content": f"q{i}"}]))
+            for i in range(8)
+        ]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(o, LLMStatusError) for o in outcomes)
+    assert max(delays) > 2.0  # 0.25 doubled per attempt: the fifth waits 2-4 s

@@ -80,6 +80,7 @@ class RetrySettings(Settings):
     backoff_max: float = Field(default=30.0, ge=0)
     backoff_jitter: float = Field(default=0.5, ge=0, le=1)
     retry_on_length: bool = True
+    escalate_above: float = Field(default=0.2, ge=0, le=1)
 
 
 class LimitSettings(Settings):

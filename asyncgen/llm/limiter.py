@@ -22,6 +22,7 @@ from typing import Any
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
 from asyncgen.llm.headers import RateLimitInfo
+from asyncgen.llm.retry import FaultRate
 from asyncgen.llm.window import PriorityLock, Window
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class RateLimiter:
             self._aimd.initial if self.is_adaptive else settings.concurrency, settings.concurrency
         )
         self.pauses = 0
+        self.faults = FaultRate()
         self._reshape()
 
     # -- what is known -------------------------------------------------------------
@@ -160,6 +162,7 @@ class RateLimiter:
         if info is not None and not info.is_empty and self._settings.learn_from_headers:
             self._learn(info, permit, now)
         self._refund(permit, outcome, used_tokens)
+        self.faults.observe(outcome)
         if outcome == "rate_limited" and self._settings.pause_on_429:
             self.pause(retry_after)
         if self.is_adaptive:
@@ -192,6 +195,7 @@ class RateLimiter:
             "adaptive": self.is_adaptive,
             "paused_for": round(self.paused_for, 3),
             "pauses": self.pauses,
+            "fault_share": round(self.faults.value, 3),
         }
 
     # -- internals ---------------------------------------------------------------------

@@ -3,6 +3,13 @@
 Small pure functions in the manner of openai-python's ``_should_retry`` and
 ``_calculate_retry_timeout``. ``set_testing(True)`` makes every backoff instant, for
 tests (the limiter's pauses still apply: they are behaviour, not politeness).
+
+Backoff doubles per attempt only while the endpoint looks unwell: `FaultRate` follows the
+share of its recent attempts that failed on the server's side. Below
+`escalate_above`, failures are sporadic (one request unlucky on a healthy endpoint) and each
+retry waits the first backoff; above it, every retry backs off exponentially. The same idea
+as gRPC's retry throttling and the AWS SDKs' adaptive retry mode: retry fast while retries
+are cheap for the server, back off hard when they would pile onto an outage.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class RetryPolicy:
     maximum: float = 30.0
     jitter: float = 0.5
     retry_on_length: bool = True
+    escalate_above: float = 0.2
 
     @classmethod
     def from_settings(cls, settings: RetrySettings, max_retries: int | None = None) -> RetryPolicy:
@@ -61,6 +69,7 @@ class RetryPolicy:
             maximum=settings.backoff_max,
             jitter=settings.backoff_jitter,
             retry_on_length=settings.retry_on_length,
+            escalate_above=settings.escalate_above,
         )
 
 
@@ -101,12 +110,48 @@ def should_retry(exc: LLMError, policy: RetryPolicy) -> bool:
 
 
 def calculate_retry_timeout(
-    attempt: int, policy: RetryPolicy, rng: random.Random, retry_after: float | None = None
+    attempt: int,
+    policy: RetryPolicy,
+    rng: random.Random,
+    retry_after: float | None = None,
+    fault_share: float = 1.0,
 ) -> float:
-    """Seconds before retry `attempt` (1-based): the server's advice, else jittered backoff."""
+    """Seconds before retry `attempt` (1-based): the server's advice, else jittered backoff.
+
+    `fault_share` is the endpoint's recent server-side failure share (`FaultRate.value`);
+    at or below `policy.escalate_above` the backoff stays at its first step.
+    """
     if _testing:
         return 0.0
     if retry_after is not None and 0 <= retry_after <= 60:
         return retry_after + rng.uniform(0, 0.05 * max(retry_after, 0.2))
-    delay = min(policy.initial * 2.0 ** (attempt - 1), policy.maximum)
+    steps = attempt - 1 if fault_share > policy.escalate_above else 0
+    delay = min(policy.initial * 2.0**steps, policy.maximum)
     return delay * (1.0 - policy.jitter * rng.random())
+
+
+SERVER_FAULTS = frozenset({"overloaded", "timeout", "connection", "malformed", "empty", "response"})
+
+
+def is_server_fault(outcome: str) -> bool:
+    """True for an attempt outcome the endpoint is to blame for (5xx, broken or bad answers)."""
+    return outcome in SERVER_FAULTS or outcome.startswith("http_5")
+
+
+class FaultRate:
+    """The share of an endpoint's recent attempts that failed on its side, as an EWMA.
+
+    Starts at 0 (an endpoint is presumed well); over `span` attempts a sustained failure
+    rate takes over: from 0, a burst of ten straight failures reads as about 0.27.
+    """
+
+    def __init__(self, span: int = 32) -> None:
+        self._alpha = 1.0 / span
+        self.value = 0.0
+
+    def observe(self, outcome: str) -> None:
+        """Fold in one attempt's outcome ("ok", "rate_limited", or a failure cause)."""
+        if outcome == "rate_limited":
+            return  # the limiter's business: a 429 says nothing about the endpoint's health
+        failed = 1.0 if is_server_fault(outcome) else 0.0
+        self.value += self._alpha * (failed - self.value)

@@ -206,7 +206,7 @@ class Transport:
             try:
                 result = await self._attempt(route, request, payload, streaming, attempt > 1)
             except LLMError as exc:
-                delay = self._after_failure(exc, attempt)
+                delay = self._after_failure(exc, attempt, route.limiter.faults.value)
                 if delay is None:
                     raise
                 if delay > 0:
@@ -214,7 +214,7 @@ class Transport:
                 continue
             return self._finish(result, handle, attempt)
 
-    def _after_failure(self, exc: LLMError, attempt: int) -> float | None:
+    def _after_failure(self, exc: LLMError, attempt: int, fault_share: float) -> float | None:
         """Count the failure; the backoff before the next attempt, or None to give up."""
         cause = failure_cause(exc)
         exc.request["attempts"] = attempt
@@ -224,7 +224,7 @@ class Transport:
             return None
         self.stats.retries[cause] += 1
         retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-        return calculate_retry_timeout(attempt, self.policy, self._rng, retry_after)
+        return calculate_retry_timeout(attempt, self.policy, self._rng, retry_after, fault_share)
 
     def _finish(self, result: ChatResult, handle: ModelHandle, attempt: int) -> ChatResult:
         result.attempts = attempt
