@@ -11,7 +11,9 @@ pool (one `chat` call per request):
    best of 3 alternating runs per client (the machine is shared: a run's throughput
    follows the share of its core it gets).
 3. faults: as (1) plus 5 % HTTP 500, 2 % dropped connections, 2 % malformed bodies;
-   every request must end as a result or a recorded failure.
+   every request must end as a result or a recorded failure. Run 3 times, the median
+   shown: which requests fail last, and so how long the final retries take, varies by
+   run (±0.3 s on ~33 s).
 
 Columns: `ratio` = ideal wall time for the answered requests (ok / RPM per second) over
 actual (the issue's "ideal 30 s" when all 3,000 are answered); `pacing` = the same
@@ -70,6 +72,7 @@ class Scenario:
     ideal: float | None = None
     naive: bool = True
     repeat: int = 1
+    pick: str = "best"  # of the repeats: "best" (highest req/s) or "median" (by wall time)
 
 
 @dataclass
@@ -135,6 +138,8 @@ def scenarios(scale: float) -> list[Scenario]:
             {**limited, **FAULTS},
             {"rpm": RPM},
             ideal,
+            repeat=3,
+            pick="median",
         ),
     ]
 
@@ -236,7 +241,10 @@ def warm(sim: SimulatorProcess) -> None:
     body = {"model": "sim-model", "messages": messages(-1), "max_tokens": 8}
     with httpx.Client(timeout=60) as client:
         for _ in range(3):
-            client.post(f"{sim.base_url}/chat/completions", json=body, headers=headers)
+            try:
+                client.post(f"{sim.base_url}/chat/completions", json=body, headers=headers)
+            except httpx.TransportError:
+                pass  # a fault scenario may drop a warm-up request: it has warmed all the same
     time.sleep(1.1)
     sim.reset_stats()
 
@@ -256,11 +264,11 @@ def pin(pid: int, core: int) -> None:
         os.sched_setaffinity(pid, {core})
 
 
-def run_scenario(sc: Scenario, with_naive: bool) -> list[Outcome]:
+def run_scenario(sc: Scenario, with_naive: bool, seed: int = 7) -> list[Outcome]:
     """Start the scenario's simulator, run asyncgen (and the naive client), stop it."""
-    best: dict[str, Outcome] = {}
+    runs: dict[str, list[Outcome]] = {}
     runners = [run_asyncgen] + ([run_naive] if with_naive and sc.naive else [])
-    with SimulatorProcess(seed=7, **sc.sim) as sim:
+    with SimulatorProcess(seed=seed, **sc.sim) as sim:
         if sim.pid is not None:
             pin(sim.pid, SIM_CORE)
         pin(0, CLIENT_CORE)
@@ -268,9 +276,20 @@ def run_scenario(sc: Scenario, with_naive: bool) -> list[Outcome]:
             for runner in runners:
                 warm(sim)
                 out = run_loop(runner(sim, sc))
-                if out.client not in best or out.rps > best[out.client].rps:
-                    best[out.client] = out
-    return list(best.values())
+                runs.setdefault(out.client, []).append(out)
+    if sc.repeat > 1:
+        for client, outs in runs.items():
+            walls = ", ".join(f"{o.wall:.2f}" for o in outs)
+            print(f"   {sc.key}/{client}: {sc.repeat} runs, wall s {walls}; {sc.pick} shown")
+    return [_pick(outs, sc.pick) for outs in runs.values()]
+
+
+def _pick(outs: list[Outcome], how: str) -> Outcome:
+    """The run to report: the fastest (a shared machine only ever slows a run), or the
+    median by wall time (where the spread comes from the workload's own randomness)."""
+    if how == "median":
+        return sorted(outs, key=lambda o: o.wall)[len(outs) // 2]
+    return max(outs, key=lambda o: o.rps)
 
 
 TARGETS = {
@@ -360,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", choices=["rate", "learned", "overhead", "faults"], action="append"
     )
     parser.add_argument("--no-naive", action="store_true", help="skip the openai SDK client")
+    parser.add_argument(
+        "--seed", type=int, default=7, help="simulator seed: which attempts draw a fault"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -368,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and sc.key not in args.only:
             continue
         print(f"-- {sc.title} ({sc.n} requests)", flush=True)
-        results.extend(run_scenario(sc, with_naive=not args.no_naive))
+        results.extend(run_scenario(sc, with_naive=not args.no_naive, seed=args.seed))
     print(table(results, full=not args.quick))
     for o in results:
         if o.causes:

@@ -176,11 +176,14 @@ def test_real_timeouts_stay_timeouts() -> None:
 
 
 def test_backoff_stays_short_for_sporadic_failures() -> None:
-    """On a healthy endpoint (fault share at or below escalate_above) every retry waits the
-    first step; once the endpoint looks unwell the backoff doubles per attempt again."""
+    """On a healthy endpoint (fault share at or below escalate_above) the first retry is
+    immediate and later ones wait the first step; once the endpoint looks unwell the backoff
+    doubles per attempt again."""
     policy = RetryPolicy(initial=0.5, maximum=4.0, jitter=0.5, escalate_above=0.2)
     rng = random.Random(2)
-    for attempt in (1, 2, 3, 6):
+    assert calculate_retry_timeout(1, policy, rng, fault_share=0.09) == 0.0
+    assert 0.25 <= calculate_retry_timeout(1, policy, rng, fault_share=0.3) <= 0.5
+    for attempt in (2, 3, 6):
         assert 0.25 <= calculate_retry_timeout(attempt, policy, rng, fault_share=0.09) <= 0.5
     assert 1.0 <= calculate_retry_timeout(3, policy, rng, fault_share=0.5) <= 2.0
 

@@ -4,12 +4,13 @@ Small pure functions in the manner of openai-python's ``_should_retry`` and
 ``_calculate_retry_timeout``. ``set_testing(True)`` makes every backoff instant, for
 tests (the limiter's pauses still apply: they are behaviour, not politeness).
 
-Backoff doubles per attempt only while the endpoint looks unwell: `FaultRate` follows the
-share of its recent attempts that failed on the server's side. Below
-`escalate_above`, failures are sporadic (one request unlucky on a healthy endpoint) and each
-retry waits the first backoff; above it, every retry backs off exponentially. The same idea
-as gRPC's retry throttling and the AWS SDKs' adaptive retry mode: retry fast while retries
-are cheap for the server, back off hard when they would pile onto an outage.
+Backoff depends on how the endpoint is doing: `FaultRate` follows the share of its recent
+attempts that failed on the server's side. At or below `escalate_above` failures are
+sporadic (one request unlucky on a healthy endpoint): the first retry goes at once, as
+urllib3 does, and later ones wait the first backoff step. Above it every retry backs off
+exponentially. The idea of gRPC's retry throttling and the AWS SDKs' adaptive retry
+mode: retry fast while retries are cheap for the server, back off hard when they would
+pile onto an outage. Retries wait in the rate limiter either way.
 """
 
 from __future__ import annotations
@@ -119,13 +120,19 @@ def calculate_retry_timeout(
     """Seconds before retry `attempt` (1-based): the server's advice, else jittered backoff.
 
     `fault_share` is the endpoint's recent server-side failure share (`FaultRate.value`);
-    at or below `policy.escalate_above` the backoff stays at its first step.
+    at or below `policy.escalate_above` the first retry is immediate and later ones stay
+    at the first step.
     """
     if _testing:
         return 0.0
     if retry_after is not None and 0 <= retry_after <= 60:
         return retry_after + rng.uniform(0, 0.05 * max(retry_after, 0.2))
-    steps = attempt - 1 if fault_share > policy.escalate_above else 0
+    if fault_share > policy.escalate_above:
+        steps = attempt - 1
+    elif attempt == 1:
+        return 0.0
+    else:
+        steps = 0
     delay = min(policy.initial * 2.0**steps, policy.maximum)
     return delay * (1.0 - policy.jitter * rng.random())
 
