@@ -1,8 +1,9 @@
 """The HTTP client under the transport: the httpx API over a backend chosen by measurement.
 
-``aiohttp`` (the httpx-aiohttp transport) sustains several times the request rate of
-httpx's own connection pool at a third of the CPU per request on loopback, so it is the
-default; ``httpx`` is kept for environments where aiohttp is unwanted.
+``aiohttp`` (the httpx-aiohttp transport, with whole answers read in one call: see
+`asyncgen.llm.aio`) sustains several times the request rate of httpx's own connection
+pool at a fraction of the CPU per request on loopback, so it is the default; ``httpx`` is
+kept for environments where aiohttp is unwanted.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import ssl
 from importlib.metadata import version
 
 import httpx
-from httpx_aiohttp import HttpxAiohttpClient
 
 from asyncgen.config.llm import LLMSettings
+from asyncgen.llm.aio import READ_WHOLE, WholeBodyAiohttpClient
 from asyncgen.prompts import KIND_HEADER
 
 _VERSION = version("asyncgen")
@@ -49,7 +50,7 @@ def make_http_client(
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     cls = (
-        HttpxAiohttpClient
+        WholeBodyAiohttpClient
         if settings.http_backend == "aiohttp" and transport is None
         else httpx.AsyncClient
     )
@@ -78,7 +79,7 @@ class Connection:
         self.url = httpx.URL(url)
         self._transport = client._transport_for_url(self.url)
         self._headers = list(client.headers.raw)
-        self._extensions = {"timeout": client.timeout.as_dict()}
+        self._extensions = {"timeout": client.timeout.as_dict(), READ_WHOLE: True}
 
     async def post(self, content: bytes, kind: bytes) -> httpx.Response:
         """POST `content` with the kind header; the whole body is read before returning."""
