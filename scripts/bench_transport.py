@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -250,7 +251,14 @@ def warm(sim: SimulatorProcess) -> None:
 
 
 def run_loop(coro: Awaitable[Outcome]) -> Outcome:
-    """Run one client on a fresh loop (uvloop when installed, as asyncgen's CLI does)."""
+    """Run one client on a fresh loop (uvloop when installed, as asyncgen's CLI does).
+
+    Both clients start with the heap frozen, as `asyncgen generate` does at startup: the
+    earlier scenarios' objects (and the SDK's pydantic models) otherwise stay in every
+    full collection, and the overhead run measures the collector instead of the client.
+    """
+    gc.collect()
+    gc.freeze()
     try:
         import uvloop
     except ImportError:
