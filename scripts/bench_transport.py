@@ -127,10 +127,10 @@ def scenarios(scale: float) -> list[Scenario]:
     n_rate, n_fast = int(3000 * scale), int(5000 * scale)
     ideal = n_rate / (RPM / 60)
     limited = {"rpm": RPM, **LATENCY}
-    return [
+    return [  # overhead first: CPU per request is best measured in a fresh process
+        Scenario("overhead", "overhead, no limits, 0 latency", n_fast, 64, {}, {}, repeat=3),
         Scenario("rate", "rate-limited, limits given", n_rate, 128, limited, {"rpm": RPM}, ideal),
         Scenario("learned", "rate-limited, limits learned", n_rate, 128, limited, {}, ideal, False),
-        Scenario("overhead", "overhead, no limits, 0 latency", n_fast, 64, {}, {}, repeat=3),
         Scenario(
             "faults",
             "faults 5% 500, 2% drop, 2% bad",
