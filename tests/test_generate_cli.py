@@ -186,3 +186,25 @@ def test_first_snapshot_already_names_the_simulator(tmp_path: Path) -> None:
         logger.removeHandler(handler)
         handler.close()
     assert orjson.loads(layout.config.read_bytes())["llm"]["provider"] == "simulator"
+
+
+def test_a_run_whose_every_call_fails_stops_early_and_says_why(tmp_path: Path) -> None:
+    """An endpoint that answers every request with a 500: the run stops after ~50 items
+    with exit 1 and a line naming the cause, instead of 4 × n failed calls."""
+    config = tmp_path / "broken.yaml"
+    config.write_text(
+        CONFIG + "llm:\n  retry:\n    max_retries: 0\nsim:\n  faults:\n    error_500: 1.0\n"
+    )
+    out = tmp_path / "run"
+    result = subprocess.run(
+        cli(
+            "generate", "--pipeline", "engine_support:EchoPipeline", "--n", "300",
+            "--out", str(out), "--config", str(config), "--quiet", "--no-dedup",
+        ),
+        env=subprocess_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["status"] == "failing" and 50 <= summary["failed"] <= 60
+    assert "ServerError" in summary["error"] or "500" in summary["error"]
+    assert "stopped:" in result.stdout + result.stderr

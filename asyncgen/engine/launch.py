@@ -146,6 +146,11 @@ def launch(
         Console().print(render_summary(summary))
     if summary.status == "interrupted":
         console.print(f"interrupted: rerun the same command to resume {layout.run_dir}")
+    elif summary.status == "failing":
+        console.print(
+            f"stopped: {summary.error}. Fix the cause (see failures.jsonl), then rerun the"
+            f" same command to resume {layout.run_dir}"
+        )
     elif summary.status != "complete" and not quiet:
         console.print(f"finished {summary.status}: {summary.done}/{summary.target} records")
     return summary

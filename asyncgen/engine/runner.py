@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from asyncgen.config import RunConfig
+from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
@@ -301,6 +302,7 @@ class _Run:
             max_workers=self.engine.max_workers,
             queue_size=self.engine.queue_size,
             grace_period=self.engine.grace_period,
+            breaker=FailureBreaker(self.engine.stop_failure_share, self.engine.stop_failure_window),
         )
 
     def _writers(self) -> Writers:
@@ -337,6 +339,8 @@ class _Run:
         )
         if pool.fatal is not None:
             summary.error = f"{type(pool.fatal).__name__}: {pool.fatal}"
+        elif pool.breaker.tripped:
+            summary.error = pool.breaker.tripped
         key = getattr(self.pipeline, "index_key", None) or (
             "interactions" if self.pipeline.name == "interaction" else "records"
         )
@@ -392,6 +396,8 @@ class _Run:
         )
 
     def _status(self, tally: Tally, planner: Planner, pool: WorkerPool) -> Status:
+        if pool.breaker.tripped:
+            return "failing"
         if self.shutdown.is_stopping:
             return "interrupted"
         if pool.budget_stop and planner.owed:

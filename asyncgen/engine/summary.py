@@ -19,7 +19,7 @@ from asyncgen.engine.progress import fmt_duration
 from asyncgen.errors import StoreError
 from asyncgen.store.jsonl import iter_jsonl
 
-Status = Literal["complete", "short", "interrupted", "budget"]
+Status = Literal["complete", "short", "interrupted", "budget", "failing"]
 
 
 @dataclass
@@ -81,8 +81,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """1 for an interrupted run, else 0."""
-        return 1 if self.status == "interrupted" else 0
+        """1 for a run interrupted or stopped by its failures, else 0."""
+        return 1 if self.status in ("interrupted", "failing") else 0
 
     def to_dict(self) -> dict[str, Any]:
         """summary.json's content, derived figures included."""
@@ -128,6 +128,8 @@ def render_summary(summary: RunSummary) -> Table:
         ),
         ("run directory", summary.run_dir),
     ]
+    if summary.error:
+        rows.append(("stopped by", summary.error))
     if summary.simulated:
         rows.append(("provider", "simulator (records are simulated)"))
     for name, value in rows:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.plugin import (
     Failure,
@@ -58,6 +59,7 @@ class WorkerPool:
         max_workers: int,
         queue_size: int,
         grace_period: float,
+        breaker: FailureBreaker | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.ctx = ctx
@@ -69,6 +71,7 @@ class WorkerPool:
         self.max_workers = max_workers
         self.grace_period = grace_period
         self.budget_stop = False
+        self.breaker = breaker or FailureBreaker(None, 1)
         self.fatal: BaseException | None = None
         self._queue: asyncio.Queue[Ticket | None] = asyncio.Queue(maxsize=queue_size)
         self._changed = asyncio.Event()
@@ -287,6 +290,10 @@ class WorkerPool:
             if isinstance(outcome, Reject) and outcome.reason == "duplicate":
                 tally.dedup_rejects += 1
         self.planner.settle(ticket, is_done=kind == "done")
+        stop = self.breaker.observe(None if kind == "done" else _reason_key(outcome))
+        if stop is not None:
+            logger.error(stop)
+            self.shutdown.request(stop)
         self._changed.set()
 
 
