@@ -352,3 +352,52 @@ async def test_endpoints_without_json_mode_are_asked_in_words_only() -> None:
     for _ in range(3):
         await model.generate_feedback(FEATURES, [], "an answer", 1, 3)
     assert client.refused == 1 and client.kinds().count("user_feedback") == 3
+
+
+class _NoSupplementClient(LocalResponderClient):
+    """Answers like the simulator, but writing new queries fails (the endpoint went down)."""
+
+    async def chat(self, request: ChatRequest, handle: Any = None) -> Any:
+        from asyncgen.errors import ServerError
+
+        if request.kind == "query_generation":
+            raise ServerError("down", status_code=503)
+        return await super().chat(request, handle)
+
+
+async def test_a_failing_supplement_round_keeps_what_the_batch_made() -> None:
+    """When new queries cannot be written, the batch still returns its finished interactions
+    and reports the short persona, instead of raising and losing them."""
+
+    def feedback(request: ChatRequest, n: int) -> str:
+        if "doomed" in request.messages[0]["content"]:
+            return "not json at all"
+        return '{"satisfied": false, "feedback": "go on"}'
+
+    config = _config(min_turns=2, max_turns=2, max_retries=0, max_supplement_rounds=2)
+    client = _NoSupplementClient(scripts={"user_feedback": feedback})
+    gen = _generator(config, client)
+    batch = [
+        {"persona_id": "ok", "persona_features": FEATURES, "queries": [{"adapted_query": "q"}]},
+        {
+            "persona_id": "unlucky",
+            "persona_features": FEATURES,
+            "queries": [{"adapted_query": "doomed question"}],
+        },
+    ]
+    interactions = await gen.generate_interactions_batch(batch, show_progress=False, max_workers=2)
+    assert [i.persona_id for i in interactions] == ["ok"]
+    assert gen.last_batch.failed == [{"task": "unlucky_q001", "reason": "malformed_user_feedback"}]
+
+
+async def test_refused_tasks_are_not_supplemented() -> None:
+    """A 401-style refusal is final: no new queries are written for it."""
+    from asyncgen.errors import LLMStatusError
+
+    config = _config(max_retries=0, max_supplement_rounds=2)
+    client = _FailingClient()
+    client.error = LLMStatusError("bad key", status_code=401)
+    gen = _generator(config, client)
+    batch = [{"persona_id": "p", "persona_features": FEATURES, "queries": [{"adapted_query": "q"}]}]
+    assert await gen.generate_interactions_batch(batch, show_progress=False) == []
+    assert gen.last_batch.supplement_rounds == 0 and "query_generation" not in client.kinds()

@@ -204,7 +204,7 @@ async def test_malformed_user_json_becomes_failures_with_raw_text(tmp_path: Path
             sim.base_url,
             **{
                 "engine.n": 3,
-                "engine.max_supplement_rounds": 0,
+                "interaction_generation.max_supplement_rounds": 0,
                 "interaction_generation.max_retries": 1,
                 "personas.num_personas": 2,
                 "personas.queries_file": str(queries),

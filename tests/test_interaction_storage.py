@@ -90,3 +90,25 @@ def test_collector_converts_each_saved_interaction(tmp_path: Path) -> None:
     storage.save(_interaction(1))
     assert len(storage.samples) == 1
     assert storage.samples[0].prompt_trajectory[0] == "hey can u help me write some python code"
+
+
+def test_index_keeps_up_with_large_batches_without_rewriting_per_save(tmp_path: Path) -> None:
+    """Past 256 entries index.json is rewritten at most once a second; `flush` (which a
+    batch calls at its end) brings it level with every saved interaction."""
+    storage = InteractionStorage(tmp_path / "interactions")
+    index_path = tmp_path / "interactions" / "index.json"
+    writes = 0
+    original = storage._write_index
+
+    def counting(entries: list[dict[str, object]]) -> None:
+        nonlocal writes
+        writes += 1
+        original(entries)
+
+    storage._write_index = counting  # type: ignore[method-assign]
+    for n in range(400):
+        storage.save(_interaction(n))
+    assert 256 <= writes < 300  # every save up to 256, then by time only
+    storage.flush()
+    index = json.loads(index_path.read_text())
+    assert index["count"] == 400 and len(storage.load_all()) == 400

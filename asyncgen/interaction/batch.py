@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from asyncgen.errors import LLMError
 from asyncgen.interaction.concurrency import bounded_map
 from asyncgen.interaction.conversation import ConversationTask
+from asyncgen.interaction.generator import FINAL_REASONS
 from asyncgen.interaction.personas.model import Persona
 from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer
 from asyncgen.interaction.queries.model import query_id as make_query_id
@@ -89,9 +91,14 @@ async def run_batch(
             if outcome.interaction is not None:
                 report.interactions.append(outcome.interaction)
             else:
-                failed.append(task)
+                if outcome.reason not in FINAL_REASONS:
+                    failed.append(task)  # a refusal or a spent budget is not replaced
                 report.failed.append({"task": task.query_id, "reason": outcome.reason})
+        if getattr(generator.client, "budget_exhausted", False):
+            break  # no replacements once llm.max_cost / llm.max_tokens is spent
         tasks = await _supplement(generator, failed, round_number + 1) if failed else []
+    if storage is not None and hasattr(storage, "flush"):
+        await anyio.to_thread.run_sync(storage.flush)
     done, total = len(report.interactions), report.total_tasks
     log.info("batch: %d/%d interactions (%.1f%%)", done, total, 100 * report.success_rate)
     return report
@@ -136,9 +143,20 @@ async def _supplement(
     new_tasks: list[ConversationTask] = []
     for pid, lost in by_persona.items():
         persona = Persona(pid, lost[0].persona_features, lost[0].system_prompt)
-        queries = await writer.write(persona, len(lost), [t.original_query or "" for t in lost])
+        try:
+            queries = await writer.write(persona, len(lost), [t.original_query or "" for t in lost])
+        except LLMError as exc:  # this persona stays short; the batch keeps what it has
+            log.warning("supplement round %d: no new queries for %s: %s", round_number, pid, exc)
+            continue
         for number, (query, old) in enumerate(zip(queries, lost, strict=False), start=1):
-            adapted = await style.adapt_record(persona, _record(pid, query, round_number, number))
+            record = _record(pid, query, round_number, number)
+            try:
+                adapted = await style.adapt_record(persona, record)
+            except LLMError as exc:
+                log.warning(
+                    "supplement round %d: style transfer for %s: %s", round_number, pid, exc
+                )
+                continue
             new_tasks.append(
                 generator.task(
                     pid,

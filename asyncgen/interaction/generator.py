@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from asyncgen.errors import BudgetExceededError, LLMError
+from asyncgen.errors import BudgetExceededError, LLMError, StoreError
 from asyncgen.interaction.assistant import AssistantModel
 from asyncgen.interaction.conversation import ConversationTask, Parts, converse
 from asyncgen.interaction.distractor.types import Distractor
@@ -196,6 +197,9 @@ class InteractionGenerator:
         """Run a task with the spec's retries (`max_retries`, `retry_delay`)."""
         outcome = TaskOutcome(None, 0)
         for attempt in range(1, self.settings.max_retries + 2):
+            if getattr(self.client, "budget_exhausted", False):
+                detail = {"error": "llm.max_cost or llm.max_tokens is spent"}
+                return TaskOutcome(None, attempt - 1, "budget_exhausted", None, detail)
             outcome = await self._attempt(task, attempt)
             if outcome.interaction is not None or outcome.reason in FINAL_REASONS:
                 return outcome
@@ -215,6 +219,13 @@ class InteractionGenerator:
             return TaskOutcome(None, attempt, "budget_exhausted", None, {"error": str(exc)})
         except LLMError as exc:
             return _llm_failure(exc, attempt)
+        except (asyncio.CancelledError, StoreError):
+            raise
+        except Exception as exc:  # one conversation's bug must not sink the whole batch
+            log.exception("conversation %s failed unexpectedly", task.query_id)
+            return TaskOutcome(
+                None, attempt, "error", None, {"error": f"{type(exc).__name__}: {exc}"}
+            )
         found = problems(interaction, self.settings)
         if found:
             detail = {"problems": found, "interaction": interaction.to_dict()}

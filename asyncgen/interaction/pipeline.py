@@ -49,6 +49,8 @@ class InteractionPipeline:
     def __init__(self, config: RunConfig) -> None:
         """Bind to the run config; nothing is loaded until `prepare`."""
         self.config = config
+        # the spec's key for replacement rounds, read by the engine in place of its own
+        self.max_supplement_rounds = config.interaction_generation.max_supplement_rounds
         self.personas: list[Persona] = []
         self.queries: list[QueryRecord] = []
         self.report = StageReport()

@@ -26,7 +26,7 @@ class Message:
 
     role: str
     content: str
-    timestamp: str = ""
+    timestamp: str = field(default_factory=lambda: iso(utc_now()))
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ from asyncgen.interaction.records import Interaction, iso, utc_now
 
 RECORDS_FILE = "records.jsonl"
 INDEX_FILE = "index.json"
+# index.json is rewritten on every save while it is small, then at most once a second
+# (and on `flush`): rewriting it per save would cost O(n²) bytes over a large batch.
+EAGER_INDEX_ENTRIES = 256
+INDEX_INTERVAL = 1.0
 
 
 class InteractionStorage:
@@ -47,6 +52,8 @@ class InteractionStorage:
         self.samples: list[Any] = []
         self._lock = threading.Lock()
         self._index: list[dict[str, Any]] | None = None
+        self._index_written = -INDEX_INTERVAL
+        self._index_stale = False
 
     @property
     def records_path(self) -> Path:
@@ -60,6 +67,10 @@ class InteractionStorage:
 
     def save(self, interaction: Interaction | dict[str, Any]) -> str:
         """Append an interaction as one flushed line and update index.json.
+
+        The line is in the file when this returns; index.json follows on every save up to
+        256 entries, then at most once a second and on `flush` (it can be rebuilt from
+        the records at any time, as `load_all` and a new `InteractionStorage` do).
 
         Returns:
             The path of the file now holding it.
@@ -79,10 +90,26 @@ class InteractionStorage:
             except OSError as exc:
                 raise StoreError(f"{self.records_path}: cannot append ({exc.strerror})") from exc
             index.append(self._entry(data))
-            self._write_index(index)
+            now = time.monotonic()
+            if len(index) <= EAGER_INDEX_ENTRIES or now - self._index_written >= INDEX_INTERVAL:
+                self._write_index(index)
+                self._index_written, self._index_stale = now, False
+            else:
+                self._index_stale = True
         if self.collector is not None:
             self.samples.append(self.collector.interaction_to_training_sample(data))
         return str(self.records_path)
+
+    def flush(self) -> None:
+        """Bring index.json up to date with every saved interaction.
+
+        Raises:
+            StoreError: the index cannot be written.
+        """
+        with self._lock:
+            if self._index_stale and self._index is not None:
+                self._write_index(self._index)
+                self._index_written, self._index_stale = time.monotonic(), False
 
     def load(self, interaction_id: str) -> dict[str, Any]:
         """One interaction by its `interaction_id` (or record `id`).
