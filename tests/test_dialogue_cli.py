@@ -48,13 +48,15 @@ def test_index_out_of_range_is_one_line_and_exit_2(
 
 
 def test_generate_dialogue_honours_the_report_options(tmp_path: Path) -> None:
-    """`generate --pipeline dialogue` with the report's options yields matching records."""
+    """`generate --pipeline dialogue` with the report's options (its --total_generations
+    spelling too) yields matching records."""
     from asyncgen.dialogue.audit import audit_run
 
     dataset = write_multiwoz(tmp_path / "d.parquet", 80, seed=2)
     out = tmp_path / "run"
     args = [
-        "generate", "--pipeline", "dialogue", "--n", "30", "--out", str(out), "--quiet",
+        "generate", "--pipeline", "dialogue", "--total_generations", "30", "--out", str(out),
+        "--quiet",
         "--dataset-path", str(dataset), "--min-turns", "3", "4", "--max-turns", "5", "6",
         "--temperature", "0.5", "0.6", "--top-p", "0.9", "--similarity-threshold", "0.95",
     ]  # fmt: skip

@@ -100,3 +100,24 @@ def test_parquet_personas_load(tmp_path: Path) -> None:
     bank = load_personas(tmp_path / "p.parquet")
     assert [p.id for p in bank.personas] == ["a", "b", "c", "d"]
     assert bank.personas[0].summary_labels == ("Care", "Health")
+
+
+def test_embedding_columns_of_the_real_dataset_are_never_loaded(tmp_path: Path) -> None:
+    """FinePersonas rows carry a 1,024-float embedding and neighbour lists; only the
+    persona's own fields are read, so 100k rows do not become GBs of Python floats."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from asyncgen.personas.tables import read_rows
+
+    wide = [
+        {**row, "embedding": [0.5] * 1024, "nn_indices": [1, 2], "nn_scores": [0.9, 0.8]}
+        for row in ROWS
+    ]
+    pq.write_table(pa.Table.from_pylist(wide), tmp_path / "wide.parquet")
+    columns = ("id", "persona", "cluster_label", "summary_label")
+    rows = read_rows(tmp_path / "wide.parquet", columns=columns)
+    assert all(set(row) == set(columns) for _, _, row in rows)
+    assert [p.id for p in load_personas(tmp_path / "wide.parquet").personas] == ["a", "b", "c", "d"]
+    jsonl = read_rows(_write(tmp_path / "wide.jsonl", wide), columns=columns)
+    assert all("embedding" not in row for _, _, row in jsonl)

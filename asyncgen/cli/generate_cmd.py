@@ -161,7 +161,11 @@ def generate(
         None, "--pipeline", help="interaction | dialogue (default: interaction)."
     ),
     n: int | None = typer.Option(
-        None, "--n", "--total-generations", help="Records to produce (default 1000)."
+        None,
+        "--n",
+        "--total-generations",
+        "--total_generations",
+        help="Records to produce (default 1000).",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Run directory (default runs/<pipeline>-<timestamp>)."

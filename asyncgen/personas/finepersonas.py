@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "finepersonas_sample.jsonl"
 UNCLUSTERED = -1
 SelectionMode = Literal["either", "cluster", "summary"]
+# the fields a persona is built from; the dataset's embedding columns are never loaded
+PERSONA_COLUMNS = ("id", "persona", "cluster_label", "summary_label")
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def load_personas(path: str | Path | None = None, split: str = "train") -> Perso
         DatasetError: unreadable file, or a row missing a field or with a bad label.
     """
     target = Path(path) if path is not None else SAMPLE_PATH
-    personas = [parse_persona(row) for row in read_rows(target, split)]
+    rows = read_rows(target, split, columns=PERSONA_COLUMNS)
+    personas = [parse_persona(row) for row in rows]
     if not personas:
         raise DatasetError(f"{target}: persona dataset has no rows")
     log.info("loaded %d personas from %s", len(personas), target)

@@ -8,7 +8,7 @@ its callers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,17 @@ Row = tuple[str, int, dict[str, Any]]
 HF_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
 
 
-def read_rows(path: str | Path, split: str = "train") -> list[Row]:
+def read_rows(
+    path: str | Path, split: str = "train", columns: Sequence[str] | None = None
+) -> list[Row]:
     """Every row of the dataset at `path`, tagged with its file and row number.
 
     Args:
         path: a save_to_disk folder, a folder of Parquet/JSON(L) files, or one such file.
         split: the split read from a DatasetDict, a split-keyed JSON or a split-named file.
+        columns: keep only these fields (those present). Parquet and save_to_disk folders
+            then never load the others: FinePersonas carries 1,024-float embeddings per
+            row, several GB as Python objects over 100k rows.
 
     Raises:
         DatasetError: the path is missing, of an unknown kind, or not readable.
@@ -33,13 +38,13 @@ def read_rows(path: str | Path, split: str = "train") -> list[Row]:
     if not target.exists():
         raise DatasetError(f"{target}: dataset path does not exist")
     if target.is_dir():
-        return _read_dir(target, split)
-    return _read_file(target, split)
+        return _read_dir(target, split, columns)
+    return _read_file(target, split, columns)
 
 
-def _read_dir(folder: Path, split: str) -> list[Row]:
+def _read_dir(folder: Path, split: str, columns: Sequence[str] | None) -> list[Row]:
     if any((folder / marker).is_file() for marker in HF_MARKERS):
-        return _read_hf(folder, split)
+        return _read_hf(folder, split, columns)
     files = sorted(
         p for p in folder.rglob("*") if p.suffix in {".parquet", ".jsonl", ".json"} and p.is_file()
     )
@@ -50,26 +55,36 @@ def _read_dir(folder: Path, split: str) -> list[Row]:
         raise DatasetError(f"{folder}: no save_to_disk dataset, Parquet, JSON or JSONL files")
     rows: list[Row] = []
     for file in chosen:
-        rows.extend(_read_file(file, split))
+        rows.extend(_read_file(file, split, columns))
     return rows
 
 
-def _read_file(file: Path, split: str) -> list[Row]:
+def _read_file(file: Path, split: str, columns: Sequence[str] | None) -> list[Row]:
     suffix = file.suffix.lower()
     if suffix == ".parquet":
-        return _read_parquet(file)
+        return _read_parquet(file, columns)
     if suffix == ".jsonl":
-        return list(_read_jsonl(file))
+        return _only(list(_read_jsonl(file)), columns)
     if suffix == ".json":
-        return _read_json(file, split)
+        return _only(_read_json(file, split), columns)
     raise DatasetError(f"{file}: unknown dataset format (use a folder, .parquet, .json or .jsonl)")
 
 
-def _read_parquet(file: Path) -> list[Row]:
+def _only(rows: list[Row], columns: Sequence[str] | None) -> list[Row]:
+    if columns is None:
+        return rows
+    return [(src, i, {k: row[k] for k in columns if k in row}) for src, i, row in rows]
+
+
+def _read_parquet(file: Path, columns: Sequence[str] | None) -> list[Row]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(file)
+        if columns is not None:
+            present = set(pq.read_schema(file).names)
+            table = pq.read_table(file, columns=[c for c in columns if c in present])
+        else:
+            table = pq.read_table(file)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{file}: not a readable Parquet file ({_one_line(exc)})") from exc
     return [(str(file), i, row) for i, row in enumerate(table.to_pylist())]
@@ -111,7 +126,7 @@ def _read_json(file: Path, split: str) -> list[Row]:
     return rows
 
 
-def _read_hf(folder: Path, split: str) -> list[Row]:
+def _read_hf(folder: Path, split: str, columns: Sequence[str] | None) -> list[Row]:
     """A `save_to_disk` folder, through the optional `datasets` package."""
     try:
         import datasets
@@ -129,6 +144,8 @@ def _read_hf(folder: Path, split: str) -> list[Row]:
             names = ", ".join(sorted(loaded))
             raise DatasetError(f"{folder}: no split {split!r} (has {names})")
         loaded = loaded[split]
+    if columns is not None:
+        loaded = loaded.select_columns([c for c in columns if c in loaded.column_names])
     source = str(folder / split) if (folder / split).is_dir() else str(folder)
     return [(source, i, dict(row)) for i, row in enumerate(loaded)]
 
