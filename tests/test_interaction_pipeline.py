@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,11 @@ async def test_plan_items_are_pure_and_spread_over_queries(tmp_path: Path) -> No
     first_cycle = [item.payload["query_id"] for item in items[: len(one.queries)]]
     assert sorted(first_cycle) == sorted(q.query_id for q in one.queries)
     assert len(one.queries) >= 48  # 40 items plus a spare share for replacements
+    personas = {q.persona_id for q in one.queries}
+    share = Counter(item.payload["persona_id"] for item in items[: 3 * len(personas)])
+    assert set(share) == personas and set(share.values()) == {3}  # 3 queries per persona
+    spread = Counter(item.payload["persona_id"] for item in items[:40]).values()
+    assert max(spread) - min(spread) <= 1  # the spares, too, go round the personas
     other = InteractionPipeline(
         config.model_copy(update={"engine": config.engine.model_copy(update={"seed": 1})})
     )

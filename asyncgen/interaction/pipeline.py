@@ -91,6 +91,7 @@ class InteractionPipeline:
         cfg = self.config
         gen = cfg.interaction_generation
         return {
+            "plan_order": "persona-balanced",
             "personas": cfg.personas.model_dump(),
             "turns": [gen.min_turns, gen.max_turns],
             "distractor": cfg.distractor.model_dump(),
@@ -124,11 +125,26 @@ class InteractionPipeline:
         return WorkItem(index=index, seed=seed, payload=payload)
 
     def _order(self, cycle: int) -> list[int]:
-        """A seeded permutation of the queries for one cycle (cached)."""
+        """A seeded, persona-balanced permutation of the queries for one cycle (cached).
+
+        Round robin over the personas (in a seeded order), each persona's queries in a
+        seeded order: the first k × personas items give every persona k conversations, so
+        `n = personas × queries_per_persona` gives each exactly its share, and the spare
+        queries that replacements draw on are spread over the personas the same way.
+        """
         order = self._orders.get(cycle)
         if order is None:
-            order = list(range(len(self.queries)))
-            random.Random(f"order:{self.config.engine.seed}:{cycle}").shuffle(order)
+            rng = random.Random(f"order:{self.config.engine.seed}:{cycle}")
+            by_persona: dict[str, list[int]] = {}
+            for position, query in enumerate(self.queries):
+                by_persona.setdefault(query.persona_id, []).append(position)
+            lanes = list(by_persona.values())
+            rng.shuffle(lanes)
+            for lane in lanes:
+                rng.shuffle(lane)
+            order = [
+                lane[r] for r in range(max(map(len, lanes))) for lane in lanes if r < len(lane)
+            ]
             self._orders[cycle] = order
         return order
 
