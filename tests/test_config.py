@@ -104,3 +104,21 @@ def test_unknown_option_is_a_usage_error_not_a_traceback(
     err = capsys.readouterr().err
     assert "No such option" in err
     assert "Traceback" not in err
+
+
+def test_key_found_the_dialogue_report_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report keeps `OPENAI_KEY` in `.env.local`: that key is used, not the simulator;
+    `OPENAI_API_KEY` still wins, and `.env.local` wins over `.env`."""
+    from asyncgen.config import resolve_api_key
+
+    monkeypatch.chdir(tmp_path)
+    llm = load_config(environ={}, env_file=None).llm
+    assert resolve_api_key(llm, environ={}) is None
+    (tmp_path / ".env.local").write_text("OPENAI_KEY=sk-from-report\n")
+    assert resolve_api_key(llm, environ={}) == "sk-from-report"
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-dotenv\nASYNCGEN_ENGINE__N=7\n")
+    assert resolve_api_key(llm, environ={}) == "sk-dotenv"
+    assert resolve_api_key(llm, environ={"OPENAI_API_KEY": "sk-env"}) == "sk-env"
+    (tmp_path / ".env.local").write_text("OPENAI_API_KEY=sk-local\nASYNCGEN_ENGINE__N=9\n")
+    assert resolve_api_key(llm, environ={}) == "sk-local"
+    assert load_config(environ={}).engine.n == 9

@@ -18,6 +18,8 @@ from asyncgen.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "resources" / "default.yaml"
 ENV_PREFIX = "ASYNCGEN_"
 SECRET_MARKERS = ("api_key", "secret", "token", "password")
+# Other names a key is found under: the dialogue report's setup uses OPENAI_KEY.
+KEY_ALIASES = {"OPENAI_API_KEY": ("OPENAI_KEY",)}
 # Keys whose names contain a marker but hold no secret (token counts and budgets).
 NOT_SECRET = {"max_tokens", "max_completion_tokens", "prompt_tokens", "output_tokens", "first_k"}
 
@@ -35,7 +37,8 @@ def load_config(
         path: a user YAML file merged over the packaged defaults.
         overrides: dotted keys (``"llm.limits.rpm"``) from the CLI; ``None`` values are skipped.
         environ: the environment to read ``ASYNCGEN_SECTION__KEY`` variables from.
-        env_file: a ``.env`` file whose values fill variables not already set.
+        env_file: a ``.env`` file whose values fill variables not already set (a
+            ``.env.local`` beside it is read too, and wins).
 
     Raises:
         ConfigError: one line per problem, naming the key.
@@ -63,11 +66,15 @@ def validate_file(path: str | Path) -> list[str]:
 
 
 def resolve_api_key(llm: LLMSettings, environ: Mapping[str, str] | None = None) -> str | None:
-    """The key for the configured provider, from its environment variable or `.env`."""
+    """The key for the configured provider, from its environment variable, `.env` or
+    `.env.local`; `OPENAI_KEY` (the dialogue report's name) stands in for `OPENAI_API_KEY`."""
     env = dict(_dotenv(".env"))
     env.update(os.environ if environ is None else environ)
     var = llm.api_key_env or PROVIDER_DEFAULTS[llm.provider][1]
-    return env.get(var) or None
+    for name in (var, *KEY_ALIASES.get(var, ())):
+        if env.get(name):
+            return env[name]
+    return None
 
 
 def redacted(value: Any) -> Any:
@@ -101,9 +108,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _dotenv(env_file: str | Path | None) -> dict[str, str]:
-    if env_file is None or not Path(env_file).is_file():
+    """Values of `env_file`; for `.env`, also `.env.local` beside it, which wins."""
+    if env_file is None:
         return {}
-    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    files = [Path(env_file)]
+    if files[0].name == ".env":
+        files.append(files[0].with_name(".env.local"))
+    values: dict[str, str] = {}
+    for file in files:
+        if file.is_file():
+            values.update({k: v for k, v in dotenv_values(file).items() if v is not None})
+    return values
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
