@@ -115,7 +115,17 @@ async def test_dialogue_generator_runs_the_report_entry_point(tmp_path: Path) ->
             summary = await generator.generate_unique_dialogues(25, tmp_path / "run")
     assert summary.status == "complete"
     assert audit_run(tmp_path / "run").records == 25
-    assert len(json.loads((tmp_path / "run" / "generated_dialogues.json").read_text())) == 25
+    dialogues = json.loads((tmp_path / "run" / "generated_dialogues.json").read_text())
+    assert len(dialogues) == 25
+    # The report's is_unique now answers against the run's accepted dialogues.
+    assert generator.existing_embeddings.shape[0] == 25
+    assert not generator.is_unique(await generator.embed_dialogue(dialogues[3]))
+    fresh = await generator.embed_dialogue("A lighthouse keeper teaches a parrot Latin verbs.")
+    assert generator.is_unique(fresh)
+    generator.remember(fresh)
+    assert not generator.is_unique(fresh) and generator.existing_embeddings.shape[0] == 26
+    with pytest.raises(ValueError, match="dimensions"):
+        generator.is_unique(np.zeros(7, dtype=np.float32))
 
 
 @pytest.mark.timeout(300)

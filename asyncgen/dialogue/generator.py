@@ -84,6 +84,7 @@ class DialogueGenerator:
         self.files = DialogueFiles(self.settings)
         self.memory = EmbeddingMemory(self.settings.similarity_threshold)
         self.noiser: Any = None
+        self._embedder: Any = None
 
     # --- data -----------------------------------------------------------------------
 
@@ -418,9 +419,43 @@ class DialogueGenerator:
             "created_at": self.clock().isoformat(),
         }
 
+    @property
+    def existing_embeddings(self) -> np.ndarray:
+        """The report's `existing_embeddings`: every accepted dialogue's vector, one per row."""
+        return self.memory.existing_embeddings
+
+    async def embed_dialogue(self, dialogue: dict[str, Any] | str) -> np.ndarray:
+        """The report's conversation embedding, by the run's dedup embedder, off the loop.
+
+        Args:
+            dialogue: a dialogue record (its `turns`) or the text to embed.
+
+        Returns:
+            One normalised vector. The first call also sets `is_unique`'s bar to
+            `dedup.threshold` on this embedder's scale (MiniLM's 0.9 maps per embedder).
+        """
+        from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
+
+        dedup = settings_for(self.config)
+        if self._embedder is None:
+            self._embedder = await asyncio.to_thread(load_embedder, dedup)
+            self.memory.threshold = effective_threshold(dedup, self._embedder.name)
+        text = dialogue if isinstance(dialogue, str) else record_text(dialogue, dedup) or ""
+        vectors = await asyncio.to_thread(self._embedder.encode, [text])
+        return np.asarray(vectors[0], dtype=np.float32)
+
     def is_unique(self, conversation_embedding: np.ndarray) -> bool:
-        """The report's `is_unique`: no earlier accepted embedding reaches the threshold."""
+        """The report's `is_unique`: no accepted embedding reaches the similarity bar.
+
+        Raises:
+            ValueError: the vector's size differs from the accepted ones (another embedder:
+                use `embed_dialogue`).
+        """
         return self.memory.is_unique(conversation_embedding)
+
+    def remember(self, conversation_embedding: np.ndarray) -> None:
+        """Accept a dialogue's embedding, as the report's loop does after `is_unique`."""
+        self.memory.add(conversation_embedding)
 
     # --- the whole run --------------------------------------------------------------
 
@@ -447,9 +482,24 @@ class DialogueGenerator:
         config.engine.pipeline = "dialogue"
         pipeline = DialoguePipeline(config, generator=self)
         gate = create_gate(config, run_dir)
-        return await run_generation(
+        summary = await run_generation(
             config, pipeline, run_dir=run_dir, client=self.client, gate=gate, resume=resume
         )
+        await self._remember_run(run_dir)
+        return summary
+
+    async def _remember_run(self, run_dir: Path) -> None:
+        """Load the run's accepted embeddings, so `is_unique` answers against them."""
+        path = run_dir / self.settings.embedding_file
+        if not path.is_file():
+            return
+        vectors = await asyncio.to_thread(np.load, path)
+        if len(vectors):
+            from asyncgen.dedup import effective_threshold, settings_for
+
+            dedup = settings_for(self.config)
+            self.memory.existing_embeddings = np.asarray(vectors, dtype=np.float32)
+            self.memory.threshold = effective_threshold(dedup, dedup.embedder)
 
     # --- the report's files ---------------------------------------------------------
 

@@ -86,9 +86,19 @@ class EmbeddingMemory:
         self.existing_embeddings = np.zeros((0, dim or 0), dtype=np.float32)
 
     def is_unique(self, conversation_embedding: np.ndarray) -> bool:
-        """True when no earlier embedding reaches the similarity threshold."""
+        """True when no earlier embedding reaches the similarity threshold.
+
+        Raises:
+            ValueError: the vector's size differs from the stored ones.
+        """
         if self.existing_embeddings.shape[0] == 0:
             return True
+        size, held = conversation_embedding.size, self.existing_embeddings.shape[1]
+        if size != held:
+            raise ValueError(
+                f"embedding has {size} dimensions, the accepted ones {held}: embed with "
+                "DialogueGenerator.embed_dialogue (the run's dedup embedder)"
+            )
         vector = _normalise(conversation_embedding.reshape(1, -1))
         scores = _normalise(self.existing_embeddings) @ vector.T
         return float(scores.max()) < self.threshold
