@@ -110,3 +110,28 @@ def test_is_unique_and_saved_files(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "dialogue_hashes.json").read_text()) == ["ab" * 32]
     generator.save_embeddings(np.eye(3, dtype=np.float32), tmp_path)
     assert np.load(tmp_path / "dialogue_embeddings.npy").shape == (3, 3)
+
+
+def test_runs_sharing_one_output_file_keep_each_others_dialogues(tmp_path: Path) -> None:
+    """An absolute `output_file`/`hash_file` shared by two runs ends with both runs'
+    dialogues and hashes (the report loads, merges and saves); a re-export adds nothing."""
+    from asyncgen.dialogue.store import export_run
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    config = _config().model_copy(deep=True)
+    config.dialogue.output_file = str(shared / "all_dialogues.json")
+    config.dialogue.hash_file = str(shared / "all_hashes.json")
+    config.dedup.enabled = False
+    for run, ids in (("one", ("a", "b")), ("two", ("c",))):
+        (tmp_path / run).mkdir()
+        lines = [
+            json.dumps({"id": i, "dialogue_id": i, "base_dialogue_hash": i * 64, "turns": []})
+            for i in ids
+        ]
+        (tmp_path / run / "records.jsonl").write_text("\n".join(lines) + "\n")
+        export_run(tmp_path / run, config)
+    export_run(tmp_path / "two", config)
+    saved = json.loads((shared / "all_dialogues.json").read_text())
+    assert [d["dialogue_id"] for d in saved] == ["a", "b", "c"]
+    assert json.loads((shared / "all_hashes.json").read_text()) == ["a" * 64, "b" * 64, "c" * 64]

@@ -138,14 +138,13 @@ def export_run(run_dir: Path, config: RunConfig, records_file: str = "records.js
 
     The run's `records.jsonl` stays the source of truth; these are the report's views of
     it: every dialogue as one JSON array, the SHA-256 of every base conversation used,
-    and the dialogue embeddings the uniqueness gate kept. Returns the dialogue count.
+    and the dialogue embeddings the uniqueness gate kept. As in the report, dialogues
+    and hashes already in those files (an absolute `output_file` shared by several runs)
+    are kept and the new ones merged in by `dialogue_id`. Returns the dialogue count.
     """
     files = DialogueFiles(config.dialogue)
     records = read_records(run_dir / records_file)
-    payload = json.dumps(records, ensure_ascii=False, indent=2).encode("utf-8")
-    write_bytes_atomic(run_dir / config.dialogue.output_file, payload)
-    hashes = sorted({str(r["base_dialogue_hash"]) for r in records if r.get("base_dialogue_hash")})
-    files.save_hashes(hashes, run_dir)
+    total = files.save_new_dialogues(records, run_dir, files.load_hashes(run_dir))
     if config.dedup.enabled:
         from asyncgen.dedup.export import export_embeddings
 
@@ -153,5 +152,11 @@ def export_run(run_dir: Path, config: RunConfig, records_file: str = "records.js
             export_embeddings(run_dir, run_dir / config.dialogue.embedding_file)
         except StoreError as exc:
             log.info("no embeddings to export: %s", exc)
-    log.info("exported %d dialogues and %d base hashes to %s", len(records), len(hashes), run_dir)
+    log.info(
+        "exported %d dialogues (%d in %s) to %s",
+        len(records),
+        total,
+        config.dialogue.output_file,
+        run_dir,
+    )
     return len(records)
