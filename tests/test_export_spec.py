@@ -268,3 +268,26 @@ def test_dialogue_noisy_turns_and_versions(tmp_path: Path) -> None:
     assert clean.full_conversation[0]["content"] == record["turns"][0]["user_utterance"]
     assert clean.noisy_initial_queries == record["turns"][0]["noise"]
     assert clean.metadata["distractor_applied"] is True
+
+
+async def test_async_twins_write_the_same_files(tmp_path: Path) -> None:
+    """aexport_samples / aexport_statistics (for callers on a loop) write what the sync
+    methods write."""
+    records = _hand_made(tmp_path)
+    moment = datetime(2026, 2, 6, 12, 0, 0)
+    config = {"training_data": {"output_dir": str(tmp_path / "o")}}
+    exporter = TrainingDataExporter(config, clock=lambda: moment)
+    samples = TrainingDataCollector(config).collect_from_interactions(records)
+    paths = await exporter.aexport_samples(samples, split=True, use_timestamp=False)
+    assert {Path(p).name for p in paths.values()} == {
+        "train_samples.json", "validation_samples.json", "test_samples.json",
+    }  # fmt: skip
+    total = sum(len(_json_at(p)) for p in paths.values())
+    assert total == len(records)
+    stats = Path(await exporter.aexport_statistics(samples, use_timestamp=False))
+    assert stats.name == "statistics.json" and STAT_KEYS <= set(_json_at(stats))
+
+
+def _json_at(path: str | Path) -> Any:
+    """A written JSON file, parsed (blocking: for assertions after the awaited work)."""
+    return json.loads(Path(path).read_text())

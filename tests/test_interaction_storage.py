@@ -112,3 +112,12 @@ def test_index_keeps_up_with_large_batches_without_rewriting_per_save(tmp_path: 
     storage.flush()
     index = json.loads(index_path.read_text())
     assert index["count"] == 400 and len(storage.load_all()) == 400
+
+
+async def test_async_twins_save_and_load(tmp_path: Path) -> None:
+    """asave / aload / aload_all do the same work off the event loop."""
+    storage = InteractionStorage(tmp_path / "interactions")
+    await storage.asave(_interaction(1))
+    await storage.asave(_interaction(2))
+    assert (await storage.aload("interaction_persona_002_x"))["persona_id"] == "persona_002"
+    assert [d["persona_id"] for d in await storage.aload_all()] == ["persona_001", "persona_002"]

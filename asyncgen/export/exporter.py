@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 
 from asyncgen.export.columnar import require_datasets
@@ -105,6 +106,18 @@ class TrainingDataExporter:
         name = f"{STATISTICS_NAME}{'_' + self._stamp() if use_timestamp else ''}.json"
         data = orjson.dumps(stats, option=orjson.OPT_INDENT_2)
         return str(write_bytes_atomic(self.output_dir / name, data))
+
+    async def aexport_samples(
+        self, samples: Sequence[TrainingSample], split: bool = False, use_timestamp: bool = True
+    ) -> dict[str, str]:
+        """`export_samples` in a worker thread, for callers on an event loop."""
+        return await anyio.to_thread.run_sync(self.export_samples, samples, split, use_timestamp)
+
+    async def aexport_statistics(
+        self, samples: Sequence[TrainingSample], use_timestamp: bool = True
+    ) -> str:
+        """`export_statistics` in a worker thread, for callers on an event loop."""
+        return await anyio.to_thread.run_sync(self.export_statistics, samples, use_timestamp)
 
     def compute_statistics(self, samples: Sequence[TrainingSample]) -> dict[str, Any]:
         """Compute dataset statistics.

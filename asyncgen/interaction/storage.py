@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 
 from asyncgen.errors import StoreError
@@ -99,6 +100,18 @@ class InteractionStorage:
         if self.collector is not None:
             self.samples.append(self.collector.interaction_to_training_sample(data))
         return str(self.records_path)
+
+    async def asave(self, interaction: Interaction | dict[str, Any]) -> str:
+        """`save` in a worker thread, for callers on an event loop."""
+        return await anyio.to_thread.run_sync(self.save, interaction)
+
+    async def aload(self, interaction_id: str) -> dict[str, Any]:
+        """`load` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.load, interaction_id)
+
+    async def aload_all(self) -> list[dict[str, Any]]:
+        """`load_all` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.load_all)
 
     def flush(self) -> None:
         """Bring index.json up to date with every saved interaction.
