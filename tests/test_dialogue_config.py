@@ -65,3 +65,18 @@ def test_bad_scenario_space_is_a_config_error(tmp_path: Path, text: str, key: st
     bad.write_text(text)
     with pytest.raises(ConfigError, match=key):
         load_config(bad, environ={}, env_file=None)
+
+
+def test_the_reports_list_names_are_importable() -> None:
+    """Code written against the report finds its lists under the report's names."""
+    import asyncgen.dialogue as dialogue
+    from asyncgen.config import dialogue as lists
+
+    assert dialogue.PREDEFINED_REGIONS is lists.REGIONS
+    assert dialogue.LOGICAL_COMBINATIONS is lists.COMBINATIONS
+    assert dialogue.USER_EMOTION_LIST is lists.USER_EMOTIONS
+    assert dialogue.ASSISTANT_EMOTION_LIST is lists.ASSISTANT_EMOTIONS
+    assert dialogue.travel_time_slots is lists.TIME_SLOTS
+    assert set(dialogue.RESOLUTION_STATUSES) == {"Resolved", "Failed", "Escalated"}
+    assert sum(dialogue.SERVICE_WEIGHTS.values()) == pytest.approx(1.0)
+    assert len(dialogue.CORE_SERVICES) == 8

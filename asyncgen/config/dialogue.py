@@ -124,6 +124,13 @@ ASSISTANT_EMOTIONS = [
 
 RESOLUTION_STATUSES = {"Resolved": 0.4, "Failed": 0.3, "Escalated": 0.3}
 
+# The report's names for the same lists (its code refers to them so).
+PREDEFINED_REGIONS = REGIONS
+LOGICAL_COMBINATIONS = COMBINATIONS
+USER_EMOTION_LIST = USER_EMOTIONS
+ASSISTANT_EMOTION_LIST = ASSISTANT_EMOTIONS
+travel_time_slots = TIME_SLOTS  # the report's own (lower-case) name
+
 
 class DialogueSettings(Settings):
     """The report's CLI parameters and scenario space, every list overridable in YAML."""

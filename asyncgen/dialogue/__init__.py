@@ -5,6 +5,18 @@ into the run engine. Base dialogues load from a local MultiWOZ v2.2 copy or the 
 sample; item *i* of the plan is a pure function of (config, seed, i).
 """
 
+from asyncgen.config.dialogue import (
+    ASSISTANT_EMOTION_LIST,
+    CORE_SERVICES,
+    GENERAL_CATEGORIES,
+    LOGICAL_COMBINATIONS,
+    PREDEFINED_REGIONS,
+    RESOLUTION_STATUSES,
+    SERVICE_CATEGORIES,
+    SERVICE_WEIGHTS,
+    USER_EMOTION_LIST,
+    travel_time_slots,
+)
 from asyncgen.dialogue.audit import RunAudit, audit_records, audit_run
 from asyncgen.dialogue.generator import DialogueGenerator
 from asyncgen.dialogue.mix import StratifiedMix, balanced_order, round_robin
@@ -31,6 +43,16 @@ from asyncgen.dialogue.store import export_run
 from asyncgen.dialogue.synthetic import synthesize_multiwoz, write_multiwoz
 
 __all__ = [
+    "ASSISTANT_EMOTION_LIST",
+    "CORE_SERVICES",
+    "GENERAL_CATEGORIES",
+    "LOGICAL_COMBINATIONS",
+    "PREDEFINED_REGIONS",
+    "RESOLUTION_STATUSES",
+    "SERVICE_CATEGORIES",
+    "SERVICE_WEIGHTS",
+    "USER_EMOTION_LIST",
+    "travel_time_slots",
     "BaseDialogue",
     "BaseTurn",
     "DialogueFormatError",
