@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -46,12 +47,20 @@ async def generator() -> AsyncIterator[DialogueGenerator]:
 async def test_report_scenario_call_returns_scenario_and_time(
     generator: DialogueGenerator,
 ) -> None:
-    """generate_dynamic_scenario(category, services, region) names region and a slot time."""
-    scenario, when = await generator.generate_dynamic_scenario(
+    """generate_dynamic_scenario(category, services, region) returns the scenario (a str,
+    as in the report) naming the region and a slot time; no seed draws fresh ones."""
+    scenario = await generator.generate_dynamic_scenario(
         "dining_reservation", ["restaurant", "taxi"], "Lima", seed=3
     )
-    assert "Lima" in scenario and when["time"] in scenario
+    when = generator.last_scenario_time
+    assert isinstance(scenario, str) and "Lima" in scenario and when["time"] in scenario
     assert when["slot"] in generator.settings.time_slots
+    times = set()
+    for _ in range(6):
+        await generator.generate_dynamic_scenario("dining_reservation", ["restaurant"], "Lima")
+        times.add(generator.last_scenario_time["time"])
+    assert len(times) > 1
+    await generator.generate_dynamic_scenario("no_such_category", ["hotel"], "Oslo", seed=1)
 
 
 async def test_report_dialogue_call_returns_a_valid_dialogue(
@@ -135,3 +144,31 @@ def test_runs_sharing_one_output_file_keep_each_others_dialogues(tmp_path: Path)
     saved = json.loads((shared / "all_dialogues.json").read_text())
     assert [d["dialogue_id"] for d in saved] == ["a", "b", "c"]
     assert json.loads((shared / "all_hashes.json").read_text()) == ["a" * 64, "b" * 64, "c" * 64]
+
+
+async def test_report_dialogue_call_takes_the_reports_parameters(
+    generator: DialogueGenerator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """temperature, top_p and the penalties go to the model as given; a category foreign
+    to the service is replaced by one of its own (and said)."""
+    sent: list[Any] = []
+    real_chat = generator.client.chat  # type: ignore[union-attr]
+
+    async def recording(request: Any, handle: Any = None) -> Any:
+        sent.append(handle)
+        return await real_chat(request, handle)
+
+    generator.client.chat = recording  # type: ignore[union-attr, method-assign]
+    with caplog.at_level("INFO", logger="asyncgen.dialogue.generator"):
+        await generator.generate_dynamic_scenario("no_such_category", ["hotel"], "Oslo", seed=1)
+    assert "'no_such_category' is not one of hotel's" in caplog.text
+    await generator.generate_dialogue(
+        ["hotel"], "USER: A room?\nASSISTANT: Sure.", 4, 6,
+        scenario="A late arrival in Oslo.", user_emotions=["Tired"],
+        assistant_emotions=["Patient"], regions=["Oslo"],
+        temperature=0.33, top_p=0.7, frequency_penalty=0.1, presence_penalty=0.2, max_retries=3,
+    )  # fmt: skip
+    last = sent[-1]
+    assert (last.temperature, last.top_p, last.frequency_penalty, last.presence_penalty) == (
+        0.33, 0.7, 0.1, 0.2,
+    )  # fmt: skip

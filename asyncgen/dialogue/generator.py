@@ -84,6 +84,7 @@ class DialogueGenerator:
         self.files = DialogueFiles(self.settings)
         self.memory = EmbeddingMemory(self.settings.similarity_threshold)
         self.noiser: Any = None
+        self.last_scenario_time: dict[str, str] = {}
         self._embedder: Any = None
 
     # --- data -----------------------------------------------------------------------
@@ -204,7 +205,13 @@ class DialogueGenerator:
         return scenario
 
     async def dialogue_for(
-        self, payload: dict[str, Any], scenario: str, base: str, handle: ModelHandle
+        self,
+        payload: dict[str, Any],
+        scenario: str,
+        base: str,
+        handle: ModelHandle,
+        *,
+        max_retries: int | None = None,
     ) -> tuple[list[DialogueTurn], str, str, int]:
         """Write a planned item's dialogue; retry invalid formats with backoff.
 
@@ -219,7 +226,8 @@ class DialogueGenerator:
         gen = payload["generation_params"]
         messages = dialogue_messages(payload, scenario, base)
         last_error: DialogueFormatError | None = None
-        for attempt in range(self.settings.max_retries + 1):
+        retries = self.settings.max_retries if max_retries is None else max_retries
+        for attempt in range(retries + 1):
             if attempt:
                 await self.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
             request = ChatRequest(
@@ -242,23 +250,31 @@ class DialogueGenerator:
     # --- the report's call signatures -----------------------------------------------
 
     async def generate_dynamic_scenario(
-        self, category: str, listservice: list[str], region: str, *, seed: int = 0
-    ) -> tuple[str, dict[str, str]]:
+        self, category: str, listservice: list[str], region: str, *, seed: int | None = None
+    ) -> str:
         """The report's call: a scenario with a random persona and time slot.
 
-        Returns:
-            (scenario, {"slot": name, "time": "HH:MM"}).
+        A `category` that does not belong to the primary service is replaced by a random
+        one that does (and logged), as in the report. `seed` makes the persona and time
+        reproducible; None draws fresh ones each call. The slot and time used are kept in
+        `last_scenario_time` (``{"slot": name, "time": "HH:MM"}``).
 
         Raises:
             LLMError: the call failed (the report returned None; here it says why).
         """
         rng = random.Random(seed)
+        valid = self.get_categories_for_service(listservice[0]) if listservice else []
+        if valid and category not in valid:
+            chosen = rng.choice(valid)
+            log.info("category %r is not one of %s's; using %r", category, listservice[0], chosen)
+            category = chosen
         persona = self.select_random_persona(rng)
         when = self.space.random_time_slot(rng)
         payload = self._manual_payload(listservice, category, region, when.slot, when.time)
-        payload["model_seed"] = seed
+        payload["model_seed"] = seed if seed is not None else rng.getrandbits(32)
         scenario = await self.scenario_for(payload, persona, self.lock_handle(payload))
-        return scenario, {"slot": when.slot, "time": when.time}
+        self.last_scenario_time = {"slot": when.slot, "time": when.time}
+        return scenario
 
     async def generate_dialogue(
         self,
@@ -273,14 +289,28 @@ class DialogueGenerator:
         regions: list[str],
         resolution_status: str = "Resolved",
         sampling: dict[str, float] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        max_retries: int | None = None,
+        category: str = "general_inquiry",
     ) -> str:
         """The report's call: one valid tagged dialogue for a base conversation `prompt`.
 
+        The report's sampling parameters may be given one by one or as `sampling`; those
+        left None come from `llm.sampling`. `max_retries` (None: `dialogue.max_retries`)
+        bounds the re-asks after an invalid format; the time slot and time of the last
+        `generate_dynamic_scenario` call go into the prompt.
+
         Raises:
-            DialogueFormatError: no valid dialogue within `dialogue.max_retries` retries.
+            DialogueFormatError: no valid dialogue within the allowed retries.
             LLMError: a call failed after the transport's retries.
         """
-        payload = self._manual_payload(listservice, "general_inquiry", regions[0], "", "")
+        when = self.last_scenario_time
+        payload = self._manual_payload(
+            listservice, category, regions[0], when.get("slot", ""), when.get("time", "")
+        )
         payload.update(
             regions=regions,
             user_emotions=user_emotions,
@@ -288,9 +318,16 @@ class DialogueGenerator:
             resolution_status=resolution_status,
         )
         payload["generation_params"].update(min_turns=min_turns, max_turns=max_turns)
+        named = {
+            "temperature": temperature,
+            "top_p": top_p,
+            "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty,
+        }
         payload["generation_params"].update(sampling or {})
+        payload["generation_params"].update({k: v for k, v in named.items() if v is not None})
         _, text, _, _ = await self.dialogue_for(
-            payload, scenario, prompt, self.lock_handle(payload)
+            payload, scenario, prompt, self.lock_handle(payload), max_retries=max_retries
         )
         return text
 
