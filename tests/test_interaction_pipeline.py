@@ -100,6 +100,7 @@ async def test_run_yields_valid_interactions_matching_the_config(
     index = json.loads((tmp_path / "run" / "index.json").read_text())
     entry = index["interactions"][0]
     assert {"id", "persona_id", "num_turns", "created_at", "query_id"} <= entry.keys()
+    assert entry["filepath"] == "records.jsonl"  # the spec's field, relative to the run
     storage = InteractionStorage(tmp_path / "run")  # the spec's API on the engine's run dir
     assert len(storage.load_all()) == 80
     assert storage.load(records[5]["interaction_id"])["id"] == records[5]["id"]
@@ -277,6 +278,10 @@ async def test_query_writer_asks_in_batches_and_stops_on_repeats() -> None:
     stuck = LocalResponderClient(scripts={"query_generation": lambda r, n: '{"queries": ["same"]}'})
     few = await QueryWriter(stuck, ModelHandle("openai", "m"), max_retries=2).write(persona, 5)
     assert few == ["same"] and len(stuck.calls) == 4
+    # the guide's spelling of the same call, from a persona's features
+    writer = QueryWriter(LocalResponderClient(), ModelHandle("openai", "m"))
+    more = await writer.generate_queries_for_persona({"domain": "software"}, num_queries=3)
+    assert len(more) == len({q.lower() for q in more}) == 3
 
 
 async def test_a_bad_user_prompt_fails_prepare_with_a_clear_error(tmp_path: Path) -> None:

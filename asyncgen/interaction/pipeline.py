@@ -234,13 +234,15 @@ class InteractionPipeline:
         """Nothing to re-learn: items are independent and stage files are on disk."""
 
     def index_entry(self, record: Record) -> dict[str, Any]:
-        """id, interaction_id, persona_id, num_turns, created_at, query_id."""
+        """id, interaction_id, persona_id, filepath (the spec's field: the file holding it),
+        num_turns, created_at, query_id."""
         data = record.data
         meta = data.get("metadata") or {}
         return {
             "id": record.id,
             "interaction_id": data.get("interaction_id"),
             "persona_id": data.get("persona_id"),
+            "filepath": self.records_file,
             "num_turns": data.get("num_turns"),
             "created_at": meta.get("created_at"),
             "query_id": meta.get("query_id"),

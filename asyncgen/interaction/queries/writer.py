@@ -53,6 +53,21 @@ class QueryWriter:
             fruitless = 0 if len(found) > before else fruitless + 1
         return found[:n]
 
+    async def generate_queries_for_persona(
+        self,
+        features: dict[str, str],
+        num_queries: int,
+        *,
+        persona_id: str = "persona",
+        avoid: list[str] | None = None,
+    ) -> list[str]:
+        """The guide's call: `num_queries` new queries for a persona given by its features.
+
+        Raises:
+            LLMError: the transport could not get an answer.
+        """
+        return await self.write(Persona(persona_id, dict(features)), num_queries, avoid)
+
     async def _ask(
         self, persona: Persona, n: int, avoid: list[str], round_number: int
     ) -> list[str]:
