@@ -62,6 +62,9 @@ def _check_run(run_dir: Path, config: RunConfig, n: int) -> None:
     assert audit.out_of_range == 0 and audit.bad_emotions == 0
     assert audit.reused_bases == 0 and audit.duplicate_ids == 0
     assert audit.max_mix_error(config.dialogue) <= 2.0, (audit.service_mix, audit.resolution_mix)
+    # the least-used combination is picked each time: usage stays level within a size
+    assert sum(audit.combination_usage.values()) == n
+    assert audit.combination_spread <= 2, audit.combination_usage
     exported = json.loads((run_dir / config.dialogue.output_file).read_text())
     hashes = json.loads((run_dir / config.dialogue.hash_file).read_text())
     assert len(exported) == n and len(set(hashes)) == n

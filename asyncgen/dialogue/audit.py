@@ -24,6 +24,16 @@ class RunAudit:
     reused_bases: int = 0
     duplicate_ids: int = 0
     mean_turns: float = 0.0
+    combination_usage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def combination_spread(self) -> int:
+        """Most-used minus least-used count among the combinations of each service count:
+        the report picks the least-used combination, so this stays small."""
+        by_size: dict[int, list[int]] = {}
+        for name, count in self.combination_usage.items():
+            by_size.setdefault(name.count("+") + 1, []).append(count)
+        return max((max(c) - min(c) for c in by_size.values()), default=0)
 
     def max_mix_error(self, settings: DialogueSettings) -> float:
         """The largest gap, in percentage points, between realised and configured shares."""
@@ -74,6 +84,9 @@ def audit_records(records: list[dict[str, Any]]) -> RunAudit:
         mean_turns=round(sum(len(r.get("turns") or []) for r in records) / total, 2)
         if total
         else 0.0,
+        combination_usage=dict(
+            sorted(Counter("+".join(sorted(r.get("services") or [])) for r in records).items())
+        ),
     )
 
 
