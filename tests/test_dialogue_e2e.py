@@ -120,8 +120,13 @@ async def test_dialogue_generator_runs_the_report_entry_point(tmp_path: Path) ->
     assert audit_run(tmp_path / "run").records == 25
     dialogues = json.loads((tmp_path / "run" / "generated_dialogues.json").read_text())
     assert len(dialogues) == 25
-    # The report's is_unique now answers against the run's accepted dialogues.
+    # The report's is_unique now answers against the run's accepted dialogues, whose
+    # embeddings line up row for row with the exported dialogues.
     assert generator.existing_embeddings.shape[0] == 25
+    for i in (0, 7, 24):
+        mine = await generator.embed_dialogue(dialogues[i])
+        row = generator.existing_embeddings[i]
+        assert float(mine @ row / np.linalg.norm(mine) / np.linalg.norm(row)) > 0.999
     assert not generator.is_unique(await generator.embed_dialogue(dialogues[3]))
     fresh = await generator.embed_dialogue("A lighthouse keeper teaches a parrot Latin verbs.")
     assert generator.is_unique(fresh)

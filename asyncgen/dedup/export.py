@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from asyncgen.dedup.hashes import HashSet, atomic_write_bytes
 from asyncgen.dedup.index import VectorIndex
-from asyncgen.dedup.store import HASHES_FILE, INDEX_FILE, read_meta, state_dir
+from asyncgen.dedup.store import HASHES_FILE, IDS_FILE, INDEX_FILE, read_meta, state_dir
 from asyncgen.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -44,12 +46,17 @@ def export_hashes(run_dir: Path, path: Path) -> int:
     return len(hashes)
 
 
-def export_embeddings(run_dir: Path, path: Path) -> int:
-    """Write the run's record embeddings as the spec's `.npy` file (row i = ids.json[i]).
+def export_embeddings(run_dir: Path, path: Path, order: Sequence[str] | None = None) -> int:
+    """Write the run's record embeddings as the spec's `.npy` file.
+
+    Rows follow the gate's order (row i = ids.json[i]) unless `order` lists record ids:
+    then row i is `order[i]`'s vector (ids without one are left out), so the file lines up
+    with an export written in that order.
 
     Args:
         run_dir: A run directory whose gate saved its state.
         path: Where to write, e.g. `dialogue_embeddings.npy`.
+        order: Record ids in the order the rows should follow.
 
     Returns:
         How many embeddings were written.
@@ -63,8 +70,15 @@ def export_embeddings(run_dir: Path, path: Path) -> int:
     index = VectorIndex.read(
         state_dir(run_dir) / INDEX_FILE, ids, approximate_after=max(count, 1), hnsw_m=32
     )
+    vectors = index.vectors()
+    if order is not None:
+        saved = orjson.loads((state_dir(run_dir) / IDS_FILE).read_bytes())
+        row_of = {str(record_id): row for row, record_id in enumerate(saved[: len(vectors)])}
+        rows = [row_of[i] for i in order if i in row_of]
+        vectors = vectors[rows] if rows else vectors[:0]
+        count = len(rows)
     buffer = io.BytesIO()
-    np.save(buffer, index.vectors())
+    np.save(buffer, vectors)
     atomic_write_bytes(Path(path), buffer.getvalue())
     log.info("saved %d embeddings to %s", count, path)
     return count

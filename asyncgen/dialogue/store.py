@@ -149,7 +149,8 @@ def export_run(run_dir: Path, config: RunConfig, records_file: str = "records.js
         from asyncgen.dedup.export import export_embeddings
 
         try:
-            export_embeddings(run_dir, run_dir / config.dialogue.embedding_file)
+            order = [str(r.get("id")) for r in records]  # rows line up with this run's records
+            export_embeddings(run_dir, run_dir / config.dialogue.embedding_file, order)
         except StoreError as exc:
             log.info("no embeddings to export: %s", exc)
     log.info(
