@@ -172,3 +172,12 @@ async def test_report_dialogue_call_takes_the_reports_parameters(
     assert (last.temperature, last.top_p, last.frequency_penalty, last.presence_penalty) == (
         0.33, 0.7, 0.1, 0.2,
     )  # fmt: skip
+
+
+async def test_datasets_load_off_the_loop_once() -> None:
+    """aload_dataset / aload_persona_dataset load in a thread and cache like the sync ones."""
+    generator = DialogueGenerator(_config())
+    bank = await generator.aload_persona_dataset()
+    dataset = await generator.aload_dataset()
+    assert bank is generator.load_persona_dataset() and len(bank.personas) > 100
+    assert dataset is generator.load_dataset() and len(dataset.dialogues) == 50

@@ -95,6 +95,14 @@ class DialogueGenerator:
             self.dataset = load_multiwoz(self.settings.dataset_path, self.settings.dataset_split)
         return self.dataset
 
+    async def aload_dataset(self) -> MultiWOZDataset:
+        """`load_dataset` in a worker thread (blocking file reads and parsing)."""
+        return await asyncio.to_thread(self.load_dataset)
+
+    async def aload_persona_dataset(self) -> PersonaBank:
+        """`load_persona_dataset` in a worker thread."""
+        return await asyncio.to_thread(self.load_persona_dataset)
+
     def load_persona_dataset(self) -> PersonaBank:
         """Load the personas once and index them by cluster and summary."""
         if self.personas is None:
@@ -262,6 +270,8 @@ class DialogueGenerator:
         Raises:
             LLMError: the call failed (the report returned None; here it says why).
         """
+        if self.personas is None:  # a 100k-row dataset must not load on the event loop
+            await asyncio.to_thread(self.load_persona_dataset)
         rng = random.Random(seed)
         valid = self.get_categories_for_service(listservice[0]) if listservice else []
         if valid and category not in valid:
