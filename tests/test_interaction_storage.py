@@ -52,7 +52,9 @@ def test_save_load_and_index(tmp_path: Path) -> None:
     """save appends and indexes; load finds by id; load_all returns all; index.json as the spec."""
     storage = InteractionStorage(tmp_path / "interactions")
     paths = [storage.save(_interaction(n)) for n in (1, 2, 3)]
-    assert Path(paths[0]).is_file()
+    # the spec's layout: one JSON file per interaction, named by its id
+    assert paths[0] == str(tmp_path / "interactions" / "interaction_persona_001_x.json")
+    assert json.loads(Path(paths[0]).read_text())["persona_id"] == "persona_001"
     reopened = InteractionStorage(tmp_path / "interactions")
     assert reopened.load("interaction_persona_002_x")["persona_id"] == "persona_002"
     assert [d["persona_id"] for d in reopened.load_all()] == [
@@ -65,7 +67,8 @@ def test_save_load_and_index(tmp_path: Path) -> None:
     assert index["count"] == 4
     assert index["interactions"][3] == {
         "interaction_id": "interaction_persona_004_x", "persona_id": "persona_004",
-        "filepath": str(tmp_path / "interactions" / "records.jsonl"), "num_turns": 2,
+        "filepath": str(tmp_path / "interactions" / "interaction_persona_004_x.json"),
+        "num_turns": 2,
         "created_at": "2026-02-06T10:30:00", "query_id": "query_004",
     }  # fmt: skip
     assert {"interactions", "count", "last_updated"} == set(index)
@@ -121,3 +124,18 @@ async def test_async_twins_save_and_load(tmp_path: Path) -> None:
     await storage.asave(_interaction(2))
     assert (await storage.aload("interaction_persona_002_x"))["persona_id"] == "persona_002"
     assert [d["persona_id"] for d in await storage.aload_all()] == ["persona_001", "persona_002"]
+
+
+def test_a_run_directory_keeps_its_records_jsonl(tmp_path: Path) -> None:
+    """On a folder that holds records.jsonl (an engine run) saves append there, and both
+    layouts are read together."""
+    (tmp_path / "run").mkdir()
+    line = json.dumps({**_interaction(1).to_dict(), "id": "interaction_persona_001_x"})
+    (tmp_path / "run" / "records.jsonl").write_text(line + "\n")
+    storage = InteractionStorage(tmp_path / "run")
+    assert storage.layout == "jsonl"
+    assert storage.save(_interaction(2)) == str(tmp_path / "run" / "records.jsonl")
+    InteractionStorage(tmp_path / "run", layout="files").save(_interaction(3))
+    both = InteractionStorage(tmp_path / "run").load_all()
+    assert [d["persona_id"] for d in both] == ["persona_001", "persona_002", "persona_003"]
+    assert InteractionStorage(tmp_path / "run").load("interaction_persona_003_x")["num_turns"] == 2

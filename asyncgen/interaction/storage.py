@@ -1,8 +1,9 @@
-"""`InteractionStorage`: the spec's incremental store, on a run directory's records.jsonl.
+"""`InteractionStorage`: the spec's incremental store, with its `index.json`.
 
-The engine writes `records.jsonl` (one interaction per line, `id` added); this class
-reads that same file, and when used standalone (as in the spec's examples) appends to it
-and keeps the spec's `index.json` up to date.
+Two layouts, both read by `load`/`load_all`: the spec's one JSON file per interaction
+(`<interaction_id>.json`, the default for a new folder), and the engine's run directory,
+whose `records.jsonl` holds one interaction per line (chosen when that file exists, so the
+spec's API works on any run). Saving writes in the folder's layout.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import orjson
@@ -28,18 +29,24 @@ INDEX_FILE = "index.json"
 # (and on `flush`): rewriting it per save would cost O(n²) bytes over a large batch.
 EAGER_INDEX_ENTRIES = 256
 INDEX_INTERVAL = 1.0
+Layout = Literal["files", "jsonl"]
 
 
 class InteractionStorage:
     """Saves each interaction immediately (one flushed JSON line) with index tracking."""
 
-    def __init__(self, output_dir: str | Path, collector: Any = None) -> None:
+    def __init__(
+        self, output_dir: str | Path, collector: Any = None, *, layout: Layout | None = None
+    ) -> None:
         """Open (and create) a storage directory.
 
         Args:
             output_dir: a run directory or any folder for interactions.
             collector: optional `TrainingDataCollector`; each saved interaction is also
                 converted and kept in `samples`.
+            layout: "files" (one JSON file per interaction, the spec's) or "jsonl"
+                (`records.jsonl`, the engine's); None picks "jsonl" when the folder
+                already has a records.jsonl, else "files".
 
         Raises:
             StoreError: the directory cannot be created.
@@ -50,6 +57,7 @@ class InteractionStorage:
         except OSError as exc:
             raise StoreError(f"{self.output_dir}: cannot create ({exc.strerror})") from exc
         self.collector = collector
+        self.layout: Layout = layout or ("jsonl" if self.records_path.exists() else "files")
         self.samples: list[Any] = []
         self._lock = threading.Lock()
         self._index: list[dict[str, Any]] | None = None
@@ -67,7 +75,7 @@ class InteractionStorage:
         return self.output_dir / INDEX_FILE
 
     def save(self, interaction: Interaction | dict[str, Any]) -> str:
-        """Append an interaction as one flushed line and update index.json.
+        """Write an interaction (its own file, or one flushed line) and update index.json.
 
         The line is in the file when this returns; index.json follows on every save up to
         256 entries, then at most once a second and on `flush` (it can be rebuilt from
@@ -81,16 +89,15 @@ class InteractionStorage:
         """
         data = interaction.to_dict() if isinstance(interaction, Interaction) else dict(interaction)
         data.setdefault("id", data["interaction_id"])
-        line = orjson.dumps(data) + b"\n"
         with self._lock:
             index = self._load_index()
-            try:
-                with self.records_path.open("ab") as handle:
-                    handle.write(line)
-                    handle.flush()
-            except OSError as exc:
-                raise StoreError(f"{self.records_path}: cannot append ({exc.strerror})") from exc
-            index.append(self._entry(data))
+            if self.layout == "files":
+                path = self.file_for(str(data["interaction_id"]))
+                atomic_write(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
+            else:
+                path = self.records_path
+                self._append(orjson.dumps(data) + b"\n")
+            index.append(self._entry(data, path))
             now = time.monotonic()
             if len(index) <= EAGER_INDEX_ENTRIES or now - self._index_written >= INDEX_INTERVAL:
                 self._write_index(index)
@@ -99,7 +106,19 @@ class InteractionStorage:
                 self._index_stale = True
         if self.collector is not None:
             self.samples.append(self.collector.interaction_to_training_sample(data))
-        return str(self.records_path)
+        return str(path)
+
+    def file_for(self, interaction_id: str) -> Path:
+        """Where the files layout keeps one interaction."""
+        return self.output_dir / f"{interaction_id}.json"
+
+    def _append(self, line: bytes) -> None:
+        try:
+            with self.records_path.open("ab") as handle:
+                handle.write(line)
+                handle.flush()
+        except OSError as exc:
+            raise StoreError(f"{self.records_path}: cannot append ({exc.strerror})") from exc
 
     async def asave(self, interaction: Interaction | dict[str, Any]) -> str:
         """`save` in a worker thread, for callers on an event loop."""
@@ -130,32 +149,51 @@ class InteractionStorage:
         Raises:
             StoreError: no such interaction in this directory.
         """
-        for data in self._iter_records():
+        direct = self.file_for(interaction_id)
+        if direct.is_file():
+            return self._read_file(direct)
+        for data, _ in self._iter_records():
             if interaction_id in (data.get("interaction_id"), data.get("id")):
                 return data
         raise StoreError(f"{self.output_dir}: no interaction {interaction_id!r}")
 
     def load_all(self) -> list[dict[str, Any]]:
-        """Every stored interaction, in file order (a torn or corrupt line is logged, skipped)."""
-        return list(self._iter_records())
+        """Every stored interaction: records.jsonl in line order (a torn or corrupt line is
+        logged and skipped), then the per-interaction files by name."""
+        return [data for data, _ in self._iter_records()]
 
-    def _iter_records(self) -> Iterator[dict[str, Any]]:
+    def _iter_records(self) -> Iterator[tuple[dict[str, Any], Path]]:
         try:
             raw = self.records_path.read_bytes()
         except FileNotFoundError:
-            return
+            raw = b""
         except OSError as exc:
             raise StoreError(f"{self.records_path}: cannot read ({exc.strerror})") from exc
-        for data in objects(self.records_path, raw):
+        for data in objects(self.records_path, raw) if raw else ():
             if "interaction_id" in data:
-                yield data
+                yield data, self.records_path
+        for path in sorted(self.output_dir.glob("*.json")):
+            if path.name != INDEX_FILE:
+                data = self._read_file(path)
+                if "interaction_id" in data:
+                    yield data, path
 
-    def _entry(self, data: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _read_file(path: Path) -> dict[str, Any]:
+        try:
+            data = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise StoreError(f"{path}: not a readable interaction file ({exc})") from exc
+        if not isinstance(data, dict):
+            raise StoreError(f"{path}: expected one interaction (a JSON object)")
+        return data
+
+    def _entry(self, data: dict[str, Any], path: Path) -> dict[str, Any]:
         meta = data.get("metadata") or {}
         return {
             "interaction_id": data["interaction_id"],
             "persona_id": data.get("persona_id"),
-            "filepath": str(self.records_path),
+            "filepath": str(path),
             "num_turns": data.get("num_turns"),
             "created_at": meta.get("created_at"),
             "query_id": meta.get("query_id"),
@@ -163,7 +201,7 @@ class InteractionStorage:
 
     def _load_index(self) -> list[dict[str, Any]]:
         if self._index is None:
-            self._index = [self._entry(d) for d in self._iter_records()]
+            self._index = [self._entry(d, p) for d, p in self._iter_records()]
         return self._index
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
