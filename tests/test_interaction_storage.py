@@ -136,6 +136,8 @@ def test_a_run_directory_keeps_its_records_jsonl(tmp_path: Path) -> None:
     assert storage.layout == "jsonl"
     assert storage.save(_interaction(2)) == str(tmp_path / "run" / "records.jsonl")
     InteractionStorage(tmp_path / "run", layout="files").save(_interaction(3))
+    (tmp_path / "run" / "summary.json").write_text('{"done": 3}')  # a run's other files
+    (tmp_path / "run" / "generated.json").write_text("[1, 2]")
     both = InteractionStorage(tmp_path / "run").load_all()
     assert [d["persona_id"] for d in both] == ["persona_001", "persona_002", "persona_003"]
     assert InteractionStorage(tmp_path / "run").load("interaction_persona_003_x")["num_turns"] == 2

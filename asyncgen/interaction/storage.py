@@ -8,6 +8,7 @@ spec's API works on any run). Saving writes in the folder's layout.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -22,6 +23,8 @@ import orjson
 from asyncgen.errors import StoreError
 from asyncgen.interaction.jsonl import objects
 from asyncgen.interaction.records import Interaction, iso, utc_now
+
+log = logging.getLogger(__name__)
 
 RECORDS_FILE = "records.jsonl"
 INDEX_FILE = "index.json"
@@ -173,10 +176,15 @@ class InteractionStorage:
             if "interaction_id" in data:
                 yield data, self.records_path
         for path in sorted(self.output_dir.glob("*.json")):
-            if path.name != INDEX_FILE:
+            if path.name == INDEX_FILE:
+                continue
+            try:
                 data = self._read_file(path)
-                if "interaction_id" in data:
-                    yield data, path
+            except StoreError as exc:  # another kind of JSON file in the folder
+                log.debug("skipping %s: %s", path, exc)
+                continue
+            if "interaction_id" in data:
+                yield data, path
 
     @staticmethod
     def _read_file(path: Path) -> dict[str, Any]:
