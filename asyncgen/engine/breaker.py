@@ -23,7 +23,8 @@ class FailureBreaker:
         self.window = window
         self.min_items = min(MIN_ITEMS, window)
         self._recent: deque[str | None] = deque()
-        self._reasons: Counter[str] = Counter()
+        self._reasons: Counter[str] = Counter()  # reasons in the window (none at zero)
+        self._failing = 0  # items in the window that ended without a record
         self.tripped: str | None = None
 
     def observe(self, reason: str | None) -> str | None:
@@ -36,16 +37,20 @@ class FailureBreaker:
         self._recent.append(reason)
         if reason is not None:
             self._reasons[reason] += 1
+            self._failing += 1
         if len(self._recent) > self.window:
             dropped = self._recent.popleft()
             if dropped is not None:
+                self._failing -= 1
                 self._reasons[dropped] -= 1
-        failing = sum(self._reasons.values())
-        if len(self._recent) < self.min_items or failing <= self.max_share * len(self._recent):
+                if not self._reasons[dropped]:
+                    del self._reasons[dropped]  # reasons naming an item would pile up
+        seen = len(self._recent)
+        if seen < self.min_items or self._failing <= self.max_share * seen:
             return None
         top, count = self._reasons.most_common(1)[0]
         self.tripped = (
-            f"{failing} of the last {len(self._recent)} items ended without a record "
+            f"{self._failing} of the last {seen} items ended without a record "
             f"(most often: {top}, {count}×); stopping rather than spending more calls"
         )
         return self.tripped

@@ -279,18 +279,19 @@ class WorkerPool:
     def _settle(self, ticket: Ticket, kind: Kind, outcome: Outcome) -> None:
         """Runs in the writer task once the line is in the file."""
         tally = self.tally
-        if kind == "done":
+        reason = None if kind == "done" else _reason_key(outcome)
+        if reason is None:
             tally.done += 1
-        elif kind == "failed":
-            tally.failed += 1
-            tally.count_reason(_reason_key(outcome))
         else:
-            tally.rejected += 1
-            tally.count_reason(_reason_key(outcome))
-            if isinstance(outcome, Reject) and outcome.reason == "duplicate":
-                tally.dedup_rejects += 1
-        self.planner.settle(ticket, is_done=kind == "done")
-        stop = self.breaker.observe(None if kind == "done" else _reason_key(outcome))
+            tally.count_reason(reason)
+            if kind == "failed":
+                tally.failed += 1
+            else:
+                tally.rejected += 1
+                if isinstance(outcome, Reject) and outcome.reason == "duplicate":
+                    tally.dedup_rejects += 1
+        self.planner.settle(ticket, is_done=reason is None)
+        stop = self.breaker.observe(reason)
         if stop is not None:
             logger.error(stop)
             self.shutdown.request(stop)
