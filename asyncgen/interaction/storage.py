@@ -23,6 +23,7 @@ import orjson
 from asyncgen.errors import StoreError
 from asyncgen.interaction.jsonl import objects
 from asyncgen.interaction.records import Interaction, iso, utc_now
+from asyncgen.store.jsonl import parse_line
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ Layout = Literal["files", "jsonl"]
 
 
 class InteractionStorage:
-    """Saves each interaction immediately (one flushed JSON line) with index tracking."""
+    """Saves each interaction immediately (its own file, or one flushed line) with an index."""
 
     def __init__(
         self, output_dir: str | Path, collector: Any = None, *, layout: Layout | None = None
@@ -101,10 +102,9 @@ class InteractionStorage:
                 path = self.records_path
                 self._append(orjson.dumps(data) + b"\n")
             index.append(self._entry(data, path))
-            now = time.monotonic()
-            if len(index) <= EAGER_INDEX_ENTRIES or now - self._index_written >= INDEX_INTERVAL:
+            due = time.monotonic() - self._index_written >= INDEX_INTERVAL
+            if len(index) <= EAGER_INDEX_ENTRIES or due:
                 self._write_index(index)
-                self._index_written, self._index_stale = now, False
             else:
                 self._index_stale = True
         if self.collector is not None:
@@ -144,7 +144,6 @@ class InteractionStorage:
         with self._lock:
             if self._index_stale and self._index is not None:
                 self._write_index(self._index)
-                self._index_written, self._index_stale = time.monotonic(), False
 
     def load(self, interaction_id: str) -> dict[str, Any]:
         """One interaction by its `interaction_id` (or record `id`).
@@ -189,12 +188,10 @@ class InteractionStorage:
     @staticmethod
     def _read_file(path: Path) -> dict[str, Any]:
         try:
-            data = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise StoreError(f"{path}: not a readable interaction file ({exc})") from exc
-        if not isinstance(data, dict):
-            raise StoreError(f"{path}: expected one interaction (a JSON object)")
-        return data
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read ({exc.strerror})") from exc
+        return parse_line(raw, str(path), expected="one interaction (a JSON object)")
 
     def _entry(self, data: dict[str, Any], path: Path) -> dict[str, Any]:
         meta = data.get("metadata") or {}
@@ -213,6 +210,7 @@ class InteractionStorage:
         return self._index
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
+        self._index_written, self._index_stale = time.monotonic(), False
         body = {"interactions": entries, "count": len(entries), "last_updated": iso(utc_now())}
         atomic_write(self.index_path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
 
