@@ -271,16 +271,18 @@ async def test_disabled_distractor_means_no_noise() -> None:
     assert not any(m.metadata.get("was_noised") for m in interaction.messages)
 
 
+def _doomed_feedback(request: ChatRequest, n: int) -> str:
+    """A user model that answers no JSON for a "doomed" query, and follows up otherwise."""
+    if "doomed" in request.messages[0]["content"]:
+        return "not json at all"
+    return '{"satisfied": false, "feedback": "go on"}'
+
+
 async def test_failed_tasks_get_new_queries_in_a_supplement_round() -> None:
     """A persona whose conversation fails gets a freshly written query and succeeds."""
 
-    def feedback(request: ChatRequest, n: int) -> str:
-        if "doomed" in request.messages[0]["content"]:
-            return "not json at all"
-        return '{"satisfied": false, "feedback": "go on"}'
-
     config = _config(min_turns=2, max_turns=2, max_retries=0, max_supplement_rounds=2)
-    client = LocalResponderClient(scripts={"user_feedback": feedback})
+    client = LocalResponderClient(scripts={"user_feedback": _doomed_feedback})
     gen = _generator(config, client)
     fine = [{"adapted_query": "fine 1"}, {"adapted_query": "fine 2"}]
     doomed = [{"adapted_query": "doomed question"}]
@@ -369,13 +371,8 @@ async def test_a_failing_supplement_round_keeps_what_the_batch_made() -> None:
     """When new queries cannot be written, the batch still returns its finished interactions
     and reports the short persona, instead of raising and losing them."""
 
-    def feedback(request: ChatRequest, n: int) -> str:
-        if "doomed" in request.messages[0]["content"]:
-            return "not json at all"
-        return '{"satisfied": false, "feedback": "go on"}'
-
     config = _config(min_turns=2, max_turns=2, max_retries=0, max_supplement_rounds=2)
-    client = _NoSupplementClient(scripts={"user_feedback": feedback})
+    client = _NoSupplementClient(scripts={"user_feedback": _doomed_feedback})
     gen = _generator(config, client)
     batch = [
         {"persona_id": "ok", "persona_features": FEATURES, "queries": [{"adapted_query": "q"}]},
