@@ -481,12 +481,12 @@ class DialogueGenerator:
             One normalised vector. The first call also sets `is_unique`'s bar to
             `dedup.threshold` on this embedder's scale (MiniLM's 0.9 maps per embedder).
         """
-        from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
+        from asyncgen.dedup import load_embedder, record_text, settings_for
 
         dedup = settings_for(self.config)
         if self._embedder is None:
             self._embedder = await asyncio.to_thread(load_embedder, dedup)
-            self.memory.threshold = effective_threshold(dedup, self._embedder.name)
+            self._use_run_bar()
         text = dialogue if isinstance(dialogue, str) else record_text(dialogue, dedup) or ""
         vectors = await asyncio.to_thread(self._embedder.encode, [text])
         return np.asarray(vectors[0], dtype=np.float32)
@@ -542,11 +542,15 @@ class DialogueGenerator:
             return
         vectors = await asyncio.to_thread(np.load, path)
         if len(vectors):
-            from asyncgen.dedup import effective_threshold, settings_for
-
-            dedup = settings_for(self.config)
             self.memory.existing_embeddings = np.asarray(vectors, dtype=np.float32)
-            self.memory.threshold = effective_threshold(dedup, dedup.embedder)
+            self._use_run_bar()
+
+    def _use_run_bar(self) -> None:
+        """`is_unique` compares on the run's dedup embedder's scale from now on."""
+        from asyncgen.dedup import effective_threshold, settings_for
+
+        dedup = settings_for(self.config)
+        self.memory.threshold = effective_threshold(dedup, dedup.embedder)
 
     # --- the report's files ---------------------------------------------------------
 
