@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.errors import DatasetError
+from asyncgen.store.jsonl import parse_line
 
 Row = tuple[str, int, dict[str, Any]]
 
@@ -95,13 +96,7 @@ def _read_jsonl(file: Path) -> Iterator[Row]:
         for number, line in enumerate(handle):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{file}: row {number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise DatasetError(f"{file}: row {number}: expected a JSON object")
-            yield (str(file), number, row)
+            yield (str(file), number, parse_line(line, f"{file}: row {number}", DatasetError))
 
 
 def _read_json(file: Path, split: str) -> list[Row]:
