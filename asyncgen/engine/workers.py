@@ -197,8 +197,10 @@ class WorkerPool:
         """The pipeline's outcome; an exception it let escape becomes a failure."""
         try:
             return await self.pipeline.run_item(ticket.item, self.ctx)
-        except BudgetExceededError:
+        except BudgetExceededError as exc:
             self.budget_stop = True
+            if getattr(exc, "stops_run", False):  # out of quota: exit 1, the rest unstarted
+                self.shutdown.request(str(exc))
             return None
         except LLMError as exc:
             return Failure(
