@@ -68,6 +68,12 @@ def complete(
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray worker actors (default 2)."
+    ),
 ) -> None:
     """Complete every request of --input; a rerun skips ids that already have a result."""
     overrides: dict[str, Any] = {
@@ -81,6 +87,8 @@ def complete(
         "llm.max_cost": max_cost,
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
+        "engine.ray.address": ray,
+        "engine.ray.workers": ray_workers,
     }
     code = run_complete(input_path, output, config, overrides, model=model, quiet=quiet)
     _exit(code)

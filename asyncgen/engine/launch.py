@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +128,25 @@ def launch(
     resume: bool,
     use_gate: bool,
 ) -> RunSummary:
-    """Run the pipeline on a fresh event loop with signal handling; print the summary."""
+    """Run the pipeline on a fresh event loop with signal handling; print the summary.
+
+    With `engine.ray.address` set, the items run on a Ray cluster (`asyncgen.cluster`).
+
+    Raises:
+        ConfigError: `--ray` was asked for and Ray is not installed.
+    """
+    executor: Callable[..., Coroutine[Any, Any, RunSummary]] = execute
+    if config.engine.ray.address:
+        from asyncgen.cluster import require_ray
+
+        require_ray(config.engine.ray.address)  # before the run directory exists: one line, exit 2
+        from asyncgen.cluster.run import execute_on_cluster
+
+        executor = execute_on_cluster
     console = setup_run(config, pipeline, layout, quiet=quiet)
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
     summary = run_loop(
-        execute(
+        executor(
             config,
             pipeline,
             layout,
