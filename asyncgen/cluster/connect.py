@@ -38,15 +38,19 @@ def require_ray(address: str | None = None) -> Any:
     Raises:
         ConfigError: Ray is not installed (the message says how to install it).
     """
-    if address is not None and is_loopback(address):
-        if "ray" in sys.modules and os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
-            logger.warning("ray was imported before the loopback settings; addresses may differ")
+    loopback = address is not None and is_loopback(address)
+    if loopback:  # inherited by every process the cluster starts
         for key, value in LOOPBACK_ENV.items():
             os.environ[key] = value
     try:
-        return importlib.import_module("ray")
+        ray = importlib.import_module("ray")
     except ImportError as exc:
         raise ConfigError(RAY_INSTALL_HINT) from exc
+    if loopback:  # ray may have been imported before the variable was set
+        constants = sys.modules.get("ray._private.ray_constants")
+        if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+            constants.ENABLE_RAY_CLUSTER = False
+    return ray
 
 
 def is_loopback(address: str) -> bool:
