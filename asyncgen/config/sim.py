@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from asyncgen.config.base import Settings
+from asyncgen.config.batch import SimBatchSettings
 
 
 class FaultRates(Settings):
@@ -40,3 +41,4 @@ class SimSettings(Settings):
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int = 0
     models: list[str] = Field(default_factory=lambda: ["sim-model"])
+    batch: SimBatchSettings = Field(default_factory=SimBatchSettings)
