@@ -27,6 +27,7 @@ from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.resume import ExistingRun, load_existing
@@ -105,6 +106,7 @@ async def run_generation(
 
     Raises:
         StoreError: the directory cannot be written, or holds a run with another plan.
+        RunLockedError: another process is writing the run directory.
     """
     opts = options or RunOptions()
     layout = run_dir if isinstance(run_dir, RunLayout) else _layout(run_dir, pipeline, config)
@@ -118,11 +120,27 @@ async def run_generation(
         is_simulated=opts.is_simulated,
     )
     try:
+        await asyncio.to_thread(lock.acquire, layout.run_dir)
+    except BaseException:
+        if gate is not None:  # never started: stops its preload, writes nothing
+            await gate.aclose()
+        raise
+    try:
         existing = await _prepare(ctx, pipeline, layout, gate)
         return await _Run(config, pipeline, layout, ctx, existing, gate, opts).execute()
     finally:
+        try:
+            await _close(pipeline, gate)
+        finally:
+            lock.release(layout.run_dir)
+
+
+async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
+    """Stop the gate and let the pipeline write its end files."""
+    try:
         if gate is not None:
             await gate.aclose()
+    finally:
         closer = getattr(pipeline, "aclose", None)
         if closer is not None:
             await closer()
