@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
-from asyncgen.engine.plugin import Pipeline
+from asyncgen.contract import Pipeline
 from asyncgen.engine.runner import RunOptions, open_run
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary

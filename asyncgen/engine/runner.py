@@ -15,11 +15,11 @@ from typing import Any
 from rich.console import Console
 
 from asyncgen.config import RunConfig
+from asyncgen.contract import Pipeline, RunContext, UniquenessGate
 from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
-from asyncgen.engine.plugin import Pipeline, RunContext, UniquenessGate
 from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.summary import RunSummary, Status
@@ -167,9 +167,7 @@ async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
         if gate is not None:
             await gate.aclose()
     finally:
-        closer = getattr(pipeline, "aclose", None)
-        if closer is not None:
-            await closer()
+        await pipeline.aclose()
 
 
 async def _prepare(
@@ -183,7 +181,7 @@ async def _prepare(
         layout,
         pipeline,
         collect_dedup=gate is not None,
-        retry_failures=bool(getattr(pipeline, "retry_failures_on_resume", False)),
+        retry_failures=pipeline.traits().retry_failures_on_resume,
     )
     if existing.done or existing.failed or existing.rejected:
         logger.info(
@@ -245,6 +243,7 @@ class _Run:
         self.started_at = started_at
         self.session = ledger.session
         self.lag = LagMonitor(opts.lag_interval or config.engine.lag_interval)
+        self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
 
     async def execute(self) -> RunSummary:
         """Work through the plan, then write the index and the summary."""
@@ -261,7 +260,7 @@ class _Run:
             need=need,
             is_accounted=self.existing.is_accounted,
             max_rounds=self._max_rounds(),
-            plan_size=getattr(self.pipeline, "plan_size", None),
+            plan_size=self.traits.plan_size,
             start=start_at,
         )
         sampler = Sampler(
@@ -283,14 +282,14 @@ class _Run:
 
     def _max_rounds(self) -> int:
         """engine.max_supplement_rounds, unless the pipeline has its own (or none)."""
-        if not getattr(self.pipeline, "supplements", True):
+        if not self.traits.supplements:
             return 0
-        own = getattr(self.pipeline, "max_supplement_rounds", None)
-        return int(own) if own is not None else self.engine.max_supplement_rounds
+        own = self.traits.max_supplement_rounds
+        return own if own is not None else self.engine.max_supplement_rounds
 
     def _target_and_need(self) -> tuple[int, int, PlanStart]:
         """The record target, the items this session must still plan, and where to start."""
-        plan_size: int | None = getattr(self.pipeline, "plan_size", None)
+        plan_size = self.traits.plan_size
         existing = self.existing
         accounted = existing.done + len(existing.skip_ids - existing.done_ids)
         if plan_size is not None:
@@ -393,9 +392,7 @@ class _Run:
             summary.error = f"{type(pool.fatal).__name__}: {pool.fatal}"
         elif pool.breaker.tripped:
             summary.error = pool.breaker.tripped
-        key = getattr(self.pipeline, "index_key", None) or (
-            "interactions" if self.pipeline.name == "interaction" else "records"
-        )
+        key = self.traits.index_key
         try:
             await asyncio.to_thread(
                 write_index,
@@ -454,7 +451,7 @@ class _Run:
             return "interrupted"
         if pool.budget_stop and planner.owed:
             return "budget"
-        is_finite = getattr(self.pipeline, "plan_size", None) is not None
+        is_finite = self.traits.plan_size is not None
         if planner.owed or (not is_finite and tally.done_total < tally.target):
             return "short"
         return "complete"
