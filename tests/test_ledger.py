@@ -51,9 +51,7 @@ def test_billed_failures_are_counted_and_a_no_op_resume_keeps_the_bill(
 ) -> None:
     """Empty and truncated answers are billed; the ledger matches the simulator's own count;
     a rerun of a finished run changes nothing and its summary still shows the whole bill."""
-    sim = sim_factory(
-        api_key=KEY, latency_median=0.01, empty_content=0.1, error_500=0.05, seed=3
-    )
+    sim = sim_factory(api_key=KEY, latency_median=0.01, empty_content=0.1, error_500=0.05, seed=3)
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
     out = tmp_path / "run"
