@@ -125,6 +125,8 @@ class BatchClient:
             parse_deadline(self.config.deadline).timestamp() if self.config.deadline else None
         )
         self.usage = UsageMeter(batch_prices(settings))
+        # One listener list for both meters: the run's ledger hears batch and online charges.
+        self.usage.listeners = transport.usage.listeners
         self.usage_online_prices = UsageMeter(settings.prices)
         self.policy = RetryPolicy.from_settings(settings.retry)
         self.stats = BatchStats(self)
@@ -625,7 +627,12 @@ class BatchClient:
         )
         model = pending.handle.model
         if count:
-            self.usage.add(model, completion.prompt_tokens, completion.completion_tokens)
+            self.usage.add(
+                model,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+                kind=pending.request.kind,
+            )
             self.usage_online_prices.add(
                 model, completion.prompt_tokens, completion.completion_tokens
             )
