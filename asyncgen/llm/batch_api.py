@@ -9,6 +9,7 @@ statuses raise the transport's `LLMStatusError` with the provider's message.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -119,11 +120,9 @@ class BatchAPI:
         return None
 
     async def download(self, file_id: str, path: Path) -> Path:
-        """Save a file's content at `path` (temp then rename; written off the loop)."""
-        from asyncgen.store.atomic import write_bytes_atomic
-
+        """Save a file's content at `path` (temp, fsync, rename; written off the loop)."""
         content = await self._raw("GET", f"/files/{file_id}/content")
-        await asyncio.to_thread(write_bytes_atomic, path, content)
+        await asyncio.to_thread(_write_file, path, content)
         return path
 
     # -- one request, retried while the failure is transient -------------------------
@@ -162,3 +161,12 @@ def provider_error(status: int, body: Any, info: dict[str, Any]) -> LLMStatusErr
     """The error a batch error line means, as the online call would have raised it."""
     response = httpx.Response(status, content=orjson.dumps(body))
     return wire.status_error(response, info=info, key_env=None)
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    with temp.open("wb") as out:
+        out.write(content)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)

@@ -47,7 +47,7 @@ from asyncgen.errors import LLMError
 from asyncgen.llm import wire
 from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_journal import BatchJournal, PartState, input_ids, read_lines
-from asyncgen.llm.retry import RetryPolicy, should_retry
+from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
 from asyncgen.llm.transport import Transport
 from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
 from asyncgen.llm.usage import UsageMeter
@@ -561,7 +561,9 @@ class BatchClient:
             try:
                 self._settle(pending, self._result(pending, response.get("body"), count=True))
             except LLMError as exc:
-                if should_retry(exc, self.policy):
+                retry = should_retry(exc, self.policy)
+                self._bill_bad_answer(pending, response.get("body"), exc, final=not retry)
+                if retry:
                     self._requeue(pending, f"got a bad answer ({exc})")
                 else:
                     self._settle(pending, exc)
@@ -631,6 +633,7 @@ class BatchClient:
                 model,
                 completion.prompt_tokens,
                 completion.completion_tokens,
+                cached=completion.cached_tokens,
                 kind=pending.request.kind,
             )
             self.usage_online_prices.add(
@@ -647,7 +650,26 @@ class BatchClient:
             attempts=pending.attempts + 1,
             request_id=completion.request_id,
             raw=completion.raw,
+            cached_tokens=completion.cached_tokens,
         )
+
+    def _bill_bad_answer(self, pending: Pending, body: Any, exc: LLMError, *, final: bool) -> None:
+        """An answer that arrived but is unusable (empty, cut, broken) is billed all the same."""
+        usage = body.get("usage") if isinstance(body, dict) else None
+        if not isinstance(usage, dict):
+            return
+        tokens_in = int(usage.get("prompt_tokens") or 0)
+        tokens_out = int(usage.get("completion_tokens") or 0)
+        model = pending.handle.model
+        self.usage.add(
+            model,
+            tokens_in,
+            tokens_out,
+            kind=pending.request.kind,
+            outcome=failure_cause(exc),
+            final=final,
+        )
+        self.usage_online_prices.add(model, tokens_in, tokens_out)
 
     def _info(self, pending: Pending) -> dict[str, Any]:
         return {"base_url": self.api.base_url, "model": pending.handle.model, "mode": "batch"}

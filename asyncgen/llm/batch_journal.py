@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from asyncgen.store.rundir import read_json, write_json_atomic
+from asyncgen.errors import StoreError
 
 STATES = ("written", "uploaded", "created", "done", "abandoned")
 
@@ -96,6 +96,37 @@ class BatchJournal:
     def record(self, part: PartState) -> None:
         """Rewrite a part's state atomically (temp, fsync, rename)."""
         write_json_atomic(self.parts_dir / f"{part.name}.json", asdict(part))
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Temp sibling, fsync, rename, fsync the folder: a reader sees the old or the new state.
+
+    (The same steps as `asyncgen.store.atomic`; the transport package may not import the
+    store, which imports it.)
+    """
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temp.open("wb") as out:
+        out.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file written by `write_json_atomic`.
+
+    Raises:
+        StoreError: missing or not JSON.
+    """
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: cannot read batch state ({exc})") from exc
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:

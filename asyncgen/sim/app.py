@@ -103,7 +103,7 @@ class SimApp:
     def _batch_routes(self) -> BatchRoutes:
         """Files and batches, created on first use (online-only runs never pay for them)."""
         if self._batch is None:
-            self._batch = BatchRoutes(self)
+            self._batch = BatchRoutes(self, self._authorize, self._unauthorized)
         return self._batch
 
     async def _not_found(self, scope: Scope, send: Send) -> None:

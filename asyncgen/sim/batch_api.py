@@ -15,18 +15,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
 from asyncgen.sim.batch_files import FileStore, UploadError, parse_upload
-from asyncgen.sim.batch_jobs import ENDPOINTS, SimBatches
-from asyncgen.sim.reply import send_json
-from asyncgen.sim.wire import error_body
-
-if TYPE_CHECKING:
-    from asyncgen.sim.app import SimApp
+from asyncgen.sim.batch_jobs import ENDPOINTS, AnswerSource, SimBatches
+from asyncgen.sim.wire import JSON_HEADERS, error_body
 
 __all__ = ["PREFIXES", "BatchRoutes"]
 
@@ -42,8 +38,15 @@ _MAX_METADATA = 16
 class BatchRoutes:
     """Files and batches for one simulator."""
 
-    def __init__(self, app: SimApp) -> None:
+    def __init__(
+        self,
+        app: AnswerSource,
+        authorize: Callable[[Scope], str | None],
+        unauthorized: Callable[[Scope, Send], Awaitable[None]],
+    ) -> None:
         self.app = app
+        self.authorize = authorize
+        self.unauthorized = unauthorized
         self.files = FileStore()
         self.batches = SimBatches(app, app.settings.batch, self.files)
 
@@ -54,8 +57,8 @@ class BatchRoutes:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one request under /v1/files or /v1/batches (auth first, as online)."""
-        if self.app._authorize(scope) is None:
-            await self.app._unauthorized(scope, send)
+        if self.authorize(scope) is None:
+            await self.unauthorized(scope, send)
             return
         method = scope["method"]
         parts = scope["path"].rstrip("/").split("/")[2:]  # ["files", id?, "content"?]
@@ -204,6 +207,13 @@ async def _read(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    """One complete JSON response (as `sim.reply.send_json`, which imports the app)."""
+    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _ok(send: Send, payload: dict[str, Any]) -> None:

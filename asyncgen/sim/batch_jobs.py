@@ -21,20 +21,20 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from asyncgen.config.batch import SimBatchSettings
+from asyncgen.config.sim import SimSettings
 from asyncgen.sim.batch_files import FileStore
+from asyncgen.sim.content import Answerer
+from asyncgen.sim.faults import FaultPlan
 from asyncgen.sim.request import RequestError, parse_chat_call
 from asyncgen.sim.wire import completion_body, usage_dict
 from asyncgen.tokens import count_message_tokens, count_tokens, truncate_to_tokens
 
-if TYPE_CHECKING:
-    from asyncgen.sim.app import SimApp
-
-__all__ = ["SimBatch", "SimBatches", "kind_of"]
+__all__ = ["AnswerSource", "SimBatch", "SimBatches", "kind_of"]
 
 ENDPOINTS = ("/v1/chat/completions",)
 _CHUNK = 200  # lines handled between yields to the event loop
@@ -47,6 +47,14 @@ def kind_of(custom_id: str) -> str:
     """The prompt kind a client put after ``#`` in the custom id ("generic" otherwise)."""
     _, sep, kind = custom_id.rpartition("#")
     return kind if sep and kind else "generic"
+
+
+class AnswerSource(Protocol):
+    """What batches take from the simulator: its settings, fault plan and answerer."""
+
+    settings: SimSettings
+    faults: FaultPlan
+    answerer: Answerer
 
 
 @dataclass
@@ -112,7 +120,7 @@ class _Line:
 class SimBatches:
     """Every batch of this simulator, and the per-model queue of enqueued tokens."""
 
-    def __init__(self, app: SimApp, settings: SimBatchSettings, files: FileStore) -> None:
+    def __init__(self, app: AnswerSource, settings: SimBatchSettings, files: FileStore) -> None:
         self.app = app
         self.settings = settings
         self.files = files
