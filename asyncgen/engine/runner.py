@@ -22,7 +22,7 @@ from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
 from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
 from asyncgen.engine.shutdown import Shutdown
-from asyncgen.engine.summary import RunSummary, Status, earlier_cost
+from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
@@ -30,6 +30,7 @@ from asyncgen.llm.types import ChatClient
 from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
+from asyncgen.store.ledger import Ledger, ledger_path
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
     RunLayout,
@@ -125,14 +126,39 @@ async def run_generation(
         if gate is not None:  # never started: stops its preload, writes nothing
             await gate.aclose()
         raise
+    started_at = opts.wall()
+    ledger = Ledger(
+        ledger_path(layout.run_dir),
+        session_name(started_at),
+        fsync_interval=config.engine.fsync_interval,
+    )
+    listeners = _charge_listeners(client)
     try:
+        await asyncio.to_thread(ledger.open)
+        await ledger.start()
+        listeners.append(ledger.record)
         existing = await _prepare(ctx, pipeline, layout, gate)
-        return await _Run(config, pipeline, layout, ctx, existing, gate, opts).execute()
+        run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
+        return await run.execute()
     finally:
         try:
             await _close(pipeline, gate)
         finally:
+            if ledger.record in listeners:
+                listeners.remove(ledger.record)
+            await ledger.aclose()
             lock.release(layout.run_dir)
+
+
+def session_name(started_at: datetime) -> str:
+    """A session's id in metrics and ledger lines: its UTC start to the microsecond."""
+    return started_at.strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def _charge_listeners(client: ChatClient) -> list[Any]:
+    """The transport's usage listeners (where the ledger hooks in), or a throwaway list."""
+    listeners = getattr(getattr(client, "usage", None), "listeners", None)
+    return listeners if isinstance(listeners, list) else []
 
 
 async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
@@ -201,8 +227,11 @@ class _Run:
         existing: ExistingRun,
         gate: UniquenessGate | None,
         opts: RunOptions,
+        ledger: Ledger,
+        started_at: datetime,
     ) -> None:
         self.config = config
+        self.ledger = ledger
         self.pipeline = pipeline
         self.layout = layout
         self.ctx = ctx
@@ -211,8 +240,8 @@ class _Run:
         self.opts = opts
         self.engine = config.engine
         self.shutdown = opts.shutdown or Shutdown()
-        self.started_at = opts.wall()
-        self.session = self.started_at.strftime("%Y%m%dT%H%M%S.%fZ")
+        self.started_at = started_at
+        self.session = ledger.session
         self.lag = LagMonitor(opts.lag_interval or config.engine.lag_interval)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
 
@@ -234,7 +263,14 @@ class _Run:
             plan_size=self.traits.plan_size,
             start=start_at,
         )
-        sampler = Sampler(tally, planner, self.ctx.client, self.lag, self.opts.clock)
+        sampler = Sampler(
+            tally,
+            planner,
+            self.ctx.client,
+            self.lag,
+            self.opts.clock,
+            run_cost=lambda: self.ledger.totals.total.cost_usd,
+        )
         _freeze_heap()
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
@@ -351,9 +387,7 @@ class _Run:
     ) -> RunSummary:
         """Write index.json and summary.json; return the summary."""
         summary = self._summary(tally, planner, pool, wall_time)
-        summary.cost_usd_total = summary.cost_usd + await asyncio.to_thread(
-            earlier_cost, self.layout.metrics, self.session
-        )
+        summary.add_spend(self.ledger.totals.to_dict())
         if pool.fatal is not None:
             summary.error = f"{type(pool.fatal).__name__}: {pool.fatal}"
         elif pool.breaker.tripped:
