@@ -57,7 +57,9 @@ async def test_leases_batch_waiting_sends_and_carry_reports() -> None:
     assert all(len(wants) <= 16 for wants, _ in coordinator.calls)
     assert len(coordinator.calls) <= 4
     for claim in claims:
-        source.settle(claim, outcome="ok", latency=0.01, used_tokens=15, info=None, retry_after=None)
+        source.settle(
+            claim, outcome="ok", latency=0.01, used_tokens=15, info=None, retry_after=None
+        )
     await asyncio.sleep(0.05)  # the report delay passes: reports go without a lease
     assert sum(len(reports) for _, reports in coordinator.calls) == 40
     assert coordinator.real.snapshot()["outstanding"] == 0

@@ -47,7 +47,7 @@ def require_ray(address: str | None = None) -> Any:
     except ImportError as exc:
         raise ConfigError(RAY_INSTALL_HINT) from exc
     if loopback:  # ray may have been imported before the variable was set
-        constants = sys.modules.get("ray._private.ray_constants")
+        constants: Any = sys.modules.get("ray._private.ray_constants")
         if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
             constants.ENABLE_RAY_CLUSTER = False
     return ray
