@@ -13,6 +13,7 @@ from asyncgen.dialogue.generator import DialogueGenerator
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.errors import DatasetError
+from asyncgen.store.rundir import RECORDS_FILE
 
 FINGERPRINT_EXCLUDES = {
     "output_file", "hash_file", "embedding_file", "max_retries", "retry_backoff",
@@ -29,7 +30,7 @@ class DialoguePipeline(PipelineBase):
     """
 
     name = "dialogue"
-    records_file = "records.jsonl"
+    records_file = RECORDS_FILE
 
     def __init__(self, config: RunConfig, generator: DialogueGenerator | None = None) -> None:
         self.config = config

@@ -35,7 +35,7 @@ def config_from_snapshot(
         StoreError: the directory holds no run.
         ConfigError: a setting is invalid.
     """
-    snapshot_path = run_dir / "config.json"
+    snapshot_path = RunLayout.in_dir(run_dir).config
     if not snapshot_path.exists():
         raise StoreError(f"nothing to resume in {run_dir}: it holds no run (no config.json)")
     data = _unredact(read_json(snapshot_path))

@@ -41,10 +41,10 @@ from asyncgen.interaction.stages import (
     prepare_queries,
     stage_summary,
 )
-from asyncgen.interaction.storage import atomic_write
 from asyncgen.interaction.training import export_training_data, finished_complete
+from asyncgen.store.atomic import write_bytes_atomic
+from asyncgen.store.rundir import RECORDS_FILE, RunLayout
 
-STAGES_FILE = "stages.json"
 log = logging.getLogger("asyncgen.interaction")
 
 
@@ -52,7 +52,7 @@ class InteractionPipeline:
     """Personas, queries in their voice, and multi-turn conversations with a simulated user."""
 
     name = "interaction"
-    records_file = "records.jsonl"
+    records_file = RECORDS_FILE
 
     def __init__(self, config: RunConfig) -> None:
         """Bind to the run config; nothing is loaded until `prepare`."""
@@ -87,7 +87,8 @@ class InteractionPipeline:
         self._orders.clear()
         _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
-        await anyio.to_thread.run_sync(atomic_write, ctx.run_dir / STAGES_FILE, blob)
+        stages = RunLayout.in_dir(ctx.run_dir).stages
+        await anyio.to_thread.run_sync(write_bytes_atomic, stages, blob)
         ctx.logger.info(
             "interaction stages: %d personas, %d queries", len(self.personas), len(self.queries)
         )

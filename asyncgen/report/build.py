@@ -29,7 +29,7 @@ from asyncgen.report.headline import headline
 from asyncgen.report.reader import iter_jsonl, read_json
 from asyncgen.report.references import reference_diversity
 from asyncgen.report.text_stats import describe
-from asyncgen.store.ledger import read_ledger
+from asyncgen.store.ledger import LedgerTotals, read_ledger
 
 
 def build_report(
@@ -67,7 +67,7 @@ def build_report(
         "coverage": {c.name: c.to_json() for c in coverages},
         "largest_deviations": largest_deviations(coverages),
         "length": lengths(tally, config, pipeline),
-        "cost": cost(summary, tally.records, run_dir),
+        "cost": cost(summary, tally.records, read_ledger(run_dir), run_dir / "metrics.jsonl"),
         "noise": noise(tally, config),
         "quality": quality(tally),
         "missing_fields": dict(tally.missing_fields),
@@ -195,8 +195,8 @@ def _planned_turns(config: dict[str, Any], pipeline: str) -> dict[str, int] | No
 def session_totals(metrics: Path) -> dict[str, float] | None:
     """Tokens and cost summed over every session (each session's last metrics line).
 
-    For runs made before the ledger: summary.json counts only the last session, so a
-    resume that had nothing to do would otherwise report a run that cost nothing.
+    For runs made before the ledger: their summary.json counts only the last session, so
+    a resume that had nothing to do would otherwise report a run that cost nothing.
     """
     last: dict[str, dict[str, Any]] = {}
     problems = ReadReport(on_problem=None)
@@ -210,50 +210,49 @@ def session_totals(metrics: Path) -> dict[str, float] | None:
     }
 
 
-def _spend(run_dir: Path, summary: dict[str, Any]) -> tuple[dict[str, float | None], str]:
-    """The run's tokens and dollars, and where they come from: ledger, summary or metrics."""
-    ledger = read_ledger(run_dir)
-    if ledger is not None and ledger.total.attempts:
-        total = ledger.total
+def cost(
+    summary: dict[str, Any],
+    records: int,
+    ledger: LedgerTotals | None = None,
+    metrics: Path | None = None,
+) -> dict[str, Any]:
+    """Tokens and cost per accepted record: the run's ledger (every session), else its
+    summary and metrics lines."""
+    if ledger is not None:
+        spend = ledger.total
         return {
-            "tokens_in": float(total.tokens_in),
-            "tokens_out": float(total.tokens_out),
-            "cost_usd": round(total.cost_usd, 6),
-        }, "ledger"
-    if "tokens_in_total" in summary:
-        return {
-            "tokens_in": _number(summary, "tokens_in_total", None),
-            "tokens_out": _number(summary, "tokens_out_total", None),
-            "cost_usd": _number(summary, "cost_usd_total", None),
-        }, "summary"
+            "source": "ledger",
+            "requests": spend.requests,
+            "tokens_in": spend.tokens_in,
+            "tokens_out": spend.tokens_out,
+            "tokens_cached": spend.tokens_cached,
+            "cost_usd": round(spend.cost_usd, 6),
+            "tokens_per_record": round(spend.tokens / records, 6) if records else None,
+            "cost_per_record_usd": round(spend.cost_usd / records, 6) if records else None,
+            "by_stage": {k: v.to_dict() for k, v in sorted(ledger.by_kind.items())},
+        }
     tokens = summary.get("tokens") if isinstance(summary.get("tokens"), dict) else {}
-    spend: dict[str, float | None] = {
-        "tokens_in": _number(summary, "tokens_in", tokens.get("in") if tokens else None),
-        "tokens_out": _number(summary, "tokens_out", tokens.get("out") if tokens else None),
-        "cost_usd": _number(summary, "cost_usd_total", summary.get("cost_usd")),
-    }
-    totals = session_totals(run_dir / "metrics.jsonl")
-    if totals is None:
-        return spend, "summary"
-    merged: dict[str, float | None] = {k: max(spend[k] or 0.0, totals[k]) for k in spend}
-    return merged, "metrics"
-
-
-def cost(summary: dict[str, Any], records: int, run_dir: Path) -> dict[str, Any]:
-    """Tokens and cost per accepted record over every session of the run."""
-    spend, source = _spend(run_dir, summary)
-    tokens_in, tokens_out, cost_usd = spend["tokens_in"], spend["tokens_out"], spend["cost_usd"]
+    tokens_in = _number(summary, "tokens_in", tokens.get("in") if tokens else None)
+    tokens_out = _number(summary, "tokens_out", tokens.get("out") if tokens else None)
+    cost_usd = _number(summary, "cost_usd", summary.get("cost"))
+    source = "summary"
+    totals = session_totals(metrics) if metrics is not None else None
+    if totals is not None:
+        source = "metrics"
+        tokens_in = max(tokens_in or 0.0, totals["tokens_in"])
+        tokens_out = max(tokens_out or 0.0, totals["tokens_out"])
+        cost_usd = max(cost_usd or 0.0, round(totals["cost_usd"], 6))
 
     def per(value: float | None) -> float | None:
         return round(value / records, 6) if records and value is not None else None
 
     return {
+        "source": source,
         "tokens_in": tokens_in,
         "tokens_out": tokens_out,
         "cost_usd": cost_usd,
         "tokens_per_record": per(None if tokens_in is None else tokens_in + (tokens_out or 0)),
         "cost_per_record_usd": per(cost_usd),
-        "source": source,
     }
 
 
