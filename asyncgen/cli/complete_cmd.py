@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from asyncgen.config.batch import deadline_setting
+
 
 def failures_path(output: Path) -> Path:
     """The failures file beside the output: `results.jsonl` → `results.failures.jsonl`."""
@@ -79,6 +81,16 @@ def complete(
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="online | batch (the Batch API: half price, answers within its window).",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
+    ),
 ) -> None:
     """Complete every request of --input; a rerun skips ids that already have a result."""
     overrides: dict[str, Any] = {
@@ -92,6 +104,8 @@ def complete(
         "llm.max_cost": max_cost,
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
+        "llm.mode": mode,
+        "llm.batch.deadline": deadline_setting(deadline),
     }
     code = run_complete(
         input_path,

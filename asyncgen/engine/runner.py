@@ -328,6 +328,9 @@ class _Run:
         if self.opts.install_signals:
             self.shutdown.install()
         pool = self._pool(planner, tally, writers)
+        attach = getattr(self.ctx.client, "attach_run", None)
+        if attach is not None:  # batch mode: a round flushes once every live item waits
+            attach(lambda: pool.running, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:
@@ -442,6 +445,7 @@ class _Run:
             finished_at=self.opts.wall().isoformat(timespec="seconds"),
             failure_reasons=dict(tally.reasons.most_common(10)),
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
+            batch=stats.get("batch"),
         )
 
     def _status(self, tally: Tally, planner: Planner, pool: WorkerPool) -> Status:

@@ -75,6 +75,7 @@ class WorkerPool:
         self.budget_stop = False
         self.breaker = breaker or FailureBreaker(None, 1)
         self.fatal: BaseException | None = None
+        self.running = 0  # items inside run_item now (batch mode flushes when all wait)
         self._queue: asyncio.Queue[Ticket | None] = asyncio.Queue(maxsize=queue_size)
         self._changed = asyncio.Event()
 
@@ -197,6 +198,7 @@ class WorkerPool:
 
     async def _outcome(self, ticket: Ticket) -> Outcome | None:
         """The pipeline's outcome; an exception it let escape becomes a failure."""
+        self.running += 1
         try:
             return await self.pipeline.run_item(ticket.item, self.ctx)
         except BudgetExceededError:
@@ -217,6 +219,8 @@ class WorkerPool:
                 message=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
             )
+        finally:
+            self.running -= 1
 
     async def _submit(self, ticket: Ticket, outcome: Outcome) -> asyncio.Future[None]:
         """Check uniqueness, then queue the outcome's line; returns the written-future."""
