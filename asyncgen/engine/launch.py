@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.contract import Pipeline
+from asyncgen.engine.probe import preflight
 from asyncgen.engine.runner import RunOptions, open_run
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
@@ -136,12 +137,15 @@ def launch(
 
     Raises:
         RunLockedError: another process is writing the same run directory.
-        ConfigError: `--ray` was asked for and Ray is not installed.
+        ConfigError: the key or the endpoint is unusable (before anything is written),
+            or `--ray` was asked for and Ray is not installed.
     """
     if config.engine.ray.address:
         from asyncgen.cluster import require_ray
 
         require_ray(config.engine.ray.address)  # before the run directory exists: one line, exit 2
+    if not needs_simulator(config):
+        preflight(config)
     with run_lock(layout.run_dir) as stale:
         return _launch_locked(
             stale, config, pipeline, layout, quiet=quiet, resume=resume, use_gate=use_gate
