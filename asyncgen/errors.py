@@ -8,7 +8,9 @@ Only the CLI turns these into messages and exit codes; everything below it raise
     ├── DatasetError           a dataset or persona file is malformed (file, row, field)
     ├── EmbeddingError         the embedding model cannot load or encode
     ├── StoreError             the run directory cannot be written, resumed or read
+    │   └── RunLockedError     another live process is writing the same run directory
     ├── BudgetExceededError    --max-cost / --max-tokens spent: no new work is started
+    ├── ClusterError           a Ray cluster part (coordinator, dedup service, every worker) is gone
     └── LLMError(request)      a model call that did not produce a usable answer
         ├── LLMConnectionError     the endpoint could not be reached, or dropped us
         │   └── LLMTimeoutError    no answer within the configured timeout
@@ -25,6 +27,7 @@ from typing import Any
 __all__ = [
     "AsyncgenError",
     "BudgetExceededError",
+    "ClusterError",
     "ConfigError",
     "DatasetError",
     "EmbeddingError",
@@ -35,6 +38,7 @@ __all__ = [
     "LLMTimeoutError",
     "PromptError",
     "RateLimitError",
+    "RunLockedError",
     "ServerError",
     "StoreError",
 ]
@@ -64,8 +68,16 @@ class StoreError(AsyncgenError):
     """The run directory cannot be created, written, read or resumed."""
 
 
+class RunLockedError(StoreError):
+    """Another live asyncgen process holds the run directory's lock."""
+
+
 class BudgetExceededError(AsyncgenError):
     """A cost or token budget is spent; in-flight work may finish, new work may not start."""
+
+
+class ClusterError(AsyncgenError):
+    """A part of a Ray run the driver cannot do without is gone (`asyncgen.cluster`)."""
 
 
 class LLMError(AsyncgenError):
@@ -116,8 +128,20 @@ class ServerError(LLMStatusError):
 
 
 class LLMResponseError(LLMError):
-    """The answer arrived but is unusable: unparseable, empty or truncated."""
+    """The answer arrived but is unusable: unparseable, empty or truncated.
 
-    def __init__(self, message: str, *, raw: str | None = None, **kwargs: Any) -> None:
+    `usage` is the body's `usage` (prompt/completion/cached tokens) when it had one: the
+    provider bills such an answer, so the ledger does too.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str | None = None,
+        usage: tuple[int, int, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.raw = raw
+        self.usage = usage

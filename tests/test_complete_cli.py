@@ -80,8 +80,8 @@ def test_every_line_ends_as_result_or_failure_and_rerun_retries_only_failures(
     assert complete(tmp_path, *args, config=FLAKY).returncode == 0
     done, failed = ids_of(out), ids_of(failures)
     assert failed and len(done) + len(failed) == 60 and not set(done) & set(failed)
-    reasons = [orjson.loads(x)["reason"] for x in failures.read_bytes().splitlines()]
-    assert all("ServerError" in r for r in reasons)
+    lines = [orjson.loads(x) for x in failures.read_bytes().splitlines()]
+    assert all(x["reason"] == "llm_error" and "ServerError" in x["message"] for x in lines)
     assert complete(tmp_path, *args, config=FLAKY).returncode == 0
     summary = orjson.loads((tmp_path / "results.run" / "summary.json").read_bytes())
     assert summary["requests"] == len(failed) and summary["done_before"] == len(done)

@@ -20,8 +20,18 @@ from typing import Any
 import orjson
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import Failure, Outcome, Record, RunContext, WorkItem
+from asyncgen.contract import (
+    Failure,
+    Outcome,
+    PipelineTraits,
+    Reason,
+    Record,
+    RunContext,
+    WorkItem,
+)
 from asyncgen.errors import ConfigError, DatasetError, LLMError, LLMResponseError, LLMStatusError
+from asyncgen.llm.errors import RejectedAnswerError
+from asyncgen.llm.retry import failure_cause
 from asyncgen.llm.types import ChatRequest, ModelHandle
 from asyncgen.store.jsonl import parse_line
 
@@ -32,9 +42,6 @@ class CompletePipeline:
     """One chat completion per input line; a rerun skips ids that already have a result."""
 
     name = "complete"
-    index_key = "records"
-    supplements = False
-    retry_failures_on_resume = True
 
     def __init__(
         self,
@@ -80,6 +87,12 @@ class CompletePipeline:
         self._scan(self.input_path)
         self.plan_size = len(self._ids)
         return self.plan_size
+
+    def traits(self) -> PipelineTraits:
+        """A finite plan (the input's lines); failures are retried by a rerun, never replaced."""
+        return PipelineTraits(
+            plan_size=self.plan_size, supplements=False, retry_failures_on_resume=True
+        )
 
     async def aclose(self) -> None:
         """Close the input file."""
@@ -223,7 +236,15 @@ def _failure(exc: LLMError, metadata: Any = None) -> Failure:
         detail["metadata"] = metadata
     raw = exc.raw if isinstance(exc, LLMResponseError) else None
     attempts = int(exc.request.get("attempts") or 1)
-    return Failure(reason=f"{type(exc).__name__}: {exc}", attempts=attempts, raw=raw, detail=detail)
+    detail["cause"] = failure_cause(exc)
+    reason = Reason.LLM_REFUSED if isinstance(exc, RejectedAnswerError) else Reason.LLM_ERROR
+    return Failure(
+        reason=reason,
+        message=f"{type(exc).__name__}: {exc}",
+        attempts=attempts,
+        raw=raw,
+        detail=detail,
+    )
 
 
 def _tool_calls(raw: dict[str, Any] | None) -> Any:

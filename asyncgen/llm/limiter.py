@@ -19,12 +19,13 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
+from asyncgen.llm.budget import BudgetSource
 from asyncgen.llm.control import RateControl
 from asyncgen.llm.errors import LimitExhaustedError
 from asyncgen.llm.headers import RateLimitInfo
@@ -53,6 +54,7 @@ class Permit:
     prompt_tokens: int
     completion_tokens: int
     sent_at: float
+    claim: Hashable = None
 
     @property
     def tokens(self) -> int:
@@ -88,15 +90,17 @@ class RateLimiter:
         clock: Clock,
         sleep: Sleep = asyncio.sleep,
         name: str = "",
+        budget: BudgetSource | None = None,
     ) -> None:
         self.name = name
+        self._budget = budget  # a rate budget shared beyond this process (a Ray run's)
         self._settings = settings
         self._slots = slots
         self._clock = clock
         self._sleep = sleep
         self._learned: dict[str, int | None] = dict.fromkeys(_DIMENSIONS)
         self._buckets: dict[str, TokenBucket] = {}
-        self._budget: _Budget | None = None
+        self._daily: _Budget | None = None
         self._pace = PriorityLock()
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
@@ -142,8 +146,10 @@ class RateLimiter:
     @property
     def needs_token_estimate(self) -> bool:
         """True when a token bucket is active or may be learned: callers then estimate tokens."""
-        return len(self._buckets) > ("requests" in self._buckets) or (
-            self._settings.learn_from_headers
+        return (
+            len(self._buckets) > ("requests" in self._buckets)
+            or self._settings.learn_from_headers
+            or self._budget is not None
         )
 
     @property
@@ -168,8 +174,12 @@ class RateLimiter:
                 `MAX_BUDGET_WAIT` seconds (a daily limit): waiting would stall the run.
         """
         await self.window.acquire()
+        claim: Hashable = None
         try:
-            await self._slot_and_budget(prompt_tokens, completion_tokens, urgent)
+            if self._budget is not None:
+                claim = await self._shared_budget(prompt_tokens, completion_tokens, urgent)
+            else:
+                await self._slot_and_budget(prompt_tokens, completion_tokens, urgent)
         except BaseException:
             self.window.release()
             raise
@@ -178,7 +188,7 @@ class RateLimiter:
         self.control.on_send(now)
         if "requests" not in self._buckets or "tokens" not in self._buckets:
             self._recent_sends.append((now, prompt_tokens + completion_tokens))
-        return Permit(self._seq, prompt_tokens, completion_tokens, now)
+        return Permit(self._seq, prompt_tokens, completion_tokens, now, claim)
 
     def release(
         self,
@@ -205,6 +215,15 @@ class RateLimiter:
         if self._slots is not None:
             self._slots.release()
         self.window.release()
+        if self._budget is not None:
+            self._budget.settle(
+                permit.claim,
+                outcome=outcome,
+                latency=latency,
+                used_tokens=used_tokens,
+                info=info,
+                retry_after=retry_after,
+            )
         now = self._clock()
         if info is not None and not info.is_empty and self._settings.learn_from_headers:
             self._learn(info, permit, now)
@@ -242,7 +261,7 @@ class RateLimiter:
             "tpm_limit": self.tpm_limit,
             "input_tpm_limit": self._limit("input_tokens"),
             "output_tpm_limit": self._limit("output_tokens"),
-            "daily_requests_left": None if self._budget is None else self._budget.remaining,
+            "daily_requests_left": None if self._daily is None else self._daily.remaining,
             "send_rpm": None if rate is None else round(rate * 60, 1),
             "margin": round(margin, 3),
             "learned_rpm": None if ceiling is None else round(ceiling * 60, 1),
@@ -257,12 +276,26 @@ class RateLimiter:
 
     # -- internals: waiting ----------------------------------------------------------------
 
+    async def _shared_budget(
+        self, prompt_tokens: int, completion_tokens: int, urgent: bool
+    ) -> Hashable:
+        """Take a global slot, then the budget source's permission (it paces, not our buckets)."""
+        assert self._budget is not None
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            return await self._budget.take(prompt_tokens, completion_tokens, urgent=urgent)
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+
     async def _slot_and_budget(self, prompt: int, completion: int, urgent: bool) -> None:
         """Take a global slot, then wait (in pacing order) for the buckets to allow a send."""
         if self._slots is not None:
             await self._slots.acquire()
         try:
-            if self._buckets or self._budget is not None or self.paused_for > 0:
+            if self._buckets or self._daily is not None or self.paused_for > 0:
                 await self._pace.acquire(urgent=urgent)
                 try:
                     await self._wait_for_budget(prompt, completion)
@@ -291,17 +324,17 @@ class RateLimiter:
             for dim, bucket in self._buckets.items():
                 bucket.refill(now, factor)
                 wait = max(wait, bucket.wait_time(amounts[dim], factor))
-            if self._budget is not None:
-                wait = max(wait, self._budget_wait(now))
+            if self._daily is not None:
+                wait = max(wait, self._daily_wait(now))
             if wait <= 1e-6:  # below clock resolution: sleeping would not advance time
                 for dim, bucket in self._buckets.items():
                     bucket.take(amounts[dim])
                 return
             await self._sleep(min(wait, 1.0))  # re-check: rate control may have moved
 
-    def _budget_wait(self, now: float) -> float:
-        assert self._budget is not None
-        wait = self._budget.wait(self._seq, now)
+    def _daily_wait(self, now: float) -> float:
+        assert self._daily is not None
+        wait = self._daily.wait(self._seq, now)
         if wait > MAX_BUDGET_WAIT:
             raise LimitExhaustedError(
                 f"{self.name}: the endpoint's request budget is spent until "
@@ -413,7 +446,7 @@ class RateLimiter:
                 self.tpm_limit,
             )
         if info.daily_requests is not None and info.remaining_requests is not None:
-            self._learn_budget(info, now)
+            self._learn_daily(info, now)
         sent_since = self._seq - permit.seq
         corrections = (
             ("requests", info.limit_requests, info.remaining_requests, info.reset_requests, 1),
@@ -451,12 +484,12 @@ class RateLimiter:
         limit = self.rpm_limit
         return None if limit is None else limit / 60.0
 
-    def _learn_budget(self, info: RateLimitInfo, now: float) -> None:
+    def _learn_daily(self, info: RateLimitInfo, now: float) -> None:
         assert info.daily_requests is not None and info.remaining_requests is not None
         used = info.daily_requests - info.remaining_requests
         reset = info.reset_requests or 0.0
         refill = reset / used if used > 0 else 86400.0 / info.daily_requests
-        self._budget = _Budget(info.remaining_requests, self._seq, refill, now)
+        self._daily = _Budget(info.remaining_requests, self._seq, refill, now)
 
     def _correct(
         self, bucket: TokenBucket, reading: _Reading, since: float, permit: Permit, now: float

@@ -21,7 +21,8 @@ import httpx
 from asyncgen.config.llm import LimitSettings, LLMSettings, PoolEntry, SamplingLists
 from asyncgen.errors import LLMError, LLMStatusError, RateLimitError
 from asyncgen.llm import wire
-from asyncgen.llm.errors import QuotaExhaustedError
+from asyncgen.llm.budget import BudgetFactory
+from asyncgen.llm.errors import MalformedAnswerError, QuotaExhaustedError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.pool import ModelPool
@@ -36,7 +37,7 @@ from asyncgen.llm.routing import Route, Router
 from asyncgen.llm.stats import TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
 from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
-from asyncgen.llm.usage import UsageMeter
+from asyncgen.llm.usage import Charge, UsageMeter
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -70,6 +71,7 @@ class Transport:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        budget_for: BudgetFactory | None = None,
     ) -> None:
         self.settings = settings
         self._limits = settings.limits if use_limiter else _unlimited(settings.limits)
@@ -91,6 +93,7 @@ class Transport:
             clock=clock,
             sleep=sleep,
             http_transport=http_transport,
+            budget_for=budget_for,
         )
         self._default_handle = ModelHandle(provider=settings.provider, model=settings.model)
         self.stop_reason: str | None = None
@@ -115,7 +118,8 @@ class Transport:
                 pool entry without its own `base_url` to it (a proxy or the simulator).
             use_limiter: False keeps only the concurrency cap (no RPM/TPM, no learning).
             max_retries: overrides `llm.retry.max_retries`.
-            **kwargs: `http_transport`, `clock`, `sleep`, `rng` (tests).
+            **kwargs: `http_transport`, `clock`, `sleep`, `rng` (tests); `budget_for`: a
+                `BudgetFactory` giving limiters a rate budget shared beyond this process.
 
         Raises:
             ConfigError: the provider has no URL (the simulator needs `base_url`).
@@ -228,6 +232,7 @@ class Transport:
                 else:
                     failures += 1
                     delay = self._after_failure(exc, attempt, failures, route.limiter.faults.value)
+                self._bill_failure(exc, request, handle, final=delay is None)
                 if delay is None:
                     raise
                 if delay > 0:
@@ -237,6 +242,38 @@ class Transport:
                 self._stop(exc, attempt)
                 raise
             return self._finish(result, handle, attempt, request)
+
+    def _bill_failure(
+        self, exc: LLMError, request: ChatRequest, handle: ModelHandle, *, final: bool
+    ) -> None:
+        """A failed attempt for the ledger: billed when its answer arrived, else 0 tokens.
+
+        An unreadable 200 body was answered (and billed) but its usage is lost: its prompt
+        is counted here, marked estimated.
+        """
+        cause = failure_cause(exc)
+        usage = getattr(exc, "usage", None)
+        if usage is None and isinstance(exc, MalformedAnswerError) and exc.raw is not None:
+            from asyncgen.tokens import count_message_tokens
+
+            usage = (count_message_tokens(request.messages), 0, 0)
+            estimated = True
+        else:
+            estimated = False
+        if usage is not None:
+            tokens_in, tokens_out, cached = usage
+            self.usage.add(
+                handle.model,
+                tokens_in,
+                tokens_out,
+                cached=cached,
+                kind=request.kind,
+                outcome=cause,
+                final=final,
+                estimated=estimated,
+            )
+        elif self.usage.listeners:
+            self.usage.notify(Charge(handle.model, request.kind, cause, final))
 
     def _stop(self, exc: QuotaExhaustedError, attempt: int) -> None:
         """The account cannot be served: no new work; say once what to do."""
@@ -285,7 +322,14 @@ class Transport:
         result.provider = handle.provider
         if result.usage_estimated:
             _estimate_usage(result, request)
-        self.usage.add(handle.model, result.prompt_tokens, result.completion_tokens)
+        self.usage.add(
+            handle.model,
+            result.prompt_tokens,
+            result.completion_tokens,
+            cached=result.cached_tokens,
+            kind=request.kind,
+            estimated=result.usage_estimated,
+        )
         self.stats.successes += 1
         self.stats.record_done()
         return result
@@ -428,6 +472,7 @@ def _result(completion: wire.Completion, route: Route, latency: float) -> ChatRe
         latency=latency,
         request_id=completion.request_id,
         raw=completion.raw,
+        cached_tokens=completion.cached_tokens,
         usage_estimated=not completion.has_usage,
     )
 

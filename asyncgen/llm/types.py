@@ -65,6 +65,7 @@ class ChatResult:
     attempts: int = 1
     request_id: str | None = None
     raw: dict[str, Any] | None = None
+    cached_tokens: int = 0
     usage_estimated: bool = False
     """True when the answer carried no `usage` and the token counts are asyncgen's estimate."""
 

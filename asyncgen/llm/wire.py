@@ -71,6 +71,7 @@ class Completion:
     model: str | None
     request_id: str | None
     raw: dict[str, Any]
+    cached_tokens: int = 0
     has_usage: bool = True
 
 
@@ -121,6 +122,7 @@ def parse_completion(
         EmptyAnswerError: no text in the first choice.
         TruncatedAnswerError: finish_reason "length" while `require_complete`.
     """
+    data: Any = None
     try:
         data = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
@@ -139,23 +141,45 @@ def parse_completion(
             "the endpoint returned a body that is not a chat completion",
             raw=_snippet(content),
             request=info,
+            usage=usage_of(data) if isinstance(data, dict) and "usage" in data else None,
         ) from exc
-    check_answer(message, text, finish, info=info, wants_tools=wants_tools)
+    billed = usage_of(data)
+    check_answer(message, text, finish, info=info, wants_tools=wants_tools, usage=billed)
     if require_complete and finish == "length":
         raise TruncatedAnswerError(
-            "the answer was cut at max_tokens (finish_reason=length)", raw=text, request=info
+            "the answer was cut at max_tokens (finish_reason=length)",
+            raw=text,
+            request=info,
+            usage=billed,
         )
-    usage = data.get("usage") or {}
     return Completion(
         content=text if isinstance(text, str) else "",
         finish_reason=finish,
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
+        prompt_tokens=billed[0],
+        completion_tokens=billed[1],
         model=data.get("model"),
         request_id=data.get("id"),
         raw=data,
-        has_usage=bool(usage),
+        cached_tokens=billed[2],
+        has_usage=isinstance(data.get("usage"), dict),
     )
+
+
+def usage_of(data: Any) -> tuple[int, int, int]:
+    """(prompt, completion, cached prompt) tokens from a body's `usage`; zeros when absent."""
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return (0, 0, 0)
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    try:
+        return (
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            int(cached or 0),
+        )
+    except (TypeError, ValueError):
+        return (0, 0, 0)
 
 
 def check_answer(
@@ -165,18 +189,23 @@ def check_answer(
     *,
     info: dict[str, Any],
     wants_tools: bool = False,
+    usage: tuple[int, int, int] | None = None,
 ) -> None:
-    """Raise when the first choice is not usable text (shared by whole and streamed answers)."""
+    """Raise when the first choice is not usable text (shared by whole and streamed answers).
+
+    `usage` rides on the error: the provider bills such an answer, so the ledger does too.
+    """
     if finish == "content_filter":
         raise ContentFilterError(
             "the provider's content filter withheld the answer (finish_reason=content_filter)",
             raw=text if isinstance(text, str) else None,
             request=info,
+            usage=usage,
         )
     refusal = message.get("refusal")
     if refusal:
         raise RefusalError(
-            f"the model refused: {str(refusal)[:300]}", raw=str(refusal), request=info
+            f"the model refused: {str(refusal)[:300]}", raw=str(refusal), request=info, usage=usage
         )
     if message.get("tool_calls") and not (isinstance(text, str) and text.strip()):
         if wants_tools:
@@ -186,12 +215,14 @@ def check_answer(
             f"{finish}); no tools were offered",
             raw=orjson.dumps(message.get("tool_calls")).decode()[:500],
             request=info,
+            usage=usage,
         )
     if not isinstance(text, str) or not text.strip():
         raise EmptyAnswerError(
             "the endpoint returned an empty answer",
             raw=_snippet(orjson.dumps(message)),
             request=info,
+            usage=usage,
         )
 
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import orjson
 
-from asyncgen.config.sim import SimSettings
+from asyncgen.config.sim import RetryAfterStyle, SimSettings
 from asyncgen.prompts import KIND_HEADER
+from asyncgen.sim.batch_api import PREFIXES as BATCH_PREFIXES
+from asyncgen.sim.batch_api import BatchRoutes
 from asyncgen.sim.content import Answer, Answerer
 from asyncgen.sim.faults import FaultPlan
-from asyncgen.sim.ratelimit import Admission, RateLimiter
+from asyncgen.sim.ratelimit import Admission, RateLimiter, retry_after_headers
 from asyncgen.sim.reply import Reply, send_json
 from asyncgen.sim.request import ChatCall, RequestError, parse_chat_call
 from asyncgen.sim.responders import known_kinds
@@ -53,7 +54,20 @@ class SimApp:
         self.settings = settings
         self.wall = wall
         self.stats = SimStats()
-        self.limiter = RateLimiter(settings.rpm, settings.tpm, clock=clock)
+        self.limiter = RateLimiter(
+            settings.rpm,
+            settings.tpm,
+            algorithm=settings.limiter or "token_bucket",
+            rpd=settings.rpd,
+            concurrency=settings.concurrency_limit,
+            sub_window=settings.sub_window,
+            burst_allowance=settings.burst_allowance,
+            gcra_burst=settings.gcra_burst,
+            refused_use_quota=settings.refused_use_quota,
+            clock=clock,
+            wall=wall,
+        )
+        self.retry_after_style: RetryAfterStyle = settings.retry_after or "seconds_and_ms"
         self.faults = FaultPlan(settings)
         self.answerer = Answerer(
             seed=settings.seed,
@@ -63,6 +77,7 @@ class SimApp:
         self._bearer = f"Bearer {settings.api_key}".encode() if settings.api_key else None
         self._ids = itertools.count(1)
         self._slots: asyncio.Semaphore | None = None
+        self._batch: BatchRoutes | None = None
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self._completions,
             ("POST", "/chat/completions"): self._completions,
@@ -76,12 +91,20 @@ class SimApp:
         """ASGI entry point."""
         if scope["type"] == "http":
             handler = self._routes.get((scope["method"], scope["path"]))
+            if handler is None and scope["path"].startswith(BATCH_PREFIXES):
+                handler = self._batch_routes().handle  # the Batch API (sim/batch_api.py)
             if handler is None:
                 await self._not_found(scope, send)
             else:
                 await handler(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self)
+
+    def _batch_routes(self) -> BatchRoutes:
+        """Files and batches, created on first use (online-only runs never pay for them)."""
+        if self._batch is None:
+            self._batch = BatchRoutes(self, self._authorize, self._unauthorized)
+        return self._batch
 
     async def _not_found(self, scope: Scope, send: Send) -> None:
         message = f"Unknown request URL: {scope['method']} {scope['path']}."
@@ -166,7 +189,10 @@ class SimApp:
             await self._rate_limited(send, admission, cost)
             return
         answer = answer or self._answer(kind, call)
-        await self._serve(scope, receive, send, call, answer, prompt_tokens, admission)
+        try:
+            await self._serve(scope, receive, send, call, answer, prompt_tokens, admission)
+        finally:
+            admission.release()
 
     def _answer(self, kind: str, call: ChatCall) -> Answer:
         return self.answerer.answer(
@@ -186,8 +212,7 @@ class SimApp:
                 f"Please try again in {wait:.3f}s."
             )
         headers = [
-            (b"retry-after", str(max(1, math.ceil(wait))).encode()),
-            (b"retry-after-ms", str(max(1, math.ceil(wait * 1000))).encode()),
+            *retry_after_headers(self.retry_after_style, wait, self.wall()),
             *admission.headers,
         ]
         body = error_body(message, "rate_limit_exceeded", "rate_limit_exceeded")
@@ -248,7 +273,7 @@ def _header(scope: Scope, name: bytes, default: str) -> str:
     return default
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(receive: Receive, send: Send, app: SimApp | None = None) -> None:
     """Load the responders at startup; the simulator holds no resources to release."""
     while True:
         message = await receive()
@@ -256,5 +281,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             known_kinds()  # import every responder now, not on the first request
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if app is not None and app._batch is not None:
+                await app._batch.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return
