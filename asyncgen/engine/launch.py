@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.contract import Pipeline
+from asyncgen.engine.probe import preflight
 from asyncgen.engine.runner import RunOptions, open_run
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
@@ -131,11 +132,20 @@ def launch(
 ) -> RunSummary:
     """Run the pipeline on a fresh event loop with signal handling; print the summary.
 
-    The run directory's lock is held from before the first write to the last.
+    The run directory's lock is held from before the first write to the last. With
+    `engine.ray.address` set, the items run on a Ray cluster (`asyncgen.cluster`).
 
     Raises:
         RunLockedError: another process is writing the same run directory.
+        ConfigError: the key or the endpoint is unusable (before anything is written),
+            or `--ray` was asked for and Ray is not installed.
     """
+    if config.engine.ray.address:
+        from asyncgen.cluster import require_ray
+
+        require_ray(config.engine.ray.address)  # before the run directory exists: one line, exit 2
+    if not needs_simulator(config):
+        preflight(config)
     with run_lock(layout.run_dir) as stale:
         return _launch_locked(
             stale, config, pipeline, layout, quiet=quiet, resume=resume, use_gate=use_gate
@@ -152,6 +162,11 @@ def _launch_locked(
     resume: bool,
     use_gate: bool,
 ) -> RunSummary:
+    executor: Callable[..., Coroutine[Any, Any, RunSummary]] = execute
+    if config.engine.ray.address:
+        from asyncgen.cluster.run import execute_on_cluster
+
+        executor = execute_on_cluster
     console = setup_run(config, pipeline, layout, quiet=quiet)
     if stale_lock is not None:
         logging.getLogger("asyncgen.engine").info(
@@ -159,7 +174,7 @@ def _launch_locked(
         )
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
     summary = run_loop(
-        execute(
+        executor(
             config,
             pipeline,
             layout,

@@ -27,6 +27,7 @@ from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.report.live import LiveReport
 from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
@@ -243,6 +244,8 @@ class _Run:
         self.started_at = started_at
         self.session = ledger.session
         self.lag = LagMonitor(opts.lag_interval or config.engine.lag_interval)
+        in_dir = layout.records.parent == layout.run_dir  # `complete` writes elsewhere
+        self.live = LiveReport(layout.run_dir, config.report, enabled=in_dir)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
 
     async def execute(self) -> RunSummary:
@@ -276,6 +279,7 @@ class _Run:
         pool = await self._work(planner, tally, sampler)
         wall_time = self.opts.clock() - start
         summary = await self._account(tally, planner, pool, wall_time)
+        await self.live.finish()
         if pool.fatal is not None:
             raise pool.fatal
         return summary
@@ -321,6 +325,7 @@ class _Run:
             interval=self.engine.metrics_interval,
             session=self.session,
             wall=self.opts.wall,
+            on_line=self.live.poke,
         )
         metrics.start()
         progress = self._progress(sampler)
