@@ -122,8 +122,20 @@ class ServerError(LLMStatusError):
 
 
 class LLMResponseError(LLMError):
-    """The answer arrived but is unusable: unparseable, empty or truncated."""
+    """The answer arrived but is unusable: unparseable, empty or truncated.
 
-    def __init__(self, message: str, *, raw: str | None = None, **kwargs: Any) -> None:
+    `usage` is the body's `usage` (prompt/completion/cached tokens) when it had one: the
+    provider bills such an answer, so the ledger does too.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str | None = None,
+        usage: tuple[int, int, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.raw = raw
+        self.usage = usage

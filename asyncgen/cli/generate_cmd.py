@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
+from asyncgen.config.batch import deadline_setting
 from asyncgen.errors import ConfigError
 
 GREEDY_OPTIONS = frozenset(
@@ -78,6 +79,8 @@ class GenerateArgs:
     overrides: dict[str, Any] = field(default_factory=dict)
     min_turns: list[int] | None = None
     max_turns: list[int] | None = None
+    price_in: float | None = None
+    price_out: float | None = None
 
 
 def _turns(name: str, values: list[int] | None, pipeline: str) -> dict[str, Any]:
@@ -140,11 +143,14 @@ def _resolve(args: GenerateArgs) -> tuple[Any, Path, bool]:
 
 def run_generate(args: GenerateArgs) -> int:
     """Build the pipeline and run it; returns the exit code."""
+    from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.launch import launch
     from asyncgen.engine.registry import load_pipeline
     from asyncgen.store import RunLayout
 
     config, run_dir, resume = _resolve(args)
+    apply_prices(config, args.price_in, args.price_out)
+    check_budget_prices(config)
     pipeline = load_pipeline(config.engine.pipeline, config)
     layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
     summary = launch(config, pipeline, layout, quiet=args.quiet, resume=resume, use_gate=True)
@@ -180,6 +186,12 @@ def generate(
     max_workers: int | None = typer.Option(None, "--max-workers", help="Conversations in flight."),
     max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
+    price_in: float | None = typer.Option(
+        None, "--price-in", help="USD per million input tokens of the model(s) in use."
+    ),
+    price_out: float | None = typer.Option(
+        None, "--price-out", help="USD per million output tokens of the model(s) in use."
+    ),
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
@@ -237,6 +249,16 @@ def generate(
         None, "--queries-file", help="Load queries from this file (interaction)."
     ),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep semantic near-duplicates."),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="online | batch (the Batch API: half price, answers within its window).",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
+    ),
 ) -> None:
     """Generate records until the run directory holds exactly --n of them (resumable)."""
     overrides: dict[str, Any] = {
@@ -266,6 +288,8 @@ def generate(
         "personas.personas_file": personas_file,
         "personas.queries_file": queries_file,
         "dedup.enabled": False if no_dedup else None,
+        "llm.mode": mode,
+        "llm.batch.deadline": deadline_setting(deadline),
         **_model_overrides(model),
     }
     args = GenerateArgs(
@@ -278,6 +302,8 @@ def generate(
         overrides=overrides,
         min_turns=min_turns,
         max_turns=max_turns,
+        price_in=price_in,
+        price_out=price_out,
     )
     _exit(run_generate(args))
 

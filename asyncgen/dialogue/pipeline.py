@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.config import RunConfig
+from asyncgen.contract import Outcome, PipelineBase, Record, RunContext, WorkItem
 from asyncgen.dialogue.generator import DialogueGenerator
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.store import export_run
-from asyncgen.engine.plugin import Outcome, Record, RunContext, WorkItem
 from asyncgen.errors import DatasetError
+from asyncgen.store.rundir import RECORDS_FILE
 
 FINGERPRINT_EXCLUDES = {
     "output_file", "hash_file", "embedding_file", "max_retries", "retry_backoff",
@@ -21,7 +22,7 @@ FINGERPRINT_EXCLUDES = {
 }  # fmt: skip
 
 
-class DialoguePipeline:
+class DialoguePipeline(PipelineBase):
     """Plans MultiWOZ-seeded dialogues and runs each through `DialogueGenerator`.
 
     `dialogue.similarity_threshold` (the report's parameter) is the run's semantic
@@ -29,7 +30,7 @@ class DialoguePipeline:
     """
 
     name = "dialogue"
-    records_file = "records.jsonl"
+    records_file = RECORDS_FILE
 
     def __init__(self, config: RunConfig, generator: DialogueGenerator | None = None) -> None:
         self.config = config

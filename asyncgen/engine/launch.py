@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
-from asyncgen.engine.plugin import Pipeline
+from asyncgen.contract import Pipeline
+from asyncgen.engine.probe import preflight
 from asyncgen.engine.runner import RunOptions, open_run
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
@@ -35,7 +36,7 @@ def config_from_snapshot(
         StoreError: the directory holds no run.
         ConfigError: a setting is invalid.
     """
-    snapshot_path = run_dir / "config.json"
+    snapshot_path = RunLayout.in_dir(run_dir).config
     if not snapshot_path.exists():
         raise StoreError(f"nothing to resume in {run_dir}: it holds no run (no config.json)")
     data = _unredact(read_json(snapshot_path))
@@ -135,7 +136,10 @@ def launch(
 
     Raises:
         RunLockedError: another process is writing the same run directory.
+        ConfigError: the key or the endpoint is unusable (before anything is written).
     """
+    if not needs_simulator(config):
+        preflight(config)
     with run_lock(layout.run_dir) as stale:
         return _launch_locked(
             stale, config, pipeline, layout, quiet=quiet, resume=resume, use_gate=use_gate

@@ -57,6 +57,26 @@ class RunSummary:
     failure_reasons: dict[str, int] = field(default_factory=dict)
     torn_bytes_dropped: int = 0
     error: str | None = None
+    batch: dict[str, Any] | None = None
+    requests_total: int = 0
+    tokens_in_total: int = 0
+    tokens_out_total: int = 0
+    tokens_cached_total: int = 0
+    spend: dict[str, Any] = field(default_factory=dict)
+
+    def add_spend(self, spend: dict[str, Any]) -> None:
+        """The run's totals from its ledger (every session, killed ones included)."""
+        self.spend = spend
+        self.requests_total = int(spend.get("requests", 0))
+        self.tokens_in_total = int(spend.get("tokens_in", 0))
+        self.tokens_out_total = int(spend.get("tokens_out", 0))
+        self.tokens_cached_total = int(spend.get("tokens_cached", 0))
+        self.cost_usd_total = float(spend.get("cost_usd", 0.0))
+
+    @property
+    def cost_per_record(self) -> float | None:
+        """The run's dollars per accepted record (None before the first)."""
+        return self.cost_usd_total / self.done if self.done else None
 
     @property
     def planned(self) -> int:
@@ -96,6 +116,9 @@ class RunSummary:
             wall_time_s=round(self.wall_time_s, 3),
             cost_usd=round(self.cost_usd, 6),
             cost_usd_total=round(self.cost_usd_total, 6),
+            cost_per_record=(
+                None if self.cost_per_record is None else round(self.cost_per_record, 8)
+            ),
         )
         return data
 
@@ -118,8 +141,18 @@ def render_summary(summary: RunSummary) -> Table:
             "requests / 429s / retries",
             f"{summary.requests} / {summary.rate_limited} / {summary.retries}",
         ),
+        ("requests (run)", str(summary.requests_total)),
         ("tokens in / out", f"{summary.tokens_in} / {summary.tokens_out}"),
+        (
+            "tokens in / out (run)",
+            f"{summary.tokens_in_total} / {summary.tokens_out_total}"
+            + (f" ({summary.tokens_cached_total} cached)" if summary.tokens_cached_total else ""),
+        ),
         ("cost (session / total)", f"${summary.cost_usd:.4f} / ${summary.cost_usd_total:.4f}"),
+        (
+            "cost per record",
+            "-" if summary.cost_per_record is None else f"${summary.cost_per_record:.6f}",
+        ),
         ("wall time", fmt_duration(summary.wall_time_s)),
         ("throughput", f"{summary.throughput:.2f} records/s"),
         (
@@ -128,6 +161,8 @@ def render_summary(summary: RunSummary) -> Table:
         ),
         ("run directory", summary.run_dir),
     ]
+    if summary.batch:
+        rows.extend(batch_rows(summary.batch))
     if summary.error:
         rows.append(("stopped by", summary.error))
     if summary.simulated:
@@ -148,3 +183,25 @@ def earlier_cost(metrics: Path, session: str) -> float:
     except StoreError:  # a damaged metrics file costs the total, never the summary
         pass
     return sum(last.values())
+
+
+def batch_rows(batch: dict[str, Any]) -> list[tuple[str, str]]:
+    """Batch mode's lines in the summary: rounds, batches, cost against online prices."""
+    saving = float(batch.get("saving_usd") or 0.0)
+    online = float(batch.get("cost_usd_at_online_prices") or 0.0)
+    share = f" ({saving / online:.0%})" if online > 0 else ""
+    rows = [
+        ("batch rounds / batches", f"{batch.get('rounds', 0)} / {batch.get('batches', 0)}"),
+        (
+            "batch cost / at online prices",
+            f"${float(batch.get('cost_usd_batch') or 0):.4f} / ${online:.4f}",
+        ),
+        ("saved against online", f"${saving:.4f}{share}"),
+        (
+            "resubmitted / online requests",
+            f"{batch.get('resubmitted', 0)} / {batch.get('online_requests', 0)}",
+        ),
+    ]
+    if batch.get("fallback_reason"):
+        rows.append(("batch fallback", str(batch["fallback_reason"])))
+    return rows

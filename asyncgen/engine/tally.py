@@ -77,6 +77,7 @@ class Snapshot:
     eta_s: float | None
     model_mix: dict[str, int]
     lag_p99_ms: float
+    batch: dict[str, Any] | None = None
 
     @property
     def success_rate(self) -> float:
@@ -120,8 +121,10 @@ class Sampler:
         lag: LagMonitor,
         clock: Callable[[], float],
         window: float = 60.0,
+        run_cost: Callable[[], float] | None = None,
     ) -> None:
         self.tally = tally
+        self._run_cost = run_cost
         self.planner = planner
         self.client = client
         self.lag = lag
@@ -186,11 +189,12 @@ class Sampler:
             latency_p95=float(stats.get("latency_p95") or 0.0),
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            cost_usd=float(stats.get("cost_usd") or 0.0),
+            cost_usd=(self._run_cost() if self._run_cost else float(stats.get("cost_usd") or 0.0)),
             projected_cost=self._projected(tally),
             eta_s=_eta(remaining, records_rate),
             model_mix=dict(stats.get("model_mix") or {}),
             lag_p99_ms=self.lag.total.percentile(0.99) * 1000,
+            batch=stats.get("batch"),
         )
 
     def _projected(self, tally: Tally) -> float | None:
@@ -199,4 +203,7 @@ class Sampler:
         if project is None or tally.done == 0:
             return None
         remaining = max(0, tally.target - tally.done_before)
-        return float(project(tally.done, remaining))
+        earlier = 0.0
+        if self._run_cost is not None:  # the run's cost so far, less this session's
+            earlier = self._run_cost() - float(transport_stats(self.client).get("cost_usd") or 0.0)
+        return earlier + float(project(tally.done, remaining))

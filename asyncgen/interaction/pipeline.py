@@ -18,7 +18,16 @@ import anyio
 import orjson
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import Failure, Outcome, Record, Reject, RunContext, WorkItem
+from asyncgen.contract import (
+    Failure,
+    Outcome,
+    PipelineTraits,
+    Reason,
+    Record,
+    Reject,
+    RunContext,
+    WorkItem,
+)
 from asyncgen.errors import AsyncgenError, StoreError
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.distractor import create_distractor_model
@@ -32,10 +41,10 @@ from asyncgen.interaction.stages import (
     prepare_queries,
     stage_summary,
 )
-from asyncgen.interaction.storage import atomic_write
 from asyncgen.interaction.training import export_training_data, finished_complete
+from asyncgen.store.atomic import write_bytes_atomic
+from asyncgen.store.rundir import RECORDS_FILE, RunLayout
 
-STAGES_FILE = "stages.json"
 log = logging.getLogger("asyncgen.interaction")
 
 
@@ -43,14 +52,11 @@ class InteractionPipeline:
     """Personas, queries in their voice, and multi-turn conversations with a simulated user."""
 
     name = "interaction"
-    records_file = "records.jsonl"
-    index_key = "interactions"
+    records_file = RECORDS_FILE
 
     def __init__(self, config: RunConfig) -> None:
         """Bind to the run config; nothing is loaded until `prepare`."""
         self.config = config
-        # the spec's key for replacement rounds, read by the engine in place of its own
-        self.max_supplement_rounds = config.interaction_generation.max_supplement_rounds
         self.personas: list[Persona] = []
         self.queries: list[QueryRecord] = []
         self.report = StageReport()
@@ -81,7 +87,8 @@ class InteractionPipeline:
         self._orders.clear()
         _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
-        await anyio.to_thread.run_sync(atomic_write, ctx.run_dir / STAGES_FILE, blob)
+        stages = RunLayout.in_dir(ctx.run_dir).stages
+        await anyio.to_thread.run_sync(write_bytes_atomic, stages, blob)
         ctx.logger.info(
             "interaction stages: %d personas, %d queries", len(self.personas), len(self.queries)
         )
@@ -159,6 +166,11 @@ class InteractionPipeline:
                 turns.append(turn)
         return turns
 
+    def traits(self) -> PipelineTraits:
+        """The spec's index key, and its own limit on replacement rounds."""
+        rounds = self.config.interaction_generation.max_supplement_rounds
+        return PipelineTraits(index_key="interactions", max_supplement_rounds=rounds)
+
     async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
         """One conversation; a failure keeps its reason and raw text, never raises."""
         try:
@@ -168,18 +180,20 @@ class InteractionPipeline:
             raise
         except Exception as exc:  # one broken item must not stop the run
             ctx.logger.exception("item %s failed unexpectedly", item.record_id)
-            return Failure("internal_error", detail={"error": f"{type(exc).__name__}: {exc}"})
+            message = f"{type(exc).__name__}: {exc}"
+            return Failure(Reason.INTERNAL_ERROR, message=message, detail={"error": message})
         if outcome.interaction is not None:
             return Record(id=item.record_id, data=outcome.interaction.to_dict())
+        detail = outcome.detail or {}
         if outcome.reason == "invalid_interaction":
-            detail = outcome.detail or {}
             problems = "; ".join(detail.get("problems", []))
-            return Reject(f"invalid_format: {problems}", data=detail.get("interaction"))
+            return Reject(Reason.INVALID_FORMAT, message=problems, data=detail.get("interaction"))
         return Failure(
-            outcome.reason or "failed",
+            outcome.reason or Reason.INTERNAL_ERROR,
             attempts=outcome.attempts,
             raw=outcome.raw,
-            detail=outcome.detail or {},
+            detail=detail,
+            message=_message(detail),
         )
 
     def task(self, item: WorkItem) -> ConversationTask:
@@ -253,3 +267,9 @@ class InteractionPipeline:
         from asyncgen.dedup import record_text, settings_for
 
         return record_text(record.data, settings_for(self.config))
+
+
+def _message(detail: dict[str, Any]) -> str:
+    """The human-readable part of a failure: the error's type and text."""
+    kind, error = detail.get("type"), str(detail.get("error", ""))
+    return (f"{kind}: {error}" if kind else error)[:300]

@@ -31,9 +31,8 @@ from asyncgen.interaction.personas import (
 from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer, load_queries
 from asyncgen.interaction.queries.model import query_id
 from asyncgen.llm.types import ChatClient, ModelHandle
+from asyncgen.store.rundir import RunLayout
 
-PERSONAS_FILE = "personas.jsonl"
-QUERIES_FILE = "queries.jsonl"
 log = logging.getLogger("asyncgen.interaction")
 
 
@@ -65,7 +64,7 @@ def queries_needed(config: RunConfig, num_personas: int) -> int:
 
 async def prepare_personas(config: RunConfig, run_dir: Path, report: StageReport) -> list[Persona]:
     """Personas from personas.jsonl, else a personas file, else sampled from the bank."""
-    path = run_dir / PERSONAS_FILE
+    path = RunLayout.in_dir(run_dir).personas
     rows = await anyio.to_thread.run_sync(read_jsonl, path)
     if rows:
         personas = [Persona.from_dict(row) for row in rows]
@@ -106,7 +105,7 @@ async def prepare_queries(
     Raises:
         DatasetError: no query at all could be produced.
     """
-    path = run_dir / QUERIES_FILE
+    path = RunLayout.in_dir(run_dir).queries
     existing = [QueryRecord.from_dict(r) for r in await anyio.to_thread.run_sync(read_jsonl, path)]
     report.reused_queries = len(existing)
     stage = _QueryStage(config, path, client, report)
@@ -225,8 +224,6 @@ def stage_summary(report: StageReport) -> dict[str, Any]:
 
 
 __all__ = [
-    "PERSONAS_FILE",
-    "QUERIES_FILE",
     "StageReport",
     "prepare_personas",
     "prepare_queries",

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from asyncgen.errors import StoreError
 
 TMP_MARK = ".tmp-"
 
@@ -51,14 +55,38 @@ class AtomicFile:
 
 
 def write_bytes_atomic(final: Path, data: bytes) -> Path:
-    """Write a whole small file atomically."""
-    target = AtomicFile(final)
+    """Write a whole small file atomically.
+
+    Raises:
+        StoreError: the file cannot be written (names it and why).
+    """
     try:
-        target.write(data)
+        target = AtomicFile(final)
+        try:
+            target.write(data)
+        except BaseException:
+            target.abort()
+            raise
+        return target.commit()
+    except OSError as exc:
+        raise StoreError(f"{final}: cannot write ({exc.strerror or exc})") from exc
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """A temporary path for a writer that wants a file name (FAISS, numpy); on a clean
+    exit it is fsynced and renamed to `final`, on an error removed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_sibling(final)
+    try:
+        yield temp
+        with temp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
     except BaseException:
-        target.abort()
+        temp.unlink(missing_ok=True)
         raise
-    return target.commit()
+    fsync_dir(final.parent)
 
 
 def replace_dir(temp: Path, final: Path) -> Path:
