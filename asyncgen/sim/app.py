@@ -180,7 +180,11 @@ class SimApp:
             return None
         return auth.decode("latin-1")
 
-    async def _unauthorized(self, scope: Scope, send: Send, headers: HeaderList) -> None:
+    async def _unauthorized(
+        self, scope: Scope, send: Send, headers: HeaderList | None = None
+    ) -> None:
+        if headers is None:
+            headers = self.request_headers(next(self._ids))
         has_header = any(name == b"authorization" for name, _ in scope["headers"])
         message, code = (_BAD_KEY, "invalid_api_key") if has_header else (_NO_KEY, None)
         self.stats.unauthorized += 1
