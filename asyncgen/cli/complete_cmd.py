@@ -96,6 +96,12 @@ def complete(
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray worker actors (default 2)."
+    ),
     mode: str | None = typer.Option(
         None,
         "--mode",
@@ -119,6 +125,8 @@ def complete(
         "llm.max_cost": max_cost,
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
+        "engine.ray.address": ray,
+        "engine.ray.workers": ray_workers,
         "llm.mode": mode,
         "llm.batch.deadline": deadline_setting(deadline),
     }

@@ -249,6 +249,12 @@ def generate(
         None, "--queries-file", help="Load queries from this file (interaction)."
     ),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep semantic near-duplicates."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray worker actors (default 2)."
+    ),
     mode: str | None = typer.Option(
         None,
         "--mode",
@@ -288,6 +294,8 @@ def generate(
         "personas.personas_file": personas_file,
         "personas.queries_file": queries_file,
         "dedup.enabled": False if no_dedup else None,
+        "engine.ray.address": ray,
+        "engine.ray.workers": ray_workers,
         "llm.mode": mode,
         "llm.batch.deadline": deadline_setting(deadline),
         **_model_overrides(model),

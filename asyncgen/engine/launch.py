@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +132,18 @@ def launch(
 ) -> RunSummary:
     """Run the pipeline on a fresh event loop with signal handling; print the summary.
 
-    The run directory's lock is held from before the first write to the last.
+    The run directory's lock is held from before the first write to the last. With
+    `engine.ray.address` set, the items run on a Ray cluster (`asyncgen.cluster`).
 
     Raises:
         RunLockedError: another process is writing the same run directory.
-        ConfigError: the key or the endpoint is unusable (before anything is written).
+        ConfigError: the key or the endpoint is unusable (before anything is written),
+            or `--ray` was asked for and Ray is not installed.
     """
+    if config.engine.ray.address:
+        from asyncgen.cluster import require_ray
+
+        require_ray(config.engine.ray.address)  # before the run directory exists: one line, exit 2
     if not needs_simulator(config):
         preflight(config)
     with run_lock(layout.run_dir) as stale:
@@ -156,6 +162,11 @@ def _launch_locked(
     resume: bool,
     use_gate: bool,
 ) -> RunSummary:
+    executor: Callable[..., Coroutine[Any, Any, RunSummary]] = execute
+    if config.engine.ray.address:
+        from asyncgen.cluster.run import execute_on_cluster
+
+        executor = execute_on_cluster
     console = setup_run(config, pipeline, layout, quiet=quiet)
     if stale_lock is not None:
         logging.getLogger("asyncgen.engine").info(
@@ -163,7 +174,7 @@ def _launch_locked(
         )
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
     summary = run_loop(
-        execute(
+        executor(
             config,
             pipeline,
             layout,

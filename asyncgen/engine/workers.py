@@ -29,7 +29,7 @@ from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
-from asyncgen.errors import BudgetExceededError, LLMError, StoreError
+from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
 from asyncgen.store.jsonl import JsonlWriter
 
 Kind = Literal["done", "failed", "rejected"]
@@ -210,7 +210,7 @@ class WorkerPool:
                 message=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
             )
-        except (asyncio.CancelledError, StoreError):
+        except (asyncio.CancelledError, StoreError, ClusterError):
             raise
         except Exception as exc:
             logger.exception("item %s raised; recorded as a failure", ticket.item.record_id)
