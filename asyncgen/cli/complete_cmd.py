@@ -28,9 +28,9 @@ def run_complete(
     quiet: bool,
 ) -> int:
     """Run every input line through the transport; returns the exit code."""
+    from asyncgen.cli.launch import launch
     from asyncgen.config import load_config
     from asyncgen.engine.complete import CompletePipeline
-    from asyncgen.engine.launch import launch
     from asyncgen.store import RunLayout
 
     config = load_config(config_file, overrides)
