@@ -26,14 +26,19 @@ def run_complete(
     *,
     model: str | None,
     quiet: bool,
+    price_in: float | None = None,
+    price_out: float | None = None,
 ) -> int:
     """Run every input line through the transport; returns the exit code."""
     from asyncgen.cli.launch import launch
     from asyncgen.config import load_config
+    from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.complete import CompletePipeline
     from asyncgen.store import RunLayout
 
     config = load_config(config_file, overrides)
+    apply_prices(config, price_in, price_out)
+    check_budget_prices(config)
     pipeline = CompletePipeline(config, input_path, records_file=output.name, model=model)
     pipeline.scan()
     run_dir = run_dir_for(output)
@@ -66,6 +71,12 @@ def complete(
     concurrency: int | None = typer.Option(None, "--concurrency", help="Requests in flight."),
     max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
+    price_in: float | None = typer.Option(
+        None, "--price-in", help="USD per million input tokens of --model."
+    ),
+    price_out: float | None = typer.Option(
+        None, "--price-out", help="USD per million output tokens of --model."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
 ) -> None:
@@ -82,7 +93,16 @@ def complete(
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
     }
-    code = run_complete(input_path, output, config, overrides, model=model, quiet=quiet)
+    code = run_complete(
+        input_path,
+        output,
+        config,
+        overrides,
+        model=model,
+        quiet=quiet,
+        price_in=price_in,
+        price_out=price_out,
+    )
     _exit(code)
 
 

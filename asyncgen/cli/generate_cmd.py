@@ -78,6 +78,8 @@ class GenerateArgs:
     overrides: dict[str, Any] = field(default_factory=dict)
     min_turns: list[int] | None = None
     max_turns: list[int] | None = None
+    price_in: float | None = None
+    price_out: float | None = None
 
 
 def _turns(name: str, values: list[int] | None, pipeline: str) -> dict[str, Any]:
@@ -141,10 +143,13 @@ def _resolve(args: GenerateArgs) -> tuple[Any, Path, bool]:
 def run_generate(args: GenerateArgs) -> int:
     """Build the pipeline and run it; returns the exit code."""
     from asyncgen.cli.launch import launch
+    from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.registry import load_pipeline
     from asyncgen.store import RunLayout
 
     config, run_dir, resume = _resolve(args)
+    apply_prices(config, args.price_in, args.price_out)
+    check_budget_prices(config)
     pipeline = load_pipeline(config.engine.pipeline, config)
     layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
     summary = launch(config, pipeline, layout, quiet=args.quiet, resume=resume, use_gate=True)
@@ -180,6 +185,12 @@ def generate(
     max_workers: int | None = typer.Option(None, "--max-workers", help="Conversations in flight."),
     max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
+    price_in: float | None = typer.Option(
+        None, "--price-in", help="USD per million input tokens of the model(s) in use."
+    ),
+    price_out: float | None = typer.Option(
+        None, "--price-out", help="USD per million output tokens of the model(s) in use."
+    ),
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
@@ -278,6 +289,8 @@ def generate(
         overrides=overrides,
         min_turns=min_turns,
         max_turns=max_turns,
+        price_in=price_in,
+        price_out=price_out,
     )
     _exit(run_generate(args))
 

@@ -25,6 +25,7 @@ from asyncgen.report.diversity import (
 )
 from asyncgen.report.reader import read_json
 from asyncgen.report.text_stats import describe
+from asyncgen.store.ledger import LedgerTotals, read_ledger
 
 
 def build_report(
@@ -52,7 +53,7 @@ def build_report(
         "coverage": {c.name: c.to_json() for c in coverages},
         "largest_deviations": largest_deviations(coverages),
         "length": lengths(tally),
-        "cost": cost(summary, tally.records),
+        "cost": cost(summary, tally.records, read_ledger(run_dir)),
         "noise": noise(tally, config),
         "missing_fields": dict(tally.missing_fields),
         "unreadable_lines": {
@@ -132,8 +133,23 @@ def lengths(tally: RunTally) -> dict[str, Any]:
     }
 
 
-def cost(summary: dict[str, Any], records: int) -> dict[str, Any]:
-    """Tokens and cost per accepted record, from the run's summary."""
+def cost(
+    summary: dict[str, Any], records: int, ledger: LedgerTotals | None = None
+) -> dict[str, Any]:
+    """Tokens and cost per accepted record: the run's ledger (every session), else its summary."""
+    if ledger is not None:
+        spend = ledger.total
+        return {
+            "source": "ledger",
+            "requests": spend.requests,
+            "tokens_in": spend.tokens_in,
+            "tokens_out": spend.tokens_out,
+            "tokens_cached": spend.tokens_cached,
+            "cost_usd": round(spend.cost_usd, 6),
+            "tokens_per_record": round(spend.tokens / records, 6) if records else None,
+            "cost_per_record_usd": round(spend.cost_usd / records, 6) if records else None,
+            "by_stage": {k: v.to_dict() for k, v in sorted(ledger.by_kind.items())},
+        }
     tokens = summary.get("tokens") if isinstance(summary.get("tokens"), dict) else {}
     tokens_in = _number(summary, "tokens_in", tokens.get("in") if tokens else None)
     tokens_out = _number(summary, "tokens_out", tokens.get("out") if tokens else None)
