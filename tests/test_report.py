@@ -125,16 +125,46 @@ def test_ngram_overlap_detects_copies(tmp_path: Path) -> None:
     assert ngram_overlap(["a b c d", "e f g h"], 4) == 0.0
 
 
-async def test_html_and_plots_are_written(tmp_path: Path) -> None:
-    """report.html embeds every plot, and each PNG on disk is a real image."""
+async def test_page_is_self_contained_and_embeds_every_entry(tmp_path: Path) -> None:
+    """report.html fetches nothing, and its chunks hold every record, reject and failure."""
+    import base64
+    import gzip
+    import html as html_lib
+
     run, _ = _make_run(tmp_path)
     report = await write_report(run, embed=True)
-    html = (run / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(report["plots"]) >= 3
-    for rel in report["plots"]:
-        assert (run / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (run / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)
+    assert "<link" not in page and "@import" not in page
+    chunks = re.findall(r"id='ag-chunk-\d+'>([^<]+)</script>", page)
+    entries = [e for c in chunks for e in json.loads(gzip.decompress(base64.b64decode(c)))]
+    assert len(entries) == 120 + 1 + 3
+    assert [e["status"] for e in entries].count("Rejected") == 3
     assert json.loads((run / "report.json").read_text())["records"] == 120
     assert report["diversity"]["nearest_neighbour"]["count"] > 1
+    for tile in report["headline"]:
+        assert f"data-path='{html_lib.escape(tile['path'])}'" in page
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", page, flags=re.S))
+    for key in ("valid_first_parse", "share_at_or_above_threshold", "resolution_status"):
+        assert key not in visible
+
+
+def test_cost_counts_every_session_of_a_resumed_run(tmp_path: Path) -> None:
+    """A resume with nothing to do does not make the run look free."""
+    run, records = _make_run(tmp_path)
+    (run / "summary.json").write_text(
+        json.dumps({"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0})
+    )
+    lines = [
+        {"session": "a", "tokens_in": 500, "tokens_out": 100, "cost_usd": 0.1},
+        {"session": "a", "tokens_in": 9000, "tokens_out": 3000, "cost_usd": 0.2},
+        {"session": "b", "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0},
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report, _, _ = build_report(run, embed=False)
+    assert report["cost"]["cost_usd"] == pytest.approx(0.2)
+    assert report["cost"]["cost_per_record_usd"] == pytest.approx(0.2 / len(records), abs=1e-6)
+    assert report["cost"]["tokens_in"] == 9000
 
 
 def test_partial_run_without_summary_is_reported_not_fatal(tmp_path: Path) -> None:
@@ -155,7 +185,7 @@ def test_cli_prints_headline_and_rejects_missing_dir(tmp_path: Path) -> None:
     run, _ = _make_run(tmp_path)
     result = CliRunner().invoke(app, ["report", str(run), "--no-embed"])
     assert result.exit_code == 0, result.output
-    assert "distinct-2" in result.output
+    assert "Distinct word pairs" in result.output and "Valid on first parse" in result.output
     import sys
 
     from asyncgen.cli.errors import run_cli

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from asyncgen.config.batch import deadline_setting
+
 
 def failures_path(output: Path) -> Path:
     """The failures file beside the output: `results.jsonl` → `results.failures.jsonl`."""
@@ -79,6 +81,22 @@ def complete(
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray worker actors (default 2)."
+    ),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="online | batch (the Batch API: half price, answers within its window).",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
+    ),
 ) -> None:
     """Complete every request of --input; a rerun skips ids that already have a result."""
     overrides: dict[str, Any] = {
@@ -92,6 +110,10 @@ def complete(
         "llm.max_cost": max_cost,
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
+        "engine.ray.address": ray,
+        "engine.ray.workers": ray_workers,
+        "llm.mode": mode,
+        "llm.batch.deadline": deadline_setting(deadline),
     }
     code = run_complete(
         input_path,

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
+from asyncgen.config.batch import deadline_setting
 from asyncgen.errors import ConfigError
 
 GREEDY_OPTIONS = frozenset(
@@ -248,6 +249,22 @@ def generate(
         None, "--queries-file", help="Load queries from this file (interaction)."
     ),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep semantic near-duplicates."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray worker actors (default 2)."
+    ),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="online | batch (the Batch API: half price, answers within its window).",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
+    ),
 ) -> None:
     """Generate records until the run directory holds exactly --n of them (resumable)."""
     overrides: dict[str, Any] = {
@@ -277,6 +294,10 @@ def generate(
         "personas.personas_file": personas_file,
         "personas.queries_file": queries_file,
         "dedup.enabled": False if no_dedup else None,
+        "engine.ray.address": ray,
+        "engine.ray.workers": ray_workers,
+        "llm.mode": mode,
+        "llm.batch.deadline": deadline_setting(deadline),
         **_model_overrides(model),
     }
     args = GenerateArgs(

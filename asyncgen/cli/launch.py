@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.contract import Pipeline
+from asyncgen.engine.probe import preflight
 from asyncgen.engine.runner import RunOptions
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
@@ -125,11 +126,20 @@ def launch(
 ) -> RunSummary:
     """Run the pipeline on a fresh event loop with signal handling; print the summary.
 
-    The run directory's lock is held from before the first write to the last.
+    The run directory's lock is held from before the first write to the last. With
+    `engine.ray.address` set, the items run on a Ray cluster (`asyncgen.cluster`).
 
     Raises:
         RunLockedError: another process is writing the same run directory.
+        ConfigError: the key or the endpoint is unusable (before anything is written),
+            or `--ray` was asked for and Ray is not installed.
     """
+    if config.engine.ray.address:
+        from asyncgen.cluster import require_ray
+
+        require_ray(config.engine.ray.address)  # before the run directory exists: one line, exit 2
+    if not needs_simulator(config):
+        preflight(config)
     with run_lock(layout.run_dir) as stale:
         return _launch_locked(
             stale, config, pipeline, layout, quiet=quiet, resume=resume, use_gate=use_gate
@@ -152,8 +162,20 @@ def _launch_locked(
             "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale_lock
         )
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
-    summary = run_loop(
-        execute(
+    if config.engine.ray.address:
+        from asyncgen.cluster.run import execute_on_cluster
+
+        main = execute_on_cluster(  # the cluster runner takes a layout and reopens it
+            config,
+            pipeline,
+            opened.layout,
+            options=options,
+            console=console,
+            resume=resume,
+            use_gate=use_gate,
+        )
+    else:
+        main = execute(
             config,
             pipeline,
             opened,
@@ -162,7 +184,7 @@ def _launch_locked(
             resume=resume,
             use_gate=use_gate,
         )
-    )
+    summary = run_loop(main)
     if not quiet:
         Console().print(render_summary(summary))
     if summary.status == "interrupted":

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from asyncgen.config.base import Settings
+from asyncgen.config.batch import BatchSettings
 
 ProviderName = Literal["openai", "openrouter", "compatible", "simulator"]
 
@@ -50,6 +51,8 @@ class Price(Settings):
 
     input: float = Field(default=0.0, ge=0)
     output: float = Field(default=0.0, ge=0)
+    batch_input: float | None = Field(default=None, ge=0)  # None: llm.batch.price_share x input
+    batch_output: float | None = Field(default=None, ge=0)
 
 
 def _default_prices() -> dict[str, Price]:
@@ -113,3 +116,5 @@ class LLMSettings(Settings):
     max_cost: float | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
     sampling: SamplingLists = Field(default_factory=SamplingLists)
+    mode: Literal["online", "batch"] = "online"
+    batch: BatchSettings = Field(default_factory=BatchSettings)

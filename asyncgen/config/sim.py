@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from asyncgen.config.base import Settings
+from asyncgen.config.batch import SimBatchSettings
 
 Algorithm = Literal[
     "token_bucket", "rolling", "fixed_minute", "fixed_10s", "gcra", "concurrency", "daily"
@@ -63,6 +64,7 @@ class SimSettings(Settings):
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int = 0
     models: list[str] = Field(default_factory=lambda: ["sim-model"])
+    batch: SimBatchSettings = Field(default_factory=SimBatchSettings)
 
     @model_validator(mode="after")
     def _limits_fit_the_limiter(self) -> SimSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.live import Live
@@ -67,6 +67,21 @@ def progress_line(snap: Snapshot) -> str:
         f"retries {snap.retries} | p50 {snap.latency_p50:.2f}s p95 {snap.latency_p95:.2f}s | "
         f"cost {_cost(snap)} | eta {fmt_duration(snap.eta_s)} | "
         f"lag p99 {snap.lag_p99_ms:.0f}ms | mix {_mix(snap)}"
+        + (f" | {batch_line(snap.batch)}" if snap.batch else "")
+    )
+
+
+def batch_line(batch: dict[str, Any]) -> str:
+    """Batch mode's progress: rounds, batches and requests by state, ETA from round times."""
+    states = ", ".join(
+        f"{name} {v['batches']} ({fmt_count(v['requests'])} req)"
+        for name, v in (batch.get("states") or {}).items()
+    )
+    round_time = batch.get("round_time_s")
+    per_round = f" {fmt_duration(round_time)}/round" if round_time is not None else ""
+    return (
+        f"{batch.get('mode', 'batch')} round {batch.get('rounds', 0)}: {states or 'gathering'}"
+        f"{per_round} eta {fmt_duration(batch.get('eta_s'))}"
     )
 
 
@@ -95,6 +110,8 @@ def progress_table(snap: Snapshot, title: str = "asyncgen") -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
+    if snap.batch:
+        table.add_row("batch", batch_line(snap.batch))
     return table
 
 

@@ -27,6 +27,7 @@ from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.report.live import LiveReport
 from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
@@ -236,6 +237,8 @@ class _Run:
         self.started_at = started_at
         self.session = ledger.session
         self.lag = LagMonitor(opts.lag_interval or config.engine.lag_interval)
+        in_dir = layout.records.parent == layout.run_dir  # `complete` writes elsewhere
+        self.live = LiveReport(layout.run_dir, config.report, enabled=in_dir)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
 
     async def execute(self) -> RunSummary:
@@ -269,6 +272,7 @@ class _Run:
         pool = await self._work(planner, tally, sampler)
         wall_time = self.opts.clock() - start
         summary = await self._account(tally, planner, pool, wall_time)
+        await self.live.finish()
         if pool.fatal is not None:
             raise pool.fatal
         return summary
@@ -314,6 +318,7 @@ class _Run:
             interval=self.engine.metrics_interval,
             session=self.session,
             wall=self.opts.wall,
+            on_line=self.live.poke,
         )
         metrics.start()
         progress = self._progress(sampler)
@@ -321,6 +326,9 @@ class _Run:
         if self.opts.install_signals:
             self.shutdown.install()
         pool = self._pool(planner, tally, writers)
+        attach = getattr(self.ctx.client, "attach_run", None)
+        if attach is not None:  # batch mode: a round flushes once every live item waits
+            attach(lambda: pool.running, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:
@@ -435,6 +443,7 @@ class _Run:
             finished_at=self.opts.wall().isoformat(timespec="seconds"),
             failure_reasons=dict(tally.reasons.most_common(10)),
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
+            batch=stats.get("batch"),
         )
 
     def _status(self, tally: Tally, planner: Planner, pool: WorkerPool) -> Status:

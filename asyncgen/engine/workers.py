@@ -29,7 +29,7 @@ from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
-from asyncgen.errors import BudgetExceededError, LLMError, StoreError
+from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
 from asyncgen.store.jsonl import JsonlWriter
 
 Kind = Literal["done", "failed", "rejected"]
@@ -75,6 +75,7 @@ class WorkerPool:
         self.budget_stop = False
         self.breaker = breaker or FailureBreaker(None, 1)
         self.fatal: BaseException | None = None
+        self.running = 0  # items inside run_item now (batch mode flushes when all wait)
         self._queue: asyncio.Queue[Ticket | None] = asyncio.Queue(maxsize=queue_size)
         self._changed = asyncio.Event()
 
@@ -197,6 +198,7 @@ class WorkerPool:
 
     async def _outcome(self, ticket: Ticket) -> Outcome | None:
         """The pipeline's outcome; an exception it let escape becomes a failure."""
+        self.running += 1
         try:
             return await self.pipeline.run_item(ticket.item, self.ctx)
         except BudgetExceededError:
@@ -208,7 +210,7 @@ class WorkerPool:
                 message=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
             )
-        except (asyncio.CancelledError, StoreError):
+        except (asyncio.CancelledError, StoreError, ClusterError):
             raise
         except Exception as exc:
             logger.exception("item %s raised; recorded as a failure", ticket.item.record_id)
@@ -217,6 +219,8 @@ class WorkerPool:
                 message=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
             )
+        finally:
+            self.running -= 1
 
     async def _submit(self, ticket: Ticket, outcome: Outcome) -> asyncio.Future[None]:
         """Check uniqueness, then queue the outcome's line; returns the written-future."""

@@ -17,6 +17,8 @@ import orjson
 
 from asyncgen.config.sim import RetryAfterStyle, SimSettings
 from asyncgen.prompts import KIND_HEADER
+from asyncgen.sim.batch_api import PREFIXES as BATCH_PREFIXES
+from asyncgen.sim.batch_api import BatchRoutes
 from asyncgen.sim.content import Answer, Answerer
 from asyncgen.sim.faults import FaultPlan
 from asyncgen.sim.ratelimit import Admission, RateLimiter, retry_after_headers
@@ -75,6 +77,7 @@ class SimApp:
         self._bearer = f"Bearer {settings.api_key}".encode() if settings.api_key else None
         self._ids = itertools.count(1)
         self._slots: asyncio.Semaphore | None = None
+        self._batch: BatchRoutes | None = None
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self._completions,
             ("POST", "/chat/completions"): self._completions,
@@ -88,12 +91,20 @@ class SimApp:
         """ASGI entry point."""
         if scope["type"] == "http":
             handler = self._routes.get((scope["method"], scope["path"]))
+            if handler is None and scope["path"].startswith(BATCH_PREFIXES):
+                handler = self._batch_routes().handle  # the Batch API (sim/batch_api.py)
             if handler is None:
                 await self._not_found(scope, send)
             else:
                 await handler(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self)
+
+    def _batch_routes(self) -> BatchRoutes:
+        """Files and batches, created on first use (online-only runs never pay for them)."""
+        if self._batch is None:
+            self._batch = BatchRoutes(self, self._authorize, self._unauthorized)
+        return self._batch
 
     async def _not_found(self, scope: Scope, send: Send) -> None:
         message = f"Unknown request URL: {scope['method']} {scope['path']}."
@@ -262,7 +273,7 @@ def _header(scope: Scope, name: bytes, default: str) -> str:
     return default
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(receive: Receive, send: Send, app: SimApp | None = None) -> None:
     """Load the responders at startup; the simulator holds no resources to release."""
     while True:
         message = await receive()
@@ -270,5 +281,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             known_kinds()  # import every responder now, not on the first request
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if app is not None and app._batch is not None:
+                await app._batch.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return
