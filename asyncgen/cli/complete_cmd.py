@@ -32,10 +32,10 @@ def run_complete(
     price_out: float | None = None,
 ) -> int:
     """Run every input line through the transport; returns the exit code."""
+    from asyncgen.cli.launch import launch
     from asyncgen.config import load_config
     from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.complete import CompletePipeline
-    from asyncgen.engine.launch import launch
     from asyncgen.store import RunLayout
 
     config = load_config(config_file, overrides)
