@@ -110,8 +110,8 @@ def _model_overrides(model: str | None) -> dict[str, Any]:
 
 def _load(args: GenerateArgs, overrides: dict[str, Any]) -> Any:
     """The config from a resumed run's snapshot, or from defaults and --config."""
+    from asyncgen.cli.launch import config_from_snapshot
     from asyncgen.config import load_config
-    from asyncgen.engine.launch import config_from_snapshot
 
     if args.resume is not None:
         return config_from_snapshot(args.resume, args.config, overrides)
@@ -143,8 +143,8 @@ def _resolve(args: GenerateArgs) -> tuple[Any, Path, bool]:
 
 def run_generate(args: GenerateArgs) -> int:
     """Build the pipeline and run it; returns the exit code."""
+    from asyncgen.cli.launch import launch
     from asyncgen.engine.budget import apply_prices, check_budget_prices
-    from asyncgen.engine.launch import launch
     from asyncgen.engine.registry import load_pipeline
     from asyncgen.store import RunLayout
 

@@ -34,11 +34,9 @@ from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.ledger import Ledger, ledger_path
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
+    OpenRun,
     RunLayout,
-    check_plan,
-    plan_record,
-    prepare_run_dir,
-    snapshot_config,
+    open_run,
     write_json_atomic,
 )
 
@@ -83,7 +81,7 @@ async def run_generation(
     config: RunConfig,
     pipeline: Pipeline,
     *,
-    run_dir: Path | RunLayout,
+    run_dir: Path | RunLayout | OpenRun,
     client: ChatClient,
     gate: UniquenessGate | None = None,
     resume: bool = False,
@@ -97,7 +95,9 @@ async def run_generation(
     Args:
         config: the effective configuration (n, seed, workers, cadences from `engine`).
         pipeline: the plug-in that plans and runs items.
-        run_dir: the run directory, or a full layout (as `complete` uses).
+        run_dir: the run directory, a full layout (as `complete` uses), or a directory
+            the caller already opened (`store.open_run`; the CLI does, before starting a
+            simulator): it is opened once either way.
         client: the one transport every call goes through.
         gate: the uniqueness gate, or None to keep every record.
         resume: require an existing run in `run_dir`.
@@ -111,7 +111,13 @@ async def run_generation(
         RunLockedError: another process is writing the run directory.
     """
     opts = options or RunOptions()
-    layout = run_dir if isinstance(run_dir, RunLayout) else _layout(run_dir, pipeline, config)
+    opened = run_dir if isinstance(run_dir, OpenRun) else None
+    if isinstance(run_dir, OpenRun):
+        layout = run_dir.layout
+    elif isinstance(run_dir, RunLayout):
+        layout = run_dir
+    else:
+        layout = _layout(run_dir, pipeline, config)
     if resume and not layout.plan.exists():
         raise StoreError(f"nothing to resume in {layout.run_dir}: it holds no run (no plan.json)")
     ctx = RunContext(
@@ -138,6 +144,8 @@ async def run_generation(
         await asyncio.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
+        if opened is None:
+            await asyncio.to_thread(open_run, layout, pipeline, config)
         existing = await _prepare(ctx, pipeline, layout, gate)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
         return await run.execute()
@@ -174,8 +182,7 @@ async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
 async def _prepare(
     ctx: RunContext, pipeline: Pipeline, layout: RunLayout, gate: UniquenessGate | None
 ) -> ExistingRun:
-    """Open the directory, prepare the pipeline, rebuild what is on disk, start the gate."""
-    await asyncio.to_thread(open_run, layout, pipeline, ctx.config)
+    """Prepare the pipeline, rebuild what is on disk, start the gate."""
     await pipeline.prepare(ctx)
     existing = await asyncio.to_thread(
         load_existing,
@@ -200,20 +207,6 @@ async def _prepare(
 
 def _layout(run_dir: Path, pipeline: Pipeline, config: RunConfig) -> RunLayout:
     return RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
-
-
-def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> None:
-    """Create the directory, record or check the plan, snapshot the config.
-
-    Raises:
-        StoreError: the directory cannot be written or holds a run with another plan.
-    """
-    prepare_run_dir(layout)
-    plan = plan_record(
-        pipeline.name, config.engine.seed, pipeline.plan_fingerprint(), config.engine.n
-    )
-    check_plan(layout, plan)
-    snapshot_config(layout, config)
 
 
 class _Run:
