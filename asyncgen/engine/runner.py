@@ -353,7 +353,7 @@ class _Run:
         pool = self._pool(planner, tally, writers)
         attach = getattr(self.ctx.client, "attach_run", None)
         if attach is not None:  # batch mode: a round flushes once every live item waits
-            attach(lambda: pool.running, lambda: (tally.done_total, tally.target))
+            attach(pool.live, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:
