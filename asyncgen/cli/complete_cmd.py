@@ -65,8 +65,7 @@ def _nothing_succeeded(summary: Any, failures: Path) -> str:
     reasons = sorted(summary.failure_reasons.items(), key=lambda kv: -kv[1])
     top = f" (most often {reasons[0][1]}×: {reasons[0][0]})" if reasons else ""
     return (
-        f"complete: none of {summary.target} requests succeeded{top}; "
-        f"see {failures} for each one"
+        f"complete: none of {summary.target} requests succeeded{top}; see {failures} for each one"
     )
 
 
@@ -95,6 +94,9 @@ def complete(
         None, "--price-out", help="USD per million output tokens of --model."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
+    ),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
     ray: str | None = typer.Option(
         None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
@@ -123,6 +125,7 @@ def complete(
         "llm.limits.concurrency": concurrency,
         "engine.max_workers": concurrency,
         "llm.max_cost": max_cost,
+        "engine.metrics_port": metrics_port,
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
         "engine.ray.address": ray,
