@@ -15,12 +15,13 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
+from asyncgen.llm.budget import BudgetSource
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.retry import FaultRate
 from asyncgen.llm.window import PriorityLock, Window
@@ -43,6 +44,7 @@ class Permit:
     prompt_tokens: int
     completion_tokens: int
     sent_at: float
+    claim: Hashable = None
 
     @property
     def tokens(self) -> int:
@@ -61,8 +63,10 @@ class RateLimiter:
         clock: Clock,
         sleep: Sleep = asyncio.sleep,
         name: str = "",
+        budget: BudgetSource | None = None,
     ) -> None:
         self.name = name
+        self._budget = budget
         self._settings = settings
         self._slots = slots
         self._clock = clock
@@ -104,7 +108,11 @@ class RateLimiter:
     @property
     def needs_token_estimate(self) -> bool:
         """True when a TPM bucket is active or may be learned: callers then estimate tokens."""
-        return self._tokens is not None or self._settings.learn_from_headers
+        return (
+            self._tokens is not None
+            or self._settings.learn_from_headers
+            or self._budget is not None
+        )
 
     @property
     def paused_for(self) -> float:
@@ -124,8 +132,12 @@ class RateLimiter:
             urgent: a retry: served before first attempts waiting for the same budget.
         """
         await self.window.acquire()
+        claim: Hashable = None
         try:
-            await self._slot_and_budget(prompt_tokens + completion_tokens, urgent)
+            if self._budget is not None:
+                claim = await self._shared_budget(prompt_tokens, completion_tokens, urgent)
+            else:
+                await self._slot_and_budget(prompt_tokens + completion_tokens, urgent)
         except BaseException:
             self.window.release()
             raise
@@ -133,7 +145,7 @@ class RateLimiter:
         now = self._clock()
         if self._requests is None or self._tokens is None:
             self._recent_sends.append((now, prompt_tokens + completion_tokens))
-        return Permit(self._seq, prompt_tokens, completion_tokens, now)
+        return Permit(self._seq, prompt_tokens, completion_tokens, now, claim)
 
     def release(
         self,
@@ -158,6 +170,15 @@ class RateLimiter:
         if self._slots is not None:
             self._slots.release()
         self.window.release()
+        if self._budget is not None:
+            self._budget.settle(
+                permit.claim,
+                outcome=outcome,
+                latency=latency,
+                used_tokens=used_tokens,
+                info=info,
+                retry_after=retry_after,
+            )
         now = self._clock()
         if info is not None and not info.is_empty and self._settings.learn_from_headers:
             self._learn(info, permit, now)
@@ -199,6 +220,20 @@ class RateLimiter:
         }
 
     # -- internals ---------------------------------------------------------------------
+
+    async def _shared_budget(
+        self, prompt_tokens: int, completion_tokens: int, urgent: bool
+    ) -> Hashable:
+        """Take a global slot, then the budget source's permission (it paces, not our buckets)."""
+        assert self._budget is not None
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            return await self._budget.take(prompt_tokens, completion_tokens, urgent=urgent)
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
 
     async def _slot_and_budget(self, tokens: int, urgent: bool) -> None:
         """Take a global slot, then wait (in pacing order) for the buckets to allow a send."""

@@ -20,6 +20,7 @@ import httpx
 from asyncgen.config.llm import LimitSettings, LLMSettings, PoolEntry, SamplingLists
 from asyncgen.errors import LLMError, LLMStatusError, RateLimitError
 from asyncgen.llm import wire
+from asyncgen.llm.budget import BudgetFactory
 from asyncgen.llm.errors import MalformedAnswerError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.limiter import RateLimiter
@@ -60,6 +61,7 @@ class Transport:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        budget_for: BudgetFactory | None = None,
     ) -> None:
         self.settings = settings
         self._limits = settings.limits if use_limiter else _unlimited(settings.limits)
@@ -81,6 +83,7 @@ class Transport:
             clock=clock,
             sleep=sleep,
             http_transport=http_transport,
+            budget_for=budget_for,
         )
         self._default_handle = ModelHandle(provider=settings.provider, model=settings.model)
 
@@ -104,7 +107,8 @@ class Transport:
                 pool entry without its own `base_url` to it (a proxy or the simulator).
             use_limiter: False keeps only the concurrency cap (no RPM/TPM, no learning).
             max_retries: overrides `llm.retry.max_retries`.
-            **kwargs: `http_transport`, `clock`, `sleep`, `rng` (tests).
+            **kwargs: `http_transport`, `clock`, `sleep`, `rng` (tests); `budget_for`: a
+                `BudgetFactory` giving limiters a rate budget shared beyond this process.
 
         Raises:
             ConfigError: the provider has no URL (the simulator needs `base_url`).
