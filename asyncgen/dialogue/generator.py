@@ -37,6 +37,7 @@ from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scen
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.dialogue.store import DialogueFiles, EmbeddingMemory
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError, LLMResponseError
+from asyncgen.llm.ask import ask
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
 
@@ -182,10 +183,13 @@ class DialogueGenerator:
             presence_penalty=gen["presence_penalty"],
         )
 
-    async def _chat(self, request: ChatRequest, handle: ModelHandle) -> tuple[str, str]:
+    def _client(self) -> ChatClient:
         if self.client is None:
             raise LLMError("DialogueGenerator has no chat client")
-        result = await self.client.chat(request, handle)
+        return self.client
+
+    async def _chat(self, request: ChatRequest, handle: ModelHandle) -> tuple[str, str]:
+        result = await self._client().chat(request, handle)
         return result.content, result.model
 
     async def scenario_for(
@@ -232,28 +236,32 @@ class DialogueGenerator:
             LLMError: a call failed after the transport's own retries.
         """
         gen = payload["generation_params"]
-        messages = dialogue_messages(payload, scenario, base)
-        last_error: DialogueFormatError | None = None
-        retries = self.settings.max_retries if max_retries is None else max_retries
-        for attempt in range(retries + 1):
-            if attempt:
-                await self.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
-            request = ChatRequest(
-                messages=messages + repair_messages(last_error),
-                kind="dialogue_generation",
-                max_tokens=self.settings.dialogue_max_tokens,
-                require_complete=True,
-            )
-            text, model = await self._chat(request, handle)
+        request = ChatRequest(
+            messages=dialogue_messages(payload, scenario, base),
+            kind="dialogue_generation",
+            max_tokens=self.settings.dialogue_max_tokens,
+            require_complete=True,
+        )
+
+        def parse(text: str) -> list[DialogueTurn]:
             try:
-                turns = process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
+                return process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
             except DialogueFormatError as exc:
-                last_error = exc
-                log.info("dialogue attempt %d invalid: %s", attempt + 1, exc)
-                continue
-            return turns, text, model, attempt + 1
-        assert last_error is not None
-        raise last_error
+                log.info("dialogue answer invalid: %s", exc)
+                raise
+
+        answer = await ask(
+            self._client(),
+            request,
+            handle,
+            parse=parse,
+            invalid=DialogueFormatError,
+            repair=repair_messages,
+            max_retries=self.settings.max_retries if max_retries is None else max_retries,
+            backoff=lambda k: self.settings.retry_backoff * 2 ** (k - 1),
+            sleep=self.sleep,
+        )
+        return answer.value, answer.raw, answer.model, answer.calls
 
     # --- the report's call signatures -----------------------------------------------
 
