@@ -195,6 +195,9 @@ def generate(
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
+    ),
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue the run in this directory with its saved settings."
     ),
@@ -274,6 +277,7 @@ def generate(
         "engine.max_workers": max_workers,
         "llm.max_cost": max_cost,
         "llm.max_tokens": max_tokens,
+        "engine.metrics_port": metrics_port,
         "llm.limits.rpm": rpm,
         "llm.limits.tpm": tpm,
         "engine.log_level": log_level.upper() if log_level else None,

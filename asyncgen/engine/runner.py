@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -32,6 +32,9 @@ from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.ledger import Ledger, ledger_path
+
+if TYPE_CHECKING:
+    from asyncgen.engine.prometheus import MetricsServer, RunCollector
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
     OpenRun,
@@ -140,23 +143,42 @@ async def run_generation(
         fsync_interval=config.engine.fsync_interval,
     )
     listeners = _charge_listeners(client)
+    exporter: MetricsServer | None = None
     try:
         await asyncio.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
+        exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await asyncio.to_thread(open_run, layout, pipeline, config)
         existing = await _prepare(ctx, pipeline, layout, gate)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
+        run.collector = exporter.collector if exporter is not None else None
         return await run.execute()
     finally:
         try:
             await _close(pipeline, gate)
         finally:
+            if exporter is not None:
+                await exporter.aclose()
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()
             lock.release(layout.run_dir)
+
+
+async def _start_exporter(
+    config: RunConfig, client: ChatClient, ledger: Ledger
+) -> MetricsServer | None:
+    """The Prometheus endpoint when `engine.metrics_port` is set (up before any stage)."""
+    port = config.engine.metrics_port
+    if port is None:
+        return None
+    from asyncgen.engine.prometheus import MetricsServer, RunCollector
+
+    server = MetricsServer(RunCollector(client, ledger), host=config.engine.metrics_host, port=port)
+    await server.start()
+    return server
 
 
 def session_name(started_at: datetime) -> str:
@@ -226,6 +248,7 @@ class _Run:
     ) -> None:
         self.config = config
         self.ledger = ledger
+        self.collector: RunCollector | None = None
         self.pipeline = pipeline
         self.layout = layout
         self.ctx = ctx
@@ -267,6 +290,8 @@ class _Run:
             self.opts.clock,
             run_cost=lambda: self.ledger.totals.total.cost_usd,
         )
+        if self.collector is not None:
+            self.collector.sample = sampler.sample
         _freeze_heap()
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
@@ -328,7 +353,7 @@ class _Run:
         pool = self._pool(planner, tally, writers)
         attach = getattr(self.ctx.client, "attach_run", None)
         if attach is not None:  # batch mode: a round flushes once every live item waits
-            attach(lambda: pool.running, lambda: (tally.done_total, tally.target))
+            attach(pool.live, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:

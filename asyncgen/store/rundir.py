@@ -247,3 +247,21 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             flat.update(_flatten(child, f"{prefix}{key}."))
         return flat
     return {prefix.rstrip("."): value}
+
+
+def require_run(run_dir: Path) -> None:
+    """Refuse a directory that holds no run, before a reader writes its files into it.
+
+    Raises:
+        StoreError: `run_dir` is missing, not a directory, or has neither plan.json nor
+            the records file.
+    """
+    if not run_dir.exists():
+        raise StoreError(f"{run_dir}: no such run directory")
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir}: not a directory (pass the run directory)")
+    if not (run_dir / "plan.json").exists() and not (run_dir / RECORDS_FILE).exists():
+        raise StoreError(
+            f"{run_dir} holds no asyncgen run (no plan.json, no {RECORDS_FILE}): "
+            "pass the directory `asyncgen generate` wrote"
+        )
