@@ -264,3 +264,25 @@ async def test_the_deadline_cancels_batches_and_finishes_online(
     assert client.online and client.online_requests >= 5
     assert client.online_requests + in_batch == 11
     assert client.transport.stats.successes == client.online_requests
+
+
+async def test_budgets_count_batch_spending(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """--max-cost is spent by batch answers at the batch price (and the ledger hears them)."""
+    sim = sim_factory(batch={"round_time": 0.0})
+    client = make_client(sim, tmp_path)
+    client.settings.max_cost = 0.0001
+    heard: list[Any] = []
+    client.transport.usage.listeners.append(heard.append)
+    await client.start()
+    try:
+        assert not client.budget_exhausted
+        await asyncio.gather(*(client.chat(ask(i)) for i in range(10)))
+    finally:
+        await close(client)
+    assert client.budget_exhausted and client.stats.snapshot()["budget_exhausted"]
+    assert len(heard) == 10 and sum(c.cost_usd for c in heard) == pytest.approx(
+        client.usage.cost_usd
+    )
+    assert client.stats.snapshot()["cost_usd"] == pytest.approx(client.usage.cost_usd, abs=1e-6)

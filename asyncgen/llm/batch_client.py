@@ -160,12 +160,14 @@ class BatchClient:
 
     async def start(self) -> None:
         """Read the journal: poll batches a killed session created, keep finished answers."""
+        if self._started:
+            return
+        self._started = True
         parts = await asyncio.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
             await self._restore(state)
         self._spawn(self._flusher(), "batch-flusher")
-        self._started = True
 
     async def aclose(self) -> None:
         """Stop polling and gathering; batches in flight stay recorded for a resume."""
