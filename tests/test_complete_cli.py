@@ -168,7 +168,7 @@ def test_failure_records_true_attempts_and_last_request_id(tmp_path: Path) -> No
             server.base_url,
             config=config,
         )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # nothing succeeded
     failure = orjson.loads((tmp_path / "r.failures.jsonl").read_bytes())
     assert failure["attempts"] == 3 and len(server.bodies) == 3
     assert "req_3" in orjson.dumps(failure).decode()
