@@ -155,6 +155,7 @@ class BatchClient:
         self._live: LiveCount | None = None
         self._progress: Progress | None = None
         self._started = False
+        self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -184,6 +185,7 @@ class BatchClient:
         """The engine's hook: how many conversations are live, and (done, target)."""
         self._live = live
         self._progress = progress
+        self._charge_earlier()
         self._wake.set()
 
     # -- what the engine and pipelines call ------------------------------------------
@@ -487,6 +489,8 @@ class BatchClient:
         if state.status == "completed" and not part.resumed:
             self.round_times.append(self._clock() - part.started)
         self._resolve(part, batch, outputs, errors)
+        state.extra["charged"] = True
+        await self._record(state)
 
     async def _poll(self, part: _Part) -> dict[str, Any]:
         """Retrieve until the batch ends; each wait is `poll_share` of the time waited so
@@ -620,6 +624,25 @@ class BatchClient:
 
     # -- results and money -----------------------------------------------------------
 
+    def _charge_earlier(self) -> None:
+        """Charge answers a killed session downloaded but died before charging (the
+        ledger listens by now); each part once."""
+        for state, lines in self._uncharged:
+            for line in lines:
+                response = line.get("response")
+                body = response.get("body") if isinstance(response, dict) else None
+                usage = body.get("usage") if isinstance(body, dict) else None
+                if not isinstance(usage, dict):
+                    continue
+                tokens_in = int(usage.get("prompt_tokens") or 0)
+                tokens_out = int(usage.get("completion_tokens") or 0)
+                kind = str(line.get("custom_id", "")).rpartition("#")[2] or "generic"
+                self.usage.add(state.model, tokens_in, tokens_out, kind=kind)
+                self.usage_online_prices.add(state.model, tokens_in, tokens_out)
+            state.extra["charged"] = True
+            self.journal.record(state)
+        self._uncharged.clear()
+
     def _result(self, pending: Pending, body: Any, *, count: bool) -> ChatResult:
         completion = wire.parse_completion(
             orjson.dumps(body),
@@ -688,6 +711,8 @@ class BatchClient:
                 lines = await asyncio.to_thread(read_lines, self.journal.parts_dir / state.output)
                 for line in lines:
                     self._keep_answer(line)
+                if not state.extra.get("charged"):  # killed between download and resolve
+                    self._uncharged.append((state, lines))
             return
         part = _Part(state, resumed=True)
         created = state.created_at or state.extra.get("written_at") or self._wall()
