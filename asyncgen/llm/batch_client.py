@@ -72,7 +72,7 @@ class Pending:
     handle: ModelHandle
     payload: bytes
     digest: str
-    tokens: int
+    tokens: int  # prompt tokens: an estimate from the body's size until counted
     future: asyncio.Future[ChatResult]
     started: float
     attempts: int = 0
@@ -233,7 +233,7 @@ class BatchClient:
             handle=handle,
             payload=payload,
             digest=hashlib.blake2b(payload, digest_size=8).hexdigest(),
-            tokens=count_message_tokens(request.messages),
+            tokens=len(payload) // 4,  # counted (off the loop) only when a queue limit applies
             future=loop.create_future(),
             started=self._clock(),
         )
@@ -357,6 +357,8 @@ class BatchClient:
             for pending in batch:
                 self._spawn(self._online(pending), "batch-online")
             return
+        if self._token_limit() is not None:
+            await asyncio.to_thread(_count_tokens, batch)
         round_no = self._next_round
         self._next_round += 1
         self.rounds += 1
@@ -906,6 +908,12 @@ class BatchStats:
         data["usage_by_model_batch"] = usage.snapshot()
         data["batch"] = client.progress()
         return data
+
+
+def _count_tokens(batch: list[Pending]) -> None:
+    """Prompt tokens by the tokenizer (the enqueued-token limit counts them exactly)."""
+    for pending in batch:
+        pending.tokens = count_message_tokens(pending.request.messages)
 
 
 def _line(custom_id: str, payload: bytes) -> bytes:
