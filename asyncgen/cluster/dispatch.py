@@ -58,11 +58,13 @@ class ShardDispatcher:
         capacity: int,
         shard_size: int,
         is_lost: Callable[[BaseException], bool],
+        on_charges: Callable[[list[Any]], None] = lambda charges: None,
     ) -> None:
         self.workers = workers
         self._capacity = capacity
         self._shard_size = max(1, shard_size)
         self._is_lost = is_lost
+        self._on_charges = on_charges
         self._queue: deque[_Job] = deque()
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,7 +129,9 @@ class ShardDispatcher:
                 [job.item for job in jobs]
             )
             async for ref in stream:
-                position, outcome, stats = await ref
+                position, outcome, stats, charges = await ref
+                if charges:
+                    self._on_charges(charges)
                 job = left.pop(position)
                 worker.in_flight -= 1
                 worker.done += 1

@@ -124,6 +124,7 @@ async def _run(
     transport = Transport.from_settings(
         config.llm, api_key=endpoint.api_key, base_url=endpoint.base_url, budget_for=budget_for
     )
+    workers.charge_listeners = transport.usage.listeners
     async with transport:
         client = ClusterClient(
             transport,
@@ -190,6 +191,7 @@ class ClusterWorkers:
         self._registry = registry
         self._pipeline = _pickled(cluster, pipeline)
         self.slots: list[WorkerSlot] = []
+        self.charge_listeners: list[Any] = []
         self.dispatcher: ShardDispatcher | None = None
 
     async def start(self, ctx: RunContext) -> ShardDispatcher:
@@ -239,9 +241,16 @@ class ClusterWorkers:
             capacity=self._config.engine.max_workers,
             shard_size=settings.shard_size,
             is_lost=lambda exc: isinstance(exc, ray.exceptions.RayActorError),
+            on_charges=self._charged,
         )
         self.dispatcher.start()
         return self.dispatcher
+
+    def _charged(self, charges: list[Any]) -> None:
+        """Workers' charges reach the run's ledger as the driver's own do (its listeners)."""
+        for listener in list(self.charge_listeners):
+            for charge in charges:
+                listener(charge)
 
     async def stop(self) -> None:
         """Stop dispatching; let live workers send their last reports; end them."""

@@ -25,11 +25,13 @@ from asyncgen.cluster.lease import CoordinatorBudget
 from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.engine.plugin import Failure, Outcome, RunContext, WorkItem
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError
+from asyncgen.llm.usage import Charge
 
 logger = logging.getLogger("asyncgen.cluster")
 
-Streamed = tuple[int, Outcome, dict[str, Any] | None]
-"""(position in the shard, outcome, the worker's transport counters or None)."""
+Streamed = tuple[int, Outcome, dict[str, Any] | None, list[Charge]]
+"""(position in the shard, outcome, the worker's transport counters or None, the charges
+billed since the last outcome: the driver's ledger records them)."""
 Ready = tuple[int, Outcome | BaseException]
 
 
@@ -59,6 +61,7 @@ class ShardWorker:
         self._ctx: RunContext | None = None
         self._budgets: list[CoordinatorBudget] = []
         self._last_stats = 0.0
+        self._charges: list[Charge] = []
         self.items = 0
 
     async def start(self) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class ShardWorker:
             config.llm, api_key=api_key, base_url=spec.base_url, budget_for=self._budget_for
         )
         await self._transport.__aenter__()
+        self._transport.usage.listeners.append(self._charges.append)
         if spec.pipeline is not None:  # the driver's own, before its prepare (input paths etc.)
             import ray
 
@@ -113,7 +117,8 @@ class ShardWorker:
                 if isinstance(outcome, BaseException):
                     raise outcome
                 self.items += 1
-                yield position, outcome, self._stats_due(is_last=left == 1)
+                charges, self._charges[:] = list(self._charges), []
+                yield position, outcome, self._stats_due(is_last=left == 1), charges
         finally:
             for task in tasks:
                 task.cancel()
