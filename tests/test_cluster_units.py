@@ -137,7 +137,7 @@ class FakeWorker:
                 raise Lost(self.name)
             self.ran.append(item.index)
             outcome: Outcome = Record(id=item.record_id, data={"by": self.name})
-            yield _ready((position, outcome, {"requests": len(self.ran)}, []))
+            yield _ready(([(position, outcome)], {"requests": len(self.ran)}, []))
 
 
 async def _ready(value: Any) -> Any:

@@ -129,16 +129,17 @@ class ShardDispatcher:
                 [job.item for job in jobs]
             )
             async for ref in stream:
-                position, outcome, stats, charges = await ref
+                outcomes, stats, charges = await ref
                 if charges:
                     self._on_charges(charges)
-                job = left.pop(position)
-                worker.in_flight -= 1
-                worker.done += 1
                 if stats is not None:
                     worker.stats = stats
-                if not job.future.done():
-                    job.future.set_result(outcome)
+                for position, outcome in outcomes:
+                    job = left.pop(position)
+                    worker.in_flight -= 1
+                    worker.done += 1
+                    if not job.future.done():
+                        job.future.set_result(outcome)
                 self._changed.set()
         except asyncio.CancelledError:
             raise
