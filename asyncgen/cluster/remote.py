@@ -129,6 +129,8 @@ class ClusterClient:
     @property
     def budget_exhausted(self) -> bool:
         """True once the cluster as a whole spent `llm.max_cost` or `llm.max_tokens`."""
+        if self._max_cost is None and self._max_tokens is None:
+            return False  # asked before every item: no merge when there is no budget
         merged = self.snapshot()
         if self._max_cost is not None and merged.get("cost_usd", 0.0) >= self._max_cost:
             return True
