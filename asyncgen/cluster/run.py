@@ -114,11 +114,15 @@ async def _run(
         config.llm.limits.model_dump(mode="json")
     )
 
+    budgets: list[CoordinatorBudget] = []
+
     def budget_for(base_url: str, key_env: str, model: str) -> CoordinatorBudget:
-        return CoordinatorBudget(
+        budget = CoordinatorBudget(
             lambda: registry.coordinator.remote(base_url, key_env, model),
             batch=settings.lease_batch,
         )
+        budgets.append(budget)
+        return budget
 
     workers = ClusterWorkers(cluster, config, layout, endpoint, registry, pipeline)
     transport = Transport.from_settings(
@@ -126,6 +130,8 @@ async def _run(
     )
     workers.charge_listeners = transport.usage.listeners
     async with transport:
+        transport.limiter_for()  # the default model's coordinator: started before any item
+        await asyncio.gather(*(budget.warm() for budget in budgets))
         client = ClusterClient(
             transport,
             lambda: workers.slots,
