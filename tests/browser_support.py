@@ -8,6 +8,7 @@ exceptions of a page are collected so a test can assert there were none.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -62,8 +63,9 @@ class Browser:
                 raise RuntimeError("chromium did not start its DevTools endpoint")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
-        self._ws: ClientConnection = connect(
-            f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=timeout
+        self._stack = contextlib.ExitStack()
+        self._ws: ClientConnection = self._stack.enter_context(
+            connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=timeout)
         )
         self._ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
@@ -118,8 +120,8 @@ class Browser:
     def close(self) -> None:
         """Stop Chromium and remove its profile."""
         try:
-            if getattr(self, "_ws", None) is not None:
-                self._ws.close()
+            if getattr(self, "_stack", None) is not None:
+                self._stack.close()
         finally:
             self._process.terminate()
             try:
@@ -155,13 +157,12 @@ class Page:
             raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 10.0) -> Any:
-        """Poll until a JS expression is truthy; returns its value."""
+    def wait_for(self, expression: str, timeout: float = 10.0) -> None:
+        """Poll until a JS expression is truthy (in JS's sense: a found element counts)."""
         deadline = time.monotonic() + timeout
         while True:
-            value = self.eval(expression)
-            if value:
-                return value
+            if self.eval(f"!!({expression})"):
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(expression)
             time.sleep(0.05)

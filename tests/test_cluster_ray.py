@@ -77,8 +77,9 @@ def records(out: Path) -> list[dict[str, Any]]:
 
 def assert_exact_and_unique(out: Path, n: int) -> dict[str, Any]:
     """n records, unique ids, the summary adds up, no two within the run's dedup bar."""
-    from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
     from asyncgen.engine.launch import config_from_snapshot
+
+    from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
 
     rows = records(out)
     ids = [r["id"] for r in rows]

@@ -91,7 +91,8 @@ def test_tpm_limits_tokens_and_reports_token_headers(sim_factory: Callable[..., 
     assert first.headers["x-ratelimit-limit-tokens"] == "6000"
     assert int(first.headers["x-ratelimit-remaining-tokens"]) < 6000 - 100
     assert "x-ratelimit-limit-requests" not in first.headers
-    assert second.json()["error"]["type"] == "rate_limit_exceeded"
+    assert second.json()["error"]["type"] == "tokens"  # OpenAI: the refusing dimension
+    assert second.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 async def test_keys_have_separate_allowances(sim_factory: Callable[..., Any]) -> None:

@@ -32,17 +32,19 @@ def run_complete(
     price_out: float | None = None,
 ) -> int:
     """Run every input line through the transport; returns the exit code."""
+    from asyncgen.cli.launch import launch
     from asyncgen.config import load_config
     from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.complete import CompletePipeline
-    from asyncgen.engine.launch import launch
     from asyncgen.store import RunLayout
 
     config = load_config(config_file, overrides)
     apply_prices(config, price_in, price_out)
     check_budget_prices(config)
     pipeline = CompletePipeline(config, input_path, records_file=output.name, model=model)
-    pipeline.scan()
+    if pipeline.scan() == 0:
+        typer.echo(f"complete: {input_path} holds no requests; nothing was done", err=True)
+        return 1
     run_dir = run_dir_for(output)
     layout = RunLayout(
         run_dir=run_dir,
@@ -52,7 +54,19 @@ def run_complete(
         log_name=config.engine.log_file,
     )
     summary = launch(config, pipeline, layout, quiet=quiet, resume=False, use_gate=False)
+    if summary.done == 0 and summary.target > 0:
+        typer.echo(_nothing_succeeded(summary, layout.failures), err=True)
+        return max(summary.exit_code, 1)
     return summary.exit_code
+
+
+def _nothing_succeeded(summary: Any, failures: Path) -> str:
+    """`complete: none of 3 requests succeeded (most often 3×: reason); see X.failures.jsonl`."""
+    reasons = sorted(summary.failure_reasons.items(), key=lambda kv: -kv[1])
+    top = f" (most often {reasons[0][1]}×: {reasons[0][0]})" if reasons else ""
+    return (
+        f"complete: none of {summary.target} requests succeeded{top}; see {failures} for each one"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -80,6 +94,9 @@ def complete(
         None, "--price-out", help="USD per million output tokens of --model."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
+    ),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
     ray: str | None = typer.Option(
         None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
@@ -108,6 +125,7 @@ def complete(
         "llm.limits.concurrency": concurrency,
         "engine.max_workers": concurrency,
         "llm.max_cost": max_cost,
+        "engine.metrics_port": metrics_port,
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
         "engine.ray.address": ray,

@@ -110,8 +110,8 @@ def _model_overrides(model: str | None) -> dict[str, Any]:
 
 def _load(args: GenerateArgs, overrides: dict[str, Any]) -> Any:
     """The config from a resumed run's snapshot, or from defaults and --config."""
+    from asyncgen.cli.launch import config_from_snapshot
     from asyncgen.config import load_config
-    from asyncgen.engine.launch import config_from_snapshot
 
     if args.resume is not None:
         return config_from_snapshot(args.resume, args.config, overrides)
@@ -143,8 +143,8 @@ def _resolve(args: GenerateArgs) -> tuple[Any, Path, bool]:
 
 def run_generate(args: GenerateArgs) -> int:
     """Build the pipeline and run it; returns the exit code."""
+    from asyncgen.cli.launch import launch
     from asyncgen.engine.budget import apply_prices, check_budget_prices
-    from asyncgen.engine.launch import launch
     from asyncgen.engine.registry import load_pipeline
     from asyncgen.store import RunLayout
 
@@ -195,6 +195,9 @@ def generate(
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
+    ),
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue the run in this directory with its saved settings."
     ),
@@ -274,6 +277,7 @@ def generate(
         "engine.max_workers": max_workers,
         "llm.max_cost": max_cost,
         "llm.max_tokens": max_tokens,
+        "engine.metrics_port": metrics_port,
         "llm.limits.rpm": rpm,
         "llm.limits.tpm": tpm,
         "engine.log_level": log_level.upper() if log_level else None,

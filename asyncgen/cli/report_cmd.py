@@ -64,6 +64,9 @@ def report(
     config_file: Path | None = typer.Option(None, "--config", help="YAML config file."),
 ) -> None:
     """Write report.html and report.json and print the headline figures."""
+    from asyncgen.store.rundir import require_run
+
+    require_run(run_dir)
     config = load_config(config_file)
     settings = config.report
     judge_model = judge or settings.judge_model

@@ -34,6 +34,8 @@ class EngineSettings(Settings):
     fsync_interval: float = Field(default=1.0, ge=0)
     grace_period: float = Field(default=10.0, ge=0)
     metrics_interval: float = Field(default=5.0, gt=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     progress_interval: float = Field(default=30.0, gt=0)
     lag_interval: float = Field(default=0.05, gt=0)
     max_supplement_rounds: int = Field(default=3, ge=0)

@@ -12,7 +12,21 @@ from asyncgen.config.batch import SimBatchSettings
 Algorithm = Literal[
     "token_bucket", "rolling", "fixed_minute", "fixed_10s", "gcra", "concurrency", "daily"
 ]
-RetryAfterStyle = Literal["seconds_and_ms", "seconds", "ms", "date", "none"]
+RetryAfterStyle = Literal["seconds_and_ms", "seconds", "ms", "date", "none", "llm_provider"]
+ProfileName = Literal[
+    "openai", "azure", "anthropic", "openrouter", "groq", "together", "vllm", "litellm-proxy"
+]
+# Each profile's own algorithm (asyncgen.sim.profiles holds the rest of each profile).
+PROFILE_LIMITERS: dict[str, Algorithm] = {
+    "openai": "token_bucket",
+    "azure": "fixed_10s",
+    "anthropic": "token_bucket",
+    "openrouter": "fixed_minute",
+    "groq": "daily",
+    "together": "token_bucket",
+    "vllm": "token_bucket",
+    "litellm-proxy": "fixed_minute",
+}
 
 
 class FaultRates(Settings):
@@ -34,8 +48,19 @@ class SimSettings(Settings):
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535)
     api_key: str | None = None
+    profile: ProfileName = Field(
+        default="openai", description="provider modelled: limiter, headers, errors, validation"
+    )
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
+    input_tpm: int | None = Field(default=None, gt=0, description="input tokens per minute")
+    output_tpm: int | None = Field(default=None, gt=0, description="output tokens per minute")
+    upstream_rpm: int | None = Field(
+        default=None, gt=0, description="litellm-proxy: the upstream's RPM (default 10x rpm)"
+    )
+    upstream_tpm: int | None = Field(
+        default=None, gt=0, description="litellm-proxy: the upstream's TPM (default 10x tpm)"
+    )
     limiter: Algorithm | None = Field(
         default=None, description="rate-limit algorithm; None = the profile's (token_bucket)"
     )
@@ -68,13 +93,17 @@ class SimSettings(Settings):
 
     @model_validator(mode="after")
     def _limits_fit_the_limiter(self) -> SimSettings:
-        if self.limiter is not None:
-            problem = limiter_problem(
-                self.limiter, self.rpm, self.tpm, self.rpd, self.concurrency_limit
-            )
-            if problem is not None:
-                raise ValueError(problem)
+        problem = limiter_problem(
+            self.algorithm, self.rpm, self.tpm, self.rpd, self.concurrency_limit
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+    @property
+    def algorithm(self) -> Algorithm:
+        """The rate-limit algorithm in force: `limiter`, else the profile's."""
+        return self.limiter or PROFILE_LIMITERS[self.profile]
 
 
 def limiter_problem(
@@ -85,8 +114,6 @@ def limiter_problem(
         return "sim.rpd: requests per day are enforced only by the daily limiter"
     if concurrency is not None and algorithm != "concurrency":
         return "sim.concurrency_limit: used only by the concurrency limiter"
-    if algorithm == "daily" and rpm is not None:
-        return "sim.rpm: the daily limiter counts requests per day (sim.rpd)"
     if algorithm == "concurrency" and (rpm is not None or tpm is not None):
         return "sim.rpm/sim.tpm: the concurrency limiter limits requests in flight"
     return None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -32,13 +32,14 @@ from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.ledger import Ledger, ledger_path
+
+if TYPE_CHECKING:
+    from asyncgen.engine.prometheus import MetricsServer, RunCollector
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
+    OpenRun,
     RunLayout,
-    check_plan,
-    plan_record,
-    prepare_run_dir,
-    snapshot_config,
+    open_run,
     write_json_atomic,
 )
 
@@ -83,7 +84,7 @@ async def run_generation(
     config: RunConfig,
     pipeline: Pipeline,
     *,
-    run_dir: Path | RunLayout,
+    run_dir: Path | RunLayout | OpenRun,
     client: ChatClient,
     gate: UniquenessGate | None = None,
     resume: bool = False,
@@ -97,7 +98,9 @@ async def run_generation(
     Args:
         config: the effective configuration (n, seed, workers, cadences from `engine`).
         pipeline: the plug-in that plans and runs items.
-        run_dir: the run directory, or a full layout (as `complete` uses).
+        run_dir: the run directory, a full layout (as `complete` uses), or a directory
+            the caller already opened (`store.open_run`; the CLI does, before starting a
+            simulator): it is opened once either way.
         client: the one transport every call goes through.
         gate: the uniqueness gate, or None to keep every record.
         resume: require an existing run in `run_dir`.
@@ -111,7 +114,13 @@ async def run_generation(
         RunLockedError: another process is writing the run directory.
     """
     opts = options or RunOptions()
-    layout = run_dir if isinstance(run_dir, RunLayout) else _layout(run_dir, pipeline, config)
+    opened = run_dir if isinstance(run_dir, OpenRun) else None
+    if isinstance(run_dir, OpenRun):
+        layout = run_dir.layout
+    elif isinstance(run_dir, RunLayout):
+        layout = run_dir
+    else:
+        layout = _layout(run_dir, pipeline, config)
     if resume and not layout.plan.exists():
         raise StoreError(f"nothing to resume in {layout.run_dir}: it holds no run (no plan.json)")
     ctx = RunContext(
@@ -134,21 +143,42 @@ async def run_generation(
         fsync_interval=config.engine.fsync_interval,
     )
     listeners = _charge_listeners(client)
+    exporter: MetricsServer | None = None
     try:
         await asyncio.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
+        exporter = await _start_exporter(config, client, ledger)
+        if opened is None:
+            await asyncio.to_thread(open_run, layout, pipeline, config)
         existing = await _prepare(ctx, pipeline, layout, gate)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
+        run.collector = exporter.collector if exporter is not None else None
         return await run.execute()
     finally:
         try:
             await _close(pipeline, gate)
         finally:
+            if exporter is not None:
+                await exporter.aclose()
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()
             lock.release(layout.run_dir)
+
+
+async def _start_exporter(
+    config: RunConfig, client: ChatClient, ledger: Ledger
+) -> MetricsServer | None:
+    """The Prometheus endpoint when `engine.metrics_port` is set (up before any stage)."""
+    port = config.engine.metrics_port
+    if port is None:
+        return None
+    from asyncgen.engine.prometheus import MetricsServer, RunCollector
+
+    server = MetricsServer(RunCollector(client, ledger), host=config.engine.metrics_host, port=port)
+    await server.start()
+    return server
 
 
 def session_name(started_at: datetime) -> str:
@@ -174,8 +204,7 @@ async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
 async def _prepare(
     ctx: RunContext, pipeline: Pipeline, layout: RunLayout, gate: UniquenessGate | None
 ) -> ExistingRun:
-    """Open the directory, prepare the pipeline, rebuild what is on disk, start the gate."""
-    await asyncio.to_thread(open_run, layout, pipeline, ctx.config)
+    """Prepare the pipeline, rebuild what is on disk, start the gate."""
     await pipeline.prepare(ctx)
     existing = await asyncio.to_thread(
         load_existing,
@@ -202,20 +231,6 @@ def _layout(run_dir: Path, pipeline: Pipeline, config: RunConfig) -> RunLayout:
     return RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
 
 
-def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> None:
-    """Create the directory, record or check the plan, snapshot the config.
-
-    Raises:
-        StoreError: the directory cannot be written or holds a run with another plan.
-    """
-    prepare_run_dir(layout)
-    plan = plan_record(
-        pipeline.name, config.engine.seed, pipeline.plan_fingerprint(), config.engine.n
-    )
-    check_plan(layout, plan)
-    snapshot_config(layout, config)
-
-
 class _Run:
     """One session of a run: set up counters and tasks, work, then account."""
 
@@ -233,6 +248,7 @@ class _Run:
     ) -> None:
         self.config = config
         self.ledger = ledger
+        self.collector: RunCollector | None = None
         self.pipeline = pipeline
         self.layout = layout
         self.ctx = ctx
@@ -274,6 +290,8 @@ class _Run:
             self.opts.clock,
             run_cost=lambda: self.ledger.totals.total.cost_usd,
         )
+        if self.collector is not None:
+            self.collector.sample = sampler.sample
         _freeze_heap()
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
@@ -335,7 +353,7 @@ class _Run:
         pool = self._pool(planner, tally, writers)
         attach = getattr(self.ctx.client, "attach_run", None)
         if attach is not None:  # batch mode: a round flushes once every live item waits
-            attach(lambda: pool.running, lambda: (tally.done_total, tally.target))
+            attach(pool.live, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:

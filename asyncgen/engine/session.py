@@ -16,7 +16,7 @@ from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.contract import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.summary import RunSummary
-from asyncgen.store.rundir import RunLayout
+from asyncgen.store.rundir import OpenRun, RunLayout
 
 logger = logging.getLogger("asyncgen.engine")
 T = TypeVar("T")
@@ -112,7 +112,7 @@ def make_gate(config: RunConfig, run_dir: Path) -> UniquenessGate | None:
 async def execute(
     config: RunConfig,
     pipeline: Pipeline,
-    layout: RunLayout,
+    layout: RunLayout | OpenRun,
     *,
     options: RunOptions,
     console: Console,
@@ -120,13 +120,14 @@ async def execute(
     use_gate: bool = True,
 ) -> RunSummary:
     """Open the endpoint and transport, then run the pipeline into `layout`."""
+    run_dir = layout.layout.run_dir if isinstance(layout, OpenRun) else layout.run_dir
     async with (
         open_endpoint(config, console) as endpoint,
         open_transport(config, endpoint) as transport,
-        open_client(config, endpoint, transport, layout.run_dir) as client,
+        open_client(config, endpoint, transport, run_dir) as client,
     ):
         options.is_simulated = endpoint.is_simulated
-        gate = make_gate(config, layout.run_dir) if use_gate else None
+        gate = make_gate(config, run_dir) if use_gate else None
         return await run_generation(
             config,
             pipeline,

@@ -75,7 +75,8 @@ class WorkerPool:
         self.budget_stop = False
         self.breaker = breaker or FailureBreaker(None, 1)
         self.fatal: BaseException | None = None
-        self.running = 0  # items inside run_item now (batch mode flushes when all wait)
+        self.running = 0  # items inside run_item now
+        self._workers = 0
         self._queue: asyncio.Queue[Ticket | None] = asyncio.Queue(maxsize=queue_size)
         self._changed = asyncio.Event()
 
@@ -88,6 +89,7 @@ class WorkerPool:
         workers = [
             asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self.max_workers)
         ]
+        self._workers = len(workers)
         dispatcher = asyncio.create_task(self._dispatch(), name="dispatcher")
         stop = asyncio.create_task(self.shutdown.stopping.wait(), name="stop-wait")
         try:
@@ -145,6 +147,17 @@ class WorkerPool:
             except asyncio.CancelledError:
                 self.planner.abandon(ticket)
                 raise
+
+    def live(self) -> int:
+        """Items running, plus those a free worker is about to start (queued or owed).
+
+        Batch mode flushes a round once this many requests wait, so an item between
+        finishing and its worker's next item must count, or a round would go out early.
+        """
+        startable = self._queue.qsize()
+        if not (self.planner.is_exhausted or self.budget_stop or self.shutdown.is_stopping):
+            startable += self.planner.owed
+        return self.running + min(self._workers - self.running, startable)
 
     def _is_budget_spent(self) -> bool:
         if getattr(self.ctx.client, "budget_exhausted", False):

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from asyncgen.config import ConfigLike, as_run_config
 from asyncgen.contract import Reason
 from asyncgen.errors import BudgetExceededError, LLMError, StoreError
 from asyncgen.interaction.assistant import AssistantModel
@@ -20,7 +21,6 @@ from asyncgen.interaction.conversation import ConversationTask, Parts, converse
 from asyncgen.interaction.distractor.types import Distractor
 from asyncgen.interaction.jsonout import MalformedOutputError
 from asyncgen.interaction.records import Clock, Interaction, utc_now
-from asyncgen.interaction.settings import ConfigLike, as_run_config
 from asyncgen.interaction.user_model import UserFeedbackModel
 from asyncgen.interaction.validate import problems
 from asyncgen.llm.types import ChatClient

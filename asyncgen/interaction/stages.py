@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from asyncgen.config import RunConfig
+from asyncgen.engine.causes import failure_line
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError
 from asyncgen.interaction.concurrency import bounded_map
 from asyncgen.interaction.jsonl import append_jsonl, read_jsonl
@@ -48,6 +49,7 @@ class StageReport:
     shortfalls: dict[str, int] = field(default_factory=dict)
     style_failures: int = 0
     errors: list[str] = field(default_factory=list)
+    example_answer: str | None = None
 
 
 def queries_needed(config: RunConfig, num_personas: int) -> int:
@@ -117,7 +119,8 @@ async def prepare_queries(
     queries = _ordered([QueryRecord.from_dict(r) for r in rows], personas)
     report.queries = len(queries)
     if not queries:
-        raise DatasetError(f"{path}: no queries could be produced ({'; '.join(report.errors)})")
+        what = f"{path}: no queries could be produced"
+        raise DatasetError(failure_line(what, report.errors, len(personas), report.example_answer))
     return queries
 
 
@@ -166,6 +169,7 @@ class _QueryStage:
             raise
         except LLMError as exc:
             self.report.errors.append(f"{persona.persona_id}: {exc}")
+            self.report.example_answer = self.report.example_answer or getattr(exc, "raw", None)
             texts = []
         start = len(old) + 1
         records = [

@@ -160,12 +160,14 @@ class BatchClient:
 
     async def start(self) -> None:
         """Read the journal: poll batches a killed session created, keep finished answers."""
+        if self._started:
+            return
+        self._started = True
         parts = await asyncio.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
             await self._restore(state)
         self._spawn(self._flusher(), "batch-flusher")
-        self._started = True
 
     async def aclose(self) -> None:
         """Stop polling and gathering; batches in flight stay recorded for a resume."""
@@ -487,11 +489,17 @@ class BatchClient:
         self._resolve(part, batch, outputs, errors)
 
     async def _poll(self, part: _Part) -> dict[str, Any]:
+        """Retrieve until the batch ends; each wait is `poll_share` of the time waited so
+        far (within `poll_initial`..`poll_max`), so a poll overshoots a batch's end by at
+        most that share, however long batches take."""
         state = part.state
         assert state.batch_id is not None
-        interval = self.config.poll_initial
+        config = self.config
         while True:
-            await asyncio.sleep(interval)
+            waited = self._clock() - part.started
+            await asyncio.sleep(
+                min(config.poll_max, max(config.poll_initial, waited * config.poll_share))
+            )
             batch = await self.api.retrieve(state.batch_id)
             state.status = str(batch.get("status"))
             state.extra["counts"] = batch.get("request_counts") or {}
@@ -499,15 +507,6 @@ class BatchClient:
                 return batch
             if self._deadline_passed() and state.status in ("validating", "in_progress"):
                 await self._go_online("the deadline passed with batches in flight")
-            interval = min(interval * 1.5, self._poll_cap())
-
-    def _poll_cap(self) -> float:
-        """Poll no slower than a share of the observed round time (bounded overshoot)."""
-        cap = self.config.poll_max
-        expected = self.round_time()
-        if expected is not None:
-            cap = min(cap, max(self.config.poll_initial, expected * self.config.poll_share))
-        return cap
 
     async def _download(
         self, state: PartState, batch: dict[str, Any]
@@ -691,6 +690,8 @@ class BatchClient:
                     self._keep_answer(line)
             return
         part = _Part(state, resumed=True)
+        created = state.created_at or state.extra.get("written_at") or self._wall()
+        part.started = self._clock() - max(0.0, self._wall() - float(created))
         self._parts[state.name] = part
         for custom_id in await asyncio.to_thread(input_ids, self.journal.input_path(state.name)):
             self._orphans.setdefault(custom_id.split("-", 1)[0], []).append((part, custom_id))

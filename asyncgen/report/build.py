@@ -115,6 +115,7 @@ def validity(tally: RunTally) -> dict[str, Any]:
         "rejected": share(rejected),
         "failed": share(failed),
         "rejected_by_cause": dict(tally.rejected),
+        "duplicates": tally.rejected.get("duplicate", 0),
         "failed_by_cause": dict(tally.failed),
     }
 

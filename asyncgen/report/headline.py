@@ -131,7 +131,7 @@ def _causes(report: dict[str, Any], key: str, title: str, path: str) -> dict[str
 
 
 def _duplicates(report: dict[str, Any]) -> dict[str, Any]:
-    value = report["validity"]["rejected_by_cause"].get("duplicate", 0)
+    value = report["validity"]["duplicates"]
     outcomes = report["validity"]["outcomes"]
     nn = report["diversity"].get("nearest_neighbour") or {}
     detail = f"{share(value / outcomes if outcomes else 0.0)} of outcomes caught by the gate"
@@ -144,7 +144,7 @@ def _duplicates(report: dict[str, Any]) -> dict[str, Any]:
     return _tile(
         "duplicates",
         "Near-duplicates rejected",
-        "validity.rejected_by_cause.duplicate",
+        "validity.duplicates",
         value,
         count(value),
         verdict,

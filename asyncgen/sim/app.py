@@ -2,7 +2,11 @@
 
 Order of work for ``POST /v1/chat/completions``: authenticate (401), parse (400), answer
 (content and usage are cheap, so they are known before admission), rate limit (429, which
-consumes nothing), overload (503 or queue), then a fault draw, latency, and the reply.
+consumes nothing unless `refused_use_quota`), overload (503 or queue), then a fault draw,
+latency, and the reply. The profile (`asyncgen.sim.profiles`) decides the header dialect,
+the error shape and the retry hint; every completions answer, 4xx included, carries the
+request id and the limit headers (a proxy profile: the upstream's, on answers that reached
+it).
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ from asyncgen.prompts import KIND_HEADER
 from asyncgen.sim.batch_api import PREFIXES as BATCH_PREFIXES
 from asyncgen.sim.batch_api import BatchRoutes
 from asyncgen.sim.content import Answer, Answerer
+from asyncgen.sim.dialects import HeaderList, dialect
+from asyncgen.sim.error_shapes import ERROR_SHAPES
 from asyncgen.sim.faults import FaultPlan
-from asyncgen.sim.ratelimit import Admission, RateLimiter, retry_after_headers
+from asyncgen.sim.messages import rate_limit_message, too_large_message
+from asyncgen.sim.profiles import PROFILES
+from asyncgen.sim.ratelimit import Admission, DimensionState, RateLimiter, retry_after_headers
 from asyncgen.sim.reply import Reply, send_json
 from asyncgen.sim.request import ChatCall, RequestError, parse_chat_call
 from asyncgen.sim.responders import known_kinds
 from asyncgen.sim.stats import SimStats
-from asyncgen.sim.wire import error_body, models_body
+from asyncgen.sim.wire import models_body
 from asyncgen.tokens import count_message_tokens
 
 __all__ = ["TRANSPORT_SCOPE_KEY", "SimApp"]
@@ -54,12 +62,15 @@ class SimApp:
         self.settings = settings
         self.wall = wall
         self.stats = SimStats()
+        self.profile = PROFILES[settings.profile]
         self.limiter = RateLimiter(
             settings.rpm,
             settings.tpm,
-            algorithm=settings.limiter or "token_bucket",
+            algorithm=settings.algorithm,
             rpd=settings.rpd,
             concurrency=settings.concurrency_limit,
+            input_tpm=settings.input_tpm,
+            output_tpm=settings.output_tpm,
             sub_window=settings.sub_window,
             burst_allowance=settings.burst_allowance,
             gcra_burst=settings.gcra_burst,
@@ -67,7 +78,10 @@ class SimApp:
             clock=clock,
             wall=wall,
         )
-        self.retry_after_style: RetryAfterStyle = settings.retry_after or "seconds_and_ms"
+        self.upstream = _upstream(settings, clock) if self.profile.upstream else None
+        self.retry_after_style: RetryAfterStyle = settings.retry_after or self.profile.retry_after
+        self._dialect = dialect(self.profile.dialect)
+        self._error_shape = ERROR_SHAPES[self.profile.errors]
         self.faults = FaultPlan(settings)
         self.answerer = Answerer(
             seed=settings.seed,
@@ -106,15 +120,41 @@ class SimApp:
             self._batch = BatchRoutes(self, self._authorize, self._unauthorized)
         return self._batch
 
+    def error_body(
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        code: str | int | None,
+        param: str | None = None,
+    ) -> bytes:
+        """An error body in the profile's provider's shape."""
+        return self._error_shape(status, message, type_, code, param)
+
+    def request_headers(self, number: int) -> HeaderList:
+        """The request id, under each name the profile's provider uses."""
+        value = f"req_sim{number:010d}".encode()
+        return [(name, value) for name in self.profile.request_id_headers]
+
+    def limit_headers(self, states: list[DimensionState], number: int) -> HeaderList:
+        """The limit headers in the profile's dialect (a proxy: also prefixed llm_provider-)."""
+        headers = self._dialect(states, self.wall(), number)
+        if self.upstream is not None:
+            headers += [(b"llm_provider-" + name, value) for name, value in headers]
+        return headers
+
     async def _not_found(self, scope: Scope, send: Send) -> None:
         message = f"Unknown request URL: {scope['method']} {scope['path']}."
-        await send_json(send, 404, error_body(message, "invalid_request_error", "unknown_url"))
+        body = self.error_body(404, message, "invalid_request_error", "unknown_url")
+        await send_json(send, 404, body, self.request_headers(next(self._ids)))
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        number = next(self._ids)
         if self._authorize(scope) is None:
-            await self._unauthorized(scope, send)
+            await self._unauthorized(scope, send, self.request_headers(number))
             return
-        await send_json(send, 200, models_body(self.settings.models, int(self.wall())))
+        body = models_body(self.settings.models, int(self.wall()))
+        await send_json(send, 200, body, self.request_headers(number))
 
     async def _stats(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, orjson.dumps(self.stats.snapshot()))
@@ -140,11 +180,16 @@ class SimApp:
             return None
         return auth.decode("latin-1")
 
-    async def _unauthorized(self, scope: Scope, send: Send) -> None:
+    async def _unauthorized(
+        self, scope: Scope, send: Send, headers: HeaderList | None = None
+    ) -> None:
+        if headers is None:
+            headers = self.request_headers(next(self._ids))
         has_header = any(name == b"authorization" for name, _ in scope["headers"])
         message, code = (_BAD_KEY, "invalid_api_key") if has_header else (_NO_KEY, None)
         self.stats.unauthorized += 1
-        await self._reply(send, 401, error_body(message, "invalid_request_error", code))
+        body = self.error_body(401, message, "invalid_request_error", code)
+        await self._reply(send, 401, body, headers)
 
     async def _reply(
         self, send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
@@ -157,14 +202,21 @@ class SimApp:
         self.stats.requests += 1
         self.stats.enter()
         try:
-            await self._complete(scope, receive, send)
+            await self._complete(scope, receive, send, next(self._ids))
         finally:
             self.stats.leave()
 
-    async def _complete(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _peek_headers(self, key: str, number: int) -> HeaderList:
+        """Request id and the key's limit state, for an answer refused before admission."""
+        headers = self.request_headers(number)
+        if self.upstream is None:
+            headers += self.limit_headers(self.limiter.peek(key), number)
+        return headers
+
+    async def _complete(self, scope: Scope, receive: Receive, send: Send, number: int) -> None:
         key = self._authorize(scope)
         if key is None:
-            await self._unauthorized(scope, send)
+            await self._unauthorized(scope, send, self._peek_headers("", number))
             return
         body = await _read_body(receive)
         if body is None:
@@ -173,24 +225,31 @@ class SimApp:
         try:
             call = parse_chat_call(body)
         except RequestError as exc:
-            await self._reply(
-                send, 400, error_body(str(exc), "invalid_request_error", None, exc.param)
-            )
+            error = self.error_body(400, str(exc), "invalid_request_error", None, exc.param)
+            await self._reply(send, 400, error, self._peek_headers(key, number))
             return
         kind = _header(scope, _KIND_HEADER, "generic")
         prompt_tokens = count_message_tokens(call.messages)
         answer = None
-        if call.max_tokens is None and self.limiter.tpm is not None:
+        if call.max_tokens is None and self.limiter.limits_tokens:
             # The charge needs the answer's size when max_tokens does not bound it.
             answer = self._answer(kind, call)
         cost = prompt_tokens + (call.max_tokens or (answer.completion_tokens if answer else 0))
-        admission = self.limiter.admit(key, cost)
+        admission = self.limiter.admit(key, cost, prompt_tokens)
+        # A proxy shows no limits of its own: only what reached the upstream has headers.
+        show_limits = self.upstream is None
+        if admission.admitted and self.upstream is not None:
+            upstream = self.upstream.admit(key, cost, prompt_tokens)
+            if not upstream.admitted:
+                admission.release()
+            admission, show_limits = upstream, True
         if not admission.admitted:
-            await self._rate_limited(send, admission, cost)
+            await self._rate_limited(send, admission, cost, call.model, number, show_limits)
             return
         answer = answer or self._answer(kind, call)
+        headers = self.request_headers(number) + self.limit_headers(admission.states, number)
         try:
-            await self._serve(scope, receive, send, call, answer, prompt_tokens, admission)
+            await self._serve(scope, receive, send, call, answer, prompt_tokens, headers, number)
         finally:
             admission.release()
 
@@ -199,23 +258,30 @@ class SimApp:
             kind, call.messages, model=call.model, max_tokens=call.max_tokens, params=call.params
         )
 
-    async def _rate_limited(self, send: Send, admission: Admission, cost: int) -> None:
+    async def _rate_limited(
+        self,
+        send: Send,
+        admission: Admission,
+        cost: int,
+        model: str,
+        number: int,
+        show_limits: bool,
+    ) -> None:
         self.stats.rate_limited += 1
         if admission.too_large:
-            limit = self.limiter.tpm
-            message = f"Request too large: tokens per min (TPM) limit {limit}, requested {cost}."
+            message = too_large_message(model, admission, cost)
             wait = 60.0
         else:
             wait = admission.retry_after
-            message = (
-                f"Rate limit reached on {admission.dimension} per min. "
-                f"Please try again in {wait:.3f}s."
+            message = rate_limit_message(
+                self.profile.name, self.limiter.algorithm, admission, model, cost
             )
-        headers = [
-            *retry_after_headers(self.retry_after_style, wait, self.wall()),
-            *admission.headers,
-        ]
-        body = error_body(message, "rate_limit_exceeded", "rate_limit_exceeded")
+        headers = self.request_headers(number)
+        headers += retry_after_headers(self.retry_after_style, wait, self.wall())
+        if show_limits:
+            headers += self.limit_headers(admission.states, number)
+        type_ = "tokens" if "tokens" in admission.dimension else "requests"
+        body = self.error_body(429, message, type_, "rate_limit_exceeded")
         await self._reply(send, 429, body, headers)
 
     async def _serve(
@@ -226,7 +292,8 @@ class SimApp:
         call: ChatCall,
         answer: Answer,
         prompt_tokens: int,
-        admission: Admission,
+        headers: HeaderList,
+        number: int,
     ) -> None:
         """Hold a service slot (or refuse, when overloaded) while the reply is produced."""
         limit = self.settings.max_concurrency
@@ -234,9 +301,8 @@ class SimApp:
             if self.stats.in_service >= limit:
                 self.stats.overloaded += 1
                 message = "The server is overloaded: too many requests in service; retry later."
-                await self._reply(
-                    send, 503, error_body(message, "server_error", 503), admission.headers
-                )
+                body = self.error_body(503, message, "server_error", 503)
+                await self._reply(send, 503, body, headers)
                 return
         elif limit is not None and self._slots is None:
             self._slots = asyncio.Semaphore(limit)
@@ -244,10 +310,8 @@ class SimApp:
             await self._slots.acquire()
         self.stats.start_service()
         try:
-            reply = Reply(
-                self, scope, receive, send, call, answer, prompt_tokens, admission.headers
-            )
-            await reply.run(next(self._ids))
+            reply = Reply(self, scope, receive, send, call, answer, prompt_tokens, headers)
+            await reply.run(number)
         finally:
             self.stats.end_service()
             if self._slots is not None:
@@ -264,6 +328,14 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _upstream(settings: SimSettings, clock: Callable[[], float]) -> RateLimiter:
+    """A proxy's upstream: minute buckets at the upstream limits (default 10x the proxy's),
+    without a 1 s sub-window, so the proxy's own limits bind first unless set higher."""
+    rpm = settings.upstream_rpm or (settings.rpm * 10 if settings.rpm else None)
+    tpm = settings.upstream_tpm or (settings.tpm * 10 if settings.tpm else None)
+    return RateLimiter(rpm, tpm, sub_window=60.0, burst_allowance=0.0, clock=clock)
 
 
 def _header(scope: Scope, name: bytes, default: str) -> str:

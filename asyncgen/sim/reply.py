@@ -15,7 +15,6 @@ from asyncgen.sim.wire import (
     StreamIds,
     chunk_body,
     completion_body,
-    error_body,
     usage_dict,
 )
 from asyncgen.tokens import count_tokens, truncate_to_tokens
@@ -74,7 +73,6 @@ class Reply:
         """Wait the latency, apply the drawn fault, and answer."""
         app = self.app
         self.request_id = f"chatcmpl-sim{number:010d}"
-        self.headers = [*self.headers, (b"x-request-id", f"req_sim{number:010d}".encode())]
         fault = app.faults.draw()
         if fault is not None:
             app.stats.faults[fault] += 1
@@ -96,9 +94,8 @@ class Reply:
         self.headers.append((b"openai-processing-ms", str(round(delay * 1000)).encode()))
         if fault in ("error_500", "error_503"):
             message, status = _ERROR_500 if fault == "error_500" else _ERROR_503
-            await self.app._reply(
-                self.send, status, error_body(message, "server_error", None), self.headers
-            )
+            body = self.app.error_body(status, message, "server_error", None)
+            await self.app._reply(self.send, status, body, self.headers)
             return
         if fault == "drop_connection" and not self.call.stream:
             await self._drop()

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from asyncgen.config import RunConfig, redacted
+from asyncgen.contract import Pipeline
 from asyncgen.errors import StoreError
 from asyncgen.store.atomic import write_bytes_atomic
 
@@ -117,6 +118,33 @@ class RunLayout:
         return (self.records, self.failures, self.rejected)
 
 
+@dataclass(frozen=True)
+class OpenRun:
+    """A run directory opened for a run: created, its plan recorded (or checked against
+    the stored one) and the effective config snapshotted. The engine opens a `Path` or a
+    `RunLayout` itself; one that is already an `OpenRun` (the CLI opens it before starting
+    a simulator, so a kill right after start-up still leaves a resumable snapshot) is used
+    as it is, so a run directory is opened exactly once."""
+
+    layout: RunLayout
+    resumed: bool
+
+
+def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> OpenRun:
+    """Create the directory, record or check the plan, snapshot the config (blocking).
+
+    Raises:
+        StoreError: the directory cannot be written or holds a run with another plan.
+    """
+    prepare_run_dir(layout)
+    plan = plan_record(
+        pipeline.name, config.engine.seed, pipeline.plan_fingerprint(), config.engine.n
+    )
+    resumed = check_plan(layout, plan)
+    snapshot_config(layout, config)
+    return OpenRun(layout, resumed)
+
+
 def default_run_dir(pipeline: str, now: datetime, root: Path = Path("runs")) -> Path:
     """`runs/<pipeline>-<UTC timestamp>`."""
     safe = pipeline.replace(":", "-").replace("/", "-").replace(".", "-")
@@ -219,3 +247,21 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             flat.update(_flatten(child, f"{prefix}{key}."))
         return flat
     return {prefix.rstrip("."): value}
+
+
+def require_run(run_dir: Path) -> None:
+    """Refuse a directory that holds no run, before a reader writes its files into it.
+
+    Raises:
+        StoreError: `run_dir` is missing, not a directory, or has neither plan.json nor
+            the records file.
+    """
+    if not run_dir.exists():
+        raise StoreError(f"{run_dir}: no such run directory")
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir}: not a directory (pass the run directory)")
+    if not (run_dir / "plan.json").exists() and not (run_dir / RECORDS_FILE).exists():
+        raise StoreError(
+            f"{run_dir} holds no asyncgen run (no plan.json, no {RECORDS_FILE}): "
+            "pass the directory `asyncgen generate` wrote"
+        )

@@ -300,6 +300,11 @@
       const k = col.values.indexOf(value); if (!sel || k < 0) throw new Error("no such filter value: " + key + "=" + value);
       sel.value = String(k); onFilterInput(); return matches.length;
     },
+    clear() {
+      filterBox.querySelectorAll("select").forEach((el) => { el.value = ""; });
+      filterBox.querySelectorAll("input").forEach((el) => { el.value = ""; });
+      onFilterInput(); return matches.length;
+    },
     open: (id) => open(byId.get(id)),
     showTab,
   };

@@ -1,11 +1,10 @@
-"""What `generate` and `complete` share between parsing options and running the engine."""
+"""What `generate` and `complete` share between parsing options and running the engine:
+the config of a resumed run, opening the run directory, logging, the loop, the summary."""
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,13 @@ from rich.logging import RichHandler
 from asyncgen.config import RunConfig, load_config
 from asyncgen.contract import Pipeline
 from asyncgen.engine.probe import preflight
-from asyncgen.engine.runner import RunOptions, open_run
+from asyncgen.engine.runner import RunOptions
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
 from asyncgen.errors import ConfigError, StoreError
 from asyncgen.logs import configure_logging
 from asyncgen.store.lock import run_lock
-from asyncgen.store.rundir import RunLayout, prepare_run_dir, read_json
+from asyncgen.store.rundir import OpenRun, RunLayout, open_run, read_json
 
 REDACTED = "***"
 
@@ -43,13 +42,7 @@ def config_from_snapshot(
     if user_file is not None:
         extra = yaml.safe_load(user_file.read_text(encoding="utf-8")) or {}
         _merge(data, extra)
-    handle, name = tempfile.mkstemp(suffix=".yaml", prefix="asyncgen-resume-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            yaml.safe_dump(data, out)
-        return load_config(name, overrides)
-    finally:
-        os.unlink(name)
+    return load_config(data, overrides)
 
 
 def _unredact(value: Any) -> Any:
@@ -69,17 +62,18 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet: bool) -> Console:
-    """Create the run directory, check the plan, start logging; the progress console.
+def setup_run(
+    config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet: bool
+) -> tuple[OpenRun, Console]:
+    """Open the run directory (the one time it is opened), start logging; the console.
 
     Raises:
         StoreError: the directory cannot be written, or holds a run with another plan.
     """
-    prepare_run_dir(layout)
     check_same_provider(layout, config)
     if needs_simulator(config):  # the first snapshot must already say so (a kill may follow)
         config.llm.provider = "simulator"
-    open_run(layout, pipeline, config)
+    opened = open_run(layout, pipeline, config)
     console = Console(stderr=True)
     logger = configure_logging(config.engine.log_level, layout.log, console=not quiet)
     for handler in logger.handlers:
@@ -87,7 +81,7 @@ def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet
             handler.console = console
     if quiet:
         logger.addHandler(_errors_only())
-    return console
+    return opened, console
 
 
 def check_same_provider(layout: RunLayout, config: RunConfig) -> None:
@@ -162,28 +156,35 @@ def _launch_locked(
     resume: bool,
     use_gate: bool,
 ) -> RunSummary:
-    executor: Callable[..., Coroutine[Any, Any, RunSummary]] = execute
-    if config.engine.ray.address:
-        from asyncgen.cluster.run import execute_on_cluster
-
-        executor = execute_on_cluster
-    console = setup_run(config, pipeline, layout, quiet=quiet)
+    opened, console = setup_run(config, pipeline, layout, quiet=quiet)
     if stale_lock is not None:
         logging.getLogger("asyncgen.engine").info(
             "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale_lock
         )
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
-    summary = run_loop(
-        executor(
+    if config.engine.ray.address:
+        from asyncgen.cluster.run import execute_on_cluster
+
+        main = execute_on_cluster(  # the cluster runner takes a layout and reopens it
             config,
             pipeline,
-            layout,
+            opened.layout,
             options=options,
             console=console,
             resume=resume,
             use_gate=use_gate,
         )
-    )
+    else:
+        main = execute(
+            config,
+            pipeline,
+            opened,
+            options=options,
+            console=console,
+            resume=resume,
+            use_gate=use_gate,
+        )
+    summary = run_loop(main)
     if not quiet:
         Console().print(render_summary(summary))
     if summary.status == "interrupted":
