@@ -77,8 +77,7 @@ def records(out: Path) -> list[dict[str, Any]]:
 
 def assert_exact_and_unique(out: Path, n: int) -> dict[str, Any]:
     """n records, unique ids, the summary adds up, no two within the run's dedup bar."""
-    from asyncgen.engine.launch import config_from_snapshot
-
+    from asyncgen.cli.launch import config_from_snapshot
     from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
 
     rows = records(out)
@@ -191,7 +190,7 @@ def test_two_workers_hold_12000_rpm_with_exactly_n_unique(
     sim = sim_factory(rpm=LIMIT_RPM, latency_median=0.03, latency_sigma=0.3, duplicate_rate=0.02)
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
-    out, n = tmp_path / "run", 900
+    out, n = tmp_path / "run", 700
     proc = subprocess.Popen(
         generate(cluster, out, n, sim.base_url, dataset, config),
         env=subprocess_env(),

@@ -16,7 +16,7 @@ from asyncgen.cluster.coordinator import RateCoordinator, Report, Want
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
 from asyncgen.cluster.lease import CoordinatorBudget
 from asyncgen.cluster.remote import merge_snapshots
-from asyncgen.engine.plugin import Failure, Outcome, Record, WorkItem
+from asyncgen.contract import Failure, Outcome, Record, WorkItem
 
 
 class _Method:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import DedupDecision
+from asyncgen.contract import DedupDecision
 from asyncgen.errors import ClusterError
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncgen.engine.plugin import Outcome, WorkItem
+from asyncgen.contract import Outcome, WorkItem
 from asyncgen.errors import ClusterError
 
 logger = logging.getLogger("asyncgen.cluster")

@@ -28,7 +28,7 @@ from asyncgen.cluster.remote import ClusterClient, RemotePipeline
 from asyncgen.cluster.worker import ShardWorker, WorkerSpec
 from asyncgen.config import RunConfig
 from asyncgen.config.loader import redacted
-from asyncgen.engine.plugin import Pipeline, RunContext
+from asyncgen.contract import Pipeline, RunContext
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.session import Endpoint, open_endpoint
 from asyncgen.engine.summary import RunSummary

@@ -23,7 +23,7 @@ from typing import Any
 
 from asyncgen.cluster.lease import CoordinatorBudget
 from asyncgen.config import RunConfig, resolve_api_key
-from asyncgen.engine.plugin import Failure, Outcome, RunContext, WorkItem
+from asyncgen.contract import Failure, Outcome, Reason, RunContext, WorkItem
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError
 from asyncgen.llm.usage import Charge
 
@@ -150,12 +150,16 @@ class ShardWorker:
             raise
         except LLMError as exc:
             return Failure(
-                reason=f"{type(exc).__name__}: {exc}", detail={"error": type(exc).__name__}
+                reason=Reason.LLM_ERROR,
+                message=f"{type(exc).__name__}: {exc}",
+                detail={"error": type(exc).__name__},
             )
         except Exception as exc:
             logger.exception("item %s raised; recorded as a failure", item.record_id)
             return Failure(
-                reason=f"{type(exc).__name__}: {exc}", detail={"error": type(exc).__name__}
+                reason=Reason.INTERNAL_ERROR,
+                message=f"{type(exc).__name__}: {exc}",
+                detail={"error": type(exc).__name__},
             )
 
     def _stats_due(self, *, is_last: bool) -> dict[str, Any] | None:
