@@ -264,3 +264,68 @@ async def test_the_deadline_cancels_batches_and_finishes_online(
     assert client.online and client.online_requests >= 5
     assert client.online_requests + in_batch == 11
     assert client.transport.stats.successes == client.online_requests
+
+
+async def test_budgets_count_batch_spending(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """--max-cost is spent by batch answers at the batch price (and the ledger hears them)."""
+    sim = sim_factory(batch={"round_time": 0.0})
+    client = make_client(sim, tmp_path)
+    client.settings.max_cost = 0.0001
+    heard: list[Any] = []
+    client.transport.usage.listeners.append(heard.append)
+    await client.start()
+    try:
+        assert not client.budget_exhausted
+        await asyncio.gather(*(client.chat(ask(i)) for i in range(10)))
+    finally:
+        await close(client)
+    assert client.budget_exhausted and client.stats.snapshot()["budget_exhausted"]
+    assert len(heard) == 10 and sum(c.cost_usd for c in heard) == pytest.approx(
+        client.usage.cost_usd
+    )
+    assert client.stats.snapshot()["cost_usd"] == pytest.approx(client.usage.cost_usd, abs=1e-6)
+
+
+async def test_a_crash_between_download_and_answer_charges_once_and_reuses_the_answers(
+    sim_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the output file was saved but before anyone was answered: the next
+    session charges those answers once (the ledger hears them) and serves them again."""
+    sim = sim_factory(batch={"round_time": 0.0})
+    first = make_client(sim, tmp_path)
+    await first.start()
+
+    def killed(*args: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(first, "_resolve", killed)
+    tasks = [asyncio.create_task(first.chat(ask(i))) for i in range(4)]
+    state = tmp_path / "batch" / "parts" / "00000-000.json"
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        if state.exists() and '"state": "done"' in state.read_text():
+            break
+    await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
+    await close(first)
+    assert first.usage.cost_usd == 0
+
+    second = make_client(sim, tmp_path)
+    heard: list[Any] = []
+    second.transport.usage.listeners.append(heard.append)
+    await second.start()
+    second.attach_run(lambda: 4)
+    try:
+        results = await asyncio.gather(*(second.chat(ask(i)) for i in range(4)))
+    finally:
+        await close(second)
+    assert all(r.content for r in results) and second.from_earlier == 4
+    assert len(heard) == 4 and len(sim_batches(sim)) == 1
+    third = make_client(sim, tmp_path)
+    await third.start()
+    third.attach_run(lambda: 0)
+    await close(third)
+    assert third.usage.cost_usd == 0, "charged twice"

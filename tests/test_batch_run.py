@@ -117,3 +117,28 @@ def test_batch_and_online_runs_of_one_seed_are_the_same_dialogues(tmp_path: Path
     assert batch["tokens_out_total"] == online["tokens_out_total"]
     assert abs(batch["cost_usd_total"] - online["cost_usd_total"] / 2) <= 2e-6
     assert batch["batch"]["saving_usd"] > 0 and batch["batch"]["rounds"] >= 3
+
+
+def test_complete_in_batch_mode_is_one_round(tmp_path: Path) -> None:
+    """`complete --mode batch`: every line answered from one batch, results keep their ids."""
+    config = tmp_path / "c.yaml"
+    config.write_text(FAST + "sim:\n  batch:\n    round_time: 0.05\n")
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(
+        b"".join(
+            orjson.dumps({"id": f"q{i}", "messages": [{"role": "user", "content": f"Tip {i}?"}]})
+            + b"\n"
+            for i in range(25)
+        )
+    )
+    output = tmp_path / "out.jsonl"
+    done = subprocess.run(
+        cli("complete", "--input", str(source), "--output", str(output), "--config", str(config),
+            "--mode", "batch", "--quiet"),
+        env=subprocess_env(), capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    results = [orjson.loads(line) for line in output.read_bytes().splitlines()]
+    assert sorted(r["id"] for r in results) == sorted(f"q{i}" for i in range(25))
+    summary = orjson.loads((tmp_path / "out.run" / "summary.json").read_bytes())
+    assert summary["batch"]["rounds"] == 1 and summary["batch"]["batches"] == 1

@@ -65,17 +65,18 @@ async def test_leases_batch_waiting_sends_and_carry_reports() -> None:
     assert coordinator.real.snapshot()["outstanding"] == 0
 
 
-async def test_a_429_reaches_the_coordinator_at_once_and_pauses_everyone() -> None:
-    """One worker's 429 pauses the other worker's next send (one limit for the cluster)."""
+async def test_a_429_reaches_the_coordinator_at_once_and_slows_everyone() -> None:
+    """One worker's 429 lowers the cluster's send rate at once (one limit for the cluster);
+    a single 429 holds no one (the transport's rate control: issue 17)."""
     coordinator = FakeCoordinator(RateCoordinator({"rpm": 6000}, "t"))
     first, second = budget(coordinator), budget(coordinator)
     claim = await first.take(1, 1, urgent=False)
     first.settle(claim, outcome="rate_limited", latency=0.0, used_tokens=None, info=None,
                  retry_after=0.3)  # fmt: skip
     await asyncio.sleep(0.01)
-    started = time.monotonic()
     await second.take(1, 1, urgent=False)
-    assert time.monotonic() - started >= 0.25
+    snapshot = coordinator.real.snapshot()
+    assert snapshot["rate_events"] == 1 and snapshot["margin"] < 1.0
 
 
 async def test_two_workers_share_one_rpm_budget() -> None:
@@ -92,8 +93,8 @@ async def test_two_workers_share_one_rpm_budget() -> None:
 
     await asyncio.gather(*(send(i % 2) for i in range(40)))
     total = sum(granted)
-    # a 1 s burst (100) plus 100/s for 1.5 s; two private budgets would give twice that
-    assert 200 <= total <= 270, granted
+    # a 0.1 s burst (10) plus 100/s for 1.5 s; two private budgets would give twice that
+    assert 120 <= total <= 200, granted
     assert min(granted) > 0.3 * total
 
 

@@ -142,6 +142,12 @@ def test_stats_and_report_read_the_ledger(tmp_path: Path) -> None:
     assert spend["requests"] == summary["requests_total"] > 0
     assert spend["cost_usd"] == summary["cost_usd_total"]
     assert {"query_generation", "assistant", "user_feedback"} <= set(spend["by_stage"])
+    # stages sized to the plan: 3 items + 20 % spares = 4 queries, one call each to write
+    # and to style (the 50 personas x 6 queries of before cost 350 calls)
+    stages = summary["spend"]["by_stage"]
+    assert stages["query_generation"]["requests"] == 4
+    assert stages["style_transfer"]["requests"] == 4
+    assert len((out / "queries.jsonl").read_text().splitlines()) == 4
     report = subprocess.run(
         cli("report", str(out), "--no-embed"),
         env=subprocess_env(),

@@ -268,6 +268,15 @@ def generate(
         "--deadline",
         help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
     ),
+    test_extraction: bool = typer.Option(
+        False,
+        "--test-extraction",
+        "--test_extraction",
+        help="The report's testing mode: extract one base dialogue and show it; no run.",
+    ),
+    extraction_index: int = typer.Option(
+        0, "--extraction-index", "--extraction_index", help="Row for --test_extraction."
+    ),
 ) -> None:
     """Generate records until the run directory holds exactly --n of them (resumable)."""
     overrides: dict[str, Any] = {
@@ -304,6 +313,11 @@ def generate(
         "llm.batch.deadline": deadline_setting(deadline),
         **_model_overrides(model),
     }
+    if test_extraction:  # the report's main(): testing mode instead of generation
+        from asyncgen.cli.extract_cmd import show_extraction
+
+        show_extraction(_load_plain(config, overrides), extraction_index, as_json=False)
+        return
     args = GenerateArgs(
         pipeline=pipeline,
         n=n,
@@ -318,6 +332,12 @@ def generate(
         price_out=price_out,
     )
     _exit(run_generate(args))
+
+
+def _load_plain(config: Path | None, overrides: dict[str, Any]) -> Any:
+    from asyncgen.config import load_config
+
+    return load_config(config, overrides)
 
 
 def _exit(code: int) -> None:

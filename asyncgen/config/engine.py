@@ -39,6 +39,7 @@ class EngineSettings(Settings):
     progress_interval: float = Field(default=30.0, gt=0)
     lag_interval: float = Field(default=0.05, gt=0)
     max_supplement_rounds: int = Field(default=3, ge=0)
+    supplement_patience: int = Field(default=20, ge=0)
     stop_failure_share: float | None = Field(default=0.9, gt=0, le=1)
     stop_failure_window: int = Field(default=200, ge=10)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -61,6 +61,23 @@ def load_config(
     return _validate(data, source=source)
 
 
+ConfigLike = RunConfig | Mapping[str, Any] | str | Path
+
+
+def as_run_config(config: ConfigLike) -> RunConfig:
+    """A validated `RunConfig` from a RunConfig, a spec-style dict, or a YAML path: what
+    every public class of the spec's API (the generators, the distractor factory) takes.
+
+    Raises:
+        ConfigError: the dict or file has unknown keys or bad values (one line each).
+    """
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, str | Path):
+        return load_config(config)
+    return _validate(dict(config), source="config")
+
+
 def validate_file(path: str | Path) -> list[str]:
     """Return one line per problem in a YAML config file (empty when it is valid)."""
     try:

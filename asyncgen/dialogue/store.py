@@ -16,7 +16,7 @@ import numpy as np
 
 from asyncgen.config import DialogueSettings, RunConfig
 from asyncgen.errors import StoreError
-from asyncgen.store.atomic import write_bytes_atomic
+from asyncgen.store.atomic import atomic_path, write_bytes_atomic
 from asyncgen.store.jsonl import read_jsonl
 from asyncgen.store.rundir import RECORDS_FILE
 
@@ -74,10 +74,8 @@ class DialogueFiles:
 
     def save_embeddings(self, embeddings: np.ndarray, folder: Path) -> None:
         """Write the dialogue embeddings as a .npy array."""
-        path = folder / self.settings.embedding_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            np.save(handle, embeddings.astype(np.float32))
+        with atomic_path(folder / self.settings.embedding_file) as temp, temp.open("wb") as out:
+            np.save(out, np.asarray(embeddings, dtype=np.float32))
 
 
 class EmbeddingMemory:

@@ -281,6 +281,7 @@ class _Run:
             max_rounds=self._max_rounds(),
             plan_size=self.traits.plan_size,
             start=start_at,
+            patience=self.engine.supplement_patience,
         )
         sampler = Sampler(
             tally,
@@ -413,6 +414,7 @@ class _Run:
     ) -> RunSummary:
         """Write index.json and summary.json; return the summary."""
         summary = self._summary(tally, planner, pool, wall_time)
+        summary.short_reason = self._short_reason(summary.status, planner)
         summary.add_spend(self.ledger.totals.to_dict())
         if pool.fatal is not None:
             summary.error = f"{type(pool.fatal).__name__}: {pool.fatal}"
@@ -470,6 +472,20 @@ class _Run:
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
             batch=stats.get("batch"),
         )
+
+    def _short_reason(self, status: Status, planner: Planner) -> str | None:
+        """Why a run holds fewer than n records, in one word (None when complete)."""
+        if status == "complete":
+            return None
+        if status == "failing":
+            return "breaker"
+        if status in ("interrupted", "budget"):
+            return status
+        if planner.stopped_no_progress:
+            return "no_progress"
+        if planner.is_exhausted:
+            return "plan_exhausted"
+        return "round_limit" if planner.unreplaced else "short"
 
     def _status(self, tally: Tally, planner: Planner, pool: WorkerPool) -> Status:
         if pool.breaker.tripped:

@@ -58,6 +58,7 @@ class RunSummary:
     torn_bytes_dropped: int = 0
     error: str | None = None
     batch: dict[str, Any] | None = None
+    short_reason: str | None = None
     requests_total: int = 0
     tokens_in_total: int = 0
     tokens_out_total: int = 0
@@ -123,6 +124,17 @@ class RunSummary:
         return data
 
 
+SHORT_REASONS = {
+    "breaker": "breaker: nearly every recent item failed",
+    "budget": "budget: --max-cost / --max-tokens spent",
+    "interrupted": "interrupted: rerun to resume",
+    "no_progress": "no_progress: supplement rounds stopped gaining records",
+    "plan_exhausted": "plan_exhausted: the plan has no more items",
+    "round_limit": "round_limit: max_supplement_rounds reached",
+    "short": "short",
+}
+
+
 def render_summary(summary: RunSummary) -> Table:
     """The summary as a rich table."""
     table = Table(title=f"asyncgen {summary.pipeline}: {summary.status}", show_header=False)
@@ -163,6 +175,8 @@ def render_summary(summary: RunSummary) -> Table:
     ]
     if summary.batch:
         rows.extend(batch_rows(summary.batch))
+    if summary.short_reason:
+        rows.append(("ended short because", SHORT_REASONS.get(summary.short_reason, "")))
     if summary.error:
         rows.append(("stopped by", summary.error))
     if summary.simulated:

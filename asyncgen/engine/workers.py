@@ -214,8 +214,11 @@ class WorkerPool:
         self.running += 1
         try:
             return await self.pipeline.run_item(ticket.item, self.ctx)
-        except BudgetExceededError:
+        except BudgetExceededError as exc:
             self.budget_stop = True
+            if getattr(exc, "stops_run", False) and not self.shutdown.is_stopping:
+                logger.error("%s", exc)  # out of quota: say what to do; exit 1, rest unstarted
+                self.shutdown.request("stopping: the provider will not serve this key")
             return None
         except LLMError as exc:
             return Failure(

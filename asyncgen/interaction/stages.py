@@ -57,11 +57,23 @@ def queries_needed(config: RunConfig, num_personas: int) -> int:
 
     A failed or duplicate conversation is replaced by a later plan item; the spare share
     (`personas.spare_query_share`) makes that item use a fresh query, as the spec's
-    supplement rounds generate new queries, instead of repeating one.
+    supplement rounds generate new queries, instead of repeating one. Sized to the plan:
+    `n` items need `n × (1 + spare)` queries, whatever `queries_per_persona` says (the
+    spec's API sets `n = personas × queries_per_persona`), so a 20-item trial writes 24
+    queries, not 300.
     """
-    settings = config.personas
-    wanted = max(config.engine.n, num_personas * settings.queries_per_persona)
-    return math.ceil(wanted * (1 + settings.spare_query_share) / max(1, num_personas))
+    total = _queries_total(config)
+    return math.ceil(total / max(1, min(num_personas, total)))
+
+
+def personas_needed(config: RunConfig, num_personas: int) -> int:
+    """How many personas (the first ones) get queries: all (each the same number, so the
+    plan's round robin gives every persona its share), unless fewer queries are needed."""
+    return max(1, min(num_personas, _queries_total(config)))
+
+
+def _queries_total(config: RunConfig) -> int:
+    return math.ceil(config.engine.n * (1 + config.personas.spare_query_share))
 
 
 async def prepare_personas(config: RunConfig, run_dir: Path, report: StageReport) -> list[Persona]:
@@ -153,7 +165,8 @@ class _QueryStage:
         have: dict[str, list[QueryRecord]] = {}
         for q in existing:
             have.setdefault(q.persona_id, []).append(q)
-        short = [p for p in personas if len(have.get(p.persona_id, [])) < need]
+        used = personas[: personas_needed(self.config, len(personas))]
+        short = [p for p in used if len(have.get(p.persona_id, [])) < need]
 
         async def one(persona: Persona) -> None:
             await self._persona(persona, have.get(persona.persona_id, []), need)
@@ -231,6 +244,7 @@ __all__ = [
     "StageReport",
     "prepare_personas",
     "prepare_queries",
+    "personas_needed",
     "queries_needed",
     "stage_summary",
 ]

@@ -62,6 +62,7 @@ class InteractionStorage:
         self.samples: list[Any] = []
         self._lock = threading.Lock()
         self._index: list[dict[str, Any]] | None = None
+        self._stored_ids: set[str] = set()
         self._index_written = -INDEX_INTERVAL
         self._index_stale = False
 
@@ -86,12 +87,19 @@ class InteractionStorage:
             The path of the file now holding it.
 
         Raises:
-            StoreError: the file cannot be written.
+            StoreError: the file cannot be written, or an interaction with this id is
+                already stored (a second one would silently replace or shadow it).
         """
         data = interaction.to_dict() if isinstance(interaction, Interaction) else dict(interaction)
         data.setdefault("id", data["interaction_id"])
         with self._lock:
             index = self._load_index()
+            interaction_id = str(data["interaction_id"])
+            if interaction_id in self._stored_ids:
+                raise StoreError(
+                    f"{self.output_dir}: interaction {interaction_id!r} is already stored; "
+                    "ids must be unique"
+                )
             if self.layout == "files":
                 path = self.file_for(str(data["interaction_id"]))
                 write_bytes_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
@@ -99,6 +107,7 @@ class InteractionStorage:
                 path = self.records_path
                 self._append(orjson.dumps(data) + b"\n")
             index.append(self._entry(data, path))
+            self._stored_ids.add(interaction_id)
             due = time.monotonic() - self._index_written >= INDEX_INTERVAL
             if len(index) <= EAGER_INDEX_ENTRIES or due:
                 self._write_index(index)
@@ -201,6 +210,7 @@ class InteractionStorage:
     def _load_index(self) -> list[dict[str, Any]]:
         if self._index is None:
             self._index = [self._entry(d, p) for d, p in self._iter_records()]
+            self._stored_ids = {str(e["interaction_id"]) for e in self._index}
         return self._index
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:

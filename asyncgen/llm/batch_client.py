@@ -72,7 +72,7 @@ class Pending:
     handle: ModelHandle
     payload: bytes
     digest: str
-    tokens: int
+    tokens: int  # prompt tokens: an estimate from the body's size until counted
     future: asyncio.Future[ChatResult]
     started: float
     attempts: int = 0
@@ -155,17 +155,20 @@ class BatchClient:
         self._live: LiveCount | None = None
         self._progress: Progress | None = None
         self._started = False
+        self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
 
     # -- life cycle ------------------------------------------------------------------
 
     async def start(self) -> None:
         """Read the journal: poll batches a killed session created, keep finished answers."""
+        if self._started:
+            return
+        self._started = True
         parts = await asyncio.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
             await self._restore(state)
         self._spawn(self._flusher(), "batch-flusher")
-        self._started = True
 
     async def aclose(self) -> None:
         """Stop polling and gathering; batches in flight stay recorded for a resume."""
@@ -182,6 +185,7 @@ class BatchClient:
         """The engine's hook: how many conversations are live, and (done, target)."""
         self._live = live
         self._progress = progress
+        self._charge_earlier()
         self._wake.set()
 
     # -- what the engine and pipelines call ------------------------------------------
@@ -229,7 +233,7 @@ class BatchClient:
             handle=handle,
             payload=payload,
             digest=hashlib.blake2b(payload, digest_size=8).hexdigest(),
-            tokens=count_message_tokens(request.messages),
+            tokens=len(payload) // 4,  # counted (off the loop) only when a queue limit applies
             future=loop.create_future(),
             started=self._clock(),
         )
@@ -353,6 +357,8 @@ class BatchClient:
             for pending in batch:
                 self._spawn(self._online(pending), "batch-online")
             return
+        if self._token_limit() is not None:
+            await asyncio.to_thread(_count_tokens, batch)
         round_no = self._next_round
         self._next_round += 1
         self.rounds += 1
@@ -485,6 +491,8 @@ class BatchClient:
         if state.status == "completed" and not part.resumed:
             self.round_times.append(self._clock() - part.started)
         self._resolve(part, batch, outputs, errors)
+        state.extra["charged"] = True
+        await self._record(state)
 
     async def _poll(self, part: _Part) -> dict[str, Any]:
         """Retrieve until the batch ends; each wait is `poll_share` of the time waited so
@@ -618,6 +626,25 @@ class BatchClient:
 
     # -- results and money -----------------------------------------------------------
 
+    def _charge_earlier(self) -> None:
+        """Charge answers a killed session downloaded but died before charging (the
+        ledger listens by now); each part once."""
+        for state, lines in self._uncharged:
+            for line in lines:
+                response = line.get("response")
+                body = response.get("body") if isinstance(response, dict) else None
+                usage = body.get("usage") if isinstance(body, dict) else None
+                if not isinstance(usage, dict):
+                    continue
+                tokens_in = int(usage.get("prompt_tokens") or 0)
+                tokens_out = int(usage.get("completion_tokens") or 0)
+                kind = str(line.get("custom_id", "")).rpartition("#")[2] or "generic"
+                self.usage.add(state.model, tokens_in, tokens_out, kind=kind)
+                self.usage_online_prices.add(state.model, tokens_in, tokens_out)
+            state.extra["charged"] = True
+            self.journal.record(state)
+        self._uncharged.clear()
+
     def _result(self, pending: Pending, body: Any, *, count: bool) -> ChatResult:
         completion = wire.parse_completion(
             orjson.dumps(body),
@@ -686,6 +713,8 @@ class BatchClient:
                 lines = await asyncio.to_thread(read_lines, self.journal.parts_dir / state.output)
                 for line in lines:
                     self._keep_answer(line)
+                if not state.extra.get("charged"):  # killed between download and resolve
+                    self._uncharged.append((state, lines))
             return
         part = _Part(state, resumed=True)
         created = state.created_at or state.extra.get("written_at") or self._wall()
@@ -879,6 +908,12 @@ class BatchStats:
         data["usage_by_model_batch"] = usage.snapshot()
         data["batch"] = client.progress()
         return data
+
+
+def _count_tokens(batch: list[Pending]) -> None:
+    """Prompt tokens by the tokenizer (the enqueued-token limit counts them exactly)."""
+    for pending in batch:
+        pending.tokens = count_message_tokens(pending.request.messages)
 
 
 def _line(custom_id: str, payload: bytes) -> bytes:
