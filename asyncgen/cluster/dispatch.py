@@ -109,6 +109,11 @@ class ShardDispatcher:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
+            want = min(self._share(), self._shard_size)
+            if room < want // 2 and worker.in_flight:
+                self._changed.clear()  # wait for half a shard of room: fewer, fuller shards
+                await self._changed.wait()
+                continue
             if len(self._queue) < min(room, self._shard_size):
                 await asyncio.sleep(LINGER)  # let the shard fill while results stream in
             jobs = self._take(min(self._share() - worker.in_flight, self._shard_size))
