@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncgen.engine.plugin import Outcome, WorkItem
+from asyncgen.contract import Outcome, WorkItem
 from asyncgen.errors import ClusterError
 
 logger = logging.getLogger("asyncgen.cluster")
@@ -58,11 +58,13 @@ class ShardDispatcher:
         capacity: int,
         shard_size: int,
         is_lost: Callable[[BaseException], bool],
+        on_charges: Callable[[list[Any]], None] = lambda charges: None,
     ) -> None:
         self.workers = workers
         self._capacity = capacity
         self._shard_size = max(1, shard_size)
         self._is_lost = is_lost
+        self._on_charges = on_charges
         self._queue: deque[_Job] = deque()
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,14 +129,17 @@ class ShardDispatcher:
                 [job.item for job in jobs]
             )
             async for ref in stream:
-                position, outcome, stats = await ref
-                job = left.pop(position)
-                worker.in_flight -= 1
-                worker.done += 1
+                outcomes, stats, charges = await ref
+                if charges:
+                    self._on_charges(charges)
                 if stats is not None:
                     worker.stats = stats
-                if not job.future.done():
-                    job.future.set_result(outcome)
+                for position, outcome in outcomes:
+                    job = left.pop(position)
+                    worker.in_flight -= 1
+                    worker.done += 1
+                    if not job.future.done():
+                        job.future.set_result(outcome)
                 self._changed.set()
         except asyncio.CancelledError:
             raise

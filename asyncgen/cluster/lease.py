@@ -88,6 +88,12 @@ class CoordinatorBudget:
             loop = asyncio.get_running_loop()
             self._flush = loop.call_later(self._report_delay, self._start)
 
+    async def warm(self) -> None:
+        """Resolve the coordinator and wait until its actor answers (its process is up)."""
+        if self._coordinator is None:
+            self._coordinator = await self._resolve()
+        await self._coordinator.snapshot.remote()
+
     async def aclose(self) -> None:
         """Send the last reports; stop the pump."""
         if self._flush is not None:
