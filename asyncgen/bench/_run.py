@@ -78,6 +78,7 @@ async def run_bench(
         ) as probe:
             runner = StepRunner(probe, workload, s, clock=clock)
             view.progress = lambda: runner.progress
+            view.outlook = lambda: runner.outlook() if runner.outlook else ("", None)
             try:
                 async with view.running():
                     outcome = await run_profile(profile, runner, _on_step(view, console))
@@ -128,10 +129,15 @@ def _on_step(view: LiveView, console: Console) -> Callable[[StepStats], None]:
     def on_step(step: StepStats) -> None:
         view.add(step)
         if not console.is_terminal:
+            _, left = view.outlook() if view.outlook else ("", None)
+            phase = f" {step.phase}" if step.phase else ""
             console.print(
-                f"step x={step.x:g}: {step.requests} sent, {step.success_per_s:.2f} ok/s, "
+                f"step{phase} x={step.x:g}: {step.requests} sent, {step.success_per_s:.2f} ok/s, "
                 f"429 {step.rate_limited_fraction:.1%}, errors {step.other_error_fraction:.1%}, "
                 f"p50 {step.latency['p50'] or 0:.3f}s"
+                + ("" if left is None else f"; ≈{left:.0f} s left"),
+                markup=False,
+                highlight=False,
             )
 
     return on_step

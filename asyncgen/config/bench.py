@@ -27,11 +27,19 @@ class BenchSettings(Settings):
     confirm_failures: bool = True
     rates: list[float] = Field(default_factory=lambda: [1.0])
     poisson: bool = False
-    start_rate: float = Field(default=1.0, gt=0)
-    ramp_factor: float = Field(default=1.5, gt=1)
+    start_rate: float = Field(default=2.0, gt=0)
+    ramp_factor: float = Field(default=2.0, gt=1)
     max_rate: float = Field(default=1000.0, gt=0)
     rate_precision: float = Field(default=0.05, gt=0)
     max_steps: int = Field(default=30, gt=0)
+    max_duration: float | None = Field(default=None, gt=0)
+    # find-limit: probe, ramp, saturation (see asyncgen.bench._limit)
+    probe_seconds: float = Field(default=3.0, gt=0)
+    ramp_seconds: float = Field(default=3.0, gt=0)
+    overload: float = Field(default=0.2, gt=0, le=2)
+    measure_seconds: float = Field(default=20.0, gt=0)
+    measure_max_seconds: float = Field(default=100.0, gt=0)
+    min_admitted: int = Field(default=300, gt=0)
     headroom: float = Field(default=0.9, gt=0, le=1)
     seed: int = 0
 

@@ -1,0 +1,408 @@
+"""find-limit: the sustainable request rate, fast, from what the endpoint admits at saturation.
+
+1. **Probe** (`probe_seconds` at `start_rate`): the limit headers, the tokens a request
+   reserves (prompt + max_tokens), the latency.
+2. **Hypothesis**: from the headers when the endpoint sends them (the tighter of
+   requests/min and tokens/min ÷ tokens per request); otherwise a short ramp
+   (`ramp_seconds` steps, × `ramp_factor`) up to the first step with sustained 429s,
+   whose admitted rate is the hypothesis.
+3. **Saturation** (one step at `(1 + overload)` × the hypothesis): the endpoint admits
+   exactly its limit once the limit binds; the admitted rate between the first and last
+   phase points (see `_saturation`) is the estimate, the burst before the first point
+   the stated correction. The step ends once the points span `measure_seconds` and
+   `min_admitted` requests (a fixed window needs two of its boundaries), or at
+   `measure_max_seconds`. A hypothesis far above the result (a ramp overshoot) earns a
+   second, gentler saturation step.
+4. **Binding dimension**: what the 429s name, else the advertised limit the estimate
+   meets; tokens per minute are the estimate times the reserved tokens per request.
+
+Nothing is bisected unless the saturation estimate cannot hold: when admissions
+collapse under overload (refused requests count against the limit, or a budget ran out)
+the offered rate is bisected between the last clean rate and the collapse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncgen.bench._sample import Sample
+from asyncgen.bench._saturation import Saturation, concurrency_cap, named_dimension, saturated_rate
+from asyncgen.bench._stats import StepStats
+from asyncgen.bench._step import StepPlan, StepRunner
+from asyncgen.config.bench import BenchSettings
+
+OnStep = Callable[[StepStats], None]
+COLLAPSE = 0.5  # admitted at saturation below this share of the clean rate: not a rate limit
+REFINE_ABOVE = 1.6  # offered/estimated above this: measure again, closer to the limit
+DRAIN_ALLOWANCE = 3.0  # seconds to budget per step for answers still in flight
+_WINDOW_DIMENSIONS = ("requests", "tokens", "input_tokens", "output_tokens")
+
+
+@dataclass
+class Outlook:
+    """What the search is doing and how long it expects to take; read by the display."""
+
+    phase: str = "starting"
+    ends_at: float | None = None
+
+    def seconds_left(self, now: float) -> float | None:
+        """Seconds until the expected end, or None when not yet known."""
+        return None if self.ends_at is None else max(0.0, self.ends_at - now)
+
+
+@dataclass
+class _State:
+    cost: float | None = None  # reserved tokens per admitted request
+    hypothesis: float | None = None
+    source: str = ""
+    clean_rate: float | None = None
+    explanation: list[str] = field(default_factory=list)
+    saturations: list[tuple[StepStats, Saturation]] = field(default_factory=list)
+
+
+class LimitSearch:
+    """One find-limit run over a `StepRunner`; `run()` returns (steps, summary)."""
+
+    def __init__(
+        self,
+        runner: StepRunner,
+        on_step: OnStep | None,
+        *,
+        advertised: Callable[[], dict[str, Any]],
+        deadline: float | None = None,
+    ) -> None:
+        self.runner = runner
+        self.s: BenchSettings = runner.settings
+        self.on_step = on_step
+        self.advertised = advertised
+        self.clock = runner.clock
+        self.started = self.clock()
+        self.deadline = deadline
+        self.steps: list[StepStats] = []
+        self.outlook = Outlook()
+        self.state = _State()
+        self.stop_reason = ""
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _time_left(self) -> float:
+        return math.inf if self.deadline is None else self.deadline - self.clock()
+
+    def _expect(self, phase: str, seconds: float) -> None:
+        ends = self.clock() + seconds
+        if self.deadline is not None:
+            ends = min(ends, self.deadline)
+        self.outlook = Outlook(phase, ends)
+
+    async def _step(
+        self, phase: str, rate: float, seconds: float, stop: Any = None
+    ) -> StepStats | None:
+        """One open-loop step without warm-up or cool-down (the state carries over on purpose)."""
+        seconds = min(seconds, self._time_left() - DRAIN_ALLOWANCE)
+        if seconds < 0.5 or len(self.steps) >= self.s.max_steps:
+            return None
+        plan = StepPlan(
+            "find-limit",
+            rate=rate,
+            seconds=seconds,
+            warmup=0.0,
+            cooldown=0.0,
+            phase=phase,
+            max_requests=math.ceil(rate * seconds) + 10,  # the rule or the clock ends it
+        )
+        stats = await self.runner.run(plan, stop)
+        self.steps.append(stats)
+        if self.on_step is not None:
+            self.on_step(stats)
+        return stats
+
+    # -- phases --------------------------------------------------------------------------
+
+    async def run(self) -> tuple[list[StepStats], dict[str, Any]]:
+        """Probe, hypothesis, saturation; then the summary."""
+        st = self.state
+        self._expect("probe", self.s.probe_seconds + DRAIN_ALLOWANCE)
+        probe = await self._probe()
+        if probe is None:
+            return self.steps, self._summary(None)
+        st.hypothesis, st.source = self._from_headers()
+        if st.hypothesis is not None:
+            st.explanation.append(
+                f"headers advertise {st.hypothesis * 60:,.0f} requests/min at this workload "
+                f"({st.source}); saturating at {1 + self.s.overload:.2f}× that to check it"
+            )
+        else:
+            st.hypothesis = await self._ramp(probe)
+        if st.hypothesis is None:
+            return self.steps, self._summary(None)
+        found = await self._saturate(st.hypothesis)
+        while found is None and self._time_left() > 2 * DRAIN_ALLOWANCE:
+            # the hypothesis did not reach the limit (headers above the real limit's
+            # enforcement is impossible, but a limit above the headers or a quiet ramp is)
+            last = self.steps[-1] if self.steps else None
+            if last is None or last.rate_limited_fraction > 0:
+                break
+            st.explanation.append(
+                f"no sustained 429s at {last.x:,.2f}/s offered: the limit is higher; "
+                f"doubling the offered rate"
+            )
+            found = await self._saturate(last.x * self.s.ramp_factor / (1 + self.s.overload))
+        if found is not None and found.rate is not None:
+            offered = self.steps[-1].x
+            if offered / found.rate > REFINE_ABOVE and self._time_left() > self.s.measure_seconds:
+                st.explanation.append(
+                    f"offered {offered / found.rate:.2f}× the estimate; measuring again at "
+                    f"{1 + self.s.overload:.2f}× it, where a window's lumps are smaller"
+                )
+                again = await self._saturate(found.rate)
+                if again is not None and again.rate is not None:
+                    found = again
+        found = await self._check_collapse(found)
+        return self.steps, self._summary(found)
+
+    async def _probe(self) -> StepStats | None:
+        """A few seconds at `start_rate`: headers, tokens per request, latency."""
+        rate = self.s.start_rate
+        while True:
+            step = await self._step("probe", rate, self.s.probe_seconds)
+            if step is None:
+                self.stop_reason = "no time left for the probe"
+                return None
+            ok = [x for x in step.samples if x.is_ok]
+            if ok:
+                self.state.cost = sum(x.reserved_tokens for x in ok) / len(ok)
+            if step.rate_limited_fraction <= self.s.error_threshold and ok:
+                self.state.clean_rate = step.success_per_s
+                return step
+            if step.other_error_fraction > 0.5:
+                self.stop_reason = (
+                    f"{step.other_error_fraction:.0%} of probe requests failed: "
+                    + ", ".join(f"{k}×{n}" for k, n in step.errors.items())
+                )
+                return None
+            rate /= 4  # the limit is below the start rate
+            self.state.explanation.append(f"429s at the probe rate; probing again at {rate:g}/s")
+            if rate * self.s.probe_seconds < 2:
+                self.stop_reason = "429s even below one request per probe"
+                return step
+
+    def _from_headers(self) -> tuple[float | None, str]:
+        """Requests/s the advertised per-minute limits allow at this workload's token cost."""
+        adv = self.advertised()
+        candidates: list[tuple[float, str]] = []
+        requests = adv.get("limit_requests")
+        if (
+            isinstance(requests, int | float)
+            and _limited(requests)
+            and not _is_long_period(adv.get("reset_requests"))
+        ):
+            candidates.append((requests / 60.0, f"limit-requests {requests:,}"))
+        tokens = adv.get("limit_tokens")
+        cost = self.state.cost
+        if (
+            isinstance(tokens, int | float)
+            and _limited(tokens)
+            and cost
+            and not _is_long_period(adv.get("reset_tokens"))
+        ):
+            candidates.append(
+                (tokens / 60.0 / cost, f"limit-tokens {tokens:,} ÷ {cost:.0f} tokens/request")
+            )
+        if not candidates:
+            return None, ""
+        rate, source = min(candidates)
+        return rate, source
+
+    async def _ramp(self, probe: StepStats) -> float | None:
+        """Multiply the rate each short step until one shows sustained 429s."""
+        st = self.state
+        rate = probe.x * self.s.ramp_factor
+        st.explanation.append(
+            f"no limit headers: ramping ×{self.s.ramp_factor:g} every {self.s.ramp_seconds:g} s "
+            f"from {rate:g}/s until 429s"
+        )
+        while rate <= self.s.max_rate:
+            steps_left = math.log(self.s.max_rate / rate) / math.log(self.s.ramp_factor)
+            self._expect(
+                "ramp", (steps_left + 1) * self.s.ramp_seconds + self.s.measure_seconds + 10
+            )
+            step = await self._step("ramp", rate, self.s.ramp_seconds)
+            if step is None:
+                self.stop_reason = "time or steps ran out during the ramp"
+                return None
+            if step.rate_limited_fraction > self.s.error_threshold:
+                st.explanation.append(
+                    f"429s set in at {rate:g}/s offered ({step.rate_limited_fraction:.0%}); "
+                    f"{step.success_per_s:.2f}/s admitted there is the hypothesis"
+                )
+                return step.success_per_s
+            if step.other_error_fraction > self.s.error_threshold:
+                self.stop_reason = f"errors other than 429 at {rate:g}/s: {step.errors}"
+                return None
+            st.clean_rate = step.success_per_s
+            rate *= self.s.ramp_factor
+        self.stop_reason = f"reached max_rate {self.s.max_rate:g}/s without sustained 429s"
+        return None
+
+    async def _saturate(self, hypothesis: float) -> Saturation | None:
+        """One step just above the hypothesis, long enough for a stable admitted rate."""
+        s = self.s
+        rate = hypothesis * (1 + s.overload)
+        self._expect("saturation", s.measure_seconds + 2 * s.ramp_seconds + DRAIN_ALLOWANCE)
+
+        def enough(samples: Any) -> bool:
+            found = saturated_rate(samples)
+            if found.rate is None:
+                if found.first_point is None and samples:
+                    # no 429 yet: give up on this rate after a few ramp steps' worth
+                    waited = max(x.start for x in samples) - min(x.start for x in samples)
+                    if waited > max(3 * s.ramp_seconds, s.measure_seconds):
+                        return bool(found.refused == 0)
+                return False
+            need = max(
+                s.measure_seconds - found.span, (s.min_admitted - found.admitted) / found.rate
+            )
+            self._expect("saturation", max(need, 0.0) + DRAIN_ALLOWANCE)
+            return found.span >= s.measure_seconds and found.admitted >= s.min_admitted
+
+        step = await self._step("saturation", rate, s.measure_max_seconds, enough)
+        if step is None:
+            self.stop_reason = self.stop_reason or "time ran out before saturation"
+            return None
+        found = saturated_rate(step.samples)
+        self.state.saturations.append((step, found))
+        if found.rate is None:
+            return None
+        self.state.explanation.append(
+            f"offered {rate:,.2f}/s for {step.window_seconds:.0f} s: {found.admitted} admitted "
+            f"between the first and last of {found.phase_points} points where the limit ran dry "
+            f"({found.span:.1f} s apart) = {found.rate:,.3f}/s (±{found.precision or 0:.1%}); "
+            f"correction: the {found.burst:.0f} requests admitted from the limiter's stored "
+            f"burst before the first 429 are left out"
+        )
+        return found
+
+    async def _check_collapse(self, found: Saturation | None) -> Saturation | None:
+        """Admissions far below the clean rate under overload are not a rate limit's doing."""
+        st = self.state
+        if found is None or found.rate is None or st.clean_rate is None:
+            return found
+        if found.rate >= COLLAPSE * st.clean_rate:
+            return found
+        st.explanation.append(
+            f"admissions collapsed to {found.rate:.2f}/s under overload after "
+            f"{st.clean_rate:.2f}/s ran clean: refused requests count against this limit "
+            "(or a budget ran out), so the saturation estimate does not hold; "
+            "the last clean rate stands"
+        )
+        return None
+
+    # -- summary -------------------------------------------------------------------------
+
+    def _summary(self, found: Saturation | None) -> dict[str, Any]:
+        st = self.state
+        adv = self.advertised()
+        step = self._estimate_step()
+        rps = None if found is None else found.rate
+        method = "saturation"
+        if rps is None and st.clean_rate is not None and self.stop_reason == "":
+            rps, method = st.clean_rate, "last clean rate"
+        samples = [x for stats, _ in st.saturations for x in stats.samples]
+        dimension = self._dimension(rps, samples, adv)
+        cost = st.cost
+        tpm_reserved = None if rps is None or cost is None else rps * 60 * cost
+        used = _used_tokens_per_request(samples)
+        onset = [x.x for x in self.steps if x.rate_limited_fraction > self.s.error_threshold]
+        summary: dict[str, Any] = {
+            "stop_reason": self.stop_reason or f"estimated by {method}",
+            "method": method,
+            "binding_dimension": dimension,
+            "sustainable_rps": rps,
+            "sustainable_rpm": None if rps is None else rps * 60,
+            "sustainable_tpm_reserved": tpm_reserved,
+            "sustainable_tpm": None if rps is None or used is None else rps * 60 * used,
+            "reserved_tokens_per_request": cost,
+            "precision": None if found is None else found.precision,
+            "hypothesis_rps": st.hypothesis,
+            "hypothesis_source": st.source or ("ramp" if st.hypothesis else None),
+            "saturation": None if found is None else found.to_dict(),
+            "onset_rate_429": min(onset, default=None),
+            "onset_rpm_429": None if not onset else min(onset) * 60,
+            "explanation": list(st.explanation),
+            "duration_s": self.clock() - self.started,
+            "peak": _point(step),
+        }
+        if dimension == "concurrency":
+            summary["sustainable_concurrency"] = concurrency_cap(samples)
+        return summary
+
+    def _estimate_step(self) -> StepStats | None:
+        """The step the estimate came from (the last saturation), else the last clean one."""
+        if self.state.saturations:
+            return self.state.saturations[-1][0]
+        clean = [x for x in self.steps if x.rate_limited_fraction <= self.s.error_threshold]
+        return clean[-1] if clean else None
+
+    def _dimension(
+        self, rps: float | None, samples: list[Sample], adv: dict[str, Any]
+    ) -> str | None:
+        """What binds: the 429s' own word, a concurrency pattern, else the nearer advert."""
+        named = named_dimension(samples)
+        if named is not None:
+            return named
+        if samples and concurrency_cap(samples) is not None:
+            return "concurrency"
+        if rps is None:
+            return None
+        ratios: list[tuple[float, str]] = []
+        if _limited(adv.get("limit_requests")):
+            ratios.append((abs(math.log(rps * 60 / adv["limit_requests"])), "requests"))
+        cost = self.state.cost
+        if _limited(adv.get("limit_tokens")) and cost:
+            ratios.append((abs(math.log(rps * 60 * cost / adv["limit_tokens"])), "tokens"))
+        return min(ratios)[1] if ratios else None
+
+
+def _limited(value: Any) -> bool:
+    """A usable advertised limit: a positive number (Azure's -1 means "not limited")."""
+    return isinstance(value, int | float) and value > 0
+
+
+def _is_long_period(reset: Any) -> bool:
+    """A reset further away than a minute: a daily budget, not a per-minute rate."""
+    return isinstance(reset, int | float) and reset > 120.0
+
+
+def _used_tokens_per_request(samples: list[Sample]) -> float | None:
+    ok = [x for x in samples if x.is_ok]
+    if not ok:
+        return None
+    return sum(x.prompt_tokens + x.completion_tokens for x in ok) / len(ok)
+
+
+def _point(step: StepStats | None) -> dict[str, Any] | None:
+    """The headline figures of one step, for summaries and the suggested concurrency."""
+    if step is None:
+        return None
+    return {
+        "x": step.x,
+        "success_per_s": step.success_per_s,
+        "tokens_per_min": step.tokens_per_min,
+        "reserved_tokens_per_min": step.reserved_tokens_per_min,
+        "sustained_success_per_s": step.sustained_success_per_s,
+        "sustained_reserved_tokens_per_min": step.sustained_reserved_tokens_per_min,
+        "latency_p50": step.latency["p50"],
+        "latency_p99": step.latency["p99"],
+        "max_in_flight": step.max_in_flight,
+    }
+
+
+def monotonic_deadline(max_duration: float | None, clock: Callable[[], float]) -> float | None:
+    """The clock reading at which a profile capped at `max_duration` seconds must stop."""
+    return None if max_duration is None else clock() + max_duration
+
+
+__all__ = ["LimitSearch", "Outlook", "monotonic_deadline"]
