@@ -8,6 +8,7 @@ Only the CLI turns these into messages and exit codes; everything below it raise
     ├── DatasetError           a dataset or persona file is malformed (file, row, field)
     ├── EmbeddingError         the embedding model cannot load or encode
     ├── StoreError             the run directory cannot be written, resumed or read
+    │   └── RunLockedError     another live process is writing the same run directory
     ├── BudgetExceededError    --max-cost / --max-tokens spent: no new work is started
     └── LLMError(request)      a model call that did not produce a usable answer
         ├── LLMConnectionError     the endpoint could not be reached, or dropped us
@@ -35,6 +36,7 @@ __all__ = [
     "LLMTimeoutError",
     "PromptError",
     "RateLimitError",
+    "RunLockedError",
     "ServerError",
     "StoreError",
 ]
@@ -62,6 +64,10 @@ class EmbeddingError(AsyncgenError):
 
 class StoreError(AsyncgenError):
     """The run directory cannot be created, written, read or resumed."""
+
+
+class RunLockedError(StoreError):
+    """Another live asyncgen process holds the run directory's lock."""
 
 
 class BudgetExceededError(AsyncgenError):
@@ -116,8 +122,20 @@ class ServerError(LLMStatusError):
 
 
 class LLMResponseError(LLMError):
-    """The answer arrived but is unusable: unparseable, empty or truncated."""
+    """The answer arrived but is unusable: unparseable, empty or truncated.
 
-    def __init__(self, message: str, *, raw: str | None = None, **kwargs: Any) -> None:
+    `usage` is the body's `usage` (prompt/completion/cached tokens) when it had one: the
+    provider bills such an answer, so the ledger does too.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str | None = None,
+        usage: tuple[int, int, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.raw = raw
+        self.usage = usage

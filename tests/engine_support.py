@@ -15,14 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import Failure, Outcome, Record, Reject, RunContext, WorkItem
+from asyncgen.contract import (
+    Failure,
+    Outcome,
+    PipelineBase,
+    Record,
+    Reject,
+    RunContext,
+    WorkItem,
+)
 from asyncgen.llm.types import ChatRequest
 
 TESTS_DIR = Path(__file__).resolve().parent
 WORDS = ["river", "lamp", "orbit", "cactus", "violin", "harbor", "pepper", "glacier", "tunnel"]
 
 
-class LocalPipeline:
+class LocalPipeline(PipelineBase):
     """Records computed from the item alone; `delay` seconds of await per item."""
 
     name = "local"

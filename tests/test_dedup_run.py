@@ -49,8 +49,8 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 def _text(record: dict[str, Any]) -> str:
     """The dialogue text the pipeline hands the gate (user/assistant lines)."""
     from asyncgen.config import RunConfig
+    from asyncgen.contract import Record
     from asyncgen.dialogue.pipeline import DialoguePipeline
-    from asyncgen.engine.plugin import Record
 
     pipeline = _text.__dict__.setdefault("pipeline", DialoguePipeline(RunConfig()))
     return str(pipeline.dedup_text(Record(record["id"], record)))

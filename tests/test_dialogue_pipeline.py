@@ -12,6 +12,7 @@ import pytest
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.config.sim import FaultRates, SimSettings
+from asyncgen.contract import Failure, Record, Reject, RunContext
 from asyncgen.dialogue import (
     DialoguePipeline,
     extract_dialogue,
@@ -20,7 +21,6 @@ from asyncgen.dialogue import (
 )
 from asyncgen.dialogue.multiwoz import anonymize
 from asyncgen.dialogue.parse import DialogueFormatError
-from asyncgen.engine.plugin import Failure, Record, Reject, RunContext
 from asyncgen.llm import Transport
 from asyncgen.llm.retry import set_testing
 from asyncgen.sim.app import SimApp

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from asyncgen.config import RunConfig, load_config
+from asyncgen.contract import RunContext
 from asyncgen.dialogue import DialoguePipeline, StratifiedMix
-from asyncgen.engine.plugin import RunContext
 from asyncgen.errors import DatasetError
 
 SERVICE_WEIGHTS = {"single": 0.30, "double": 0.35, "triple": 0.25, "quadruple": 0.10}

@@ -237,7 +237,7 @@ async def test_duplicates_are_rejected_by_the_real_gate_and_replaced(tmp_path: P
 
 
 async def test_pipeline_exception_becomes_a_failure(tmp_path: Path) -> None:
-    """An exception escaping run_item is recorded as a failure with its type, not lost."""
+    """An exception escaping run_item is an `internal_error` failure naming its type."""
     config = make_config(**{"engine.n": 6})
 
     class Buggy(LocalPipeline):
@@ -249,7 +249,8 @@ async def test_pipeline_exception_becomes_a_failure(tmp_path: Path) -> None:
     summary = await run(tmp_path, Buggy(config), config)
     failures = lines(tmp_path / "failures.jsonl")
     assert summary.done == 6 and len(failures) == 1
-    assert failures[0]["reason"].startswith("KeyError") and failures[0]["index"] == 2
+    assert failures[0]["reason"] == "internal_error" and failures[0]["index"] == 2
+    assert failures[0]["message"].startswith("KeyError")
     assert_adds_up(summary, tmp_path)
 
 

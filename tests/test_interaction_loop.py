@@ -322,11 +322,12 @@ async def test_transport_failures_are_retried_unless_refused() -> None:
     gen = _generator(config, client)
     client.error = ServerError("boom", status_code=503)
     outcome = await gen.run_task(gen.task("p", FEATURES, "hi"))
-    assert (outcome.reason, outcome.attempts) == ("llm_error:ServerError", 3)
+    assert (outcome.reason, outcome.attempts) == ("llm_error", 3)
+    assert outcome.detail and outcome.detail["type"] == "ServerError"
     client.error = LLMStatusError("bad key", status_code=401)
     outcome = await gen.run_task(gen.task("p", FEATURES, "hi"))
     assert (outcome.reason, outcome.attempts) == ("llm_refused", 1)
-    assert outcome.detail == {"error": "bad key", "status_code": 401}
+    assert outcome.detail == {"error": "bad key", "type": "LLMStatusError", "status_code": 401}
 
 
 class _NoJsonModeClient(LocalResponderClient):

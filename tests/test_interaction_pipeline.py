@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from asyncgen.config import RunConfig, load_config
+from asyncgen.contract import Record, RunContext
 from asyncgen.engine import RunOptions, run_generation
-from asyncgen.engine.plugin import Record, RunContext
 from asyncgen.interaction import InteractionPipeline, InteractionStorage
 from asyncgen.interaction.offline import LocalResponderClient
 from asyncgen.llm import Transport

@@ -50,10 +50,35 @@ async def test_refused_requests_do_not_use_quota(sim_factory: Callable[..., Any]
     responses = await _burst(sim, 30)
     admitted = sum(r.status_code == 200 for r in responses)
     assert 3 <= admitted <= 5
-    remaining = min(int(r.headers["x-ratelimit-remaining-requests"]) for r in responses)
+    remaining = min(
+        int(r.headers["x-ratelimit-remaining-requests"]) for r in responses if r.status_code == 200
+    )
     assert remaining >= 120 - admitted - 1
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"  # the refusing dimension
+
+
+async def test_rolling_limiter_over_a_socket(sim_factory: Callable[..., Any]) -> None:
+    """--limiter rolling at 60 RPM admits one a second; retry-after in whole seconds only."""
+    sim = sim_factory(rpm=60, limiter="rolling", retry_after="seconds")
+    responses = await _burst(sim, 6)
+    assert [r.status_code for r in responses].count(200) == 1
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.headers["retry-after"] == "1" and "retry-after-ms" not in refused.headers
+    await asyncio.sleep(1.05)
+    assert (await _burst(sim, 1))[0].status_code == 200
+
+
+async def test_concurrency_limiter_frees_slots_when_replies_end(
+    sim_factory: Callable[..., Any],
+) -> None:
+    """--limiter concurrency: 2 in flight per key; the rest 429 until a reply ends."""
+    sim = sim_factory(limiter="concurrency", concurrency_limit=2, latency_median=0.3)
+    codes = [r.status_code for r in await _burst(sim, 5)]
+    assert codes.count(200) == 2 and codes.count(429) == 3
+    codes = [r.status_code for r in await _burst(sim, 2)]
+    assert codes == [200, 200]
 
 
 def test_tpm_limits_tokens_and_reports_token_headers(sim_factory: Callable[..., Any]) -> None:

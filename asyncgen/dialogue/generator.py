@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from asyncgen.config import PoolEntry, RunConfig
+from asyncgen.contract import Failure, Outcome, Reason, Record, Reject
 from asyncgen.dialogue.multiwoz import (
     MultiWOZDataset,
     anonymize,
@@ -35,7 +36,6 @@ from asyncgen.dialogue.parse import (
 from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scenario_messages
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.dialogue.store import DialogueFiles, EmbeddingMemory
-from asyncgen.engine.plugin import Failure, Outcome, Record, Reject
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError, LLMResponseError
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
@@ -369,12 +369,12 @@ class DialogueGenerator:
         dataset, bank = self.load_dataset(), self.load_persona_dataset()
         if payload.get("base_index") is None:
             return Failure(
-                reason="base_dataset_exhausted",
+                reason=Reason.BASE_EXHAUSTED,
                 detail={"dataset_size": len(dataset), "source": dataset.source},
             )
         digest = payload["base_dialogue_hash"]
         if digest in self.existing_hashes and not self.settings.allow_base_reuse:
-            return Reject(reason="duplicate_base_dialogue", data={"base_dialogue_hash": digest})
+            return Reject(reason=Reason.DUPLICATE_BASE, data={"base_dialogue_hash": digest})
         if self.settings.allow_base_reuse:
             return await self._generate_guarded(record_id, payload, dataset, bank)
         self.existing_hashes.add(digest)
@@ -393,10 +393,14 @@ class DialogueGenerator:
         try:
             return await self._generate_claimed(record_id, payload, dataset, bank)
         except BudgetExceededError as exc:
-            return Failure(reason="budget_exceeded", detail={"message": str(exc)[:300]})
+            return Failure(reason=Reason.BUDGET_EXHAUSTED, message=str(exc)[:300])
         except Exception as exc:  # one broken item must not stop the run
             log.exception("dialogue %s failed unexpectedly", record_id)
-            return Failure(reason="internal_error", detail={"error": repr(exc)[:300]})
+            return Failure(
+                reason=Reason.INTERNAL_ERROR,
+                message=f"{type(exc).__name__}: {exc}"[:300],
+                detail={"error": type(exc).__name__},
+            )
 
     async def _generate_claimed(
         self, record_id: str, payload: dict[str, Any], dataset: MultiWOZDataset, bank: PersonaBank
@@ -415,7 +419,8 @@ class DialogueGenerator:
             turns, _, model, attempts = await self.dialogue_for(payload, scenario, base, handle)
         except DialogueFormatError as exc:
             return Reject(
-                reason="invalid_format",
+                reason=Reason.INVALID_FORMAT,
+                message=str(exc),
                 raw=exc.raw,
                 data={
                     "error": str(exc),
@@ -565,7 +570,8 @@ class DialogueGenerator:
 
 def _failure(stage: str, exc: LLMError) -> Failure:
     return Failure(
-        reason=f"{stage}_llm_error",
+        reason=Reason(f"{stage}_llm_error"),
+        message=f"{type(exc).__name__}: {exc}"[:300],
         attempts=int(getattr(exc, "attempts", 1) or 1),
         raw=getattr(exc, "raw", None),
         detail={"stage": stage, "error": type(exc).__name__, "message": str(exc)[:300]},

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.config import RunConfig
+from asyncgen.contract import Outcome, PipelineBase, Record, RunContext, WorkItem
 from asyncgen.dialogue.generator import DialogueGenerator
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.store import export_run
-from asyncgen.engine.plugin import Outcome, Record, RunContext, WorkItem
 from asyncgen.errors import DatasetError
 
 FINGERPRINT_EXCLUDES = {
@@ -21,7 +21,7 @@ FINGERPRINT_EXCLUDES = {
 }  # fmt: skip
 
 
-class DialoguePipeline:
+class DialoguePipeline(PipelineBase):
     """Plans MultiWOZ-seeded dialogues and runs each through `DialogueGenerator`.
 
     `dialogue.similarity_threshold` (the report's parameter) is the run's semantic

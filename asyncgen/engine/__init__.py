@@ -4,9 +4,7 @@
 pool of worker coroutines, one writer task per output file, resume after any crash.
 """
 
-from asyncgen.engine.lag import Histogram, LagMonitor
-from asyncgen.engine.plan import Planner, Ticket
-from asyncgen.engine.plugin import (
+from asyncgen.contract import (
     DedupDecision,
     Failure,
     Outcome,
@@ -17,6 +15,8 @@ from asyncgen.engine.plugin import (
     UniquenessGate,
     WorkItem,
 )
+from asyncgen.engine.lag import Histogram, LagMonitor
+from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.progress import ProgressReporter, progress_line, progress_table
 from asyncgen.engine.registry import PIPELINES, load_pipeline, pipeline_class
 from asyncgen.engine.runner import RunOptions, run_generation

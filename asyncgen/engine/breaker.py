@@ -25,10 +25,12 @@ class FailureBreaker:
         self._recent: deque[str | None] = deque()
         self._reasons: Counter[str] = Counter()  # reasons in the window (none at zero)
         self._failing = 0  # items in the window that ended without a record
+        self._examples: dict[str, str] = {}  # the latest message per reason key
         self.tripped: str | None = None
 
-    def observe(self, reason: str | None) -> str | None:
-        """One item ended: `reason` None for a record, else why it failed or was rejected.
+    def observe(self, reason: str | None, message: str = "") -> str | None:
+        """One item ended: `reason` None for a record, else why it failed or was rejected
+        (its key; `message` is the detail, e.g. the error, named in the stop message).
 
         Returns the stop message the first time the failure share passes `max_share`.
         """
@@ -38,6 +40,8 @@ class FailureBreaker:
         if reason is not None:
             self._reasons[reason] += 1
             self._failing += 1
+            if message:
+                self._examples[reason] = message[:160]
         if len(self._recent) > self.window:
             dropped = self._recent.popleft()
             if dropped is not None:
@@ -45,12 +49,15 @@ class FailureBreaker:
                 self._reasons[dropped] -= 1
                 if not self._reasons[dropped]:
                     del self._reasons[dropped]  # reasons naming an item would pile up
+                    self._examples.pop(dropped, None)
         seen = len(self._recent)
         if seen < self.min_items or self._failing <= self.max_share * seen:
             return None
         top, count = self._reasons.most_common(1)[0]
+        example = self._examples.get(top)
         self.tripped = (
             f"{self._failing} of the last {seen} items ended without a record "
-            f"(most often: {top}, {count}×); stopping rather than spending more calls"
+            f"(most often: {top}, {count}×{f', e.g. {example}' if example else ''}); "
+            "stopping rather than spending more calls"
         )
         return self.tripped

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import Failure, Outcome, Record, RunContext, WorkItem
+from asyncgen.contract import Failure, Outcome, PipelineTraits, Record, RunContext, WorkItem
 from asyncgen.errors import ConfigError, DatasetError, LLMError, LLMResponseError, LLMStatusError
 from asyncgen.llm.types import ChatRequest, ModelHandle
 from asyncgen.store.jsonl import parse_line
@@ -37,9 +37,6 @@ class CompletePipeline:
     """One chat completion per input line; a rerun skips ids that already have a result."""
 
     name = "complete"
-    index_key = "records"
-    supplements = False
-    retry_failures_on_resume = True
 
     def __init__(
         self,
@@ -85,6 +82,12 @@ class CompletePipeline:
         self._scan(self.input_path)
         self.plan_size = len(self._ids)
         return self.plan_size
+
+    def traits(self) -> PipelineTraits:
+        """A finite plan (the input's lines); failures are retried by a rerun, never replaced."""
+        return PipelineTraits(
+            plan_size=self.plan_size, supplements=False, retry_failures_on_resume=True
+        )
 
     async def aclose(self) -> None:
         """Close the input file."""

@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
-from asyncgen.engine.plugin import Pipeline
+from asyncgen.contract import Pipeline
 from asyncgen.engine.runner import RunOptions, open_run
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
 from asyncgen.errors import ConfigError, StoreError
 from asyncgen.logs import configure_logging
+from asyncgen.store.lock import run_lock
 from asyncgen.store.rundir import RunLayout, prepare_run_dir, read_json
 
 REDACTED = "***"
@@ -128,8 +129,34 @@ def launch(
     resume: bool,
     use_gate: bool,
 ) -> RunSummary:
-    """Run the pipeline on a fresh event loop with signal handling; print the summary."""
+    """Run the pipeline on a fresh event loop with signal handling; print the summary.
+
+    The run directory's lock is held from before the first write to the last.
+
+    Raises:
+        RunLockedError: another process is writing the same run directory.
+    """
+    with run_lock(layout.run_dir) as stale:
+        return _launch_locked(
+            stale, config, pipeline, layout, quiet=quiet, resume=resume, use_gate=use_gate
+        )
+
+
+def _launch_locked(
+    stale_lock: str | None,
+    config: RunConfig,
+    pipeline: Pipeline,
+    layout: RunLayout,
+    *,
+    quiet: bool,
+    resume: bool,
+    use_gate: bool,
+) -> RunSummary:
     console = setup_run(config, pipeline, layout, quiet=quiet)
+    if stale_lock is not None:
+        logging.getLogger("asyncgen.engine").info(
+            "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale_lock
+        )
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
     summary = run_loop(
         execute(

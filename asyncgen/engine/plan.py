@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from asyncgen.engine.plugin import Pipeline, WorkItem
+from asyncgen.contract import Pipeline, WorkItem
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import Pipeline
+from asyncgen.contract import Pipeline
 from asyncgen.errors import ConfigError
 
 PIPELINES: dict[str, str] = {

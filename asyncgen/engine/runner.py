@@ -15,20 +15,22 @@ from typing import Any
 from rich.console import Console
 
 from asyncgen.config import RunConfig
+from asyncgen.contract import Pipeline, RunContext, UniquenessGate
 from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
-from asyncgen.engine.plugin import Pipeline, RunContext, UniquenessGate
 from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
 from asyncgen.engine.shutdown import Shutdown
-from asyncgen.engine.summary import RunSummary, Status, earlier_cost
+from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
+from asyncgen.store.ledger import Ledger, ledger_path
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
     RunLayout,
@@ -105,6 +107,7 @@ async def run_generation(
 
     Raises:
         StoreError: the directory cannot be written, or holds a run with another plan.
+        RunLockedError: another process is writing the run directory.
     """
     opts = options or RunOptions()
     layout = run_dir if isinstance(run_dir, RunLayout) else _layout(run_dir, pipeline, config)
@@ -118,14 +121,53 @@ async def run_generation(
         is_simulated=opts.is_simulated,
     )
     try:
+        await asyncio.to_thread(lock.acquire, layout.run_dir)
+    except BaseException:
+        if gate is not None:  # never started: stops its preload, writes nothing
+            await gate.aclose()
+        raise
+    started_at = opts.wall()
+    ledger = Ledger(
+        ledger_path(layout.run_dir),
+        session_name(started_at),
+        fsync_interval=config.engine.fsync_interval,
+    )
+    listeners = _charge_listeners(client)
+    try:
+        await asyncio.to_thread(ledger.open)
+        await ledger.start()
+        listeners.append(ledger.record)
         existing = await _prepare(ctx, pipeline, layout, gate)
-        return await _Run(config, pipeline, layout, ctx, existing, gate, opts).execute()
+        run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
+        return await run.execute()
     finally:
+        try:
+            await _close(pipeline, gate)
+        finally:
+            if ledger.record in listeners:
+                listeners.remove(ledger.record)
+            await ledger.aclose()
+            lock.release(layout.run_dir)
+
+
+def session_name(started_at: datetime) -> str:
+    """A session's id in metrics and ledger lines: its UTC start to the microsecond."""
+    return started_at.strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def _charge_listeners(client: ChatClient) -> list[Any]:
+    """The transport's usage listeners (where the ledger hooks in), or a throwaway list."""
+    listeners = getattr(getattr(client, "usage", None), "listeners", None)
+    return listeners if isinstance(listeners, list) else []
+
+
+async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
+    """Stop the gate and let the pipeline write its end files."""
+    try:
         if gate is not None:
             await gate.aclose()
-        closer = getattr(pipeline, "aclose", None)
-        if closer is not None:
-            await closer()
+    finally:
+        await pipeline.aclose()
 
 
 async def _prepare(
@@ -139,7 +181,7 @@ async def _prepare(
         layout,
         pipeline,
         collect_dedup=gate is not None,
-        retry_failures=bool(getattr(pipeline, "retry_failures_on_resume", False)),
+        retry_failures=pipeline.traits().retry_failures_on_resume,
     )
     if existing.done or existing.failed or existing.rejected:
         logger.info(
@@ -185,8 +227,11 @@ class _Run:
         existing: ExistingRun,
         gate: UniquenessGate | None,
         opts: RunOptions,
+        ledger: Ledger,
+        started_at: datetime,
     ) -> None:
         self.config = config
+        self.ledger = ledger
         self.pipeline = pipeline
         self.layout = layout
         self.ctx = ctx
@@ -195,9 +240,10 @@ class _Run:
         self.opts = opts
         self.engine = config.engine
         self.shutdown = opts.shutdown or Shutdown()
-        self.started_at = opts.wall()
-        self.session = self.started_at.strftime("%Y%m%dT%H%M%S.%fZ")
+        self.started_at = started_at
+        self.session = ledger.session
         self.lag = LagMonitor(opts.lag_interval or config.engine.lag_interval)
+        self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
 
     async def execute(self) -> RunSummary:
         """Work through the plan, then write the index and the summary."""
@@ -214,10 +260,17 @@ class _Run:
             need=need,
             is_accounted=self.existing.is_accounted,
             max_rounds=self._max_rounds(),
-            plan_size=getattr(self.pipeline, "plan_size", None),
+            plan_size=self.traits.plan_size,
             start=start_at,
         )
-        sampler = Sampler(tally, planner, self.ctx.client, self.lag, self.opts.clock)
+        sampler = Sampler(
+            tally,
+            planner,
+            self.ctx.client,
+            self.lag,
+            self.opts.clock,
+            run_cost=lambda: self.ledger.totals.total.cost_usd,
+        )
         _freeze_heap()
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
@@ -229,14 +282,14 @@ class _Run:
 
     def _max_rounds(self) -> int:
         """engine.max_supplement_rounds, unless the pipeline has its own (or none)."""
-        if not getattr(self.pipeline, "supplements", True):
+        if not self.traits.supplements:
             return 0
-        own = getattr(self.pipeline, "max_supplement_rounds", None)
-        return int(own) if own is not None else self.engine.max_supplement_rounds
+        own = self.traits.max_supplement_rounds
+        return own if own is not None else self.engine.max_supplement_rounds
 
     def _target_and_need(self) -> tuple[int, int, PlanStart]:
         """The record target, the items this session must still plan, and where to start."""
-        plan_size: int | None = getattr(self.pipeline, "plan_size", None)
+        plan_size = self.traits.plan_size
         existing = self.existing
         accounted = existing.done + len(existing.skip_ids - existing.done_ids)
         if plan_size is not None:
@@ -334,16 +387,12 @@ class _Run:
     ) -> RunSummary:
         """Write index.json and summary.json; return the summary."""
         summary = self._summary(tally, planner, pool, wall_time)
-        summary.cost_usd_total = summary.cost_usd + await asyncio.to_thread(
-            earlier_cost, self.layout.metrics, self.session
-        )
+        summary.add_spend(self.ledger.totals.to_dict())
         if pool.fatal is not None:
             summary.error = f"{type(pool.fatal).__name__}: {pool.fatal}"
         elif pool.breaker.tripped:
             summary.error = pool.breaker.tripped
-        key = getattr(self.pipeline, "index_key", None) or (
-            "interactions" if self.pipeline.name == "interaction" else "records"
-        )
+        key = self.traits.index_key
         try:
             await asyncio.to_thread(
                 write_index,
@@ -402,7 +451,7 @@ class _Run:
             return "interrupted"
         if pool.budget_stop and planner.owed:
             return "budget"
-        is_finite = getattr(self.pipeline, "plan_size", None) is not None
+        is_finite = self.traits.plan_size is not None
         if planner.owed or (not is_finite and tally.done_total < tally.target):
             return "short"
         return "complete"

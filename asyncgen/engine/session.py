@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from asyncgen.config import RunConfig, resolve_api_key
-from asyncgen.engine.plugin import Pipeline, UniquenessGate
+from asyncgen.contract import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.summary import RunSummary
 from asyncgen.store.rundir import RunLayout

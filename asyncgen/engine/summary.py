@@ -57,6 +57,25 @@ class RunSummary:
     failure_reasons: dict[str, int] = field(default_factory=dict)
     torn_bytes_dropped: int = 0
     error: str | None = None
+    requests_total: int = 0
+    tokens_in_total: int = 0
+    tokens_out_total: int = 0
+    tokens_cached_total: int = 0
+    spend: dict[str, Any] = field(default_factory=dict)
+
+    def add_spend(self, spend: dict[str, Any]) -> None:
+        """The run's totals from its ledger (every session, killed ones included)."""
+        self.spend = spend
+        self.requests_total = int(spend.get("requests", 0))
+        self.tokens_in_total = int(spend.get("tokens_in", 0))
+        self.tokens_out_total = int(spend.get("tokens_out", 0))
+        self.tokens_cached_total = int(spend.get("tokens_cached", 0))
+        self.cost_usd_total = float(spend.get("cost_usd", 0.0))
+
+    @property
+    def cost_per_record(self) -> float | None:
+        """The run's dollars per accepted record (None before the first)."""
+        return self.cost_usd_total / self.done if self.done else None
 
     @property
     def planned(self) -> int:
@@ -96,6 +115,9 @@ class RunSummary:
             wall_time_s=round(self.wall_time_s, 3),
             cost_usd=round(self.cost_usd, 6),
             cost_usd_total=round(self.cost_usd_total, 6),
+            cost_per_record=(
+                None if self.cost_per_record is None else round(self.cost_per_record, 8)
+            ),
         )
         return data
 
@@ -118,8 +140,18 @@ def render_summary(summary: RunSummary) -> Table:
             "requests / 429s / retries",
             f"{summary.requests} / {summary.rate_limited} / {summary.retries}",
         ),
+        ("requests (run)", str(summary.requests_total)),
         ("tokens in / out", f"{summary.tokens_in} / {summary.tokens_out}"),
+        (
+            "tokens in / out (run)",
+            f"{summary.tokens_in_total} / {summary.tokens_out_total}"
+            + (f" ({summary.tokens_cached_total} cached)" if summary.tokens_cached_total else ""),
+        ),
         ("cost (session / total)", f"${summary.cost_usd:.4f} / ${summary.cost_usd_total:.4f}"),
+        (
+            "cost per record",
+            "-" if summary.cost_per_record is None else f"${summary.cost_per_record:.6f}",
+        ),
         ("wall time", fmt_duration(summary.wall_time_s)),
         ("throughput", f"{summary.throughput:.2f} records/s"),
         (

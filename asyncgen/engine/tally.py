@@ -120,8 +120,10 @@ class Sampler:
         lag: LagMonitor,
         clock: Callable[[], float],
         window: float = 60.0,
+        run_cost: Callable[[], float] | None = None,
     ) -> None:
         self.tally = tally
+        self._run_cost = run_cost
         self.planner = planner
         self.client = client
         self.lag = lag
@@ -186,7 +188,7 @@ class Sampler:
             latency_p95=float(stats.get("latency_p95") or 0.0),
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            cost_usd=float(stats.get("cost_usd") or 0.0),
+            cost_usd=(self._run_cost() if self._run_cost else float(stats.get("cost_usd") or 0.0)),
             projected_cost=self._projected(tally),
             eta_s=_eta(remaining, records_rate),
             model_mix=dict(stats.get("model_mix") or {}),
@@ -199,4 +201,7 @@ class Sampler:
         if project is None or tally.done == 0:
             return None
         remaining = max(0, tally.target - tally.done_before)
-        return float(project(tally.done, remaining))
+        earlier = 0.0
+        if self._run_cost is not None:  # the run's cost so far, less this session's
+            earlier = self._run_cost() - float(transport_stats(self.client).get("cost_usd") or 0.0)
+        return earlier + float(project(tally.done, remaining))

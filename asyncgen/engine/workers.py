@@ -14,17 +14,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from asyncgen.engine.breaker import FailureBreaker
-from asyncgen.engine.plan import Planner, Ticket
-from asyncgen.engine.plugin import (
+from asyncgen.contract import (
     Failure,
     Outcome,
     Pipeline,
+    Reason,
     Record,
     Reject,
     RunContext,
     UniquenessGate,
+    reason_key,
 )
+from asyncgen.engine.breaker import FailureBreaker
+from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
 from asyncgen.errors import BudgetExceededError, LLMError, StoreError
@@ -202,14 +204,18 @@ class WorkerPool:
             return None
         except LLMError as exc:
             return Failure(
-                reason=f"{type(exc).__name__}: {exc}", detail={"error": type(exc).__name__}
+                reason=Reason.LLM_ERROR,
+                message=f"{type(exc).__name__}: {exc}",
+                detail={"error": type(exc).__name__},
             )
         except (asyncio.CancelledError, StoreError):
             raise
         except Exception as exc:
             logger.exception("item %s raised; recorded as a failure", ticket.item.record_id)
             return Failure(
-                reason=f"{type(exc).__name__}: {exc}", detail={"error": type(exc).__name__}
+                reason=Reason.INTERNAL_ERROR,
+                message=f"{type(exc).__name__}: {exc}",
+                detail={"error": type(exc).__name__},
             )
 
     async def _submit(self, ticket: Ticket, outcome: Outcome) -> asyncio.Future[None]:
@@ -220,7 +226,7 @@ class WorkerPool:
         try:
             return await writer.submit(line, lambda: self._settle(ticket, kind, outcome))
         except TypeError as exc:
-            failure = Failure(reason=f"record is not JSON-serialisable: {exc}")
+            failure = Failure(reason=Reason.NOT_SERIALISABLE, message=str(exc))
             writer, line, kind = self._line(ticket, failure)
             return await writer.submit(line, lambda: self._settle(ticket, kind, failure))
 
@@ -235,7 +241,7 @@ class WorkerPool:
         if not decision.is_duplicate:
             return record
         return Reject(
-            reason="duplicate",
+            reason=Reason.DUPLICATE,
             data=record.data,
             nearest_id=decision.nearest_id,
             score=decision.score,
@@ -255,7 +261,8 @@ class WorkerPool:
                 "id": item.record_id,
                 "index": item.index,
                 "round": ticket.round,
-                "reason": outcome.reason,
+                "reason": str(outcome.reason),
+                "message": outcome.message,
                 "attempts": outcome.attempts,
                 "raw": outcome.raw,
                 "detail": outcome.detail,
@@ -266,20 +273,26 @@ class WorkerPool:
                 "id": item.record_id,
                 "index": item.index,
                 "round": ticket.round,
-                "reason": outcome.reason,
+                "reason": str(outcome.reason),
+                "message": outcome.message,
                 "nearest_id": outcome.nearest_id,
                 "score": outcome.score,
                 "raw": outcome.raw,
                 "data": outcome.data,
             }
             return self.writers.rejected, line, "rejected"
-        bad = Failure(reason=f"pipeline returned {type(outcome).__name__}, not an outcome")
+        bad = Failure(
+            reason=Reason.INTERNAL_ERROR,
+            message=f"pipeline returned {type(outcome).__name__}, not an outcome",
+        )
         return self._line(ticket, bad)
 
     def _settle(self, ticket: Ticket, kind: Kind, outcome: Outcome) -> None:
         """Runs in the writer task once the line is in the file."""
         tally = self.tally
-        reason = None if kind == "done" else _reason_key(outcome)
+        reason = (
+            None if kind == "done" or isinstance(outcome, Record) else reason_key(outcome.reason)
+        )
         if reason is None:
             tally.done += 1
         else:
@@ -288,20 +301,15 @@ class WorkerPool:
                 tally.failed += 1
             else:
                 tally.rejected += 1
-                if isinstance(outcome, Reject) and outcome.reason == "duplicate":
+                if isinstance(outcome, Reject) and outcome.reason == Reason.DUPLICATE:
                     tally.dedup_rejects += 1
         self.planner.settle(ticket, is_done=reason is None)
-        stop = self.breaker.observe(reason)
+        message = "" if isinstance(outcome, Record) else outcome.message
+        stop = self.breaker.observe(reason, message)
         if stop is not None:
             logger.error(stop)
             self.shutdown.request(stop)
         self._changed.set()
-
-
-def _reason_key(outcome: Outcome) -> str:
-    """A short grouping key for a failure or reject reason."""
-    reason = getattr(outcome, "reason", "")
-    return str(reason).split(":", 1)[0][:60] or "unknown"
 
 
 async def _cancel(*tasks: asyncio.Future[Any]) -> None:

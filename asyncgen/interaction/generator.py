@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from asyncgen.contract import Reason
 from asyncgen.errors import BudgetExceededError, LLMError, StoreError
 from asyncgen.interaction.assistant import AssistantModel
 from asyncgen.interaction.conversation import ConversationTask, Parts, converse
@@ -27,7 +28,7 @@ from asyncgen.llm.types import ChatClient
 log = logging.getLogger("asyncgen.interaction")
 Sleep = Callable[[float], Awaitable[None]]
 NOT_RETRIED_STATUS = frozenset({400, 401, 403, 404})
-FINAL_REASONS = frozenset({"budget_exhausted", "llm_refused"})
+FINAL_REASONS = frozenset({Reason.BUDGET_EXHAUSTED, Reason.LLM_REFUSED})
 
 
 @dataclass
@@ -199,7 +200,7 @@ class InteractionGenerator:
         for attempt in range(1, self.settings.max_retries + 2):
             if getattr(self.client, "budget_exhausted", False):
                 detail = {"error": "llm.max_cost or llm.max_tokens is spent"}
-                return TaskOutcome(None, attempt - 1, "budget_exhausted", None, detail)
+                return TaskOutcome(None, attempt - 1, Reason.BUDGET_EXHAUSTED, None, detail)
             outcome = await self._attempt(task, attempt)
             if outcome.interaction is not None or outcome.reason in FINAL_REASONS:
                 return outcome
@@ -212,11 +213,9 @@ class InteractionGenerator:
         try:
             interaction = await converse(task, self.parts, rng)
         except MalformedOutputError as exc:
-            return TaskOutcome(
-                None, attempt, "malformed_user_feedback", exc.raw, {"error": str(exc)}
-            )
+            return TaskOutcome(None, attempt, Reason.MALFORMED_OUTPUT, exc.raw, {"error": str(exc)})
         except BudgetExceededError as exc:
-            return TaskOutcome(None, attempt, "budget_exhausted", None, {"error": str(exc)})
+            return TaskOutcome(None, attempt, Reason.BUDGET_EXHAUSTED, None, {"error": str(exc)})
         except LLMError as exc:
             return _llm_failure(exc, attempt)
         except (asyncio.CancelledError, StoreError):
@@ -224,7 +223,11 @@ class InteractionGenerator:
         except Exception as exc:  # one conversation's bug must not sink the whole batch
             log.exception("conversation %s failed unexpectedly", task.query_id)
             return TaskOutcome(
-                None, attempt, "error", None, {"error": f"{type(exc).__name__}: {exc}"}
+                None,
+                attempt,
+                Reason.INTERNAL_ERROR,
+                None,
+                {"error": f"{type(exc).__name__}: {exc}"},
             )
         found = problems(interaction, self.settings)
         if found:
@@ -264,11 +267,8 @@ class InteractionGenerator:
 def _llm_failure(exc: LLMError, attempt: int) -> TaskOutcome:
     """A transport failure; a request the endpoint refuses outright is not retried."""
     status = getattr(exc, "status_code", None)
-    if status in NOT_RETRIED_STATUS:
-        reason = "llm_refused"
-    else:
-        reason = f"llm_error:{type(exc).__name__}"
-    detail: dict[str, Any] = {"error": str(exc)}
+    reason = Reason.LLM_REFUSED if status in NOT_RETRIED_STATUS else Reason.LLM_ERROR
+    detail: dict[str, Any] = {"error": str(exc), "type": type(exc).__name__}
     if status is not None:
         detail["status_code"] = status
     return TaskOutcome(None, attempt, reason, getattr(exc, "raw", None), detail)

@@ -18,7 +18,16 @@ import anyio
 import orjson
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import Failure, Outcome, Record, Reject, RunContext, WorkItem
+from asyncgen.contract import (
+    Failure,
+    Outcome,
+    PipelineTraits,
+    Reason,
+    Record,
+    Reject,
+    RunContext,
+    WorkItem,
+)
 from asyncgen.errors import AsyncgenError, StoreError
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.distractor import create_distractor_model
@@ -44,13 +53,10 @@ class InteractionPipeline:
 
     name = "interaction"
     records_file = "records.jsonl"
-    index_key = "interactions"
 
     def __init__(self, config: RunConfig) -> None:
         """Bind to the run config; nothing is loaded until `prepare`."""
         self.config = config
-        # the spec's key for replacement rounds, read by the engine in place of its own
-        self.max_supplement_rounds = config.interaction_generation.max_supplement_rounds
         self.personas: list[Persona] = []
         self.queries: list[QueryRecord] = []
         self.report = StageReport()
@@ -159,6 +165,11 @@ class InteractionPipeline:
                 turns.append(turn)
         return turns
 
+    def traits(self) -> PipelineTraits:
+        """The spec's index key, and its own limit on replacement rounds."""
+        rounds = self.config.interaction_generation.max_supplement_rounds
+        return PipelineTraits(index_key="interactions", max_supplement_rounds=rounds)
+
     async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
         """One conversation; a failure keeps its reason and raw text, never raises."""
         try:
@@ -168,18 +179,20 @@ class InteractionPipeline:
             raise
         except Exception as exc:  # one broken item must not stop the run
             ctx.logger.exception("item %s failed unexpectedly", item.record_id)
-            return Failure("internal_error", detail={"error": f"{type(exc).__name__}: {exc}"})
+            message = f"{type(exc).__name__}: {exc}"
+            return Failure(Reason.INTERNAL_ERROR, message=message, detail={"error": message})
         if outcome.interaction is not None:
             return Record(id=item.record_id, data=outcome.interaction.to_dict())
+        detail = outcome.detail or {}
         if outcome.reason == "invalid_interaction":
-            detail = outcome.detail or {}
             problems = "; ".join(detail.get("problems", []))
-            return Reject(f"invalid_format: {problems}", data=detail.get("interaction"))
+            return Reject(Reason.INVALID_FORMAT, message=problems, data=detail.get("interaction"))
         return Failure(
-            outcome.reason or "failed",
+            outcome.reason or Reason.INTERNAL_ERROR,
             attempts=outcome.attempts,
             raw=outcome.raw,
-            detail=outcome.detail or {},
+            detail=detail,
+            message=_message(detail),
         )
 
     def task(self, item: WorkItem) -> ConversationTask:
@@ -253,3 +266,9 @@ class InteractionPipeline:
         from asyncgen.dedup import record_text, settings_for
 
         return record_text(record.data, settings_for(self.config))
+
+
+def _message(detail: dict[str, Any]) -> str:
+    """The human-readable part of a failure: the error's type and text."""
+    kind, error = detail.get("type"), str(detail.get("error", ""))
+    return (f"{kind}: {error}" if kind else error)[:300]

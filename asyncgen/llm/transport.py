@@ -20,6 +20,7 @@ import httpx
 from asyncgen.config.llm import LimitSettings, LLMSettings, PoolEntry, SamplingLists
 from asyncgen.errors import LLMError, LLMStatusError, RateLimitError
 from asyncgen.llm import wire
+from asyncgen.llm.errors import MalformedAnswerError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.pool import ModelPool
@@ -28,7 +29,7 @@ from asyncgen.llm.routing import Route, Router
 from asyncgen.llm.stats import TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
 from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
-from asyncgen.llm.usage import UsageMeter
+from asyncgen.llm.usage import Charge, UsageMeter
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -207,12 +208,13 @@ class Transport:
                 result = await self._attempt(route, request, payload, streaming, attempt > 1)
             except LLMError as exc:
                 delay = self._after_failure(exc, attempt, route.limiter.faults.value)
+                self._bill_failure(exc, request, handle, final=delay is None)
                 if delay is None:
                     raise
                 if delay > 0:
                     await self._sleep(delay)
                 continue
-            return self._finish(result, handle, attempt)
+            return self._finish(result, handle, attempt, request.kind)
 
     def _after_failure(self, exc: LLMError, attempt: int, fault_share: float) -> float | None:
         """Count the failure; the backoff before the next attempt, or None to give up."""
@@ -226,10 +228,50 @@ class Transport:
         retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
         return calculate_retry_timeout(attempt, self.policy, self._rng, retry_after, fault_share)
 
-    def _finish(self, result: ChatResult, handle: ModelHandle, attempt: int) -> ChatResult:
+    def _bill_failure(
+        self, exc: LLMError, request: ChatRequest, handle: ModelHandle, *, final: bool
+    ) -> None:
+        """A failed attempt for the ledger: billed when its answer arrived, else 0 tokens.
+
+        An unreadable 200 body was answered (and billed) but its usage is lost: its prompt
+        is counted here, marked estimated.
+        """
+        cause = failure_cause(exc)
+        usage = getattr(exc, "usage", None)
+        if usage is None and isinstance(exc, MalformedAnswerError) and exc.raw is not None:
+            from asyncgen.tokens import count_message_tokens
+
+            usage = (count_message_tokens(request.messages), 0, 0)
+            estimated = True
+        else:
+            estimated = False
+        if usage is not None:
+            tokens_in, tokens_out, cached = usage
+            self.usage.add(
+                handle.model,
+                tokens_in,
+                tokens_out,
+                cached=cached,
+                kind=request.kind,
+                outcome=cause,
+                final=final,
+                estimated=estimated,
+            )
+        elif self.usage.listeners:
+            self.usage.notify(Charge(handle.model, request.kind, cause, final))
+
+    def _finish(
+        self, result: ChatResult, handle: ModelHandle, attempt: int, kind: str = ""
+    ) -> ChatResult:
         result.attempts = attempt
         result.provider = handle.provider
-        self.usage.add(handle.model, result.prompt_tokens, result.completion_tokens)
+        self.usage.add(
+            handle.model,
+            result.prompt_tokens,
+            result.completion_tokens,
+            cached=result.cached_tokens,
+            kind=kind,
+        )
         self.stats.successes += 1
         self.stats.record_done()
         return result
@@ -346,6 +388,7 @@ def _result(completion: wire.Completion, route: Route, latency: float) -> ChatRe
         latency=latency,
         request_id=completion.request_id,
         raw=completion.raw,
+        cached_tokens=completion.cached_tokens,
     )
 
 

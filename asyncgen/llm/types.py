@@ -62,6 +62,7 @@ class ChatResult:
     attempts: int = 1
     request_id: str | None = None
     raw: dict[str, Any] | None = None
+    cached_tokens: int = 0
 
 
 class ChatClient(Protocol):

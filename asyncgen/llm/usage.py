@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from asyncgen.config.llm import Price
@@ -16,6 +17,30 @@ class ModelUsage:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One attempt as the provider bills it: the run's ledger appends one line per charge.
+
+    `outcome` is "ok" or the failure cause; `final` marks a request's last attempt (so
+    requests = final charges); a failed attempt whose answer arrived (empty, truncated,
+    wrong format) is billed like a success, one that never got an answer carries 0 tokens.
+    `estimated` marks token counts guessed because the body was unreadable.
+    """
+
+    model: str
+    kind: str
+    outcome: str
+    final: bool
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cost_usd: float = 0.0
+    estimated: bool = False
+
+
+ChargeListener = Callable[[Charge], None]
 
 
 class UsageMeter:
@@ -36,6 +61,7 @@ class UsageMeter:
         self.tokens_in = 0
         self.tokens_out = 0
         self.cost_usd = 0.0
+        self.listeners: list[ChargeListener] = []
 
     def price_of(self, model: str) -> Price | None:
         """The price entry for `model`, also matching ``provider/model`` names by their tail."""
@@ -44,8 +70,22 @@ class UsageMeter:
             price = self._prices.get(model.rsplit("/", 1)[1])
         return price
 
-    def add(self, model: str, tokens_in: int, tokens_out: int) -> float:
-        """Record one response's usage; returns its cost in USD (0 for unpriced models)."""
+    def add(
+        self,
+        model: str,
+        tokens_in: int,
+        tokens_out: int,
+        *,
+        cached: int = 0,
+        kind: str = "",
+        outcome: str = "ok",
+        final: bool = True,
+        estimated: bool = False,
+    ) -> float:
+        """Record one billed response's usage; returns its cost in USD (0 for unpriced models).
+
+        Listeners (the run's ledger) hear of it at once.
+        """
         price = self.price_of(model)
         cost = 0.0
         if price is None:
@@ -60,7 +100,16 @@ class UsageMeter:
         self.tokens_in += tokens_in
         self.tokens_out += tokens_out
         self.cost_usd += cost
+        if self.listeners:
+            self.notify(
+                Charge(model, kind, outcome, final, tokens_in, tokens_out, cached, cost, estimated)
+            )
         return cost
+
+    def notify(self, charge: Charge) -> None:
+        """Tell the listeners of an attempt (`add` calls it; unbilled failures come direct)."""
+        for listener in self.listeners:
+            listener(charge)
 
     @property
     def budget_exhausted(self) -> bool:

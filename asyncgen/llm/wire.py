@@ -47,6 +47,7 @@ class Completion:
     model: str | None
     request_id: str | None
     raw: dict[str, Any]
+    cached_tokens: int = 0
 
 
 def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
@@ -83,6 +84,7 @@ def parse_completion(content: bytes, *, require_complete: bool, info: dict[str, 
         EmptyAnswerError: no text in the first choice.
         TruncatedAnswerError: finish_reason "length" while `require_complete`.
     """
+    data: Any = None
     try:
         data = orjson.loads(content)
         choice = data["choices"][0]
@@ -93,25 +95,50 @@ def parse_completion(content: bytes, *, require_complete: bool, info: dict[str, 
             "the endpoint returned a body that is not a chat completion",
             raw=_snippet(content),
             request=info,
+            usage=usage_of(data) if isinstance(data, dict) and "usage" in data else None,
         ) from exc
+    billed = usage_of(data)
     if not isinstance(text, str) or not text.strip():
         raise EmptyAnswerError(
-            "the endpoint returned an empty answer", raw=_snippet(content), request=info
+            "the endpoint returned an empty answer",
+            raw=_snippet(content),
+            request=info,
+            usage=billed,
         )
     if require_complete and finish == "length":
         raise TruncatedAnswerError(
-            "the answer was cut at max_tokens (finish_reason=length)", raw=text, request=info
+            "the answer was cut at max_tokens (finish_reason=length)",
+            raw=text,
+            request=info,
+            usage=billed,
         )
-    usage = data.get("usage") or {}
     return Completion(
         content=text,
         finish_reason=finish,
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
+        prompt_tokens=billed[0],
+        completion_tokens=billed[1],
         model=data.get("model"),
         request_id=data.get("id"),
         raw=data,
+        cached_tokens=billed[2],
     )
+
+
+def usage_of(data: Any) -> tuple[int, int, int]:
+    """(prompt, completion, cached prompt) tokens from a body's `usage`; zeros when absent."""
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return (0, 0, 0)
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    try:
+        return (
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            int(cached or 0),
+        )
+    except (TypeError, ValueError):
+        return (0, 0, 0)
 
 
 def status_error(

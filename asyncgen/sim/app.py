@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import orjson
 
-from asyncgen.config.sim import SimSettings
+from asyncgen.config.sim import RetryAfterStyle, SimSettings
 from asyncgen.prompts import KIND_HEADER
 from asyncgen.sim.content import Answer, Answerer
 from asyncgen.sim.faults import FaultPlan
-from asyncgen.sim.ratelimit import Admission, RateLimiter
+from asyncgen.sim.ratelimit import Admission, RateLimiter, retry_after_headers
 from asyncgen.sim.reply import Reply, send_json
 from asyncgen.sim.request import ChatCall, RequestError, parse_chat_call
 from asyncgen.sim.responders import known_kinds
@@ -53,7 +52,20 @@ class SimApp:
         self.settings = settings
         self.wall = wall
         self.stats = SimStats()
-        self.limiter = RateLimiter(settings.rpm, settings.tpm, clock=clock)
+        self.limiter = RateLimiter(
+            settings.rpm,
+            settings.tpm,
+            algorithm=settings.limiter or "token_bucket",
+            rpd=settings.rpd,
+            concurrency=settings.concurrency_limit,
+            sub_window=settings.sub_window,
+            burst_allowance=settings.burst_allowance,
+            gcra_burst=settings.gcra_burst,
+            refused_use_quota=settings.refused_use_quota,
+            clock=clock,
+            wall=wall,
+        )
+        self.retry_after_style: RetryAfterStyle = settings.retry_after or "seconds_and_ms"
         self.faults = FaultPlan(settings)
         self.answerer = Answerer(
             seed=settings.seed,
@@ -166,7 +178,10 @@ class SimApp:
             await self._rate_limited(send, admission, cost)
             return
         answer = answer or self._answer(kind, call)
-        await self._serve(scope, receive, send, call, answer, prompt_tokens, admission)
+        try:
+            await self._serve(scope, receive, send, call, answer, prompt_tokens, admission)
+        finally:
+            admission.release()
 
     def _answer(self, kind: str, call: ChatCall) -> Answer:
         return self.answerer.answer(
@@ -186,8 +201,7 @@ class SimApp:
                 f"Please try again in {wait:.3f}s."
             )
         headers = [
-            (b"retry-after", str(max(1, math.ceil(wait))).encode()),
-            (b"retry-after-ms", str(max(1, math.ceil(wait * 1000))).encode()),
+            *retry_after_headers(self.retry_after_style, wait, self.wall()),
             *admission.headers,
         ]
         body = error_body(message, "rate_limit_exceeded", "rate_limit_exceeded")

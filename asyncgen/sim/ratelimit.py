@@ -1,39 +1,68 @@
-"""OpenAI-style rate limits: requests and tokens per minute, per key, pro rata per second.
+"""Rate limits per API key: requests and tokens, by any algorithm of `asyncgen.sim.algorithms`.
 
-Each limited dimension (requests, tokens) of each API key has two windows:
+`RateLimiter(rpm, tpm, algorithm=...)` keeps, per bearer token, one window per limited
+dimension: ``requests`` (cost 1; per minute, or per day with ``daily``/`rpd`, or in
+flight with ``concurrency``) and ``tokens`` (cost = prompt tokens + ``max_tokens``, or +
+the answer's tokens when ``max_tokens`` is absent; per minute). A request is admitted only
+when every dimension admits it. A refused request consumes nothing, unless
+`refused_use_quota` (then it is charged as if admitted: the client's hammering pushes its
+own next admission further out). The verdict (`Admission`) carries each dimension's state
+(limit, remaining, seconds until whole) for the header dialects; on a refusal the refusing
+dimension reports remaining 0. A request whose cost exceeds a whole per-minute limit can
+never pass (`too_large`).
 
-- the minute: a bucket holding up to `limit` that refills continuously at `limit / 60`
-  per second (so after a quiet minute the whole allowance is back, as OpenAI's
-  ``x-ratelimit-reset-*`` headers describe: time until the bucket is full again);
-- the sub-window: a bucket holding one second's share plus a 10 % burst allowance,
-  ``ceil(limit / 60 * 1.1)``, refilling at the same `limit / 60` per second (60,000 RPM is
-  enforced as 1,000 requests per second, bursts up to 1,100), so a client that fires a
-  minute's allowance at once is refused after about one second's worth. A single request
-  larger than this bucket is admitted when the bucket is full (and leaves it in debt).
-
-A request is admitted only if both buckets admit it; a refused request consumes nothing.
-Together they cap any rolling minute at the limit plus one second's burst. A bucket (not
-a sliding log) for the sub-window tolerates a client whose evenly paced requests arrive
-bunched after a stall of either process, as happens on a busy machine. A request whose
-token cost exceeds the whole minute limit can never pass ("too large").
+The default algorithm is ``token_bucket``: a minute bucket refilling at `limit / 60` per
+second plus a 1 s sub-window bucket of ``ceil(limit / 60 × 1.1)`` (one second's share and
+10 % burst): 60,000 RPM is enforced as 1,000/s with bursts of 1,100.
 """
 
 from __future__ import annotations
 
+import email.utils
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["BURST_ALLOWANCE", "Admission", "RateLimiter", "WindowLimit", "format_duration"]
+from asyncgen.config.sim import Algorithm, RetryAfterStyle, limiter_problem
+from asyncgen.errors import ConfigError
+from asyncgen.sim.algorithms import (
+    DAY,
+    MINUTE,
+    NEVER,
+    ConcurrencyLimit,
+    FixedWindow,
+    Gcra,
+    RollingWindow,
+    TokenBucket,
+    Window,
+)
 
+__all__ = [
+    "ALGORITHMS",
+    "BURST_ALLOWANCE",
+    "Admission",
+    "DimensionState",
+    "RateLimiter",
+    "format_duration",
+    "retry_after_headers",
+]
+
+ALGORITHMS: dict[str, str] = {
+    "token_bucket": "minute bucket + 1 s sub-window bucket with 10 % burst (OpenAI-like)",
+    "rolling": "sliding log: the last 60 s and a pro-rata sub-window (1 s or 10 s)",
+    "fixed_minute": "fixed windows aligned to the clock minute",
+    "fixed_10s": "fixed clock-aligned 10 s windows of limit/6 (Azure OpenAI)",
+    "gcra": "generic cell rate algorithm, burst = gcra_burst seconds of the rate",
+    "concurrency": "requests in flight per key (concurrency_limit); no rate",
+    "daily": "requests per day (rpd) as a bucket refilling over 24 h, tokens per minute",
+}
 BURST_ALLOWANCE = 0.1
-SUB_WINDOW = 1.0
-NEVER = math.inf
-_EPSILON = 1e-9  # float dust from refills is not a shortfall
 _HEADER_KINDS = ("limit", "remaining", "reset")
-_REQUEST_HEADERS = tuple(f"x-ratelimit-{what}-requests".encode() for what in _HEADER_KINDS)
-_TOKEN_HEADERS = tuple(f"x-ratelimit-{what}-tokens".encode() for what in _HEADER_KINDS)
+_OPENAI_NAMES = {
+    dim: tuple(f"x-ratelimit-{what}-{dim}".encode() for what in _HEADER_KINDS)
+    for dim in ("requests", "tokens")
+}
 
 
 def format_duration(seconds: float) -> str:
@@ -44,136 +73,209 @@ def format_duration(seconds: float) -> str:
         return f"{max(1, round(seconds * 1000))}ms"
     minutes, rest = divmod(round(seconds, 3), 60)
     text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
+    if minutes >= 60:
+        hours, minutes = divmod(int(minutes), 60)
+        return f"{hours}h{minutes}m{text}"
     return f"{int(minutes)}m{text}" if minutes else text
 
 
-class WindowLimit:
-    """One dimension (requests or tokens) of one key: a minute bucket and a 1 s bucket."""
+def retry_after_headers(
+    style: RetryAfterStyle, wait: float, wall: float
+) -> list[tuple[bytes, bytes]]:
+    """The retry hint of a 429 in `style`.
 
-    def __init__(self, limit: int, now: float, burst: float = BURST_ALLOWANCE) -> None:
-        self.limit = limit
-        self.limit_bytes = str(limit).encode()
-        self.rate = limit / 60.0
-        self.level = float(limit)
-        self.second_cap = float(max(1, math.ceil(self.rate * SUB_WINDOW * (1 + burst))))
-        self.second_level = self.second_cap
-        self.updated = now
+    ``seconds``: ``retry-after`` in whole seconds rounded up, at least 1; ``ms``:
+    ``retry-after-ms`` in milliseconds rounded up, at least 1; ``seconds_and_ms``: both
+    (the default); ``date``: ``retry-after`` as an HTTP date (RFC 9110) at least one
+    second ahead; ``none``: no hint at all.
+    """
+    if style == "none":
+        return []
+    seconds = max(1, math.ceil(wait))
+    if style == "date":
+        date = email.utils.formatdate(math.floor(wall) + seconds, usegmt=True)
+        return [(b"retry-after", date.encode())]
+    millis = [(b"retry-after-ms", str(max(1, math.ceil(wait * 1000))).encode())]
+    if style == "ms":
+        return millis
+    whole = [(b"retry-after", str(seconds).encode())]
+    return whole if style == "seconds" else whole + millis
 
-    def _advance(self, now: float) -> None:
-        """Refill both buckets at `limit / 60` per second."""
-        if now > self.updated:
-            gained = (now - self.updated) * self.rate
-            self.level = min(float(self.limit), self.level + gained)
-            self.second_level = min(self.second_cap, self.second_level + gained)
-            self.updated = now
 
-    def wait_for(self, cost: int, now: float) -> float:
-        """Seconds until `cost` would be admitted (0: now; inf: never)."""
-        self._advance(now)
-        if cost > self.limit:
-            return NEVER
-        # A request bigger than the 1 s bucket passes when that bucket is full.
-        need_second = min(float(cost), self.second_cap)
-        shortfall = max(cost - self.level, need_second - self.second_level)
-        return shortfall / self.rate if shortfall > _EPSILON else 0.0
+@dataclass(frozen=True)
+class DimensionState:
+    """One dimension as the headers describe it."""
 
-    def commit(self, cost: int, now: float) -> None:
-        """Spend `cost` from both buckets (the 1 s one may go into debt for a big request)."""
-        self._advance(now)
-        self.level -= cost
-        self.second_level -= cost
-
-    def remaining(self, now: float) -> int:
-        """What is left of the minute allowance."""
-        self._advance(now)
-        return max(0, int(self.level))
-
-    def reset_in(self, now: float) -> float:
-        """Seconds until the minute allowance is whole again."""
-        self._advance(now)
-        return max(0.0, (self.limit - self.level) / self.rate)
+    name: str  # "requests" or "tokens"
+    limit: int
+    remaining: int
+    reset: float  # seconds until the allowance is whole again
 
 
 @dataclass
 class Admission:
-    """The verdict on one request: admitted, or how long to wait; and the headers to send."""
+    """The verdict on one request: admitted, or how long to wait; and the limit state."""
 
     admitted: bool
     retry_after: float
-    headers: list[tuple[bytes, bytes]]
+    states: list[DimensionState] = field(default_factory=list)
     too_large: bool = False
     dimension: str = ""
+    slot: Window | None = None  # a concurrency window to release when the reply ends
 
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` headers."""
+        headers: list[tuple[bytes, bytes]] = []
+        for state in self.states:
+            names = _OPENAI_NAMES[state.name]
+            headers += [
+                (names[0], str(state.limit).encode()),
+                (names[1], str(state.remaining).encode()),
+                (names[2], format_duration(state.reset).encode()),
+            ]
+        return headers
 
-@dataclass
-class _KeyLimits:
-    requests: WindowLimit | None
-    tokens: WindowLimit | None
+    def release(self) -> None:
+        """The admitted request has finished (frees its concurrency slot, if any)."""
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
 
 
 class RateLimiter:
-    """RPM and TPM per API key, with OpenAI's ``x-ratelimit-*`` headers on every answer."""
+    """Per-key limits on requests and tokens, enforced by one algorithm.
+
+    Args:
+        rpm: requests per minute (per day's share for ``daily`` is `rpd`; unused by
+            ``concurrency``).
+        tpm: tokens per minute.
+        algorithm: one of `ALGORITHMS`.
+        rpd: requests per day (``daily`` only).
+        concurrency: requests in flight per key (``concurrency`` only).
+        sub_window: the ``rolling`` sub-window in seconds (1 or 10 are the usual), also the
+            ``token_bucket`` sub-window.
+        burst_allowance: the ``token_bucket`` sub-window's extra share (0.1 = 10 %).
+        gcra_burst: the ``gcra`` burst tolerance in seconds of the rate (at least 1 request).
+        refused_use_quota: charge refused requests as if admitted.
+        clock: monotonic seconds, called once per `admit`.
+        wall: UNIX seconds, read once (only by the clock-aligned fixed windows).
+
+    Raises:
+        ConfigError: a limit the algorithm does not use, or one it needs is missing.
+    """
 
     def __init__(
         self,
         rpm: int | None,
         tpm: int | None,
         *,
+        algorithm: Algorithm = "token_bucket",
+        rpd: int | None = None,
+        concurrency: int | None = None,
+        sub_window: float = 1.0,
+        burst_allowance: float = BURST_ALLOWANCE,
+        gcra_burst: float = 1.0,
+        refused_use_quota: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        _check_limits(algorithm, rpm, tpm, rpd, concurrency)
+        self.algorithm = algorithm
         self.rpm = rpm
         self.tpm = tpm
+        self.rpd = rpd
+        self.concurrency = concurrency
+        self.sub_window = sub_window
+        self.burst_allowance = burst_allowance
+        self.gcra_burst = gcra_burst
+        self.refused_use_quota = refused_use_quota and algorithm != "concurrency"
         self.clock = clock
-        self._keys: dict[str, _KeyLimits] = {}
+        self.wall = wall
+        self._epoch_offset: float | None = None
+        self._keys: dict[str, list[tuple[str, Window]]] = {}
+        self.request_limit = {"daily": rpd, "concurrency": concurrency}.get(algorithm, rpm)
 
     @property
     def enabled(self) -> bool:
         """Whether any limit is configured."""
-        return self.rpm is not None or self.tpm is not None
+        return self.request_limit is not None or self.tpm is not None
 
     def reset(self) -> None:
         """Forget every key's usage."""
         self._keys.clear()
 
-    def _limits(self, key: str, now: float) -> _KeyLimits:
-        limits = self._keys.get(key)
-        if limits is None:
-            limits = _KeyLimits(
-                WindowLimit(self.rpm, now) if self.rpm else None,
-                WindowLimit(self.tpm, now) if self.tpm else None,
-            )
-            self._keys[key] = limits
-        return limits
+    def _window(self, dimension: str, limit: int, now: float) -> Window:
+        algorithm = self.algorithm
+        if algorithm == "token_bucket":
+            return TokenBucket(limit, now, sub_window=self.sub_window, burst=self.burst_allowance)
+        if algorithm == "rolling":
+            return RollingWindow(limit, sub_window=self.sub_window)
+        if algorithm in ("fixed_minute", "fixed_10s"):
+            if self._epoch_offset is None:
+                self._epoch_offset = self.wall() - now
+            if algorithm == "fixed_10s":
+                return FixedWindow(
+                    math.ceil(limit / 6), period=10.0, epoch_offset=self._epoch_offset
+                )
+            return FixedWindow(limit, period=MINUTE, epoch_offset=self._epoch_offset)
+        if algorithm == "gcra":
+            burst = max(1, math.ceil(limit / MINUTE * self.gcra_burst))
+            return Gcra(limit, now, burst=burst)
+        if algorithm == "concurrency":
+            return ConcurrencyLimit(limit)
+        # daily: requests per day as a day-long bucket; tokens per minute as a bucket
+        if dimension == "requests":
+            return TokenBucket(limit, now, period=DAY, sub_window=None)
+        return TokenBucket(limit, now, sub_window=self.sub_window, burst=self.burst_allowance)
+
+    def _limits(self, key: str, now: float) -> list[tuple[str, Window]]:
+        windows = self._keys.get(key)
+        if windows is None:
+            windows = []
+            if self.request_limit is not None:
+                windows.append(("requests", self._window("requests", self.request_limit, now)))
+            if self.tpm is not None:
+                windows.append(("tokens", self._window("tokens", self.tpm, now)))
+            self._keys[key] = windows
+        return windows
 
     def admit(self, key: str, tokens: int) -> Admission:
         """Admit one request costing `tokens`, or say how long until it would be admitted."""
         if not self.enabled:
-            return Admission(True, 0.0, [])
+            return Admission(True, 0.0)
         now = self.clock()
-        limits = self._limits(key, now)
-        wait_requests = limits.requests.wait_for(1, now) if limits.requests else 0.0
-        wait_tokens = limits.tokens.wait_for(tokens, now) if limits.tokens else 0.0
-        wait = max(wait_requests, wait_tokens)
+        windows = self._limits(key, now)
+        wait = 0.0
+        refusing = ""
+        for name, window in windows:
+            needed = window.wait_for(1 if name == "requests" else tokens, now)
+            if needed > wait:
+                wait, refusing = needed, name
+        if wait > 0 and self.refused_use_quota and wait != NEVER:
+            for name, window in windows:
+                window.commit(1 if name == "requests" else tokens, now)
+        elif wait == 0:
+            for name, window in windows:
+                window.commit(1 if name == "requests" else tokens, now)
+        states = []
+        for name, window in windows:
+            remaining, reset = window.state(now)
+            if name == refusing:
+                remaining = 0
+            states.append(DimensionState(name, window.limit, remaining, reset))
         if wait > 0:
-            dimension = "requests" if wait_requests >= wait_tokens else "tokens"
-            return Admission(False, wait, _headers(limits, now), wait == NEVER, dimension=dimension)
-        if limits.requests:
-            limits.requests.commit(1, now)
-        if limits.tokens:
-            limits.tokens.commit(tokens, now)
-        return Admission(True, 0.0, _headers(limits, now))
+            return Admission(False, wait, states, wait == NEVER, refusing)
+        slot = windows[0][1] if self.algorithm == "concurrency" else None
+        return Admission(True, 0.0, states, slot=slot)
 
 
-def _headers(limits: _KeyLimits, now: float) -> list[tuple[bytes, bytes]]:
-    headers: list[tuple[bytes, bytes]] = []
-    for names, window in ((_REQUEST_HEADERS, limits.requests), (_TOKEN_HEADERS, limits.tokens)):
-        if window is None:
-            continue
-        window._advance(now)
-        level = max(0.0, window.level)
-        headers += [
-            (names[0], window.limit_bytes),
-            (names[1], str(int(level)).encode()),
-            (names[2], format_duration((window.limit - level) / window.rate).encode()),
-        ]
-    return headers
+def _check_limits(
+    algorithm: str, rpm: int | None, tpm: int | None, rpd: int | None, concurrency: int | None
+) -> None:
+    if algorithm not in ALGORITHMS:
+        known = ", ".join(ALGORITHMS)
+        raise ConfigError(f"sim.limiter: unknown algorithm {algorithm!r} (one of {known})")
+    problem = limiter_problem(algorithm, rpm, tpm, rpd, concurrency)
+    if problem is not None:
+        raise ConfigError(problem)

@@ -10,22 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from asyncgen.contract import Record
 from asyncgen.store.jsonl import iter_jsonl
 
-if TYPE_CHECKING:  # the engine imports the store; the store needs the engine's types only
-    from asyncgen.engine.plugin import Record
-
-IndexEntry = Callable[["Record"], dict[str, Any]]
+IndexEntry = Callable[[Record], dict[str, Any]]
 
 
 def write_index(records: Path, target: Path, key: str, entry: IndexEntry, updated: str) -> int:
     """Write `{key: [entry per record], "count": n, "last_updated": updated}`; return n."""
-    from asyncgen.engine.plugin import Record
-
     tmp = target.with_name(f".{target.name}.tmp")
     count = 0
     with tmp.open("wb") as out:

@@ -9,13 +9,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from asyncgen.contract import Pipeline, Reason, Record
 from asyncgen.store.jsonl import iter_jsonl, repair_tail
 from asyncgen.store.rundir import RunLayout
-
-if TYPE_CHECKING:  # the engine imports the store; the store needs the engine's types only
-    from asyncgen.engine.plugin import Pipeline, Record
 
 logger = logging.getLogger("asyncgen.store")
 
@@ -78,8 +76,6 @@ def load_existing(
 
 def _load_records(path: Path, pipeline: Pipeline, state: ExistingRun, collect: bool) -> None:
     """Each record line: remember its id, restore the pipeline, gather its dedup text."""
-    from asyncgen.engine.plugin import Record
-
     dedup_text: Callable[[Record], str | None] = pipeline.dedup_text
     for lineno, obj in iter_jsonl(path):
         record_id = str(obj.get("id", f"line-{lineno}"))
@@ -102,7 +98,7 @@ def _collect_ids(path: Path, ids: set[str], state: ExistingRun | None = None) ->
         total += 1
         if "id" in obj:
             ids.add(str(obj["id"]))
-        if state is not None and obj.get("reason") == "duplicate":
+        if state is not None and obj.get("reason") == Reason.DUPLICATE:
             state.dedup_rejects += 1
     return total
 

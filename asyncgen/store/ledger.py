@@ -1,0 +1,220 @@
+"""ledger.jsonl: every billed (or attempted) model call of a run, appended as it happens.
+
+The transport's counters die with the process; the ledger does not. One line per attempt
+is written with one `os.write` the moment its usage is known (so a SIGKILL loses at most
+the line being written), fsynced every `fsync_interval` seconds, and summed again on
+resume, so requests, tokens and cost stay true across kills, resumes and no-op resumes.
+
+Line: ``{"t", "session", "kind", "model", "outcome", "final", "in", "out", "cached",
+"usd"[, "estimated"]}``; requests = lines with `final`, attempts = lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asyncgen.errors import StoreError
+from asyncgen.llm.usage import Charge
+from asyncgen.store.jsonl import repair_tail
+
+LEDGER_NAME = "ledger.jsonl"
+logger = logging.getLogger("asyncgen.store")
+
+
+@dataclass
+class Spend:
+    """Requests, attempts, tokens and dollars: one stage's, one session's or a run's."""
+
+    requests: int = 0
+    attempts: int = 0
+    billed_failures: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, line: dict[str, Any]) -> None:
+        """Count one ledger line."""
+        tokens_in, tokens_out = int(line.get("in") or 0), int(line.get("out") or 0)
+        self.attempts += 1
+        self.requests += bool(line.get("final"))
+        self.billed_failures += line.get("outcome") != "ok" and (tokens_in + tokens_out) > 0
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
+        self.tokens_cached += int(line.get("cached") or 0)
+        self.cost_usd += float(line.get("usd") or 0.0)
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.tokens_in + self.tokens_out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, cost rounded to a millionth of a dollar."""
+        data = asdict(self)
+        data["cost_usd"] = round(self.cost_usd, 6)
+        return data
+
+
+@dataclass
+class LedgerTotals:
+    """A run's spend in all, by session and by stage (prompt kind)."""
+
+    total: Spend = field(default_factory=Spend)
+    by_session: dict[str, Spend] = field(default_factory=dict)
+    by_kind: dict[str, Spend] = field(default_factory=dict)
+    estimated_attempts: int = 0
+
+    def add(self, line: dict[str, Any]) -> None:
+        """Count one ledger line everywhere it belongs."""
+        self.total.add(line)
+        self.by_session.setdefault(str(line.get("session", "")), Spend()).add(line)
+        self.by_kind.setdefault(str(line.get("kind") or "other"), Spend()).add(line)
+        self.estimated_attempts += bool(line.get("estimated"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures summary.json and `stats` show."""
+        return {
+            **self.total.to_dict(),
+            "sessions": len(self.by_session),
+            "estimated_attempts": self.estimated_attempts,
+            "by_stage": {k: v.to_dict() for k, v in sorted(self.by_kind.items())},
+        }
+
+
+def ledger_path(run_dir: Path) -> Path:
+    """Where a run directory keeps its ledger."""
+    return run_dir / LEDGER_NAME
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Every whole line of a ledger (a torn tail or a damaged line is skipped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
+    for raw in data[: data.rfind(b"\n") + 1].splitlines():
+        with contextlib.suppress(orjson.JSONDecodeError):
+            line = orjson.loads(raw)
+            if isinstance(line, dict):
+                yield line
+
+
+def read_ledger(run_dir: Path) -> LedgerTotals | None:
+    """The run's spend from its ledger, or None for a run made before ledgers existed.
+
+    Raises:
+        StoreError: the ledger exists but cannot be read.
+    """
+    path = ledger_path(run_dir)
+    if not path.exists():
+        return None
+    totals = LedgerTotals()
+    for line in _lines(path):
+        totals.add(line)
+    return totals
+
+
+class Ledger:
+    """The append side: open (summing what is there), record charges, fsync on a cadence."""
+
+    def __init__(self, path: Path, session: str, *, fsync_interval: float = 1.0) -> None:
+        self.path = path
+        self.session = session
+        self.fsync_interval = fsync_interval
+        self.totals = LedgerTotals()
+        self.before = Spend()
+        self._fd: int | None = None
+        self._dirty = False
+        self._task: asyncio.Task[None] | None = None
+        self._broken: str | None = None
+
+    def open(self) -> None:
+        """Cut a torn tail, sum the earlier lines, open for appending (blocking: run off-loop).
+
+        Raises:
+            StoreError: the ledger cannot be read or opened.
+        """
+        try:
+            repair_tail(self.path)
+            for line in _lines(self.path):
+                self.totals.add(line)
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+        except OSError as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc.strerror}") from exc
+        self.before = Spend(**asdict(self.totals.total))
+
+    @property
+    def session_spend(self) -> Spend:
+        """What this session spent so far."""
+        return self.totals.by_session.get(self.session, Spend())
+
+    def record(self, charge: Charge) -> None:
+        """Append one charge now (a usage listener: called on the loop, one small write)."""
+        line: dict[str, Any] = {
+            "t": round(time.time(), 3),
+            "session": self.session,
+            "kind": charge.kind,
+            "model": charge.model,
+            "outcome": charge.outcome,
+            "final": charge.final,
+            "in": charge.tokens_in,
+            "out": charge.tokens_out,
+            "cached": charge.tokens_cached,
+            "usd": round(charge.cost_usd, 9),
+        }
+        if charge.estimated:
+            line["estimated"] = True
+        self.totals.add(line)
+        if self._fd is None or self._broken is not None:
+            return
+        try:
+            os.write(self._fd, orjson.dumps(line) + b"\n")
+            self._dirty = True
+        except OSError as exc:  # the records' writers fail loudly on the same disk
+            self._broken = exc.strerror or errno.errorcode.get(exc.errno or 0, "error")
+            logger.error("ledger %s: cannot append (%s); totals kept in memory", self.path, exc)
+
+    async def start(self) -> None:
+        """Start the fsync cadence."""
+        if self._task is None and self.fsync_interval > 0:
+            self._task = asyncio.create_task(self._cadence(), name="ledger-fsync")
+
+    async def _cadence(self) -> None:
+        while True:
+            await asyncio.sleep(self.fsync_interval)
+            await self._sync()
+
+    async def _sync(self) -> None:
+        if self._dirty and self._fd is not None:
+            self._dirty = False
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(os.fsync, self._fd)
+
+    async def aclose(self) -> None:
+        """Stop the cadence, fsync and close (idempotent)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._fd is not None:
+            self._dirty = True
+            await self._sync()
+            fd, self._fd = self._fd, None
+            os.close(fd)

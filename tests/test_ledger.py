@@ -1,0 +1,123 @@
+"""The ledger: spend that stays true across kills, resumes and no-op resumes (real simulator)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from engine_support import cli, subprocess_env
+
+from asyncgen.store.ledger import read_ledger
+
+KEY = "sk-ledger-test"
+CONFIG = """
+llm:
+  prices:
+    sim-model: {input: 2.0, output: 8.0}
+engine:
+  max_workers: 4
+  fsync_interval: 0.0
+  metrics_interval: 0.5
+dedup:
+  enabled: false
+"""
+
+
+def _command(out: Path, config: Path, n: int, base_url: str) -> list[str]:
+    return cli(
+        "generate", "--pipeline", "engine_support:FlakyEcho", "--n", str(n), "--out", str(out),
+        "--config", str(config), "--base-url", base_url, "--model", "sim-model", "--quiet",
+    )  # fmt: skip
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    data = path.read_bytes() if path.exists() else b""
+    return [orjson.loads(x) for x in data[: data.rfind(b"\n") + 1].splitlines()]
+
+
+def _env() -> dict[str, str]:
+    return subprocess_env(OPENAI_API_KEY=KEY)
+
+
+def test_billed_failures_are_counted_and_a_no_op_resume_keeps_the_bill(
+    tmp_path: Path, sim_factory: Callable[..., Any]
+) -> None:
+    """Empty and truncated answers are billed; the ledger matches the simulator's own count;
+    a rerun of a finished run changes nothing and its summary still shows the whole bill."""
+    sim = sim_factory(api_key=KEY, latency_median=0.01, empty_content=0.1, error_500=0.05, seed=3)
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "run"
+    cmd = _command(out, config, 60, sim.base_url)
+    first = subprocess.run(cmd, env=_env(), capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr.decode()
+    billed = sim.stats()
+    totals = read_ledger(out)
+    assert totals is not None
+    assert totals.total.tokens_in == billed["prompt_tokens"]
+    assert totals.total.tokens_out == billed["completion_tokens"]
+    assert totals.total.billed_failures == billed["faults"].get("empty_content", 0) > 0
+    assert totals.total.attempts == billed["requests"]
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["tokens_in_total"] == billed["prompt_tokens"]
+    expected_cost = (billed["prompt_tokens"] * 2.0 + billed["completion_tokens"] * 8.0) / 1e6
+    assert summary["cost_usd_total"] == pytest.approx(expected_cost, rel=1e-6)
+    assert summary["cost_per_record"] == pytest.approx(expected_cost / 60, rel=1e-4)
+    assert summary["spend"]["by_stage"]["generic"]["requests"] == summary["requests_total"]
+
+    again = subprocess.run(cmd, env=_env(), capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr.decode()
+    assert sim.stats()["requests"] == billed["requests"]  # nothing was sent
+    resumed = orjson.loads((out / "summary.json").read_bytes())
+    assert resumed["requests"] == 0 and resumed["cost_usd"] == 0
+    for key in ("requests_total", "tokens_in_total", "tokens_out_total", "cost_usd_total"):
+        assert resumed[key] == summary[key] and resumed[key] > 0
+
+
+@pytest.mark.slow
+def test_twenty_sigkills_the_ledger_matches_the_simulators_billed_tokens(
+    tmp_path: Path, sim_factory: Callable[..., Any]
+) -> None:
+    """After 20 SIGKILLs at random moments the ledger's tokens are the simulator's within 1 %."""
+    sim = sim_factory(
+        api_key=KEY,
+        latency_median=0.03,
+        latency_sigma=0.3,
+        empty_content=0.05,
+        truncate_length=0.05,
+        error_500=0.03,
+        drop_connection=0.02,
+        seed=11,
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    out, n, rng = tmp_path / "run", 3000, random.Random(20261207)
+    cmd = _command(out, config, n, sim.base_url)
+    kills = 0
+    while kills < 20:
+        proc = subprocess.Popen(cmd, env=_env(), stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.6, 2.0))
+        if proc.poll() is not None:
+            break  # finished before the kill (should not happen at this n)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+    assert kills == 20
+    final = subprocess.run(cmd, env=_env(), capture_output=True, timeout=300)
+    assert final.returncode == 0, final.stderr.decode()
+    billed = sim.stats()
+    totals = read_ledger(out)
+    assert totals is not None and len(totals.by_session) >= 2
+    assert billed["tokens"] > 0
+    assert abs(totals.total.tokens - billed["tokens"]) <= 0.01 * billed["tokens"]
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["tokens_in_total"] + summary["tokens_out_total"] == totals.total.tokens
+    records = _lines(out / "records.jsonl")
+    assert len(records) == n and len({r["id"] for r in records}) == n
