@@ -37,6 +37,13 @@ from asyncgen.config.bench import BenchSettings
 OnStep = Callable[[StepStats], None]
 COLLAPSE = 0.5  # admitted at saturation below this share of the clean rate: not a rate limit
 REFINE_ABOVE = 1.6  # offered/estimated above this: measure again, closer to the limit
+MIN_POINTS_FOR_CEILING = 8  # fewer phase points: a fixed window (exact already)
+CEILING_CHECKS = 4  # evenly paced steps above a saturation estimate, at most
+CEILING_STEP = 1.025  # each offers this much more than the estimate so far
+CEILING_REQUESTS = 120  # requests per ceiling check (a ramp step at least)
+CLIENT_BOUND_LAG = 0.02  # p99 send lateness (s) past which a step measured the client
+LOSSY_NOISE = 1.5  # × (1/n1 + 1/n2): a gap beyond this between two saturations is real
+CEILING_PASS = 0.995  # admitted share that says "the limit is higher still" (or one 429)
 DRAIN_ALLOWANCE = 3.0  # seconds to budget per step for answers still in flight
 _WINDOW_DIMENSIONS = ("requests", "tokens", "input_tokens", "output_tokens")
 
@@ -53,12 +60,29 @@ class Outlook:
         return None if self.ends_at is None else max(0.0, self.ends_at - now)
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """The sustainable rate, how precise it is, and the correction that produced it."""
+
+    rate: float
+    precision: float | None
+    correction: str
+
+    @classmethod
+    def single(cls, found: Saturation) -> Estimate | None:
+        """One saturation step's admitted rate, burst left out."""
+        if found.rate is None:
+            return None
+        return cls(found.rate, found.precision, "burst before the first 429 left out")
+
+
 @dataclass
 class _State:
     cost: float | None = None  # reserved tokens per admitted request
     hypothesis: float | None = None
     source: str = ""
     clean_rate: float | None = None
+    budget: dict[str, Any] | None = None
     explanation: list[str] = field(default_factory=list)
     saturations: list[tuple[StepStats, Saturation]] = field(default_factory=list)
 
@@ -129,6 +153,9 @@ class LimitSearch:
         if probe is None:
             return self.steps, self._summary(None)
         st.hypothesis, st.source = self._from_headers()
+        st.budget = self._daily_budget(probe)
+        if st.budget is not None and st.hypothesis is None:
+            return self.steps, self._summary(None)
         if st.hypothesis is not None:
             st.explanation.append(
                 f"headers advertise {st.hypothesis * 60:,.0f} requests/min at this workload "
@@ -138,30 +165,127 @@ class LimitSearch:
             st.hypothesis = await self._ramp(probe)
         if st.hypothesis is None:
             return self.steps, self._summary(None)
-        found = await self._saturate(st.hypothesis)
+        offered = st.hypothesis * (1 + self.s.overload)
+        found = await self._saturate(offered)
         while found is None and self._time_left() > 2 * DRAIN_ALLOWANCE:
-            # the hypothesis did not reach the limit (headers above the real limit's
-            # enforcement is impossible, but a limit above the headers or a quiet ramp is)
+            # no 429s at all: the limit is above the hypothesis (headers that understate
+            # it, or a per-window figure read as per-minute); climb
             last = self.steps[-1] if self.steps else None
             if last is None or last.rate_limited_fraction > 0:
                 break
+            offered = last.x * self.s.ramp_factor
             st.explanation.append(
-                f"no sustained 429s at {last.x:,.2f}/s offered: the limit is higher; "
-                f"doubling the offered rate"
+                f"no 429s at {last.x:,.2f}/s offered: the limit is higher; trying {offered:,.2f}/s"
             )
-            found = await self._saturate(last.x * self.s.ramp_factor / (1 + self.s.overload))
+            found = await self._saturate(offered)
+        estimate = None if found is None else Estimate.single(found)
         if found is not None and found.rate is not None:
-            offered = self.steps[-1].x
-            if offered / found.rate > REFINE_ABOVE and self._time_left() > self.s.measure_seconds:
-                st.explanation.append(
-                    f"offered {offered / found.rate:.2f}× the estimate; measuring again at "
-                    f"{1 + self.s.overload:.2f}× it, where a window's lumps are smaller"
+            estimate = await self._ceiling(found)
+        estimate = self._check_collapse(estimate)
+        if estimate is not None:
+            st.explanation.append(
+                f"estimate {estimate.rate * 60:,.1f} requests/min "
+                f"(±{estimate.precision or 0:.1%}); correction: {estimate.correction}"
+            )
+        return self.steps, self._summary(estimate)
+
+    async def _lossy(self, found: Saturation) -> bool:
+        """Saturate again at twice the offered rate: does the endpoint admit more?
+
+        A token bucket or GCRA admits exactly its rate under any overload. A sliding log
+        does not: each freed slot is taken only at the next arrival (plus network and
+        event-loop jitter), so it admits a few per cent less than it allows, and less
+        the sparser the arrivals. More admitted at twice the rate is that signature.
+        Fixed windows (few phase points: whole windows counted, exact) skip this.
+        """
+        assert found.rate is not None
+        if found.phase_points < MIN_POINTS_FOR_CEILING:
+            return False
+        if self._time_left() < self.s.measure_seconds + 2 * DRAIN_ALLOWANCE:
+            return False
+        second = await self._saturate(found.offered * 2)
+        if second is None or second.rate is None:
+            return False
+        lagged = self.steps[-1].send_lag_p99
+        if lagged is not None and lagged > CLIENT_BOUND_LAG:
+            self.state.explanation.append(
+                f"at twice the offered rate the client fell behind its schedule (p99 "
+                f"{lagged * 1000:.0f} ms late): not comparable; the saturation estimate stands"
+            )
+            return False
+        gap = (second.rate - found.rate) / found.rate
+        noise = LOSSY_NOISE * (1 / max(found.admitted, 1) + 1 / max(second.admitted, 1))
+        lossy = gap > noise
+        self.state.explanation.append(
+            f"at twice the offered rate {second.rate:,.3f}/s admitted vs {found.rate:,.3f}/s: "
+            + (
+                f"{gap:.1%} more (> {noise:.1%} noise): a sliding window losing slots to "
+                "arrival gaps; checking higher rates evenly paced"
+                if lossy
+                else f"the same within noise ({gap:+.1%}, ±{noise:.1%}): the saturation "
+                "estimate stands"
+            )
+        )
+        return lossy
+
+    async def _ceiling(self, found: Saturation) -> Estimate | None:
+        """Offer a little more than the estimate, evenly paced, while the endpoint admits it all.
+
+        Only for a lossy (sliding window) limiter: evenly paced requests up to its limit
+        pass, so each check that admits (nearly) everything it was offered raises the
+        estimate. Not for buckets: one refills its burst during the pause before a check
+        and would pass it for tens of seconds.
+        """
+        est = Estimate.single(found)
+        if est is None or not await self._lossy(found):
+            return est
+        s = self.s
+        rate = est.rate
+        raised = False
+        for _ in range(CEILING_CHECKS):
+            offered = rate * CEILING_STEP
+            seconds = max(s.ramp_seconds, CEILING_REQUESTS / offered)
+            if self._time_left() < seconds + DRAIN_ALLOWANCE:
+                break
+            self._expect("ceiling check", seconds + DRAIN_ALLOWANCE)
+            step = await self._step("ceiling", offered, seconds)
+            if step is None or step.requests == 0:
+                break
+            admitted = sum(1 for x in step.samples if x.was_admitted)
+            share = admitted / step.requests
+            passed = share >= CEILING_PASS or step.requests - admitted <= 1
+            self.state.explanation.append(
+                f"ceiling check at {offered:,.3f}/s evenly paced: {share:.1%} admitted "
+                + (
+                    "(the limit is higher: a sliding window's slots were lost to arrival gaps "
+                    "under overload)"
+                    if passed
+                    else "(the estimate stands)"
                 )
-                again = await self._saturate(found.rate)
-                if again is not None and again.rate is not None:
-                    found = again
-        found = await self._check_collapse(found)
-        return self.steps, self._summary(found)
+            )
+            if not passed:
+                if raised:
+                    # the limit lies between the last check admitted in full and this one
+                    mid = (rate + offered) / 2
+                    est = Estimate(
+                        mid,
+                        (offered - rate) / 2 / mid,
+                        "burst before the first 429 left out; raised by evenly paced ceiling "
+                        "checks (a sliding window loses slots to arrival gaps under overload) "
+                        f"to the middle of [{rate:.3f}, {offered:.3f}]/s, the last check "
+                        "admitted in full and the first that was not",
+                    )
+                break
+            raised = True
+            rate = offered
+            est = Estimate(
+                rate,
+                est.precision,
+                "burst before the first 429 left out; raised by evenly paced ceiling checks "
+                "that the endpoint admitted in full (a sliding window loses slots to arrival "
+                "gaps under overload)",
+            )
+        return est
 
     async def _probe(self) -> StepStats | None:
         """A few seconds at `start_rate`: headers, tokens per request, latency."""
@@ -188,6 +312,37 @@ class LimitSearch:
             if rate * self.s.probe_seconds < 2:
                 self.stop_reason = "429s even below one request per probe"
                 return step
+
+    def _daily_budget(self, probe: StepStats) -> dict[str, Any] | None:
+        """A request limit whose reset is hours away is a budget: read it, do not burn it.
+
+        Checked against what the probe saw: the advertised remaining should fall by the
+        requests the endpoint admitted (a day-long bucket refills only a sliver meanwhile).
+        """
+        adv = self.advertised()
+        limit = adv.get("limit_requests")
+        if not (_limited(limit) and _is_long_period(adv.get("reset_requests"))):
+            return None
+        first, last = adv.get("first_remaining_requests"), adv.get("remaining_requests")
+        admitted = sum(1 for x in probe.samples if x.was_admitted)
+        fell = None if first is None or last is None else first - last
+        budget = {
+            "limit": limit,
+            "remaining": last,
+            "reset_s": adv.get("reset_requests"),
+            "admitted_in_probe": admitted,
+            "remaining_fell_by": fell,
+            "consistent": None if fell is None else abs(fell - admitted) <= max(2, admitted // 50),
+        }
+        self.state.explanation.append(
+            f"limit-requests {limit:,} resets in {adv.get('reset_requests') or 0:,.0f} s: a "
+            f"budget over a day, not a rate ({float(limit or 0) / 1440:,.2f} requests/min "
+            "averaged); "
+            f"the probe's {admitted} admitted requests lowered remaining by {fell}, "
+            + ("as advertised" if budget["consistent"] else "NOT as advertised")
+            + "; not spending the rest of the budget to measure it"
+        )
+        return budget
 
     def _from_headers(self) -> tuple[float | None, str]:
         """Requests/s the advertised per-minute limits allow at this workload's token cost."""
@@ -247,21 +402,22 @@ class LimitSearch:
         self.stop_reason = f"reached max_rate {self.s.max_rate:g}/s without sustained 429s"
         return None
 
-    async def _saturate(self, hypothesis: float) -> Saturation | None:
-        """One step just above the hypothesis, long enough for a stable admitted rate."""
+    async def _saturate(self, rate: float) -> Saturation | None:
+        """One step at `rate` (above the limit), long enough for a stable admitted rate.
+
+        Without a 429 within `measure_seconds` the step gives up (the limit is higher, or
+        a stored burst lasts longer than that at this overload: the caller doubles).
+        """
         s = self.s
-        rate = hypothesis * (1 + s.overload)
         self._expect("saturation", s.measure_seconds + 2 * s.ramp_seconds + DRAIN_ALLOWANCE)
 
         def enough(samples: Any) -> bool:
             found = saturated_rate(samples)
             if found.rate is None:
-                if found.first_point is None and samples:
-                    # no 429 yet: give up on this rate after a few ramp steps' worth
-                    waited = max(x.start for x in samples) - min(x.start for x in samples)
-                    if waited > max(3 * s.ramp_seconds, s.measure_seconds):
-                        return bool(found.refused == 0)
-                return False
+                if found.refused or not samples:
+                    return False
+                waited = max(x.start for x in samples) - min(x.start for x in samples)
+                return bool(waited > s.measure_seconds)
             need = max(
                 s.measure_seconds - found.span, (s.min_admitted - found.admitted) / found.rate
             )
@@ -272,7 +428,7 @@ class LimitSearch:
         if step is None:
             self.stop_reason = self.stop_reason or "time ran out before saturation"
             return None
-        found = saturated_rate(step.samples)
+        found = saturated_rate(step.samples, offered=rate)
         self.state.saturations.append((step, found))
         if found.rate is None:
             return None
@@ -280,15 +436,15 @@ class LimitSearch:
             f"offered {rate:,.2f}/s for {step.window_seconds:.0f} s: {found.admitted} admitted "
             f"between the first and last of {found.phase_points} points where the limit ran dry "
             f"({found.span:.1f} s apart) = {found.rate:,.3f}/s (±{found.precision or 0:.1%}); "
-            f"correction: the {found.burst:.0f} requests admitted from the limiter's stored "
-            f"burst before the first 429 are left out"
+            f"the {found.burst:.0f} requests admitted from the limiter's stored burst before "
+            "the first 429 are left out"
         )
         return found
 
-    async def _check_collapse(self, found: Saturation | None) -> Saturation | None:
+    def _check_collapse(self, found: Estimate | None) -> Estimate | None:
         """Admissions far below the clean rate under overload are not a rate limit's doing."""
         st = self.state
-        if found is None or found.rate is None or st.clean_rate is None:
+        if found is None or st.clean_rate is None:
             return found
         if found.rate >= COLLAPSE * st.clean_rate:
             return found
@@ -302,16 +458,18 @@ class LimitSearch:
 
     # -- summary -------------------------------------------------------------------------
 
-    def _summary(self, found: Saturation | None) -> dict[str, Any]:
+    def _summary(self, found: Estimate | None) -> dict[str, Any]:
         st = self.state
         adv = self.advertised()
         step = self._estimate_step()
         rps = None if found is None else found.rate
         method = "saturation"
-        if rps is None and st.clean_rate is not None and self.stop_reason == "":
-            rps, method = st.clean_rate, "last clean rate"
         samples = [x for stats, _ in st.saturations for x in stats.samples]
         dimension = self._dimension(rps, samples, adv)
+        if rps is None and st.budget is not None:
+            rps, method, dimension = st.budget["limit"] / 86_400, "headers", "requests_per_day"
+        elif rps is None and st.clean_rate is not None and self.stop_reason == "":
+            rps, method = st.clean_rate, "last clean rate"
         cost = st.cost
         tpm_reserved = None if rps is None or cost is None else rps * 60 * cost
         used = _used_tokens_per_request(samples)
@@ -328,10 +486,12 @@ class LimitSearch:
             "precision": None if found is None else found.precision,
             "hypothesis_rps": st.hypothesis,
             "hypothesis_source": st.source or ("ramp" if st.hypothesis else None),
-            "saturation": None if found is None else found.to_dict(),
+            "saturation": [sat.to_dict() for _, sat in st.saturations],
+            "correction": None if found is None else found.correction,
             "onset_rate_429": min(onset, default=None),
             "onset_rpm_429": None if not onset else min(onset) * 60,
             "explanation": list(st.explanation),
+            "daily_budget": st.budget,
             "duration_s": self.clock() - self.started,
             "peak": _point(step),
         }
@@ -349,12 +509,15 @@ class LimitSearch:
     def _dimension(
         self, rps: float | None, samples: list[Sample], adv: dict[str, Any]
     ) -> str | None:
-        """What binds: the 429s' own word, a concurrency pattern, else the nearer advert."""
+        """What binds: a concurrency pattern, the 429s' own word, else the nearer advert.
+
+        The pattern goes first: some servers word a concurrency refusal as a rate limit.
+        """
+        if samples and concurrency_cap(samples) is not None:
+            return "concurrency"
         named = named_dimension(samples)
         if named is not None:
             return named
-        if samples and concurrency_cap(samples) is not None:
-            return "concurrency"
         if rps is None:
             return None
         ratios: list[tuple[float, str]] = []

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncgen.bench._limit import LimitSearch, monotonic_deadline
+from asyncgen.bench._slo import parse_slos, slo_search
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import StepPlan, StepRunner
 from asyncgen.config.bench import BenchSettings
+from asyncgen.errors import ConfigError
 
-PROFILES = ("sweep", "rate", "find-limit")
+PROFILES = ("sweep", "rate", "find-limit", "slo")
 OnStep = Callable[[StepStats], None]
 MIN_STEP_SECONDS = 1.0
 
@@ -237,9 +239,36 @@ def _point(step: StepStats | None) -> dict[str, Any] | None:
     }
 
 
+async def slo(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOutcome:
+    """The highest rate (or concurrency) meeting `bench.slo`: see `asyncgen.bench._slo`.
+
+    Raises:
+        ConfigError: no objectives given, or one that cannot be read.
+    """
+    s = runner.settings
+    if not s.slo:
+        raise ConfigError("bench slo: give the objectives, e.g. --slo 'ttft_p99<=2s,e2e_p95<=8s'")
+    slos = parse_slos(s.slo)
+    out = ProfileOutcome("slo")
+    drive = _Driver(runner, out, on_step)
+    drive.primed = await runner.prime()
+
+    def report(step: StepStats) -> None:
+        out.steps.append(step)
+        if on_step is not None:
+            on_step(step)
+
+    steps, summary = await slo_search(
+        runner, slos, report, by=s.slo_by, has_room=lambda: drive.has_room
+    )
+    out.summary = summary
+    out.summary["priming_request"] = drive.primed
+    return out
+
+
 async def run_profile(
     name: str, runner: StepRunner, on_step: OnStep | None = None
 ) -> ProfileOutcome:
     """Dispatch by profile name (one of `PROFILES`)."""
-    handlers = {"sweep": sweep, "rate": rates, "find-limit": find_limit}
+    handlers = {"sweep": sweep, "rate": rates, "find-limit": find_limit, "slo": slo}
     return await handlers[name](runner, on_step)

@@ -17,6 +17,7 @@ from asyncgen.bench._html import write_report
 from asyncgen.bench._probe import TransportProbe
 from asyncgen.bench._profiles import PROFILES, ProfileOutcome, run_profile
 from asyncgen.bench._result import BenchResult, config_text, headline, write_outputs
+from asyncgen.bench._rundir import RunDirWorkload, load_run_workload
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import Clock, StepRunner
 from asyncgen.bench._workload import Workload, make_workload
@@ -69,6 +70,7 @@ async def run_bench(
         "model": target.model,
         "started_at": wall().isoformat(timespec="seconds"),
         "settings": s.model_dump(mode="json"),
+        "workload": _describe(workload, s),
     }
     view = LiveView(profile, console)
     advertised: dict[str, Any] = {}
@@ -95,6 +97,8 @@ async def run_bench(
 
 
 def _workload(s: BenchSettings) -> Workload:
+    if s.run_dir:
+        return load_run_workload(s.run_dir, seed=s.seed, stream=s.stream)
     return make_workload(
         prompt_tokens=s.prompt_tokens,
         output_tokens=s.output_tokens,
@@ -102,6 +106,20 @@ def _workload(s: BenchSettings) -> Workload:
         stream=s.stream,
         seed=s.seed,
     )
+
+
+def _describe(workload: Workload, s: BenchSettings) -> dict[str, Any]:
+    """What was sent: a run directory's calls, a prompts file, or fixed lengths."""
+    if isinstance(workload, RunDirWorkload):
+        return workload.describe()
+    if s.prompts_file:
+        return {"source": s.prompts_file, "calls_per_conversation": 1.0}
+    return {
+        "source": "fixed",
+        "mean_prompt_tokens": s.prompt_tokens,
+        "mean_max_tokens": s.output_tokens,
+        "calls_per_conversation": 1.0,
+    }
 
 
 def _result(

@@ -8,7 +8,7 @@ the step's start credits the burst (a token bucket's full minute, a window's unu
 share), which is how a short step overstates a limit and a remaining-header "drain"
 misread understates it.
 
-So the count starts and ends at *phase points*: a 429 that follows an admitted request
+So the count starts and ends at *phase points*: an admitted request that follows a 429
 in send order, a moment when the limiter has just run dry. Between two such points the
 limiter started and ended empty, so what it admitted in between is what it refilled:
 the limit's rate times the span, to within one request at each end (a fixed window's
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from asyncgen.bench._sample import Sample
 
+MIN_REFUSALS = 10  # 429s needed before a concurrency pattern is believed
+
 
 @dataclass(frozen=True)
 class Saturation:
@@ -37,6 +39,7 @@ class Saturation:
     first_point: float | None
     burst: float
     refused: int
+    offered: float = 0.0
 
     @property
     def precision(self) -> float | None:
@@ -51,6 +54,7 @@ class Saturation:
             "admitted_per_s": self.rate,
             "admitted_between_points": self.admitted,
             "span_s": self.span,
+            "offered_per_s": self.offered,
             "phase_points": self.phase_points,
             "burst_requests_excluded": self.burst,
             "refused": self.refused,
@@ -59,15 +63,20 @@ class Saturation:
 
 
 def phase_points(ordered: Sequence[Sample]) -> list[int]:
-    """Indices of 429s that follow an admitted request (the limiter just ran dry)."""
+    """Indices of admitted requests that follow a 429 (the limiter just let one through).
+
+    Right after such an admission the limiter is as empty as it gets: a bucket below
+    one request, a sliding log full, a fixed window just opened (these points are its
+    boundaries, so counts between them are whole windows, whatever came before).
+    """
     return [
         i
         for i in range(1, len(ordered))
-        if ordered[i].is_rate_limited and ordered[i - 1].was_admitted
+        if ordered[i].was_admitted and ordered[i - 1].is_rate_limited
     ]
 
 
-def saturated_rate(samples: Sequence[Sample]) -> Saturation:
+def saturated_rate(samples: Sequence[Sample], offered: float = 0.0) -> Saturation:
     """Admitted requests per second between the step's first and last phase points.
 
     `burst` is what the step admitted before its first phase point beyond that rate:
@@ -78,17 +87,17 @@ def saturated_rate(samples: Sequence[Sample]) -> Saturation:
     refused = sum(1 for s in ordered if s.is_rate_limited)
     if len(points) < 2:
         first = ordered[points[0]].start if points else None
-        return Saturation(None, 0, 0.0, len(points), first, 0.0, refused)
+        return Saturation(None, 0, 0.0, len(points), first, 0.0, refused, offered)
     first, last = points[0], points[-1]
     t_first, t_last = ordered[first].start, ordered[last].start
     span = t_last - t_first
     admitted = sum(1 for s in ordered[first:last] if s.was_admitted)
     if span <= 0:
-        return Saturation(None, admitted, 0.0, len(points), t_first, 0.0, refused)
+        return Saturation(None, admitted, 0.0, len(points), t_first, 0.0, refused, offered)
     rate = admitted / span
     before = sum(1 for s in ordered[:first] if s.was_admitted)
     burst = max(0.0, before - rate * (t_first - ordered[0].start))
-    return Saturation(rate, admitted, span, len(points), t_first, burst, refused)
+    return Saturation(rate, admitted, span, len(points), t_first, burst, refused, offered)
 
 
 def named_dimension(samples: Sequence[Sample]) -> str | None:
@@ -111,13 +120,16 @@ def concurrency_cap(samples: Sequence[Sample]) -> int | None:
     """The in-flight count that separates admissions from 429s, when one does.
 
     A concurrency limit refuses a request only when as many as it allows are already
-    open; a rate limit refuses whatever is open. Returns the cap when every 429 met at
-    least as many open requests as any admitted request did.
+    open; a rate limit refuses whatever is open. The cap is one above what nearly every
+    admitted request met (99th percentile: the client sees an answer end a little after
+    the server freed its slot); it counts when nearly every 429 met at least that many
+    less one.
     """
     pairs = in_flight_at_sends(samples)
-    at_refusal = [n for s, n in pairs if s.is_rate_limited]
-    at_admission = [n for s, n in pairs if s.was_admitted]
-    if not at_refusal or not at_admission:
+    at_refusal = sorted(n for s, n in pairs if s.is_rate_limited)
+    at_admission = sorted(n for s, n in pairs if s.was_admitted)
+    if len(at_refusal) < MIN_REFUSALS or not at_admission:
         return None
-    cap = max(at_admission) + 1
-    return cap if min(at_refusal) >= cap - 1 and cap > 1 else None
+    cap = at_admission[min(len(at_admission) - 1, int(len(at_admission) * 0.99))] + 1
+    below = sum(1 for n in at_refusal if n < cap - 1)
+    return cap if cap > 1 and below <= 0.05 * len(at_refusal) else None

@@ -70,6 +70,8 @@ class StepStats:
     superseded: bool = False
     notes: list[str] = field(default_factory=list)
     phase: str = ""
+    over_saturated: bool = False
+    send_lag_p99: float | None = None
     samples: list[Sample] = field(default_factory=list, repr=False)
     limits_trace: list[LimitSample] = field(default_factory=list, repr=False)
 

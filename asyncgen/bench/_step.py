@@ -27,7 +27,7 @@ from asyncgen.bench._sample import (
     limit_dimension_of,
     retry_after_of,
 )
-from asyncgen.bench._stats import StepStats, remaining_slopes, summarise
+from asyncgen.bench._stats import StepStats, percentile, remaining_slopes, summarise
 from asyncgen.bench._workload import Workload
 from asyncgen.config.bench import BenchSettings
 from asyncgen.llm.types import ChatRequest
@@ -121,6 +121,7 @@ class _Window:
     started: int = 0
     t1: float | None = None
     last_kind: str = ""
+    lags: list[float] = field(default_factory=list)
 
     def is_closed(self, due: float) -> bool:
         """True once the window has ended (by time or by request count)."""
@@ -206,6 +207,12 @@ class StepRunner:
         stats.warmup_requests = window.warmup
         stats.max_in_flight = self.progress.max_in_flight
         stats.phase = plan.phase
+        stats.send_lag_p99 = percentile(window.lags, 99)
+        if stats.send_lag_p99 is not None and stats.send_lag_p99 > CLIENT_WAIT_NOTE:
+            stats.notes.append(
+                f"the client sent late (p99 {stats.send_lag_p99 * 1000:.0f} ms behind "
+                "schedule): the machine, not the endpoint, may have set this step's pace"
+            )
         stats.samples = list(window.counted)
         trace = self.probe.take_limits_trace()
         stats.limits_trace = [p for p in trace if t0 <= p.at <= t1]
@@ -282,6 +289,7 @@ class StepRunner:
             delay = due - self.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
+            window.lags.append(self.clock() - due)
             admitted = window.admit(due)
             if admitted is None:
                 return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from asyncgen.config.base import Settings
@@ -37,9 +39,14 @@ class BenchSettings(Settings):
     probe_seconds: float = Field(default=3.0, gt=0)
     ramp_seconds: float = Field(default=3.0, gt=0)
     overload: float = Field(default=0.2, gt=0, le=2)
-    measure_seconds: float = Field(default=20.0, gt=0)
+    measure_seconds: float = Field(default=15.0, gt=0)
     measure_max_seconds: float = Field(default=100.0, gt=0)
-    min_admitted: int = Field(default=300, gt=0)
+    min_admitted: int = Field(default=200, gt=0)
+    # slo: objectives and the variable searched
+    slo: str | None = None
+    slo_by: Literal["rate", "concurrency"] = "rate"
+    # workload from a previous run's records.jsonl (replaces the fixed workload)
+    run_dir: str | None = None
     headroom: float = Field(default=0.9, gt=0, le=1)
     seed: int = 0
 
