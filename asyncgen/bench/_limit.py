@@ -40,10 +40,13 @@ REFINE_ABOVE = 1.6  # offered/estimated above this: measure again, closer to the
 MIN_POINTS_FOR_CEILING = 8  # fewer phase points: a fixed window (exact already)
 CEILING_CHECKS = 4  # evenly paced steps above a saturation estimate, at most
 CEILING_STEP = 1.025  # each offers this much more than the estimate so far
-CEILING_REQUESTS = 120  # requests per ceiling check (a ramp step at least)
-CLIENT_BOUND_LAG = 0.02  # p99 send lateness (s) past which a step measured the client
-LOSSY_NOISE = 1.5  # × (1/n1 + 1/n2): a gap beyond this between two saturations is real
-CEILING_PASS = 0.995  # admitted share that says "the limit is higher still" (or one 429)
+CEILING_REQUESTS = 200  # judged requests per ceiling check (a ramp step at least)
+CEILING_PREFIX_OVERLOAD = 2.0  # a check opens at this × the estimate, to empty any bucket
+CEILING_PREFIX_SECONDS = 0.5
+CEILING_SETTLE_SECONDS = 1.0  # a 1 s sliding log forgets the prefix; not judged
+CEILING_SLACK = 2  # 429s a check may draw from jitter and still pass…
+CEILING_SHARE = 0.01  # …or this share of it; a bucket refuses 2.4 % at CEILING_STEP
+MAX_RUN = 0.5  # s: a longer refusal run in saturation means a long window: no checks
 DRAIN_ALLOWANCE = 3.0  # seconds to budget per step for answers still in flight
 _WINDOW_DIMENSIONS = ("requests", "tokens", "input_tokens", "output_tokens")
 
@@ -83,6 +86,7 @@ class _State:
     source: str = ""
     clean_rate: float | None = None
     budget: dict[str, Any] | None = None
+    concurrency_header: int | None = None
     explanation: list[str] = field(default_factory=list)
     saturations: list[tuple[StepStats, Saturation]] = field(default_factory=list)
 
@@ -122,7 +126,12 @@ class LimitSearch:
         self.outlook = Outlook(phase, ends)
 
     async def _step(
-        self, phase: str, rate: float, seconds: float, stop: Any = None
+        self,
+        phase: str,
+        rate: float,
+        seconds: float,
+        stop: Any = None,
+        prefix: tuple[float, float] | None = None,
     ) -> StepStats | None:
         """One open-loop step without warm-up or cool-down (the state carries over on purpose)."""
         seconds = min(seconds, self._time_left() - DRAIN_ALLOWANCE)
@@ -135,7 +144,9 @@ class LimitSearch:
             warmup=0.0,
             cooldown=0.0,
             phase=phase,
-            max_requests=math.ceil(rate * seconds) + 10,  # the rule or the clock ends it
+            max_requests=math.ceil(max(rate, prefix[0] if prefix else 0) * seconds) + 10,
+            prefix_rate=None if prefix is None else prefix[0],
+            prefix_seconds=0.0 if prefix is None else prefix[1],
         )
         stats = await self.runner.run(plan, stop)
         self.steps.append(stats)
@@ -152,6 +163,12 @@ class LimitSearch:
         probe = await self._probe()
         if probe is None:
             return self.steps, self._summary(None)
+        st.concurrency_header = _concurrency_header(probe)
+        if st.concurrency_header is not None:
+            st.explanation.append(
+                f"limit-requests {st.concurrency_header} never resets with time while requests "
+                "are open: a concurrency limit, not a rate; ramping to confirm it"
+            )
         st.hypothesis, st.source = self._from_headers()
         st.budget = self._daily_budget(probe)
         if st.budget is not None and st.hypothesis is None:
@@ -173,7 +190,8 @@ class LimitSearch:
             last = self.steps[-1] if self.steps else None
             if last is None or last.rate_limited_fraction > 0:
                 break
-            offered = last.x * self.s.ramp_factor
+            # all admitted: the limit is well above; climb faster
+            offered = last.x * self.s.ramp_factor ** (2 if last.error_fraction == 0 else 1)
             st.explanation.append(
                 f"no 429s at {last.x:,.2f}/s offered: the limit is higher; trying {offered:,.2f}/s"
             )
@@ -189,71 +207,53 @@ class LimitSearch:
             )
         return self.steps, self._summary(estimate)
 
-    async def _lossy(self, found: Saturation) -> bool:
-        """Saturate again at twice the offered rate: does the endpoint admit more?
-
-        A token bucket or GCRA admits exactly its rate under any overload. A sliding log
-        does not: each freed slot is taken only at the next arrival (plus network and
-        event-loop jitter), so it admits a few per cent less than it allows, and less
-        the sparser the arrivals. More admitted at twice the rate is that signature.
-        Fixed windows (few phase points: whole windows counted, exact) skip this.
-        """
-        assert found.rate is not None
-        if found.phase_points < MIN_POINTS_FOR_CEILING:
-            return False
-        if self._time_left() < self.s.measure_seconds + 2 * DRAIN_ALLOWANCE:
-            return False
-        second = await self._saturate(found.offered * 2)
-        if second is None or second.rate is None:
-            return False
-        lagged = self.steps[-1].send_lag_p99
-        if lagged is not None and lagged > CLIENT_BOUND_LAG:
-            self.state.explanation.append(
-                f"at twice the offered rate the client fell behind its schedule (p99 "
-                f"{lagged * 1000:.0f} ms late): not comparable; the saturation estimate stands"
-            )
-            return False
-        gap = (second.rate - found.rate) / found.rate
-        noise = LOSSY_NOISE * (1 / max(found.admitted, 1) + 1 / max(second.admitted, 1))
-        lossy = gap > noise
-        self.state.explanation.append(
-            f"at twice the offered rate {second.rate:,.3f}/s admitted vs {found.rate:,.3f}/s: "
-            + (
-                f"{gap:.1%} more (> {noise:.1%} noise): a sliding window losing slots to "
-                "arrival gaps; checking higher rates evenly paced"
-                if lossy
-                else f"the same within noise ({gap:+.1%}, ±{noise:.1%}): the saturation "
-                "estimate stands"
-            )
-        )
-        return lossy
-
     async def _ceiling(self, found: Saturation) -> Estimate | None:
         """Offer a little more than the estimate, evenly paced, while the endpoint admits it all.
 
-        Only for a lossy (sliding window) limiter: evenly paced requests up to its limit
-        pass, so each check that admits (nearly) everything it was offered raises the
-        estimate. Not for buckets: one refills its burst during the pause before a check
-        and would pass it for tens of seconds.
+        A sliding log under overload takes each freed slot only at the next arrival (plus
+        network and event-loop jitter), so saturation admits a few per cent less than it
+        allows, while evenly paced requests up to its limit pass. Each check opens with
+        `CEILING_PREFIX_SECONDS` at twice the estimate, which empties a token bucket or
+        GCRA (they would otherwise spend the burst refilled since the last step and pass
+        for tens of seconds), then offers `CEILING_STEP` × the estimate; a 1 s log has
+        forgotten the prefix after `CEILING_SETTLE_SECONDS`, and what follows is judged.
+        A bucket then admits exactly its rate (2.5 % refused: the estimate stands); a log
+        below its limit admits everything (the estimate rises). Fixed windows (few phase
+        points: whole windows counted, exact) and concurrency limits skip this.
         """
         est = Estimate.single(found)
-        if est is None or not await self._lossy(found):
+        if est is None or found.rate is None or self.state.concurrency_header is not None:
             return est
+        if found.phase_points < MIN_POINTS_FOR_CEILING or found.longest_refusal > MAX_RUN:
+            return est  # windows longer than the settle time: exact enough already
         s = self.s
         rate = est.rate
         raised = False
         for _ in range(CEILING_CHECKS):
             offered = rate * CEILING_STEP
-            seconds = max(s.ramp_seconds, CEILING_REQUESTS / offered)
+            judged = max(s.ramp_seconds, CEILING_REQUESTS / offered)
+            seconds = CEILING_PREFIX_SECONDS + CEILING_SETTLE_SECONDS + judged
             if self._time_left() < seconds + DRAIN_ALLOWANCE:
                 break
             self._expect("ceiling check", seconds + DRAIN_ALLOWANCE)
-            step = await self._step("ceiling", offered, seconds)
+            step = await self._step(
+                "ceiling",
+                offered,
+                seconds,
+                prefix=(rate * CEILING_PREFIX_OVERLOAD, CEILING_PREFIX_SECONDS),
+            )
             if step is None or step.requests == 0:
                 break
-            admitted = sum(1 for x in step.samples if x.was_admitted)
-            share = admitted / step.requests
-            passed = share >= CEILING_PASS or step.requests - admitted <= 1
+            t0 = min(x.start for x in step.samples)
+            after = [
+                x
+                for x in step.samples
+                if x.start >= t0 + CEILING_PREFIX_SECONDS + CEILING_SETTLE_SECONDS
+            ]
+            admitted = sum(1 for x in after if x.was_admitted)
+            share = admitted / max(len(after), 1)
+            refused = len(after) - admitted
+            passed = bool(after) and refused <= max(CEILING_SLACK, len(after) * CEILING_SHARE)
             self.state.explanation.append(
                 f"ceiling check at {offered:,.3f}/s evenly paced: {share:.1%} admitted "
                 + (
@@ -352,6 +352,7 @@ class LimitSearch:
         if (
             isinstance(requests, int | float)
             and _limited(requests)
+            and self.state.concurrency_header is None
             and not _is_long_period(adv.get("reset_requests"))
         ):
             candidates.append((requests / 60.0, f"limit-requests {requests:,}"))
@@ -376,7 +377,8 @@ class LimitSearch:
         st = self.state
         rate = probe.x * self.s.ramp_factor
         st.explanation.append(
-            f"no limit headers: ramping ×{self.s.ramp_factor:g} every {self.s.ramp_seconds:g} s "
+            f"no per-minute limit in the headers: ramping ×{self.s.ramp_factor:g} "
+            f"every {self.s.ramp_seconds:g} s "
             f"from {rate:g}/s until 429s"
         )
         while rate <= self.s.max_rate:
@@ -496,7 +498,9 @@ class LimitSearch:
             "peak": _point(step),
         }
         if dimension == "concurrency":
-            summary["sustainable_concurrency"] = concurrency_cap(samples)
+            observed = concurrency_cap(samples)
+            summary["sustainable_concurrency"] = observed or st.concurrency_header
+            summary["advertised_concurrency"] = st.concurrency_header
         return summary
 
     def _estimate_step(self) -> StepStats | None:
@@ -515,6 +519,8 @@ class LimitSearch:
         """
         if samples and concurrency_cap(samples) is not None:
             return "concurrency"
+        if self.state.concurrency_header is not None:
+            return "concurrency"
         named = named_dimension(samples)
         if named is not None:
             return named
@@ -527,6 +533,24 @@ class LimitSearch:
         if _limited(adv.get("limit_tokens")) and cost:
             ratios.append((abs(math.log(rps * 60 * cost / adv["limit_tokens"])), "tokens"))
         return min(ratios)[1] if ratios else None
+
+
+def _concurrency_header(step: StepStats) -> int | None:
+    """The request limit, when the headers show it in use yet with nothing to reset.
+
+    A rate limit that is partly used always has a reset ahead (time until the bucket is
+    full, or the window ends); a concurrency limit reports free slots and a reset of 0.
+    """
+    for point in step.limits_trace:
+        info = point.info
+        if (
+            info.limit_requests
+            and info.remaining_requests is not None
+            and info.remaining_requests < info.limit_requests
+            and info.reset_requests == 0
+        ):
+            return info.limit_requests
+    return None
 
 
 def _limited(value: Any) -> bool:

@@ -40,6 +40,7 @@ class Saturation:
     burst: float
     refused: int
     offered: float = 0.0
+    longest_refusal: float = 0.0  # seconds: the longest run of consecutive 429s
 
     @property
     def precision(self) -> float | None:
@@ -58,6 +59,7 @@ class Saturation:
             "phase_points": self.phase_points,
             "burst_requests_excluded": self.burst,
             "refused": self.refused,
+            "longest_refusal_s": self.longest_refusal,
             "precision": self.precision,
         }
 
@@ -97,7 +99,20 @@ def saturated_rate(samples: Sequence[Sample], offered: float = 0.0) -> Saturatio
     rate = admitted / span
     before = sum(1 for s in ordered[:first] if s.was_admitted)
     burst = max(0.0, before - rate * (t_first - ordered[0].start))
-    return Saturation(rate, admitted, span, len(points), t_first, burst, refused, offered)
+    longest = _longest_refusal(ordered[first:last])
+    return Saturation(rate, admitted, span, len(points), t_first, burst, refused, offered, longest)
+
+
+def _longest_refusal(ordered: Sequence[Sample]) -> float:
+    """The longest stretch (seconds) of consecutive 429s in send order."""
+    longest, began = 0.0, None
+    for s in ordered:
+        if s.is_rate_limited:
+            began = s.start if began is None else began
+            longest = max(longest, s.start - began)
+        else:
+            began = None
+    return longest
 
 
 def named_dimension(samples: Sequence[Sample]) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from asyncgen.bench._arrivals import arrivals
+from asyncgen.bench._arrivals import arrivals, prefixed
 from asyncgen.bench._sample import (
     CLIENT_LIMIT,
     RATE_LIMITED,
@@ -80,6 +80,8 @@ class StepPlan:
     cooldown: float | None = None
     phase: str = ""
     max_requests: int | None = None
+    prefix_rate: float | None = None  # evenly paced at this rate for `prefix_seconds` first
+    prefix_seconds: float = 0.0
 
     @property
     def x(self) -> float:
@@ -277,7 +279,10 @@ class StepRunner:
         assert plan.rate is not None
         start = self.progress.started_at
         asked = start
-        for offset in arrivals(plan.rate, poisson=plan.poisson, rng=self.rng):
+        schedule = arrivals(plan.rate, poisson=plan.poisson, rng=self.rng)
+        if plan.prefix_rate is not None:
+            schedule = prefixed(plan.prefix_rate, plan.prefix_seconds, plan.rate)
+        for offset in schedule:
             due = start + offset
             if until is not None and due - asked >= STOP_CHECK_SECONDS:
                 asked = due
