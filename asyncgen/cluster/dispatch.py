@@ -2,8 +2,9 @@
 
 The engine asks for one item at a time (`run_item`); the dispatcher queues them and each
 live worker's pump takes a shard of up to `shard_size` queued items whenever the worker
-has room (at most `capacity` items in flight per worker, the engine's `max_workers`),
-so items go wherever there is room and no worker idles while another has a backlog.
+has room. `capacity` (the engine's `max_workers`) is the whole cluster's: each live
+worker may hold its share of it, so the items spread over the workers, and when one is
+lost the others' shares grow.
 Outcomes stream back per item. When a worker dies mid-shard (its process killed, its
 node lost), the items of that shard whose outcome had not arrived go back to the front
 of the queue and run on another worker; an item's outcome is delivered once, so none is
@@ -46,6 +47,7 @@ class WorkerSlot:
     shards: int = 0
     done: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    messages: int = 0
 
 
 class ShardDispatcher:
@@ -95,16 +97,26 @@ class ShardDispatcher:
             with contextlib.suppress(BaseException):
                 await task
 
+    def _share(self) -> int:
+        """Items in flight one worker may hold: its share of the cluster's capacity."""
+        alive = sum(w.alive for w in self.workers) or 1
+        return max(1, -(-self._capacity // alive))
+
     async def _pump(self, worker: WorkerSlot) -> None:
         while worker.alive:
-            room = self._capacity - worker.in_flight
+            room = self._share() - worker.in_flight
             if room <= 0 or not self._queue:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
+            want = min(self._share(), self._shard_size)
+            if room < want // 2 and worker.in_flight:
+                self._changed.clear()  # wait for half a shard of room: fewer, fuller shards
+                await self._changed.wait()
+                continue
             if len(self._queue) < min(room, self._shard_size):
                 await asyncio.sleep(LINGER)  # let the shard fill while results stream in
-            jobs = self._take(min(self._capacity - worker.in_flight, self._shard_size))
+            jobs = self._take(min(self._share() - worker.in_flight, self._shard_size))
             if not jobs:
                 continue
             worker.in_flight += len(jobs)
@@ -130,6 +142,7 @@ class ShardDispatcher:
             )
             async for ref in stream:
                 outcomes, stats, charges = await ref
+                worker.messages += 1
                 if charges:
                     self._on_charges(charges)
                 if stats is not None:
@@ -175,6 +188,7 @@ class ShardDispatcher:
         worker.alive = False
         self.lost.append(worker.index)
         logger.error("worker %d (pid %d) is gone: %s", worker.index, worker.pid, type(exc).__name__)
+        self._changed.set()  # the others' shares grew
         if not any(w.alive for w in self.workers):
             error = ClusterError("every Ray worker of this run is gone; rerun to resume")
             while self._queue:

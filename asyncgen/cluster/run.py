@@ -265,6 +265,16 @@ class ClusterWorkers:
             await self.dispatcher.aclose()
             if self.dispatcher.redone:
                 logger.info("%d items of lost workers ran on others", self.dispatcher.redone)
+            for slot in self.slots:
+                logger.info(
+                    "ray worker %d: %d items in %d shards, %d messages, %d leases%s",
+                    slot.index,
+                    slot.done,
+                    slot.shards,
+                    slot.messages,
+                    int(slot.stats.get("leases", 0)),
+                    "" if slot.alive else " (lost)",
+                )
         for slot in self.slots:
             if not slot.alive:
                 continue

@@ -28,6 +28,7 @@ from asyncgen.errors import BudgetExceededError, ClusterError, LLMError
 from asyncgen.llm.usage import Charge
 
 logger = logging.getLogger("asyncgen.cluster")
+COALESCE = 0.005  # seconds an outcome waits for others to share its message
 
 Streamed = tuple[list[tuple[int, Outcome]], dict[str, Any] | None, list[Charge]]
 """(the outcomes ready now by position in the shard, the worker's transport counters or
@@ -116,6 +117,8 @@ class ShardWorker:
             left = len(items)
             while left:
                 batch = [await ready.get()]
+                if left > 1:
+                    await asyncio.sleep(COALESCE)  # outcomes ready within it share a message
                 while not ready.empty():
                     batch.append(ready.get_nowait())
                 done: list[tuple[int, Outcome]] = []
