@@ -202,3 +202,31 @@ def test_ray_without_ray_installed_is_one_line_exit_2(tmp_path: Path, command: s
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: --ray needs Ray: pip install 'asyncgen[ray]'"]
     assert not (tmp_path / "r").exists() and not (tmp_path / "o.run").exists()
+
+
+def test_ray_with_batch_mode_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """`--mode batch --ray`: one clear line, exit 2, no run directory."""
+    result = subprocess.run(
+        cli(
+            "generate",
+            "--n",
+            "3",
+            "--out",
+            str(tmp_path / "r"),
+            "--ray",
+            "local",
+            "--mode",
+            "batch",
+            "--quiet",
+        ),  # fmt: skip
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: --mode batch runs on one machine (one Batch API job per round): drop --ray"
+    ]
+    assert not (tmp_path / "r").exists()
