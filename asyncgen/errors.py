@@ -10,6 +10,7 @@ Only the CLI turns these into messages and exit codes; everything below it raise
     ├── StoreError             the run directory cannot be written, resumed or read
     │   └── RunLockedError     another live process is writing the same run directory
     ├── BudgetExceededError    --max-cost / --max-tokens spent: no new work is started
+    ├── ClusterError           a Ray cluster part (coordinator, dedup service, every worker) is gone
     └── LLMError(request)      a model call that did not produce a usable answer
         ├── LLMConnectionError     the endpoint could not be reached, or dropped us
         │   └── LLMTimeoutError    no answer within the configured timeout
@@ -26,6 +27,7 @@ from typing import Any
 __all__ = [
     "AsyncgenError",
     "BudgetExceededError",
+    "ClusterError",
     "ConfigError",
     "DatasetError",
     "EmbeddingError",
@@ -72,6 +74,10 @@ class RunLockedError(StoreError):
 
 class BudgetExceededError(AsyncgenError):
     """A cost or token budget is spent; in-flight work may finish, new work may not start."""
+
+
+class ClusterError(AsyncgenError):
+    """A part of a Ray run the driver cannot do without is gone (`asyncgen.cluster`)."""
 
 
 class LLMError(AsyncgenError):

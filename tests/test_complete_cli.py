@@ -7,6 +7,8 @@ from pathlib import Path
 
 import orjson
 from engine_support import cli, subprocess_env
+from http_stub import StubServer
+from http_stub import completion as stub_completion
 
 FLAKY = """
 sim:
@@ -78,8 +80,8 @@ def test_every_line_ends_as_result_or_failure_and_rerun_retries_only_failures(
     assert complete(tmp_path, *args, config=FLAKY).returncode == 0
     done, failed = ids_of(out), ids_of(failures)
     assert failed and len(done) + len(failed) == 60 and not set(done) & set(failed)
-    reasons = [orjson.loads(x)["reason"] for x in failures.read_bytes().splitlines()]
-    assert all("ServerError" in r for r in reasons)
+    lines = [orjson.loads(x) for x in failures.read_bytes().splitlines()]
+    assert all(x["reason"] == "llm_error" and "ServerError" in x["message"] for x in lines)
     assert complete(tmp_path, *args, config=FLAKY).returncode == 0
     summary = orjson.loads((tmp_path / "results.run" / "summary.json").read_bytes())
     assert summary["requests"] == len(failed) and summary["done_before"] == len(done)
@@ -113,3 +115,81 @@ def test_max_cost_stops_new_requests_and_a_rerun_continues(tmp_path: Path) -> No
     assert sorted(ids_of(out)) == sorted(
         f"req-{i}" if i % 5 else f"line-{i + 1}" for i in range(200)
     )
+
+
+def test_each_line_goes_out_as_written_minus_asyncgens_keys(tmp_path: Path) -> None:
+    """id/metadata/kind stay local (metadata comes back); max_completion_tokens and unknown
+    parameters pass through untouched."""
+    line = {
+        "id": "a1",
+        "metadata": {"row": 7},
+        "model": "o3-mini",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_completion_tokens": 64,
+        "reasoning_effort": "low",
+        "seed": 11,
+        "logit_bias": {"50256": -100},
+    }
+    (tmp_path / "in.jsonl").write_bytes(orjson.dumps(line) + b"\n")
+    out = tmp_path / "r.jsonl"
+    with StubServer(lambda body, n: (200, stub_completion(), {})) as server:
+        result = complete(
+            tmp_path,
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--output",
+            str(out),
+            "--base-url",
+            server.base_url,
+        )
+    assert result.returncode == 0, result.stderr
+    sent = server.bodies[0]
+    assert sent == {k: v for k, v in line.items() if k not in ("id", "metadata")}
+    record = orjson.loads(out.read_bytes())
+    assert record["id"] == "a1" and record["metadata"] == {"row": 7}
+
+
+def test_failure_records_true_attempts_and_last_request_id(tmp_path: Path) -> None:
+    write_requests(tmp_path / "in.jsonl", 1)
+    out = tmp_path / "r.jsonl"
+
+    def handler(body: dict[str, object], n: int) -> tuple[int, object, dict[str, str]]:
+        return 500, {"error": {"message": "boom"}}, {"x-request-id": f"req_{n}"}
+
+    config = "llm:\n  retry:\n    max_retries: 2\n    backoff_initial: 0.01\n"
+    with StubServer(handler) as server:
+        result = complete(
+            tmp_path,
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--output",
+            str(out),
+            "--base-url",
+            server.base_url,
+            config=config,
+        )
+    assert result.returncode == 1, result.stderr  # nothing succeeded
+    failure = orjson.loads((tmp_path / "r.failures.jsonl").read_bytes())
+    assert failure["attempts"] == 3 and len(server.bodies) == 3
+    assert "req_3" in orjson.dumps(failure).decode()
+
+
+def test_insufficient_quota_stops_at_once_and_a_rerun_continues(tmp_path: Path) -> None:
+    """After the 5th answer the account is out of quota: exit 1 with one line saying what to
+    do, nothing retried, the lines not done stay unstarted, and a rerun finishes them."""
+    write_requests(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "r.jsonl"
+    quota = {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}
+    args = ("--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--concurrency", "1")
+    with StubServer(
+        lambda body, n: (200, stub_completion(), {}) if n <= 5 else (429, quota, {})
+    ) as s:
+        first = complete(tmp_path, *args, "--base-url", s.base_url)
+        assert len(s.bodies) == 6
+    assert first.returncode == 1
+    assert "add credit" in first.stderr
+    assert len(ids_of(out)) == 5 and not ids_of(tmp_path / "r.failures.jsonl")
+    with StubServer(lambda body, n: (200, stub_completion(), {})) as s:
+        again = complete(tmp_path, *args, "--base-url", s.base_url)
+        assert len(s.bodies) == 35
+    assert again.returncode == 0 and len(ids_of(out)) == 40

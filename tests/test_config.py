@@ -122,3 +122,13 @@ def test_key_found_the_dialogue_report_way(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / ".env.local").write_text("OPENAI_API_KEY=sk-local\nASYNCGEN_ENGINE__N=9\n")
     assert resolve_api_key(llm, environ={}) == "sk-local"
     assert load_config(environ={}).engine.n == 9
+
+
+def test_load_config_takes_a_mapping_like_a_file(tmp_path: Path) -> None:
+    """A dict of the YAML's shape merges over the defaults; a bad value names its key."""
+    given = {"llm": {"model": "m-from-dict"}, "engine": {"n": 7}}
+    config = load_config(given, {"engine.seed": 3}, environ={}, env_file=None)
+    assert (config.llm.model, config.engine.n, config.engine.seed) == ("m-from-dict", 7, 3)
+    assert given == {"llm": {"model": "m-from-dict"}, "engine": {"n": 7}}  # not consumed
+    with pytest.raises(ConfigError, match=r"^config: engine\.n: "):
+        load_config({"engine": {"n": -1}}, environ={}, env_file=None)

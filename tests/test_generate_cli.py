@@ -172,15 +172,16 @@ def test_first_snapshot_already_names_the_simulator(tmp_path: Path) -> None:
     """Killed right after start-up, a simulated run still resumes: its snapshot says so."""
     from engine_support import EchoPipeline
 
+    from asyncgen.cli.launch import setup_run
     from asyncgen.config import load_config
-    from asyncgen.engine.launch import setup_run
     from asyncgen.store import RunLayout
 
     config = load_config(None, {"engine.n": 3}, environ={}, env_file=None)
     layout = RunLayout.in_dir(tmp_path / "run", "records.jsonl")
     import logging
 
-    setup_run(config, EchoPipeline(config), layout, quiet=True)
+    opened, _ = setup_run(config, EchoPipeline(config), layout, quiet=True)
+    assert opened.layout == layout and not opened.resumed
     logger = logging.getLogger("asyncgen")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

@@ -75,11 +75,22 @@ def test_five_hundred_interactions_respect_the_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def _wait_for_lines(path: Path, lines: int, proc: subprocess.Popen[bytes]) -> None:
+    """Poll until `path` holds `lines` complete lines (the run got that far)."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= lines:
+            return
+        assert proc.poll() is None, f"the run ended before {path.name} had {lines} lines"
+        time.sleep(0.02)
+    raise AssertionError(f"{path.name} never reached {lines} lines")
+
+
 def test_sigkill_during_stages_and_conversations_then_rerun(tmp_path: Path) -> None:
     """Killed mid-stage and mid-run, reruns finish with exactly n valid, unique records."""
-    import random
     import signal
-    import time
 
     config = tmp_path / "config.yaml"
     config.write_text("sim:\n  latency_median: 0.03\n  latency_sigma: 0.0\n")
@@ -87,10 +98,11 @@ def test_sigkill_during_stages_and_conversations_then_rerun(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     cmd = [sys.executable, "-m", "asyncgen", "generate", "--pipeline", "interaction",
            "--n", "150", "--out", str(out), "--config", str(config), "--quiet"]  # fmt: skip
-    rng = random.Random(7)
-    for delay in (rng.uniform(1.5, 2.5), rng.uniform(2.6, 3.4)):
+    # Kill on observed progress, not on a timer (a loaded machine would shift the moment):
+    # first once the query stage has written some queries, then once some records exist.
+    for path, lines in ((out / "queries.jsonl", 3), (out / "records.jsonl", 5)):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        _wait_for_lines(path, lines, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     personas = (out / "personas.jsonl").read_text()

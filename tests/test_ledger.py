@@ -121,3 +121,40 @@ def test_twenty_sigkills_the_ledger_matches_the_simulators_billed_tokens(
     assert summary["tokens_in_total"] + summary["tokens_out_total"] == totals.total.tokens
     records = _lines(out / "records.jsonl")
     assert len(records) == n and len({r["id"] for r in records}) == n
+
+
+def test_stats_and_report_read_the_ledger(tmp_path: Path) -> None:
+    """`stats` and `report` show the ledger's bill, by stage, matching summary.json."""
+    out = tmp_path / "run"
+    made = subprocess.run(
+        cli("generate", "--n", "3", "--out", str(out), "--quiet", "--no-dedup"),
+        env=subprocess_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr.decode()
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    shown = subprocess.run(
+        cli("stats", str(out), "--json"), env=subprocess_env(), capture_output=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr.decode()
+    spend = orjson.loads(shown.stdout)["spend"]
+    assert spend["requests"] == summary["requests_total"] > 0
+    assert spend["cost_usd"] == summary["cost_usd_total"]
+    assert {"query_generation", "assistant", "user_feedback"} <= set(spend["by_stage"])
+    # stages sized to the plan: 3 items + 20 % spares = 4 queries, one call each to write
+    # and to style (the 50 personas x 6 queries of before cost 350 calls)
+    stages = summary["spend"]["by_stage"]
+    assert stages["query_generation"]["requests"] == 4
+    assert stages["style_transfer"]["requests"] == 4
+    assert len((out / "queries.jsonl").read_text().splitlines()) == 4
+    report = subprocess.run(
+        cli("report", str(out), "--no-embed"),
+        env=subprocess_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr.decode()
+    cost = orjson.loads((out / "report.json").read_bytes())["cost"]
+    assert cost["source"] == "ledger" and cost["requests"] == summary["requests_total"]
+    assert cost["tokens_in"] == summary["tokens_in_total"]

@@ -203,3 +203,123 @@ def test_fault_rate_follows_server_failures_only() -> None:
     assert rate.value > 0.3
     assert is_server_fault("malformed") and is_server_fault("http_502")
     assert not is_server_fault("http_404") and not is_server_fault("length")
+
+
+# -- header families ---------------------------------------------------------------------
+
+NOW = 1_700_000_000.0
+
+
+def test_azure_minus_one_is_never_a_limit() -> None:
+    """Azure's -1 means "not limited": no limit, no remaining, nothing to wait for."""
+    info = parse_rate_limit_headers(
+        {
+            "x-ratelimit-limit-requests": "-1",
+            "x-ratelimit-remaining-requests": "-1",
+            "x-ratelimit-limit-tokens": "-1",
+            "x-ratelimit-remaining-tokens": "-1",
+        }
+    )
+    assert info.limit_requests is None and info.limit_tokens is None
+    assert info.remaining_requests is None and info.remaining_tokens is None
+
+
+def test_azure_remaining_tokens_alone_is_read() -> None:
+    info = parse_rate_limit_headers({"x-ratelimit-remaining-tokens": "1200"})
+    assert info.remaining_tokens == 1200 and info.limit_tokens is None and not info.is_empty
+
+
+def test_anthropic_keeps_input_and_output_token_limits_apart() -> None:
+    """RFC 3339 resets; input and output token limits each in their own field."""
+    info = parse_rate_limit_headers(
+        {
+            "anthropic-ratelimit-requests-limit": "4000",
+            "anthropic-ratelimit-requests-remaining": "3999",
+            "anthropic-ratelimit-requests-reset": "2023-11-14T22:13:21Z",
+            "anthropic-ratelimit-input-tokens-limit": "400000",
+            "anthropic-ratelimit-input-tokens-remaining": "399000",
+            "anthropic-ratelimit-input-tokens-reset": "2023-11-14T22:13:21Z",
+            "anthropic-ratelimit-output-tokens-limit": "80000",
+            "anthropic-ratelimit-output-tokens-remaining": "79000",
+            "anthropic-ratelimit-tokens-limit": "80000",
+            "anthropic-ratelimit-tokens-remaining": "79000",
+        },
+        now=NOW,
+    )
+    assert info.limit_requests == 4000 and info.remaining_requests == 3999
+    assert info.reset_requests == pytest.approx(1700000001.0 - NOW)
+    assert info.limit_input_tokens == 400_000 and info.limit_output_tokens == 80_000
+    assert info.limit_tokens is None  # the combined one is only the tighter of the two
+
+
+def test_openrouter_reset_in_epoch_ms_is_a_fixed_window() -> None:
+    info = parse_rate_limit_headers(
+        {
+            "x-ratelimit-limit": "20",
+            "x-ratelimit-remaining": "3",
+            "x-ratelimit-reset": str(int((NOW + 12.5) * 1000)),
+        },
+        now=NOW,
+    )
+    assert info.limit_requests == 20 and info.remaining_requests == 3
+    assert info.reset_requests == pytest.approx(12.5) and info.fixed_window_requests
+
+
+def test_groq_requests_per_day_is_a_budget_not_an_rpm() -> None:
+    """Groq's limit-requests counts a day (reset minutes away): never taken as RPM."""
+    info = parse_rate_limit_headers(
+        {
+            "x-ratelimit-limit-requests": "14400",
+            "x-ratelimit-remaining-requests": "14370",
+            "x-ratelimit-reset-requests": "2m59.56s",
+            "x-ratelimit-limit-tokens": "18000",
+            "x-ratelimit-remaining-tokens": "17997",
+            "x-ratelimit-reset-tokens": "7.66s",
+        }
+    )
+    assert info.limit_requests is None and info.daily_requests == 14400
+    assert info.remaining_requests == 14370 and info.limit_tokens == 18000
+
+
+def test_together_per_second_limits_read_per_minute() -> None:
+    """Together states per-second limits (requests and x-tokenlimit-*): x 60 for RPM/TPM."""
+    info = parse_rate_limit_headers(
+        {
+            "x-ratelimit-limit": "100",
+            "x-ratelimit-remaining": "98",
+            "x-ratelimit-reset": "0.02",
+            "x-tokenlimit-limit": "3000",
+            "x-tokenlimit-remaining": "2900",
+        }
+    )
+    assert info.limit_requests == 6000 and info.remaining_requests == 98
+    assert info.limit_tokens == 180_000 and info.remaining_tokens == 2900
+    assert not info.fixed_window_requests
+
+
+def test_litellm_proxy_pass_through_limits_are_not_ours() -> None:
+    """Upstream limits a LiteLLM proxy passes on (equal to its llm_provider- copies) are dropped;
+    a value that differs is the proxy key's own and is kept."""
+    upstream = {
+        "x-litellm-model-id": "abc",
+        "x-ratelimit-limit-requests": "10000",
+        "llm_provider-x-ratelimit-limit-requests": "10000",
+        "x-ratelimit-remaining-requests": "9999",
+        "llm_provider-x-ratelimit-remaining-requests": "9999",
+    }
+    assert parse_rate_limit_headers(upstream).is_empty
+    own = {**upstream, "x-ratelimit-limit-requests": "300", "x-ratelimit-remaining-requests": "7"}
+    info = parse_rate_limit_headers(own)
+    assert info.limit_requests == 300 and info.remaining_requests == 7
+
+
+def test_the_same_headers_without_a_proxy_are_learned() -> None:
+    info = parse_rate_limit_headers({"x-ratelimit-limit-requests": "10000"})
+    assert info.limit_requests == 10000
+
+
+def test_retry_hints_llm_provider_and_message() -> None:
+    assert parse_retry_after({"llm_provider-retry-after": "4"}) == 4.0
+    message = "Rate limit reached for gpt-4o on requests per min. Please try again in 20ms."
+    assert parse_retry_after({}, message=message) == pytest.approx(0.02)
+    assert parse_retry_after({}, message="no hint here") is None

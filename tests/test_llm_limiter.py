@@ -51,16 +51,16 @@ async def test_rpm_paces_sends_evenly() -> None:
 
 
 async def test_default_burst_is_admitted_by_an_openai_style_endpoint() -> None:
-    """With the default burst (one second of the limit), every send at 6,000 RPM is one the
-    simulator's OpenAI-style limiter admits: no 429 from a cold start, none once paced."""
+    """With the default burst (a tenth of a second of the limit), every send at 6,000 RPM is
+    one the simulator's OpenAI-style limiter admits: no 429 from a cold start, none paced."""
     clock = FakeClock()
     lim = limiter(clock, rpm=6000)
     times = await send_times(lim, clock, 800)
     endpoint = EndpointLimiter(6000, None, clock=iter(times).__next__)
     refused = [t for t in times if not endpoint.admit("key", 0).admitted]
     assert refused == []
-    assert sum(1 for t in times if t == times[0]) == 100  # an idle second's share at once
-    assert times[-1] - times[0] == pytest.approx(7.0, abs=0.02)  # then 100/s
+    assert sum(1 for t in times if t == times[0]) == 10  # a tenth of a second's share at once
+    assert times[-1] - times[0] == pytest.approx(7.9, abs=0.02)  # then 100/s
 
 
 async def test_short_burst_keeps_every_second_near_its_share() -> None:
@@ -130,7 +130,7 @@ async def test_fixed_window_reset_holds_sends_until_the_window_resets() -> None:
 async def test_limit_learned_late_charges_the_sends_already_made() -> None:
     """Sends made before the limit was known count against the new bucket (no 1 s overshoot)."""
     clock = FakeClock()
-    lim = limiter(clock, initial_concurrency=32)
+    lim = limiter(clock, initial_concurrency=32, burst_seconds=1.0)
     permits = [await lim.acquire() for _ in range(30)]
     clock.now += 0.2
     for permit in permits:
@@ -231,3 +231,80 @@ async def test_measuring_mode_does_not_pause_after_a_429() -> None:
     await send_times(lim, clock, 3)
     assert clock.now == start
     assert lim.paused_for == 0
+
+
+# -- rate control: a 429 is information -----------------------------------------------------
+
+
+class RollingWindow:
+    """An endpoint admitting at most `per_second` requests in any sliding second."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self.admitted: list[float] = []
+
+    def admit(self, now: float) -> bool:
+        recent = [t for t in self.admitted[-self.per_second :] if t > now - 1.0]
+        if len(recent) >= self.per_second:
+            return False
+        self.admitted.append(now)
+        return True
+
+
+async def drive_against(
+    lim: RateLimiter, clock: FakeClock, endpoint: RollingWindow, seconds: float
+) -> tuple[int, int]:
+    """Send as fast as the limiter allows for `seconds`; (admitted, refused)."""
+    admitted = refused = 0
+    end = clock.now + seconds
+    while clock.now < end:
+        permit = await lim.acquire()
+        if endpoint.admit(clock.now):
+            admitted += 1
+            lim.release(permit, outcome="ok")
+        else:
+            refused += 1
+            lim.release(permit, outcome="rate_limited", retry_after=1.0)
+    return admitted, refused
+
+
+async def test_a_configured_limit_that_draws_429s_is_lowered_a_little() -> None:
+    """Configured 6,000 RPM against a rolling 1 s window of 100: a few 429s teach the margin,
+    and the rate stays at the endpoint's limit (no second-long pause per 429)."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000, burst_seconds=1.0)
+    admitted, refused = await drive_against(lim, clock, RollingWindow(100), 30.0)
+    assert admitted >= 0.96 * 3000
+    assert refused <= 0.02 * admitted
+    assert lim.pauses <= 1  # at most the cold start's burst meets a closed second
+
+
+async def test_a_limit_higher_than_the_endpoints_adapts_down() -> None:
+    """Headers (or config) say 12,000 RPM, a proxy in front admits 6,000: the rate follows the
+    endpoint within seconds and the 429s stop."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=12000)
+    await drive_against(lim, clock, RollingWindow(100), 5.0)
+    admitted, refused = await drive_against(lim, clock, RollingWindow(100), 20.0)
+    assert admitted >= 0.95 * 2000 and refused <= 0.02 * admitted
+    assert lim.snapshot()["send_rpm"] < 6300
+
+
+async def test_no_limit_known_learns_the_rate_the_endpoint_admits() -> None:
+    """No limit given, no headers: the first 429s set a learned rate near what was admitted."""
+    clock = FakeClock()
+    lim = limiter(clock, concurrency=64)
+    await drive_against(lim, clock, RollingWindow(100), 5.0)
+    admitted, refused = await drive_against(lim, clock, RollingWindow(100), 20.0)
+    assert admitted >= 0.93 * 2000 and refused <= 0.03 * admitted
+    assert lim.control.ceiling is not None and 90 <= lim.control.ceiling <= 110
+
+
+async def test_a_run_of_429s_holds_everyone_briefly() -> None:
+    """Five 429s in a row mean the window is closed: every send waits the advice (at most 2 s)."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    for _ in range(5):
+        permit = await lim.acquire()
+        lim.release(permit, outcome="rate_limited", retry_after=1.5)
+    assert lim.paused_for == pytest.approx(1.5)

@@ -125,16 +125,46 @@ def test_ngram_overlap_detects_copies(tmp_path: Path) -> None:
     assert ngram_overlap(["a b c d", "e f g h"], 4) == 0.0
 
 
-async def test_html_and_plots_are_written(tmp_path: Path) -> None:
-    """report.html embeds every plot, and each PNG on disk is a real image."""
+async def test_page_is_self_contained_and_embeds_every_entry(tmp_path: Path) -> None:
+    """report.html fetches nothing, and its chunks hold every record, reject and failure."""
+    import base64
+    import gzip
+    import html as html_lib
+
     run, _ = _make_run(tmp_path)
     report = await write_report(run, embed=True)
-    html = (run / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(report["plots"]) >= 3
-    for rel in report["plots"]:
-        assert (run / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (run / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)
+    assert "<link" not in page and "@import" not in page
+    chunks = re.findall(r"id='ag-chunk-\d+'>([^<]+)</script>", page)
+    entries = [e for c in chunks for e in json.loads(gzip.decompress(base64.b64decode(c)))]
+    assert len(entries) == 120 + 1 + 3
+    assert [e["status"] for e in entries].count("Rejected") == 3
     assert json.loads((run / "report.json").read_text())["records"] == 120
     assert report["diversity"]["nearest_neighbour"]["count"] > 1
+    for tile in report["headline"]:
+        assert f"data-path='{html_lib.escape(tile['path'])}'" in page
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", page, flags=re.S))
+    for key in ("valid_first_parse", "share_at_or_above_threshold", "resolution_status"):
+        assert key not in visible
+
+
+def test_cost_counts_every_session_of_a_resumed_run(tmp_path: Path) -> None:
+    """A resume with nothing to do does not make the run look free."""
+    run, records = _make_run(tmp_path)
+    (run / "summary.json").write_text(
+        json.dumps({"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0})
+    )
+    lines = [
+        {"session": "a", "tokens_in": 500, "tokens_out": 100, "cost_usd": 0.1},
+        {"session": "a", "tokens_in": 9000, "tokens_out": 3000, "cost_usd": 0.2},
+        {"session": "b", "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0},
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report, _, _ = build_report(run, embed=False)
+    assert report["cost"]["cost_usd"] == pytest.approx(0.2)
+    assert report["cost"]["cost_per_record_usd"] == pytest.approx(0.2 / len(records), abs=1e-6)
+    assert report["cost"]["tokens_in"] == 9000
 
 
 def test_partial_run_without_summary_is_reported_not_fatal(tmp_path: Path) -> None:
@@ -155,7 +185,7 @@ def test_cli_prints_headline_and_rejects_missing_dir(tmp_path: Path) -> None:
     run, _ = _make_run(tmp_path)
     result = CliRunner().invoke(app, ["report", str(run), "--no-embed"])
     assert result.exit_code == 0, result.output
-    assert "distinct-2" in result.output
+    assert "Distinct word pairs" in result.output and "Valid on first parse" in result.output
     import sys
 
     from asyncgen.cli.errors import run_cli
@@ -209,3 +239,53 @@ def test_report_on_a_simulator_dialogue_run_matches_the_records(tmp_path: Path) 
     assert report["length"]["turns_histogram"] == {str(k): v for k, v in sorted(turns.items())}
     assert report["records"] == 40
     assert report["cost"]["tokens_in"] and report["cost"]["tokens_in"] > 0
+
+
+def test_chart_axes_hold_every_value() -> None:
+    """No bar runs past its axis: the axis ends at or above the largest share and count."""
+    from asyncgen.report.charts import coverage_card, histogram_svg, nice_ticks
+
+    for low, high in ((0, 0.053), (0, 34), (0.91, 0.985), (0, 0.4), (0, 7)):
+        ticks = nice_ticks(low, high, 4)
+        assert ticks[0] <= low and ticks[-1] >= high
+    card = coverage_card(
+        "user_emotions",
+        {
+            "realised": {"Happy": 53, "Sad": 47},
+            "realised_share": {"Happy": 0.053, "Sad": 0.047},
+            "target_share": {"Happy": 0.05, "Sad": 0.05},
+            "max_deviation": 0.003,
+        },
+    )
+    widths = [float(w) for w in re.findall(r"width:([\d.]+)%", card)]
+    assert widths and max(widths) <= 100.0
+    svg = histogram_svg([0.5, 1.5, 2.5], [34, 12], xlabel="turns", line=2.2, line_label="bar")
+    heights = [float(h) for h in re.findall(r"height='([\d.]+)'", svg)]
+    assert all(h <= 220 - 24 - 42 for h in heights)  # inside the plot area
+
+
+def test_judge_scores_on_records_reach_the_headline_and_the_browser(tmp_path: Path) -> None:
+    """`record["quality"]["scores"]` gives mean scores per criterion and a filterable score."""
+    from asyncgen.report.browse import BrowserData
+
+    run, records = _make_run(tmp_path, n=30)
+    scored = []
+    for i, record in enumerate(records):
+        if i % 3 == 0:
+            record["quality"] = {"scores": {"naturalness": 2 + i % 4, "task_success": 4}}
+            scored.append(record)
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    browser = BrowserData()
+    report, _, _ = build_report(run, embed=False, browser=browser)
+    means = report["quality"]["means"]
+    expected = sum(r["quality"]["scores"]["naturalness"] for r in scored) / len(scored)
+    assert means["naturalness"] == pytest.approx(expected, abs=1e-3)
+    assert report["quality"]["judged_records"] == len(scored)
+    tile = next(t for t in report["headline"] if t["key"] == "judge")
+    assert tile["value"] == pytest.approx((means["naturalness"] + means["task_success"]) / 2)
+    index = browser.index()
+    scores = index["columns"]["score"][: len(records)]
+    assert sum(s is not None for s in scores) == len(scored)
+    (tmp_path / "plain").mkdir()
+    unjudged, _, _ = build_report(_make_run(tmp_path / "plain")[0], embed=False)
+    assert next(t for t in unjudged["headline"] if t["key"] == "judge")["display"] == "not judged"

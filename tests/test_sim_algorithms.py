@@ -282,7 +282,7 @@ def test_retry_after_styles() -> None:
     ("overrides", "key"),
     [
         ({"limiter": "token_bucket", "rpd": 10}, "sim.rpd"),
-        ({"limiter": "daily", "rpm": 10}, "sim.rpm"),
+        ({"profile": "openai", "rpd": 10}, "sim.rpd"),
         ({"limiter": "concurrency", "tpm": 10}, "sim.rpm/sim.tpm"),
         ({"limiter": "rolling", "concurrency_limit": 3}, "sim.concurrency_limit"),
     ],

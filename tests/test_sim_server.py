@@ -91,7 +91,8 @@ def test_tpm_limits_tokens_and_reports_token_headers(sim_factory: Callable[..., 
     assert first.headers["x-ratelimit-limit-tokens"] == "6000"
     assert int(first.headers["x-ratelimit-remaining-tokens"]) < 6000 - 100
     assert "x-ratelimit-limit-requests" not in first.headers
-    assert second.json()["error"]["type"] == "rate_limit_exceeded"
+    assert second.json()["error"]["type"] == "tokens"  # OpenAI: the refusing dimension
+    assert second.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 async def test_keys_have_separate_allowances(sim_factory: Callable[..., Any]) -> None:
@@ -151,7 +152,10 @@ async def test_streaming_paces_output_tokens() -> None:
     async with start_simulator(seconds_per_output_token=0.01) as sim:
         async with httpx.AsyncClient(base_url=sim.base_url, timeout=10.0) as client:
             started = time.monotonic()
-            response = await client.post("/chat/completions", json=_body(stream=True))
+            response = await client.post(
+                "/chat/completions",
+                json=_body(stream=True, stream_options={"include_usage": True}),
+            )
             elapsed = time.monotonic() - started
     usage_line = [x for x in response.text.split("\n\n") if '"usage"' in x][-1]
     tokens = int(usage_line.split('"completion_tokens":')[1].split(",")[0])

@@ -36,6 +36,28 @@ def test_iter_jsonl_names_file_and_line_of_a_bad_line(tmp_path: Path) -> None:
         list(iter_jsonl(path))
 
 
+def test_iter_jsonl_skips_only_a_torn_last_line(tmp_path: Path) -> None:
+    """The one reader tolerates a torn tail (no newline) but never a bad line mid-file."""
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"id": 1}\n\n{"id": 2}\n{"id": 3, "te')
+    assert [obj["id"] for _, obj in iter_jsonl(path)] == [1, 2]
+    path.write_bytes(b'{"id": 1}\n{"id": 2}')  # a whole object, only its newline missing
+    assert [obj["id"] for _, obj in iter_jsonl(path)] == [1, 2]
+    path.write_bytes(b'{"id": 1}\n{"id": 2, "te\n{"id": 3}\n')
+    with pytest.raises(StoreError, match="r.jsonl:2"):
+        list(iter_jsonl(path))
+
+
+def test_interaction_stage_file_refuses_a_corrupt_middle_line(tmp_path: Path) -> None:
+    """personas.jsonl with a broken line before good ones is an error, not a silent skip."""
+    from asyncgen.interaction.jsonl import read_jsonl
+
+    path = tmp_path / "personas.jsonl"
+    path.write_bytes(b'{"persona_id": "a"}\nnot json\n{"persona_id": "b"}\n{"persona_id"')
+    with pytest.raises(StoreError, match="personas.jsonl:2"):
+        read_jsonl(path)
+
+
 async def test_writer_appends_whole_lines_and_counts_after_writing(tmp_path: Path) -> None:
     """`on_written` runs once the line is in the file; the file holds one line per object."""
     path = tmp_path / "out.jsonl"

@@ -11,6 +11,10 @@ from typing import Any
 from asyncgen.bench._stats import StepStats
 
 _DPI = 110
+# Okabe-Ito: told apart with the common colour-vision deficiencies; markers differ too
+OK, SENT, SUSTAINED, GOODPUT = "#009E73", "#6b6b6b", "#CC79A7", "#0072B2"
+LIMITED, ERRORS, P50, P90, P99 = "#D55E00", "#E69F00", "#0072B2", "#E69F00", "#D55E00"
+TTFT, ITL = "#009E73", "#CC79A7"
 
 
 def _pyplot() -> Any:
@@ -19,7 +23,39 @@ def _pyplot() -> Any:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update({"font.size": 10.5, "axes.titlesize": 12, "legend.fontsize": 9.5})
     return plt
+
+
+def _headroom(ax: Any, values: list[float]) -> None:
+    """y from 0 to 12 % above the highest value, so no line or marker sits on the frame."""
+    finite = [v for v in values if v == v]  # NaN != NaN
+    top = max(finite) if finite else 1.0
+    ax.set_ylim(0, top * 1.12 if top > 0 else 1.0)
+
+
+def _x_room(ax: Any, xs: list[float]) -> None:
+    """A margin either side of the first and last step (log axes get a ratio)."""
+    if len(xs) < 2:
+        return
+    low, high = min(xs), max(xs)
+    if ax.get_xscale() == "log":
+        ax.set_xlim(low / 1.25, high * 1.25)
+    else:
+        pad = (high - low) * 0.05
+        ax.set_xlim(low - pad, high + pad)
+
+
+def _legend_below(ax: Any, handles: list[Any], labels: list[str]) -> None:
+    """The legend under the plot, where it covers nothing."""
+    ax.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=min(3, len(labels)),
+        frameon=False,
+    )
 
 
 def _x_label(profile: str) -> str:
@@ -52,19 +88,20 @@ def _style_x(ax: Any, profile: str, steps: list[StepStats]) -> None:
 def _rate_lines(ax: Any, steps: list[StepStats], profile: str) -> None:
     """Successful, sent (open loop only), drain-corrected and goodput requests/s."""
     xs = [s.x for s in steps]
-    ax.plot(xs, [s.success_per_s for s in steps], "o-", color="tab:green", label="successful req/s")
+    shown = [s.success_per_s for s in steps]
+    ax.plot(xs, shown, "o-", color=OK, label="successful req/s")
     if profile != "sweep":  # closed-loop senders spin on fast failures: sent/s says nothing
-        ax.plot(xs, [s.requests_per_s for s in steps], "s--", color="tab:gray", label="sent req/s")
+        sent = [s.requests_per_s for s in steps]
+        ax.plot(xs, sent, "s--", color=SENT, label="sent req/s")
+        shown += sent
     if any(s.sustained_share < 1 for s in steps):
         sustained = [s.sustained_success_per_s for s in steps]
-        ax.plot(
-            xs, sustained, "o:", color="tab:purple", label="sustainable req/s (drain-corrected)"
-        )
+        ax.plot(xs, sustained, "D:", color=SUSTAINED, label="sustainable req/s (drain-corrected)")
     if any(s.goodput_per_s is not None for s in steps):
         goodput = [s.goodput_per_s or 0.0 for s in steps]
-        ax.plot(xs, goodput, "^:", color="tab:blue", label="goodput/s (under latency target)")
+        ax.plot(xs, goodput, "^:", color=GOODPUT, label="goodput/s (under latency target)")
     ax.set_ylabel("requests/s")
-    ax.set_ylim(bottom=0)
+    _headroom(ax, shown)
 
 
 def _failure_lines(ax: Any, steps: list[StepStats]) -> Any:
@@ -72,9 +109,9 @@ def _failure_lines(ax: Any, steps: list[StepStats]) -> Any:
     xs = [s.x for s in steps]
     ax2 = ax.twinx()
     limited = [100 * s.rate_limited_fraction for s in steps]
-    ax2.plot(xs, limited, "x-", color="tab:red", label="429 %")
+    ax2.plot(xs, limited, "x-", color=LIMITED, label="429 %")
     others = [100 * s.other_error_fraction for s in steps]
-    ax2.plot(xs, others, "d:", color="tab:orange", label="other errors %")
+    ax2.plot(xs, others, "v:", color=ERRORS, label="other errors %")
     ax2.set_ylabel("share of requests (%)")
     ax2.set_ylim(0, 105)
     return ax2
@@ -84,18 +121,19 @@ def throughput_png(steps: list[StepStats], profile: str, onset: float | None) ->
     """Main plot: successful requests/s (and sent, sustained, goodput), 429 and error shares."""
     plt = _pyplot()
     steps = _ordered(steps)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 5))
     _rate_lines(ax, steps, profile)
     _style_x(ax, profile, steps)
+    _x_room(ax, [s.x for s in steps])
     ax2 = _failure_lines(ax, steps)
     if onset is not None:
         what = "errors from" if profile == "sweep" else "429s from"
-        ax.axvline(onset, color="tab:red", linestyle="--", alpha=0.6)
-        top = ax.get_ylim()[1] * 0.95
-        ax.annotate(f"{what} {onset:.4g}", (onset, top), color="tab:red", ha="right")
+        ax.axvline(onset, color=LIMITED, linestyle="--", alpha=0.7)
+        top = ax.get_ylim()[1] * 0.97
+        ax.annotate(f"{what} {onset:.4g} ", (onset, top), color=LIMITED, ha="right", va="top")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center left", fontsize=8)
+    _legend_below(ax, lines[0] + lines2[0], lines[1] + lines2[1])
     ax.set_title("Throughput and failures")
     return _png(fig)
 
@@ -105,16 +143,24 @@ def latency_png(steps: list[StepStats], profile: str) -> bytes:
     plt = _pyplot()
     steps = _ordered(steps)
     xs = [s.x for s in steps]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for q, style in (("p50", "o-"), ("p90", "s--"), ("p99", "^:")):
-        ax.plot(xs, [_nan(s.latency[q]) for s in steps], style, label=f"latency {q}")
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    shown: list[float] = []
+    for q, style, colour in (("p50", "o-", P50), ("p90", "s--", P90), ("p99", "^:", P99)):
+        values = [_nan(s.latency[q]) for s in steps]
+        ax.plot(xs, values, style, color=colour, label=f"latency {q}")
+        shown += values
     if any(s.ttft["p50"] is not None for s in steps):
-        ax.plot(xs, [_nan(s.ttft["p50"]) for s in steps], "v-", label="TTFT p50")
-        ax.plot(xs, [_nan(s.itl["p50"]) for s in steps], "*-", label="inter-token p50")
+        ttft = [_nan(s.ttft["p50"]) for s in steps]
+        itl = [_nan(s.itl["p50"]) for s in steps]
+        ax.plot(xs, ttft, "v-", color=TTFT, label="time to first token p50")
+        ax.plot(xs, itl, "P-", color=ITL, label="inter-token p50")
+        shown += ttft + itl
     ax.set_ylabel("seconds")
-    ax.set_ylim(bottom=0)
+    _headroom(ax, shown)
     _style_x(ax, profile, steps)
-    ax.legend(loc="upper left", fontsize=8)
+    _x_room(ax, xs)
+    handles, labels = ax.get_legend_handles_labels()
+    _legend_below(ax, handles, labels)
     ax.set_title("Latency of successful requests")
     return _png(fig)
 
@@ -124,13 +170,17 @@ def tokens_png(steps: list[StepStats], profile: str) -> bytes:
     plt = _pyplot()
     steps = _ordered(steps)
     xs = [s.x for s in steps]
-    fig, ax = plt.subplots(figsize=(8, 4.0))
-    ax.plot(xs, [s.input_tokens_per_s for s in steps], "o-", label="input tokens/s")
-    ax.plot(xs, [s.output_tokens_per_s for s in steps], "s-", label="output tokens/s")
+    fig, ax = plt.subplots(figsize=(9, 4.3))
+    tokens_in = [s.input_tokens_per_s for s in steps]
+    tokens_out = [s.output_tokens_per_s for s in steps]
+    ax.plot(xs, tokens_in, "o-", color=P50, label="input tokens/s")
+    ax.plot(xs, tokens_out, "s--", color=P90, label="output tokens/s")
     ax.set_ylabel("tokens/s")
-    ax.set_ylim(bottom=0)
+    _headroom(ax, tokens_in + tokens_out)
     _style_x(ax, profile, steps)
-    ax.legend(loc="upper left", fontsize=8)
+    _x_room(ax, xs)
+    handles, labels = ax.get_legend_handles_labels()
+    _legend_below(ax, handles, labels)
     ax.set_title("Token throughput")
     return _png(fig)
 
@@ -145,8 +195,12 @@ def retry_after_png(steps: list[StepStats]) -> bytes | None:
         return None
     plt = _pyplot()
     keys = sorted(counts, key=float)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.bar([f"{k}s" for k in keys], [counts[k] for k in keys], color="tab:red")
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    ax.bar([f"{k} s" for k in keys], [counts[k] for k in keys], color=LIMITED)
+    _headroom(ax, [float(counts[k]) for k in keys])
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Retry-After (seconds)")
     ax.set_ylabel("429 responses")
     ax.set_title("Retry-After advice on 429s")

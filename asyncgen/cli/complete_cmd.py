@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from asyncgen.config.batch import deadline_setting
+
 
 def failures_path(output: Path) -> Path:
     """The failures file beside the output: `results.jsonl` → `results.failures.jsonl`."""
@@ -26,16 +28,23 @@ def run_complete(
     *,
     model: str | None,
     quiet: bool,
+    price_in: float | None = None,
+    price_out: float | None = None,
 ) -> int:
     """Run every input line through the transport; returns the exit code."""
+    from asyncgen.cli.launch import launch
     from asyncgen.config import load_config
+    from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.complete import CompletePipeline
-    from asyncgen.engine.launch import launch
     from asyncgen.store import RunLayout
 
     config = load_config(config_file, overrides)
+    apply_prices(config, price_in, price_out)
+    check_budget_prices(config)
     pipeline = CompletePipeline(config, input_path, records_file=output.name, model=model)
-    pipeline.scan()
+    if pipeline.scan() == 0:
+        typer.echo(f"complete: {input_path} holds no requests; nothing was done", err=True)
+        return 1
     run_dir = run_dir_for(output)
     layout = RunLayout(
         run_dir=run_dir,
@@ -45,7 +54,19 @@ def run_complete(
         log_name=config.engine.log_file,
     )
     summary = launch(config, pipeline, layout, quiet=quiet, resume=False, use_gate=False)
+    if summary.done == 0 and summary.target > 0:
+        typer.echo(_nothing_succeeded(summary, layout.failures), err=True)
+        return max(summary.exit_code, 1)
     return summary.exit_code
+
+
+def _nothing_succeeded(summary: Any, failures: Path) -> str:
+    """`complete: none of 3 requests succeeded (most often 3×: reason); see X.failures.jsonl`."""
+    reasons = sorted(summary.failure_reasons.items(), key=lambda kv: -kv[1])
+    top = f" (most often {reasons[0][1]}×: {reasons[0][0]})" if reasons else ""
+    return (
+        f"complete: none of {summary.target} requests succeeded{top}; see {failures} for each one"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -66,8 +87,33 @@ def complete(
     concurrency: int | None = typer.Option(None, "--concurrency", help="Requests in flight."),
     max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
+    price_in: float | None = typer.Option(
+        None, "--price-in", help="USD per million input tokens of --model."
+    ),
+    price_out: float | None = typer.Option(
+        None, "--price-out", help="USD per million output tokens of --model."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
+    ),
     log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray worker actors (default 2)."
+    ),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="online | batch (the Batch API: half price, answers within its window).",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
+    ),
 ) -> None:
     """Complete every request of --input; a rerun skips ids that already have a result."""
     overrides: dict[str, Any] = {
@@ -79,10 +125,24 @@ def complete(
         "llm.limits.concurrency": concurrency,
         "engine.max_workers": concurrency,
         "llm.max_cost": max_cost,
+        "engine.metrics_port": metrics_port,
         "llm.max_tokens": max_tokens,
         "engine.log_level": log_level.upper() if log_level else None,
+        "engine.ray.address": ray,
+        "engine.ray.workers": ray_workers,
+        "llm.mode": mode,
+        "llm.batch.deadline": deadline_setting(deadline),
     }
-    code = run_complete(input_path, output, config, overrides, model=model, quiet=quiet)
+    code = run_complete(
+        input_path,
+        output,
+        config,
+        overrides,
+        model=model,
+        quiet=quiet,
+        price_in=price_in,
+        price_out=price_out,
+    )
     _exit(code)
 
 

@@ -18,6 +18,15 @@ def is_debug() -> bool:
     return "--debug" in sys.argv or os.environ.get("ASYNCGEN_DEBUG") == "1"
 
 
+def describe_os_error(exc: OSError) -> str:
+    """`cannot write /path: No space left on device` (what, where, why; no traceback)."""
+    reason = exc.strerror or type(exc).__name__
+    where = exc.filename if exc.filename is not None else None
+    if where is None:
+        return f"{reason} ({type(exc).__name__})"
+    return f"{where}: {reason}"
+
+
 def run_cli(app: typer.Typer) -> int:
     """Run the app and map what escapes it to an exit code.
 
@@ -33,6 +42,11 @@ def run_cli(app: typer.Typer) -> int:
         if is_debug():
             raise
         typer.echo(f"error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a missing, read-only or full output location, named in one line
+        if is_debug():
+            raise
+        typer.echo(f"error: {describe_os_error(exc)}", err=True)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

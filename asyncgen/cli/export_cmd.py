@@ -13,6 +13,7 @@ from rich.table import Table
 
 from asyncgen.config import load_config
 from asyncgen.errors import ConfigError
+from asyncgen.store.ledger import read_ledger
 
 if TYPE_CHECKING:
     from asyncgen.export import ExportOptions
@@ -103,13 +104,37 @@ def stats(
         strict=strict or None,
     )
     figures = run_statistics(run_dir, options, on_problem=_echo_problem)
+    spend = read_ledger(run_dir) if run_dir.is_dir() else None
+    if spend is not None:
+        figures["spend"] = spend.to_dict()
     if as_json:
         typer.echo(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
         return
     console = Console()
     console.print(_stats_table(figures))
     console.print(_split_table(figures["split"]))
+    if "spend" in figures:
+        console.print(_spend_table(figures["spend"], figures["input"]["records_read"]))
     _print_input_summary(console, figures)
+
+
+def _spend_table(spend: dict[str, Any], records: int) -> Table:
+    """The run's bill from its ledger: every session, by stage."""
+    table = Table(title=f"Spend (ledger, {spend['sessions']} session(s))")
+    for column in ("stage", "requests", "attempts", "tokens in", "tokens out", "cost"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, row in [*spend["by_stage"].items(), ("total", spend)]:
+        table.add_row(
+            stage,
+            str(row["requests"]),
+            str(row["attempts"]),
+            str(row["tokens_in"]),
+            str(row["tokens_out"]),
+            f"${row['cost_usd']:.4f}",
+        )
+    if records:
+        table.caption = f"${spend['cost_usd'] / records:.6f} per record"
+    return table
 
 
 def _files_table(figures: dict[str, Any]) -> Table:

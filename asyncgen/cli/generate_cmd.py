@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
+from asyncgen.config.batch import deadline_setting
 from asyncgen.errors import ConfigError
 
 GREEDY_OPTIONS = frozenset(
@@ -78,6 +79,9 @@ class GenerateArgs:
     overrides: dict[str, Any] = field(default_factory=dict)
     min_turns: list[int] | None = None
     max_turns: list[int] | None = None
+    price_in: float | None = None
+    price_out: float | None = None
+    estimate: int | None = None
 
 
 def _turns(name: str, values: list[int] | None, pipeline: str) -> dict[str, Any]:
@@ -107,8 +111,8 @@ def _model_overrides(model: str | None) -> dict[str, Any]:
 
 def _load(args: GenerateArgs, overrides: dict[str, Any]) -> Any:
     """The config from a resumed run's snapshot, or from defaults and --config."""
+    from asyncgen.cli.launch import config_from_snapshot
     from asyncgen.config import load_config
-    from asyncgen.engine.launch import config_from_snapshot
 
     if args.resume is not None:
         return config_from_snapshot(args.resume, args.config, overrides)
@@ -140,11 +144,20 @@ def _resolve(args: GenerateArgs) -> tuple[Any, Path, bool]:
 
 def run_generate(args: GenerateArgs) -> int:
     """Build the pipeline and run it; returns the exit code."""
-    from asyncgen.engine.launch import launch
+    from asyncgen.cli.launch import launch
+    from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.registry import load_pipeline
     from asyncgen.store import RunLayout
 
     config, run_dir, resume = _resolve(args)
+    apply_prices(config, args.price_in, args.price_out)
+    check_budget_prices(config)
+    if args.estimate is not None:
+        from asyncgen.cli.estimate import run_estimate
+
+        for line in run_estimate(config, args.estimate, quiet=args.quiet).lines():
+            typer.echo(line)
+        return 0
     pipeline = load_pipeline(config.engine.pipeline, config)
     layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
     summary = launch(config, pipeline, layout, quiet=args.quiet, resume=resume, use_gate=True)
@@ -180,9 +193,27 @@ def generate(
     max_workers: int | None = typer.Option(None, "--max-workers", help="Conversations in flight."),
     max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
+    price_in: float | None = typer.Option(
+        None, "--price-in", help="USD per million input tokens of the model(s) in use."
+    ),
+    price_out: float | None = typer.Option(
+        None, "--price-out", help="USD per million output tokens of the model(s) in use."
+    ),
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    estimate: bool = typer.Option(
+        False,
+        "--estimate",
+        help="Run a small pilot and print projected requests, tokens,"
+        " cost and wall time for --n (writes nothing to --out).",
+    ),
+    estimate_items: int = typer.Option(
+        20, "--estimate-items", min=1, help="Items in the --estimate pilot."
+    ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
+    ),
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue the run in this directory with its saved settings."
     ),
@@ -237,6 +268,31 @@ def generate(
         None, "--queries-file", help="Load queries from this file (interaction)."
     ),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep semantic near-duplicates."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray worker actors (default 2)."
+    ),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        help="online | batch (the Batch API: half price, answers within its window).",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
+    ),
+    test_extraction: bool = typer.Option(
+        False,
+        "--test-extraction",
+        "--test_extraction",
+        help="The report's testing mode: extract one base dialogue and show it; no run.",
+    ),
+    extraction_index: int = typer.Option(
+        0, "--extraction-index", "--extraction_index", help="Row for --test_extraction."
+    ),
 ) -> None:
     """Generate records until the run directory holds exactly --n of them (resumable)."""
     overrides: dict[str, Any] = {
@@ -246,6 +302,7 @@ def generate(
         "engine.max_workers": max_workers,
         "llm.max_cost": max_cost,
         "llm.max_tokens": max_tokens,
+        "engine.metrics_port": metrics_port,
         "llm.limits.rpm": rpm,
         "llm.limits.tpm": tpm,
         "engine.log_level": log_level.upper() if log_level else None,
@@ -266,8 +323,17 @@ def generate(
         "personas.personas_file": personas_file,
         "personas.queries_file": queries_file,
         "dedup.enabled": False if no_dedup else None,
+        "engine.ray.address": ray,
+        "engine.ray.workers": ray_workers,
+        "llm.mode": mode,
+        "llm.batch.deadline": deadline_setting(deadline),
         **_model_overrides(model),
     }
+    if test_extraction:  # the report's main(): testing mode instead of generation
+        from asyncgen.cli.extract_cmd import show_extraction
+
+        show_extraction(_load_plain(config, overrides), extraction_index, as_json=False)
+        return
     args = GenerateArgs(
         pipeline=pipeline,
         n=n,
@@ -278,8 +344,17 @@ def generate(
         overrides=overrides,
         min_turns=min_turns,
         max_turns=max_turns,
+        price_in=price_in,
+        price_out=price_out,
+        estimate=estimate_items if estimate else None,
     )
     _exit(run_generate(args))
+
+
+def _load_plain(config: Path | None, overrides: dict[str, Any]) -> Any:
+    from asyncgen.config import load_config
+
+    return load_config(config, overrides)
 
 
 def _exit(code: int) -> None:

@@ -12,37 +12,26 @@ from rich.table import Table
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.report import write_report
+from asyncgen.report.labels import label
 
 
 def _headline(report: dict[str, Any]) -> Table:
-    table = Table(title=f"Dataset report · {report['pipeline']} · {report['records']} records")
+    """The same tiles as the page's headline strip, as a terminal table."""
+    title = f"Dataset report · {label(report['pipeline'])} · {report['records']:,} records"
+    table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    validity, diversity = report["validity"], report["diversity"]
-    users, assistants = diversity["user_turns"], diversity["assistant_turns"]
-    rows: list[tuple[str, Any]] = [
-        ("valid first parse", validity["valid_first_parse"]),
-        ("valid after retries", validity["valid_after_retries"]),
-        ("rejected", validity["rejected"]),
-        ("failed", validity["failed"]),
-        (
-            "distinct-2 user / assistant",
-            f"{users['distinct_2']} / {assistants['distinct_2']}",
-        ),
-        ("4-gram overlap user", diversity["user_turns"]["ngram_overlap_4"]),
-        ("NN similarity mean", (diversity.get("nearest_neighbour") or {}).get("mean")),
-        ("turns per record (mean)", report["length"]["turns_per_record"]["mean"]),
-        ("cost per record (USD)", report["cost"]["cost_per_record_usd"]),
-        ("realised noise rate", report["noise"]["realised_noise_rate"]),
-    ]
-    worst = report["largest_deviations"][:1]
-    if worst:
-        w = worst[0]
-        rows.append(("largest deviation", f"{w['dimension']}={w['value']} {w['gap']:+.3f}"))
-    if report.get("judge"):
-        rows.extend((f"judge {k}", v) for k, v in report["judge"]["means"].items())
-    for name, value in rows:
-        table.add_row(name, "—" if value is None else str(value))
+    table.add_column("verdict")
+    table.add_column("detail", overflow="fold")
+    for tile in report["headline"]:
+        detail = str(tile.get("detail") or "")
+        if tile.get("reference"):
+            ref = tile["reference"]
+            detail = f"reference {ref['display']} ({ref.get('source')}); {detail}"
+        if tile.get("parts"):
+            detail += "; " + ", ".join(f"{p['label']} {p['display']}" for p in tile["parts"])
+        verdict = {"good": "ok", "warn": "check", "bad": "problem"}.get(tile["verdict"], "")
+        table.add_row(tile["label"], tile["display"], verdict, detail)
     return table
 
 
@@ -75,6 +64,9 @@ def report(
     config_file: Path | None = typer.Option(None, "--config", help="YAML config file."),
 ) -> None:
     """Write report.html and report.json and print the headline figures."""
+    from asyncgen.store.rundir import require_run
+
+    require_run(run_dir)
     config = load_config(config_file)
     settings = config.report
     judge_model = judge or settings.judge_model

@@ -1,4 +1,4 @@
-"""`asyncgen sim serve`: the built-in OpenAI-compatible simulator in the foreground."""
+"""`asyncgen sim serve | profiles | limiters`: the built-in OpenAI-compatible simulator."""
 
 from __future__ import annotations
 
@@ -18,8 +18,19 @@ def serve_command(
     host: str | None = typer.Option(None, "--host", help="Listen address."),
     port: int | None = typer.Option(None, "--port", help="Listen port; 0 picks a free one."),
     api_key: str | None = typer.Option(None, "--api-key", help="Require this bearer token."),
+    profile: str | None = typer.Option(
+        None, "--profile", help="Provider modelled (see `asyncgen sim profiles`); openai."
+    ),
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute per key."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute per key."),
+    input_tpm: int | None = typer.Option(None, "--input-tpm", help="Input tokens per minute."),
+    output_tpm: int | None = typer.Option(None, "--output-tpm", help="Output tokens per minute."),
+    upstream_rpm: int | None = typer.Option(
+        None, "--upstream-rpm", help="litellm-proxy: the upstream's RPM (default 10x --rpm)."
+    ),
+    upstream_tpm: int | None = typer.Option(
+        None, "--upstream-tpm", help="litellm-proxy: the upstream's TPM (default 10x --tpm)."
+    ),
     limiter: str | None = typer.Option(
         None,
         "--limiter",
@@ -78,8 +89,13 @@ def serve_command(
         "sim.host": host,
         "sim.port": port,
         "sim.api_key": api_key,
+        "sim.profile": profile,
         "sim.rpm": rpm,
         "sim.tpm": tpm,
+        "sim.input_tpm": input_tpm,
+        "sim.output_tpm": output_tpm,
+        "sim.upstream_rpm": upstream_rpm,
+        "sim.upstream_tpm": upstream_tpm,
         "sim.limiter": limiter,
         "sim.rpd": rpd,
         "sim.concurrency_limit": concurrency_limit,
@@ -107,6 +123,17 @@ def serve_command(
     from asyncgen.sim.server import serve
 
     serve(settings, log_level=log_level.lower())
+
+
+@sim_app.command("profiles")
+def profiles_command() -> None:
+    """List the provider profiles, one line each."""
+    from asyncgen.sim.profiles import PROFILES
+
+    width = max(map(len, PROFILES))
+    for name, profile in PROFILES.items():
+        default = " (default)" if name == "openai" else ""
+        typer.echo(f"{name:{width}}  {profile.summary}{default}")
 
 
 @sim_app.command("limiters")

@@ -29,6 +29,8 @@ from asyncgen.config.llm import (
 )
 from asyncgen.config.loader import (
     DEFAULT_CONFIG_PATH,
+    ConfigLike,
+    as_run_config,
     load_config,
     redacted,
     resolve_api_key,
@@ -43,6 +45,7 @@ __all__ = [
     "PROVIDER_DEFAULTS",
     "AssistantModelSettings",
     "BenchSettings",
+    "ConfigLike",
     "DedupSettings",
     "DialogueSettings",
     "DistractorSettings",
@@ -63,6 +66,7 @@ __all__ = [
     "TimeoutSettings",
     "TrainingDataSettings",
     "UserModelSettings",
+    "as_run_config",
     "load_config",
     "redacted",
     "resolve_api_key",

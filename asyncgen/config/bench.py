@@ -57,3 +57,5 @@ class ReportSettings(Settings):
     sample_size: int = Field(default=2000, gt=0)
     judge_model: str | None = None
     judge_sample: int = Field(default=50, gt=0)
+    refresh_during_run: bool = True
+    refresh_interval: float = Field(default=30.0, gt=0)

@@ -11,6 +11,17 @@ from asyncgen.config.base import Settings
 BUILTIN_PIPELINES = ("interaction", "dialogue", "complete")
 
 
+class RaySettings(Settings):
+    """Running one run's items on a Ray cluster (`--ray`, `asyncgen.cluster`)."""
+
+    address: str | None = None
+    workers: int = Field(default=2, gt=0)
+    worker_cpus: float = Field(default=1.0, ge=0)
+    shard_size: int = Field(default=16, gt=0)
+    lease_batch: int = Field(default=16, gt=0)
+    stats_interval: float = Field(default=1.0, gt=0)
+
+
 class EngineSettings(Settings):
     """How a run is scheduled, written, drained and reported."""
 
@@ -23,13 +34,17 @@ class EngineSettings(Settings):
     fsync_interval: float = Field(default=1.0, ge=0)
     grace_period: float = Field(default=10.0, ge=0)
     metrics_interval: float = Field(default=5.0, gt=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     progress_interval: float = Field(default=30.0, gt=0)
     lag_interval: float = Field(default=0.05, gt=0)
     max_supplement_rounds: int = Field(default=3, ge=0)
+    supplement_patience: int = Field(default=20, ge=0)
     stop_failure_share: float | None = Field(default=0.9, gt=0, le=1)
     stop_failure_window: int = Field(default=200, ge=10)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: str = "asyncgen.log"
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @field_validator("pipeline")
     @classmethod

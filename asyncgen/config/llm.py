@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from asyncgen.config.base import Settings
+from asyncgen.config.batch import BatchSettings
 
 ProviderName = Literal["openai", "openrouter", "compatible", "simulator"]
 
@@ -50,6 +51,8 @@ class Price(Settings):
 
     input: float = Field(default=0.0, ge=0)
     output: float = Field(default=0.0, ge=0)
+    batch_input: float | None = Field(default=None, ge=0)  # None: llm.batch.price_share x input
+    batch_output: float | None = Field(default=None, ge=0)
 
 
 def _default_prices() -> dict[str, Price]:
@@ -73,7 +76,12 @@ class TimeoutSettings(Settings):
 
 
 class RetrySettings(Settings):
-    """Classified retries with jittered exponential backoff."""
+    """Classified retries with jittered exponential backoff.
+
+    `max_retries` bounds retries of failures (5xx, drops, bad bodies); 429s are bounded by
+    time instead: a request keeps retrying them for `rate_limit_patience` seconds, waiting
+    what the endpoint advises or, without advice, from `rate_limit_backoff` doubling.
+    """
 
     max_retries: int = Field(default=6, ge=0)
     backoff_initial: float = Field(default=0.25, ge=0)
@@ -81,6 +89,8 @@ class RetrySettings(Settings):
     backoff_jitter: float = Field(default=0.5, ge=0, le=1)
     retry_on_length: bool = True
     escalate_above: float = Field(default=0.2, ge=0, le=1)
+    rate_limit_patience: float = Field(default=600.0, ge=0)
+    rate_limit_backoff: float = Field(default=0.5, ge=0)
 
 
 class LimitSettings(Settings):
@@ -93,7 +103,7 @@ class LimitSettings(Settings):
     learn_from_headers: bool = True
     pause_on_429: bool = True
     resume_ramp_seconds: float = Field(default=1.0, ge=0)
-    burst_seconds: float = Field(default=1.0, gt=0)
+    burst_seconds: float = Field(default=0.1, gt=0)
     initial_concurrency: int = Field(default=4, gt=0)
     completion_estimate: int = Field(default=512, gt=0)
 
@@ -113,3 +123,5 @@ class LLMSettings(Settings):
     max_cost: float | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
     sampling: SamplingLists = Field(default_factory=SamplingLists)
+    mode: Literal["online", "batch"] = "online"
+    batch: BatchSettings = Field(default_factory=BatchSettings)

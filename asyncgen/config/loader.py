@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +26,7 @@ NOT_SECRET = {"max_tokens", "max_completion_tokens", "prompt_tokens", "output_to
 
 
 def load_config(
-    path: str | Path | None = None,
+    path: str | Path | Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
@@ -34,7 +35,8 @@ def load_config(
     """Build the effective config.
 
     Args:
-        path: a user YAML file merged over the packaged defaults.
+        path: a user YAML file, or a mapping of the same shape (`{"llm": {...}}`),
+            merged over the packaged defaults.
         overrides: dotted keys (``"llm.limits.rpm"``) from the CLI; ``None`` values are skipped.
         environ: the environment to read ``ASYNCGEN_SECTION__KEY`` variables from.
         env_file: a ``.env`` file whose values fill variables not already set (a
@@ -44,7 +46,9 @@ def load_config(
         ConfigError: one line per problem, naming the key.
     """
     data = _read_yaml(DEFAULT_CONFIG_PATH)
-    if path is not None:
+    if isinstance(path, Mapping):
+        _deep_merge(data, copy.deepcopy(dict(path)))
+    elif path is not None:
         _deep_merge(data, _read_yaml(Path(path)))
     env = dict(_dotenv(env_file))
     env.update(os.environ if environ is None else environ)
@@ -53,7 +57,25 @@ def load_config(
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, dotted, value)
-    return _validate(data, source=str(path) if path else "config")
+    source = str(path) if path is not None and not isinstance(path, Mapping) else "config"
+    return _validate(data, source=source)
+
+
+ConfigLike = RunConfig | Mapping[str, Any] | str | Path
+
+
+def as_run_config(config: ConfigLike) -> RunConfig:
+    """A validated `RunConfig` from a RunConfig, a spec-style dict, or a YAML path: what
+    every public class of the spec's API (the generators, the distractor factory) takes.
+
+    Raises:
+        ConfigError: the dict or file has unknown keys or bad values (one line each).
+    """
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, str | Path):
+        return load_config(config)
+    return _validate(dict(config), source="config")
 
 
 def validate_file(path: str | Path) -> list[str]:

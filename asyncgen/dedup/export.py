@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from asyncgen.dedup.hashes import HashSet, atomic_write_bytes
+from asyncgen.dedup.hashes import HashSet
 from asyncgen.dedup.index import VectorIndex
 from asyncgen.dedup.store import HASHES_FILE, IDS_FILE, INDEX_FILE, read_meta, state_dir
 from asyncgen.errors import StoreError
+from asyncgen.store.atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,6 @@ def export_embeddings(run_dir: Path, path: Path, order: Sequence[str] | None = N
         count = len(rows)
     buffer = io.BytesIO()
     np.save(buffer, vectors)
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    write_bytes_atomic(Path(path), buffer.getvalue())
     log.info("saved %d embeddings to %s", count, path)
     return count

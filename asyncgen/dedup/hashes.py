@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
 
 from asyncgen.errors import StoreError
+from asyncgen.store.atomic import write_bytes_atomic
 
 
 def sha256_text(text: str) -> str:
@@ -27,17 +27,6 @@ def sha256_text(text: str) -> str:
 def normalize_text(text: str) -> str:
     """Collapse whitespace and case so trivially reformatted copies hash the same."""
     return " ".join(text.split()).lower()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync it, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class HashSet:
@@ -80,7 +69,7 @@ class HashSet:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise StoreError("HashSet.save needs a path")
-        atomic_write_bytes(target, orjson.dumps(list(self._items), option=orjson.OPT_INDENT_2))
+        write_bytes_atomic(target, orjson.dumps(list(self._items), option=orjson.OPT_INDENT_2))
         return target
 
     def add(self, digest: str) -> bool:

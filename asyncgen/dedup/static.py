@@ -11,6 +11,7 @@ from pathlib import Path
 
 from asyncgen.config.dedup import DedupSettings
 from asyncgen.errors import EmbeddingError
+from asyncgen.store.atomic import replace_dir, temp_sibling
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +123,9 @@ def distill_static_model(source: str, target: Path, *, threads: int = 1) -> floa
 def _save_atomically(static: object, target: Path) -> None:
     """Save into a sibling temp folder, then rename it to `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_sibling(target)
     static.save_pretrained(str(tmp))  # type: ignore[attr-defined]
     if is_static_model_dir(target):  # another process won the race
         shutil.rmtree(tmp, ignore_errors=True)
         return
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    replace_dir(tmp, target)

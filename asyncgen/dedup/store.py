@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from asyncgen.dedup.hashes import HashSet, atomic_write_bytes
+from asyncgen.dedup.hashes import HashSet
 from asyncgen.dedup.index import VectorIndex
 from asyncgen.errors import StoreError
+from asyncgen.store.atomic import atomic_path, write_bytes_atomic
+from asyncgen.store.rundir import RunLayout
 
 log = logging.getLogger(__name__)
 
-DEDUP_DIR = "dedup"
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
 HASHES_FILE = "hashes.json"
@@ -34,7 +34,7 @@ class SavedState:
 
 def state_dir(run_dir: Path) -> Path:
     """`<run_dir>/dedup`, where the gate keeps its files."""
-    return Path(run_dir) / DEDUP_DIR
+    return RunLayout.in_dir(Path(run_dir)).dedup
 
 
 def save_state(run_dir: Path, index: VectorIndex, hashes: list[str], meta: dict[str, Any]) -> None:
@@ -45,15 +45,12 @@ def save_state(run_dir: Path, index: VectorIndex, hashes: list[str], meta: dict[
     """
     folder = state_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{INDEX_FILE}.tmp"
-    index.write(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / INDEX_FILE)
-    atomic_write_bytes(folder / IDS_FILE, orjson.dumps(index.ids))
+    with atomic_path(folder / INDEX_FILE) as temp:
+        index.write(temp)
+    write_bytes_atomic(folder / IDS_FILE, orjson.dumps(index.ids))
     HashSet(hashes).save(folder / HASHES_FILE)
     full = {**meta, "count": len(index), "index_kind": index.kind}
-    atomic_write_bytes(folder / META_FILE, orjson.dumps(full, option=orjson.OPT_INDENT_2))
+    write_bytes_atomic(folder / META_FILE, orjson.dumps(full, option=orjson.OPT_INDENT_2))
 
 
 def read_meta(run_dir: Path) -> dict[str, Any] | None:

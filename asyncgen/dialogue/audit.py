@@ -9,7 +9,8 @@ from typing import Any
 
 from asyncgen.config import DialogueSettings
 from asyncgen.dialogue.parse import emotion_for_turn
-from asyncgen.dialogue.store import read_records
+from asyncgen.store.jsonl import read_jsonl
+from asyncgen.store.rundir import RECORDS_FILE
 
 
 @dataclass
@@ -90,6 +91,6 @@ def audit_records(records: list[dict[str, Any]]) -> RunAudit:
     )
 
 
-def audit_run(run_dir: Path, records_file: str = "records.jsonl") -> RunAudit:
+def audit_run(run_dir: Path, records_file: str = RECORDS_FILE) -> RunAudit:
     """Audit the records of a run directory."""
-    return audit_records(read_records(Path(run_dir) / records_file))
+    return audit_records(read_jsonl(Path(run_dir) / records_file))

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asyncgen.config import PoolEntry, RunConfig
+from asyncgen.config import ConfigLike, PoolEntry, RunConfig, as_run_config
 from asyncgen.contract import Failure, Outcome, Reason, Record, Reject
+from asyncgen.dialogue import local
 from asyncgen.dialogue.multiwoz import (
     MultiWOZDataset,
     anonymize,
@@ -37,6 +38,7 @@ from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scen
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.dialogue.store import DialogueFiles, EmbeddingMemory
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError, LLMResponseError
+from asyncgen.llm.ask import ask
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
 
@@ -58,7 +60,7 @@ class DialogueGenerator:
 
     def __init__(
         self,
-        config: RunConfig,
+        config: ConfigLike,
         client: ChatClient | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
@@ -67,13 +69,15 @@ class DialogueGenerator:
         """Bind the settings and the one chat client; datasets load on first use.
 
         Args:
-            config: the run configuration (its `dialogue` section drives everything).
-            client: the transport every call goes through (set later by the pipeline).
+            config: the run configuration (its `dialogue` section drives everything): a
+                `RunConfig`, a dict of the same shape, or a YAML path.
+            client: the transport every call goes through (set later by the pipeline);
+                `generate_unique_dialogues` opens one itself when there is none.
             sleep: the backoff sleep between invalid-format retries (injectable).
             clock: the wall clock for `created_at` (injectable).
         """
-        self.config = config
-        self.settings = config.dialogue
+        self.config = as_run_config(config)
+        self.settings = self.config.dialogue
         self.client = client
         self.space = ScenarioSpace(self.settings)
         self.sleep = sleep
@@ -90,9 +94,11 @@ class DialogueGenerator:
     # --- data -----------------------------------------------------------------------
 
     def load_dataset(self) -> MultiWOZDataset:
-        """Load the base dialogues once (the configured path, else the packaged sample)."""
+        """Load the base dialogues once: the configured path, else the report's
+        `./local_datasets/multi_woz_v22` when it exists, else the packaged sample."""
         if self.dataset is None:
-            self.dataset = load_multiwoz(self.settings.dataset_path, self.settings.dataset_split)
+            path = local.dataset_path(self.settings)
+            self.dataset = load_multiwoz(path, self.settings.dataset_split)
         return self.dataset
 
     async def aload_dataset(self) -> MultiWOZDataset:
@@ -104,19 +110,21 @@ class DialogueGenerator:
         return await asyncio.to_thread(self.load_persona_dataset)
 
     def load_persona_dataset(self) -> PersonaBank:
-        """Load the personas once and index them by cluster and summary."""
+        """Load the personas once and index them by cluster and summary (the configured
+        path, else the report's `./local_datasets/FinePersonas-…` folder, else the sample)."""
         if self.personas is None:
-            self.personas = load_personas(self.settings.persona_path)
+            self.personas = load_personas(local.persona_path(self.settings))
         return self.personas
 
     def populate_persona_dicts(self) -> None:
         """Rebuild `cluster_dict` and `summary_dict` of the loaded personas."""
         self.load_persona_dataset().populate_persona_dicts()
 
-    def select_random_persona(self, rng: random.Random) -> FinePersona:
-        """A persona by cluster or by summary, per `dialogue.persona_selection`."""
+    def select_random_persona(self, rng: random.Random | None = None) -> FinePersona:
+        """A persona by cluster or by summary, per `dialogue.persona_selection` (the
+        report's call takes no argument: then a fresh draw)."""
         bank = self.load_persona_dataset()
-        return bank.select_random_persona(rng, self.settings.persona_selection)
+        return bank.select_random_persona(rng or random.Random(), self.settings.persona_selection)
 
     def get_categories_for_service(self, service: str) -> list[str]:
         """General categories plus the service's own."""
@@ -182,10 +190,13 @@ class DialogueGenerator:
             presence_penalty=gen["presence_penalty"],
         )
 
-    async def _chat(self, request: ChatRequest, handle: ModelHandle) -> tuple[str, str]:
+    def _client(self) -> ChatClient:
         if self.client is None:
             raise LLMError("DialogueGenerator has no chat client")
-        result = await self.client.chat(request, handle)
+        return self.client
+
+    async def _chat(self, request: ChatRequest, handle: ModelHandle) -> tuple[str, str]:
+        result = await self._client().chat(request, handle)
         return result.content, result.model
 
     async def scenario_for(
@@ -232,28 +243,32 @@ class DialogueGenerator:
             LLMError: a call failed after the transport's own retries.
         """
         gen = payload["generation_params"]
-        messages = dialogue_messages(payload, scenario, base)
-        last_error: DialogueFormatError | None = None
-        retries = self.settings.max_retries if max_retries is None else max_retries
-        for attempt in range(retries + 1):
-            if attempt:
-                await self.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
-            request = ChatRequest(
-                messages=messages + repair_messages(last_error),
-                kind="dialogue_generation",
-                max_tokens=self.settings.dialogue_max_tokens,
-                require_complete=True,
-            )
-            text, model = await self._chat(request, handle)
+        request = ChatRequest(
+            messages=dialogue_messages(payload, scenario, base),
+            kind="dialogue_generation",
+            max_tokens=self.settings.dialogue_max_tokens,
+            require_complete=True,
+        )
+
+        def parse(text: str) -> list[DialogueTurn]:
             try:
-                turns = process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
+                return process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
             except DialogueFormatError as exc:
-                last_error = exc
-                log.info("dialogue attempt %d invalid: %s", attempt + 1, exc)
-                continue
-            return turns, text, model, attempt + 1
-        assert last_error is not None
-        raise last_error
+                log.info("dialogue answer invalid: %s", exc)
+                raise
+
+        answer = await ask(
+            self._client(),
+            request,
+            handle,
+            parse=parse,
+            invalid=DialogueFormatError,
+            repair=repair_messages,
+            max_retries=self.settings.max_retries if max_retries is None else max_retries,
+            backoff=lambda k: self.settings.retry_backoff * 2 ** (k - 1),
+            sleep=self.sleep,
+        )
+        return answer.value, answer.raw, answer.model, answer.calls
 
     # --- the report's call signatures -----------------------------------------------
 
@@ -292,24 +307,26 @@ class DialogueGenerator:
         prompt: str,
         min_turns: int,
         max_turns: int,
-        *,
-        scenario: str,
-        user_emotions: list[str],
-        assistant_emotions: list[str],
-        regions: list[str],
-        resolution_status: str = "Resolved",
-        sampling: dict[str, float] | None = None,
         temperature: float | None = None,
         top_p: float | None = None,
         frequency_penalty: float | None = None,
         presence_penalty: float | None = None,
         max_retries: int | None = None,
+        user_emotions: list[str] | None = None,
+        assistant_emotions: list[str] | None = None,
+        scenario: str = "",
+        regions: list[str] | None = None,
+        *,
+        resolution_status: str = "Resolved",
+        sampling: dict[str, float] | None = None,
         category: str = "general_inquiry",
     ) -> str:
         """The report's call: one valid tagged dialogue for a base conversation `prompt`.
 
-        The report's sampling parameters may be given one by one or as `sampling`; those
-        left None come from `llm.sampling`. `max_retries` (None: `dialogue.max_retries`)
+        The parameters come in the report's order, so its positional calls work. The
+        sampling parameters may be given one by one or as `sampling`; those left None
+        come from `llm.sampling`. Emotions and regions left None are drawn as a planned
+        item's are. `max_retries` (None: `dialogue.max_retries`)
         bounds the re-asks after an invalid format; the time slot and time of the last
         `generate_dynamic_scenario` call go into the prompt.
 
@@ -317,6 +334,11 @@ class DialogueGenerator:
             DialogueFormatError: no valid dialogue within the allowed retries.
             LLMError: a call failed after the transport's retries.
         """
+        rng = random.Random()
+        drawn_user, drawn_assistant = self.space.emotions(rng)
+        regions = regions or [rng.choice(self.settings.regions)]
+        user_emotions = user_emotions or drawn_user
+        assistant_emotions = assistant_emotions or drawn_assistant
         when = self.last_scenario_time
         payload = self._manual_payload(
             listservice, category, regions[0], when.get("slot", ""), when.get("time", "")
@@ -523,22 +545,46 @@ class DialogueGenerator:
         Raises:
             DatasetError: more dialogues than unique base dialogues (without reuse).
         """
-        from asyncgen.dedup import create_gate
-        from asyncgen.dialogue.pipeline import DialoguePipeline
-        from asyncgen.engine import run_generation
-
-        if self.client is None:
-            raise LLMError("DialogueGenerator needs a chat client to generate")
         config = self.config.model_copy(deep=True)
         config.engine.n = total_generations
         config.engine.pipeline = "dialogue"
-        pipeline = DialoguePipeline(config, generator=self)
-        gate = create_gate(config, run_dir)
-        summary = await run_generation(
-            config, pipeline, run_dir=run_dir, client=self.client, gate=gate, resume=resume
-        )
-        await self._remember_run(run_dir)
+        if self.client is not None:
+            summary = await self._run(config, Path(run_dir), self.client, resume, simulated=False)
+        else:  # the CLI's endpoint: the configured provider, or (no key) the simulator
+            from rich.console import Console
+
+            from asyncgen.engine.session import open_endpoint, open_transport
+
+            async with (
+                open_endpoint(config, Console(stderr=True)) as endpoint,
+                open_transport(config, endpoint) as transport,
+            ):
+                self.client = transport
+                try:
+                    simulated = endpoint.is_simulated
+                    summary = await self._run(config, Path(run_dir), transport, resume, simulated)
+                finally:
+                    self.client = None
+        await self._remember_run(Path(run_dir))
         return summary
+
+    async def _run(
+        self, config: RunConfig, run_dir: Path, client: ChatClient, resume: bool, simulated: bool
+    ) -> RunSummary:
+        from asyncgen.dedup import create_gate
+        from asyncgen.dialogue.pipeline import DialoguePipeline
+        from asyncgen.engine import RunOptions, run_generation
+
+        pipeline = DialoguePipeline(config, generator=self)
+        return await run_generation(
+            config,
+            pipeline,
+            run_dir=run_dir,
+            client=client,
+            gate=create_gate(config, run_dir),
+            resume=resume,
+            options=RunOptions(is_simulated=simulated),
+        )
 
     async def _remember_run(self, run_dir: Path) -> None:
         """Load the run's accepted embeddings, so `is_unique` answers against them."""
@@ -559,13 +605,17 @@ class DialogueGenerator:
 
     # --- the report's files ---------------------------------------------------------
 
-    def save_new_dialogues(self, new_dialogues: list[dict[str, Any]], folder: Path) -> int:
-        """Append dialogues to `output_file` and refresh `hash_file`; returns the total."""
-        return self.files.save_new_dialogues(new_dialogues, folder, self.existing_hashes)
+    def save_new_dialogues(
+        self, new_dialogues: list[dict[str, Any]], folder: Path | str = "."
+    ) -> int:
+        """Append dialogues to `output_file` and refresh `hash_file` (relative names in
+        `folder`, by default the working directory, as the report's call writes them);
+        returns the total."""
+        return self.files.save_new_dialogues(new_dialogues, Path(folder), self.existing_hashes)
 
-    def save_embeddings(self, embeddings: np.ndarray, folder: Path) -> None:
-        """Write dialogue embeddings to `embedding_file` (.npy)."""
-        self.files.save_embeddings(embeddings, folder)
+    def save_embeddings(self, embeddings: np.ndarray, folder: Path | str = ".") -> None:
+        """Write dialogue embeddings to `embedding_file` (.npy; relative to `folder`)."""
+        self.files.save_embeddings(embeddings, Path(folder))
 
 
 def _failure(stage: str, exc: LLMError) -> Failure:

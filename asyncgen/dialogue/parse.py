@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 from asyncgen.errors import LLMResponseError
 
@@ -100,19 +102,32 @@ def emotion_for_turn(emotions: list[str], turn_index: int, total_turns: int) -> 
     return emotions[min(turn_index * len(emotions) // max(total_turns, 1), len(emotions) - 1)]
 
 
+T = TypeVar("T", "DialogueTurn", dict[str, Any])
+
+
 def assign_selected_emotions(
-    turns: list[DialogueTurn], user_emotions: list[str], assistant_emotions: list[str]
-) -> list[DialogueTurn]:
+    turns: list[T], user_emotions: list[str], assistant_emotions: list[str]
+) -> list[T]:
     """Give every turn its speakers' emotions from the dialogue's assigned arcs.
 
     The report's placeholder returned the turns unchanged; here each turn carries the
     user's and the assistant's emotion for its position, the same arc the prompt asked
-    the model to follow.
+    the model to follow. `DialogueTurn`s get both emotions; the report's turn dicts
+    (`{"speaker": "USER" | "ASSISTANT", ...}`) get an `emotion` for their speaker, the
+    arc running over that speaker's turns.
     """
     total = len(turns)
+    spoken = Counter(str(t.get("speaker", "")).upper() for t in turns if isinstance(t, dict))
+    seen: Counter[str] = Counter()
     for index, turn in enumerate(turns):
-        turn.user_emotion = emotion_for_turn(user_emotions, index, total)
-        turn.assistant_emotion = emotion_for_turn(assistant_emotions, index, total)
+        if isinstance(turn, DialogueTurn):
+            turn.user_emotion = emotion_for_turn(user_emotions, index, total)
+            turn.assistant_emotion = emotion_for_turn(assistant_emotions, index, total)
+            continue
+        speaker = str(turn.get("speaker", "")).upper()
+        arc = user_emotions if speaker == "USER" else assistant_emotions
+        turn["emotion"] = emotion_for_turn(arc, seen[speaker], spoken[speaker])
+        seen[speaker] += 1
     return turns
 
 

@@ -13,6 +13,7 @@ from asyncgen.dialogue.generator import DialogueGenerator
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.errors import DatasetError
+from asyncgen.store.rundir import RECORDS_FILE
 
 FINGERPRINT_EXCLUDES = {
     "output_file", "hash_file", "embedding_file", "max_retries", "retry_backoff",
@@ -29,7 +30,7 @@ class DialoguePipeline(PipelineBase):
     """
 
     name = "dialogue"
-    records_file = "records.jsonl"
+    records_file = RECORDS_FILE
 
     def __init__(self, config: RunConfig, generator: DialogueGenerator | None = None) -> None:
         self.config = config
@@ -38,6 +39,10 @@ class DialoguePipeline(PipelineBase):
         self.generator = generator or DialogueGenerator(config)
         self._planner: DialoguePlanner | None = None
         self._run_dir: Path | None = None
+
+    def stage_counts(self) -> dict[str, tuple[int | None, int | None]]:
+        """One scenario call per dialogue: its total for the progress display."""
+        return {"dialogue scenarios": (None, self.config.engine.n)}
 
     @property
     def planner(self) -> DialoguePlanner:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asyncgen.errors import LLMResponseError
 from asyncgen.llm.types import Message
 from asyncgen.prompts import load_prompt
 
@@ -99,12 +98,13 @@ def dialogue_messages(payload: dict[str, Any], scenario: str, base: str) -> list
     return split_messages(text)
 
 
-def repair_messages(error: LLMResponseError | None) -> list[Message]:
-    """After an invalid answer: show it to the model and say what to fix (none at first)."""
-    if error is None or not error.raw:
+def repair_messages(raw: str, error: Exception) -> list[Message]:
+    """After an invalid answer: show it to the model and say what to fix (an empty answer
+    is not shown: the request is simply asked again)."""
+    if not raw:
         return []
     return [
-        {"role": "assistant", "content": error.raw},
+        {"role": "assistant", "content": raw},
         {
             "role": "user",
             "content": f"That answer cannot be used: {error}. Write the whole dialogue again, "

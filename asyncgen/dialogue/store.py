@@ -16,7 +16,9 @@ import numpy as np
 
 from asyncgen.config import DialogueSettings, RunConfig
 from asyncgen.errors import StoreError
-from asyncgen.store.atomic import write_bytes_atomic
+from asyncgen.store.atomic import atomic_path, write_bytes_atomic
+from asyncgen.store.jsonl import read_jsonl
+from asyncgen.store.rundir import RECORDS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,8 @@ class DialogueFiles:
 
     def save_embeddings(self, embeddings: np.ndarray, folder: Path) -> None:
         """Write the dialogue embeddings as a .npy array."""
-        path = folder / self.settings.embedding_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            np.save(handle, embeddings.astype(np.float32))
+        with atomic_path(folder / self.settings.embedding_file) as temp, temp.open("wb") as out:
+            np.save(out, np.asarray(embeddings, dtype=np.float32))
 
 
 class EmbeddingMemory:
@@ -117,23 +117,7 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms == 0, 1.0, norms)
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every complete record line of a run's records file (a torn last line is skipped)."""
-    if not path.is_file():
-        return []
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                records.append(value)
-    return records
-
-
-def export_run(run_dir: Path, config: RunConfig, records_file: str = "records.jsonl") -> int:
+def export_run(run_dir: Path, config: RunConfig, records_file: str = RECORDS_FILE) -> int:
     """Write `output_file`, `hash_file` and (with dedup state) `embedding_file` into a run.
 
     The run's `records.jsonl` stays the source of truth; these are the report's views of
@@ -143,7 +127,7 @@ def export_run(run_dir: Path, config: RunConfig, records_file: str = "records.js
     are kept and the new ones merged in by `dialogue_id`. Returns the dialogue count.
     """
     files = DialogueFiles(config.dialogue)
-    records = read_records(run_dir / records_file)
+    records = read_jsonl(run_dir / records_file)
     total = files.save_new_dialogues(records, run_dir, files.load_hashes(run_dir))
     if config.dedup.enabled:
         from asyncgen.dedup.export import export_embeddings

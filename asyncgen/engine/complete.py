@@ -2,8 +2,11 @@
 
 Input lines are OpenAI chat-completions request bodies, optionally with an `id` and
 `metadata` (and an asyncgen `kind`); the Batch API shape `{"custom_id", "body": {...}}`
-is accepted too. The whole file is validated before the first request, keeping only each
-line's offset and id in memory; a line's body is read again when its item runs.
+is accepted too. Each body goes out as the user wrote it, minus asyncgen's own keys
+(`id`, `metadata`, `kind` stay local; `metadata` comes back on the result): parameters
+asyncgen does not know, `max_completion_tokens` included, pass through untouched. The
+whole file is validated before the first request, keeping only each line's offset and id
+in memory; a line's body is read again when its item runs.
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ from typing import Any
 import orjson
 
 from asyncgen.config import RunConfig
-from asyncgen.contract import Failure, Outcome, PipelineTraits, Record, RunContext, WorkItem
+from asyncgen.contract import (
+    Failure,
+    Outcome,
+    PipelineTraits,
+    Reason,
+    Record,
+    RunContext,
+    WorkItem,
+)
 from asyncgen.errors import ConfigError, DatasetError, LLMError, LLMResponseError, LLMStatusError
+from asyncgen.llm.errors import RejectedAnswerError
+from asyncgen.llm.retry import failure_cause
 from asyncgen.llm.types import ChatRequest, ModelHandle
 from asyncgen.store.jsonl import parse_line
 
-SAMPLING_KEYS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
-NOT_EXTRA = {
-    "model",
-    "messages",
-    "stream",
-    "max_tokens",
-    "max_completion_tokens",
-    "response_format",
-}
+LOCAL_KEYS = frozenset({"id", "metadata", "kind"})
 
 
 class CompletePipeline:
@@ -111,7 +116,7 @@ class CompletePipeline:
         try:
             result = await ctx.client.chat(request, handle)
         except LLMError as exc:
-            return _failure(exc)
+            return _failure(exc, line.get("metadata"))
         data: dict[str, Any] = {
             "model": result.model,
             "content": result.content,
@@ -125,6 +130,11 @@ class CompletePipeline:
             "attempts": result.attempts,
             "request_id": result.request_id,
         }
+        if result.usage_estimated:
+            data["usage"]["estimated"] = True
+        tool_calls = _tool_calls(result.raw)
+        if tool_calls:
+            data["tool_calls"] = tool_calls
         if line.get("metadata") is not None:
             data["metadata"] = line["metadata"]
         return Record(id=item.record_id, data=data)
@@ -152,20 +162,18 @@ class CompletePipeline:
         return line
 
     def _request(self, line: dict[str, Any]) -> tuple[ChatRequest, ModelHandle | None]:
-        """The ChatRequest of a validated line, and a model handle when one is named."""
+        """The line's body as it goes out, and a model handle when one is named."""
         body = _body(line)
+        sent = {k: v for k, v in body.items() if k not in LOCAL_KEYS}
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
         request = ChatRequest(
             messages=body["messages"],
             kind=str(line.get("kind") or body.get("kind") or "generic"),
-            max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
-            response_format=body.get("response_format"),
-            extra_body={k: v for k, v in body.items() if k not in NOT_EXTRA | set(SAMPLING_KEYS)},
+            max_tokens=limit if isinstance(limit, int) else None,
+            stream=body.get("stream") is True,
             metadata=dict(line.get("metadata") or {}),
+            body=sent,
         )
-        request.extra_body.pop("kind", None)
-        for key in SAMPLING_KEYS:
-            if body.get(key) is not None:
-                setattr(request, key, float(body[key]))
         model = self.model or body.get("model")
         if not model:
             return request, None
@@ -216,11 +224,32 @@ def _validate(path: Path, lineno: int, raw: bytes) -> str:
     return str(record_id)
 
 
-def _failure(exc: LLMError) -> Failure:
-    """A failed request's line: the reason, and what the transport knew."""
+def _failure(exc: LLMError, metadata: Any = None) -> Failure:
+    """A failed request's line: the reason, the true attempt count, the last request id."""
     detail: dict[str, Any] = {"error": type(exc).__name__}
     if isinstance(exc, LLMStatusError):
         detail["status_code"] = exc.status_code
+    request_id = exc.request.get("request_id") or getattr(exc, "request_id", None)
+    if request_id:
+        detail["request_id"] = request_id
+    if metadata is not None:
+        detail["metadata"] = metadata
     raw = exc.raw if isinstance(exc, LLMResponseError) else None
-    attempts = int(getattr(exc, "attempts", 1) or 1)
-    return Failure(reason=f"{type(exc).__name__}: {exc}", attempts=attempts, raw=raw, detail=detail)
+    attempts = int(exc.request.get("attempts") or 1)
+    detail["cause"] = failure_cause(exc)
+    reason = Reason.LLM_REFUSED if isinstance(exc, RejectedAnswerError) else Reason.LLM_ERROR
+    return Failure(
+        reason=reason,
+        message=f"{type(exc).__name__}: {exc}",
+        attempts=attempts,
+        raw=raw,
+        detail=detail,
+    )
+
+
+def _tool_calls(raw: dict[str, Any] | None) -> Any:
+    """The first choice's tool calls, when the request offered tools and the model used them."""
+    try:
+        return raw["choices"][0]["message"].get("tool_calls") if raw else None
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None

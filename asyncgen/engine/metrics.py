@@ -37,6 +37,7 @@ class MetricsRecorder:
         interval: float,
         session: str,
         wall: Callable[[], datetime],
+        on_line: Callable[[], None] | None = None,
     ) -> None:
         self._writer = writer
         self._sample = sample
@@ -44,6 +45,7 @@ class MetricsRecorder:
         self._interval = interval
         self._session = session
         self._wall = wall
+        self._on_line = on_line  # e.g. the live report's cadence check
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -65,3 +67,5 @@ class MetricsRecorder:
     async def _emit(self) -> None:
         line = metrics_line(self._sample(), self._lag, self._session, self._wall())
         await self._writer.write(line)
+        if self._on_line is not None:
+            self._on_line()

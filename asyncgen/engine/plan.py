@@ -4,8 +4,11 @@ Item *i* is `pipeline.plan_item(i)`, pure in (config, seed, i); nothing holds th
 memory. A run needs `target - done` records. Round 0 plans that many fresh items (indices
 whose record id has not ended yet, lowest first). Every failed or rejected item of round
 *r* buys one replacement item in round *r + 1* (the next fresh index) while
-*r + 1 <= max_rounds*; past that it stays unreplaced. Replacements start as soon as they
-are owed (no barrier between rounds), lowest round first.
+*r + 1 <= max_rounds*. Past that, rounds continue while they make progress: with
+`patience` > 0 a failure is still replaced unless the last `patience` supplement items
+all ended without a record (then it stays unreplaced and `stopped_no_progress` says
+why the run ends short). Replacements start as soon as they are owed (no barrier between
+rounds), lowest round first.
 
 Invariant, checked by the summary: `need == done + failed_or_rejected_unreplaced +
 in_flight + owed`, so `target == done_total + not_started + unreplaced` at the end.
@@ -73,6 +76,7 @@ class Planner:
         max_rounds: int,
         plan_size: int | None = None,
         start: PlanStart | None = None,
+        patience: int = 0,
     ) -> None:
         self._pipeline = pipeline
         self._is_accounted = is_accounted
@@ -87,6 +91,9 @@ class Planner:
         self.unreplaced = 0
         self.rounds_used = 0
         self.is_exhausted = False
+        self.patience = patience
+        self.fruitless = 0
+        self.stopped_no_progress = False
 
     @property
     def owed(self) -> int:
@@ -115,12 +122,26 @@ class Planner:
     def settle(self, ticket: Ticket, *, is_done: bool) -> None:
         """An item ended: a record, or a failure/reject that may buy a replacement."""
         self.in_flight -= 1
+        if ticket.round > 0:
+            self.fruitless = 0 if is_done else self.fruitless + 1
         if is_done:
             return
-        if ticket.round < self.max_rounds:
+        if ticket.round < self.max_rounds or self._still_progressing():
+            if ticket.round + 1 >= len(self._owed):
+                self._owed.append(0)
             self._owed[ticket.round + 1] += 1
         else:
             self.unreplaced += 1
+
+    def _still_progressing(self) -> bool:
+        """Past max_rounds: replace while the last `patience` supplement items were not all
+        fruitless (a 20 % duplicate rate never gets there; a systematic fault soon does)."""
+        if self.patience <= 0 or self.max_rounds <= 0:
+            return False
+        if self.fruitless >= self.patience:
+            self.stopped_no_progress = True
+            return False
+        return True
 
     def abandon(self, ticket: Ticket) -> None:
         """An item was taken but never ended (stop or cancel): it is owed again."""

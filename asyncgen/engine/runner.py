@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -22,22 +22,25 @@ from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
 from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
 from asyncgen.engine.shutdown import Shutdown
+from asyncgen.engine.stages import StageMeter
 from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.report.live import LiveReport
 from asyncgen.store import lock
 from asyncgen.store.index import write_index
 from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.ledger import Ledger, ledger_path
+
+if TYPE_CHECKING:
+    from asyncgen.engine.prometheus import MetricsServer, RunCollector
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
+    OpenRun,
     RunLayout,
-    check_plan,
-    plan_record,
-    prepare_run_dir,
-    snapshot_config,
+    open_run,
     write_json_atomic,
 )
 
@@ -82,7 +85,7 @@ async def run_generation(
     config: RunConfig,
     pipeline: Pipeline,
     *,
-    run_dir: Path | RunLayout,
+    run_dir: Path | RunLayout | OpenRun,
     client: ChatClient,
     gate: UniquenessGate | None = None,
     resume: bool = False,
@@ -96,7 +99,9 @@ async def run_generation(
     Args:
         config: the effective configuration (n, seed, workers, cadences from `engine`).
         pipeline: the plug-in that plans and runs items.
-        run_dir: the run directory, or a full layout (as `complete` uses).
+        run_dir: the run directory, a full layout (as `complete` uses), or a directory
+            the caller already opened (`store.open_run`; the CLI does, before starting a
+            simulator): it is opened once either way.
         client: the one transport every call goes through.
         gate: the uniqueness gate, or None to keep every record.
         resume: require an existing run in `run_dir`.
@@ -110,7 +115,13 @@ async def run_generation(
         RunLockedError: another process is writing the run directory.
     """
     opts = options or RunOptions()
-    layout = run_dir if isinstance(run_dir, RunLayout) else _layout(run_dir, pipeline, config)
+    opened = run_dir if isinstance(run_dir, OpenRun) else None
+    if isinstance(run_dir, OpenRun):
+        layout = run_dir.layout
+    elif isinstance(run_dir, RunLayout):
+        layout = run_dir
+    else:
+        layout = _layout(run_dir, pipeline, config)
     if resume and not layout.plan.exists():
         raise StoreError(f"nothing to resume in {layout.run_dir}: it holds no run (no plan.json)")
     ctx = RunContext(
@@ -133,21 +144,71 @@ async def run_generation(
         fsync_interval=config.engine.fsync_interval,
     )
     listeners = _charge_listeners(client)
+    exporter: MetricsServer | None = None
     try:
         await asyncio.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
-        existing = await _prepare(ctx, pipeline, layout, gate)
+        exporter = await _start_exporter(config, client, ledger)
+        if opened is None:
+            await asyncio.to_thread(open_run, layout, pipeline, config)
+        meter = StageMeter(ledger, pipeline, clock=opts.clock)
+        existing = await _prepare_with_progress(ctx, pipeline, layout, gate, opts, meter)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
+        run.collector = exporter.collector if exporter is not None else None
+        run.stage_meter = meter
         return await run.execute()
     finally:
         try:
             await _close(pipeline, gate)
         finally:
+            if exporter is not None:
+                await exporter.aclose()
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()
             lock.release(layout.run_dir)
+
+
+async def _prepare_with_progress(
+    ctx: RunContext,
+    pipeline: Pipeline,
+    layout: RunLayout,
+    gate: UniquenessGate | None,
+    opts: RunOptions,
+    meter: StageMeter,
+) -> ExistingRun:
+    """`_prepare` with the stage rows on the display (a transient one, replaced by the run's)."""
+    console = opts.console or Console(stderr=True)
+    display = ProgressReporter(
+        None,
+        mode=opts.progress or choose_mode(console, quiet=opts.quiet),
+        console=console,
+        logger=logger,
+        log_interval=ctx.config.engine.progress_interval,
+        title=opts.title or f"asyncgen {pipeline.name}: preparing",
+        stages=meter.rows,
+        transient=True,
+    )
+    display.start()
+    try:
+        return await _prepare(ctx, pipeline, layout, gate)
+    finally:
+        await display.aclose()
+
+
+async def _start_exporter(
+    config: RunConfig, client: ChatClient, ledger: Ledger
+) -> MetricsServer | None:
+    """The Prometheus endpoint when `engine.metrics_port` is set (up before any stage)."""
+    port = config.engine.metrics_port
+    if port is None:
+        return None
+    from asyncgen.engine.prometheus import MetricsServer, RunCollector
+
+    server = MetricsServer(RunCollector(client, ledger), host=config.engine.metrics_host, port=port)
+    await server.start()
+    return server
 
 
 def session_name(started_at: datetime) -> str:
@@ -173,8 +234,7 @@ async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
 async def _prepare(
     ctx: RunContext, pipeline: Pipeline, layout: RunLayout, gate: UniquenessGate | None
 ) -> ExistingRun:
-    """Open the directory, prepare the pipeline, rebuild what is on disk, start the gate."""
-    await asyncio.to_thread(open_run, layout, pipeline, ctx.config)
+    """Prepare the pipeline, rebuild what is on disk, start the gate."""
     await pipeline.prepare(ctx)
     existing = await asyncio.to_thread(
         load_existing,
@@ -201,20 +261,6 @@ def _layout(run_dir: Path, pipeline: Pipeline, config: RunConfig) -> RunLayout:
     return RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
 
 
-def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> None:
-    """Create the directory, record or check the plan, snapshot the config.
-
-    Raises:
-        StoreError: the directory cannot be written or holds a run with another plan.
-    """
-    prepare_run_dir(layout)
-    plan = plan_record(
-        pipeline.name, config.engine.seed, pipeline.plan_fingerprint(), config.engine.n
-    )
-    check_plan(layout, plan)
-    snapshot_config(layout, config)
-
-
 class _Run:
     """One session of a run: set up counters and tasks, work, then account."""
 
@@ -232,6 +278,8 @@ class _Run:
     ) -> None:
         self.config = config
         self.ledger = ledger
+        self.collector: RunCollector | None = None
+        self.stage_meter: StageMeter | None = None
         self.pipeline = pipeline
         self.layout = layout
         self.ctx = ctx
@@ -243,6 +291,8 @@ class _Run:
         self.started_at = started_at
         self.session = ledger.session
         self.lag = LagMonitor(opts.lag_interval or config.engine.lag_interval)
+        in_dir = layout.records.parent == layout.run_dir  # `complete` writes elsewhere
+        self.live = LiveReport(layout.run_dir, config.report, enabled=in_dir)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
 
     async def execute(self) -> RunSummary:
@@ -262,6 +312,7 @@ class _Run:
             max_rounds=self._max_rounds(),
             plan_size=self.traits.plan_size,
             start=start_at,
+            patience=self.engine.supplement_patience,
         )
         sampler = Sampler(
             tally,
@@ -271,11 +322,14 @@ class _Run:
             self.opts.clock,
             run_cost=lambda: self.ledger.totals.total.cost_usd,
         )
+        if self.collector is not None:
+            self.collector.sample = sampler.sample
         _freeze_heap()
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
         wall_time = self.opts.clock() - start
         summary = await self._account(tally, planner, pool, wall_time)
+        await self.live.finish()
         if pool.fatal is not None:
             raise pool.fatal
         return summary
@@ -321,6 +375,7 @@ class _Run:
             interval=self.engine.metrics_interval,
             session=self.session,
             wall=self.opts.wall,
+            on_line=self.live.poke,
         )
         metrics.start()
         progress = self._progress(sampler)
@@ -328,6 +383,9 @@ class _Run:
         if self.opts.install_signals:
             self.shutdown.install()
         pool = self._pool(planner, tally, writers)
+        attach = getattr(self.ctx.client, "attach_run", None)
+        if attach is not None:  # batch mode: a round flushes once every live item waits
+            attach(pool.live, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:
@@ -380,6 +438,7 @@ class _Run:
             logger=logger,
             log_interval=self.engine.progress_interval,
             title=self.opts.title or f"asyncgen {self.pipeline.name}",
+            stages=self.stage_meter.rows if self.stage_meter is not None else None,
         )
 
     async def _account(
@@ -387,6 +446,7 @@ class _Run:
     ) -> RunSummary:
         """Write index.json and summary.json; return the summary."""
         summary = self._summary(tally, planner, pool, wall_time)
+        summary.short_reason = self._short_reason(summary.status, planner)
         summary.add_spend(self.ledger.totals.to_dict())
         if pool.fatal is not None:
             summary.error = f"{type(pool.fatal).__name__}: {pool.fatal}"
@@ -442,7 +502,22 @@ class _Run:
             finished_at=self.opts.wall().isoformat(timespec="seconds"),
             failure_reasons=dict(tally.reasons.most_common(10)),
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
+            batch=stats.get("batch"),
         )
+
+    def _short_reason(self, status: Status, planner: Planner) -> str | None:
+        """Why a run holds fewer than n records, in one word (None when complete)."""
+        if status == "complete":
+            return None
+        if status == "failing":
+            return "breaker"
+        if status in ("interrupted", "budget"):
+            return status
+        if planner.stopped_no_progress:
+            return "no_progress"
+        if planner.is_exhausted:
+            return "plan_exhausted"
+        return "round_limit" if planner.unreplaced else "short"
 
     def _status(self, tally: Tally, planner: Planner, pool: WorkerPool) -> Status:
         if pool.breaker.tripped:

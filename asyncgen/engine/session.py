@@ -16,7 +16,7 @@ from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.contract import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.summary import RunSummary
-from asyncgen.store.rundir import RunLayout
+from asyncgen.store.rundir import OpenRun, RunLayout
 
 logger = logging.getLogger("asyncgen.engine")
 T = TypeVar("T")
@@ -73,6 +73,33 @@ async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator
         yield transport
 
 
+@contextlib.asynccontextmanager
+async def open_client(
+    config: RunConfig, endpoint: Endpoint, transport: Any, run_dir: Path
+) -> AsyncIterator[Any]:
+    """The transport itself, or in batch mode (`llm.mode: batch`) the batch client over it.
+
+    Batch mode keeps `llm.batch.max_live` conversations live (each waits on a round), so
+    the engine's and the query stage's worker counts are raised to it.
+    """
+    if config.llm.mode != "batch":
+        yield transport
+        return
+    from asyncgen.llm.batch_client import open_batch_client
+
+    live = config.llm.batch.max_live
+    config.engine.max_workers = max(config.engine.max_workers, live)
+    config.interaction_generation.max_workers = max(config.interaction_generation.max_workers, live)
+    async with open_batch_client(
+        transport,
+        config.llm,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key,
+        run_dir=run_dir,
+    ) as client:
+        yield client
+
+
 def make_gate(config: RunConfig, run_dir: Path) -> UniquenessGate | None:
     """The uniqueness gate for this run, or None when dedup is off."""
     if not config.dedup.enabled:
@@ -85,7 +112,7 @@ def make_gate(config: RunConfig, run_dir: Path) -> UniquenessGate | None:
 async def execute(
     config: RunConfig,
     pipeline: Pipeline,
-    layout: RunLayout,
+    layout: RunLayout | OpenRun,
     *,
     options: RunOptions,
     console: Console,
@@ -93,17 +120,19 @@ async def execute(
     use_gate: bool = True,
 ) -> RunSummary:
     """Open the endpoint and transport, then run the pipeline into `layout`."""
+    run_dir = layout.layout.run_dir if isinstance(layout, OpenRun) else layout.run_dir
     async with (
         open_endpoint(config, console) as endpoint,
         open_transport(config, endpoint) as transport,
+        open_client(config, endpoint, transport, run_dir) as client,
     ):
         options.is_simulated = endpoint.is_simulated
-        gate = make_gate(config, layout.run_dir) if use_gate else None
+        gate = make_gate(config, run_dir) if use_gate else None
         return await run_generation(
             config,
             pipeline,
             run_dir=layout,
-            client=transport,
+            client=client,
             gate=gate,
             resume=resume,
             options=options,

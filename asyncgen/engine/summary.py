@@ -57,6 +57,8 @@ class RunSummary:
     failure_reasons: dict[str, int] = field(default_factory=dict)
     torn_bytes_dropped: int = 0
     error: str | None = None
+    batch: dict[str, Any] | None = None
+    short_reason: str | None = None
     requests_total: int = 0
     tokens_in_total: int = 0
     tokens_out_total: int = 0
@@ -122,6 +124,17 @@ class RunSummary:
         return data
 
 
+SHORT_REASONS = {
+    "breaker": "breaker: nearly every recent item failed",
+    "budget": "budget: --max-cost / --max-tokens spent",
+    "interrupted": "interrupted: rerun to resume",
+    "no_progress": "no_progress: supplement rounds stopped gaining records",
+    "plan_exhausted": "plan_exhausted: the plan has no more items",
+    "round_limit": "round_limit: max_supplement_rounds reached",
+    "short": "short",
+}
+
+
 def render_summary(summary: RunSummary) -> Table:
     """The summary as a rich table."""
     table = Table(title=f"asyncgen {summary.pipeline}: {summary.status}", show_header=False)
@@ -160,6 +173,10 @@ def render_summary(summary: RunSummary) -> Table:
         ),
         ("run directory", summary.run_dir),
     ]
+    if summary.batch:
+        rows.extend(batch_rows(summary.batch))
+    if summary.short_reason:
+        rows.append(("ended short because", SHORT_REASONS.get(summary.short_reason, "")))
     if summary.error:
         rows.append(("stopped by", summary.error))
     if summary.simulated:
@@ -180,3 +197,25 @@ def earlier_cost(metrics: Path, session: str) -> float:
     except StoreError:  # a damaged metrics file costs the total, never the summary
         pass
     return sum(last.values())
+
+
+def batch_rows(batch: dict[str, Any]) -> list[tuple[str, str]]:
+    """Batch mode's lines in the summary: rounds, batches, cost against online prices."""
+    saving = float(batch.get("saving_usd") or 0.0)
+    online = float(batch.get("cost_usd_at_online_prices") or 0.0)
+    share = f" ({saving / online:.0%})" if online > 0 else ""
+    rows = [
+        ("batch rounds / batches", f"{batch.get('rounds', 0)} / {batch.get('batches', 0)}"),
+        (
+            "batch cost / at online prices",
+            f"${float(batch.get('cost_usd_batch') or 0):.4f} / ${online:.4f}",
+        ),
+        ("saved against online", f"${saving:.4f}{share}"),
+        (
+            "resubmitted / online requests",
+            f"{batch.get('resubmitted', 0)} / {batch.get('online_requests', 0)}",
+        ),
+    ]
+    if batch.get("fallback_reason"):
+        rows.append(("batch fallback", str(batch["fallback_reason"])))
+    return rows

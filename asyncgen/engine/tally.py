@@ -77,6 +77,7 @@ class Snapshot:
     eta_s: float | None
     model_mix: dict[str, int]
     lag_p99_ms: float
+    batch: dict[str, Any] | None = None
 
     @property
     def success_rate(self) -> float:
@@ -193,6 +194,7 @@ class Sampler:
             eta_s=_eta(remaining, records_rate),
             model_mix=dict(stats.get("model_mix") or {}),
             lag_p99_ms=self.lag.total.percentile(0.99) * 1000,
+            batch=stats.get("batch"),
         )
 
     def _projected(self, tally: Tally) -> float | None:

@@ -29,7 +29,7 @@ from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
-from asyncgen.errors import BudgetExceededError, LLMError, StoreError
+from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
 from asyncgen.store.jsonl import JsonlWriter
 
 Kind = Literal["done", "failed", "rejected"]
@@ -75,6 +75,8 @@ class WorkerPool:
         self.budget_stop = False
         self.breaker = breaker or FailureBreaker(None, 1)
         self.fatal: BaseException | None = None
+        self.running = 0  # items inside run_item now
+        self._workers = 0
         self._queue: asyncio.Queue[Ticket | None] = asyncio.Queue(maxsize=queue_size)
         self._changed = asyncio.Event()
 
@@ -87,6 +89,7 @@ class WorkerPool:
         workers = [
             asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self.max_workers)
         ]
+        self._workers = len(workers)
         dispatcher = asyncio.create_task(self._dispatch(), name="dispatcher")
         stop = asyncio.create_task(self.shutdown.stopping.wait(), name="stop-wait")
         try:
@@ -145,6 +148,17 @@ class WorkerPool:
                 self.planner.abandon(ticket)
                 raise
 
+    def live(self) -> int:
+        """Items running, plus those a free worker is about to start (queued or owed).
+
+        Batch mode flushes a round once this many requests wait, so an item between
+        finishing and its worker's next item must count, or a round would go out early.
+        """
+        startable = self._queue.qsize()
+        if not (self.planner.is_exhausted or self.budget_stop or self.shutdown.is_stopping):
+            startable += self.planner.owed
+        return self.running + min(self._workers - self.running, startable)
+
     def _is_budget_spent(self) -> bool:
         if getattr(self.ctx.client, "budget_exhausted", False):
             if not self.budget_stop:
@@ -197,10 +211,14 @@ class WorkerPool:
 
     async def _outcome(self, ticket: Ticket) -> Outcome | None:
         """The pipeline's outcome; an exception it let escape becomes a failure."""
+        self.running += 1
         try:
             return await self.pipeline.run_item(ticket.item, self.ctx)
-        except BudgetExceededError:
+        except BudgetExceededError as exc:
             self.budget_stop = True
+            if getattr(exc, "stops_run", False) and not self.shutdown.is_stopping:
+                logger.error("%s", exc)  # out of quota: say what to do; exit 1, rest unstarted
+                self.shutdown.request("stopping: the provider will not serve this key")
             return None
         except LLMError as exc:
             return Failure(
@@ -208,7 +226,7 @@ class WorkerPool:
                 message=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
             )
-        except (asyncio.CancelledError, StoreError):
+        except (asyncio.CancelledError, StoreError, ClusterError):
             raise
         except Exception as exc:
             logger.exception("item %s raised; recorded as a failure", ticket.item.record_id)
@@ -217,6 +235,8 @@ class WorkerPool:
                 message=f"{type(exc).__name__}: {exc}",
                 detail={"error": type(exc).__name__},
             )
+        finally:
+            self.running -= 1
 
     async def _submit(self, ticket: Ticket, outcome: Outcome) -> asyncio.Future[None]:
         """Check uniqueness, then queue the outcome's line; returns the written-future."""

@@ -16,12 +16,11 @@ from typing import Any
 import orjson
 
 from asyncgen.errors import DatasetError, StoreError
+from asyncgen.store.rundir import FAILURES_FILE, REJECTED_FILE
+from asyncgen.store.rundir import RECORDS_FILE as RECORDS_FILE  # the report imports it from here
 
 logger = logging.getLogger("asyncgen.export")
 
-RECORDS_FILE = "records.jsonl"
-FAILURES_FILE = "failures.jsonl"
-REJECTED_FILE = "rejected.jsonl"
 MAX_EXAMPLES = 50
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from asyncgen.store.rundir import RunLayout
+
 ROLES = ("engineer", "student", "teacher", "nurse", "lawyer", "designer", "analyst")
 
 
@@ -145,7 +147,7 @@ def write_synthetic_run(
     """
     rng = random.Random(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "records.jsonl"
+    path = RunLayout.in_dir(run_dir).records
     with path.open("wb") as handle:
         for i in range(n):
             if kind == "interaction":

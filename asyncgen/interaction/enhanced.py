@@ -14,9 +14,8 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from asyncgen.config import RunConfig, load_config
+from asyncgen.config import RunConfig, as_run_config, load_config
 from asyncgen.interaction.pipeline import InteractionPipeline
-from asyncgen.interaction.settings import as_run_config
 from asyncgen.interaction.training import export_training_data
 
 

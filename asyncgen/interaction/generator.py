@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from itertools import count
 from types import TracebackType
@@ -13,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from asyncgen.config import ConfigLike, as_run_config
 from asyncgen.contract import Reason
 from asyncgen.errors import BudgetExceededError, LLMError, StoreError
 from asyncgen.interaction.assistant import AssistantModel
@@ -20,7 +23,6 @@ from asyncgen.interaction.conversation import ConversationTask, Parts, converse
 from asyncgen.interaction.distractor.types import Distractor
 from asyncgen.interaction.jsonout import MalformedOutputError
 from asyncgen.interaction.records import Clock, Interaction, utc_now
-from asyncgen.interaction.settings import ConfigLike, as_run_config
 from asyncgen.interaction.user_model import UserFeedbackModel
 from asyncgen.interaction.validate import problems
 from asyncgen.llm.types import ChatClient
@@ -78,8 +80,11 @@ class InteractionGenerator:
         self._sleep = sleep
         self._client = client
         self._owns_client = client is None
+        self._endpoint: AsyncExitStack | None = None  # the simulator and transport we opened
+        self._opening = anyio.Lock()
         self._parts: Parts | None = None
         self._sequence = count(1)
+        self._instance = uuid.uuid4().hex[:6]  # ids stay unique across generators
         self.last_batch: Any = None
 
     @property
@@ -126,12 +131,42 @@ class InteractionGenerator:
             clock=self.clock,
         )
 
+    async def _open_client(self) -> None:
+        """With no client given: the configured endpoint, or (no key and no base URL) the
+        embedded simulator, started once, announced in one line and stopped by `aclose`,
+        as the CLI does."""
+        if self._client is not None:
+            return
+        async with self._opening:
+            if self._client is not None:
+                return
+            from asyncgen.engine.session import needs_simulator, open_endpoint, open_transport
+
+            if not needs_simulator(self.config):
+                self._client = _build_transport(self.config)
+                return
+            from rich.console import Console
+
+            self.config = self.config.model_copy(deep=True)  # the caller's stays as given
+            stack = AsyncExitStack()
+            endpoint = await stack.enter_async_context(
+                open_endpoint(self.config, Console(stderr=True))
+            )
+            self._client = await stack.enter_async_context(open_transport(self.config, endpoint))
+            self._endpoint = stack
+
     async def aclose(self) -> None:
-        """Close the transport if this generator built it."""
+        """Close the transport (and the simulator) if this generator opened them."""
         if self._owns_client and self._client is not None:
-            closer = getattr(self._client, "aclose", None)
-            if closer is not None:
-                await closer()
+            if self.distractor is not None:
+                self.distractor.release_client(self._client)
+            if self._endpoint is not None:
+                stack, self._endpoint = self._endpoint, None
+                await stack.aclose()
+            else:
+                closer = getattr(self._client, "aclose", None)
+                if closer is not None:
+                    await closer()
             self._client = None
             self._parts = None
 
@@ -190,12 +225,15 @@ class InteractionGenerator:
         """A task with a fresh id and seed (deterministic in the run seed and call order)."""
         number = next(self._sequence)
         stamp = self.clock().strftime("%Y%m%d_%H%M%S")
-        kw.setdefault("interaction_id", f"interaction_{persona_id}_{stamp}_{number:04d}")
+        kw.setdefault(
+            "interaction_id", f"interaction_{persona_id}_{stamp}_{self._instance}_{number:04d}"
+        )
         kw.setdefault("seed", f"{self.config.engine.seed}:call:{number}")
         return ConversationTask(persona_id, dict(features), query, **kw)
 
     async def run_task(self, task: ConversationTask) -> TaskOutcome:
         """Run a task with the spec's retries (`max_retries`, `retry_delay`)."""
+        await self._open_client()
         outcome = TaskOutcome(None, 0)
         for attempt in range(1, self.settings.max_retries + 2):
             if getattr(self.client, "budget_exhausted", False):
@@ -258,6 +296,7 @@ class InteractionGenerator:
         """
         from asyncgen.interaction.batch import run_batch
 
+        await self._open_client()
         workers = max_workers or self.settings.max_workers
         report = await run_batch(self, personas_with_queries, show_progress, workers, storage)
         self.last_batch = report

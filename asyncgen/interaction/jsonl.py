@@ -1,16 +1,18 @@
-"""Small JSONL helpers for the stage files (personas.jsonl, queries.jsonl)."""
+"""The stage files (personas.jsonl, queries.jsonl): read after cutting a torn tail, appended
+whole. Reading goes through the store's one JSONL reader (a bad line mid-file is an error)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from asyncgen.errors import StoreError
+from asyncgen.store.jsonl import read_jsonl as read_lines
 from asyncgen.store.jsonl import repair_tail
 
 log = logging.getLogger("asyncgen.interaction")
@@ -20,7 +22,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every object line of a stage file; a torn last line is cut off so appends stay whole.
 
     Raises:
-        StoreError: the file cannot be read or repaired.
+        StoreError: the file cannot be read or repaired, or a complete line is not an object.
     """
     try:
         dropped = repair_tail(path)
@@ -29,29 +31,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if dropped:
         log.warning("%s: dropping a torn last line", path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
+        return read_lines(path)
     except OSError as exc:
         raise StoreError(f"{path}: cannot read ({exc.strerror})") from exc
-    return list(objects(path, raw))
-
-
-def objects(path: Path, raw: bytes) -> Iterator[dict[str, Any]]:
-    """The JSON objects among the lines of `raw` (read from `path`); corrupt lines are skipped.
-
-    A line that is not valid JSON is logged with its file and line number.
-    """
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            log.warning("%s:%d: corrupt line skipped", path, number)
-            continue
-        if isinstance(row, dict):
-            yield row
 
 
 def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

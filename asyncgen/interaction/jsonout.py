@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from asyncgen.errors import LLMResponseError, LLMStatusError
-from asyncgen.llm.types import ChatClient, ChatRequest, ChatResult, ModelHandle
+from asyncgen.errors import LLMResponseError
+from asyncgen.llm.ask import ask
+from asyncgen.llm.types import ChatClient, ChatRequest, Message, ModelHandle
 
 
 class MalformedOutputError(LLMResponseError):
@@ -63,51 +64,34 @@ async def ask_json(
     max_retries: int,
     check: Check | None = None,
 ) -> JsonAnswer:
-    """Send a structured request; on a malformed answer, re-ask with a repair turn.
-
-    The repair turn (the bad answer, then a short correction) also makes the re-ask a
-    different request, so a deterministic endpoint does not repeat itself.
+    """Send a structured request; on a malformed answer, re-ask with a repair turn
+    (`asyncgen.llm.ask`: the bad answer, then a short correction).
 
     Raises:
         MalformedOutputError: still malformed after `max_retries` re-asks (last raw kept).
         LLMError: the transport could not get an answer.
     """
-    messages = list(request.messages)
-    error = MalformedOutputError(f"{request.kind} answer never arrived")
-    for call in range(1, max_retries + 2):
-        result = await _send(client, replace(request, messages=messages), handle)
-        try:
-            data = parse_object(result.content, required=required, kind=request.kind)
-            if check is not None:
-                check(data, result.content)
-        except MalformedOutputError as exc:
-            error = exc
-            messages = [
-                *request.messages,
-                {"role": "assistant", "content": result.content},
-                {"role": "user", "content": REPAIR.format(error=exc)},
-            ]
-            continue
-        return JsonAnswer(data, result.content, call)
-    raise error
+
+    def parse(text: str) -> dict[str, Any]:
+        data = parse_object(text, required=required, kind=request.kind)
+        if check is not None:
+            check(data, text)
+        return data
+
+    answer = await ask(
+        client,
+        request,
+        handle,
+        parse=parse,
+        invalid=MalformedOutputError,
+        repair=_repair,
+        max_retries=max_retries,
+    )
+    return JsonAnswer(answer.value, answer.raw, answer.calls)
 
 
-# (provider, model) pairs that refused `response_format`; asked without it from then on
-_NO_JSON_MODE: set[tuple[str, str]] = set()
-
-
-async def _send(client: ChatClient, request: ChatRequest, handle: ModelHandle | None) -> ChatResult:
-    """Send with JSON mode; an endpoint that rejects the parameter (400) is asked without it.
-
-    The prompts ask for JSON in words too, so JSON mode is a help, not a requirement.
-    """
-    key = (handle.provider, handle.model) if handle else ("", "")
-    if request.response_format is None or key in _NO_JSON_MODE:
-        return await client.chat(replace(request, response_format=None), handle)
-    try:
-        return await client.chat(request, handle)
-    except LLMStatusError as exc:
-        if exc.status_code != 400 or "response_format" not in str(exc.body or exc):
-            raise
-        _NO_JSON_MODE.add(key)
-        return await client.chat(replace(request, response_format=None), handle)
+def _repair(raw: str, error: Exception) -> list[Message]:
+    return [
+        {"role": "assistant", "content": raw},
+        {"role": "user", "content": REPAIR.format(error=error)},
+    ]

@@ -37,14 +37,16 @@ from asyncgen.interaction.queries import QueryRecord
 from asyncgen.interaction.records import iso, utc_now
 from asyncgen.interaction.stages import (
     StageReport,
+    personas_needed,
     prepare_personas,
     prepare_queries,
+    queries_needed,
     stage_summary,
 )
-from asyncgen.interaction.storage import atomic_write
 from asyncgen.interaction.training import export_training_data, finished_complete
+from asyncgen.store.atomic import write_bytes_atomic
+from asyncgen.store.rundir import RECORDS_FILE, RunLayout
 
-STAGES_FILE = "stages.json"
 log = logging.getLogger("asyncgen.interaction")
 
 
@@ -52,7 +54,7 @@ class InteractionPipeline:
     """Personas, queries in their voice, and multi-turn conversations with a simulated user."""
 
     name = "interaction"
-    records_file = "records.jsonl"
+    records_file = RECORDS_FILE
 
     def __init__(self, config: RunConfig) -> None:
         """Bind to the run config; nothing is loaded until `prepare`."""
@@ -87,10 +89,26 @@ class InteractionPipeline:
         self._orders.clear()
         _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
-        await anyio.to_thread.run_sync(atomic_write, ctx.run_dir / STAGES_FILE, blob)
+        stages = RunLayout.in_dir(ctx.run_dir).stages
+        await anyio.to_thread.run_sync(write_bytes_atomic, stages, blob)
         ctx.logger.info(
             "interaction stages: %d personas, %d queries", len(self.personas), len(self.queries)
         )
+
+    def stage_counts(self) -> dict[str, tuple[int | None, int | None]]:
+        """The stages' expected totals for the progress display (done None: the ledger's
+        requests of that kind): personas, then one query call per persona and one style
+        transfer per query."""
+        settings = self.config.personas
+        personas = len(self.personas) or (0 if settings.personas_file else settings.num_personas)
+        counts: dict[str, tuple[int | None, int | None]] = {
+            "personas": (len(self.personas), personas or None)
+        }
+        if personas and not settings.queries_file:
+            used = personas_needed(self.config, personas)
+            counts["queries"] = (None, used)
+            counts["style transfer"] = (None, used * queries_needed(self.config, personas))
+        return counts
 
     def plan_fingerprint(self) -> dict[str, Any]:
         """Settings that shape the plan (personas, queries, turns, noise, models)."""

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from asyncgen.config import RunConfig
+from asyncgen.engine.causes import failure_line
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError
 from asyncgen.interaction.concurrency import bounded_map
 from asyncgen.interaction.jsonl import append_jsonl, read_jsonl
@@ -31,9 +32,8 @@ from asyncgen.interaction.personas import (
 from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer, load_queries
 from asyncgen.interaction.queries.model import query_id
 from asyncgen.llm.types import ChatClient, ModelHandle
+from asyncgen.store.rundir import RunLayout
 
-PERSONAS_FILE = "personas.jsonl"
-QUERIES_FILE = "queries.jsonl"
 log = logging.getLogger("asyncgen.interaction")
 
 
@@ -49,6 +49,7 @@ class StageReport:
     shortfalls: dict[str, int] = field(default_factory=dict)
     style_failures: int = 0
     errors: list[str] = field(default_factory=list)
+    example_answer: str | None = None
 
 
 def queries_needed(config: RunConfig, num_personas: int) -> int:
@@ -56,16 +57,28 @@ def queries_needed(config: RunConfig, num_personas: int) -> int:
 
     A failed or duplicate conversation is replaced by a later plan item; the spare share
     (`personas.spare_query_share`) makes that item use a fresh query, as the spec's
-    supplement rounds generate new queries, instead of repeating one.
+    supplement rounds generate new queries, instead of repeating one. Sized to the plan:
+    `n` items need `n × (1 + spare)` queries, whatever `queries_per_persona` says (the
+    spec's API sets `n = personas × queries_per_persona`), so a 20-item trial writes 24
+    queries, not 300.
     """
-    settings = config.personas
-    wanted = max(config.engine.n, num_personas * settings.queries_per_persona)
-    return math.ceil(wanted * (1 + settings.spare_query_share) / max(1, num_personas))
+    total = _queries_total(config)
+    return math.ceil(total / max(1, min(num_personas, total)))
+
+
+def personas_needed(config: RunConfig, num_personas: int) -> int:
+    """How many personas (the first ones) get queries: all (each the same number, so the
+    plan's round robin gives every persona its share), unless fewer queries are needed."""
+    return max(1, min(num_personas, _queries_total(config)))
+
+
+def _queries_total(config: RunConfig) -> int:
+    return math.ceil(config.engine.n * (1 + config.personas.spare_query_share))
 
 
 async def prepare_personas(config: RunConfig, run_dir: Path, report: StageReport) -> list[Persona]:
     """Personas from personas.jsonl, else a personas file, else sampled from the bank."""
-    path = run_dir / PERSONAS_FILE
+    path = RunLayout.in_dir(run_dir).personas
     rows = await anyio.to_thread.run_sync(read_jsonl, path)
     if rows:
         personas = [Persona.from_dict(row) for row in rows]
@@ -106,7 +119,7 @@ async def prepare_queries(
     Raises:
         DatasetError: no query at all could be produced.
     """
-    path = run_dir / QUERIES_FILE
+    path = RunLayout.in_dir(run_dir).queries
     existing = [QueryRecord.from_dict(r) for r in await anyio.to_thread.run_sync(read_jsonl, path)]
     report.reused_queries = len(existing)
     stage = _QueryStage(config, path, client, report)
@@ -118,7 +131,8 @@ async def prepare_queries(
     queries = _ordered([QueryRecord.from_dict(r) for r in rows], personas)
     report.queries = len(queries)
     if not queries:
-        raise DatasetError(f"{path}: no queries could be produced ({'; '.join(report.errors)})")
+        what = f"{path}: no queries could be produced"
+        raise DatasetError(failure_line(what, report.errors, len(personas), report.example_answer))
     return queries
 
 
@@ -151,7 +165,8 @@ class _QueryStage:
         have: dict[str, list[QueryRecord]] = {}
         for q in existing:
             have.setdefault(q.persona_id, []).append(q)
-        short = [p for p in personas if len(have.get(p.persona_id, [])) < need]
+        used = personas[: personas_needed(self.config, len(personas))]
+        short = [p for p in used if len(have.get(p.persona_id, [])) < need]
 
         async def one(persona: Persona) -> None:
             await self._persona(persona, have.get(persona.persona_id, []), need)
@@ -167,6 +182,7 @@ class _QueryStage:
             raise
         except LLMError as exc:
             self.report.errors.append(f"{persona.persona_id}: {exc}")
+            self.report.example_answer = self.report.example_answer or getattr(exc, "raw", None)
             texts = []
         start = len(old) + 1
         records = [
@@ -225,11 +241,10 @@ def stage_summary(report: StageReport) -> dict[str, Any]:
 
 
 __all__ = [
-    "PERSONAS_FILE",
-    "QUERIES_FILE",
     "StageReport",
     "prepare_personas",
     "prepare_queries",
+    "personas_needed",
     "queries_needed",
     "stage_summary",
 ]

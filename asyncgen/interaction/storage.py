@@ -9,8 +9,6 @@ spec's API works on any run). Saving writes in the folder's layout.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,14 +19,13 @@ import anyio
 import orjson
 
 from asyncgen.errors import StoreError
-from asyncgen.interaction.jsonl import objects
 from asyncgen.interaction.records import Interaction, iso, utc_now
-from asyncgen.store.jsonl import parse_line
+from asyncgen.store.atomic import write_bytes_atomic
+from asyncgen.store.jsonl import iter_jsonl, parse_line
+from asyncgen.store.rundir import INDEX_FILE, RECORDS_FILE
 
 log = logging.getLogger(__name__)
 
-RECORDS_FILE = "records.jsonl"
-INDEX_FILE = "index.json"
 # index.json is rewritten on every save while it is small, then at most once a second
 # (and on `flush`): rewriting it per save would cost O(n²) bytes over a large batch.
 EAGER_INDEX_ENTRIES = 256
@@ -65,6 +62,7 @@ class InteractionStorage:
         self.samples: list[Any] = []
         self._lock = threading.Lock()
         self._index: list[dict[str, Any]] | None = None
+        self._stored_ids: set[str] = set()
         self._index_written = -INDEX_INTERVAL
         self._index_stale = False
 
@@ -89,19 +87,27 @@ class InteractionStorage:
             The path of the file now holding it.
 
         Raises:
-            StoreError: the file cannot be written.
+            StoreError: the file cannot be written, or an interaction with this id is
+                already stored (a second one would silently replace or shadow it).
         """
         data = interaction.to_dict() if isinstance(interaction, Interaction) else dict(interaction)
         data.setdefault("id", data["interaction_id"])
         with self._lock:
             index = self._load_index()
+            interaction_id = str(data["interaction_id"])
+            if interaction_id in self._stored_ids:
+                raise StoreError(
+                    f"{self.output_dir}: interaction {interaction_id!r} is already stored; "
+                    "ids must be unique"
+                )
             if self.layout == "files":
                 path = self.file_for(str(data["interaction_id"]))
-                atomic_write(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
+                write_bytes_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
             else:
                 path = self.records_path
                 self._append(orjson.dumps(data) + b"\n")
             index.append(self._entry(data, path))
+            self._stored_ids.add(interaction_id)
             due = time.monotonic() - self._index_written >= INDEX_INTERVAL
             if len(index) <= EAGER_INDEX_ENTRIES or due:
                 self._write_index(index)
@@ -160,20 +166,17 @@ class InteractionStorage:
         raise StoreError(f"{self.output_dir}: no interaction {interaction_id!r}")
 
     def load_all(self) -> list[dict[str, Any]]:
-        """Every stored interaction: records.jsonl in line order (a torn or corrupt line is
-        logged and skipped), then the per-interaction files by name."""
+        """Every stored interaction: records.jsonl in line order (a torn last line is logged
+        and skipped, a bad line before it is a StoreError), then the per-interaction files."""
         return [data for data, _ in self._iter_records()]
 
     def _iter_records(self) -> Iterator[tuple[dict[str, Any], Path]]:
         try:
-            raw = self.records_path.read_bytes()
-        except FileNotFoundError:
-            raw = b""
+            for _, data in iter_jsonl(self.records_path):
+                if "interaction_id" in data:
+                    yield data, self.records_path
         except OSError as exc:
             raise StoreError(f"{self.records_path}: cannot read ({exc.strerror})") from exc
-        for data in objects(self.records_path, raw) if raw else ():
-            if "interaction_id" in data:
-                yield data, self.records_path
         for path in sorted(self.output_dir.glob("*.json")):
             if path.name == INDEX_FILE:
                 continue
@@ -207,24 +210,10 @@ class InteractionStorage:
     def _load_index(self) -> list[dict[str, Any]]:
         if self._index is None:
             self._index = [self._entry(d, p) for d, p in self._iter_records()]
+            self._stored_ids = {str(e["interaction_id"]) for e in self._index}
         return self._index
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         self._index_written, self._index_stale = time.monotonic(), False
         body = {"interactions": entries, "count": len(entries), "last_updated": iso(utc_now())}
-        atomic_write(self.index_path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
-
-
-def atomic_write(path: Path, content: bytes) -> None:
-    """Write a file via a temporary file and a rename (never a half file under `path`).
-
-    Raises:
-        StoreError: the file cannot be written.
-    """
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot write ({exc.strerror})") from exc
+        write_bytes_atomic(self.index_path, orjson.dumps(body, option=orjson.OPT_INDENT_2))

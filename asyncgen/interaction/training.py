@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.config import RunConfig, TrainingDataSettings
-from asyncgen.store import read_json
+from asyncgen.store import RunLayout, read_json
 
 DEFAULT_OUTPUT_DIR = TrainingDataSettings().output_dir
-RUN_SUBDIR = "training_data"
 
 
 def training_output_dir(config: RunConfig, run_dir: Path) -> Path:
     """`training_data.output_dir`, or `<run_dir>/training_data` when left at its default."""
     configured = config.training_data.output_dir
-    return run_dir / RUN_SUBDIR if configured == DEFAULT_OUTPUT_DIR else Path(configured)
+    default = RunLayout.in_dir(run_dir).training_data
+    return default if configured == DEFAULT_OUTPUT_DIR else Path(configured)
 
 
 def export_training_data(config: RunConfig, run_dir: Path) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def export_training_data(config: RunConfig, run_dir: Path) -> dict[str, Any]:
 
 def finished_complete(run_dir: Path, since: str) -> bool:
     """Whether summary.json says this session (finished after `since`) completed."""
-    path = run_dir / "summary.json"
+    path = RunLayout.in_dir(run_dir).summary
     if not path.is_file():
         return False
     summary = read_json(path)

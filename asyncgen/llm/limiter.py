@@ -1,12 +1,16 @@
 """One rate limiter per (endpoint, model), shared by every task that calls that model.
 
-Four gates, in order: the adaptive concurrency window (AIMD, only while no limit is
-known), the transport's global concurrency cap, a pause after a 429, then the RPM and
-TPM token buckets. Buckets are paced FIFO by one lock so a send happens the moment its
-budget is there, never in bursts larger than `burst_seconds` of the limit: endpoints
-enforce a per-minute limit pro rata over short windows, not as a one-minute allowance.
-The default (one second) mirrors an OpenAI-style token bucket quantized per second, so an
-idle endpoint's second's share goes at once and a saturated client paces at the rate.
+Gates, in order: the adaptive concurrency window (AIMD on overload and latency, only
+while no rate is known), the transport's global concurrency cap, a hold (only after a run
+of 429s: the endpoint's window is closed, or a spent budget), then token buckets for
+requests, tokens, and Anthropic's separate input and output tokens. Buckets are paced
+FIFO by one lock, retries first, so a send happens the moment its budget is there.
+
+The rate in force is `RateControl`'s: a share (`margin`) of the limits given or learned
+from headers, or a rate learned from 429s when no limit is known. A single 429 costs the
+refused request its own wait (the transport's retry honours the endpoint's advice) and
+lowers the rate a little; it never stops the other senders, whose requests the endpoint
+may well admit (a rolling window refuses at its edge; one refusal is no closed window).
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
+from asyncgen.llm.budget import BudgetSource
+from asyncgen.llm.control import RateControl
+from asyncgen.llm.errors import LimitExhaustedError
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.retry import FaultRate
 from asyncgen.llm.window import PriorityLock, Window
@@ -30,9 +37,13 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-DEFAULT_PAUSE = 1.0
+DEFAULT_HOLD = 0.5  # seconds all sends wait after a run of 429s without retry advice
+HOLD_AFTER = 5  # consecutive 429s (no answer between them) that mean the window is closed
 RECENT_WINDOW = 1.0  # seconds of sends remembered while no request limit is known
-RAMP_FLOOR = 0.5  # share of the rate allowed right after a pause
+RAMP_FLOOR = 0.5  # share of the rate allowed right after a hold
+MAX_HOLD = 2.0  # a closed window is re-tried at least this often (its retry-after rounds up)
+MIN_BURST = 0.02  # seconds of the rate sent at once after the endpoint refused a burst
+MAX_BUDGET_WAIT = 300.0  # a spent budget that refills later than this stops the run
 
 
 @dataclass
@@ -43,6 +54,7 @@ class Permit:
     prompt_tokens: int
     completion_tokens: int
     sent_at: float
+    claim: Hashable = None
 
     @property
     def tokens(self) -> int:
@@ -50,8 +62,25 @@ class Permit:
         return self.prompt_tokens + self.completion_tokens
 
 
+@dataclass
+class _Budget:
+    """A long-window request budget (Groq's per-day limit): what was left, and when."""
+
+    remaining: int
+    seq: int
+    refill_seconds: float  # time for one request to come back (reset / used)
+    read_at: float
+
+    def wait(self, seq: int, now: float) -> float:
+        """Seconds until one more request is in the budget (0 when it is now)."""
+        left = self.remaining - (seq - self.seq)
+        if left > 0:
+            return 0.0
+        return max(0.0, self.read_at + (1 - left) * self.refill_seconds - now)
+
+
 class RateLimiter:
-    """RPM/TPM buckets, 429 pause and ramp, header learning and AIMD for one model endpoint."""
+    """Request and token buckets, 429-driven rate control, header learning, AIMD window."""
 
     def __init__(
         self,
@@ -61,21 +90,26 @@ class RateLimiter:
         clock: Clock,
         sleep: Sleep = asyncio.sleep,
         name: str = "",
+        budget: BudgetSource | None = None,
     ) -> None:
         self.name = name
+        self._budget = budget  # a rate budget shared beyond this process (a Ray run's)
         self._settings = settings
         self._slots = slots
         self._clock = clock
         self._sleep = sleep
-        self._learned_rpm: int | None = None
-        self._learned_tpm: int | None = None
-        self._requests: TokenBucket | None = None
-        self._tokens: TokenBucket | None = None
+        self._learned: dict[str, int | None] = dict.fromkeys(_DIMENSIONS)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._daily: _Budget | None = None
         self._pace = PriorityLock()
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
         self._seq = 0
+        self._streak = 0  # 429s in a row
+        self._streak_advice: float | None = None
+        self._burst = settings.burst_seconds
         self._recent_sends: deque[tuple[float, int]] = deque(maxlen=4096)
+        self.control = RateControl(clock())
         self._aimd = Aimd(settings)
         self.window = Window(
             self._aimd.initial if self.is_adaptive else settings.concurrency, settings.concurrency
@@ -88,27 +122,39 @@ class RateLimiter:
 
     @property
     def rpm_limit(self) -> int | None:
-        """The requests-per-minute limit in force (configured or learned, the tighter)."""
-        return _tighter(self._settings.rpm, self._learned_rpm)
+        """The requests-per-minute limit known (configured or learned, the tighter)."""
+        return _tighter(self._settings.rpm, self._learned["requests"])
 
     @property
     def tpm_limit(self) -> int | None:
-        """The tokens-per-minute limit in force (configured or learned, the tighter)."""
-        return _tighter(self._settings.tpm, self._learned_tpm)
+        """The tokens-per-minute limit known (configured or learned, the tighter)."""
+        return _tighter(self._settings.tpm, self._learned["tokens"])
+
+    @property
+    def rate_in_force(self) -> float | None:
+        """Requests per second sends are paced at now (None: unpaced)."""
+        bucket = self._buckets.get("requests")
+        return None if bucket is None else bucket.rate
 
     @property
     def is_adaptive(self) -> bool:
-        """True while AIMD sizes the window: adaptive on and no rate limit known."""
-        return self._settings.adaptive and self.rpm_limit is None and self.tpm_limit is None
+        """True while AIMD sizes the window: adaptive on and no rate known or learned."""
+        if not self._settings.adaptive or self.control.ceiling is not None:
+            return False
+        return not any(self._limit(dim) for dim in _DIMENSIONS)
 
     @property
     def needs_token_estimate(self) -> bool:
-        """True when a TPM bucket is active or may be learned: callers then estimate tokens."""
-        return self._tokens is not None or self._settings.learn_from_headers
+        """True when a token bucket is active or may be learned: callers then estimate tokens."""
+        return (
+            len(self._buckets) > ("requests" in self._buckets)
+            or self._settings.learn_from_headers
+            or self._budget is not None
+        )
 
     @property
     def paused_for(self) -> float:
-        """Seconds the bucket stays paused after a 429 (0 when running)."""
+        """Seconds every send stays held (0 when running)."""
         return max(0.0, self._paused_until - self._clock())
 
     # -- acquire / release -------------------------------------------------------------
@@ -119,21 +165,30 @@ class RateLimiter:
         """Wait until one request with this token estimate may be sent, then reserve it.
 
         Args:
-            prompt_tokens: estimated prompt tokens (reserved in the TPM bucket).
+            prompt_tokens: estimated prompt tokens (reserved in the token buckets).
             completion_tokens: tokens reserved for the answer (max_tokens or an estimate).
             urgent: a retry: served before first attempts waiting for the same budget.
+
+        Raises:
+            LimitExhaustedError: a request budget is spent and refills only after
+                `MAX_BUDGET_WAIT` seconds (a daily limit): waiting would stall the run.
         """
         await self.window.acquire()
+        claim: Hashable = None
         try:
-            await self._slot_and_budget(prompt_tokens + completion_tokens, urgent)
+            if self._budget is not None:
+                claim = await self._shared_budget(prompt_tokens, completion_tokens, urgent)
+            else:
+                await self._slot_and_budget(prompt_tokens, completion_tokens, urgent)
         except BaseException:
             self.window.release()
             raise
         self._seq += 1
         now = self._clock()
-        if self._requests is None or self._tokens is None:
+        self.control.on_send(now)
+        if "requests" not in self._buckets or "tokens" not in self._buckets:
             self._recent_sends.append((now, prompt_tokens + completion_tokens))
-        return Permit(self._seq, prompt_tokens, completion_tokens, now)
+        return Permit(self._seq, prompt_tokens, completion_tokens, now, claim)
 
     def release(
         self,
@@ -144,52 +199,73 @@ class RateLimiter:
         used_tokens: int | None = None,
         info: RateLimitInfo | None = None,
         retry_after: float | None = None,
+        used_prompt_tokens: int | None = None,
     ) -> None:
         """Give the slot back and learn from the outcome.
 
         Args:
             permit: what `acquire` returned.
-            outcome: "ok", "rate_limited", "overloaded" (503), or any other failure cause.
+            outcome: "ok", "rate_limited", "overloaded" (503/529), or any other failure cause.
             latency: seconds the attempt took.
             used_tokens: prompt + completion tokens from the response's usage, if known.
-            info: the response's x-ratelimit-* headers.
-            retry_after: the endpoint's retry-after advice, seconds.
+            info: the response's rate-limit headers.
+            retry_after: the endpoint's retry advice, seconds.
+            used_prompt_tokens: the prompt part of `used_tokens`, if known.
         """
         if self._slots is not None:
             self._slots.release()
         self.window.release()
+        if self._budget is not None:
+            self._budget.settle(
+                permit.claim,
+                outcome=outcome,
+                latency=latency,
+                used_tokens=used_tokens,
+                info=info,
+                retry_after=retry_after,
+            )
         now = self._clock()
         if info is not None and not info.is_empty and self._settings.learn_from_headers:
             self._learn(info, permit, now)
-        self._refund(permit, outcome, used_tokens)
+        self._refund(permit, outcome, used_tokens, used_prompt_tokens)
         self.faults.observe(outcome)
-        if outcome == "rate_limited" and self._settings.pause_on_429:
-            self.pause(retry_after)
+        if outcome == "rate_limited":
+            self._on_refusal(permit, now, retry_after)
+        else:
+            self._streak, self._streak_advice = 0, None
         if self.is_adaptive:
             self._adapt(outcome, latency, now)
 
     def pause(self, seconds: float | None) -> None:
-        """Stop every send through this limiter for `seconds`, then ramp back up."""
+        """Hold every send through this limiter for `seconds`, then ramp back up."""
         now = self._clock()
-        until = now + (DEFAULT_PAUSE if seconds is None else seconds)
+        until = now + (DEFAULT_HOLD if seconds is None else seconds)
         if until > self._paused_until:
             if self._paused_until < now:
                 logger.info(
-                    "%s: rate limited, pausing all sends for %.2f s", self.name, until - now
+                    "%s: endpoint refusing everything, holding sends %.2f s", self.name, until - now
                 )
             self._paused_until = until
             self._ramp_from = until
             self.pauses += 1
-        for bucket in (self._requests, self._tokens):
-            if bucket is not None:
-                bucket.refill(now, self._ramp_factor(now))
-                bucket.cap_level(0.0)
+        for bucket in self._buckets.values():
+            bucket.refill(now, self._ramp_factor(now))
+            bucket.cap_level(0.0)
 
     def snapshot(self) -> dict[str, Any]:
-        """Limits in force, window, queue and pauses, for metrics."""
+        """Limits in force, rate control, window, queue and holds, for metrics."""
+        margin, ceiling = self.control.current(self._clock())
+        rate = self.rate_in_force
         return {
             "rpm_limit": self.rpm_limit,
             "tpm_limit": self.tpm_limit,
+            "input_tpm_limit": self._limit("input_tokens"),
+            "output_tpm_limit": self._limit("output_tokens"),
+            "daily_requests_left": None if self._daily is None else self._daily.remaining,
+            "send_rpm": None if rate is None else round(rate * 60, 1),
+            "margin": round(margin, 3),
+            "learned_rpm": None if ceiling is None else round(ceiling * 60, 1),
+            "rate_events": self.control.events,
             "window": self.window.size,
             "waiting": self.window.waiting,
             "adaptive": self.is_adaptive,
@@ -198,17 +274,31 @@ class RateLimiter:
             "fault_share": round(self.faults.value, 3),
         }
 
-    # -- internals ---------------------------------------------------------------------
+    # -- internals: waiting ----------------------------------------------------------------
 
-    async def _slot_and_budget(self, tokens: int, urgent: bool) -> None:
+    async def _shared_budget(
+        self, prompt_tokens: int, completion_tokens: int, urgent: bool
+    ) -> Hashable:
+        """Take a global slot, then the budget source's permission (it paces, not our buckets)."""
+        assert self._budget is not None
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            return await self._budget.take(prompt_tokens, completion_tokens, urgent=urgent)
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+
+    async def _slot_and_budget(self, prompt: int, completion: int, urgent: bool) -> None:
         """Take a global slot, then wait (in pacing order) for the buckets to allow a send."""
         if self._slots is not None:
             await self._slots.acquire()
         try:
-            if self._requests is not None or self._tokens is not None or self.paused_for > 0:
+            if self._buckets or self._daily is not None or self.paused_for > 0:
                 await self._pace.acquire(urgent=urgent)
                 try:
-                    await self._wait_for_budget(tokens)
+                    await self._wait_for_budget(prompt, completion)
                 finally:
                     self._pace.release()
         except BaseException:
@@ -216,25 +306,41 @@ class RateLimiter:
                 self._slots.release()
             raise
 
-    async def _wait_for_budget(self, tokens: int) -> None:
+    async def _wait_for_budget(self, prompt: int, completion: int) -> None:
+        amounts = {
+            "requests": 1,
+            "tokens": prompt + completion,
+            "input_tokens": prompt,
+            "output_tokens": completion,
+        }
         while True:
             now = self._clock()
             if now < self._paused_until:
                 await self._sleep(self._paused_until - now)
                 continue
+            self._retune(now)
             factor = self._ramp_factor(now)
             wait = 0.0
-            for bucket, amount in ((self._requests, 1), (self._tokens, tokens)):
-                if bucket is not None:
-                    bucket.refill(now, factor)
-                    wait = max(wait, bucket.wait_time(amount, factor))
+            for dim, bucket in self._buckets.items():
+                bucket.refill(now, factor)
+                wait = max(wait, bucket.wait_time(amounts[dim], factor))
+            if self._daily is not None:
+                wait = max(wait, self._daily_wait(now))
             if wait <= 1e-6:  # below clock resolution: sleeping would not advance time
-                if self._requests is not None:
-                    self._requests.take(1)
-                if self._tokens is not None:
-                    self._tokens.take(tokens)
+                for dim, bucket in self._buckets.items():
+                    bucket.take(amounts[dim])
                 return
-            await self._sleep(wait)
+            await self._sleep(min(wait, 1.0))  # re-check: rate control may have moved
+
+    def _daily_wait(self, now: float) -> float:
+        assert self._daily is not None
+        wait = self._daily.wait(self._seq, now)
+        if wait > MAX_BUDGET_WAIT:
+            raise LimitExhaustedError(
+                f"{self.name}: the endpoint's request budget is spent until "
+                f"{_human(wait)} from now (a daily limit): rerun then to continue",
+            )
+        return wait
 
     def _ramp_factor(self, now: float) -> float:
         ramp = self._settings.resume_ramp_seconds
@@ -244,25 +350,42 @@ class RateLimiter:
             return RAMP_FLOOR
         return RAMP_FLOOR + (1.0 - RAMP_FLOOR) * (now - self._ramp_from) / ramp
 
+    # -- internals: rates ----------------------------------------------------------------
+
+    def _limit(self, dim: str) -> int | None:
+        configured = {"requests": self._settings.rpm, "tokens": self._settings.tpm}.get(dim)
+        return _tighter(configured, self._learned[dim])
+
+    def _retune(self, now: float) -> None:
+        """Follow rate control's margin or learned rate (cheap when nothing changed)."""
+        margin, ceiling = self.control.current(now)
+        for dim, bucket in self._buckets.items():
+            limit = self._limit(dim)
+            rate = limit / 60.0 * margin if limit else ceiling
+            if rate is not None and abs(rate - bucket.rate) > 1e-9 * max(rate, 1.0):
+                bucket.reshape(rate, max(1.0, rate * self._burst), now)
+
     def _reshape(self) -> None:
+        """Create, resize or drop buckets after the known limits changed."""
         now = self._clock()
-        self._requests = self._shaped(self._requests, self.rpm_limit, now, tokens=False)
-        self._tokens = self._shaped(self._tokens, self.tpm_limit, now, tokens=True)
+        margin, ceiling = self.control.current(now)
+        for dim in _DIMENSIONS:
+            limit = self._limit(dim)
+            rate = limit / 60.0 * margin if limit else None
+            if rate is None and dim == "requests":
+                rate = ceiling
+            bucket = self._buckets.get(dim)
+            if rate is None:
+                self._buckets.pop(dim, None)
+            elif bucket is None:
+                capacity = max(1.0, rate * self._burst)
+                learned = limit is None  # a rate learned from 429s: those sends were judged
+                ahead = 0.0 if learned else self._ahead_of_pace(rate, now, tokens=dim != "requests")
+                self._buckets[dim] = TokenBucket(rate, capacity, now, level=capacity - ahead)
+            else:
+                bucket.reshape(rate, max(1.0, rate * self._burst), now)
         if not self.is_adaptive:
             self.window.set_limit(self._settings.concurrency)
-
-    def _shaped(
-        self, bucket: TokenBucket | None, per_minute: int | None, now: float, *, tokens: bool
-    ) -> TokenBucket | None:
-        if per_minute is None:
-            return None
-        rate = per_minute / 60.0
-        capacity = max(1.0, rate * self._settings.burst_seconds)
-        if bucket is None:
-            ahead = self._ahead_of_pace(rate, now, tokens=tokens)
-            return TokenBucket(rate, capacity, now, level=capacity - ahead)
-        bucket.reshape(rate, capacity, now)
-        return bucket
 
     def _ahead_of_pace(self, rate: float, now: float, *, tokens: bool) -> float:
         """Sends made before the limit was known beyond what `rate` allows: a debt to wait off."""
@@ -273,29 +396,102 @@ class RateLimiter:
         # As if they all reached the endpoint with the last one: arrivals bunch on cold connections.
         return max(0.0, spent - rate * (now - recent[-1][0]))
 
+    def _on_refusal(self, permit: Permit, now: float, retry_after: float | None) -> None:
+        """A 429: lower the rate once per event, and hold everyone only for a closed window."""
+        self._streak += 1
+        if retry_after is not None:
+            advice = self._streak_advice
+            self._streak_advice = retry_after if advice is None else min(advice, retry_after)
+        known = self.rpm_limit
+        if not self._settings.adaptive and known is None and self.tpm_limit is None:
+            return  # measuring mode: nothing may pace the sends
+        if self.control.on_refusal(now, permit.sent_at, None if known is None else known / 60.0):
+            if self._burst > MIN_BURST:
+                self._burst = MIN_BURST  # the endpoint counts short windows: no more bursts
+            was_adaptive = "requests" not in self._buckets
+            self._reshape()
+            if was_adaptive and self.control.ceiling is not None:
+                logger.info(
+                    "%s: 429 without a known limit: pacing at the %.0f RPM it admitted",
+                    self.name,
+                    self.control.ceiling * 60,
+                )
+        if self._streak == HOLD_AFTER:
+            self.control.on_closed_window(now, None if known is None else known / 60.0)
+            self._reshape()
+        if self._streak >= HOLD_AFTER and self._settings.pause_on_429:
+            advice = self._streak_advice
+            self.pause(DEFAULT_HOLD if advice is None else min(advice, MAX_HOLD))
+
+    # -- internals: learning from headers ----------------------------------------------------
+
     def _learn(self, info: RateLimitInfo, permit: Permit, now: float) -> None:
+        readings = {
+            "requests": info.limit_requests,
+            "tokens": info.limit_tokens,
+            "input_tokens": info.limit_input_tokens,
+            "output_tokens": info.limit_output_tokens,
+        }
         changed = False
-        if info.limit_requests and info.limit_requests != self._learned_rpm:
-            self._learned_rpm, changed = info.limit_requests, True
-        if info.limit_tokens and info.limit_tokens != self._learned_tpm:
-            self._learned_tpm, changed = info.limit_tokens, True
+        for dim, value in readings.items():
+            if value and value != self._learned[dim]:
+                self._learned[dim], changed = value, True
+        if info.daily_requests is not None and self._learned["requests"] == info.daily_requests:
+            self._learned["requests"], changed = None, True  # taken for RPM before: a day's
         if changed:
             self._reshape()
             logger.info(
-                "%s: limits from headers: %s RPM, %s TPM (in force: %s RPM, %s TPM)",
+                "%s: limits from headers: %s (in force: %s RPM, %s TPM)",
                 self.name,
-                self._learned_rpm,
-                self._learned_tpm,
+                {k: v for k, v in self._learned.items() if v},
                 self.rpm_limit,
                 self.tpm_limit,
             )
+        if info.daily_requests is not None and info.remaining_requests is not None:
+            self._learn_daily(info, now)
         sent_since = self._seq - permit.seq
-        if self._requests is not None and info.remaining_requests is not None:
-            window = _Reading(info.limit_requests, info.remaining_requests, info.reset_requests)
-            self._correct(self._requests, window, sent_since, permit, now)
-        if self._tokens is not None and info.remaining_tokens is not None:
-            window = _Reading(info.limit_tokens, info.remaining_tokens, info.reset_tokens)
-            self._correct(self._tokens, window, sent_since * permit.tokens, permit, now)
+        corrections = (
+            ("requests", info.limit_requests, info.remaining_requests, info.reset_requests, 1),
+            ("tokens", info.limit_tokens, info.remaining_tokens, info.reset_tokens, permit.tokens),
+            (
+                "input_tokens",
+                info.limit_input_tokens,
+                info.remaining_input_tokens,
+                info.reset_input_tokens,
+                permit.prompt_tokens,
+            ),
+            (
+                "output_tokens",
+                info.limit_output_tokens,
+                info.remaining_output_tokens,
+                info.reset_output_tokens,
+                permit.completion_tokens,
+            ),
+        )
+        for dim, limit, remaining, reset, per_send in corrections:
+            bucket = self._buckets.get(dim)
+            if bucket is not None and remaining is not None:
+                fixed = info.fixed_window_requests and dim == "requests"
+                reading = _Reading(limit, remaining, reset, fixed)
+                self._correct(bucket, reading, sent_since * per_send, permit, now)
+        if (
+            info.limit_tokens is None
+            and info.remaining_tokens == 0
+            and "tokens" not in self._buckets
+        ):
+            # Azure may send only remaining-tokens: empty means slow down, as a 429 would
+            self.control.on_refusal(now, permit.sent_at, self._request_rate())
+
+    def _request_rate(self) -> float | None:
+        limit = self.rpm_limit
+        return None if limit is None else limit / 60.0
+
+    def _learn_daily(self, info: RateLimitInfo, now: float) -> None:
+        assert info.daily_requests is not None and info.remaining_requests is not None
+        used = info.daily_requests - info.remaining_requests
+        reset = info.reset_requests or 0.0
+        refill = reset / used if used > 0 else 86400.0 / info.daily_requests
+        self._daily = _Budget(info.remaining_requests, self._seq, refill, now)
 
     def _correct(
         self, bucket: TokenBucket, reading: _Reading, since: float, permit: Permit, now: float
@@ -315,15 +511,30 @@ class RateLimiter:
             estimate = left + bucket.rate * elapsed
         bucket.cap_level(estimate)
 
-    def _refund(self, permit: Permit, outcome: str, used_tokens: int | None) -> None:
-        if self._tokens is None or permit.tokens == 0:
+    def _refund(
+        self, permit: Permit, outcome: str, used: int | None, used_prompt: int | None
+    ) -> None:
+        if permit.tokens == 0:
             return
-        if used_tokens is not None:
-            self._tokens.give(permit.tokens - used_tokens)
-        elif outcome == "rate_limited":
-            self._tokens.give(permit.tokens)  # refused at the door: nothing was counted
-        else:
-            self._tokens.give(permit.completion_tokens)  # no answer was generated
+        refused = outcome == "rate_limited"  # refused at the door: nothing was counted
+        for dim, reserved in (
+            ("tokens", permit.tokens),
+            ("input_tokens", permit.prompt_tokens),
+            ("output_tokens", permit.completion_tokens),
+        ):
+            bucket = self._buckets.get(dim)
+            if bucket is None:
+                continue
+            if refused:
+                bucket.give(reserved)
+            elif used is not None:
+                actual = {"tokens": used, "input_tokens": used_prompt}.get(dim)
+                if dim == "output_tokens" and used_prompt is not None:
+                    actual = used - used_prompt
+                if actual is not None:
+                    bucket.give(reserved - actual)
+            elif dim != "input_tokens":
+                bucket.give(permit.completion_tokens)  # no answer was generated
 
     def _adapt(self, outcome: str, latency: float, now: float) -> None:
         limit = self._aimd.next_limit(self.window.limit, outcome, latency, now)
@@ -331,17 +542,24 @@ class RateLimiter:
             self.window.set_limit(limit)
 
 
+_DIMENSIONS = ("requests", "tokens", "input_tokens", "output_tokens")
+
+
 @dataclass(frozen=True)
 class _Reading:
-    """One dimension of a response's x-ratelimit-* headers."""
+    """One dimension of a response's rate-limit headers."""
 
     limit: int | None
     remaining: int
     reset: float | None
+    fixed: bool = False
 
     @property
     def is_fixed_window(self) -> bool:
-        """True when the reset is far too soon for a continuous refill at limit/60 per second."""
+        """True when the window refills at once at reset (said so, or the reset is too soon
+        for a continuous refill at limit/60 per second)."""
+        if self.fixed:
+            return True
         if not self.limit or not self.reset:
             return False
         if self.limit - self.remaining < max(3.0, 0.05 * self.limit):
@@ -351,8 +569,9 @@ class _Reading:
 
 
 class Aimd:
-    """Slow start, then additive increase per round trip; multiplicative decrease on 429, 503
-    or rising latency (TCP's congestion control, applied to requests in flight)."""
+    """Slow start, then additive increase per round trip; multiplicative decrease on 503/529
+    or rising latency (TCP's congestion control, applied to requests in flight). Runs only
+    while no rate is known: once one is, 429s are rate control's business."""
 
     LATENCY_FACTOR = 2.0
     LATENCY_SLACK = 0.05
@@ -367,8 +586,11 @@ class Aimd:
 
     def next_limit(self, limit: float, outcome: str, latency: float, now: float) -> float:
         """The window after one completed attempt."""
-        if outcome in ("rate_limited", "overloaded"):
+        if outcome == "overloaded":
             return self._decrease(limit, 0.5, now)
+        if outcome == "rate_limited":
+            self.slow_start = False
+            return limit
         if outcome != "ok":
             return limit
         self._observe(latency)
@@ -398,3 +620,9 @@ def _tighter(a: int | None, b: int | None) -> int | None:
     if b is None:
         return a
     return min(a, b)
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"

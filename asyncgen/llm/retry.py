@@ -31,10 +31,15 @@ from asyncgen.llm.errors import (
     ContextLengthError,
     EmptyAnswerError,
     MalformedAnswerError,
+    RejectedAnswerError,
+    StreamCutError,
     TruncatedAnswerError,
 )
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# 408 timeout, 409 conflict, 429, 5xx, Cloudflare's 520-524 (origin unreachable or slow)
+# and Anthropic's 529 (overloaded): each clears by waiting.
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
+OVERLOAD_STATUS = frozenset({503, 529})
 
 _testing = False
 
@@ -60,6 +65,8 @@ class RetryPolicy:
     jitter: float = 0.5
     retry_on_length: bool = True
     escalate_above: float = 0.2
+    rate_limit_patience: float = 600.0
+    rate_limit_initial: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: RetrySettings, max_retries: int | None = None) -> RetryPolicy:
@@ -71,6 +78,8 @@ class RetryPolicy:
             jitter=settings.backoff_jitter,
             retry_on_length=settings.retry_on_length,
             escalate_above=settings.escalate_above,
+            rate_limit_patience=settings.rate_limit_patience,
+            rate_limit_initial=settings.rate_limit_backoff,
         )
 
 
@@ -82,6 +91,10 @@ def failure_cause(exc: BaseException) -> str:
         return "context_length"
     if isinstance(exc, AuthenticationError):
         return "auth"
+    if isinstance(exc, RejectedAnswerError):
+        return exc.cause
+    if isinstance(exc, StreamCutError):
+        return "stream_cut"
     if isinstance(exc, LLMStatusError):
         return f"http_{exc.status_code}"
     if isinstance(exc, LLMTimeoutError):
@@ -103,7 +116,7 @@ def should_retry(exc: LLMError, policy: RetryPolicy) -> bool:
     """True for transient failures: 429, 5xx, 408/409, timeouts, broken connections, bad bodies."""
     if isinstance(exc, TruncatedAnswerError):
         return policy.retry_on_length
-    if isinstance(exc, ContextLengthError):
+    if isinstance(exc, ContextLengthError | RejectedAnswerError):
         return False
     if isinstance(exc, LLMStatusError):
         return exc.status_code in RETRYABLE_STATUS
@@ -116,17 +129,25 @@ def calculate_retry_timeout(
     rng: random.Random,
     retry_after: float | None = None,
     fault_share: float = 1.0,
+    *,
+    rate_limited: bool = False,
 ) -> float:
     """Seconds before retry `attempt` (1-based): the server's advice, else jittered backoff.
 
-    `fault_share` is the endpoint's recent server-side failure share (`FaultRate.value`);
-    at or below `policy.escalate_above` the first retry is immediate and later ones stay
-    at the first step.
+    A 429 with advice waits what it says (plus up to 5 % jitter, so refused requests do
+    not return in one clump); without advice, `attempt` counts the request's 429s and the
+    wait doubles from `rate_limit_initial` up to `maximum`, jittered over its upper half
+    (AWS's "equal jitter"). Other failures: `fault_share` is the endpoint's recent
+    server-side failure share (`FaultRate.value`); at or below `policy.escalate_above` the
+    first retry is immediate and later ones stay at the first step.
     """
     if _testing:
         return 0.0
     if retry_after is not None and 0 <= retry_after <= 60:
         return retry_after + rng.uniform(0, 0.05 * max(retry_after, 0.2))
+    if rate_limited:
+        delay = min(policy.rate_limit_initial * 2.0 ** (attempt - 1), policy.maximum)
+        return delay * (0.5 + 0.5 * rng.random())
     if fault_share > policy.escalate_above:
         steps = attempt - 1
     elif attempt == 1:
@@ -137,7 +158,9 @@ def calculate_retry_timeout(
     return delay * (1.0 - policy.jitter * rng.random())
 
 
-SERVER_FAULTS = frozenset({"overloaded", "timeout", "connection", "malformed", "empty", "response"})
+SERVER_FAULTS = frozenset(
+    {"overloaded", "timeout", "connection", "malformed", "empty", "response", "stream_cut"}
+)
 
 
 def is_server_fault(outcome: str) -> bool:

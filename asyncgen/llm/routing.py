@@ -19,6 +19,7 @@ import httpx
 from asyncgen.config.llm import PROVIDER_DEFAULTS, LimitSettings, LLMSettings
 from asyncgen.config.loader import resolve_api_key
 from asyncgen.errors import ConfigError
+from asyncgen.llm.budget import BudgetFactory
 from asyncgen.llm.client import Connection, make_http_client
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.types import ModelHandle
@@ -59,8 +60,10 @@ class Router:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
         http_transport: httpx.AsyncBaseTransport | None = None,
+        budget_for: BudgetFactory | None = None,
     ) -> None:
         self._settings = settings
+        self._budget_for = budget_for
         self._limits = limits
         self._override_url = override_url
         self._slots = slots
@@ -88,6 +91,11 @@ class Router:
                     clock=self._clock,
                     sleep=self._sleep,
                     name=f"{endpoint.base_url} {handle.model}",
+                    budget=(
+                        self._budget_for(endpoint.base_url, endpoint.key_env, handle.model)
+                        if self._budget_for is not None
+                        else None
+                    ),
                 )
             info = {
                 "base_url": endpoint.base_url,

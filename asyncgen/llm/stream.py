@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 
 from asyncgen.llm.client import Connection
-from asyncgen.llm.errors import EmptyAnswerError, MalformedAnswerError, TruncatedAnswerError
+from asyncgen.llm.errors import MalformedAnswerError, StreamCutError, TruncatedAnswerError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.types import ChatRequest, ChatResult
-from asyncgen.llm.wire import status_error
+from asyncgen.llm.wire import check_answer, status_error
 from asyncgen.prompts import KIND_HEADER
 
 
@@ -36,6 +36,10 @@ class _Events:
     usage: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     request_id: str | None = None
+    done: bool = False
+    error_event: bool = False
+    refusal: list[str] = field(default_factory=list)
+    tool_calls: bool = False
 
 
 async def read_stream(
@@ -61,15 +65,25 @@ async def read_stream(
             await response.aread()
             raise status_error(response, info=info, key_env=key_env)
         events = _Events()
+        events.request_id = response.headers.get("x-request-id")
         async for line in response.aiter_lines():
-            if line.startswith("data:") and _feed(events, line[5:].strip(), clock, info):
+            if line.startswith("event:"):
+                events.error_event = line[6:].strip() == "error"  # Anthropic's error event
+            elif line.startswith("data:") and _feed(events, line[5:].strip(), clock, info):
                 break
+    if not events.done:
+        raise StreamCutError(
+            "the event stream ended before [DONE]: a partial answer is no answer",
+            raw="".join(events.parts)[:500] or None,
+            request=info,
+        )
     return _finish(events, request, info, clock() - started, started), limits
 
 
 def _feed(events: _Events, data: str, clock: Callable[[], float], info: dict[str, Any]) -> bool:
     """Apply one ``data:`` line; True at ``[DONE]``."""
     if data == "[DONE]":
+        events.done = True
         return True
     try:
         chunk = orjson.loads(data)
@@ -78,12 +92,25 @@ def _feed(events: _Events, data: str, clock: Callable[[], float], info: dict[str
         raise MalformedAnswerError(
             "the event stream carried an unparseable chunk", raw=data[:500], request=info
         ) from exc
+    if events.error_event or chunk.get("error") or chunk.get("type") == "error":
+        error = chunk.get("error") or chunk
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise StreamCutError(
+            f"the event stream reported an error mid-way: {str(message)[:300]}",
+            raw=data[:500],
+            request=info,
+        )
     events.model = chunk.get("model") or events.model
     events.request_id = chunk.get("id") or events.request_id
     if chunk.get("usage"):
         events.usage = chunk["usage"]
     for choice in choices:
-        text = (choice.get("delta") or {}).get("content")
+        delta = choice.get("delta") or {}
+        text = delta.get("content")
+        if delta.get("refusal"):
+            events.refusal.append(str(delta["refusal"]))
+        if delta.get("tool_calls"):
+            events.tool_calls = True
         if text:
             now = clock()
             if events.first is None:
@@ -92,6 +119,10 @@ def _feed(events: _Events, data: str, clock: Callable[[], float], info: dict[str
                 events.gaps.append(now - events.last)
             events.last = now
             events.parts.append(text)
+        if choice.get("finish_reason") == "error":  # OpenRouter: the upstream failed mid-way
+            raise StreamCutError(
+                "the event stream ended with finish_reason=error", raw=data[:500], request=info
+            )
         if choice.get("finish_reason"):
             events.finish = choice["finish_reason"]
     return False
@@ -101,8 +132,14 @@ def _finish(
     events: _Events, request: ChatRequest, info: dict[str, Any], latency: float, started: float
 ) -> StreamResult:
     content = "".join(events.parts)
-    if not content.strip():
-        raise EmptyAnswerError("the event stream carried no content", request=info)
+    message: dict[str, Any] = {"content": content}
+    if events.refusal:
+        message["refusal"] = "".join(events.refusal)
+    if events.tool_calls:
+        message["tool_calls"] = [{"type": "function"}]
+    body = request.body if request.body is not None else request.extra_body
+    wants_tools = bool(body.get("tools") or body.get("functions"))
+    check_answer(message, content, events.finish, info=info, wants_tools=wants_tools)
     if request.require_complete and events.finish == "length":
         raise TruncatedAnswerError(
             "the answer was cut at max_tokens (finish_reason=length)", raw=content, request=info
@@ -116,6 +153,7 @@ def _finish(
         completion_tokens=int(events.usage.get("completion_tokens") or 0),
         latency=latency,
         request_id=events.request_id,
+        usage_estimated=not events.usage,
         ttft=None if events.first is None else events.first - started,
         itl=events.gaps,
     )

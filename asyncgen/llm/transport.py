@@ -8,6 +8,7 @@ the whole process's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -20,11 +21,18 @@ import httpx
 from asyncgen.config.llm import LimitSettings, LLMSettings, PoolEntry, SamplingLists
 from asyncgen.errors import LLMError, LLMStatusError, RateLimitError
 from asyncgen.llm import wire
-from asyncgen.llm.errors import MalformedAnswerError
+from asyncgen.llm.budget import BudgetFactory
+from asyncgen.llm.errors import MalformedAnswerError, QuotaExhaustedError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.pool import ModelPool
-from asyncgen.llm.retry import RetryPolicy, calculate_retry_timeout, failure_cause, should_retry
+from asyncgen.llm.retry import (
+    OVERLOAD_STATUS,
+    RetryPolicy,
+    calculate_retry_timeout,
+    failure_cause,
+    should_retry,
+)
 from asyncgen.llm.routing import Route, Router
 from asyncgen.llm.stats import TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
@@ -34,6 +42,8 @@ from asyncgen.llm.usage import Charge, UsageMeter
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class _Attempt:
@@ -41,6 +51,7 @@ class _Attempt:
 
     outcome: str = "cancelled"
     used_tokens: int | None = None
+    used_prompt: int | None = None
     info: RateLimitInfo | None = None
     retry_after: float | None = None
 
@@ -60,6 +71,7 @@ class Transport:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        budget_for: BudgetFactory | None = None,
     ) -> None:
         self.settings = settings
         self._limits = settings.limits if use_limiter else _unlimited(settings.limits)
@@ -81,8 +93,10 @@ class Transport:
             clock=clock,
             sleep=sleep,
             http_transport=http_transport,
+            budget_for=budget_for,
         )
         self._default_handle = ModelHandle(provider=settings.provider, model=settings.model)
+        self.stop_reason: str | None = None
 
     @classmethod
     def from_settings(
@@ -104,7 +118,8 @@ class Transport:
                 pool entry without its own `base_url` to it (a proxy or the simulator).
             use_limiter: False keeps only the concurrency cap (no RPM/TPM, no learning).
             max_retries: overrides `llm.retry.max_retries`.
-            **kwargs: `http_transport`, `clock`, `sleep`, `rng` (tests).
+            **kwargs: `http_transport`, `clock`, `sleep`, `rng` (tests); `budget_for`: a
+                `BudgetFactory` giving limiters a rate budget shared beyond this process.
 
         Raises:
             ConfigError: the provider has no URL (the simulator needs `base_url`).
@@ -181,8 +196,9 @@ class Transport:
 
     @property
     def budget_exhausted(self) -> bool:
-        """True once `llm.max_cost` or `llm.max_tokens` is spent: start no new work."""
-        return self.usage.budget_exhausted
+        """True once `llm.max_cost` or `llm.max_tokens` is spent, or the provider said the
+        account is out of quota (`stop_reason`): start no new work."""
+        return self.stop_reason is not None or self.usage.budget_exhausted
 
     def projected_cost(self, done: int, target: int) -> float:
         """USD for `target` items at the average cost of the `done` ones so far."""
@@ -201,32 +217,31 @@ class Transport:
         route = self._router.route(handle)
         payload = wire.encode(wire.build_body(request, handle))
         self.stats.requests += 1
-        attempt = 0
+        attempt = failures = refusals = 0
+        first_refusal: float | None = None
         while True:
             attempt += 1
             try:
                 result = await self._attempt(route, request, payload, streaming, attempt > 1)
             except LLMError as exc:
-                delay = self._after_failure(exc, attempt, route.limiter.faults.value)
+                if isinstance(exc, RateLimitError):
+                    refusals += 1
+                    first_refusal = first_refusal or self._clock()
+                    waited = self._clock() - first_refusal
+                    delay = self._after_429(exc, attempt, refusals, waited)
+                else:
+                    failures += 1
+                    delay = self._after_failure(exc, attempt, failures, route.limiter.faults.value)
                 self._bill_failure(exc, request, handle, final=delay is None)
                 if delay is None:
                     raise
                 if delay > 0:
                     await self._sleep(delay)
                 continue
-            return self._finish(result, handle, attempt, request.kind)
-
-    def _after_failure(self, exc: LLMError, attempt: int, fault_share: float) -> float | None:
-        """Count the failure; the backoff before the next attempt, or None to give up."""
-        cause = failure_cause(exc)
-        exc.request["attempts"] = attempt
-        if attempt > self.policy.max_retries or not should_retry(exc, self.policy):
-            self.stats.failures[cause] += 1
-            self.stats.record_done()
-            return None
-        self.stats.retries[cause] += 1
-        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-        return calculate_retry_timeout(attempt, self.policy, self._rng, retry_after, fault_share)
+            except QuotaExhaustedError as exc:
+                self._stop(exc, attempt)
+                raise
+            return self._finish(result, handle, attempt, request)
 
     def _bill_failure(
         self, exc: LLMError, request: ChatRequest, handle: ModelHandle, *, final: bool
@@ -260,17 +275,60 @@ class Transport:
         elif self.usage.listeners:
             self.usage.notify(Charge(handle.model, request.kind, cause, final))
 
+    def _stop(self, exc: QuotaExhaustedError, attempt: int) -> None:
+        """The account cannot be served: no new work; say once what to do."""
+        exc.request = {**exc.request, "attempts": attempt}
+        if self.stop_reason is None:
+            self.stop_reason = str(exc)  # the engine stops and shows it
+        self.stats.failures["quota"] += 1
+        self.stats.record_done()
+
+    def _after_429(
+        self, exc: RateLimitError, attempt: int, refusals: int, waited: float
+    ) -> float | None:
+        """Backoff after a 429, or None once the request has waited out `rate_limit_patience`."""
+        exc.request = {**exc.request, "attempts": attempt, "request_id": exc.request_id}
+        if waited >= self.policy.rate_limit_patience or self.policy.max_retries == 0:
+            self.stats.failures["rate_limited"] += 1
+            self.stats.record_done()
+            return None
+        self.stats.retries["rate_limited"] += 1
+        return calculate_retry_timeout(
+            refusals, self.policy, self._rng, exc.retry_after, rate_limited=True
+        )
+
+    def _after_failure(
+        self, exc: LLMError, attempt: int, failures: int, fault_share: float
+    ) -> float | None:
+        """Count the failure; the backoff before the next attempt, or None to give up."""
+        cause = failure_cause(exc)
+        request_id = exc.request_id if isinstance(exc, LLMStatusError) else None
+        exc.request = {
+            **exc.request,
+            "attempts": attempt,
+            "request_id": request_id or exc.request.get("request_id"),
+        }
+        if failures > self.policy.max_retries or not should_retry(exc, self.policy):
+            self.stats.failures[cause] += 1
+            self.stats.record_done()
+            return None
+        self.stats.retries[cause] += 1
+        return calculate_retry_timeout(failures, self.policy, self._rng, None, fault_share)
+
     def _finish(
-        self, result: ChatResult, handle: ModelHandle, attempt: int, kind: str = ""
+        self, result: ChatResult, handle: ModelHandle, attempt: int, request: ChatRequest
     ) -> ChatResult:
         result.attempts = attempt
         result.provider = handle.provider
+        if result.usage_estimated:
+            _estimate_usage(result, request)
         self.usage.add(
             handle.model,
             result.prompt_tokens,
             result.completion_tokens,
             cached=result.cached_tokens,
-            kind=kind,
+            kind=request.kind,
+            estimated=result.usage_estimated,
         )
         self.stats.successes += 1
         self.stats.record_done()
@@ -290,7 +348,10 @@ class Transport:
         try:
             result = await self._exchange(route, request, payload, streaming, started, att)
             att.outcome = "ok"
+            if result.usage_estimated:
+                _estimate_usage(result, request)
             att.used_tokens = result.prompt_tokens + result.completion_tokens
+            att.used_prompt = result.prompt_tokens
             self.stats.record_latency(result.latency)
             return result
         except LLMError as exc:
@@ -307,6 +368,7 @@ class Transport:
                 used_tokens=att.used_tokens,
                 info=att.info,
                 retry_after=att.retry_after,
+                used_prompt_tokens=att.used_prompt,
             )
 
     async def _exchange(
@@ -334,9 +396,16 @@ class Transport:
         att.info = parse_rate_limit_headers(limit_headers(response.headers.raw))
         if response.status_code >= 300:
             raise wire.status_error(response, info=info, key_env=endpoint.key_env)
-        completion = wire.parse_completion(
-            response.content, require_complete=request.require_complete, info=info
-        )
+        try:
+            completion = wire.parse_completion(
+                response.content,
+                require_complete=request.require_complete,
+                info=info,
+                wants_tools=_wants_tools(request),
+            )
+        except LLMError as exc:
+            exc.request = {**exc.request, "request_id": response.headers.get("x-request-id")}
+            raise
         return _result(completion, route, self._clock() - started)
 
     def _estimate(self, request: ChatRequest) -> tuple[int, int]:
@@ -372,9 +441,24 @@ def _outcome_of(exc: LLMError) -> tuple[str, float | None]:
     """The limiter's view of a failure: rate limited (with advice), overloaded, or other."""
     if isinstance(exc, RateLimitError):
         return "rate_limited", exc.retry_after
-    if isinstance(exc, LLMStatusError) and exc.status_code == 503:
+    if isinstance(exc, LLMStatusError) and exc.status_code in OVERLOAD_STATUS:
         return "overloaded", None
     return failure_cause(exc), None
+
+
+def _wants_tools(request: ChatRequest) -> bool:
+    body = request.body if request.body is not None else request.extra_body
+    return bool(body.get("tools") or body.get("functions"))
+
+
+def _estimate_usage(result: ChatResult, request: ChatRequest) -> None:
+    """Token counts for an answer that carried no `usage` (pacing and budgets need them)."""
+    if result.prompt_tokens or result.completion_tokens:
+        return
+    from asyncgen.tokens import count_message_tokens, count_tokens
+
+    result.prompt_tokens = count_message_tokens(request.messages)
+    result.completion_tokens = count_tokens(result.content)
 
 
 def _result(completion: wire.Completion, route: Route, latency: float) -> ChatResult:
@@ -389,6 +473,7 @@ def _result(completion: wire.Completion, route: Route, latency: float) -> ChatRe
         request_id=completion.request_id,
         raw=completion.raw,
         cached_tokens=completion.cached_tokens,
+        usage_estimated=not completion.has_usage,
     )
 
 

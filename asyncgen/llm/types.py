@@ -46,6 +46,9 @@ class ChatRequest:
     stream: bool = False
     extra_body: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    """When set, the request body exactly as it goes out (`model` aside): ``complete``
+    sends each line as the user wrote it; the fields above then only inform the limiter."""
 
 
 @dataclass
@@ -63,6 +66,8 @@ class ChatResult:
     request_id: str | None = None
     raw: dict[str, Any] | None = None
     cached_tokens: int = 0
+    usage_estimated: bool = False
+    """True when the answer carried no `usage` and the token counts are asyncgen's estimate."""
 
 
 class ChatClient(Protocol):

@@ -7,6 +7,7 @@ lives here; the rest of the transport sees `ChatRequest`, `Completion` and `LLME
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +25,39 @@ from asyncgen.errors import (
 )
 from asyncgen.llm.errors import (
     AuthenticationError,
+    ContentFilterError,
     ContextLengthError,
     EmptyAnswerError,
+    LimitExhaustedError,
     MalformedAnswerError,
+    ProviderError,
+    QuotaExhaustedError,
+    RefusalError,
+    ToolCallsError,
     TruncatedAnswerError,
 )
-from asyncgen.llm.headers import parse_retry_after
+from asyncgen.llm.headers import limit_headers, long_retry_after, parse_retry_after
 from asyncgen.llm.types import ChatRequest, ModelHandle
 
 _SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window")
+_QUOTA_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "billing_hard_limit_reached",
+        "billing_not_active",
+        "insufficient_credits",
+        "payment_required",
+        "credit_balance_too_low",
+    }
+)
+_QUOTA_MARKERS = (
+    "exceeded your current quota",
+    "insufficient credits",
+    "credit balance is too low",
+    "billing",
+)
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -48,10 +72,19 @@ class Completion:
     request_id: str | None
     raw: dict[str, Any]
     cached_tokens: int = 0
+    has_usage: bool = True
 
 
 def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
-    """The JSON body: request fields first, the handle's drawn sampling values fill the gaps."""
+    """The JSON body: request fields first, the handle's drawn sampling values fill the gaps.
+
+    A request with a `body` (``complete``: the user's line) goes out as written, with
+    only `model` set from the handle when the line named none or `--model` overrides it.
+    """
+    if request.body is not None:
+        sent = dict(request.body)
+        sent["model"] = handle.model
+        return sent
     body: dict[str, Any] = {"model": handle.model, "messages": request.messages}
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
@@ -76,10 +109,15 @@ def encode(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-def parse_completion(content: bytes, *, require_complete: bool, info: dict[str, Any]) -> Completion:
+def parse_completion(
+    content: bytes, *, require_complete: bool, info: dict[str, Any], wants_tools: bool = False
+) -> Completion:
     """Decode a 200 body into a `Completion`.
 
     Raises:
+        ProviderError: the body is an error object (HTTP 200 with ``{"error": …}``).
+        ContentFilterError, RefusalError, ToolCallsError: the provider answered, but not
+            with the text asked for (tool calls are an answer when `wants_tools`).
         MalformedAnswerError: not JSON, or not the chat-completions shape.
         EmptyAnswerError: no text in the first choice.
         TruncatedAnswerError: finish_reason "length" while `require_complete`.
@@ -87,10 +125,18 @@ def parse_completion(content: bytes, *, require_complete: bool, info: dict[str, 
     data: Any = None
     try:
         data = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedAnswerError(
+            "the endpoint returned a body that is not JSON", raw=_snippet(content), request=info
+        ) from exc
+    if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+        raise _provider_error(data["error"], info, _snippet(content))
+    try:
         choice = data["choices"][0]
-        text = choice["message"].get("content")
+        message = choice["message"]
+        text = message.get("content")
         finish = choice.get("finish_reason")
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise MalformedAnswerError(
             "the endpoint returned a body that is not a chat completion",
             raw=_snippet(content),
@@ -98,13 +144,7 @@ def parse_completion(content: bytes, *, require_complete: bool, info: dict[str, 
             usage=usage_of(data) if isinstance(data, dict) and "usage" in data else None,
         ) from exc
     billed = usage_of(data)
-    if not isinstance(text, str) or not text.strip():
-        raise EmptyAnswerError(
-            "the endpoint returned an empty answer",
-            raw=_snippet(content),
-            request=info,
-            usage=billed,
-        )
+    check_answer(message, text, finish, info=info, wants_tools=wants_tools, usage=billed)
     if require_complete and finish == "length":
         raise TruncatedAnswerError(
             "the answer was cut at max_tokens (finish_reason=length)",
@@ -113,7 +153,7 @@ def parse_completion(content: bytes, *, require_complete: bool, info: dict[str, 
             usage=billed,
         )
     return Completion(
-        content=text,
+        content=text if isinstance(text, str) else "",
         finish_reason=finish,
         prompt_tokens=billed[0],
         completion_tokens=billed[1],
@@ -121,6 +161,7 @@ def parse_completion(content: bytes, *, require_complete: bool, info: dict[str, 
         request_id=data.get("id"),
         raw=data,
         cached_tokens=billed[2],
+        has_usage=isinstance(data.get("usage"), dict),
     )
 
 
@@ -141,12 +182,73 @@ def usage_of(data: Any) -> tuple[int, int, int]:
         return (0, 0, 0)
 
 
+def check_answer(
+    message: dict[str, Any],
+    text: Any,
+    finish: str | None,
+    *,
+    info: dict[str, Any],
+    wants_tools: bool = False,
+    usage: tuple[int, int, int] | None = None,
+) -> None:
+    """Raise when the first choice is not usable text (shared by whole and streamed answers).
+
+    `usage` rides on the error: the provider bills such an answer, so the ledger does too.
+    """
+    if finish == "content_filter":
+        raise ContentFilterError(
+            "the provider's content filter withheld the answer (finish_reason=content_filter)",
+            raw=text if isinstance(text, str) else None,
+            request=info,
+            usage=usage,
+        )
+    refusal = message.get("refusal")
+    if refusal:
+        raise RefusalError(
+            f"the model refused: {str(refusal)[:300]}", raw=str(refusal), request=info, usage=usage
+        )
+    if message.get("tool_calls") and not (isinstance(text, str) and text.strip()):
+        if wants_tools:
+            return
+        raise ToolCallsError(
+            "the model called a tool where text was asked for (finish_reason="
+            f"{finish}); no tools were offered",
+            raw=orjson.dumps(message.get("tool_calls")).decode()[:500],
+            request=info,
+            usage=usage,
+        )
+    if not isinstance(text, str) or not text.strip():
+        raise EmptyAnswerError(
+            "the endpoint returned an empty answer",
+            raw=_snippet(orjson.dumps(message)),
+            request=info,
+            usage=usage,
+        )
+
+
+def _provider_error(error: Any, info: dict[str, Any], raw: str) -> ProviderError:
+    message = _server_message({"error": error})
+    code = error.get("code") if isinstance(error, dict) else None
+    where = info.get("base_url", "the endpoint")
+    return ProviderError(
+        f"{where} answered 200 with an error (code {code}): {message}",
+        code=code,
+        raw=raw,
+        request=info,
+    )
+
+
 def status_error(
     response: httpx.Response, *, info: dict[str, Any], key_env: str | None
 ) -> LLMStatusError:
-    """Translate an HTTP error status into the tree, with a message that says what to fix."""
+    """Translate an HTTP error status into the tree, with a message that says what to fix.
+
+    Raises:
+        QuotaExhaustedError: the account is out of credit (429 insufficient_quota, 402,
+            billing errors) or a daily limit is spent: nothing to retry, the run stops.
+    """
     code = response.status_code
-    body = _json_or_text(response.content)
+    body = _json_or_text(response.content, response.headers.get("content-type", ""))
     detail = _server_message(body)
     request_id = response.headers.get("x-request-id")
     common: dict[str, Any] = {
@@ -156,8 +258,24 @@ def status_error(
         "request": info,
     }
     where = f"{info.get('base_url', 'the endpoint')} (model {info.get('model')!r})"
+    if code == 402 or _is_quota(body):
+        var = key_env or "the API key's account"
+        raise QuotaExhaustedError(
+            f"{where} refused for lack of credit ({_error_code(body) or code}: {detail}): "
+            f"add credit or raise the spending limit of the account behind {var}, then "
+            "rerun the same command (items not done stay unstarted)",
+            request=info,
+        )
     if code == 429:
-        retry_after = parse_retry_after(response.headers)
+        headers = limit_headers(response.headers.raw)
+        long_wait = long_retry_after(headers)
+        if long_wait is not None:
+            raise LimitExhaustedError(
+                f"{where} is out of requests for {long_wait / 3600:.1f} h ({detail}): "
+                "rerun the same command then (items not done stay unstarted)",
+                request=info,
+            )
+        retry_after = parse_retry_after(headers, message=detail)
         return RateLimitError(
             f"rate limited (429) by {where}: {detail}", retry_after=retry_after, **common
         )
@@ -179,6 +297,30 @@ def status_error(
         msg = f"prompt too long for {where}: shorten the prompt or lower max_tokens ({detail})"
         return ContextLengthError(msg, **common)
     return LLMStatusError(f"request refused ({code}) by {where}: {detail}", **common)
+
+
+def _error_code(body: Any) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            value = err.get("code") or err.get("type")
+            return None if value is None else str(value)
+    return None
+
+
+def _is_quota(body: Any) -> bool:
+    """insufficient_quota and billing errors: waiting will not clear them."""
+    code = _error_code(body)
+    if code is not None and code.lower() in _QUOTA_CODES:
+        return True
+    if isinstance(body, dict):
+        err = body.get("error")
+        kind = err.get("type") if isinstance(err, dict) else None
+        if isinstance(kind, str) and kind.lower() in _QUOTA_CODES:
+            return True
+        message = _server_message(body).lower()
+        return any(marker in message for marker in _QUOTA_MARKERS)
+    return False
 
 
 def transport_error(exc: BaseException, *, info: dict[str, Any]) -> LLMError:
@@ -203,7 +345,13 @@ TRANSPORT_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
-def _json_or_text(content: bytes) -> Any:
+def _json_or_text(content: bytes, content_type: str = "") -> Any:
+    """The JSON body, or a short text; an HTML page (a proxy's error page) by its title only."""
+    head = content[:64].lstrip().lower()
+    if "html" in content_type or head.startswith((b"<!doctype html", b"<html")):
+        match = _TITLE.search(content[:20000])
+        title = match.group(1).decode("utf-8", "replace").strip() if match else ""
+        return f"HTML page: {' '.join(title.split())[:120] or 'untitled'}"
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.export.reader import ReadReport
+from asyncgen.report.browse import BrowserData, judge_scores
 from asyncgen.report.reader import find_records_file, iter_jsonl
 from asyncgen.report.text_stats import Reservoir, edit_rates, words
 from asyncgen.report.view import NoisyVersion, RecordView, view_record
@@ -66,10 +67,19 @@ class RunTally:
         default_factory=lambda: Reservoir(0, random.Random(0))
     )
     problems: ReadReport = field(default_factory=lambda: ReadReport(on_problem=None))
+    judge_sums: dict[str, float] = field(default_factory=dict)
+    judge_counts: Counter[str] = field(default_factory=Counter)
+    judged: int = 0
+    duplicate_scores: list[float] = field(default_factory=list)
 
 
-def collect(run_dir: Path, sample_size: int, seed: int = 0) -> RunTally:
-    """Read records, failures and rejects once; keep counts and seeded samples."""
+def collect(
+    run_dir: Path, sample_size: int, seed: int = 0, browser: BrowserData | None = None
+) -> RunTally:
+    """Read records, failures and rejects once; keep counts and seeded samples.
+
+    With `browser`, every entry is also added to the conversation browser's data.
+    """
     tally = RunTally(
         user_sample=Reservoir(sample_size, random.Random(seed)),
         assistant_sample=Reservoir(sample_size, random.Random(seed + 1)),
@@ -77,10 +87,18 @@ def collect(run_dir: Path, sample_size: int, seed: int = 0) -> RunTally:
     )
     for record in iter_jsonl(find_records_file(run_dir), tally.problems):
         _add_record(tally, record)
+        if browser is not None:
+            browser.add_record(record)
     for failure in iter_jsonl(run_dir / "failures.jsonl", tally.problems):
         tally.failed[_cause(failure)] += 1
+        if browser is not None:
+            browser.add_failure(failure)
     for reject in iter_jsonl(run_dir / "rejected.jsonl", tally.problems):
         tally.rejected[_cause(reject)] += 1
+        if isinstance(reject.get("score"), int | float) and reject.get("nearest_id"):
+            tally.duplicate_scores.append(float(reject["score"]))
+        if browser is not None:
+            browser.add_reject(reject)
     return tally
 
 
@@ -104,6 +122,12 @@ def _add_record(tally: RunTally, record: dict[str, Any]) -> None:
     for text in view.assistant_turns:
         tally.assistant_sample.add(text)
     tally.record_sample.add(record)
+    scores = judge_scores(record)
+    if scores:
+        tally.judged += 1
+        tally.judge_counts.update(scores.keys())
+        for name, value in scores.items():
+            tally.judge_sums[name] = tally.judge_sums.get(name, 0.0) + value
 
 
 def _add_validity(tally: RunTally, view: RecordView) -> None:

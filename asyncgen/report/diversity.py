@@ -34,10 +34,16 @@ def nearest_neighbour_similarity(vectors: npt.NDArray[np.float32]) -> npt.NDArra
 
 
 def similarity_summary(nn: npt.NDArray[np.float32], threshold: float) -> dict[str, Any]:
-    """Mean, quantiles, histogram and share at or above the duplicate threshold."""
+    """Mean, quantiles, histogram and share at or above the duplicate threshold.
+
+    The histogram spans the data and the threshold (not -1..1), so values bunched in a
+    narrow band stay visible next to the bar they are measured against.
+    """
     if nn.size == 0:
         return {"count": 0}
-    counts, edges = np.histogram(nn, bins=20, range=(-1.0, 1.0))
+    low, high = min(float(nn.min()), threshold), max(float(nn.max()), threshold)
+    pad = max((high - low) * 0.04, 0.005)
+    counts, edges = np.histogram(nn, bins=30, range=(low - pad, high + pad))
     return {
         "count": int(nn.size),
         "mean": round(float(nn.mean()), 4),
@@ -46,5 +52,5 @@ def similarity_summary(nn: npt.NDArray[np.float32], threshold: float) -> dict[st
         "max": round(float(nn.max()), 4),
         "share_at_or_above_threshold": round(float((nn >= threshold).mean()), 4),
         "threshold": threshold,
-        "histogram": {"edges": [round(float(e), 2) for e in edges], "counts": counts.tolist()},
+        "histogram": {"edges": [round(float(e), 4) for e in edges], "counts": counts.tolist()},
     }

@@ -1,7 +1,8 @@
-"""Write report.json, report.html and the plot PNGs of a run."""
+"""Write report.json and the self-contained report.html of a run."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 import orjson
 
 from asyncgen.errors import StoreError
+from asyncgen.report.browse import BrowserData
 from asyncgen.report.build import build_report
-from asyncgen.report.html import render_html
-from asyncgen.report.plots import Plot, all_plots
+from asyncgen.report.page import render_page
 from asyncgen.store.atomic import write_bytes_atomic
 
 JudgeRunner = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
@@ -32,31 +33,30 @@ async def write_report(
     embed: bool = True,
     judge: JudgeRunner | None = None,
     judge_sample: int = 50,
+    live: bool = False,
 ) -> dict[str, Any]:
     """Compute the report and write it; returns report.json's content.
 
-    The heavy pass (reading, embedding, plotting) runs in a worker thread so a judge pass
-    and any other coroutine keep the event loop.
+    The heavy pass (reading, embedding, compressing the browser's chunks) runs in a
+    worker thread so a judge pass and any other coroutine keep the event loop.
     """
-    import asyncio
-
     target = out_dir or run_dir
     await asyncio.to_thread(_prepare_target, run_dir, target)
-    report, coverages, tally = await asyncio.to_thread(
-        build_report, run_dir, sample_size=sample_size, seed=seed, embed=embed
+    browser = BrowserData()
+    report, _, tally = await asyncio.to_thread(
+        build_report, run_dir, sample_size=sample_size, seed=seed, embed=embed, browser=browser
     )
     if judge is not None:
         report["judge"] = await judge(tally.record_sample.items[:judge_sample])
-    plots = await asyncio.to_thread(all_plots, report, coverages)
-    report["plots"] = [f"report_plots/{p.name}.png" for p in plots]
-    await asyncio.to_thread(_write_files, target, report, plots)
+        from asyncgen.report.headline import headline
+
+        report["headline"] = headline(report)
+    await asyncio.to_thread(write_files, target, report, browser, live)
     return report
 
 
-def _write_files(target: Path, report: dict[str, Any], plots: list[Plot]) -> None:
-    plot_dir = target / "report_plots"
-    plot_dir.mkdir(exist_ok=True)
-    for plot in plots:
-        write_bytes_atomic(plot_dir / f"{plot.name}.png", plot.png)
+def write_files(target: Path, report: dict[str, Any], browser: BrowserData, live: bool) -> None:
+    """report.json, then report.html (each written whole, then renamed into place)."""
     write_bytes_atomic(target / "report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    write_bytes_atomic(target / "report.html", render_html(report, plots).encode("utf-8"))
+    page = render_page(report, browser, live=live)
+    write_bytes_atomic(target / "report.html", page.encode("utf-8"))

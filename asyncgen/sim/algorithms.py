@@ -210,10 +210,15 @@ class RollingWindow:
 
 
 class FixedWindow:
-    """`limit` per clock-aligned window of `period` seconds of UNIX time."""
+    """``ceil(limit / share)`` per clock-aligned window of `period` seconds of UNIX time.
 
-    def __init__(self, limit: int, *, period: float, epoch_offset: float) -> None:
+    `limit` stays the headline (per-minute) figure the headers report; `remaining` is what
+    the current window still admits.
+    """
+
+    def __init__(self, limit: int, *, period: float, epoch_offset: float, share: int = 1) -> None:
         self.limit = limit
+        self.window_limit = math.ceil(limit / share)
         self.period = period
         self.offset = epoch_offset
         self.index = -1
@@ -233,7 +238,8 @@ class FixedWindow:
         self._roll(now)
         if cost > self.limit:
             return NEVER
-        if self.used + cost <= self.limit:
+        # A cost above one window's share passes in an empty window (into debt).
+        if self.used + min(cost, self.window_limit) <= self.window_limit:
             return 0.0
         return max(_EPSILON, self._left(now))
 
@@ -245,7 +251,7 @@ class FixedWindow:
     def state(self, now: float) -> tuple[int, float]:
         """Room left in this window, and the time until the next one opens."""
         self._roll(now)
-        return max(0, self.limit - self.used), self._left(now)
+        return max(0, self.window_limit - self.used), self._left(now)
 
     def release(self) -> None:
         """Nothing is held per request."""

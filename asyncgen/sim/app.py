@@ -2,7 +2,11 @@
 
 Order of work for ``POST /v1/chat/completions``: authenticate (401), parse (400), answer
 (content and usage are cheap, so they are known before admission), rate limit (429, which
-consumes nothing), overload (503 or queue), then a fault draw, latency, and the reply.
+consumes nothing unless `refused_use_quota`), overload (503 or queue), then a fault draw,
+latency, and the reply. The profile (`asyncgen.sim.profiles`) decides the header dialect,
+the error shape and the retry hint; every completions answer, 4xx included, carries the
+request id and the limit headers (a proxy profile: the upstream's, on answers that reached
+it).
 """
 
 from __future__ import annotations
@@ -17,14 +21,22 @@ import orjson
 
 from asyncgen.config.sim import RetryAfterStyle, SimSettings
 from asyncgen.prompts import KIND_HEADER
+from asyncgen.sim.batch_api import PREFIXES as BATCH_PREFIXES
+from asyncgen.sim.batch_api import BatchRoutes
+from asyncgen.sim.choices import build_choices
 from asyncgen.sim.content import Answer, Answerer
+from asyncgen.sim.dialects import HeaderList, dialect
+from asyncgen.sim.error_shapes import ERROR_SHAPES
 from asyncgen.sim.faults import FaultPlan
-from asyncgen.sim.ratelimit import Admission, RateLimiter, retry_after_headers
+from asyncgen.sim.messages import rate_limit_message, too_large_message
+from asyncgen.sim.outcomes import STATUS_FAULTS
+from asyncgen.sim.profiles import PROFILES
+from asyncgen.sim.ratelimit import Admission, DimensionState, RateLimiter, retry_after_headers
 from asyncgen.sim.reply import Reply, send_json
-from asyncgen.sim.request import ChatCall, RequestError, parse_chat_call
+from asyncgen.sim.request import ChatCall, RequestError, Validation, parse_chat_call
 from asyncgen.sim.responders import known_kinds
 from asyncgen.sim.stats import SimStats
-from asyncgen.sim.wire import error_body, models_body
+from asyncgen.sim.wire import models_body
 from asyncgen.tokens import count_message_tokens
 
 __all__ = ["TRANSPORT_SCOPE_KEY", "SimApp"]
@@ -52,12 +64,15 @@ class SimApp:
         self.settings = settings
         self.wall = wall
         self.stats = SimStats()
+        self.profile = PROFILES[settings.profile]
         self.limiter = RateLimiter(
             settings.rpm,
             settings.tpm,
-            algorithm=settings.limiter or "token_bucket",
+            algorithm=settings.algorithm,
             rpd=settings.rpd,
             concurrency=settings.concurrency_limit,
+            input_tpm=settings.input_tpm,
+            output_tpm=settings.output_tpm,
             sub_window=settings.sub_window,
             burst_allowance=settings.burst_allowance,
             gcra_burst=settings.gcra_burst,
@@ -65,7 +80,13 @@ class SimApp:
             clock=clock,
             wall=wall,
         )
-        self.retry_after_style: RetryAfterStyle = settings.retry_after or "seconds_and_ms"
+        self.upstream = _upstream(settings, clock) if self.profile.upstream else None
+        self.retry_after_style: RetryAfterStyle = settings.retry_after or self.profile.retry_after
+        self._dialect = dialect(self.profile.dialect)
+        self._error_shape = ERROR_SHAPES[self.profile.errors]
+        strict = self.profile.strict if settings.strict is None else settings.strict
+        self.validation = Validation(strict, tuple(settings.reasoning_models))
+        self._spent: set[str] = set()  # keys whose quota an insufficient_quota fault spent
         self.faults = FaultPlan(settings)
         self.answerer = Answerer(
             seed=settings.seed,
@@ -75,6 +96,7 @@ class SimApp:
         self._bearer = f"Bearer {settings.api_key}".encode() if settings.api_key else None
         self._ids = itertools.count(1)
         self._slots: asyncio.Semaphore | None = None
+        self._batch: BatchRoutes | None = None
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self._completions,
             ("POST", "/chat/completions"): self._completions,
@@ -88,22 +110,56 @@ class SimApp:
         """ASGI entry point."""
         if scope["type"] == "http":
             handler = self._routes.get((scope["method"], scope["path"]))
+            if handler is None and scope["path"].startswith(BATCH_PREFIXES):
+                handler = self._batch_routes().handle  # the Batch API (sim/batch_api.py)
             if handler is None:
                 await self._not_found(scope, send)
             else:
                 await handler(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self)
+
+    def _batch_routes(self) -> BatchRoutes:
+        """Files and batches, created on first use (online-only runs never pay for them)."""
+        if self._batch is None:
+            self._batch = BatchRoutes(self, self._authorize, self._unauthorized)
+        return self._batch
+
+    def error_body(
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        code: str | int | None,
+        param: str | None = None,
+    ) -> bytes:
+        """An error body in the profile's provider's shape."""
+        return self._error_shape(status, message, type_, code, param)
+
+    def request_headers(self, number: int) -> HeaderList:
+        """The request id, under each name the profile's provider uses."""
+        value = f"req_sim{number:010d}".encode()
+        return [(name, value) for name in self.profile.request_id_headers]
+
+    def limit_headers(self, states: list[DimensionState], number: int) -> HeaderList:
+        """The limit headers in the profile's dialect (a proxy: also prefixed llm_provider-)."""
+        headers = self._dialect(states, self.wall(), number)
+        if self.upstream is not None:
+            headers += [(b"llm_provider-" + name, value) for name, value in headers]
+        return headers
 
     async def _not_found(self, scope: Scope, send: Send) -> None:
         message = f"Unknown request URL: {scope['method']} {scope['path']}."
-        await send_json(send, 404, error_body(message, "invalid_request_error", "unknown_url"))
+        body = self.error_body(404, message, "invalid_request_error", "unknown_url")
+        await send_json(send, 404, body, self.request_headers(next(self._ids)))
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        number = next(self._ids)
         if self._authorize(scope) is None:
-            await self._unauthorized(scope, send)
+            await self._unauthorized(scope, send, self.request_headers(number))
             return
-        await send_json(send, 200, models_body(self.settings.models, int(self.wall())))
+        body = models_body(self.settings.models, int(self.wall()))
+        await send_json(send, 200, body, self.request_headers(number))
 
     async def _stats(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, orjson.dumps(self.stats.snapshot()))
@@ -116,6 +172,7 @@ class SimApp:
         """Zero the counters and forget rate-limit usage (remembered answers stay)."""
         self.stats.reset()
         self.limiter.reset()
+        self._spent.clear()
         await send_json(send, 200, b'{"reset":true}')
 
     def _authorize(self, scope: Scope) -> str | None:
@@ -129,11 +186,16 @@ class SimApp:
             return None
         return auth.decode("latin-1")
 
-    async def _unauthorized(self, scope: Scope, send: Send) -> None:
+    async def _unauthorized(
+        self, scope: Scope, send: Send, headers: HeaderList | None = None
+    ) -> None:
+        if headers is None:
+            headers = self.request_headers(next(self._ids))
         has_header = any(name == b"authorization" for name, _ in scope["headers"])
         message, code = (_BAD_KEY, "invalid_api_key") if has_header else (_NO_KEY, None)
         self.stats.unauthorized += 1
-        await self._reply(send, 401, error_body(message, "invalid_request_error", code))
+        body = self.error_body(401, message, "invalid_request_error", code)
+        await self._reply(send, 401, body, headers)
 
     async def _reply(
         self, send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
@@ -146,86 +208,143 @@ class SimApp:
         self.stats.requests += 1
         self.stats.enter()
         try:
-            await self._complete(scope, receive, send)
+            await self._complete(scope, receive, send, next(self._ids))
         finally:
             self.stats.leave()
 
-    async def _complete(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _peek_headers(self, key: str, number: int) -> HeaderList:
+        """Request id and the key's limit state, for an answer refused before admission."""
+        headers = self.request_headers(number)
+        if self.upstream is None:
+            headers += self.limit_headers(self.limiter.peek(key), number)
+        return headers
+
+    async def _complete(self, scope: Scope, receive: Receive, send: Send, number: int) -> None:
         key = self._authorize(scope)
         if key is None:
-            await self._unauthorized(scope, send)
+            await self._unauthorized(scope, send, self._peek_headers("", number))
             return
         body = await _read_body(receive)
         if body is None:
             self.stats.disconnects += 1
             return
         try:
-            call = parse_chat_call(body)
+            call = parse_chat_call(body, self.validation)
+            prompt_tokens = count_message_tokens(call.messages)
+            self._check_context(call, prompt_tokens)
         except RequestError as exc:
-            await self._reply(
-                send, 400, error_body(str(exc), "invalid_request_error", None, exc.param)
-            )
+            error = self.error_body(400, str(exc), "invalid_request_error", exc.code, exc.param)
+            await self._reply(send, 400, error, self._peek_headers(key, number))
+            return
+        if key in self._spent:
+            await self._status_fault(send, "insufficient_quota", self._peek_headers(key, number))
             return
         kind = _header(scope, _KIND_HEADER, "generic")
-        prompt_tokens = count_message_tokens(call.messages)
         answer = None
-        if call.max_tokens is None and self.limiter.tpm is not None:
+        if call.max_tokens is None and self.limiter.limits_tokens:
             # The charge needs the answer's size when max_tokens does not bound it.
             answer = self._answer(kind, call)
-        cost = prompt_tokens + (call.max_tokens or (answer.completion_tokens if answer else 0))
-        admission = self.limiter.admit(key, cost)
+        per_choice = call.max_tokens or (answer.completion_tokens if answer else 0)
+        cost = prompt_tokens + call.n * per_choice
+        admission = self.limiter.admit(key, cost, prompt_tokens)
+        # A proxy shows no limits of its own: only what reached the upstream has headers.
+        show_limits = self.upstream is None
+        if admission.admitted and self.upstream is not None:
+            upstream = self.upstream.admit(key, cost, prompt_tokens)
+            if not upstream.admitted:
+                admission.release()
+            admission, show_limits = upstream, True
         if not admission.admitted:
-            await self._rate_limited(send, admission, cost)
+            await self._rate_limited(send, admission, cost, call.model, number, show_limits)
             return
         answer = answer or self._answer(kind, call)
+        headers = self.request_headers(number) + self.limit_headers(admission.states, number)
+        reply = Reply(
+            self,
+            scope,
+            receive,
+            send,
+            call,
+            build_choices(self.answerer, kind, call, answer, f"chatcmpl-sim{number:010d}"),
+            prompt_tokens,
+            headers,
+            key=key,
+            is_duplicate=answer.is_duplicate,
+        )
         try:
-            await self._serve(scope, receive, send, call, answer, prompt_tokens, admission)
+            await self._serve(send, reply, number)
         finally:
             admission.release()
+
+    def _check_context(self, call: ChatCall, prompt_tokens: int) -> None:
+        """OpenAI's context_length_exceeded: the prompt plus max_tokens over the window."""
+        window = self.settings.context_window
+        wanted = prompt_tokens + (call.max_tokens or 0)
+        if wanted <= window:
+            return
+        if call.max_tokens is None or prompt_tokens > window:
+            detail = f"your messages resulted in {prompt_tokens} tokens"
+        else:
+            detail = (
+                f"you requested {wanted} tokens ({prompt_tokens} in the messages, "
+                f"{call.max_tokens} in the completion)"
+            )
+        raise RequestError(
+            f"This model's maximum context length is {window} tokens. However, {detail}. "
+            "Please reduce the length of the messages or completion.",
+            "messages",
+            "context_length_exceeded",
+        )
+
+    def spend_quota(self, key: str) -> None:
+        """An insufficient_quota fault: this key is refused from now on (until a reset)."""
+        self._spent.add(key)
+
+    async def _status_fault(self, send: Send, fault: str, headers: HeaderList) -> None:
+        status, message, type_, code = STATUS_FAULTS[fault]
+        self.stats.faults[fault] += 1
+        await self._reply(send, status, self.error_body(status, message, type_, code), headers)
 
     def _answer(self, kind: str, call: ChatCall) -> Answer:
         return self.answerer.answer(
             kind, call.messages, model=call.model, max_tokens=call.max_tokens, params=call.params
         )
 
-    async def _rate_limited(self, send: Send, admission: Admission, cost: int) -> None:
+    async def _rate_limited(
+        self,
+        send: Send,
+        admission: Admission,
+        cost: int,
+        model: str,
+        number: int,
+        show_limits: bool,
+    ) -> None:
         self.stats.rate_limited += 1
         if admission.too_large:
-            limit = self.limiter.tpm
-            message = f"Request too large: tokens per min (TPM) limit {limit}, requested {cost}."
+            message = too_large_message(model, admission, cost)
             wait = 60.0
         else:
             wait = admission.retry_after
-            message = (
-                f"Rate limit reached on {admission.dimension} per min. "
-                f"Please try again in {wait:.3f}s."
+            message = rate_limit_message(
+                self.profile.name, self.limiter.algorithm, admission, model, cost
             )
-        headers = [
-            *retry_after_headers(self.retry_after_style, wait, self.wall()),
-            *admission.headers,
-        ]
-        body = error_body(message, "rate_limit_exceeded", "rate_limit_exceeded")
+        headers = self.request_headers(number)
+        headers += retry_after_headers(self.retry_after_style, wait, self.wall())
+        if show_limits:
+            headers += self.limit_headers(admission.states, number)
+        type_ = "tokens" if "tokens" in admission.dimension else "requests"
+        body = self.error_body(429, message, type_, "rate_limit_exceeded")
         await self._reply(send, 429, body, headers)
 
-    async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        call: ChatCall,
-        answer: Answer,
-        prompt_tokens: int,
-        admission: Admission,
-    ) -> None:
+    async def _serve(self, send: Send, reply: Reply, number: int) -> None:
         """Hold a service slot (or refuse, when overloaded) while the reply is produced."""
         limit = self.settings.max_concurrency
         if limit is not None and self.settings.overload == "reject":
             if self.stats.in_service >= limit:
                 self.stats.overloaded += 1
                 message = "The server is overloaded: too many requests in service; retry later."
-                await self._reply(
-                    send, 503, error_body(message, "server_error", 503), admission.headers
-                )
+                body = self.error_body(503, message, "server_error", 503)
+                await self._reply(send, 503, body, reply.headers)
                 return
         elif limit is not None and self._slots is None:
             self._slots = asyncio.Semaphore(limit)
@@ -233,10 +352,7 @@ class SimApp:
             await self._slots.acquire()
         self.stats.start_service()
         try:
-            reply = Reply(
-                self, scope, receive, send, call, answer, prompt_tokens, admission.headers
-            )
-            await reply.run(next(self._ids))
+            await reply.run(number)
         finally:
             self.stats.end_service()
             if self._slots is not None:
@@ -255,6 +371,14 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
+def _upstream(settings: SimSettings, clock: Callable[[], float]) -> RateLimiter:
+    """A proxy's upstream: minute buckets at the upstream limits (default 10x the proxy's),
+    without a 1 s sub-window, so the proxy's own limits bind first unless set higher."""
+    rpm = settings.upstream_rpm or (settings.rpm * 10 if settings.rpm else None)
+    tpm = settings.upstream_tpm or (settings.tpm * 10 if settings.tpm else None)
+    return RateLimiter(rpm, tpm, sub_window=60.0, burst_allowance=0.0, clock=clock)
+
+
 def _header(scope: Scope, name: bytes, default: str) -> str:
     for key, value in scope["headers"]:
         if key == name:
@@ -262,7 +386,7 @@ def _header(scope: Scope, name: bytes, default: str) -> str:
     return default
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(receive: Receive, send: Send, app: SimApp | None = None) -> None:
     """Load the responders at startup; the simulator holds no resources to release."""
     while True:
         message = await receive()
@@ -270,5 +394,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             known_kinds()  # import every responder now, not on the first request
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if app is not None and app._batch is not None:
+                await app._batch.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -87,11 +87,14 @@ def retry_after_headers(
     ``seconds``: ``retry-after`` in whole seconds rounded up, at least 1; ``ms``:
     ``retry-after-ms`` in milliseconds rounded up, at least 1; ``seconds_and_ms``: both
     (the default); ``date``: ``retry-after`` as an HTTP date (RFC 9110) at least one
-    second ahead; ``none``: no hint at all.
+    second ahead; ``llm_provider``: only ``llm_provider-retry-after`` in whole seconds (a
+    LiteLLM proxy's own 429); ``none``: no hint at all.
     """
     if style == "none":
         return []
     seconds = max(1, math.ceil(wait))
+    if style == "llm_provider":
+        return [(b"llm_provider-retry-after", str(seconds).encode())]
     if style == "date":
         date = email.utils.formatdate(math.floor(wall) + seconds, usegmt=True)
         return [(b"retry-after", date.encode())]
@@ -120,7 +123,9 @@ class Admission:
     retry_after: float
     states: list[DimensionState] = field(default_factory=list)
     too_large: bool = False
-    dimension: str = ""
+    dimension: str = ""  # the refusing dimension
+    limit: int = 0  # its limit
+    used: int = 0  # what of it was in use
     slot: Window | None = None  # a concurrency window to release when the reply ends
 
     @property
@@ -128,7 +133,9 @@ class Admission:
         """OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` headers."""
         headers: list[tuple[bytes, bytes]] = []
         for state in self.states:
-            names = _OPENAI_NAMES[state.name]
+            names = _OPENAI_NAMES.get(state.name)
+            if names is None:
+                continue
             headers += [
                 (names[0], str(state.limit).encode()),
                 (names[1], str(state.remaining).encode()),
@@ -173,6 +180,8 @@ class RateLimiter:
         algorithm: Algorithm = "token_bucket",
         rpd: int | None = None,
         concurrency: int | None = None,
+        input_tpm: int | None = None,
+        output_tpm: int | None = None,
         sub_window: float = 1.0,
         burst_allowance: float = BURST_ALLOWANCE,
         gcra_burst: float = 1.0,
@@ -185,6 +194,8 @@ class RateLimiter:
         self.rpm = rpm
         self.tpm = tpm
         self.rpd = rpd
+        self.input_tpm = input_tpm
+        self.output_tpm = output_tpm
         self.concurrency = concurrency
         self.sub_window = sub_window
         self.burst_allowance = burst_allowance
@@ -196,10 +207,27 @@ class RateLimiter:
         self._keys: dict[str, list[tuple[str, Window]]] = {}
         self.request_limit = {"daily": rpd, "concurrency": concurrency}.get(algorithm, rpm)
 
+        self._dimensions: list[tuple[str, int]] = [
+            (name, limit)
+            for name, limit in (
+                ("requests", self.request_limit),
+                ("requests_minute", rpm if algorithm == "daily" else None),
+                ("tokens", tpm),
+                ("input_tokens", input_tpm),
+                ("output_tokens", output_tpm),
+            )
+            if limit is not None
+        ]
+
     @property
     def enabled(self) -> bool:
         """Whether any limit is configured."""
-        return self.request_limit is not None or self.tpm is not None
+        return bool(self._dimensions)
+
+    @property
+    def limits_tokens(self) -> bool:
+        """Whether any token dimension is limited (the charge then needs the answer's size)."""
+        return any(name != "requests" and name != "requests_minute" for name, _ in self._dimensions)
 
     def reset(self) -> None:
         """Forget every key's usage."""
@@ -215,16 +243,14 @@ class RateLimiter:
             if self._epoch_offset is None:
                 self._epoch_offset = self.wall() - now
             if algorithm == "fixed_10s":
-                return FixedWindow(
-                    math.ceil(limit / 6), period=10.0, epoch_offset=self._epoch_offset
-                )
+                return FixedWindow(limit, period=10.0, epoch_offset=self._epoch_offset, share=6)
             return FixedWindow(limit, period=MINUTE, epoch_offset=self._epoch_offset)
         if algorithm == "gcra":
             burst = max(1, math.ceil(limit / MINUTE * self.gcra_burst))
             return Gcra(limit, now, burst=burst)
         if algorithm == "concurrency":
             return ConcurrencyLimit(limit)
-        # daily: requests per day as a day-long bucket; tokens per minute as a bucket
+        # daily: requests per day as a day-long bucket; the rest per minute as buckets
         if dimension == "requests":
             return TokenBucket(limit, now, period=DAY, sub_window=None)
         return TokenBucket(limit, now, sub_window=self.sub_window, burst=self.burst_allowance)
@@ -232,40 +258,51 @@ class RateLimiter:
     def _limits(self, key: str, now: float) -> list[tuple[str, Window]]:
         windows = self._keys.get(key)
         if windows is None:
-            windows = []
-            if self.request_limit is not None:
-                windows.append(("requests", self._window("requests", self.request_limit, now)))
-            if self.tpm is not None:
-                windows.append(("tokens", self._window("tokens", self.tpm, now)))
+            windows = [(name, self._window(name, limit, now)) for name, limit in self._dimensions]
             self._keys[key] = windows
         return windows
 
-    def admit(self, key: str, tokens: int) -> Admission:
-        """Admit one request costing `tokens`, or say how long until it would be admitted."""
+    def peek(self, key: str) -> list[DimensionState]:
+        """The key's state without charging anything (for answers refused before admission)."""
+        windows = self._keys.get(key)
+        if windows is None:
+            return [DimensionState(name, limit, limit, 0.0) for name, limit in self._dimensions]
+        now = self.clock()
+        return [DimensionState(name, w.limit, *w.state(now)) for name, w in windows]
+
+    def admit(self, key: str, tokens: int, prompt_tokens: int = 0) -> Admission:
+        """Admit one request costing `tokens` (of which `prompt_tokens` are input), or say
+        how long until it would be admitted."""
         if not self.enabled:
             return Admission(True, 0.0)
         now = self.clock()
         windows = self._limits(key, now)
+        costs = {
+            "requests": 1,
+            "requests_minute": 1,
+            "tokens": tokens,
+            "input_tokens": prompt_tokens,
+            "output_tokens": tokens - prompt_tokens,
+        }
         wait = 0.0
         refusing = ""
         for name, window in windows:
-            needed = window.wait_for(1 if name == "requests" else tokens, now)
+            needed = window.wait_for(costs[name], now)
             if needed > wait:
                 wait, refusing = needed, name
-        if wait > 0 and self.refused_use_quota and wait != NEVER:
+        if wait == 0 or (self.refused_use_quota and wait != NEVER):
             for name, window in windows:
-                window.commit(1 if name == "requests" else tokens, now)
-        elif wait == 0:
-            for name, window in windows:
-                window.commit(1 if name == "requests" else tokens, now)
+                window.commit(costs[name], now)
         states = []
+        used = 0
         for name, window in windows:
             remaining, reset = window.state(now)
             if name == refusing:
-                remaining = 0
+                used, remaining = window.limit - remaining, 0
             states.append(DimensionState(name, window.limit, remaining, reset))
         if wait > 0:
-            return Admission(False, wait, states, wait == NEVER, refusing)
+            limit = next(w.limit for n, w in windows if n == refusing)
+            return Admission(False, wait, states, wait == NEVER, refusing, limit, used)
         slot = windows[0][1] if self.algorithm == "concurrency" else None
         return Admission(True, 0.0, states, slot=slot)
 

@@ -7,11 +7,16 @@ final path with `os.replace`, which is atomic on one filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from asyncgen.errors import StoreError
 
 TMP_MARK = ".tmp-"
 
@@ -25,40 +30,96 @@ class AtomicFile:
     """A binary file that appears under its final name only when `commit` is called."""
 
     def __init__(self, final: Path) -> None:
+        """Create the folder and the temporary file.
+
+        Raises:
+            StoreError: the folder cannot be created or written (names it and why).
+        """
         self.final = final
         self.temp = temp_sibling(final)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        self.handle: IO[bytes] = self.temp.open("wb")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.handle: IO[bytes] = self.temp.open("wb")
+        except OSError as exc:
+            raise StoreError(f"cannot write to {final.parent}: {_reason(exc)}") from exc
 
     def write(self, data: bytes) -> None:
-        """Append bytes to the temporary file."""
-        self.handle.write(data)
+        """Append bytes to the temporary file.
+
+        Raises:
+            StoreError: the disk is full or the write failed (names the file); the
+                temporary file is dropped, as a half-written one is of no use.
+        """
+        try:
+            self.handle.write(data)
+        except OSError as exc:
+            self.abort()
+            raise StoreError(f"cannot write {self.final}: {_reason(exc)}") from exc
 
     def commit(self) -> Path:
-        """Flush, fsync and rename into place; returns the final path."""
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self.temp, self.final)
+        """Flush, fsync and rename into place; returns the final path.
+
+        Raises:
+            StoreError: the disk is full or the rename failed (names the file).
+        """
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            os.replace(self.temp, self.final)
+        except OSError as exc:
+            self.abort()
+            raise StoreError(f"cannot write {self.final}: {_reason(exc)}") from exc
         fsync_dir(self.final.parent)
         return self.final
 
     def abort(self) -> None:
-        """Drop the temporary file; the final name is untouched."""
+        """Drop the temporary file; the final name is untouched (never raises OSError: it
+        runs while another error, often the same full disk, is on its way up)."""
         if not self.handle.closed:
-            self.handle.close()
-        self.temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.handle.close()
+        with contextlib.suppress(OSError):
+            self.temp.unlink(missing_ok=True)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def write_bytes_atomic(final: Path, data: bytes) -> Path:
-    """Write a whole small file atomically."""
-    target = AtomicFile(final)
+    """Write a whole small file atomically.
+
+    Raises:
+        StoreError: the file cannot be written (names it and why).
+    """
     try:
-        target.write(data)
+        target = AtomicFile(final)
+        try:
+            target.write(data)
+        except BaseException:
+            target.abort()
+            raise
+        return target.commit()
+    except OSError as exc:
+        raise StoreError(f"{final}: cannot write ({exc.strerror or exc})") from exc
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """A temporary path for a writer that wants a file name (FAISS, numpy); on a clean
+    exit it is fsynced and renamed to `final`, on an error removed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_sibling(final)
+    try:
+        yield temp
+        with temp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
     except BaseException:
-        target.abort()
+        temp.unlink(missing_ok=True)
         raise
-    return target.commit()
+    fsync_dir(final.parent)
 
 
 def replace_dir(temp: Path, final: Path) -> Path:

@@ -69,15 +69,33 @@ def _last_newline_end(handle: Any, size: int) -> int:
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Stream `(line number, object)` from a JSONL file; blank lines are skipped.
 
+    The one JSONL reader of run files. A torn last line (no newline: a writer was killed
+    mid-line) is skipped with a warning; any other line that is not a JSON object is an
+    error, never skipped silently.
+
     Raises:
-        StoreError: a line is not a JSON object (names file and line).
+        StoreError: a complete line is not a JSON object (names file and line).
     """
     if not path.exists():
         return
     with path.open("rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
-            if raw.strip():
-                yield lineno, parse_line(raw, f"{path}:{lineno}")
+            if not raw.strip():
+                continue
+            if not raw.endswith(b"\n"):
+                try:
+                    obj = parse_line(raw, f"{path}:{lineno}")
+                except StoreError:
+                    logger.warning("%s:%d: torn last line skipped", path, lineno)
+                    return
+                yield lineno, obj
+                return
+            yield lineno, parse_line(raw, f"{path}:{lineno}")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every object of a small JSONL file, in order (see `iter_jsonl`)."""
+    return [obj for _, obj in iter_jsonl(path)]
 
 
 def parse_line(

@@ -11,10 +11,26 @@ from typing import Any
 import orjson
 
 from asyncgen.config import RunConfig, redacted
+from asyncgen.contract import Pipeline
 from asyncgen.errors import StoreError
 from asyncgen.store.atomic import write_bytes_atomic
 
 PLAN_KEYS = ("pipeline", "seed", "fingerprint")
+
+# Every file name of a run directory, spelled here only; use them through `RunLayout`.
+RECORDS_FILE = "records.jsonl"
+FAILURES_FILE = "failures.jsonl"
+REJECTED_FILE = "rejected.jsonl"
+CONFIG_FILE = "config.json"
+PLAN_FILE = "plan.json"
+INDEX_FILE = "index.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+STAGES_FILE = "stages.json"
+PERSONAS_FILE = "personas.jsonl"
+QUERIES_FILE = "queries.jsonl"
+DEDUP_DIR = "dedup"
+TRAINING_DIR = "training_data"
 
 
 @dataclass(frozen=True)
@@ -28,40 +44,68 @@ class RunLayout:
     log_name: str = "asyncgen.log"
 
     @classmethod
-    def in_dir(cls, run_dir: Path, records_file: str, log_name: str = "asyncgen.log") -> RunLayout:
+    def in_dir(
+        cls, run_dir: Path, records_file: str = RECORDS_FILE, log_name: str = "asyncgen.log"
+    ) -> RunLayout:
         """The standard layout: every file inside `run_dir`."""
+        run_dir = Path(run_dir)
         return cls(
             run_dir=run_dir,
             records=run_dir / records_file,
-            failures=run_dir / "failures.jsonl",
-            rejected=run_dir / "rejected.jsonl",
+            failures=run_dir / FAILURES_FILE,
+            rejected=run_dir / REJECTED_FILE,
             log_name=log_name,
         )
 
     @property
     def config(self) -> Path:
         """Config snapshot, secrets redacted."""
-        return self.run_dir / "config.json"
+        return self.run_dir / CONFIG_FILE
 
     @property
     def plan(self) -> Path:
         """The settings that fix the plan; a resume must match them."""
-        return self.run_dir / "plan.json"
+        return self.run_dir / PLAN_FILE
 
     @property
     def index(self) -> Path:
         """The spec's index of records."""
-        return self.run_dir / "index.json"
+        return self.run_dir / INDEX_FILE
 
     @property
     def metrics(self) -> Path:
         """One line of rates and figures every few seconds."""
-        return self.run_dir / "metrics.jsonl"
+        return self.run_dir / METRICS_FILE
 
     @property
     def summary(self) -> Path:
         """The end-of-run account."""
-        return self.run_dir / "summary.json"
+        return self.run_dir / SUMMARY_FILE
+
+    @property
+    def stages(self) -> Path:
+        """The interaction pipeline's stage report (counts, shortfalls, errors)."""
+        return self.run_dir / STAGES_FILE
+
+    @property
+    def personas(self) -> Path:
+        """The interaction pipeline's persona stage file."""
+        return self.run_dir / PERSONAS_FILE
+
+    @property
+    def queries(self) -> Path:
+        """The interaction pipeline's query stage file."""
+        return self.run_dir / QUERIES_FILE
+
+    @property
+    def dedup(self) -> Path:
+        """The uniqueness gate's folder (index, ids, hashes, meta)."""
+        return self.run_dir / DEDUP_DIR
+
+    @property
+    def training_data(self) -> Path:
+        """Where a finished run's training samples go by default."""
+        return self.run_dir / TRAINING_DIR
 
     @property
     def log(self) -> Path:
@@ -72,6 +116,33 @@ class RunLayout:
     def outputs(self) -> tuple[Path, Path, Path]:
         """The three append-only outcome files."""
         return (self.records, self.failures, self.rejected)
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """A run directory opened for a run: created, its plan recorded (or checked against
+    the stored one) and the effective config snapshotted. The engine opens a `Path` or a
+    `RunLayout` itself; one that is already an `OpenRun` (the CLI opens it before starting
+    a simulator, so a kill right after start-up still leaves a resumable snapshot) is used
+    as it is, so a run directory is opened exactly once."""
+
+    layout: RunLayout
+    resumed: bool
+
+
+def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> OpenRun:
+    """Create the directory, record or check the plan, snapshot the config (blocking).
+
+    Raises:
+        StoreError: the directory cannot be written or holds a run with another plan.
+    """
+    prepare_run_dir(layout)
+    plan = plan_record(
+        pipeline.name, config.engine.seed, pipeline.plan_fingerprint(), config.engine.n
+    )
+    resumed = check_plan(layout, plan)
+    snapshot_config(layout, config)
+    return OpenRun(layout, resumed)
 
 
 def default_run_dir(pipeline: str, now: datetime, root: Path = Path("runs")) -> Path:
@@ -176,3 +247,21 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             flat.update(_flatten(child, f"{prefix}{key}."))
         return flat
     return {prefix.rstrip("."): value}
+
+
+def require_run(run_dir: Path) -> None:
+    """Refuse a directory that holds no run, before a reader writes its files into it.
+
+    Raises:
+        StoreError: `run_dir` is missing, not a directory, or has neither plan.json nor
+            the records file.
+    """
+    if not run_dir.exists():
+        raise StoreError(f"{run_dir}: no such run directory")
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir}: not a directory (pass the run directory)")
+    if not (run_dir / "plan.json").exists() and not (run_dir / RECORDS_FILE).exists():
+        raise StoreError(
+            f"{run_dir} holds no asyncgen run (no plan.json, no {RECORDS_FILE}): "
+            "pass the directory `asyncgen generate` wrote"
+        )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from asyncgen.config import ConfigLike, as_run_config
 from asyncgen.interaction.distractor.semantic import SemanticDistractorModel
 from asyncgen.interaction.distractor.surface import DistractorModel
-from asyncgen.interaction.settings import ConfigLike, as_run_config
 from asyncgen.llm.types import ChatClient, ModelHandle
 
 

@@ -50,15 +50,22 @@ class SemanticDistractorModel:
         """
         self.settings = settings or DistractorSettings()
         self.client = client
+        self._given_client = client is not None
         self.handle = handle or ModelHandle(provider="openai", model="gpt-4o-mini")
         self.max_retries = max_retries
         self.fallback = DistractorModel(self.settings, seed=seed)
         self._rng = random.Random(seed)
 
+    def release_client(self, client: ChatClient) -> None:
+        """The generator that bound `client` closed it: forget it (a client given at
+        construction is the caller's and stays)."""
+        if not self._given_client and self.client is client:
+            self.client = None
+
     def bind_client(self, client: ChatClient) -> None:
-        """Use `client` when none was given."""
-        if self.client is None:
-            self.client = client
+        """Use `client` (the binding generator's) when none was given at construction."""
+        if not self._given_client:
+            self.client = client  # the generator using it now: never a closed earlier one
 
     async def extract_intent(self, text: str) -> dict[str, Any]:
         """`{intent, slots}` of a user message (`unknown` when the model never says)."""

@@ -115,5 +115,8 @@ class DistractorModel:
         """The spec's call: one noisy version of `text` in this persona's habit."""
         return self.version(text, persona_features, rng=self._rng).noisy_text
 
+    def release_client(self, client: ChatClient) -> None:
+        """Rule-based noise holds no client."""
+
     def bind_client(self, client: ChatClient) -> None:
         """Rule-based noise makes no model calls."""

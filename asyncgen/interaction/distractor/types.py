@@ -70,6 +70,10 @@ class Distractor(Protocol):
         """Use this transport for any model call (no-op for rule-based noise)."""
         ...
 
+    def release_client(self, client: ChatClient) -> None:
+        """`client` was closed by the generator that bound it: stop using it."""
+        ...
+
 
 def unique(names: list[str]) -> list[str]:
     """Names in first-seen order without repeats."""

@@ -1,10 +1,9 @@
-"""What `generate` and `complete` share between parsing options and running the engine."""
+"""What `generate` and `complete` share between parsing options and running the engine:
+the config of a resumed run, opening the run directory, logging, the loop, the summary."""
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,14 @@ from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.contract import Pipeline
-from asyncgen.engine.runner import RunOptions, open_run
+from asyncgen.engine.probe import preflight
+from asyncgen.engine.runner import RunOptions
 from asyncgen.engine.session import execute, needs_simulator, run_loop
 from asyncgen.engine.summary import RunSummary, render_summary
 from asyncgen.errors import ConfigError, StoreError
 from asyncgen.logs import configure_logging
 from asyncgen.store.lock import run_lock
-from asyncgen.store.rundir import RunLayout, prepare_run_dir, read_json
+from asyncgen.store.rundir import OpenRun, RunLayout, open_run, read_json
 
 REDACTED = "***"
 
@@ -35,20 +35,14 @@ def config_from_snapshot(
         StoreError: the directory holds no run.
         ConfigError: a setting is invalid.
     """
-    snapshot_path = run_dir / "config.json"
+    snapshot_path = RunLayout.in_dir(run_dir).config
     if not snapshot_path.exists():
         raise StoreError(f"nothing to resume in {run_dir}: it holds no run (no config.json)")
     data = _unredact(read_json(snapshot_path))
     if user_file is not None:
         extra = yaml.safe_load(user_file.read_text(encoding="utf-8")) or {}
         _merge(data, extra)
-    handle, name = tempfile.mkstemp(suffix=".yaml", prefix="asyncgen-resume-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            yaml.safe_dump(data, out)
-        return load_config(name, overrides)
-    finally:
-        os.unlink(name)
+    return load_config(data, overrides)
 
 
 def _unredact(value: Any) -> Any:
@@ -68,17 +62,18 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet: bool) -> Console:
-    """Create the run directory, check the plan, start logging; the progress console.
+def setup_run(
+    config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet: bool
+) -> tuple[OpenRun, Console]:
+    """Open the run directory (the one time it is opened), start logging; the console.
 
     Raises:
         StoreError: the directory cannot be written, or holds a run with another plan.
     """
-    prepare_run_dir(layout)
     check_same_provider(layout, config)
     if needs_simulator(config):  # the first snapshot must already say so (a kill may follow)
         config.llm.provider = "simulator"
-    open_run(layout, pipeline, config)
+    opened = open_run(layout, pipeline, config)
     console = Console(stderr=True)
     logger = configure_logging(config.engine.log_level, layout.log, console=not quiet)
     for handler in logger.handlers:
@@ -86,7 +81,7 @@ def setup_run(config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet
             handler.console = console
     if quiet:
         logger.addHandler(_errors_only())
-    return console
+    return opened, console
 
 
 def check_same_provider(layout: RunLayout, config: RunConfig) -> None:
@@ -131,11 +126,20 @@ def launch(
 ) -> RunSummary:
     """Run the pipeline on a fresh event loop with signal handling; print the summary.
 
-    The run directory's lock is held from before the first write to the last.
+    The run directory's lock is held from before the first write to the last. With
+    `engine.ray.address` set, the items run on a Ray cluster (`asyncgen.cluster`).
 
     Raises:
         RunLockedError: another process is writing the same run directory.
+        ConfigError: the key or the endpoint is unusable (before anything is written),
+            or `--ray` was asked for and Ray is not installed (or with batch mode).
     """
+    if config.engine.ray.address:
+        from asyncgen.cluster import check_settings
+
+        check_settings(config)  # before the run directory exists: one line, exit 2
+    if not needs_simulator(config):
+        preflight(config)
     with run_lock(layout.run_dir) as stale:
         return _launch_locked(
             stale, config, pipeline, layout, quiet=quiet, resume=resume, use_gate=use_gate
@@ -152,23 +156,35 @@ def _launch_locked(
     resume: bool,
     use_gate: bool,
 ) -> RunSummary:
-    console = setup_run(config, pipeline, layout, quiet=quiet)
+    opened, console = setup_run(config, pipeline, layout, quiet=quiet)
     if stale_lock is not None:
         logging.getLogger("asyncgen.engine").info(
             "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale_lock
         )
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
-    summary = run_loop(
-        execute(
+    if config.engine.ray.address:
+        from asyncgen.cluster.run import execute_on_cluster
+
+        main = execute_on_cluster(  # the cluster runner takes a layout and reopens it
             config,
             pipeline,
-            layout,
+            opened.layout,
             options=options,
             console=console,
             resume=resume,
             use_gate=use_gate,
         )
-    )
+    else:
+        main = execute(
+            config,
+            pipeline,
+            opened,
+            options=options,
+            console=console,
+            resume=resume,
+            use_gate=use_gate,
+        )
+    summary = run_loop(main)
     if not quiet:
         Console().print(render_summary(summary))
     if summary.status == "interrupted":

@@ -1,0 +1,172 @@
+"""The Batch API over HTTP: upload a file, create/retrieve/list/cancel batches, download.
+
+Shapes as OpenAI documents them (also served by Azure OpenAI, Groq, Together and the
+simulator). Transient failures (connection, timeout, 408/409/429/5xx) are retried with
+backoff here, since losing a poll or a download must never lose a paid batch; other
+statuses raise the transport's `LLMStatusError` with the provider's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from asyncgen.config.llm import TimeoutSettings
+from asyncgen.errors import LLMError, LLMStatusError
+from asyncgen.llm import wire
+from asyncgen.llm.retry import RETRYABLE_STATUS
+
+Sleep = Callable[[float], Awaitable[None]]
+
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+STATES = ("validating", "in_progress", "finalizing", "cancelling", *sorted(TERMINAL))
+
+
+class BatchAPI:
+    """One endpoint's `/files` and `/batches`, with a key; transient errors retried."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        timeouts: TimeoutSettings,
+        *,
+        attempts: int = 8,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        timeout = httpx.Timeout(
+            connect=timeouts.connect,
+            read=timeouts.read,
+            write=max(timeouts.write, 300.0),
+            pool=timeouts.pool,
+        )
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=http_transport
+        )
+        self._attempts = attempts
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+    async def upload(self, path: Path) -> str:
+        """Upload a JSONL input file with purpose `batch`; its file id."""
+        content = await asyncio.to_thread(path.read_bytes)
+        response = await self._send(
+            "POST",
+            "/files",
+            files={"file": (path.name, content, "application/jsonl")},
+            data={"purpose": "batch"},
+        )
+        return str(response["id"])
+
+    async def create(self, file_id: str, window: str, metadata: dict[str, str]) -> dict[str, Any]:
+        """Create a chat-completions batch over an uploaded file."""
+        body = {
+            "input_file_id": file_id,
+            "endpoint": "/v1/chat/completions",
+            "completion_window": window,
+            "metadata": metadata,
+        }
+        return await self._send("POST", "/batches", json=body)
+
+    async def retrieve(self, batch_id: str) -> dict[str, Any]:
+        """The batch object now."""
+        return await self._send("GET", f"/batches/{batch_id}")
+
+    async def cancel(self, batch_id: str) -> dict[str, Any]:
+        """Ask the provider to cancel; finished requests stay in the output file."""
+        return await self._send("POST", f"/batches/{batch_id}/cancel")
+
+    async def list_all(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every batch of the account, newest first, page by page."""
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if after:
+                params["after"] = after
+            page = await self._send("GET", "/batches", params=params)
+            data = page.get("data") or []
+            for batch in data:
+                yield batch
+            if not page.get("has_more") or not data:
+                return
+            after = data[-1]["id"]
+
+    async def find(self, metadata: dict[str, str], since: float) -> dict[str, Any] | None:
+        """The newest batch whose metadata holds every pair of `metadata`.
+
+        Listing stops at batches created before `since` (unix seconds), so a resume does
+        not page through an account's whole history.
+        """
+        async for batch in self.list_all():
+            if int(batch.get("created_at") or 0) < since:
+                return None
+            found = batch.get("metadata") or {}
+            if all(found.get(k) == v for k, v in metadata.items()):
+                return batch
+        return None
+
+    async def download(self, file_id: str, path: Path) -> Path:
+        """Save a file's content at `path` (temp, fsync, rename; written off the loop)."""
+        content = await self._raw("GET", f"/files/{file_id}/content")
+        await asyncio.to_thread(_write_file, path, content)
+        return path
+
+    # -- one request, retried while the failure is transient -------------------------
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        content = await self._raw(method, url, **kwargs)
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise LLMError(f"{method} {url}: the Batch API answered non-JSON") from exc
+        if not isinstance(data, dict):
+            raise LLMError(f"{method} {url}: the Batch API answered {type(data).__name__}")
+        return data
+
+    async def _raw(self, method: str, url: str, **kwargs: Any) -> bytes:
+        info = {"base_url": self.base_url, "model": None, "call": f"{method} {url}"}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._client.request(method, url, **kwargs)
+            except wire.TRANSPORT_EXCEPTIONS as exc:
+                error: LLMError = wire.transport_error(exc, info=info)
+                if attempt >= self._attempts:
+                    raise error from exc
+            else:
+                if response.status_code < 300:
+                    return response.content
+                error = wire.status_error(response, info=info, key_env=None)
+                if response.status_code not in RETRYABLE_STATUS or attempt >= self._attempts:
+                    raise error
+            await self._sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + self._rng.random()))
+
+
+def provider_error(status: int, body: Any, info: dict[str, Any]) -> LLMStatusError:
+    """The error a batch error line means, as the online call would have raised it."""
+    response = httpx.Response(status, content=orjson.dumps(body))
+    return wire.status_error(response, info=info, key_env=None)
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    with temp.open("wb") as out:
+        out.write(content)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)

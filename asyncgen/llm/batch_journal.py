@@ -1,0 +1,150 @@
+"""What batch mode keeps in the run directory, so nothing submitted is paid for twice.
+
+    RUN/batch/run.json                  {"run_id"}: the id batch metadata carries
+    RUN/batch/parts/R-P.jsonl           the input file of round R, part P (fsynced)
+    RUN/batch/parts/R-P.json            its state, rewritten atomically at each step:
+                                        written → uploaded (file_id) → created (batch_id)
+                                        → done (status, output/error files) | abandoned
+    RUN/batch/parts/R-P.output.jsonl    the provider's output file, as downloaded
+    RUN/batch/parts/R-P.errors.jsonl    the provider's error file
+
+Each step is on disk before the next call that spends money: the file id before the
+batch is created, the batch id before anything waits on it. A part found `uploaded` on
+resume may have a batch that was created but not recorded; the provider's batch list is
+searched for its metadata (run id, round, part) before one is created.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asyncgen.errors import StoreError
+
+STATES = ("written", "uploaded", "created", "done", "abandoned")
+
+
+@dataclass
+class PartState:
+    """One batch of one round, as recorded."""
+
+    name: str
+    round: int
+    part: int
+    model: str
+    requests: int
+    tokens: int
+    bytes: int
+    state: str = "written"
+    file_id: str | None = None
+    batch_id: str | None = None
+    status: str | None = None
+    created_at: float | None = None
+    finished_at: float | None = None
+    output: str | None = None
+    errors: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BatchJournal:
+    """The `batch/` folder of one run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.root = run_dir / "batch"
+        self.parts_dir = self.root / "parts"
+        self.run_id = ""
+
+    def open(self) -> list[PartState]:
+        """Create the folder (and the run id) or read them back; every recorded part."""
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        marker = self.root / "run.json"
+        if marker.exists():
+            self.run_id = str(read_json(marker)["run_id"])
+        else:
+            self.run_id = uuid.uuid4().hex
+            write_json_atomic(marker, {"run_id": self.run_id})
+        parts = [
+            PartState(**read_json(path))
+            for path in sorted(self.parts_dir.glob("*.json"))
+            if not path.name.startswith(".")
+        ]
+        return parts
+
+    def input_path(self, name: str) -> Path:
+        """Where a part's input file is."""
+        return self.parts_dir / f"{name}.jsonl"
+
+    def output_path(self, name: str, which: str) -> Path:
+        """Where a part's downloaded output (`output`) or error (`errors`) file goes."""
+        return self.parts_dir / f"{name}.{which}.jsonl"
+
+    def write_input(self, name: str, lines: list[bytes]) -> int:
+        """Write and fsync a part's input file; its size in bytes."""
+        path = self.input_path(name)
+        data = b"".join(lines)
+        with path.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        return len(data)
+
+    def record(self, part: PartState) -> None:
+        """Rewrite a part's state atomically (temp, fsync, rename)."""
+        write_json_atomic(self.parts_dir / f"{part.name}.json", asdict(part))
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Temp sibling, fsync, rename, fsync the folder: a reader sees the old or the new state.
+
+    (The same steps as `asyncgen.store.atomic`; the transport package may not import the
+    store, which imports it.)
+    """
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temp.open("wb") as out:
+        out.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file written by `write_json_atomic`.
+
+    Raises:
+        StoreError: missing or not JSON.
+    """
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: cannot read batch state ({exc})") from exc
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a downloaded output or error file (a torn last line is skipped)."""
+    out: list[dict[str, Any]] = []
+    with path.open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                entry = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+    return out
+
+
+def input_ids(path: Path) -> list[str]:
+    """The custom ids of a part's input file, in order."""
+    return [str(e.get("custom_id")) for e in read_lines(path)]

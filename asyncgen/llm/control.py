@@ -1,0 +1,151 @@
+"""How fast to send when the endpoint's 429s say the limits we hold are wrong.
+
+A 429 is information. Limits given in config or learned from headers may be too high
+(a proxy in front with its own, a key shared with another process, a stricter window
+than the headers suggest), and an endpoint may state no limit at all. `RateControl`
+keeps the send rate where the endpoint admits it, without a hint:
+
+- **Known limit** (config or headers): send at `margin` × the limit. Each 429 *event*
+  (the first 429 of requests sent after the previous decrease: the others are the same
+  congestion, as in TCP) multiplies `margin` by `DECREASE`; if what the endpoint really
+  admitted over the last seconds is far below, `margin` jumps there at once. Without
+  429s `margin` recovers by `RECOVER` per second, back to the full limit.
+- **Unknown limit**: nothing paces sends (the concurrency window alone) until the first
+  429 event; then the rate the endpoint was admitting becomes a learned `ceiling`, which
+  later events lower the same way and quiet seconds raise by `PROBE` (multiplicative),
+  so a limit that rises is found again.
+
+This is AIMD on the send rate with a learned ceiling: the idea of AWS's adaptive retry
+mode (a client-side token bucket whose rate drops on throttling and grows back cubically
+toward the rate measured when throttled), simplified because a rate limit, unlike
+congestion, stays put: after the first event the ceiling sits at the measured limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+DECREASE = 0.97  # rate after one 429 event, as a share of the rate before it
+RECOVER = 0.05  # growth per quiet second while below the rate of the last event (x DECREASE)
+PROBE = 0.004  # growth per quiet second beyond it: slowly looking for more
+QUIET = 1.0  # seconds after an event before the rate grows again
+EVENT_GAP = 1.0  # at most one event per this long: a window remembers the sends before it
+MIN_MARGIN = 0.05
+JUMP_BELOW = 0.85  # admitted below this share of what was sent: jump down to it
+MEASURE_SECONDS = 5.0  # window over which the admitted rate is measured
+MIN_SPAN = 1.0  # a refusal within the first second: the endpoint's second was full
+
+
+class RateControl:
+    """The share of known limits to use, or a learned request rate when none is known."""
+
+    def __init__(self, now: float) -> None:
+        self.margin = 1.0
+        self.ceiling: float | None = None  # requests/s learned from 429s (no limit known)
+        self._margin_plateau = 1.0
+        self._ceiling_plateau = 0.0
+        self.events = 0
+        self._updated = now
+        self._last_event = -math.inf
+        self._sends: deque[float] = deque()
+        self._refusals: deque[float] = deque()
+        self._first_send: float | None = None
+
+    def on_send(self, now: float) -> None:
+        """One request left for the endpoint."""
+        if self._first_send is None:
+            self._first_send = now
+        self._sends.append(now)
+        self._trim(self._sends, now)
+
+    def current(self, now: float) -> tuple[float, float | None]:
+        """(margin for known limits, learned requests/s or None), after recovery to `now`."""
+        elapsed = now - self._updated
+        if elapsed > 0:
+            self._updated = now
+            if now - self._last_event > QUIET:
+                if self.margin < 1.0:
+                    self.margin = min(1.0, _grow(self.margin, self._margin_plateau, elapsed))
+                if self.ceiling is not None:
+                    self.ceiling = _grow(self.ceiling, self._ceiling_plateau, elapsed)
+        return self.margin, self.ceiling
+
+    def on_refusal(self, now: float, sent_at: float, known_rate: float | None) -> bool:
+        """A 429 for a request sent at `sent_at`; True when it starts a new event.
+
+        Args:
+            now: when the refusal arrived.
+            sent_at: when the refused request was sent.
+            known_rate: the known request limit in requests/s (None when unknown).
+        """
+        self._refusals.append(now)
+        self._trim(self._refusals, now)
+        self.current(now)
+        if sent_at < self._last_event or now - self._last_event < EVENT_GAP:
+            return False  # sent before the last decrease took effect: the same congestion
+        admitted, sent = self._rates(now)  # since the previous event: what its rate earned
+        self._last_event = now
+        self.events += 1
+        mostly_refused = admitted < JUMP_BELOW * sent  # the endpoint turned away a good share
+        if known_rate is not None:
+            self._margin_plateau = self.margin
+            if mostly_refused:
+                self.margin = self._margin_plateau = admitted / known_rate
+            else:
+                self.margin *= DECREASE
+            self.margin = max(MIN_MARGIN, self.margin)
+        elif self.ceiling is None:
+            self.ceiling = self._ceiling_plateau = max(admitted, 0.1)
+        else:
+            self._ceiling_plateau = self.ceiling
+            if mostly_refused:
+                self.ceiling = self._ceiling_plateau = max(admitted, 0.1)
+            else:
+                self.ceiling *= DECREASE
+        return True
+
+    def on_closed_window(self, now: float, known_rate: float | None) -> None:
+        """A run of refusals (the endpoint refuses everything now): the rate drops at once to
+        what the endpoint admitted since the last event, whatever share it refused."""
+        admitted, _ = self._rates(now)
+        self._last_event = now
+        self.events += 1
+        if known_rate is not None:
+            self.margin = self._margin_plateau = max(
+                MIN_MARGIN, min(self.margin, admitted / known_rate)
+            )
+        else:
+            rate = max(admitted, 0.1)
+            self.ceiling = self._ceiling_plateau = min(self.ceiling or rate, rate)
+
+    def admitted_rate(self, now: float) -> float:
+        """Requests/s the endpoint accepted lately (sends minus refusals)."""
+        return self._rates(now)[0]
+
+    def _rates(self, now: float) -> tuple[float, float]:
+        """(admitted, sent) requests/s over the last `MEASURE_SECONDS`, or since the first
+        send or the last event (what the rate set then earned), but at least a second: a
+        refusal in the first second means the endpoint's second was full with what it took."""
+        span = max(self._span(now), MIN_SPAN)
+        sends = sum(1 for t in self._sends if t >= now - span)
+        refused = sum(1 for t in self._refusals if t >= now - span)
+        return max(0.0, sends - refused) / span, sends / span
+
+    def _span(self, now: float) -> float:
+        if self._first_send is None:
+            return 0.0
+        return min(MEASURE_SECONDS, now - max(self._first_send, self._last_event))
+
+    @staticmethod
+    def _trim(times: deque[float], now: float) -> None:
+        while times and times[0] < now - MEASURE_SECONDS:
+            times.popleft()
+
+
+def _grow(value: float, plateau: float, seconds: float) -> float:
+    """Quiet-time growth: fast back toward just under the last event's rate, slow beyond."""
+    fast_to = plateau * DECREASE
+    if value < fast_to:
+        return min(fast_to, value * math.pow(1.0 + RECOVER, seconds))
+    return value * math.pow(1.0 + PROBE, seconds)
