@@ -16,7 +16,7 @@ from asyncgen.cluster.coordinator import RateCoordinator, Report, Want
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
 from asyncgen.cluster.lease import CoordinatorBudget
 from asyncgen.cluster.remote import merge_snapshots
-from asyncgen.engine.plugin import Failure, Outcome, Record, WorkItem
+from asyncgen.contract import Failure, Outcome, Record, WorkItem
 
 
 class _Method:
@@ -138,7 +138,7 @@ class FakeWorker:
                 raise Lost(self.name)
             self.ran.append(item.index)
             outcome: Outcome = Record(id=item.record_id, data={"by": self.name})
-            yield _ready((position, outcome, {"requests": len(self.ran)}))
+            yield _ready(([(position, outcome)], {"requests": len(self.ran)}, []))
 
 
 async def _ready(value: Any) -> Any:
@@ -202,3 +202,31 @@ def test_ray_without_ray_installed_is_one_line_exit_2(tmp_path: Path, command: s
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: --ray needs Ray: pip install 'asyncgen[ray]'"]
     assert not (tmp_path / "r").exists() and not (tmp_path / "o.run").exists()
+
+
+def test_ray_with_batch_mode_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """`--mode batch --ray`: one clear line, exit 2, no run directory."""
+    result = subprocess.run(
+        cli(
+            "generate",
+            "--n",
+            "3",
+            "--out",
+            str(tmp_path / "r"),
+            "--ray",
+            "local",
+            "--mode",
+            "batch",
+            "--quiet",
+        ),  # fmt: skip
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: --mode batch runs on one machine (one Batch API job per round): drop --ray"
+    ]
+    assert not (tmp_path / "r").exists()

@@ -116,3 +116,40 @@ async def test_no_key_and_no_client_runs_on_the_announced_simulator(
     assert len(notice) == 1 and "No API key" in notice[0]
     first = json.loads((tmp_path / "run" / "records.jsonl").read_text().splitlines()[0])
     assert first["simulated"] is True and made.client is None
+
+
+def test_the_reports_local_datasets_folder_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """./local_datasets/multi_woz_v22 and ./local_datasets/FinePersonas-… are used when
+    present (no path configured); without them the packaged samples load."""
+    from asyncgen.dialogue.multiwoz import SAMPLE_PATH as DIALOGUES
+    from asyncgen.personas.finepersonas import SAMPLE_PATH as PERSONAS
+
+    monkeypatch.chdir(tmp_path)
+    assert DialogueGenerator(SPEC_CONFIG).load_dataset().source == str(DIALOGUES)
+    woz = tmp_path / "local_datasets" / "multi_woz_v22"
+    fine = tmp_path / "local_datasets" / "FinePersonas-v0.1-clustering-100k"
+    woz.mkdir(parents=True)
+    fine.mkdir()
+    rows = DIALOGUES.read_text().splitlines()[:3]
+    (woz / "train.jsonl").write_text("\n".join(rows) + "\n")
+    (fine / "train.jsonl").write_text("\n".join(PERSONAS.read_text().splitlines()[:4]) + "\n")
+    made = DialogueGenerator(SPEC_CONFIG)
+    assert len(made.load_dataset()) == 3 and "local_datasets" in made.load_dataset().source
+    assert len(made.load_persona_dataset().personas) == 4
+
+
+def test_generate_test_extraction_flag_shows_one_dialogue(tmp_path: Path) -> None:
+    """`--test_extraction --extraction_index 5`, the report's testing mode: no run."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "asyncgen", "generate", "--pipeline", "dialogue",
+         "--test_extraction", "--extraction_index", "5"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "(index 5)" in result.stdout and "USER:" in result.stdout
+    assert not (tmp_path / "runs").exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from asyncgen.config import load_config
+from asyncgen.config import RunConfig, load_config
 
 
 def extract(
@@ -30,14 +30,19 @@ def extract(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
 ) -> None:
     """Extract dialogue INDEX, format its base conversation, and show what was found."""
-    from asyncgen.dialogue.generator import DialogueGenerator
-
     overrides = {
         "dialogue.dataset_path": str(dataset) if dataset else None,
         "dialogue.dataset_split": split,
     }
-    generator = DialogueGenerator(load_config(config, overrides))
-    found = generator.test_single_dialogue_extraction(index)
+    show_extraction(load_config(config, overrides), index, as_json=as_json)
+
+
+def show_extraction(config: RunConfig, index: int, *, as_json: bool) -> None:
+    """Run the report's `test_single_dialogue_extraction(index)` and print what it found
+    (`extract`, and `generate --test_extraction` as the report's script has it)."""
+    from asyncgen.dialogue.generator import DialogueGenerator
+
+    found = DialogueGenerator(config).test_single_dialogue_extraction(index)
     if as_json:
         typer.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return

@@ -81,6 +81,7 @@ class GenerateArgs:
     max_turns: list[int] | None = None
     price_in: float | None = None
     price_out: float | None = None
+    estimate: int | None = None
 
 
 def _turns(name: str, values: list[int] | None, pipeline: str) -> dict[str, Any]:
@@ -151,6 +152,12 @@ def run_generate(args: GenerateArgs) -> int:
     config, run_dir, resume = _resolve(args)
     apply_prices(config, args.price_in, args.price_out)
     check_budget_prices(config)
+    if args.estimate is not None:
+        from asyncgen.cli.estimate import run_estimate
+
+        for line in run_estimate(config, args.estimate, quiet=args.quiet).lines():
+            typer.echo(line)
+        return 0
     pipeline = load_pipeline(config.engine.pipeline, config)
     layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
     summary = launch(config, pipeline, layout, quiet=args.quiet, resume=resume, use_gate=True)
@@ -195,6 +202,15 @@ def generate(
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    estimate: bool = typer.Option(
+        False,
+        "--estimate",
+        help="Run a small pilot and print projected requests, tokens,"
+        " cost and wall time for --n (writes nothing to --out).",
+    ),
+    estimate_items: int = typer.Option(
+        20, "--estimate-items", min=1, help="Items in the --estimate pilot."
+    ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
     ),
@@ -268,6 +284,15 @@ def generate(
         "--deadline",
         help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
     ),
+    test_extraction: bool = typer.Option(
+        False,
+        "--test-extraction",
+        "--test_extraction",
+        help="The report's testing mode: extract one base dialogue and show it; no run.",
+    ),
+    extraction_index: int = typer.Option(
+        0, "--extraction-index", "--extraction_index", help="Row for --test_extraction."
+    ),
 ) -> None:
     """Generate records until the run directory holds exactly --n of them (resumable)."""
     overrides: dict[str, Any] = {
@@ -304,6 +329,11 @@ def generate(
         "llm.batch.deadline": deadline_setting(deadline),
         **_model_overrides(model),
     }
+    if test_extraction:  # the report's main(): testing mode instead of generation
+        from asyncgen.cli.extract_cmd import show_extraction
+
+        show_extraction(_load_plain(config, overrides), extraction_index, as_json=False)
+        return
     args = GenerateArgs(
         pipeline=pipeline,
         n=n,
@@ -316,8 +346,15 @@ def generate(
         max_turns=max_turns,
         price_in=price_in,
         price_out=price_out,
+        estimate=estimate_items if estimate else None,
     )
     _exit(run_generate(args))
+
+
+def _load_plain(config: Path | None, overrides: dict[str, Any]) -> Any:
+    from asyncgen.config import load_config
+
+    return load_config(config, overrides)
 
 
 def _exit(code: int) -> None:

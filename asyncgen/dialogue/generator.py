@@ -20,6 +20,7 @@ import numpy as np
 
 from asyncgen.config import ConfigLike, PoolEntry, RunConfig, as_run_config
 from asyncgen.contract import Failure, Outcome, Reason, Record, Reject
+from asyncgen.dialogue import local
 from asyncgen.dialogue.multiwoz import (
     MultiWOZDataset,
     anonymize,
@@ -93,9 +94,11 @@ class DialogueGenerator:
     # --- data -----------------------------------------------------------------------
 
     def load_dataset(self) -> MultiWOZDataset:
-        """Load the base dialogues once (the configured path, else the packaged sample)."""
+        """Load the base dialogues once: the configured path, else the report's
+        `./local_datasets/multi_woz_v22` when it exists, else the packaged sample."""
         if self.dataset is None:
-            self.dataset = load_multiwoz(self.settings.dataset_path, self.settings.dataset_split)
+            path = local.dataset_path(self.settings)
+            self.dataset = load_multiwoz(path, self.settings.dataset_split)
         return self.dataset
 
     async def aload_dataset(self) -> MultiWOZDataset:
@@ -107,9 +110,10 @@ class DialogueGenerator:
         return await asyncio.to_thread(self.load_persona_dataset)
 
     def load_persona_dataset(self) -> PersonaBank:
-        """Load the personas once and index them by cluster and summary."""
+        """Load the personas once and index them by cluster and summary (the configured
+        path, else the report's `./local_datasets/FinePersonas-…` folder, else the sample)."""
         if self.personas is None:
-            self.personas = load_personas(self.settings.persona_path)
+            self.personas = load_personas(local.persona_path(self.settings))
         return self.personas
 
     def populate_persona_dicts(self) -> None:

@@ -13,11 +13,11 @@ Header families (each read into one `RateLimitInfo`, resets as seconds from now)
 - Groq: OpenAI's names, but ``limit-requests`` counts a day: recognised by its refill
   (``reset`` long past a minute's worth), it is reported as `daily_requests`, never RPM.
 - Together: ``x-ratelimit-{limit,remaining,reset}`` (requests) and
-  ``x-tokenlimit-{limit,remaining}`` (tokens).
-- LiteLLM proxy (any ``x-litellm-*`` header): its ``x-ratelimit-*`` are the upstream's,
-  passed through (they equal the ``llm_provider-x-ratelimit-*`` copies) and describe a
-  server asyncgen does not talk to, so they are dropped; only values that differ from
-  the upstream copy (a proxy key's own limits) are kept.
+  ``x-tokenlimit-{limit,remaining}`` (tokens), per second: read as 60 x per minute.
+- LiteLLM proxy (``x-litellm-*`` or ``llm_provider-*`` headers): its ``x-ratelimit-*``
+  are the upstream's, passed through (they equal the ``llm_provider-x-ratelimit-*``
+  copies) and describe a server asyncgen does not talk to, so they are dropped; only
+  values that differ from the upstream copy (a proxy key's own limits) are kept.
 
 Retry hints: ``retry-after-ms``, ``retry-after`` (seconds or HTTP date),
 ``llm_provider-retry-after`` and OpenAI's "Please try again in 20ms" in a 429 message.
@@ -190,17 +190,20 @@ def _read_anthropic(
 def _read_together_openrouter(
     headers: Mapping[str, str], values: dict[str, object], now: float | None
 ) -> None:
+    """Unsuffixed ``x-ratelimit-*``: OpenRouter's per-minute window ending at an epoch-ms
+    moment, or Together's per-second limits (also ``x-tokenlimit-*``), read as per minute."""
     limit = _positive(_count(headers, "x-ratelimit-limit"))
+    raw_reset = headers.get("x-ratelimit-reset", "")
+    per_second = (parse_duration(raw_reset) or 0.0) < _EPOCH_S  # not OpenRouter: Together
+    scale = 60 if per_second else 1
     if limit is not None or headers.get("x-ratelimit-remaining") is not None:
-        reset = _reset(headers, "x-ratelimit-reset", now)
-        raw_reset = headers.get("x-ratelimit-reset", "")
-        absolute = (parse_duration(raw_reset) or 0.0) >= _EPOCH_S
-        _put(values, "limit_requests", limit)
+        _put(values, "limit_requests", None if limit is None else limit * scale)
         _put(values, "remaining_requests", _count(headers, "x-ratelimit-remaining"))
-        _put(values, "reset_requests", reset)
-        if absolute:  # OpenRouter: a window that ends at a moment, refilled all at once
+        _put(values, "reset_requests", _reset(headers, "x-ratelimit-reset", now))
+        if not per_second:  # a window that ends at a moment, refilled all at once
             values["fixed_window_requests"] = True
-    _put(values, "limit_tokens", _positive(_count(headers, "x-tokenlimit-limit")))
+    token_limit = _positive(_count(headers, "x-tokenlimit-limit"))
+    _put(values, "limit_tokens", None if token_limit is None else token_limit * 60)
     _put(values, "remaining_tokens", _count(headers, "x-tokenlimit-remaining"))
 
 
@@ -217,9 +220,11 @@ def _classify_requests(values: dict[str, object]) -> None:
 
 
 def _is_litellm(headers: Mapping[str, str]) -> bool:
-    if isinstance(headers, dict):
-        return any(name.startswith("x-litellm-") for name in headers)
-    return any(str(name).lower().startswith("x-litellm-") for name in headers)
+    """A LiteLLM proxy: its own ``x-litellm-*`` headers, or upstream ``llm_provider-`` copies."""
+    return any(str(name).lower().startswith(_PROXY_MARKS) for name in headers)
+
+
+_PROXY_MARKS = ("x-litellm-", "llm_provider-")
 
 
 def _own_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -436,6 +436,8 @@ class RateLimiter:
         for dim, value in readings.items():
             if value and value != self._learned[dim]:
                 self._learned[dim], changed = value, True
+        if info.daily_requests is not None and self._learned["requests"] == info.daily_requests:
+            self._learned["requests"], changed = None, True  # taken for RPM before: a day's
         if changed:
             self._reshape()
             logger.info(
