@@ -33,6 +33,16 @@ LABELS: dict[str, str] = {
     "incomplete_information": "Incomplete information",
     "semantic_ambiguity": "Semantic ambiguity",
     "rule_based": "Rule-based",
+    # prompt kinds (spend by stage)
+    "dialogue_scenario": "Scenario writing",
+    "dialogue_generation": "Dialogue writing",
+    "assistant": "Assistant turns",
+    "user_feedback": "User-model turns",
+    "query_generation": "Query writing",
+    "style_transfer": "Query style transfer",
+    "intent_extraction": "Intent extraction",
+    "semantic_noise": "Semantic noise",
+    "judge": "Judge",
     # judge criteria
     "persona_adherence": "Persona adherence",
     "naturalness": "Naturalness",

@@ -57,7 +57,6 @@
   // ---- filters ----
   const state = { q: "", facets: {}, turnsMin: null, turnsMax: null, scoreMin: null };
   const fullText = new Array(n).fill(null);
-  let textLoading = false;
   const filterBox = $("#filters");
 
   function buildFilters() {
@@ -108,9 +107,12 @@
     apply();
   }
 
-  async function loadFullText() {
-    if (textLoading) return;
-    textLoading = true;
+  let textPromise = null;
+  function loadFullText() {
+    if (!textPromise) textPromise = readAllText();
+    return textPromise;
+  }
+  async function readAllText() {
     const total = Math.ceil(n / index.chunk_size);
     for (let c = 0; c < total; c++) {
       const rows = await loadChunk(c);
@@ -327,6 +329,7 @@
       onFilterInput(); return matches.length;
     },
     open: (id) => open(byId.get(id)),
+    searchReady: () => textPromise || Promise.resolve(),
     showTab,
   };
   window.agReadyAt = performance.now();
