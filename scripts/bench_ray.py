@@ -72,10 +72,10 @@ def main() -> int:
                 sim.stop()
         rounds = [] if args.skip_scale else [w for _ in range(args.repeats) for w in (0, 1, 2)]
         if rounds:
-            for workers in rounds:
+            for k, workers in enumerate(rounds):
                 sim = SimulatorProcess(latency_median=0.03, latency_sigma=0.3).start()
                 try:
-                    out = work / f"scale-{workers}"
+                    out = work / f"scale-{k}-{workers}"
                     run = drive(cluster.address, workers, n, sim, dataset, config, out)
                     name = f"{workers} workers" if workers else "local (no Ray)"
                     run["scenario"] = f"no limit, {name}"
