@@ -513,15 +513,18 @@ class LimitSearch:
     def _dimension(
         self, rps: float | None, samples: list[Sample], adv: dict[str, Any]
     ) -> str | None:
-        """What binds: a concurrency pattern, the 429s' own word, else the nearer advert.
+        """What binds: a concurrency header, the 429s' own word, else the nearer advert.
 
-        The pattern goes first: some servers word a concurrency refusal as a rate limit.
+        Some servers word a concurrency refusal as a request rate limit, so "requests"
+        yields to a clear concurrency pattern in the in-flight counts.
         """
-        if samples and concurrency_cap(samples) is not None:
-            return "concurrency"
         if self.state.concurrency_header is not None:
             return "concurrency"
         named = named_dimension(samples)
+        if named is not None and named != "requests":
+            return named
+        if samples and concurrency_cap(samples) is not None:
+            return "concurrency"
         if named is not None:
             return named
         if rps is None:
