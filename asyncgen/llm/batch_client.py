@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -604,8 +605,6 @@ class BatchClient:
             self._settle(pending, error)
 
     def _learn_limit(self, message: str, tokens: int) -> None:
-        import re
-
         found = re.search(r"Limit:\s*([\d,]+)", message)
         limit = int(found[1].replace(",", "")) if found else max(1, tokens // 2)
         self._learned_limit = min(limit, self._learned_limit or limit)
