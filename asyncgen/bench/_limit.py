@@ -320,9 +320,11 @@ class LimitSearch:
         requests the endpoint admitted (a day-long bucket refills only a sliver meanwhile).
         """
         adv = self.advertised()
-        limit = adv.get("limit_requests")
-        if not (_limited(limit) and _is_long_period(adv.get("reset_requests"))):
-            return None
+        limit = adv.get("daily_requests")  # the transport's reading: reset hours away
+        if not _limited(limit):
+            limit = adv.get("limit_requests")
+            if not (_limited(limit) and _is_long_period(adv.get("reset_requests"))):
+                return None
         first, last = adv.get("first_remaining_requests"), adv.get("remaining_requests")
         admitted = sum(1 for x in probe.samples if x.was_admitted)
         fell = None if first is None or last is None else first - last
