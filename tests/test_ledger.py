@@ -103,7 +103,7 @@ def test_twenty_sigkills_the_ledger_matches_the_simulators_billed_tokens(
     kills = 0
     while kills < 20:
         proc = subprocess.Popen(cmd, env=_env(), stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.6, 2.0))
+        time.sleep(rng.uniform(0.5, 1.5))
         if proc.poll() is not None:
             break  # finished before the kill (should not happen at this n)
         proc.send_signal(signal.SIGKILL)
@@ -116,7 +116,9 @@ def test_twenty_sigkills_the_ledger_matches_the_simulators_billed_tokens(
     totals = read_ledger(out)
     assert totals is not None and len(totals.by_session) >= 2
     assert billed["tokens"] > 0
-    assert abs(totals.total.tokens - billed["tokens"]) <= 0.01 * billed["tokens"]
+    gap = totals.total.tokens - billed["tokens"]
+    print(f"ledger {totals.total.tokens} tokens, simulator {billed['tokens']}, gap {gap}")
+    assert abs(gap) <= 0.01 * billed["tokens"]
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["tokens_in_total"] + summary["tokens_out_total"] == totals.total.tokens
     records = _lines(out / "records.jsonl")
