@@ -58,10 +58,15 @@ def check_settings(config: RunConfig) -> None:
     """Refuse what a cluster run cannot do, before anything is written.
 
     Raises:
-        ConfigError: batch mode was asked for (its rounds are one Batch API job at a
-            time, kept by one process), or Ray is missing.
+        ConfigError: a Ray Client address (`ray://`), batch mode (its rounds are one
+            Batch API job at a time, kept by one process), or Ray is missing.
     """
     address = config.engine.ray.address
+    if address and address.startswith("ray://"):
+        raise ConfigError(
+            f"--ray {address}: Ray Client is not supported (the run directory and the dedup "
+            "service live on the driver's node): run asyncgen on a cluster node, --ray HOST:PORT"
+        )
     if address and config.llm.mode == "batch":
         raise ConfigError(
             "--mode batch runs on one machine (one Batch API job per round): drop --ray"
