@@ -16,7 +16,7 @@ from asyncgen.cluster.coordinator import RateCoordinator, Report, Want
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
 from asyncgen.cluster.lease import CoordinatorBudget
 from asyncgen.cluster.remote import merge_snapshots
-from asyncgen.engine.plugin import Failure, Outcome, Record, WorkItem
+from asyncgen.contract import Failure, Outcome, Record, WorkItem
 
 
 class _Method:
@@ -138,7 +138,7 @@ class FakeWorker:
                 raise Lost(self.name)
             self.ran.append(item.index)
             outcome: Outcome = Record(id=item.record_id, data={"by": self.name})
-            yield _ready((position, outcome, {"requests": len(self.ran)}))
+            yield _ready(([(position, outcome)], {"requests": len(self.ran)}, []))
 
 
 async def _ready(value: Any) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
-from asyncgen.engine.plugin import Outcome, Pipeline, Record, RunContext, WorkItem
+from asyncgen.contract import Outcome, Pipeline, PipelineTraits, Record, RunContext, WorkItem
 
 SUMMED = (
     "requests",
@@ -49,8 +49,12 @@ class RemotePipeline:
         self._dispatcher: ShardDispatcher | None = None
 
     def __getattr__(self, name: str) -> Any:
-        """Optional attributes (plan_size, index_key, supplements, …) are the inner's."""
+        """Anything else a caller reads of the pipeline is the inner's."""
         return getattr(self.inner, name)
+
+    def traits(self) -> PipelineTraits:
+        """The inner pipeline's (plan size, supplements, index key, …)."""
+        return self.inner.traits()
 
     async def prepare(self, ctx: RunContext) -> None:
         """Prepare the run here (stage files, data), then start the workers on it."""
@@ -129,6 +133,8 @@ class ClusterClient:
     @property
     def budget_exhausted(self) -> bool:
         """True once the cluster as a whole spent `llm.max_cost` or `llm.max_tokens`."""
+        if self._max_cost is None and self._max_tokens is None:
+            return False  # asked before every item: no merge when there is no budget
         merged = self.snapshot()
         if self._max_cost is not None and merged.get("cost_usd", 0.0) >= self._max_cost:
             return True

@@ -28,7 +28,7 @@ from asyncgen.cluster.remote import ClusterClient, RemotePipeline
 from asyncgen.cluster.worker import ShardWorker, WorkerSpec
 from asyncgen.config import RunConfig
 from asyncgen.config.loader import redacted
-from asyncgen.engine.plugin import Pipeline, RunContext
+from asyncgen.contract import Pipeline, RunContext
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.session import Endpoint, open_endpoint
 from asyncgen.engine.summary import RunSummary
@@ -114,17 +114,24 @@ async def _run(
         config.llm.limits.model_dump(mode="json")
     )
 
+    budgets: list[CoordinatorBudget] = []
+
     def budget_for(base_url: str, key_env: str, model: str) -> CoordinatorBudget:
-        return CoordinatorBudget(
+        budget = CoordinatorBudget(
             lambda: registry.coordinator.remote(base_url, key_env, model),
             batch=settings.lease_batch,
         )
+        budgets.append(budget)
+        return budget
 
     workers = ClusterWorkers(cluster, config, layout, endpoint, registry, pipeline)
     transport = Transport.from_settings(
         config.llm, api_key=endpoint.api_key, base_url=endpoint.base_url, budget_for=budget_for
     )
+    workers.charge_listeners = transport.usage.listeners
     async with transport:
+        transport.limiter_for()  # the default model's coordinator: started before any item
+        await asyncio.gather(*(budget.warm() for budget in budgets))
         client = ClusterClient(
             transport,
             lambda: workers.slots,
@@ -190,6 +197,7 @@ class ClusterWorkers:
         self._registry = registry
         self._pipeline = _pickled(cluster, pipeline)
         self.slots: list[WorkerSlot] = []
+        self.charge_listeners: list[Any] = []
         self.dispatcher: ShardDispatcher | None = None
 
     async def start(self, ctx: RunContext) -> ShardDispatcher:
@@ -239,9 +247,16 @@ class ClusterWorkers:
             capacity=self._config.engine.max_workers,
             shard_size=settings.shard_size,
             is_lost=lambda exc: isinstance(exc, ray.exceptions.RayActorError),
+            on_charges=self._charged,
         )
         self.dispatcher.start()
         return self.dispatcher
+
+    def _charged(self, charges: list[Any]) -> None:
+        """Workers' charges reach the run's ledger as the driver's own do (its listeners)."""
+        for listener in list(self.charge_listeners):
+            for charge in charges:
+                listener(charge)
 
     async def stop(self) -> None:
         """Stop dispatching; let live workers send their last reports; end them."""
@@ -250,6 +265,16 @@ class ClusterWorkers:
             await self.dispatcher.aclose()
             if self.dispatcher.redone:
                 logger.info("%d items of lost workers ran on others", self.dispatcher.redone)
+            for slot in self.slots:
+                logger.info(
+                    "ray worker %d: %d items in %d shards, %d messages, %d leases%s",
+                    slot.index,
+                    slot.done,
+                    slot.shards,
+                    slot.messages,
+                    int(slot.stats.get("leases", 0)),
+                    "" if slot.alive else " (lost)",
+                )
         for slot in self.slots:
             if not slot.alive:
                 continue

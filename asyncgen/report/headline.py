@@ -115,7 +115,8 @@ def _causes(report: dict[str, Any], key: str, title: str, path: str) -> dict[str
         {"label": label(cause), "value": n, "display": count(n)}
         for cause, n in sorted(causes.items(), key=lambda kv: -kv[1])
     ]
-    verdict = GOOD if total == 0 else WARN if outcomes and total / outcomes < 0.2 else BAD
+    rate = total / outcomes if outcomes else 0.0
+    verdict = GOOD if rate < 0.05 else WARN if rate < 0.2 else BAD
     detail = "none" if not total else f"{share(total / outcomes)} of outcomes, replaced"
     return _tile(
         key,
