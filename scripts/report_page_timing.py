@@ -65,6 +65,15 @@ def main() -> int:
         filter_ms = (time.perf_counter() - started) * 1000
         page.eval("agViewer.clear()")
         page.eval("agViewer.showTab('conversations')")
+        started = time.perf_counter()
+        page.eval(
+            "(() => { const q = document.getElementById('f-q'); q.value = 'refund';"
+            " q.dispatchEvent(new Event('input', {bubbles: true})); })()"
+        )
+        page.eval("agViewer.searchReady()")
+        search_ms = (time.perf_counter() - started) * 1000
+        found = len(page.eval("agViewer.filtered()"))
+        page.eval("agViewer.clear()")
         ids = page.eval("agViewer.filtered()")
         noisy = page.eval(
             "(async () => { for (const id of agViewer.filtered().slice(0, 400)) {"
@@ -96,6 +105,8 @@ def main() -> int:
         "filter_one_persona_ms": round(filter_ms, 1),
         "filter_one_persona_listed": listed,
         "open_conversation_cold_chunk_ms": round(open_ms, 1),
+        "full_text_search_ms": round(search_ms),
+        "full_text_search_found": found,
         "console_errors": errors,
     }
     print(json.dumps(result, indent=2))

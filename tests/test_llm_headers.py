@@ -320,6 +320,7 @@ def test_the_same_headers_without_a_proxy_are_learned() -> None:
 
 def test_retry_hints_llm_provider_and_message() -> None:
     assert parse_retry_after({"llm_provider-retry-after": "4"}) == 4.0
+    assert parse_retry_after({"llm_provider-retry-after": "60"}) == 10.0  # LiteLLM's constant
     message = "Rate limit reached for gpt-4o on requests per min. Please try again in 20ms."
     assert parse_retry_after({}, message=message) == pytest.approx(0.02)
     assert parse_retry_after({}, message="no hint here") is None

@@ -32,7 +32,8 @@ PROBE = 0.004  # growth per quiet second beyond it: slowly looking for more
 QUIET = 1.0  # seconds after an event before the rate grows again
 EVENT_GAP = 1.0  # at most one event per this long: a window remembers the sends before it
 MIN_MARGIN = 0.05
-JUMP_BELOW = 0.85  # admitted below this share of what was sent: jump down to it
+JUMP_BELOW = 0.85  # admitted below this share of what was sent: jump down to it (at most
+# halving per event: a short measurement must not collapse the rate)
 MEASURE_SECONDS = 5.0  # window over which the admitted rate is measured
 MIN_SPAN = 1.0  # a refusal within the first second: the endpoint's second was full
 
@@ -91,7 +92,7 @@ class RateControl:
         if known_rate is not None:
             self._margin_plateau = self.margin
             if mostly_refused:
-                self.margin = self._margin_plateau = admitted / known_rate
+                self.margin = self._margin_plateau = max(admitted / known_rate, self.margin / 2)
             else:
                 self.margin *= DECREASE
             self.margin = max(MIN_MARGIN, self.margin)
@@ -100,24 +101,22 @@ class RateControl:
         else:
             self._ceiling_plateau = self.ceiling
             if mostly_refused:
-                self.ceiling = self._ceiling_plateau = max(admitted, 0.1)
+                self.ceiling = self._ceiling_plateau = max(admitted, self.ceiling / 2)
             else:
                 self.ceiling *= DECREASE
         return True
 
     def on_closed_window(self, now: float, known_rate: float | None) -> None:
-        """A run of refusals (the endpoint refuses everything now): the rate drops at once to
-        what the endpoint admitted since the last event, whatever share it refused."""
-        admitted, _ = self._rates(now)
+        """A run of refusals with no answer between (a window that refuses everything until
+        it resets): one decrease, whatever share was refused. What was admitted meanwhile
+        says nothing about the rate (a fixed window closes after a burst at any rate), and
+        the refusals that follow until it reopens are the same event."""
         self._last_event = now
         self.events += 1
         if known_rate is not None:
-            self.margin = self._margin_plateau = max(
-                MIN_MARGIN, min(self.margin, admitted / known_rate)
-            )
-        else:
-            rate = max(admitted, 0.1)
-            self.ceiling = self._ceiling_plateau = min(self.ceiling or rate, rate)
+            self.margin = max(MIN_MARGIN, self.margin * DECREASE)
+        elif self.ceiling is not None:
+            self.ceiling *= DECREASE
 
     def admitted_rate(self, now: float) -> float:
         """Requests/s the endpoint accepted lately (sends minus refusals)."""

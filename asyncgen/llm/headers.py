@@ -37,6 +37,8 @@ _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*(ms|s|seconds?|milliseconds?)\b", re.I)
 MAX_RETRY_AFTER = 300.0
+PROXY_ADVICE_CAP = 10.0  # a LiteLLM router answers "llm_provider-retry-after: 60" whatever
+# its window has left (its deployment cooldown); a refusal is free, so ask again sooner
 MINUTE = 60.0
 _EPOCH_MS = 1e12  # a reset this large is a Unix time in milliseconds
 _EPOCH_S = 1e9  # ... in seconds
@@ -272,7 +274,7 @@ def parse_retry_after(
     """Seconds the endpoint asks us to wait, or None when it gives no hint.
 
     In order: ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date),
-    ``llm_provider-retry-after`` (a LiteLLM proxy passing its upstream's on), then
+    ``llm_provider-retry-after`` (a LiteLLM proxy's; at most `PROXY_ADVICE_CAP`), then
     "try again in 20ms" / "1.5s" in the error `message` (OpenAI). Absurd values
     (negative, over five minutes) are ignored so one bad header cannot stall a run.
     """
@@ -282,12 +284,16 @@ def parse_retry_after(
             return _sane(float(raw_ms) / 1000.0)
         except ValueError:
             pass
-    for name in ("retry-after", "llm_provider-retry-after"):
-        raw = headers.get(name)
-        if raw is not None:
-            seconds = _seconds_or_date(raw, now)
-            if seconds is not None:
-                return seconds
+    raw = headers.get("retry-after")
+    if raw is not None:
+        seconds = _seconds_or_date(raw, now)
+        if seconds is not None:
+            return seconds
+    raw = headers.get("llm_provider-retry-after")
+    if raw is not None:
+        seconds = _seconds_or_date(raw, now)
+        if seconds is not None:  # LiteLLM's cooldown (a constant 60): ask again sooner
+            return min(seconds, PROXY_ADVICE_CAP)
     if message:
         return retry_after_in_message(message)
     return None

@@ -405,7 +405,10 @@ class RateLimiter:
         known = self.rpm_limit
         if not self._settings.adaptive and known is None and self.tpm_limit is None:
             return  # measuring mode: nothing may pace the sends
-        if self.control.on_refusal(now, permit.sent_at, None if known is None else known / 60.0):
+        closed = self._streak > HOLD_AFTER  # the window is shut: the same event until it opens
+        if not closed and self.control.on_refusal(
+            now, permit.sent_at, None if known is None else known / 60.0
+        ):
             if self._burst > MIN_BURST:
                 self._burst = MIN_BURST  # the endpoint counts short windows: no more bursts
             was_adaptive = "requests" not in self._buckets

@@ -161,6 +161,11 @@ def _cost(report: dict[str, Any]) -> dict[str, Any]:
         detail += f"; {count(cost['tokens_per_record'])} tokens per record"
     if report.get("simulated"):
         detail += " (simulator, at the configured prices)"
+    stages = cost.get("by_stage") or {}
+    parts = [
+        {"label": label(kind), "value": spend["cost_usd"], "display": money(spend["cost_usd"])}
+        for kind, spend in sorted(stages.items(), key=lambda kv: -kv[1].get("cost_usd", 0.0))
+    ]
     return _tile(
         "cost",
         "Cost per accepted record",
@@ -169,6 +174,7 @@ def _cost(report: dict[str, Any]) -> dict[str, Any]:
         money(value),
         INFO,
         detail=detail,
+        parts=parts or None,
     )
 
 

@@ -57,7 +57,6 @@
   // ---- filters ----
   const state = { q: "", facets: {}, turnsMin: null, turnsMax: null, scoreMin: null };
   const fullText = new Array(n).fill(null);
-  let textLoading = false;
   const filterBox = $("#filters");
 
   function buildFilters() {
@@ -108,9 +107,12 @@
     apply();
   }
 
-  async function loadFullText() {
-    if (textLoading) return;
-    textLoading = true;
+  let textPromise = null;
+  function loadFullText() {
+    if (!textPromise) textPromise = readAllText();
+    return textPromise;
+  }
+  async function readAllText() {
     const total = Math.ceil(n / index.chunk_size);
     for (let c = 0; c < total; c++) {
       const rows = await loadChunk(c);
@@ -301,6 +303,7 @@
     if (selected !== i) return;
     readerNode.innerHTML = render(e);
     readerNode.scrollTop = 0;
+    history.replaceState(null, "", "#conversations/" + encodeURIComponent(cols.id[i]));
   }
   if (readerNode) readerNode.addEventListener("click", (ev) => {
     const a = ev.target.closest("a[data-goto]"); if (!a) return; ev.preventDefault();
@@ -310,8 +313,19 @@
   // ---- start ----
   buildFilters();
   apply();
-  const start = (location.hash || "#overview").slice(1);
+  const [start, linked] = (location.hash || "#overview").slice(1).split("/");
   showTab(document.getElementById(start) ? start : "overview");
+  if (linked && byId.has(decodeURIComponent(linked))) open(byId.get(decodeURIComponent(linked)));
+  // arrow keys step through the list while no form field has the focus
+  document.addEventListener("keydown", (ev) => {
+    if (!$("#conversations.on") || ev.target.closest("input, select, textarea")) return;
+    if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp") return;
+    const k = matches.indexOf(selected) + (ev.key === "ArrowDown" ? 1 : -1);
+    if (k < 0 || k >= matches.length) return;
+    ev.preventDefault();
+    open(matches[k]);
+    listNode.scrollTop = Math.max(0, k * ROW - listNode.clientHeight / 2);
+  });
   // a small handle for tests and for people at the console
   window.agViewer = {
     count: n,
@@ -327,6 +341,7 @@
       onFilterInput(); return matches.length;
     },
     open: (id) => open(byId.get(id)),
+    searchReady: () => textPromise || Promise.resolve(),
     showTab,
   };
   window.agReadyAt = performance.now();
