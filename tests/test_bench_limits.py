@@ -9,16 +9,13 @@ report must flag.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
+from bench_support import inprocess_sim
 from rich.console import Console
 
 from asyncgen.bench import (
@@ -31,9 +28,6 @@ from asyncgen.bench import (
     run_bench,
 )
 from asyncgen.config import load_config
-from asyncgen.config.sim import SimSettings
-from asyncgen.sim.app import SimApp
-from asyncgen.sim.server import bind_socket
 
 FAST = {
     "start_rate": 20.0,
@@ -53,36 +47,6 @@ NOISE = {"latency_median": 0.03, "latency_sigma": 0.5, "seed": 3}
 RPM = 3000
 
 
-@contextlib.asynccontextmanager
-async def inprocess_sim(scale: float = 1.0, **settings: Any) -> AsyncIterator[tuple[str, SimApp]]:
-    """The simulator on a loopback port in this event loop; `scale` speeds its limit clock."""
-    sim_settings = SimSettings(**{**NOISE, **settings})
-    t0, w0 = time.monotonic(), time.time()
-
-    def clock() -> float:
-        return t0 + (time.monotonic() - t0) * scale
-
-    def wall() -> float:
-        return w0 + (time.time() - w0) * scale
-
-    app = SimApp(sim_settings, clock=clock, wall=wall)
-    sock = bind_socket("127.0.0.1", 0)
-    config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning")
-    server = uvicorn.Server(config)
-    import asyncio
-
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
-        await asyncio.sleep(0.01)
-    port = sock.getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1", app
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 async def _find_limit(
     tmp: Path,
     scale: float = 1.0,
@@ -94,7 +58,7 @@ async def _find_limit(
     bench = {**FAST, "measure_seconds": measure_seconds or FAST["measure_seconds"]}
     overrides = {f"bench.{k}": v for k, v in bench.items()}
     cfg = load_config(None, overrides, environ={}, env_file=None)
-    async with inprocess_sim(scale, **sim) as (url, _app):
+    async with inprocess_sim(scale, **{**NOISE, **sim}) as (url, _app):
         if files:
             target = Target(base_url=url, model="sim-model", api_key=None)
             quiet = Console(file=io.StringIO())

@@ -320,9 +320,11 @@ class LimitSearch:
         requests the endpoint admitted (a day-long bucket refills only a sliver meanwhile).
         """
         adv = self.advertised()
-        limit = adv.get("limit_requests")
-        if not (_limited(limit) and _is_long_period(adv.get("reset_requests"))):
-            return None
+        limit = adv.get("daily_requests")  # the transport's reading: reset hours away
+        if not _limited(limit):
+            limit = adv.get("limit_requests")
+            if not (_limited(limit) and _is_long_period(adv.get("reset_requests"))):
+                return None
         first, last = adv.get("first_remaining_requests"), adv.get("remaining_requests")
         admitted = sum(1 for x in probe.samples if x.was_admitted)
         fell = None if first is None or last is None else first - last
@@ -513,15 +515,18 @@ class LimitSearch:
     def _dimension(
         self, rps: float | None, samples: list[Sample], adv: dict[str, Any]
     ) -> str | None:
-        """What binds: a concurrency pattern, the 429s' own word, else the nearer advert.
+        """What binds: a concurrency header, the 429s' own word, else the nearer advert.
 
-        The pattern goes first: some servers word a concurrency refusal as a rate limit.
+        Some servers word a concurrency refusal as a request rate limit, so "requests"
+        yields to a clear concurrency pattern in the in-flight counts.
         """
-        if samples and concurrency_cap(samples) is not None:
-            return "concurrency"
         if self.state.concurrency_header is not None:
             return "concurrency"
         named = named_dimension(samples)
+        if named is not None and named != "requests":
+            return named
+        if samples and concurrency_cap(samples) is not None:
+            return "concurrency"
         if named is not None:
             return named
         if rps is None:

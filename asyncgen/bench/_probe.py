@@ -142,4 +142,8 @@ class TransportProbe:
             "reset_tokens": info.reset_tokens,
             "first_remaining_requests": first.remaining_requests,
             "first_remaining_tokens": first.remaining_tokens,
+            "daily_requests": info.daily_requests,
+            "limit_input_tokens": info.limit_input_tokens,
+            "limit_output_tokens": info.limit_output_tokens,
+            "fixed_window_requests": info.fixed_window_requests,
         }

@@ -39,8 +39,8 @@ _SLO = re.compile(
 )
 SATURATION_T = 3.0  # slope t-statistic both series must pass
 SATURATION_RISE = 0.25  # and each must rise by this share of its level over the step
-SATURATION_MIN_POINTS = 12
-SATURATION_MIN_SECONDS = 2.0
+SATURATION_MIN_POINTS = 6
+SATURATION_MIN_SECONDS = 1.0
 SAFEGUARD = 0.1  # interpolated points stay this share of the bracket away from its ends
 
 

@@ -4,7 +4,7 @@ At most one lease request per limiter is in flight: sends that start waiting mea
 go in the next one (up to `batch`), so the number of round trips to the coordinator
 grows with the rate only until the batches fill. Outcome reports ride along with the
 next lease; without one they go after `report_delay`, and a 429 goes at once (the
-coordinator pauses the whole cluster on it).
+coordinator's limiter slows the whole cluster on it).
 """
 
 from __future__ import annotations

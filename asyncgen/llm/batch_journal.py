@@ -148,3 +148,20 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 def input_ids(path: Path) -> list[str]:
     """The custom ids of a part's input file, in order."""
     return [str(e.get("custom_id")) for e in read_lines(path)]
+
+
+def unfinished_batches(run_dir: Path) -> int:
+    """Batches a run submitted (or may have) whose answers were never collected."""
+    folder = run_dir / "batch" / "parts"
+    if not folder.is_dir():
+        return 0
+    count = 0
+    for path in folder.glob("*.json"):
+        if path.name.startswith("."):
+            continue
+        try:
+            state = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        count += state.get("state") in ("uploaded", "created")
+    return count

@@ -143,6 +143,8 @@ class SimApp:
 
     def limit_headers(self, states: list[DimensionState], number: int) -> HeaderList:
         """The limit headers in the profile's dialect (a proxy: also prefixed llm_provider-)."""
+        if not states:
+            return []
         headers = self._dialect(states, self.wall(), number)
         if self.upstream is not None:
             headers += [(b"llm_provider-" + name, value) for name, value in headers]
