@@ -348,6 +348,7 @@ class BatchClient:
             lines = [input_line(cid, p.payload) for cid, p in part.waiters.items()]
             state.extra["written_at"] = self._wall()
             state.bytes = await asyncio.to_thread(self.journal.write_input, state.name, lines)
+            del lines  # on disk now; the part may wait hours
             await self._record(state)
             await self._reserve(state.model, state.tokens)
         except Exception as exc:
@@ -383,7 +384,7 @@ class BatchClient:
         self.batches_created += 1
         part.started = self._clock()
         logger.info(
-            "batch round %d part %d: %s with %d requests (%d tokens)",
+            "batch round %d part %d: %s with %d requests (~%d prompt tokens)",
             state.round,
             state.part,
             state.batch_id,
