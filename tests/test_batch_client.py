@@ -101,7 +101,7 @@ async def test_gathering_stops_at_the_size_cap_and_the_time_cap(
     """Seven requests at 3 per batch go at once as one round of three batches; two requests
     that never reach the live count go after max_gather_seconds."""
     sim = sim_factory(batch={"round_time": 0.0})
-    client = make_client(sim, tmp_path, max_gather_seconds=0.4, max_requests=3)
+    client = make_client(sim, tmp_path, max_gather_seconds=1.0, max_requests=3)
     await client.start()
     client.attach_run(lambda: 100)
     try:
@@ -113,7 +113,7 @@ async def test_gathering_stops_at_the_size_cap_and_the_time_cap(
         timed = time.monotonic() - started
     finally:
         await close(client)
-    assert full < 0.35 <= 0.4 <= timed
+    assert full < 0.8 and timed >= 1.0
     totals = [b["request_counts"]["total"] for b in sim_batches(sim)]
     assert sorted(totals[:3]) == [1, 3, 3] and totals[3] == 2
     assert client.rounds == 2

@@ -190,6 +190,15 @@ async def test_interaction_report_in_chromium(
     reader = page.eval("document.querySelector('#reader').innerText")
     assert records[0]["messages"][1]["content"][:60] in reader
     page.screenshot(shots / "report-interaction-conversation.png")
+    link = page.eval("location.hash")
+    assert link == f"#conversations/{records[0]['id']}"
+    linked = browser.page()  # a fresh tab opened on the link
+    linked.goto(interaction_run / "report.html", link[1:])
+    linked.wait_for(
+        f"document.querySelector('#reader h3')?.innerText.includes({records[0]['id']!r})"
+    )
+    assert linked.errors() == []
+    linked.close()
     assert page.errors() == []
     page.close()
 

@@ -58,4 +58,4 @@ class ReportSettings(Settings):
     judge_model: str | None = None
     judge_sample: int = Field(default=50, gt=0)
     refresh_during_run: bool = True
-    refresh_interval: float = Field(default=30.0, gt=0)
+    refresh_interval: float = Field(default=60.0, gt=0)

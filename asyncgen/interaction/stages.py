@@ -132,7 +132,8 @@ async def prepare_queries(
     report.queries = len(queries)
     if not queries:
         what = f"{path}: no queries could be produced"
-        raise DatasetError(failure_line(what, report.errors, len(personas), report.example_answer))
+        tried = personas_needed(config, len(personas))
+        raise DatasetError(failure_line(what, report.errors, tried, report.example_answer))
     return queries
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 LABELS: dict[str, str] = {
     # dimensions
     "services": "Services",
@@ -56,6 +58,7 @@ LABELS: dict[str, str] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def label(key: str) -> str:
     """The plain-language name of a key: a known label, else the key in words."""
     if key in LABELS:

@@ -1,7 +1,7 @@
 """Keep a running run's report.html fresh: rewritten on a cadence, and once at the end.
 
 The engine pokes `LiveReport` from its metrics cadence; a rewrite starts only when
-`report.refresh_interval` (or three times the last rewrite's duration, whichever is
+`report.refresh_interval` (or four times the last rewrite's duration, whichever is
 longer) has passed since the previous one ended. A big run's rewrite runs in a child
 process (`asyncgen.report.refresh`): the pass is pure Python and takes seconds, and in a
 thread it would hold the GIL against the run's event loop; a small run's (records under
@@ -72,8 +72,8 @@ class LiveReport:
         finally:
             took = self._clock() - started
             self._last = self._clock()
-            # a big run's rewrite takes seconds of CPU next to the run: at most a quarter
-            self._gap = max(self._settings.refresh_interval, 3 * took)
+            # a big run's rewrite takes seconds of CPU next to the run: at most a fifth
+            self._gap = max(self._settings.refresh_interval, 4 * took)
         if problem:  # the records are safe; the report is only a view of them
             log.warning("report.html not refreshed: %s", problem)
             return

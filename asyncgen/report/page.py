@@ -312,7 +312,8 @@ def _browser_shell(browser: BrowserData | None) -> str:
         "<div class='count'><span id='count-text'></span><span id='search-progress' "
         "class='muted'></span></div><div id='list' class='list'></div></div>"
         "<div id='reader' class='reader'><p class='empty'>Choose a conversation on the left "
-        "to read it with its persona, scenario, emotions and noise edits.</p></div></div>"
+        "to read it with its persona, scenario, emotions and noise edits (↑ and ↓ step "
+        "through the list; the address links to the open conversation).</p></div></div>"
     )
 
 

@@ -303,6 +303,7 @@
     if (selected !== i) return;
     readerNode.innerHTML = render(e);
     readerNode.scrollTop = 0;
+    history.replaceState(null, "", "#conversations/" + encodeURIComponent(cols.id[i]));
   }
   if (readerNode) readerNode.addEventListener("click", (ev) => {
     const a = ev.target.closest("a[data-goto]"); if (!a) return; ev.preventDefault();
@@ -312,8 +313,19 @@
   // ---- start ----
   buildFilters();
   apply();
-  const start = (location.hash || "#overview").slice(1);
+  const [start, linked] = (location.hash || "#overview").slice(1).split("/");
   showTab(document.getElementById(start) ? start : "overview");
+  if (linked && byId.has(decodeURIComponent(linked))) open(byId.get(decodeURIComponent(linked)));
+  // arrow keys step through the list while no form field has the focus
+  document.addEventListener("keydown", (ev) => {
+    if (!$("#conversations.on") || ev.target.closest("input, select, textarea")) return;
+    if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp") return;
+    const k = matches.indexOf(selected) + (ev.key === "ArrowDown" ? 1 : -1);
+    if (k < 0 || k >= matches.length) return;
+    ev.preventDefault();
+    open(matches[k]);
+    listNode.scrollTop = Math.max(0, k * ROW - listNode.clientHeight / 2);
+  });
   // a small handle for tests and for people at the console
   window.agViewer = {
     count: n,
