@@ -36,6 +36,8 @@ engine:
   grace_period: 5.0
 dialogue:
   retry_backoff: 0.0
+report:
+  refresh_during_run: false
 """
 
 
