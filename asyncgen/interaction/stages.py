@@ -190,7 +190,9 @@ class _QueryStage:
             QueryRecord(query_id(persona.persona_id, start + i), persona.persona_id, text)
             for i, text in enumerate(texts)
         ]
-        adapted = [await self._adapt(persona, r) for r in records]
+        # Concurrently: independent calls (the transport's limiter bounds what is in
+        # flight), and in batch mode one round for all of them rather than one per query.
+        adapted = list(await asyncio.gather(*(self._adapt(persona, r) for r in records)))
         await self._keep(persona, adapted, need - len(old))
 
     async def _adapt(self, persona: Persona, record: QueryRecord) -> QueryRecord:
