@@ -534,20 +534,20 @@ class LimitSearch:
 
 
 def _concurrency_header(step: StepStats) -> int | None:
-    """The request limit, when the headers show it in use yet with nothing to reset.
+    """The request limit, when it cannot be per minute and nothing resets with time.
 
-    A rate limit that is partly used always has a reset ahead (time until the bucket is
-    full, or the window ends); a concurrency limit reports free slots and a reset of 0.
+    A concurrency limit reports free slots with a reset of 0. So can a bucket refilled
+    within the second (Anthropic's RFC 3339 resets are whole seconds), so the reading
+    counts only when the probe itself was admitted at more requests per minute than
+    the "limit" allows: then it is not a rate.
     """
-    for point in step.limits_trace:
-        info = point.info
-        if (
-            info.limit_requests
-            and info.remaining_requests is not None
-            and info.remaining_requests < info.limit_requests
-            and info.reset_requests == 0
-        ):
-            return info.limit_requests
+    points = [p.info for p in step.limits_trace if p.info.limit_requests]
+    if not points or any(info.reset_requests != 0 for info in points):
+        return None
+    limit = points[-1].limit_requests
+    assert limit is not None
+    if step.rate_limited == 0 and step.success_per_s * 60 > 1.5 * limit:
+        return limit
     return None
 
 
