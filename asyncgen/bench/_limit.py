@@ -40,7 +40,6 @@ REFINE_ABOVE = 1.6  # offered/estimated above this: measure again, closer to the
 MIN_POINTS_FOR_CEILING = 8  # fewer phase points: a fixed window (exact already)
 CEILING_CHECKS = 4  # evenly paced steps above a saturation estimate, at most
 CEILING_STEP = 1.05  # each offers this much more than the estimate so far
-CEILING_REQUESTS = 200  # judged requests per ceiling check (a ramp step at least)
 CEILING_PREFIX_OVERLOAD = 3.0  # a check opens at this × the estimate, to empty any bucket:
 CEILING_PREFIX_SECONDS = 1.0  # 2 s of burst drained, more than a 1 s sub-window's 1.1 s
 CEILING_SETTLE_SECONDS = 1.0  # a 1 s sliding log forgets the prefix; not judged
@@ -232,7 +231,7 @@ class LimitSearch:
         rate = est.rate
         for _ in range(CEILING_CHECKS):
             offered = rate * CEILING_STEP
-            judged = max(s.ramp_seconds, CEILING_REQUESTS / offered)
+            judged = max(s.ramp_seconds, s.min_admitted / offered)
             seconds = CEILING_PREFIX_SECONDS + CEILING_SETTLE_SECONDS + judged
             if self._time_left() < seconds + DRAIN_ALLOWANCE:
                 break
