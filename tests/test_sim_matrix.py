@@ -102,7 +102,7 @@ def test_every_algorithm_under_every_profile(profile: str, algorithm: str) -> No
     if algorithm == "concurrency":
         limits = {"concurrency_limit": 1}
     elif algorithm == "daily":
-        limits["rpd"] = 2
+        limits.update(rpd=2, rpm=60)  # a per-minute requests bucket no dialect names
     else:
         limits["rpm"] = 2
     app = SimApp(SimSettings(profile=profile, limiter=algorithm, **limits))
