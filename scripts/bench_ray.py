@@ -10,10 +10,12 @@ process, then runs real `asyncgen generate --pipeline dialogue --ray ADDRESS` dr
 - `scale`: no limit: the same run locally (no Ray), on 1 worker and on 2 workers; requests
   per second over the run's wall time, and CPU seconds per request by process group
   (driver, workers, dedup service, coordinator, Ray's own daemons, simulator), read from
-  /proc, which says what bounds the throughput on this machine.
+  /proc from the first request to the last (start-up, end-of-run exports and shutdown
+  left out; the live report refresh is off), which says what bounds the throughput.
 
     .venv/bin/python scripts/bench_ray.py                 # n=1500 per run
     .venv/bin/python scripts/bench_ray.py --quick         # n=500
+    .venv/bin/python scripts/bench_ray.py --skip-limit --repeats 3   # medians of 3 rounds
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="n=500")
     parser.add_argument("--skip-limit", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1, help="scale rounds (alternating)")
     args = parser.parse_args()
     n = 500 if args.quick else args.n
 
@@ -53,7 +56,7 @@ def main() -> int:
     config = work / "c.yaml"
     config.write_text(
         "llm:\n  model: sim-model\nengine:\n  max_workers: 64\n  metrics_interval: 1.0\n"
-        "dialogue:\n  retry_backoff: 0.0\n"
+        "dialogue:\n  retry_backoff: 0.0\nreport:\n  refresh_during_run: false\n"
     )
     cluster = connect("local", num_cpus=4)
     results: dict[str, Any] = {"n": n, "load_before": os.getloadavg(), "runs": []}
@@ -67,11 +70,12 @@ def main() -> int:
                 results["runs"].append(run)
             finally:
                 sim.stop()
-        if not args.skip_scale:
-            for workers in (0, 1, 2):
+        rounds = [] if args.skip_scale else [w for _ in range(args.repeats) for w in (0, 1, 2)]
+        if rounds:
+            for k, workers in enumerate(rounds):
                 sim = SimulatorProcess(latency_median=0.03, latency_sigma=0.3).start()
                 try:
-                    out = work / f"scale-{workers}"
+                    out = work / f"scale-{k}-{workers}"
                     run = drive(cluster.address, workers, n, sim, dataset, config, out)
                     name = f"{workers} workers" if workers else "local (no Ray)"
                     run["scenario"] = f"no limit, {name}"
@@ -81,6 +85,7 @@ def main() -> int:
     finally:
         cluster.shutdown()
     results["load_after"] = os.getloadavg()
+    results["medians"] = medians(results["runs"])
     results["unclassified_processes"] = sorted(OTHERS)
     report(results)
     out = Path("bench-results")
@@ -107,6 +112,8 @@ def drive(
     samples: list[tuple[float, int]] = []
     cpu_start: dict[int, tuple[str, float]] = {}
     cpu_last: dict[int, tuple[str, float]] = {}
+    cpu_end: dict[int, tuple[str, float]] = {}
+    previous = -1
     while proc.poll() is None:
         completions = int(sim.stats()["completions"])
         samples.append((time.monotonic(), completions))
@@ -117,6 +124,9 @@ def drive(
             if group == "other" and pid in cpu_last:  # exited: keep what it was
                 group = cpu_last[pid][0]
             cpu_last[pid] = (group, seconds)
+        if completions > previous:  # CPU up to the last request: exports and shutdown left out
+            cpu_end = dict(cpu_last)
+            previous = completions
         time.sleep(0.25)
     _, err = proc.communicate()
     if proc.returncode != 0:
@@ -126,7 +136,7 @@ def drive(
     lines = (out / "records.jsonl").read_bytes().splitlines()
     ids = {json.loads(line)["id"] for line in lines}
     groups = dict.fromkeys(GROUPS, 0.0)
-    for pid, (group, seconds) in cpu_last.items():
+    for pid, (group, seconds) in cpu_end.items():
         groups[group] += seconds - cpu_start.get(pid, (group, 0.0))[1]
     requests = int(summary["requests"])
     return {
@@ -143,6 +153,21 @@ def drive(
         "cpu_s": {k: round(v, 2) for k, v in groups.items()},
         "cpu_ms_per_request": round(1000 * sum(groups.values()) / max(1, requests), 3),
         "load": os.getloadavg(),
+    }
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per scenario: the median of each rate and of CPU per request over the repeats."""
+    import statistics
+
+    by: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by.setdefault(run["scenario"], []).append(run)
+    keys = ("requests_per_s", "steady_per_s", "cpu_ms_per_request")
+    return {
+        name: {key: round(statistics.median(r[key] for r in group), 2) for key in keys}
+        | {"repeats": len(group)}
+        for name, group in by.items()
     }
 
 
@@ -212,6 +237,13 @@ def classify(
 
 
 def report(results: dict[str, Any]) -> None:
+    """The table of runs, then the medians per scenario."""
+    _runs(results)
+    for name, values in medians(results["runs"]).items():
+        print(f"median {name}: {values}")
+
+
+def _runs(results: dict[str, Any]) -> None:
     print(f"n={results['n']}, load before {results['load_before']}, after {results['load_after']}")
     print("| scenario | done/exact | req/s (wall) | steady req/s | 429s | CPU ms/req | CPU s |")
     print("|---|---|---:|---:|---:|---:|---|")

@@ -389,7 +389,9 @@ def first_request_delay(repeat: int = 5) -> float:
     for _ in range(repeat):
         arrived: list[float] = []
 
-        def handler(body: dict[str, Any], number: int) -> tuple[int, Any, dict[str, str]]:
+        def handler(
+            body: dict[str, Any], number: int, arrived: list[float] = arrived
+        ) -> tuple[int, Any, dict[str, str]]:
             arrived.append(time.monotonic())
             return 200, completion(), {}
 

@@ -36,6 +36,8 @@ engine:
   grace_period: 5.0
 dialogue:
   retry_backoff: 0.0
+report:
+  refresh_during_run: false
 """
 
 
@@ -54,7 +56,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Enough distinct MultiWOZ-shaped base dialogues for every run of the module."""
     from asyncgen.dialogue.synthetic import write_multiwoz
 
-    return write_multiwoz(tmp_path_factory.mktemp("data") / "mw.jsonl", 4000, seed=7)
+    return write_multiwoz(tmp_path_factory.mktemp("data") / "mw.jsonl", 1500, seed=7)
 
 
 def generate(
@@ -319,3 +321,26 @@ def test_complete_on_the_cluster_gives_every_result_once(
     summary = orjson.loads((tmp_path / "out.run" / "summary.json").read_bytes())
     assert summary["status"] == "complete" and summary["requests"] >= 300
     assert sim.stats()["completions"] >= 300
+
+
+def test_workers_that_cannot_be_placed_stop_the_run_with_one_line(
+    cluster: str, tmp_path: Path, sim_factory: Any
+) -> None:
+    """More worker CPUs than the cluster has: a clear error after start_timeout, exit 2."""
+    sim = sim_factory()
+    config = tmp_path / "c.yaml"
+    ray = "engine:\n  ray:\n    worker_cpus: 3\n    start_timeout: 2\n"
+    config.write_text(CONFIG.replace("engine:\n", ray))
+    result = subprocess.run(
+        cli("generate", "--pipeline", "dialogue", "--n", "5", "--out", str(tmp_path / "r"),
+            "--ray", cluster, "--ray-workers", "2", "--base-url", sim.base_url,
+            "--config", str(config), "--quiet"),  # fmt: skip
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "2 Ray workers were not running after 2 s" in errors[0]
+    assert "need 6 free CPUs" in errors[0]

@@ -39,13 +39,13 @@ COLLAPSE = 0.5  # admitted at saturation below this share of the clean rate: not
 REFINE_ABOVE = 1.6  # offered/estimated above this: measure again, closer to the limit
 MIN_POINTS_FOR_CEILING = 8  # fewer phase points: a fixed window (exact already)
 CEILING_CHECKS = 4  # evenly paced steps above a saturation estimate, at most
-CEILING_STEP = 1.025  # each offers this much more than the estimate so far
+CEILING_STEP = 1.05  # each offers this much more than the estimate so far
 CEILING_REQUESTS = 200  # judged requests per ceiling check (a ramp step at least)
-CEILING_PREFIX_OVERLOAD = 2.0  # a check opens at this × the estimate, to empty any bucket
-CEILING_PREFIX_SECONDS = 0.5
+CEILING_PREFIX_OVERLOAD = 3.0  # a check opens at this × the estimate, to empty any bucket:
+CEILING_PREFIX_SECONDS = 1.0  # 2 s of burst drained, more than a 1 s sub-window's 1.1 s
 CEILING_SETTLE_SECONDS = 1.0  # a 1 s sliding log forgets the prefix; not judged
 CEILING_SLACK = 2  # 429s a check may draw from jitter and still pass…
-CEILING_SHARE = 0.01  # …or this share of it; a bucket refuses 2.4 % at CEILING_STEP
+CEILING_SHARE = 0.02  # …or this share of it; a bucket refuses 4.8 % at CEILING_STEP
 MAX_RUN = 0.5  # s: a longer refusal run in saturation means a long window: no checks
 DRAIN_ALLOWANCE = 3.0  # seconds to budget per step for answers still in flight
 _WINDOW_DIMENSIONS = ("requests", "tokens", "input_tokens", "output_tokens")
@@ -213,13 +213,15 @@ class LimitSearch:
         A sliding log under overload takes each freed slot only at the next arrival (plus
         network and event-loop jitter), so saturation admits a few per cent less than it
         allows, while evenly paced requests up to its limit pass. Each check opens with
-        `CEILING_PREFIX_SECONDS` at twice the estimate, which empties a token bucket or
+        `CEILING_PREFIX_SECONDS` at three times the estimate, which empties a token bucket or
         GCRA (they would otherwise spend the burst refilled since the last step and pass
         for tens of seconds), then offers `CEILING_STEP` × the estimate; a 1 s log has
         forgotten the prefix after `CEILING_SETTLE_SECONDS`, and what follows is judged.
-        A bucket then admits exactly its rate (2.5 % refused: the estimate stands); a log
-        below its limit admits everything (the estimate rises). Fixed windows (few phase
-        points: whole windows counted, exact) and concurrency limits skip this.
+        A bucket then admits exactly its rate (4.8 % refused: the estimate stands); a log
+        admits everything below its limit and its limit above it, so the estimate becomes
+        the highest rate a check was admitted, and checks climb while they pass. Fixed
+        windows (few phase points: whole windows counted, exact) and concurrency limits
+        skip this.
         """
         est = Estimate.single(found)
         if est is None or found.rate is None or self.state.concurrency_header is not None:
@@ -228,7 +230,6 @@ class LimitSearch:
             return est  # windows longer than the settle time: exact enough already
         s = self.s
         rate = est.rate
-        raised = False
         for _ in range(CEILING_CHECKS):
             offered = rate * CEILING_STEP
             judged = max(s.ramp_seconds, CEILING_REQUESTS / offered)
@@ -254,37 +255,23 @@ class LimitSearch:
             share = admitted / max(len(after), 1)
             refused = len(after) - admitted
             passed = bool(after) and refused <= max(CEILING_SLACK, len(after) * CEILING_SHARE)
+            through = offered * share  # evenly paced: the admitted rate of the judged part
             self.state.explanation.append(
                 f"ceiling check at {offered:,.3f}/s evenly paced: {share:.1%} admitted "
-                + (
-                    "(the limit is higher: a sliding window's slots were lost to arrival gaps "
-                    "under overload)"
-                    if passed
-                    else "(the estimate stands)"
+                f"= {through:,.3f}/s"
+                + (" (the limit is at least that: checking higher)" if passed else "")
+            )
+            if through > rate:
+                rate = through
+                est = Estimate(
+                    rate,
+                    max(est.precision or 0.0, 1.0 / max(len(after), 1)),
+                    "burst before the first 429 left out; raised to what an evenly paced "
+                    "check above the saturation estimate was admitted (a sliding window "
+                    "loses slots to arrival gaps under overload, not under even pacing)",
                 )
-            )
             if not passed:
-                if raised:
-                    # the limit lies between the last check admitted in full and this one
-                    mid = (rate + offered) / 2
-                    est = Estimate(
-                        mid,
-                        (offered - rate) / 2 / mid,
-                        "burst before the first 429 left out; raised by evenly paced ceiling "
-                        "checks (a sliding window loses slots to arrival gaps under overload) "
-                        f"to the middle of [{rate:.3f}, {offered:.3f}]/s, the last check "
-                        "admitted in full and the first that was not",
-                    )
                 break
-            raised = True
-            rate = offered
-            est = Estimate(
-                rate,
-                est.precision,
-                "burst before the first 429 left out; raised by evenly paced ceiling checks "
-                "that the endpoint admitted in full (a sliding window loses slots to arrival "
-                "gaps under overload)",
-            )
         return est
 
     async def _probe(self) -> StepStats | None:
@@ -325,9 +312,15 @@ class LimitSearch:
             limit = adv.get("limit_requests")
             if not (_limited(limit) and _is_long_period(adv.get("reset_requests"))):
                 return None
-        first, last = adv.get("first_remaining_requests"), adv.get("remaining_requests")
+        last = adv.get("remaining_requests")
+        seen = [
+            p.info.remaining_requests
+            for p in probe.limits_trace
+            if p.info.remaining_requests is not None
+        ]
         admitted = sum(1 for x in probe.samples if x.was_admitted)
-        fell = None if first is None or last is None else first - last
+        # each admission takes one; the highest value seen is after the first of them
+        fell = max(seen) - min(seen) + 1 if seen else None
         budget = {
             "limit": limit,
             "remaining": last,

@@ -117,7 +117,9 @@ def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
         limits["concurrency"] = int(s["sustainable_concurrency"])
     elif peak and peak.get("latency_p99"):
         needed = math.ceil(peak["success_per_s"] * peak["latency_p99"] * 2)
-        limits["concurrency"] = max(2, needed, peak.get("max_in_flight") or 0)
+        # find-limit's saturation step overloads on purpose: its in-flight peak is not a need
+        seen = 0 if result.profile == "find-limit" else peak.get("max_in_flight") or 0
+        limits["concurrency"] = max(2, needed, seen)
     out: dict[str, Any] = {"llm": {"limits": {k: v for k, v in limits.items() if v is not None}}}
     plan = generate_plan(result, headroom)
     if plan:

@@ -8,7 +8,8 @@ the SLOs (≤ 0 meets them all), and a step whose failures pass `error_threshold
 The search follows vLLM's SLA sweep: keep the history of (value, margin), ramp by
 `ramp_factor` until a step fails, then place each next step where the straight line
 through the bracketing (pass, fail) margins crosses zero (interpolated bisection,
-safeguarded to stay inside the middle 80 % of the bracket), until the bracket is within
+safeguarded to stay inside the middle 80 % of the bracket, and halving instead after two
+steps on the same side), until the bracket is within
 `rate_precision` (concurrency: adjacent integers).
 
 Goodput (DistServe's): successful requests that individually meet every per-request
@@ -247,6 +248,7 @@ async def slo_search(
 
     x = 1.0 if integer else s.start_rate
     reason = ""
+    sides: list[bool] = []  # True: a bisection step failed
     while has_room():
         m = await run_at(x)
         if m > 0:
@@ -266,7 +268,12 @@ async def slo_search(
         if (hi - lo <= 1) if integer else (hi / lo <= 1 + s.rate_precision):
             reason = f"bracket [{lo:g}, {hi:g}] within the precision"
             break
-        await run_at(_next_value(history, integer))
+        x = _next_value(history, integer)
+        if len(sides) >= 2 and sides[-1] == sides[-2]:
+            # the line keeps landing on one side (a margin that jumps, as errors do):
+            # bisect instead, as the Illinois variant of regula falsi does
+            x = float(round((lo + hi) / 2)) if integer else math.sqrt(lo * hi)
+        sides.append(await run_at(x) > 0)
     best = history.best_pass()
     best_step = next((st for st in reversed(steps) if st.x == best), None)
     summary: dict[str, Any] = {

@@ -90,9 +90,9 @@ def _share_key(config: RunConfig, endpoint: Endpoint, address: str) -> None:
 
 
 def _local_cpus(config: RunConfig) -> int:
-    """Logical CPUs of a local cluster: room for every worker and the dedup service."""
+    """Logical CPUs of a local cluster: room for every worker (the rest reserve none)."""
     ray_settings = config.engine.ray
-    need = math.ceil(ray_settings.workers * ray_settings.worker_cpus) + 1
+    need = math.ceil(ray_settings.workers * ray_settings.worker_cpus)
     return max(os.cpu_count() or 1, need)
 
 
@@ -152,13 +152,17 @@ async def _run(
 
 
 def _gate(cluster: Cluster, config: RunConfig, layout: RunLayout) -> RemoteGate:
-    """The dedup service, pinned to this node (its index is saved in the run directory)."""
+    """The dedup service, pinned to this node (its index is saved in the run directory).
+
+    It reserves no CPU in Ray's accounting, so it is placed even on a head node that
+    offers none to tasks; its embedder runs in a child process as in a local run.
+    """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     strategy = NodeAffinitySchedulingStrategy(node_id=cluster.node_id(), soft=False)
     service = (
         cluster.ray.remote(DedupService)
-        .options(num_cpus=1, max_concurrency=10_000, scheduling_strategy=strategy)
+        .options(num_cpus=0, max_concurrency=10_000, scheduling_strategy=strategy)
         .remote(_plain_config(config), str(layout.run_dir))
     )
     return RemoteGate(service)
@@ -230,11 +234,22 @@ class ClusterWorkers:
             for i in range(settings.workers)
         ]
         try:
-            infos = await asyncio.gather(*(actor.start.remote() for actor in actors))
+            infos = await asyncio.wait_for(
+                asyncio.gather(*(actor.start.remote() for actor in actors)),
+                settings.start_timeout,
+            )
         except Exception as exc:
             for actor in actors:
                 with contextlib.suppress(Exception):
                     ray.kill(actor)
+            if isinstance(exc, TimeoutError):
+                need = settings.workers * settings.worker_cpus
+                raise ClusterError(
+                    f"{settings.workers} Ray workers were not running after "
+                    f"{settings.start_timeout:g} s: they need {need:g} free CPUs "
+                    f"(engine.ray.worker_cpus each); the cluster has "
+                    f"{ray.available_resources().get('CPU', 0):g}"
+                ) from exc
             raise ClusterError(f"a Ray worker could not start: {_first_line(exc)}") from exc
         self.slots = [
             WorkerSlot(index=i, actor=actor, pid=int(info["pid"]))

@@ -22,7 +22,7 @@ from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.config.llm import PROVIDER_DEFAULTS
 from asyncgen.errors import ConfigError
 
-PROBE_SECONDS = 5.0
+PROBE_SECONDS = 3.5  # with start-up, the one line comes within 5 s
 PLACEHOLDERS = ("sk-…", "sk-...", "sk-xxx", "your-api-key", "<your key>")
 
 
@@ -152,11 +152,14 @@ async def probe(target: Target, *, seconds: float = PROBE_SECONDS) -> None:
     except ExceptionGroup as group:  # anyio's connection attempts (happy eyeballs)
         raise ConfigError(explain_connect_error(_first_leaf(group), target)) from group
     if response.status_code == 401:
-        what = (
-            f"the key in {target.key_env}" if target.api_key else f"no key ({target.key_env} unset)"
-        )
+        if not target.api_key:
+            raise ConfigError(
+                f"{target.base_url} wants an API key (401) and {target.key_env} is unset: "
+                f"set {target.key_env}"
+            )
         raise ConfigError(
-            f"{target.base_url} rejected {what} (401): set {target.key_env} to a valid key"
+            f"{target.base_url} rejected the key in {target.key_env} (401): "
+            f"set {target.key_env} to a valid key"
         )
     if response.status_code == 403:
         raise ConfigError(

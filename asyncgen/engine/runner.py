@@ -149,6 +149,7 @@ async def run_generation(
         await asyncio.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
+        _carry_budget(client, ledger)
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await asyncio.to_thread(open_run, layout, pipeline, config)
@@ -209,6 +210,13 @@ async def _start_exporter(
     server = MetricsServer(RunCollector(client, ledger), host=config.engine.metrics_host, port=port)
     await server.start()
     return server
+
+
+def _carry_budget(client: ChatClient, ledger: Ledger) -> None:
+    """Earlier sessions' spend counts against --max-cost/--max-tokens (the run's budget)."""
+    carry = getattr(getattr(client, "usage", None), "carry", None)
+    if callable(carry):
+        carry(ledger.before.cost_usd, ledger.before.tokens)
 
 
 def session_name(started_at: datetime) -> str:

@@ -381,7 +381,10 @@ class RateLimiter:
                 capacity = max(1.0, rate * self._burst)
                 learned = limit is None  # a rate learned from 429s: those sends were judged
                 ahead = 0.0 if learned else self._ahead_of_pace(rate, now, tokens=dim != "requests")
-                self._buckets[dim] = TokenBucket(rate, capacity, now, level=capacity - ahead)
+                # starting at one request's worth, not a full burst: a sliding window counts
+                # the burst and the first second's pacing together
+                start = min(capacity, 1.0 if dim == "requests" else capacity)
+                self._buckets[dim] = TokenBucket(rate, capacity, now, level=start - ahead)
             else:
                 bucket.reshape(rate, max(1.0, rate * self._burst), now)
         if not self.is_adaptive:

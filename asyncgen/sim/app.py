@@ -143,6 +143,8 @@ class SimApp:
 
     def limit_headers(self, states: list[DimensionState], number: int) -> HeaderList:
         """The limit headers in the profile's dialect (a proxy: also prefixed llm_provider-)."""
+        if not states:
+            return []
         headers = self._dialect(states, self.wall(), number)
         if self.upstream is not None:
             headers += [(b"llm_provider-" + name, value) for name, value in headers]
@@ -253,7 +255,10 @@ class SimApp:
             upstream = self.upstream.admit(key, cost, prompt_tokens)
             if not upstream.admitted:
                 admission.release()
-            admission, show_limits = upstream, True
+                admission = upstream
+            else:  # the upstream's state fills the headers; the proxy's slot is kept
+                admission.states = upstream.states
+            show_limits = True
         if not admission.admitted:
             await self._rate_limited(send, admission, cost, call.model, number, show_limits)
             return

@@ -76,7 +76,10 @@ class Reply:
     @property
     def completion_tokens(self) -> int:
         """Output tokens of every choice."""
-        return sum(choice.completion_tokens for choice in self.choices)
+        choices = self.choices
+        if len(choices) == 1:
+            return choices[0].completion_tokens
+        return sum(choice.completion_tokens for choice in choices)
 
     async def run(self, number: int) -> None:
         """Wait the latency, apply the drawn fault, and answer."""

@@ -13,6 +13,7 @@ and a temperature other than 1.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,8 @@ _RANGES = (
     ("presence_penalty", -2.0, 2.0),
 )
 _MAX_N = 128
+# Fields that shape the choices; absent from most bodies, so parsed only when present.
+_SHAPING = frozenset({"n", "stop", "logprobs", "top_logprobs", "tools", "tool_choice"})
 
 
 class RequestError(ValueError):
@@ -96,7 +99,13 @@ class Validation:
 
     def is_reasoning(self, model: str) -> bool:
         """Whether `model` is configured as a reasoning model."""
-        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.reasoning_models)
+        return _matches(self.reasoning_models, model)
+
+
+@functools.lru_cache(maxsize=256)
+def _matches(patterns: tuple[str, ...], model: str) -> bool:
+    """fnmatch over the patterns, remembered per model name (a run uses few)."""
+    return any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
 
 
 LENIENT = Validation()
@@ -133,37 +142,49 @@ def parse_chat_call(body: bytes, validation: Validation = LENIENT) -> ChatCall:
         raise RequestError(f"We could not parse the JSON body of your request. ({exc})") from exc
     if not isinstance(payload, dict):
         raise RequestError("The request body must be a JSON object.")
-    if validation.strict:
-        _check_strict(payload, validation)
-    model = payload.get("model")
+    get = payload.get
+    model = get("model")
     if not isinstance(model, str) or not model:
         raise RequestError("you must provide a model parameter", "model")
-    messages = payload.get("messages")
+    messages = get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError("'messages' must be a non-empty array", "messages")
-    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
-        raise RequestError("each message must be an object with a 'role'", "messages")
-    stream = _flag(payload, "stream")
-    return ChatCall(
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if not isinstance(role, str):
+            raise RequestError("each message must be an object with a 'role'", "messages")
+        if validation.strict and role not in _ROLES:
+            raise RequestError(
+                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', "
+                "'user', 'function', 'tool', and 'developer'.",
+                f"messages[{index}].role",
+                "invalid_value",
+            )
+    if validation.strict:
+        _check_strict(payload, model, validation)
+    call = ChatCall(
         messages=messages,
         model=model,
         max_tokens=_max_tokens(payload),
-        stream=stream,
-        include_usage=_include_usage(payload.get("stream_options")),
+        stream=_flag(payload, "stream"),
+        include_usage=_include_usage(get("stream_options")),
         params={k: payload[k] for k in _PARAMS if k in payload},
-        n=_n(payload.get("n")),
-        stop=_stop(payload.get("stop")),
-        logprobs=_flag(payload, "logprobs"),
-        top_logprobs=_int(payload, "top_logprobs", 0),
-        tools=_tools(payload.get("tools")),
-        tool_choice=payload.get("tool_choice"),
     )
+    if payload.keys() & _SHAPING:
+        call.n = _n(get("n"))
+        call.stop = _stop(get("stop"))
+        call.logprobs = _flag(payload, "logprobs")
+        call.top_logprobs = _int(payload, "top_logprobs", 0)
+        call.tools = _tools(get("tools"))
+        call.tool_choice = get("tool_choice")
+    return call
 
 
-def _check_strict(payload: dict[str, Any], validation: Validation) -> None:
-    for name in payload:
-        if name not in KNOWN_FIELDS:
-            raise RequestError(f"Unrecognized request argument supplied: {name}")
+def _check_strict(payload: dict[str, Any], model: str, validation: Validation) -> None:
+    unknown = payload.keys() - KNOWN_FIELDS
+    if unknown:
+        name = next(k for k in payload if k in unknown)
+        raise RequestError(f"Unrecognized request argument supplied: {name}")
     for name, low, high in _RANGES:
         value = payload.get(name)
         if value is None:
@@ -199,17 +220,7 @@ def _check_strict(payload: dict[str, Any], validation: Validation) -> None:
                 "'top_logprobs' is specified.",
                 "top_logprobs",
             )
-    for index, message in enumerate(payload.get("messages") or ()):
-        role = message.get("role") if isinstance(message, dict) else None
-        if isinstance(role, str) and role not in _ROLES:
-            raise RequestError(
-                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', "
-                "'user', 'function', 'tool', and 'developer'.",
-                f"messages[{index}].role",
-                "invalid_value",
-            )
-    model = payload.get("model")
-    if isinstance(model, str) and validation.is_reasoning(model):
+    if validation.is_reasoning(model):
         if payload.get("max_tokens") is not None:
             raise RequestError(
                 "Unsupported parameter: 'max_tokens' is not supported with this model. "
