@@ -127,8 +127,9 @@ class ClusterClient:
 
     def snapshot(self) -> dict[str, Any]:
         """The driver's counters plus each worker's latest."""
-        parts = [self.local.stats.snapshot(), *(w.stats for w in self._workers() if w.stats)]
-        return merge_snapshots(parts)
+        workers = [w for w in self._workers() if w.stats]
+        parts = [self.local.stats.snapshot(), *(w.stats for w in workers)]
+        return merge_snapshots(parts, ["driver", *(f"worker {w.index}" for w in workers)])
 
     @property
     def budget_exhausted(self) -> bool:
@@ -147,7 +148,7 @@ class ClusterClient:
         return cost if done <= 0 else cost * max(target, done) / done
 
 
-def merge_snapshots(parts: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_snapshots(parts: list[dict[str, Any]], labels: list[str] | None = None) -> dict[str, Any]:
     """Transport snapshots added up: counts summed, counters merged, limits the tightest.
 
     Latency quantiles cannot be added; the merged p50/p95 are the largest of the parts
@@ -167,8 +168,9 @@ def merge_snapshots(parts: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("rpm_limit", "tpm_limit"):
             if part.get(key) is not None:
                 merged[key] = min(merged.get(key) or part[key], part[key])
+        label = labels[i] if labels else f"part {i}"
         for name, value in (part.get("limiters") or {}).items():
-            limiters[f"{'driver' if i == 0 else f'worker {i - 1}'}: {name}"] = value
+            limiters[f"{label}: {name}"] = value
     merged.update({key: dict(value) for key, value in counters.items()})
     merged["cost_usd"] = round(float(merged["cost_usd"]), 6)
     merged["limiters"] = limiters

@@ -155,6 +155,7 @@ class _QueryStage:
         self.config = config
         self.path = path
         self.report = report
+        self.client = client
         self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
         self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
         self.limit = max(1, min(settings.max_workers, config.engine.max_workers))
@@ -175,6 +176,11 @@ class _QueryStage:
         await bounded_map(one, short, self.limit)
 
     async def _persona(self, persona: Persona, old: list[QueryRecord], need: int) -> None:
+        if getattr(self.client, "budget_exhausted", False):  # --max-cost holds here too
+            self.report.errors.append(
+                f"{persona.persona_id}: budget spent (--max-cost/--max-tokens)"
+            )
+            return
         try:
             texts = await self.writer.write(
                 persona, need - len(old), [q.original_query for q in old]
