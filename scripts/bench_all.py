@@ -16,6 +16,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_dedup.py": ["--quick"],
     "bench_export.py": ["--quick"],
     "bench_limits.py": ["--quick"],
+    "bench_bench.py": ["--quick"],
 }
 
 

@@ -14,6 +14,8 @@ import httpx
 import orjson
 from engine_support import cli, subprocess_env
 
+from asyncgen.llm.batch_journal import unfinished_batches
+
 FAST = """
 llm:
   batch:
@@ -76,6 +78,7 @@ def test_sigkill_while_a_batch_runs_resumes_it_without_a_second_batch(
     proc.wait(timeout=30)
     before = {b["id"]: b for b in httpx.get(f"{sim.base_url}/batches?limit=100").json()["data"]}
     assert before[killed_at["batch_id"]]["status"] in ("validating", "in_progress")
+    assert unfinished_batches(out) >= 1  # what a rerun with --mode online warns about
 
     final = subprocess.run(cmd, env=subprocess_env(), capture_output=True, timeout=120)
     assert final.returncode == 0, final.stderr.decode()
@@ -94,6 +97,7 @@ def test_sigkill_while_a_batch_runs_resumes_it_without_a_second_batch(
     assert digests and max(digests.values()) == 1, "a request was submitted twice"
     assert "found by its metadata" not in (out / "asyncgen.log").read_text()
     assert f"resuming batch {killed_at['batch_id']}" in (out / "asyncgen.log").read_text()
+    assert unfinished_batches(out) == 0
 
 
 def test_batch_and_online_runs_of_one_seed_are_the_same_dialogues(tmp_path: Path) -> None:

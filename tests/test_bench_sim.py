@@ -34,35 +34,6 @@ def _console() -> Console:
     return Console(file=io.StringIO(), width=120)
 
 
-async def test_find_limit_reports_the_simulators_rpm(sim_factory: Any, tmp_path: Path) -> None:
-    """Against --rpm 600, find-limit's sustainable RPM is within 10% of 600, next to the header."""
-    sim = sim_factory(rpm=600, latency_median=0.02)
-    cfg = _config(
-        start_rate=7.0,
-        ramp_factor=1.5,
-        rate_precision=0.06,
-        step_seconds=1.2,
-        warmup_seconds=0.2,
-        prompt_tokens=32,
-        output_tokens=16,
-    )
-    result = await run_bench(cfg, "find-limit", _target(sim), tmp_path, console=_console())
-    rpm = result.summary["sustainable_rpm"]
-    assert 540 <= rpm <= 660, result.summary
-    assert result.summary["onset_rate_429"] is not None
-    assert result.advertised["limit_requests"] == 600
-    assert 0 < result.suggested["llm"]["limits"]["rpm"] <= 600
-    for name in ("bench.json", "report.html", "bench.png", "suggested_config.yaml"):
-        assert (tmp_path / name).stat().st_size > 0
-    data = orjson.loads((tmp_path / "bench.json").read_bytes())
-    assert len(data["steps"]) == len(result.steps) >= 4
-    assert data["transport"] == {
-        "max_retries": 0,
-        "limiter": False,
-        "note": data["transport"]["note"],
-    }
-
-
 async def test_sweep_finds_the_simulators_max_concurrency(sim_factory: Any, tmp_path: Path) -> None:
     """With --max-concurrency 6 and overload reject, the sweep's highest clean level is 6."""
     sim = sim_factory(max_concurrency=6, overload="reject", latency_median=0.1)
@@ -165,17 +136,6 @@ def test_cli_refuses_unknown_profile_and_remote_without_key(tmp_path: Path) -> N
     assert isinstance(res.exception, ConfigError) and "find-limit" in str(res.exception)
     res = runner.invoke(app, ["bench", "sweep", "--base-url", "https://api.example.com/v1"])
     assert isinstance(res.exception, ConfigError) and "OPENAI_API_KEY" in str(res.exception)
-
-
-@pytest.mark.slow
-async def test_find_limit_reports_the_simulators_tpm(sim_factory: Any, tmp_path: Path) -> None:
-    """Against --tpm 24000, sustainable reserved TPM is within 10% and no RPM is suggested."""
-    sim = sim_factory(tpm=24000, latency_median=0.02)
-    cfg = _config(start_rate=3.0, ramp_factor=1.3, step_seconds=2.0, rate_precision=0.06)
-    result = await run_bench(cfg, "find-limit", _target(sim), tmp_path, console=_console())
-    assert 21600 <= result.summary["sustainable_tpm_reserved"] <= 26400, result.summary
-    assert result.advertised["limit_tokens"] == 24000
-    assert set(result.suggested["llm"]["limits"]) == {"tpm", "concurrency"}
 
 
 async def test_interrupted_bench_keeps_its_finished_steps(sim_factory: Any, tmp_path: Path) -> None:

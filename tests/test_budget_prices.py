@@ -50,6 +50,12 @@ def test_price_flags_make_the_budget_bite(tmp_path: Path) -> None:
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["status"] == "budget" and summary["cost_usd_total"] > 0.0001
     assert summary["done"] < 20
+    # the budget is the run's: a rerun (as after a kill) does not get a fresh one
+    again = subprocess.run(cli(*args), env=subprocess_env(), capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr.decode()
+    resumed = orjson.loads((out / "summary.json").read_bytes())
+    assert resumed["status"] == "budget" and resumed["requests"] == 0
+    assert resumed["cost_usd_total"] == summary["cost_usd_total"]
 
 
 def test_config_prices_and_the_models_checked() -> None:

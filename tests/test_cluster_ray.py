@@ -36,6 +36,8 @@ engine:
   grace_period: 5.0
 dialogue:
   retry_backoff: 0.0
+report:
+  refresh_during_run: false
 """
 
 
@@ -54,7 +56,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Enough distinct MultiWOZ-shaped base dialogues for every run of the module."""
     from asyncgen.dialogue.synthetic import write_multiwoz
 
-    return write_multiwoz(tmp_path_factory.mktemp("data") / "mw.jsonl", 4000, seed=7)
+    return write_multiwoz(tmp_path_factory.mktemp("data") / "mw.jsonl", 1500, seed=7)
 
 
 def generate(
@@ -77,8 +79,7 @@ def records(out: Path) -> list[dict[str, Any]]:
 
 def assert_exact_and_unique(out: Path, n: int) -> dict[str, Any]:
     """n records, unique ids, the summary adds up, no two within the run's dedup bar."""
-    from asyncgen.engine.launch import config_from_snapshot
-
+    from asyncgen.cli.launch import config_from_snapshot
     from asyncgen.dedup import effective_threshold, load_embedder, record_text, settings_for
 
     rows = records(out)
@@ -191,7 +192,7 @@ def test_two_workers_hold_12000_rpm_with_exactly_n_unique(
     sim = sim_factory(rpm=LIMIT_RPM, latency_median=0.03, latency_sigma=0.3, duplicate_rate=0.02)
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
-    out, n = tmp_path / "run", 900
+    out, n = tmp_path / "run", 600
     proc = subprocess.Popen(
         generate(cluster, out, n, sim.base_url, dataset, config),
         env=subprocess_env(),
@@ -208,6 +209,9 @@ def test_two_workers_hold_12000_rpm_with_exactly_n_unique(
     assert stats["rate_limited"] <= 0.02 * stats["requests"], stats
     rate = steady_rate(samples)
     assert rate >= 0.95 * LIMIT_RPM / 60, (rate, summary)
+    log = (out / "asyncgen.log").read_text(encoding="utf-8")
+    shares = [int(k) for k in re.findall(r"ray worker \d+: (\d+) items in", log)]
+    assert len(shares) == 2 and min(shares) >= 0.25 * n, shares  # both workers worked
 
 
 def steady_rate(samples: list[tuple[float, int]]) -> float:
@@ -253,7 +257,7 @@ def test_driver_killed_then_resume_gives_exactly_n(
     sim = sim_factory(latency_median=0.05, latency_sigma=0.3, duplicate_rate=0.05)
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
-    out, n = tmp_path / "run", 400
+    out, n = tmp_path / "run", 300
     proc = subprocess.Popen(
         generate(cluster, out, n, sim.base_url, dataset, config),
         env=subprocess_env(),
@@ -272,3 +276,71 @@ def test_driver_killed_then_resume_gives_exactly_n(
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     summary = assert_exact_and_unique(out, n)
     assert summary["done_before"] > 0
+
+
+def test_complete_on_the_cluster_gives_every_result_once(
+    cluster: str, tmp_path: Path, sim_factory: Any
+) -> None:
+    """`complete --ray`: every input id gets exactly one result, beside a run directory."""
+    sim = sim_factory(latency_median=0.02)
+    requests = tmp_path / "in.jsonl"
+    requests.write_text(
+        "".join(
+            orjson.dumps(
+                {"id": f"q{i}", "messages": [{"role": "user", "content": f"q {i}"}]}
+            ).decode()
+            + "\n"
+            for i in range(300)
+        )
+    )
+    output = tmp_path / "out.jsonl"
+    done = subprocess.run(
+        cli(
+            "complete",
+            "--input",
+            str(requests),
+            "--output",
+            str(output),
+            "--base-url",
+            sim.base_url,
+            "--model",
+            "sim-model",
+            "--ray",
+            cluster,
+            "--ray-workers",
+            "2",
+            "--quiet",
+        ),  # fmt: skip
+        env=subprocess_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    ids = [orjson.loads(line)["id"] for line in output.read_bytes().splitlines()]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(300))
+    summary = orjson.loads((tmp_path / "out.run" / "summary.json").read_bytes())
+    assert summary["status"] == "complete" and summary["requests"] >= 300
+    assert sim.stats()["completions"] >= 300
+
+
+def test_workers_that_cannot_be_placed_stop_the_run_with_one_line(
+    cluster: str, tmp_path: Path, sim_factory: Any
+) -> None:
+    """More worker CPUs than the cluster has: a clear error after start_timeout, exit 2."""
+    sim = sim_factory()
+    config = tmp_path / "c.yaml"
+    ray = "engine:\n  ray:\n    worker_cpus: 3\n    start_timeout: 2\n"
+    config.write_text(CONFIG.replace("engine:\n", ray))
+    result = subprocess.run(
+        cli("generate", "--pipeline", "dialogue", "--n", "5", "--out", str(tmp_path / "r"),
+            "--ray", cluster, "--ray-workers", "2", "--base-url", sim.base_url,
+            "--config", str(config), "--quiet"),  # fmt: skip
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "2 Ray workers were not running after 2 s" in errors[0]
+    assert "need 6 free CPUs" in errors[0]

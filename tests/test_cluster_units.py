@@ -16,7 +16,7 @@ from asyncgen.cluster.coordinator import RateCoordinator, Report, Want
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
 from asyncgen.cluster.lease import CoordinatorBudget
 from asyncgen.cluster.remote import merge_snapshots
-from asyncgen.engine.plugin import Failure, Outcome, Record, WorkItem
+from asyncgen.contract import Failure, Outcome, Record, WorkItem
 
 
 class _Method:
@@ -138,7 +138,7 @@ class FakeWorker:
                 raise Lost(self.name)
             self.ran.append(item.index)
             outcome: Outcome = Record(id=item.record_id, data={"by": self.name})
-            yield _ready((position, outcome, {"requests": len(self.ran)}))
+            yield _ready(([(position, outcome)], {"requests": len(self.ran)}, []))
 
 
 async def _ready(value: Any) -> Any:
@@ -202,3 +202,61 @@ def test_ray_without_ray_installed_is_one_line_exit_2(tmp_path: Path, command: s
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: --ray needs Ray: pip install 'asyncgen[ray]'"]
     assert not (tmp_path / "r").exists() and not (tmp_path / "o.run").exists()
+
+
+def test_ray_with_batch_mode_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """`--mode batch --ray`: one clear line, exit 2, no run directory."""
+    result = subprocess.run(
+        cli(
+            "generate",
+            "--n",
+            "3",
+            "--out",
+            str(tmp_path / "r"),
+            "--ray",
+            "local",
+            "--mode",
+            "batch",
+            "--quiet",
+        ),  # fmt: skip
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: --mode batch runs on one machine (one Batch API job per round): drop --ray"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+async def test_a_limiter_with_a_budget_source_asks_it_instead_of_its_buckets() -> None:
+    """The transport's hook: take before each send, settle after, local buckets unused."""
+    from asyncgen.config.llm import LimitSettings
+    from asyncgen.llm.limiter import RateLimiter
+
+    class Source:
+        def __init__(self) -> None:
+            self.taken: list[tuple[int, int, bool]] = []
+            self.settled: list[tuple[object, str, int | None]] = []
+
+        async def take(self, prompt_tokens: int, completion_tokens: int, *, urgent: bool) -> int:
+            self.taken.append((prompt_tokens, completion_tokens, urgent))
+            return len(self.taken)
+
+        def settle(self, claim: object, *, outcome: str, latency: float, used_tokens: int | None,
+                   info: object, retry_after: float | None) -> None:  # fmt: skip
+            self.settled.append((claim, outcome, used_tokens))
+
+    source = Source()
+    limiter = RateLimiter(LimitSettings(rpm=60), clock=time.monotonic, budget=source)
+    started = time.monotonic()
+    permits = [await limiter.acquire(10, 5, urgent=i == 3) for i in range(20)]
+    assert time.monotonic() - started < 0.5  # 60 RPM buckets would have allowed 1 now
+    for permit in permits:
+        limiter.release(permit, outcome="ok", used_tokens=12)
+    assert limiter.needs_token_estimate
+    assert source.taken[3] == (10, 5, True) and len(source.taken) == 20
+    assert source.settled == [(i + 1, "ok", 12) for i in range(20)]

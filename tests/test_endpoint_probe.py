@@ -70,7 +70,7 @@ def test_probe_names_what_to_fix(sim_factory: Callable[..., Any], silent_port: i
         return str(caught.value)
 
     assert "rejected the key in OPENAI_API_KEY (401)" in fails(_target(sim.base_url, "wrong"))
-    assert "OPENAI_API_KEY unset" in fails(_target(sim.base_url))
+    assert "OPENAI_API_KEY is unset" in fails(_target(sim.base_url))
     refused = f"http://127.0.0.1:{_free_port()}/v1"
     assert f"connection refused by {refused}" in fails(_target(refused))
     tls = sim.base_url.replace("http://", "https://")

@@ -281,18 +281,20 @@ def test_groq_requests_per_day_is_a_budget_not_an_rpm() -> None:
     assert info.remaining_requests == 14370 and info.limit_tokens == 18000
 
 
-def test_together_token_limit_headers() -> None:
+def test_together_per_second_limits_read_per_minute() -> None:
+    """Together states per-second limits (requests and x-tokenlimit-*): x 60 for RPM/TPM."""
     info = parse_rate_limit_headers(
         {
-            "x-ratelimit-limit": "600",
-            "x-ratelimit-remaining": "598",
-            "x-ratelimit-reset": "1",
-            "x-tokenlimit-limit": "180000",
-            "x-tokenlimit-remaining": "179000",
+            "x-ratelimit-limit": "100",
+            "x-ratelimit-remaining": "98",
+            "x-ratelimit-reset": "0.02",
+            "x-tokenlimit-limit": "3000",
+            "x-tokenlimit-remaining": "2900",
         }
     )
-    assert info.limit_requests == 600 and info.remaining_requests == 598
-    assert info.limit_tokens == 180_000 and info.remaining_tokens == 179_000
+    assert info.limit_requests == 6000 and info.remaining_requests == 98
+    assert info.limit_tokens == 180_000 and info.remaining_tokens == 2900
+    assert not info.fixed_window_requests
 
 
 def test_litellm_proxy_pass_through_limits_are_not_ours() -> None:
@@ -318,6 +320,7 @@ def test_the_same_headers_without_a_proxy_are_learned() -> None:
 
 def test_retry_hints_llm_provider_and_message() -> None:
     assert parse_retry_after({"llm_provider-retry-after": "4"}) == 4.0
+    assert parse_retry_after({"llm_provider-retry-after": "60"}) == 10.0  # LiteLLM's constant
     message = "Rate limit reached for gpt-4o on requests per min. Please try again in 20ms."
     assert parse_retry_after({}, message=message) == pytest.approx(0.02)
     assert parse_retry_after({}, message="no hint here") is None

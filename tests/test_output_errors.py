@@ -31,7 +31,25 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_report_and_export_refuse_a_directory_without_a_run(tmp_path: Path) -> None:
+@pytest.fixture
+def in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, list[str]]]:
+    """The CLI in this process (no interpreter start-up): exit code and stderr lines."""
+    from asyncgen.cli import app
+    from asyncgen.cli.errors import run_cli
+
+    def call(*args: str) -> tuple[int, list[str]]:
+        monkeypatch.setattr(sys, "argv", ["asyncgen", *args])
+        code = run_cli(app)
+        return code, capsys.readouterr().err.strip().splitlines()
+
+    return call
+
+
+def test_report_and_export_refuse_a_directory_without_a_run(
+    tmp_path: Path, in_process: Callable[..., tuple[int, list[str]]]
+) -> None:
     empty = tmp_path / "just-a-folder"
     empty.mkdir()
     for args in (
@@ -39,15 +57,17 @@ def test_report_and_export_refuse_a_directory_without_a_run(tmp_path: Path) -> N
         ("export", str(empty)),
         ("stats", str(empty)),
     ):
-        code, err = _run(*args)
+        code, err = in_process(*args)
         assert code == 2 and len(err) == 1 and err[0].startswith("error: "), (args, err)
     assert list(empty.iterdir()) == []
     for args in (("report", str(tmp_path / "nope")), ("export", str(tmp_path / "nope"))):
-        code, err = _run(*args)
+        code, err = in_process(*args)
         assert code == 2 and err == [f"error: {tmp_path / 'nope'}: no such run directory"]
 
 
-def test_an_output_path_that_cannot_be_a_folder_is_one_line(tmp_path: Path, run_dir: Path) -> None:
+def test_an_output_path_that_cannot_be_a_folder_is_one_line(
+    tmp_path: Path, run_dir: Path, in_process: Callable[..., tuple[int, list[str]]]
+) -> None:
     """A file where a folder should be (ENOTDIR): generate, complete, export, report."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -60,7 +80,7 @@ def test_an_output_path_that_cannot_be_a_folder_is_one_line(tmp_path: Path, run_
         ("report", str(run_dir), "--out", str(blocker / "rep"), "--no-embed"),
     ]
     for args in cases:
-        code, err = _run(*args)
+        code, err = in_process(*args)
         assert code == 2, (args, err)
         assert len(err) == 1 and "Not a directory" in err[0], (args, err)
 
@@ -151,7 +171,7 @@ def test_a_stage_that_produced_nothing_names_the_commonest_cause(
     config = tmp_path / "c.yaml"
     config.write_text("llm:\n  retry:\n    max_retries: 0\npersonas:\n  num_personas: 4\n")
     code, err = _run(
-        "generate", "--n", "2", "--out", str(tmp_path / "run"), "--quiet", "--no-dedup",
+        "generate", "--n", "5", "--out", str(tmp_path / "run"), "--quiet", "--no-dedup",
         "--base-url", sim.base_url, "--config", str(config), OPENAI_API_KEY="k",
     )  # fmt: skip
     assert code == 2

@@ -239,3 +239,53 @@ def test_report_on_a_simulator_dialogue_run_matches_the_records(tmp_path: Path) 
     assert report["length"]["turns_histogram"] == {str(k): v for k, v in sorted(turns.items())}
     assert report["records"] == 40
     assert report["cost"]["tokens_in"] and report["cost"]["tokens_in"] > 0
+
+
+def test_chart_axes_hold_every_value() -> None:
+    """No bar runs past its axis: the axis ends at or above the largest share and count."""
+    from asyncgen.report.charts import coverage_card, histogram_svg, nice_ticks
+
+    for low, high in ((0, 0.053), (0, 34), (0.91, 0.985), (0, 0.4), (0, 7)):
+        ticks = nice_ticks(low, high, 4)
+        assert ticks[0] <= low and ticks[-1] >= high
+    card = coverage_card(
+        "user_emotions",
+        {
+            "realised": {"Happy": 53, "Sad": 47},
+            "realised_share": {"Happy": 0.053, "Sad": 0.047},
+            "target_share": {"Happy": 0.05, "Sad": 0.05},
+            "max_deviation": 0.003,
+        },
+    )
+    widths = [float(w) for w in re.findall(r"width:([\d.]+)%", card)]
+    assert widths and max(widths) <= 100.0
+    svg = histogram_svg([0.5, 1.5, 2.5], [34, 12], xlabel="turns", line=2.2, line_label="bar")
+    heights = [float(h) for h in re.findall(r"height='([\d.]+)'", svg)]
+    assert all(h <= 220 - 24 - 42 for h in heights)  # inside the plot area
+
+
+def test_judge_scores_on_records_reach_the_headline_and_the_browser(tmp_path: Path) -> None:
+    """`record["quality"]["scores"]` gives mean scores per criterion and a filterable score."""
+    from asyncgen.report.browse import BrowserData
+
+    run, records = _make_run(tmp_path, n=30)
+    scored = []
+    for i, record in enumerate(records):
+        if i % 3 == 0:
+            record["quality"] = {"scores": {"naturalness": 2 + i % 4, "task_success": 4}}
+            scored.append(record)
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    browser = BrowserData()
+    report, _, _ = build_report(run, embed=False, browser=browser)
+    means = report["quality"]["means"]
+    expected = sum(r["quality"]["scores"]["naturalness"] for r in scored) / len(scored)
+    assert means["naturalness"] == pytest.approx(expected, abs=1e-3)
+    assert report["quality"]["judged_records"] == len(scored)
+    tile = next(t for t in report["headline"] if t["key"] == "judge")
+    assert tile["value"] == pytest.approx((means["naturalness"] + means["task_success"]) / 2)
+    index = browser.index()
+    scores = index["columns"]["score"][: len(records)]
+    assert sum(s is not None for s in scores) == len(scored)
+    (tmp_path / "plain").mkdir()
+    unjudged, _, _ = build_report(_make_run(tmp_path / "plain")[0], embed=False)
+    assert next(t for t in unjudged["headline"] if t["key"] == "judge")["display"] == "not judged"

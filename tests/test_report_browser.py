@@ -190,6 +190,56 @@ async def test_interaction_report_in_chromium(
     reader = page.eval("document.querySelector('#reader').innerText")
     assert records[0]["messages"][1]["content"][:60] in reader
     page.screenshot(shots / "report-interaction-conversation.png")
+    link = page.eval("location.hash")
+    assert link == f"#conversations/{records[0]['id']}"
+    linked = browser.page()  # a fresh tab opened on the link
+    linked.goto(interaction_run / "report.html", link[1:])
+    linked.wait_for(
+        f"document.querySelector('#reader h3')?.innerText.includes({records[0]['id']!r})"
+    )
+    assert linked.errors() == []
+    linked.close()
+    assert page.errors() == []
+    page.close()
+
+
+async def test_judge_scores_and_dialogue_state_in_chromium(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Records carrying judge scores and per-turn state: score filter exact, state shown."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "plan.json").write_text("{}")
+    records = []
+    for i in range(12):
+        turns = [
+            {
+                "user_utterance": f"I need a cheap hotel in the north for {i + 2} people",
+                "assistant_response": "Two match; shall I book one?",
+                "user_emotion": "Hopeful",
+                "assistant_emotion": "Helpful",
+                "state": {"hotel": {"pricerange": "cheap", "area": "north", "people": str(i + 2)}},
+            }
+        ]
+        scores = {"naturalness": 1 + i % 5, "task_success": 1 + (i * 2) % 5}
+        records.append(
+            {"id": f"r{i}", "services": ["hotel"], "turns": turns, "quality": {"scores": scores}}
+        )
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    await write_report(run, embed=False)
+    page, report = _open(browser, run, "conversations")
+    _check_headline(page, report)
+    page.eval("document.getElementById('f-score').value = '4'")
+    page.eval(
+        "document.getElementById('f-score').dispatchEvent(new Event('input', {bubbles: true}))"
+    )
+    listed = page.eval("agViewer.filtered()")
+    means = {r["id"]: sum(r["quality"]["scores"].values()) / 2 for r in records}
+    assert sorted(listed) == sorted(k for k, v in means.items() if v >= 4)
+    page.eval("agViewer.open('r3')")
+    page.wait_for("document.querySelector('#reader .chip.state')")
+    state = page.eval("document.querySelector('#reader').innerText")
+    assert "area = north" in state and "people = 5" in state and "Hopeful" in state
     assert page.errors() == []
     page.close()
 

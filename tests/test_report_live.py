@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 LIVE_BADGE = "<span class='badge live'>run in progress</span>"
 
@@ -45,6 +48,35 @@ def test_report_is_rewritten_during_a_run_and_final_at_the_end(tmp_path: Path) -
     assert LIVE_BADGE not in final
     report = json.loads((run / "report.json").read_text())
     assert report["records"] == 30
-    assert report["diversity"]["nearest_neighbour"]["count"] > 1  # the last one embeds
+    assert "nearest_neighbour" not in report["diversity"]  # 30 records: no embedder load
     records = (run / "records.jsonl").read_text().splitlines()
     assert len(records) == 30
+
+
+async def test_a_big_runs_rewrite_runs_in_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past IN_PROCESS_BYTES the page is written by `python -m asyncgen.report.refresh`."""
+    from test_report import _make_run
+
+    from asyncgen.config.bench import ReportSettings
+    from asyncgen.report import live
+
+    run, records = _make_run(tmp_path)
+    (run / "plan.json").write_text("{}")
+    monkeypatch.setattr(live, "IN_PROCESS_BYTES", 0)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    report = live.LiveReport(run, ReportSettings(refresh_interval=0.01))
+    report.poke()  # not due yet: the interval counts from creation
+    await asyncio.sleep(0.02)
+    report.poke()
+    await report.finish()
+    assert report.writes == 2
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert LIVE_BADGE not in page
+    final = json.loads((run / "report.json").read_text())
+    assert final["records"] == len(records)
+    assert final["diversity"]["nearest_neighbour"]["count"] > 1  # the last one embeds
+    gone = live.LiveReport(tmp_path / "gone", ReportSettings())
+    await gone.finish()  # the child fails: logged, never raised into the run
+    assert gone.writes == 0

@@ -47,12 +47,12 @@ def test_second_process_on_the_same_out_is_refused_with_the_holders_pid(tmp_path
     config.write_text(CONFIG)
     out = tmp_path / "run"
     first = subprocess.Popen(
-        _command(out, config, 400), env=subprocess_env(), stderr=subprocess.DEVNULL
+        _command(out, config, 160), env=subprocess_env(), stderr=subprocess.DEVNULL
     )
     try:
         _wait_for(out / "metrics.jsonl")
         second = subprocess.run(
-            _command(out, config, 400), env=subprocess_env(), capture_output=True, timeout=60
+            _command(out, config, 160), env=subprocess_env(), capture_output=True, timeout=60
         )
         assert second.returncode == 2
         lines = second.stderr.decode().strip().splitlines()
@@ -63,9 +63,9 @@ def test_second_process_on_the_same_out_is_refused_with_the_holders_pid(tmp_path
         if first.poll() is None:
             first.kill()
     records = [orjson.loads(x) for x in (out / "records.jsonl").read_bytes().splitlines()]
-    assert len(records) == 400 and len({r["id"] for r in records}) == 400
+    assert len(records) == 160 and len({r["id"] for r in records}) == 160
     summary = orjson.loads((out / "summary.json").read_bytes())
-    assert summary["done"] == 400 and summary["status"] == "complete"
+    assert summary["done"] == 160 and summary["status"] == "complete"
 
 
 def test_lock_left_by_a_killed_process_is_taken_over(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_lock_left_by_a_killed_process_is_taken_over(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
     out = tmp_path / "run"
-    cmd = _command(out, config, 300)
+    cmd = _command(out, config, 100)
     proc = subprocess.Popen(cmd, env=subprocess_env(), stderr=subprocess.DEVNULL)
     _wait_for(out / "metrics.jsonl")
     proc.send_signal(signal.SIGKILL)

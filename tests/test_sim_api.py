@@ -9,7 +9,9 @@ import asyncgen.tokens
 def test_sim_public_api_is_pinned() -> None:
     """asyncgen.sim exports exactly these names, each importable."""
     assert asyncgen.sim.__all__ == [
+        "ALGORITHMS",
         "FAULT_KINDS",
+        "PROFILES",
         "RateLimiter",
         "RunningSimulator",
         "SimApp",

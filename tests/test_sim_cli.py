@@ -27,6 +27,10 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         (["--overload", "maybe"], "sim.overload"),
         (["--fault-500", "2"], "sim.faults.error_500"),
         (["--latency-median", "-0.5"], "sim.latency_median"),
+        (["--limiter", "leaky"], "sim.limiter"),
+        (["--limiter", "concurrency", "--rpm", "60"], "sim.rpm"),
+        (["--fault", "nope=0.1"], "sim.faults.nope"),
+        (["--fault", "stream_cut"], "--fault"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str], key: str) -> None:

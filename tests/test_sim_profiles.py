@@ -218,3 +218,41 @@ def test_unknown_profile_is_one_line_exit_2() -> None:
         "vllm",
         "litellm-proxy",
     ]
+
+
+PROFILE_429_WORDS = {
+    "openai": "Rate limit reached for m in organization",
+    "azure": "have exceeded call rate limit",
+    "anthropic": "would exceed the rate limit",
+    "openrouter": "Rate limit exceeded: 5 requests per min",
+    "groq": "Rate limit reached for model `m`",
+    "together": "Rate limit reached for m",
+    "vllm": "Rate limit reached for m",
+    "litellm-proxy": "litellm.RateLimitError: Crossed TPM / RPM",
+}
+
+
+@pytest.mark.parametrize("profile", list(PROFILE_429_WORDS))
+def test_every_profile_raises_the_sdk_classes_with_its_message(
+    sim_factory: Callable[..., Any], profile: str
+) -> None:
+    """401, 400, 429 and 529 raise the SDK's matching classes; messages in the provider's
+    words, parsed out of the provider's error shape by the SDK."""
+    sim = sim_factory(profile=profile, api_key="k", rpm=5)
+    wrong = openai.OpenAI(base_url=sim.base_url, api_key="nope", max_retries=0)
+    with wrong, pytest.raises(openai.AuthenticationError) as auth:
+        wrong.chat.completions.create(model="m", messages=MESSAGES)
+    assert "Incorrect API key provided" in auth.value.message
+    client = openai.OpenAI(base_url=sim.base_url, api_key="k", max_retries=0)
+    with client:
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.chat.completions.create(model="m", messages=MESSAGES, n=0)
+        assert "Invalid 'n'" in bad.value.message
+        with pytest.raises(openai.RateLimitError) as limited:
+            for _ in range(20):
+                client.chat.completions.create(model="m", messages=MESSAGES)
+    assert PROFILE_429_WORDS[profile] in limited.value.message
+    overloaded = sim_factory(profile=profile, overloaded_529=1.0)
+    with _client(overloaded) as client, pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    assert info.value.status_code == 529 and "Overloaded" in info.value.message

@@ -40,11 +40,12 @@ def test_not_json_is_refused() -> None:
         parse_chat_call(b"{nope")
 
 
-def test_max_completion_tokens_wins_and_usage_defaults_on() -> None:
-    """max_completion_tokens is read first; a stream includes usage unless told not to."""
+def test_max_completion_tokens_wins_and_usage_only_when_asked() -> None:
+    """max_completion_tokens is read first; a stream has a usage chunk only when
+    stream_options.include_usage is true (OpenAI's rule)."""
     call = parse_chat_call(
         orjson.dumps({**GOOD, "max_completion_tokens": 7, "max_tokens": 99, "stream": True})
     )
-    assert call.max_tokens == 7 and call.stream and call.include_usage
-    off = parse_chat_call(orjson.dumps({**GOOD, "stream_options": {"include_usage": False}}))
-    assert not off.include_usage
+    assert call.max_tokens == 7 and call.stream and not call.include_usage
+    on = parse_chat_call(orjson.dumps({**GOOD, "stream_options": {"include_usage": True}}))
+    assert on.include_usage

@@ -152,7 +152,10 @@ async def test_streaming_paces_output_tokens() -> None:
     async with start_simulator(seconds_per_output_token=0.01) as sim:
         async with httpx.AsyncClient(base_url=sim.base_url, timeout=10.0) as client:
             started = time.monotonic()
-            response = await client.post("/chat/completions", json=_body(stream=True))
+            response = await client.post(
+                "/chat/completions",
+                json=_body(stream=True, stream_options={"include_usage": True}),
+            )
             elapsed = time.monotonic() - started
     usage_line = [x for x in response.text.split("\n\n") if '"usage"' in x][-1]
     tokens = int(usage_line.split('"completion_tokens":')[1].split(",")[0])

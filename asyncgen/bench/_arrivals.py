@@ -26,3 +26,14 @@ def poisson_arrivals(rate: float, rng: random.Random) -> Iterator[float]:
 def arrivals(rate: float, *, poisson: bool, rng: random.Random) -> Iterator[float]:
     """The schedule for one open-loop step."""
     return poisson_arrivals(rate, rng) if poisson else constant_arrivals(rate)
+
+
+def prefixed(first_rate: float, first_seconds: float, rate: float) -> Iterator[float]:
+    """Evenly spaced at `first_rate` for `first_seconds`, then at `rate`, without a gap."""
+    t = 0.0
+    while t < first_seconds:
+        yield t
+        t += 1.0 / first_rate
+    while True:
+        yield t
+        t += 1.0 / rate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -30,7 +30,7 @@ def steps_table(steps: list[StepStats], profile: str, title: str | None = None) 
     for s in steps:
         errors = ", ".join(f"{k}:{n}" for k, n in s.errors.items() if k != "429") or "–"
         table.add_row(
-            f"{s.x:.4g}" + ("*" if s.superseded else ""),
+            f"{s.x:.4g}" + ("*" if s.superseded else "") + (f" {s.phase}" if s.phase else ""),
             str(s.requests),
             _f(s.success_per_s),
             f"{s.input_tokens_per_s:.0f}|{s.output_tokens_per_s:.0f}",
@@ -46,14 +46,23 @@ def steps_table(steps: list[StepStats], profile: str, title: str | None = None) 
     return table
 
 
-def progress_line(progress: StepProgress) -> Text:
-    """What the running step has done so far."""
+Outlook = Callable[[], tuple[str, "float | None"]]
+
+
+def progress_line(progress: StepProgress, outlook: Outlook | None = None) -> Text:
+    """What the running step has done so far, and how long the profile expects to take."""
     plan = progress.plan
     if plan is None:
         return Text("starting…", style="dim")
+    phase = f" {plan.phase}" if plan.phase else ""
+    left = ""
+    if outlook is not None:
+        _, seconds = outlook()
+        left = "" if seconds is None else f" · ≈{seconds:.0f} s left"
     return Text(
-        f"step {plan.arrivals} x={plan.x:g}: sent {progress.sent}, ok {progress.ok}, "
-        f"429 {progress.rate_limited}, errors {progress.errors}, in flight {progress.in_flight}",
+        f"step{phase} {plan.arrivals} x={plan.x:g}: sent {progress.sent}, ok {progress.ok}, "
+        f"429 {progress.rate_limited}, errors {progress.errors}, in flight {progress.in_flight}"
+        f"{left}",
         style="cyan",
     )
 
@@ -66,6 +75,7 @@ class LiveView:
         self.console = console
         self.steps: list[StepStats] = []
         self.progress: Any = None
+        self.outlook: Outlook | None = None
 
     def add(self, step: StepStats) -> None:
         """Record a finished step."""
@@ -75,7 +85,7 @@ class LiveView:
         """Table so far plus the progress line."""
         parts: list[RenderableType] = [steps_table(self.steps, self.profile)]
         if self.progress is not None:
-            parts.append(progress_line(self.progress()))
+            parts.append(progress_line(self.progress(), self.outlook))
         return Group(*parts)
 
     @contextlib.asynccontextmanager

@@ -31,15 +31,23 @@ class HeaderTap(httpx.AsyncBaseTransport):
         self.inner = inner
         self.clock = clock
         self.latest: RateLimitInfo | None = None
+        self.first: RateLimitInfo | None = None
         self.trace: list[LimitSample] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Forward the request; note the response's x-ratelimit-* headers."""
+        """Forward the request; note the response's x-ratelimit-* headers.
+
+        The note is stamped with the send time, when the endpoint's limiter saw the
+        request, not the arrival time, which latency noise would scramble.
+        """
+        sent = self.clock()
         response = await self.inner.handle_async_request(request)
         info = parse_rate_limit_headers(response.headers)
         if not info.is_empty:
+            if self.first is None:
+                self.first = info
             self.latest = info
-            self.trace.append(LimitSample(self.clock(), info))
+            self.trace.append(LimitSample(sent, info))
         return response
 
     def take_trace(self) -> list[LimitSample]:
@@ -124,9 +132,18 @@ class TransportProbe:
         info = self.tap.latest
         if info is None:
             return {}
+        first = self.tap.first or info
         return {
             "limit_requests": info.limit_requests,
             "limit_tokens": info.limit_tokens,
             "remaining_requests": info.remaining_requests,
             "remaining_tokens": info.remaining_tokens,
+            "reset_requests": info.reset_requests,
+            "reset_tokens": info.reset_tokens,
+            "first_remaining_requests": first.remaining_requests,
+            "first_remaining_tokens": first.remaining_tokens,
+            "daily_requests": info.daily_requests,
+            "limit_input_tokens": info.limit_input_tokens,
+            "limit_output_tokens": info.limit_output_tokens,
+            "fixed_window_requests": info.fixed_window_requests,
         }

@@ -6,17 +6,21 @@ steps with a summary of what they found.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncgen.bench._limit import LimitSearch, monotonic_deadline
+from asyncgen.bench._slo import parse_slos, slo_search
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import StepPlan, StepRunner
 from asyncgen.config.bench import BenchSettings
+from asyncgen.errors import ConfigError
 
-PROFILES = ("sweep", "rate", "find-limit")
+PROFILES = ("sweep", "rate", "find-limit", "slo")
 OnStep = Callable[[StepStats], None]
+MIN_STEP_SECONDS = 1.0
 
 
 @dataclass
@@ -54,16 +58,34 @@ class _Driver:
         self.on_step = on_step
         self.max_steps = runner.settings.max_steps
         self.primed: str | None = None
+        self.deadline = monotonic_deadline(runner.settings.max_duration, runner.clock)
 
     @property
     def has_room(self) -> bool:
-        """True while the step cap allows another step."""
+        """True while the step cap and `max_duration` allow another step."""
+        if self.deadline is not None and self._left() < MIN_STEP_SECONDS:
+            return False
         return len(self.outcome.steps) < self.max_steps
 
+    def time_left(self) -> float:
+        """Seconds of `max_duration` left for the next step's window."""
+        return self._left()
+
+    def _left(self) -> float:
+        assert self.deadline is not None
+        s = self.runner.settings
+        return self.deadline - self.runner.clock() - s.warmup_seconds - s.cooldown_seconds
+
     async def run(self, plan: StepPlan) -> StepStats:
-        """Run one step and report it; the first is preceded by one priming request."""
+        """Run one step and report it; the first is preceded by one priming request.
+
+        Under `max_duration` a step is cut short so the profile ends in time.
+        """
         if self.primed is None:
             self.primed = await self.runner.prime()
+        if self.deadline is not None:
+            seconds = min(self.runner.settings.step_seconds, max(self._left(), MIN_STEP_SECONDS))
+            plan = dataclasses.replace(plan, seconds=seconds)
         stats = await self.runner.run(plan)
         self.outcome.steps.append(stats)
         if self.on_step is not None:
@@ -191,83 +213,17 @@ async def rates(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOut
 
 
 async def find_limit(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOutcome:
-    """Ramp the rate until sustained 429s, bisect the bracket, report the sustained rate."""
-    s = runner.settings
-    out = ProfileOutcome("find-limit")
-    drive = _Driver(runner, out, on_step)
-    clean, failing, reason = await _ramp(drive, s)
-    if s.refine and clean is not None and failing is not None:
-        clean, failing = await _bisect_rates(drive, clean, failing, s)
-    out.summary = _limit_summary(out.steps, failing, reason, s)
-    out.summary["priming_request"] = drive.primed
+    """Probe, hypothesis (headers or a short ramp), saturation: see `asyncgen.bench._limit`."""
+    search = LimitSearch(
+        runner,
+        on_step,
+        advertised=runner.probe.advertised,
+        deadline=monotonic_deadline(runner.settings.max_duration, runner.clock),
+    )
+    runner.outlook = lambda: (search.outlook.phase, search.outlook.seconds_left(runner.clock()))
+    steps, summary = await search.run()
+    out = ProfileOutcome("find-limit", steps, summary)
     return out
-
-
-async def _ramp(drive: _Driver, s: BenchSettings) -> tuple[float | None, float | None, str]:
-    """Multiply the rate until a step fails; if the first one fails, divide instead."""
-    clean: float | None = None
-    failing: float | None = None
-    rate = s.start_rate
-    reason = f"reached max_rate {s.max_rate:g}/s without sustained 429s"
-    while drive.has_room and rate <= s.max_rate:
-        step = await drive.probe(StepPlan("find-limit", rate=rate))
-        if verdict(step, s.error_threshold) == "ok":
-            clean = rate
-            if failing is not None:
-                break
-            rate *= s.ramp_factor
-            continue
-        failing, reason = rate, _reason(step, s.error_threshold)
-        if clean is not None:
-            break
-        rate /= s.ramp_factor  # the limit is below the start rate: walk down
-        if rate * s.step_seconds < 1:
-            reason = f"fails even below one request per step; {reason}"
-            break
-    if not drive.has_room and (clean is None or failing is None):
-        reason = f"reached max_steps {s.max_steps}; {reason}"
-    return clean, failing, reason
-
-
-async def _bisect_rates(
-    drive: _Driver, clean: float, failing: float, s: BenchSettings
-) -> tuple[float, float]:
-    """Geometric bisection of the (clean, failing) rate bracket down to `rate_precision`."""
-    while failing / clean > 1 + s.rate_precision and drive.has_room:
-        mid = math.sqrt(clean * failing)
-        step = await drive.probe(StepPlan("find-limit", rate=mid))
-        if verdict(step, s.error_threshold) == "ok":
-            clean = mid
-        else:
-            failing = mid
-    return clean, failing
-
-
-def _limit_summary(
-    steps: list[StepStats], failing: float | None, reason: str, s: BenchSettings
-) -> dict[str, Any]:
-    """The highest rate sustained without 429s (drain-corrected), and where 429s set in."""
-    steps = [st for st in steps if not st.superseded]
-    ok = [st for st in steps if verdict(st, s.error_threshold) == "ok"]
-    best = max(ok, key=lambda st: st.sustained_success_per_s, default=None)
-    limited = [st for st in steps if verdict(st, s.error_threshold) == "limited"]
-    onset = min(limited, key=lambda st: st.x, default=None)
-    return {
-        "stop_reason": reason,
-        "sustainable_rps": None if best is None else best.sustained_success_per_s,
-        "sustainable_rpm": None if best is None else best.sustained_success_per_s * 60.0,
-        "sustainable_tpm": None if best is None else best.sustained_tokens_per_min,
-        "sustainable_tpm_reserved": None
-        if best is None
-        else best.sustained_reserved_tokens_per_min,
-        "sustainable_offered_rate": None if best is None else best.x,
-        "measured_success_rpm": None if best is None else best.success_per_s * 60.0,
-        "drain_correction": None if best is None else 1.0 - best.sustained_share,
-        "onset_rate_429": None if onset is None else onset.x,
-        "onset_rpm_429": None if onset is None else onset.x * 60.0,
-        "first_failing_rate": failing,
-        "peak": _point(best),
-    }
 
 
 def _point(step: StepStats | None) -> dict[str, Any] | None:
@@ -287,9 +243,41 @@ def _point(step: StepStats | None) -> dict[str, Any] | None:
     }
 
 
+async def slo(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOutcome:
+    """The highest rate (or concurrency) meeting `bench.slo`: see `asyncgen.bench._slo`.
+
+    Raises:
+        ConfigError: no objectives given, or one that cannot be read.
+    """
+    s = runner.settings
+    if not s.slo:
+        raise ConfigError("bench slo: give the objectives, e.g. --slo 'ttft_p99<=2s,e2e_p95<=8s'")
+    slos = parse_slos(s.slo)
+    out = ProfileOutcome("slo")
+    drive = _Driver(runner, out, on_step)
+    drive.primed = await runner.prime()
+
+    def report(step: StepStats) -> None:
+        out.steps.append(step)
+        if on_step is not None:
+            on_step(step)
+
+    steps, summary = await slo_search(
+        runner,
+        slos,
+        report,
+        by=s.slo_by,
+        has_room=lambda: drive.has_room,
+        seconds_left=lambda: None if drive.deadline is None else drive.time_left(),
+    )
+    out.summary = summary
+    out.summary["priming_request"] = drive.primed
+    return out
+
+
 async def run_profile(
     name: str, runner: StepRunner, on_step: OnStep | None = None
 ) -> ProfileOutcome:
     """Dispatch by profile name (one of `PROFILES`)."""
-    handlers = {"sweep": sweep, "rate": rates, "find-limit": find_limit}
+    handlers = {"sweep": sweep, "rate": rates, "find-limit": find_limit, "slo": slo}
     return await handlers[name](runner, on_step)

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import yaml
 
+from asyncgen.bench._advert import compare_limits, disagreements
 from asyncgen.bench._profiles import ProfileOutcome
 from asyncgen.bench._stats import StepStats
 from asyncgen.errors import StoreError
@@ -37,6 +38,7 @@ class BenchResult:
     summary: dict[str, Any]
     advertised: dict[str, Any] = field(default_factory=dict)
     suggested: dict[str, Any] = field(default_factory=dict)
+    workload: dict[str, Any] = field(default_factory=dict)
     transport: dict[str, Any] = field(
         default_factory=lambda: {"max_retries": 0, "limiter": False, "note": TRANSPORT_NOTE}
     )
@@ -53,6 +55,10 @@ class BenchResult:
             advertised=advertised,
             **meta,
         )
+        if result.profile == "find-limit":
+            rows = compare_limits(result.summary, advertised)
+            result.summary["headers_vs_observed"] = rows
+            result.summary["disagreements"] = disagreements(rows)
         result.suggested = suggest_limits(result, headroom)
         return result
 
@@ -67,6 +73,7 @@ class BenchResult:
             "settings": self.settings,
             "summary": self.summary,
             "advertised_limits": self.advertised,
+            "workload": self.workload,
             "suggested_config": self.suggested,
             "steps": [s.to_dict() for s in self.steps],
         }
@@ -88,7 +95,14 @@ def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
     limited = any(st.rate_limited_fraction > 0 for st in result.steps)
     if result.profile == "find-limit" and s.get("sustainable_rpm"):
         limits["rpm"] = int(s["sustainable_rpm"] * headroom)
-        limits["tpm"] = int(s["sustainable_tpm_reserved"] * headroom) or None
+        limits["tpm"] = int((s.get("sustainable_tpm_reserved") or 0) * headroom) or None
+        binding = s.get("binding_dimension")
+        if binding in ("tokens", "input_tokens", "output_tokens"):
+            limits["rpm"] = None  # requests/min then depends on the workload's tokens
+        elif binding == "requests":
+            limits["tpm"] = None  # tokens were never the limit here
+        elif binding == "concurrency":
+            limits["rpm"] = limits["tpm"] = None
     elif limited and peak:
         limits["rpm"] = int(peak["sustained_success_per_s"] * 60 * headroom)
         limits["tpm"] = int(peak["sustained_reserved_tokens_per_min"] * headroom) or None
@@ -99,10 +113,48 @@ def suggest_limits(result: BenchResult, headroom: float) -> dict[str, Any]:
         limits["tpm"] = None  # and the other way round
     if result.profile == "sweep":
         limits["concurrency"] = s.get("recommended_concurrency")
+    elif s.get("sustainable_concurrency"):
+        limits["concurrency"] = int(s["sustainable_concurrency"])
     elif peak and peak.get("latency_p99"):
         needed = math.ceil(peak["success_per_s"] * peak["latency_p99"] * 2)
-        limits["concurrency"] = max(2, needed, peak.get("max_in_flight") or 0)
-    return {"llm": {"limits": {k: v for k, v in limits.items() if v is not None}}}
+        # find-limit's saturation step overloads on purpose: its in-flight peak is not a need
+        seen = 0 if result.profile == "find-limit" else peak.get("max_in_flight") or 0
+        limits["concurrency"] = max(2, needed, seen)
+    out: dict[str, Any] = {"llm": {"limits": {k: v for k, v in limits.items() if v is not None}}}
+    plan = generate_plan(result, headroom)
+    if plan:
+        out["engine"] = {"max_workers": plan["max_workers"]}
+        result.summary["generate_plan"] = plan
+    return out
+
+
+def generate_plan(result: BenchResult, headroom: float) -> dict[str, Any] | None:
+    """What the measured limit means for `generate`: conversations per minute and workers.
+
+    A conversation makes `calls_per_conversation` calls one after another, so the limit
+    in requests per minute carries that many times fewer conversations; each worker holds
+    one conversation and so one call in flight, so the workers that keep the limit busy
+    are (limit per second × call latency), whatever the calls per conversation.
+    """
+    s, w = result.summary, result.workload
+    rpm = s.get("sustainable_rpm")
+    peak = s.get("peak") or {}
+    calls = float(w.get("calls_per_conversation") or 1.0)
+    latency = peak.get("latency_p50")
+    if not rpm or not latency:
+        return None
+    usable = rpm * headroom
+    workers = max(2, math.ceil(usable / 60.0 * latency * 1.5))
+    return {
+        "calls_per_conversation": calls,
+        "conversations_per_min": usable / calls,
+        "max_workers": workers,
+        "why": (
+            f"{usable:,.0f} requests/min ({headroom:g} × measured) ÷ {calls:.2f} calls per "
+            f"conversation = {usable / calls:,.1f} conversations/min; workers = requests/s × "
+            f"{latency:.2f} s median latency × 1.5, one call in flight per worker"
+        ),
+    }
 
 
 def _n(value: Any, unit: str = "") -> str:
@@ -114,13 +166,34 @@ def headline(result: BenchResult) -> list[str]:
     s, adv = result.summary, result.advertised
     lines: list[str] = []
     if result.profile == "find-limit":
+        precision = s.get("precision")
         lines.append(
             f"Sustainable: {_n(s.get('sustainable_rpm'))} RPM and "
             f"{_n(s.get('sustainable_tpm_reserved'))} TPM reserved (prompt + max_tokens; "
-            f"{_n(s.get('sustainable_tpm'))} used); advertised {_n(adv.get('limit_requests'))} RPM "
-            f"and {_n(adv.get('limit_tokens'))} TPM."
+            f"{_n(s.get('sustainable_tpm'))} used)"
+            + ("" if precision is None else f", ±{precision:.1%}")
+            + f"; binding: {s.get('binding_dimension') or '–'}; advertised "
+            f"{_n(adv.get('limit_requests'))} RPM and {_n(adv.get('limit_tokens'))} TPM."
         )
-        lines.append(f"429s set in at {_n(s.get('onset_rpm_429'))} RPM offered.")
+        if s.get("sustainable_concurrency"):
+            lines.append(f"Concurrency limit: {s['sustainable_concurrency']} in flight.")
+        lines.append(f"Found in {s.get('duration_s') or 0:.0f} s by {s.get('method') or '–'}; how:")
+        lines += [f"  - {step}" for step in s.get("explanation") or []]
+        for text in s.get("disagreements") or []:
+            lines.append(f"Headers disagree: {text}.")
+        plan = s.get("generate_plan")
+        if plan:
+            lines.append(f"For generate: {plan['why']}.")
+    elif result.profile == "slo":
+        peak = s.get("peak") or {}
+        lines.append(
+            f"Highest {s.get('variable')} meeting {', '.join(s.get('slos') or [])}: "
+            f"{s.get('max_meeting_slos') or '–'} (first failing: {s.get('first_failing') or '–'});"
+            f" goodput {s.get('goodput_per_s') or 0:.2f} requests/s meeting every SLO; "
+            f"{peak.get('success_per_s', 0):.2f} answers/s."
+        )
+        for event in s.get("over_saturation") or []:
+            lines.append(f"Over-saturation: {event}.")
     elif result.profile == "sweep":
         peak = s.get("peak") or {}
         lines.append(

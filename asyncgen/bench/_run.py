@@ -17,6 +17,7 @@ from asyncgen.bench._html import write_report
 from asyncgen.bench._probe import TransportProbe
 from asyncgen.bench._profiles import PROFILES, ProfileOutcome, run_profile
 from asyncgen.bench._result import BenchResult, config_text, headline, write_outputs
+from asyncgen.bench._rundir import RunDirWorkload, load_run_workload
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import Clock, StepRunner
 from asyncgen.bench._workload import Workload, make_workload
@@ -69,6 +70,7 @@ async def run_bench(
         "model": target.model,
         "started_at": wall().isoformat(timespec="seconds"),
         "settings": s.model_dump(mode="json"),
+        "workload": _describe(workload, s),
     }
     view = LiveView(profile, console)
     advertised: dict[str, Any] = {}
@@ -78,6 +80,7 @@ async def run_bench(
         ) as probe:
             runner = StepRunner(probe, workload, s, clock=clock)
             view.progress = lambda: runner.progress
+            view.outlook = lambda: runner.outlook() if runner.outlook else ("", None)
             try:
                 async with view.running():
                     outcome = await run_profile(profile, runner, _on_step(view, console))
@@ -94,6 +97,8 @@ async def run_bench(
 
 
 def _workload(s: BenchSettings) -> Workload:
+    if s.run_dir:
+        return load_run_workload(s.run_dir, seed=s.seed, stream=s.stream)
     return make_workload(
         prompt_tokens=s.prompt_tokens,
         output_tokens=s.output_tokens,
@@ -101,6 +106,20 @@ def _workload(s: BenchSettings) -> Workload:
         stream=s.stream,
         seed=s.seed,
     )
+
+
+def _describe(workload: Workload, s: BenchSettings) -> dict[str, Any]:
+    """What was sent: a run directory's calls, a prompts file, or fixed lengths."""
+    if isinstance(workload, RunDirWorkload):
+        return workload.describe()
+    if s.prompts_file:
+        return {"source": s.prompts_file, "calls_per_conversation": 1.0}
+    return {
+        "source": "fixed",
+        "mean_prompt_tokens": s.prompt_tokens,
+        "mean_max_tokens": s.output_tokens,
+        "calls_per_conversation": 1.0,
+    }
 
 
 def _result(
@@ -128,10 +147,15 @@ def _on_step(view: LiveView, console: Console) -> Callable[[StepStats], None]:
     def on_step(step: StepStats) -> None:
         view.add(step)
         if not console.is_terminal:
+            _, left = view.outlook() if view.outlook else ("", None)
+            phase = f" {step.phase}" if step.phase else ""
             console.print(
-                f"step x={step.x:g}: {step.requests} sent, {step.success_per_s:.2f} ok/s, "
+                f"step{phase} x={step.x:g}: {step.requests} sent, {step.success_per_s:.2f} ok/s, "
                 f"429 {step.rate_limited_fraction:.1%}, errors {step.other_error_fraction:.1%}, "
                 f"p50 {step.latency['p50'] or 0:.3f}s"
+                + ("" if left is None else f"; ≈{left:.0f} s left"),
+                markup=False,
+                highlight=False,
             )
 
     return on_step

@@ -22,6 +22,15 @@ OK = "ok"
 RATE_LIMITED = "429"
 UNFINISHED = "unfinished"
 CLIENT_LIMIT = "client_limit"
+NOT_ADMITTED = frozenset({RATE_LIMITED, CLIENT_LIMIT, "connection"})
+_DIMENSION_WORDS = (
+    ("input token", "input_tokens"),
+    ("output token", "output_tokens"),
+    ("token", "tokens"),
+    ("concurren", "concurrency"),
+    ("per day", "requests_per_day"),
+    ("request", "requests"),
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Sample:
     itl: tuple[float, ...] = field(default=())
     retry_after: float | None = None
     client_wait: float = 0.0
+    limit_dimension: str | None = None
 
     @property
     def is_ok(self) -> bool:
@@ -54,6 +64,12 @@ class Sample:
     def is_rate_limited(self) -> bool:
         """True for a 429."""
         return self.kind == RATE_LIMITED
+
+    @property
+    def was_admitted(self) -> bool:
+        """True when the endpoint's limiter let the request through (any outcome but a 429
+        or a request that never left the client)."""
+        return self.kind not in NOT_ADMITTED
 
 
 @dataclass(frozen=True)
@@ -91,3 +107,18 @@ def _snake(name: str) -> str:
 def retry_after_of(exc: BaseException) -> float | None:
     """The server's Retry-After advice carried by a 429, if any."""
     return exc.retry_after if isinstance(exc, RateLimitError) else None
+
+
+def limit_dimension_of(exc: BaseException) -> str | None:
+    """Which limit a 429 names ("requests", "tokens", …), read from its message; else None.
+
+    Providers say it in words: OpenAI "… on tokens per min (TPM)", the simulator "Rate
+    limit reached on requests per min", Anthropic "… output tokens per minute".
+    """
+    if not isinstance(exc, RateLimitError):
+        return None
+    text = str(exc).lower()
+    for word, name in _DIMENSION_WORDS:
+        if word in text:
+            return name
+    return None

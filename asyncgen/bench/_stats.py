@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from asyncgen.bench._sample import LimitSample, Sample
 
 PERCENTILES = (50, 90, 99)
+_RAW = frozenset({"samples", "limits_trace"})  # per-request detail kept out of bench.json
 MIN_SPAN_SAMPLES = 3
 
 
@@ -68,6 +69,11 @@ class StepStats:
     remaining_tokens_slope: float | None = None
     superseded: bool = False
     notes: list[str] = field(default_factory=list)
+    phase: str = ""
+    over_saturated: bool = False
+    send_lag_p99: float | None = None
+    samples: list[Sample] = field(default_factory=list, repr=False)
+    limits_trace: list[LimitSample] = field(default_factory=list, repr=False)
 
     @property
     def failures(self) -> int:
@@ -134,7 +140,8 @@ class StepStats:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with the derived fractions alongside the counts."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _RAW}
+        data["notes"] = list(self.notes)
         data["failures"] = self.failures
         data["rate_limited_fraction"] = self.rate_limited_fraction
         data["error_fraction"] = self.error_fraction

@@ -12,11 +12,11 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from asyncgen.bench._arrivals import arrivals
+from asyncgen.bench._arrivals import arrivals, prefixed
 from asyncgen.bench._sample import (
     CLIENT_LIMIT,
     RATE_LIMITED,
@@ -24,14 +24,17 @@ from asyncgen.bench._sample import (
     LimitSample,
     Sample,
     classify,
+    limit_dimension_of,
     retry_after_of,
 )
-from asyncgen.bench._stats import StepStats, remaining_slopes, summarise
+from asyncgen.bench._stats import StepStats, percentile, remaining_slopes, summarise
 from asyncgen.bench._workload import Workload
 from asyncgen.config.bench import BenchSettings
 from asyncgen.llm.types import ChatRequest
 
 Clock = Callable[[], float]
+StopWhen = Callable[[Sequence[Sample]], bool]
+STOP_CHECK_SECONDS = 0.25  # how often an open-loop step asks its stop rule
 CLIENT_WAIT_NOTE = 0.05  # seconds of in-client wait worth a note on the step
 MAX_REST = 60.0  # seconds: never rest longer than this on a Retry-After's advice
 Tasks = set[asyncio.Task[None]]
@@ -59,6 +62,10 @@ class Probe(Protocol):
         """The x-ratelimit-* headers seen since the last call."""
         ...
 
+    def advertised(self) -> dict[str, Any]:
+        """The limits the endpoint's headers advertise (empty when it sends none)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StepPlan:
@@ -68,6 +75,13 @@ class StepPlan:
     concurrency: int | None = None
     rate: float | None = None
     poisson: bool = False
+    seconds: float | None = None
+    warmup: float | None = None
+    cooldown: float | None = None
+    phase: str = ""
+    max_requests: int | None = None
+    prefix_rate: float | None = None  # evenly paced at this rate for `prefix_seconds` first
+    prefix_seconds: float = 0.0
 
     @property
     def x(self) -> float:
@@ -93,6 +107,8 @@ class StepProgress:
     errors: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    started_at: float = 0.0
+    ends_by: float = 0.0
 
 
 @dataclass
@@ -107,6 +123,7 @@ class _Window:
     started: int = 0
     t1: float | None = None
     last_kind: str = ""
+    lags: list[float] = field(default_factory=list)
 
     def is_closed(self, due: float) -> bool:
         """True once the window has ended (by time or by request count)."""
@@ -143,7 +160,9 @@ class StepRunner:
         self.clock = clock
         self.rng = rng or random.Random(settings.seed)
         self.progress = StepProgress()
+        self.outlook: Callable[[], tuple[str, float | None]] | None = None
         self._rest_until = -math.inf
+        self._ended = -math.inf
 
     async def prime(self) -> str:
         """Send one request and wait for it, so connections and a cold server are warm.
@@ -156,19 +175,27 @@ class StepRunner:
         self._rest_until = self.clock() + self.settings.cooldown_seconds
         return window.last_kind
 
-    async def run(self, plan: StepPlan) -> StepStats:
-        """Rest after the previous step, apply the plan's load, measure it, reduce it."""
-        await self._rest()
-        self.progress = StepProgress(plan=plan)
+    async def run(self, plan: StepPlan, stop: StopWhen | None = None) -> StepStats:
+        """Rest after the previous step, apply the plan's load, measure it, reduce it.
+
+        `plan.seconds`/`warmup`/`cooldown` override the settings for this step; `stop`,
+        asked every `STOP_CHECK_SECONDS` with the samples so far, may end the window early.
+        """
+        await self._rest(plan.cooldown)
         s = self.settings
-        t0 = self.clock() + s.warmup_seconds
-        window = _Window(t0=t0, deadline=t0 + s.step_seconds, cap=s.step_max_requests)
+        seconds = s.step_seconds if plan.seconds is None else plan.seconds
+        warmup = s.warmup_seconds if plan.warmup is None else plan.warmup
+        now = self.clock()
+        self.progress = StepProgress(plan=plan, started_at=now, ends_by=now + warmup + seconds)
+        t0 = now + warmup
+        cap = s.step_max_requests if plan.max_requests is None else plan.max_requests
+        window = _Window(t0=t0, deadline=t0 + seconds, cap=cap)
         tasks: Tasks = set()
         self.probe.take_limits_trace()  # forget what the previous step left behind
         if plan.concurrency is not None:
-            await self._closed(plan.concurrency, window, tasks)
+            await self._closed(plan.concurrency, window, tasks, stop)
         else:
-            await self._open(plan, window, tasks)
+            await self._open(plan, window, tasks, stop)
         await self._drain(tasks)
         t1 = window.t1 if window.t1 is not None else self.clock()
         stats = summarise(
@@ -181,7 +208,17 @@ class StepRunner:
         )
         stats.warmup_requests = window.warmup
         stats.max_in_flight = self.progress.max_in_flight
-        slopes = remaining_slopes(self.probe.take_limits_trace(), t0, t1)
+        stats.phase = plan.phase
+        stats.send_lag_p99 = percentile(window.lags, 99)
+        if stats.send_lag_p99 is not None and stats.send_lag_p99 > CLIENT_WAIT_NOTE:
+            stats.notes.append(
+                f"the client sent late (p99 {stats.send_lag_p99 * 1000:.0f} ms behind "
+                "schedule): the machine, not the endpoint, may have set this step's pace"
+            )
+        stats.samples = list(window.counted)
+        trace = self.probe.take_limits_trace()
+        stats.limits_trace = [p for p in trace if t0 <= p.at <= t1]
+        slopes = remaining_slopes(trace, t0, t1)
         stats.remaining_requests_slope, stats.remaining_tokens_slope = slopes
         waited = stats.client_wait.get("max") or 0.0
         if waited > CLIENT_WAIT_NOTE:
@@ -190,22 +227,36 @@ class StepRunner:
                 "(the transport pauses sends after a 429); latency excludes that wait"
             )
         advised = min(stats.retry_after["max"] or 0.0, MAX_REST)
-        self._rest_until = self.clock() + max(s.cooldown_seconds, advised)
+        self._ended = self.clock()
+        self._rest_until = self._ended + max(s.cooldown_seconds, advised)
         return stats
 
-    async def _rest(self) -> None:
-        """Wait out the cool-down, so one step's sends and 429 pauses do not leak into the next."""
+    async def _rest(self, cooldown: float | None = None) -> None:
+        """Wait out the cool-down, so one step's sends and 429 pauses do not leak into the next.
+
+        A plan's own `cooldown` replaces the settings' and any Retry-After advice.
+        """
+        if cooldown is not None:
+            self._rest_until = self._ended + cooldown
         delay = self._rest_until - self.clock()
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _closed(self, concurrency: int, window: _Window, tasks: Tasks) -> None:
+    async def _closed(
+        self, concurrency: int, window: _Window, tasks: Tasks, until: StopWhen | None
+    ) -> None:
         """`concurrency` workers, each sending its next request when the last one ends."""
         stop = asyncio.Event()
+        asked = [self.clock()]
 
         async def worker() -> None:
             while not stop.is_set():
-                admitted = window.admit(self.clock())
+                now = self.clock()
+                if until is not None and now - asked[0] >= STOP_CHECK_SECONDS:
+                    asked[0] = now
+                    if until(window.counted):
+                        window.t1 = now
+                admitted = window.admit(now)
                 if admitted is None:
                     stop.set()
                     return
@@ -221,18 +272,29 @@ class StepRunner:
         stop.set()
         window.admit(window.deadline)  # closes the window at the deadline if nothing else did
 
-    async def _open(self, plan: StepPlan, window: _Window, tasks: Tasks) -> None:
+    async def _open(
+        self, plan: StepPlan, window: _Window, tasks: Tasks, until: StopWhen | None
+    ) -> None:
         """Send at the schedule's arrival times; never wait for an answer before the next send."""
         assert plan.rate is not None
-        start = window.t0 - self.settings.warmup_seconds
-        for offset in arrivals(plan.rate, poisson=plan.poisson, rng=self.rng):
+        start = self.progress.started_at
+        asked = start
+        schedule = arrivals(plan.rate, poisson=plan.poisson, rng=self.rng)
+        if plan.prefix_rate is not None:
+            schedule = prefixed(plan.prefix_rate, plan.prefix_seconds, plan.rate)
+        for offset in schedule:
             due = start + offset
+            if until is not None and due - asked >= STOP_CHECK_SECONDS:
+                asked = due
+                if due > window.t0 and until(window.counted):
+                    window.t1 = due
             if window.is_closed(due):
                 window.admit(due)
                 return
             delay = due - self.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
+            window.lags.append(self.clock() - due)
             admitted = window.admit(due)
             if admitted is None:
                 return
@@ -257,7 +319,11 @@ class StepRunner:
             raise
         except Exception as exc:  # every failure is a counted sample, by kind
             sample = Sample(
-                start, self.clock() - start, classify(exc), retry_after=retry_after_of(exc)
+                start,
+                self.clock() - start,
+                classify(exc),
+                retry_after=retry_after_of(exc),
+                limit_dimension=limit_dimension_of(exc),
             )
             self._record(sample, window, counted)
         else:

@@ -37,6 +37,12 @@ _SETTING_OF = {
     "refine": "refine",
     "confirm": "confirm_failures",
     "seed": "seed",
+    "max_duration": "max_duration",
+    "slo": "slo",
+    "slo_by": "slo_by",
+    "run_dir": "run_dir",
+    "overload": "overload",
+    "measure_seconds": "measure_seconds",
 }
 
 
@@ -74,7 +80,7 @@ def _target(config: RunConfig, base_url: str | None, model: str | None, key_env:
 
 
 def bench_command(
-    profile: str = typer.Argument(..., help="sweep | rate | find-limit"),
+    profile: str = typer.Argument(..., help="sweep | rate | find-limit | slo"),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible base URL."),
     model: str | None = typer.Option(None, "--model", help="Model name to request."),
     api_key_env: str = typer.Option(
@@ -107,10 +113,33 @@ def bench_command(
         None, "--confirm/--no-confirm", help="Repeat a failing step before believing it."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seeds arrivals and prompt sampling."),
+    max_duration: float | None = typer.Option(
+        None, "--max-duration", help="Cap on the whole profile, seconds (steps are cut short)."
+    ),
+    slo: str | None = typer.Option(
+        None, "--slo", help="slo: objectives, e.g. 'ttft_p99<=2s,e2e_p95<=8s'."
+    ),
+    slo_by: str | None = typer.Option(
+        None, "--slo-by", help="slo: search 'rate' (open loop) or 'concurrency'."
+    ),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="Replay a previous run's records.jsonl (real lengths)."
+    ),
+    overload: float | None = typer.Option(
+        None, "--overload", help="find-limit: saturate at (1 + this) × the hypothesis."
+    ),
+    measure_seconds: float | None = typer.Option(
+        None, "--measure-seconds", help="find-limit: saturated span to measure, seconds."
+    ),
 ) -> None:
     """Benchmark an endpoint (retries and limiter off); write bench.json and a report."""
     values = dict(locals())
     values["prompts"] = None if prompts is None else str(prompts)
+    values["run_dir"] = None if run_dir is None else str(run_dir)
+    if slo is not None:
+        from asyncgen.bench._slo import parse_slos
+
+        parse_slos(slo)  # a typo is a one-line error before anything is sent
     values["rate"] = parse_rates(rate)
     overrides = {f"bench.{key}": values[name] for name, key in _SETTING_OF.items()}
     cfg = load_config(config, overrides)

@@ -64,9 +64,25 @@ def _nothing_succeeded(summary: Any, failures: Path) -> str:
     """`complete: none of 3 requests succeeded (most often 3×: reason); see X.failures.jsonl`."""
     reasons = sorted(summary.failure_reasons.items(), key=lambda kv: -kv[1])
     top = f" (most often {reasons[0][1]}×: {reasons[0][0]})" if reasons else ""
+    example = _first_failure_message(failures)
     return (
-        f"complete: none of {summary.target} requests succeeded{top}; see {failures} for each one"
+        f"complete: none of {summary.target} requests succeeded{top}; "
+        + (f"e.g. {example}; " if example else "")
+        + f"see {failures} for each one"
     )
+
+
+def _first_failure_message(failures: Path) -> str | None:
+    """The first failure line's message (what the endpoint said), cut to 200 characters."""
+    import orjson
+
+    try:
+        with failures.open("rb") as lines:
+            first = orjson.loads(lines.readline() or b"{}")
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    message = first.get("message") if isinstance(first, dict) else None
+    return str(message)[:200] if message else None
 
 
 def register(app: typer.Typer) -> None:

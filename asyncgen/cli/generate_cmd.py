@@ -81,6 +81,7 @@ class GenerateArgs:
     max_turns: list[int] | None = None
     price_in: float | None = None
     price_out: float | None = None
+    estimate: int | None = None
 
 
 def _turns(name: str, values: list[int] | None, pipeline: str) -> dict[str, Any]:
@@ -151,6 +152,12 @@ def run_generate(args: GenerateArgs) -> int:
     config, run_dir, resume = _resolve(args)
     apply_prices(config, args.price_in, args.price_out)
     check_budget_prices(config)
+    if args.estimate is not None:
+        from asyncgen.cli.estimate import run_estimate
+
+        for line in run_estimate(config, args.estimate, quiet=args.quiet).lines():
+            typer.echo(line)
+        return 0
     pipeline = load_pipeline(config.engine.pipeline, config)
     layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
     summary = launch(config, pipeline, layout, quiet=args.quiet, resume=resume, use_gate=True)
@@ -195,6 +202,15 @@ def generate(
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    estimate: bool = typer.Option(
+        False,
+        "--estimate",
+        help="Run a small pilot and print projected requests, tokens,"
+        " cost and wall time for --n (writes nothing to --out).",
+    ),
+    estimate_items: int = typer.Option(
+        20, "--estimate-items", min=1, help="Items in the --estimate pilot."
+    ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
     ),
@@ -330,6 +346,7 @@ def generate(
         max_turns=max_turns,
         price_in=price_in,
         price_out=price_out,
+        estimate=estimate_items if estimate else None,
     )
     _exit(run_generate(args))
 

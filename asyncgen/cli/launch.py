@@ -132,12 +132,12 @@ def launch(
     Raises:
         RunLockedError: another process is writing the same run directory.
         ConfigError: the key or the endpoint is unusable (before anything is written),
-            or `--ray` was asked for and Ray is not installed.
+            or `--ray` was asked for and Ray is not installed (or with batch mode).
     """
     if config.engine.ray.address:
-        from asyncgen.cluster import require_ray
+        from asyncgen.cluster import check_settings
 
-        require_ray(config.engine.ray.address)  # before the run directory exists: one line, exit 2
+        check_settings(config)  # before the run directory exists: one line, exit 2
     if not needs_simulator(config):
         preflight(config)
     with run_lock(layout.run_dir) as stale:

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from asyncgen.config import load_config
+from asyncgen.errors import ConfigError
 
 sim_app = typer.Typer(help="The built-in OpenAI-compatible simulator.", no_args_is_help=True)
 
@@ -82,6 +83,18 @@ def serve_command(
         None, "--malformed-rate", help="Share of structured answers deliberately malformed."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seeds content, faults and latency."),
+    faults: list[str] = typer.Option(
+        [],
+        "--fault",
+        help="KIND=RATE for any fault kind (insufficient_quota, overloaded_529, "
+        "cloudflare_524, stream_cut, ...); repeatable.",
+    ),
+    strict: bool | None = typer.Option(
+        None, "--strict/--lenient", help="OpenAI's request validation (default: the profile's)."
+    ),
+    context_window: int | None = typer.Option(
+        None, "--context-window", help="Tokens per request (prompt + max_tokens)."
+    ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve POST /v1/chat/completions, GET /v1/models and GET /sim/stats until Ctrl-C."""
@@ -118,11 +131,32 @@ def serve_command(
         "sim.duplicate_rate": duplicate_rate,
         "sim.malformed_rate": malformed_rate,
         "sim.seed": seed,
+        "sim.strict": strict,
+        "sim.context_window": context_window,
+        **_fault_overrides(faults),
     }
     settings = load_config(config, overrides).sim
     from asyncgen.sim.server import serve
 
     serve(settings, log_level=log_level.lower())
+
+
+def _fault_overrides(items: list[str]) -> dict[str, float]:
+    """``--fault KIND=RATE`` pairs as ``sim.faults.KIND`` overrides.
+
+    Raises:
+        ConfigError: an item that is not KIND=RATE with a number (one line, exit 2).
+    """
+    overrides: dict[str, float] = {}
+    for item in items:
+        kind, sep, rate = item.partition("=")
+        try:
+            overrides[f"sim.faults.{kind.strip()}"] = float(rate)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"--fault {item!r}: expected KIND=RATE, e.g. stream_cut=0.05")
+    return overrides
 
 
 @sim_app.command("profiles")

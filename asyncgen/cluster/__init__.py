@@ -24,9 +24,9 @@ items on its own event loop with its own transport, and streams every outcome ba
 
 from __future__ import annotations
 
-from asyncgen.cluster.connect import RAY_INSTALL_HINT, require_ray
+from asyncgen.cluster.connect import RAY_INSTALL_HINT, check_settings, require_ray
 
-__all__ = ["RAY_INSTALL_HINT", "execute_on_cluster", "require_ray"]
+__all__ = ["RAY_INSTALL_HINT", "check_settings", "execute_on_cluster", "require_ray"]
 
 
 def __getattr__(name: str) -> object:

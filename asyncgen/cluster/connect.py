@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from asyncgen.config import RunConfig
 from asyncgen.errors import ConfigError
 
 logger = logging.getLogger("asyncgen.cluster")
@@ -51,6 +52,27 @@ def require_ray(address: str | None = None) -> Any:
         if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
             constants.ENABLE_RAY_CLUSTER = False
     return ray
+
+
+def check_settings(config: RunConfig) -> None:
+    """Refuse what a cluster run cannot do, before anything is written.
+
+    Raises:
+        ConfigError: a Ray Client address (`ray://`), batch mode (its rounds are one
+            Batch API job at a time, kept by one process), or Ray is missing.
+    """
+    address = config.engine.ray.address
+    if address and address.startswith("ray://"):
+        raise ConfigError(
+            f"--ray {address}: Ray Client is not supported (the run directory and the dedup "
+            "service live on the driver's node): run asyncgen on a cluster node, --ray HOST:PORT"
+        )
+    if address and config.llm.mode == "batch":
+        raise ConfigError(
+            "--mode batch runs on one machine (one Batch API job per round): drop --ray"
+        )
+    if address:
+        require_ray(address)
 
 
 def is_loopback(address: str) -> bool:

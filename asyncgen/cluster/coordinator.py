@@ -2,10 +2,10 @@
 
 Workers do not pace against their own buckets (two workers would each send the whole
 RPM); they lease sends from the coordinator of their key, which paces them with the same
-limiter a single process uses: RPM/TPM buckets of one second's burst, header learning
-(`x-ratelimit-limit-*` lowers the limit, `remaining-*` lowers the level net of what was
-granted since), a cluster-wide pause after a 429 with the ramp back, and token refunds
-from the answers' usage. What a worker learns reaches it in the reports it piggybacks
+limiter a single process uses, whatever its rules (RPM/TPM buckets and their burst,
+header learning: `x-ratelimit-limit-*` lowers the limit, `remaining-*` the level net of
+what was granted since; the response to a 429, now for the whole cluster; token refunds
+from the answers' usage). What a worker learns reaches it in the reports it piggybacks
 on its next lease, so the cluster holds the provider's limit as one process does.
 
 The registry creates the coordinators (so they live as long as the run's driver, not as
@@ -61,7 +61,7 @@ class RateCoordinator:
         return claims
 
     def settle(self, reports: list[Report]) -> None:
-        """Learn from finished sends: headers, 429 pauses, token refunds."""
+        """Learn from finished sends: headers, 429s, token refunds."""
         for claim, outcome, latency, used, info, retry_after in reports:
             permit = self._permits.pop(claim, None)
             if permit is None:
@@ -77,7 +77,7 @@ class RateCoordinator:
             )
 
     def snapshot(self) -> dict[str, Any]:
-        """Limits in force, pauses, grants and sends not yet reported."""
+        """The limiter's snapshot, grants, and sends not yet reported."""
         return {
             **self._limiter.snapshot(),
             "name": self.name,

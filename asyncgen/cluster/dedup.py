@@ -14,11 +14,13 @@ only the shard that owns it adds it; the decision stays the same, the memory div
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
 from asyncgen.config import RunConfig
-from asyncgen.engine.plugin import DedupDecision
+from asyncgen.contract import DedupDecision
 from asyncgen.errors import ClusterError
 
 
@@ -49,6 +51,10 @@ class DedupService:
         self.duplicates += decision.is_duplicate
         return decision
 
+    async def check_many(self, batch: list[tuple[str, str]]) -> list[DedupDecision]:
+        """Several candidates in their order (the gate batches their encoding)."""
+        return list(await asyncio.gather(*(self.check(i, text) for i, text in batch)))
+
     async def aclose(self) -> None:
         """Save the index into the run directory and stop the embedder."""
         if self._gate is not None:
@@ -61,11 +67,18 @@ class DedupService:
 
 
 class RemoteGate:
-    """`UniquenessGate` for the driver's engine, answered by the `DedupService` actor."""
+    """`UniquenessGate` for the driver's engine, answered by the `DedupService` actor.
 
-    def __init__(self, service: Any) -> None:
+    Candidates that arrive while a request is out go together in the next one (at most
+    `batch`), in arrival order: one round trip per batch instead of one per record.
+    """
+
+    def __init__(self, service: Any, *, batch: int = 64) -> None:
         self._service = service
+        self._batch = batch
         self._enabled = True
+        self._waiting: list[tuple[str, str, asyncio.Future[DedupDecision]]] = []
+        self._pump: asyncio.Task[None] | None = None
 
     async def start(self, run_dir: Path, existing: list[tuple[str, str]]) -> None:
         """Start the service's gate over the records already on disk."""
@@ -75,12 +88,31 @@ class RemoteGate:
         """One candidate, decided by the cluster's one index."""
         if not self._enabled:
             return DedupDecision(is_duplicate=False)
-        try:
-            decision: DedupDecision = await self._service.check.remote(record_id, text)
-        except Exception as exc:  # the actor died: the engine stops the run on this error
-            raise ClusterError(f"the dedup service is gone: {type(exc).__name__}") from exc
-        return decision
+        future: asyncio.Future[DedupDecision] = asyncio.get_running_loop().create_future()
+        self._waiting.append((record_id, text, future))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._send(), name="dedup-batches")
+        return await future
+
+    async def _send(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self._batch], self._waiting[self._batch :]
+            try:
+                decisions = await self._service.check_many.remote([(i, t) for i, t, _ in batch])
+            except Exception as exc:  # the actor died: the engine stops the run on this error
+                error = ClusterError(f"the dedup service is gone: {type(exc).__name__}")
+                for _, _, future in [*batch, *self._waiting]:
+                    if not future.done():
+                        future.set_exception(error)
+                self._waiting = []
+                return
+            for (_, _, future), decision in zip(batch, decisions, strict=True):
+                if not future.done():
+                    future.set_result(decision)
 
     async def aclose(self) -> None:
         """Persist the index (in the run directory) and stop the service's gate."""
+        if self._pump is not None:
+            with contextlib.suppress(Exception):
+                await self._pump
         await self._service.aclose.remote()

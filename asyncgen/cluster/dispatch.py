@@ -2,8 +2,9 @@
 
 The engine asks for one item at a time (`run_item`); the dispatcher queues them and each
 live worker's pump takes a shard of up to `shard_size` queued items whenever the worker
-has room (at most `capacity` items in flight per worker, the engine's `max_workers`),
-so items go wherever there is room and no worker idles while another has a backlog.
+has room. `capacity` (the engine's `max_workers`) is the whole cluster's: each live
+worker may hold its share of it, so the items spread over the workers, and when one is
+lost the others' shares grow.
 Outcomes stream back per item. When a worker dies mid-shard (its process killed, its
 node lost), the items of that shard whose outcome had not arrived go back to the front
 of the queue and run on another worker; an item's outcome is delivered once, so none is
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncgen.engine.plugin import Outcome, WorkItem
+from asyncgen.contract import Outcome, WorkItem
 from asyncgen.errors import ClusterError
 
 logger = logging.getLogger("asyncgen.cluster")
@@ -46,6 +47,7 @@ class WorkerSlot:
     shards: int = 0
     done: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    messages: int = 0
 
 
 class ShardDispatcher:
@@ -58,11 +60,13 @@ class ShardDispatcher:
         capacity: int,
         shard_size: int,
         is_lost: Callable[[BaseException], bool],
+        on_charges: Callable[[list[Any]], None] = lambda charges: None,
     ) -> None:
         self.workers = workers
         self._capacity = capacity
         self._shard_size = max(1, shard_size)
         self._is_lost = is_lost
+        self._on_charges = on_charges
         self._queue: deque[_Job] = deque()
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -93,16 +97,26 @@ class ShardDispatcher:
             with contextlib.suppress(BaseException):
                 await task
 
+    def _share(self) -> int:
+        """Items in flight one worker may hold: its share of the cluster's capacity."""
+        alive = sum(w.alive for w in self.workers) or 1
+        return max(1, -(-self._capacity // alive))
+
     async def _pump(self, worker: WorkerSlot) -> None:
         while worker.alive:
-            room = self._capacity - worker.in_flight
+            room = self._share() - worker.in_flight
             if room <= 0 or not self._queue:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
+            want = min(self._share(), self._shard_size)
+            if room < want // 2 and worker.in_flight:
+                self._changed.clear()  # wait for half a shard of room: fewer, fuller shards
+                await self._changed.wait()
+                continue
             if len(self._queue) < min(room, self._shard_size):
                 await asyncio.sleep(LINGER)  # let the shard fill while results stream in
-            jobs = self._take(min(self._capacity - worker.in_flight, self._shard_size))
+            jobs = self._take(min(self._share() - worker.in_flight, self._shard_size))
             if not jobs:
                 continue
             worker.in_flight += len(jobs)
@@ -127,14 +141,18 @@ class ShardDispatcher:
                 [job.item for job in jobs]
             )
             async for ref in stream:
-                position, outcome, stats = await ref
-                job = left.pop(position)
-                worker.in_flight -= 1
-                worker.done += 1
+                outcomes, stats, charges = await ref
+                worker.messages += 1
+                if charges:
+                    self._on_charges(charges)
                 if stats is not None:
                     worker.stats = stats
-                if not job.future.done():
-                    job.future.set_result(outcome)
+                for position, outcome in outcomes:
+                    job = left.pop(position)
+                    worker.in_flight -= 1
+                    worker.done += 1
+                    if not job.future.done():
+                        job.future.set_result(outcome)
                 self._changed.set()
         except asyncio.CancelledError:
             raise
@@ -170,6 +188,7 @@ class ShardDispatcher:
         worker.alive = False
         self.lost.append(worker.index)
         logger.error("worker %d (pid %d) is gone: %s", worker.index, worker.pid, type(exc).__name__)
+        self._changed.set()  # the others' shares grew
         if not any(w.alive for w in self.workers):
             error = ClusterError("every Ray worker of this run is gone; rerun to resume")
             while self._queue:

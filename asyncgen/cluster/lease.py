@@ -4,7 +4,7 @@ At most one lease request per limiter is in flight: sends that start waiting mea
 go in the next one (up to `batch`), so the number of round trips to the coordinator
 grows with the rate only until the batches fill. Outcome reports ride along with the
 next lease; without one they go after `report_delay`, and a 429 goes at once (the
-coordinator pauses the whole cluster on it).
+coordinator's limiter slows the whole cluster on it).
 """
 
 from __future__ import annotations
@@ -42,11 +42,13 @@ class CoordinatorBudget:
         *,
         batch: int = 16,
         report_delay: float = 0.05,
+        linger: float = 0.002,
     ) -> None:
         self._resolve = resolve
         self._coordinator: Any = None
         self._batch = batch
         self._report_delay = report_delay
+        self._linger = linger
         self._waiting: deque[_Want] = deque()
         self._reports: list[Report] = []
         self._pump: asyncio.Task[None] | None = None
@@ -88,6 +90,12 @@ class CoordinatorBudget:
             loop = asyncio.get_running_loop()
             self._flush = loop.call_later(self._report_delay, self._start)
 
+    async def warm(self) -> None:
+        """Resolve the coordinator and wait until its actor answers (its process is up)."""
+        if self._coordinator is None:
+            self._coordinator = await self._resolve()
+        await self._coordinator.snapshot.remote()
+
     async def aclose(self) -> None:
         """Send the last reports; stop the pump."""
         if self._flush is not None:
@@ -107,6 +115,8 @@ class CoordinatorBudget:
             self._pump = asyncio.get_running_loop().create_task(self._run(), name="rate-lease")
 
     async def _run(self) -> None:
+        if self._waiting and self._linger > 0:
+            await asyncio.sleep(self._linger)  # sends starting together share the lease
         while (self._waiting or self._reports) and self._broken is None:
             batch: list[_Want] = []
             while self._waiting and len(batch) < self._batch:

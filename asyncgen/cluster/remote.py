@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
-from asyncgen.engine.plugin import Outcome, Pipeline, Record, RunContext, WorkItem
+from asyncgen.contract import Outcome, Pipeline, PipelineTraits, Record, RunContext, WorkItem
 
 SUMMED = (
     "requests",
@@ -49,8 +49,12 @@ class RemotePipeline:
         self._dispatcher: ShardDispatcher | None = None
 
     def __getattr__(self, name: str) -> Any:
-        """Optional attributes (plan_size, index_key, supplements, …) are the inner's."""
+        """Anything else a caller reads of the pipeline is the inner's."""
         return getattr(self.inner, name)
+
+    def traits(self) -> PipelineTraits:
+        """The inner pipeline's (plan size, supplements, index key, …)."""
+        return self.inner.traits()
 
     async def prepare(self, ctx: RunContext) -> None:
         """Prepare the run here (stage files, data), then start the workers on it."""
@@ -123,12 +127,15 @@ class ClusterClient:
 
     def snapshot(self) -> dict[str, Any]:
         """The driver's counters plus each worker's latest."""
-        parts = [self.local.stats.snapshot(), *(w.stats for w in self._workers() if w.stats)]
-        return merge_snapshots(parts)
+        workers = [w for w in self._workers() if w.stats]
+        parts = [self.local.stats.snapshot(), *(w.stats for w in workers)]
+        return merge_snapshots(parts, ["driver", *(f"worker {w.index}" for w in workers)])
 
     @property
     def budget_exhausted(self) -> bool:
         """True once the cluster as a whole spent `llm.max_cost` or `llm.max_tokens`."""
+        if self._max_cost is None and self._max_tokens is None:
+            return False  # asked before every item: no merge when there is no budget
         merged = self.snapshot()
         if self._max_cost is not None and merged.get("cost_usd", 0.0) >= self._max_cost:
             return True
@@ -141,7 +148,7 @@ class ClusterClient:
         return cost if done <= 0 else cost * max(target, done) / done
 
 
-def merge_snapshots(parts: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_snapshots(parts: list[dict[str, Any]], labels: list[str] | None = None) -> dict[str, Any]:
     """Transport snapshots added up: counts summed, counters merged, limits the tightest.
 
     Latency quantiles cannot be added; the merged p50/p95 are the largest of the parts
@@ -161,8 +168,9 @@ def merge_snapshots(parts: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("rpm_limit", "tpm_limit"):
             if part.get(key) is not None:
                 merged[key] = min(merged.get(key) or part[key], part[key])
+        label = labels[i] if labels else f"part {i}"
         for name, value in (part.get("limiters") or {}).items():
-            limiters[f"{'driver' if i == 0 else f'worker {i - 1}'}: {name}"] = value
+            limiters[f"{label}: {name}"] = value
     merged.update({key: dict(value) for key, value in counters.items()})
     merged["cost_usd"] = round(float(merged["cost_usd"]), 6)
     merged["limiters"] = limiters

@@ -28,7 +28,7 @@ from asyncgen.cluster.remote import ClusterClient, RemotePipeline
 from asyncgen.cluster.worker import ShardWorker, WorkerSpec
 from asyncgen.config import RunConfig
 from asyncgen.config.loader import redacted
-from asyncgen.engine.plugin import Pipeline, RunContext
+from asyncgen.contract import Pipeline, RunContext
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.session import Endpoint, open_endpoint
 from asyncgen.engine.summary import RunSummary
@@ -90,9 +90,9 @@ def _share_key(config: RunConfig, endpoint: Endpoint, address: str) -> None:
 
 
 def _local_cpus(config: RunConfig) -> int:
-    """Logical CPUs of a local cluster: room for every worker and the dedup service."""
+    """Logical CPUs of a local cluster: room for every worker (the rest reserve none)."""
     ray_settings = config.engine.ray
-    need = math.ceil(ray_settings.workers * ray_settings.worker_cpus) + 1
+    need = math.ceil(ray_settings.workers * ray_settings.worker_cpus)
     return max(os.cpu_count() or 1, need)
 
 
@@ -114,17 +114,24 @@ async def _run(
         config.llm.limits.model_dump(mode="json")
     )
 
+    budgets: list[CoordinatorBudget] = []
+
     def budget_for(base_url: str, key_env: str, model: str) -> CoordinatorBudget:
-        return CoordinatorBudget(
+        budget = CoordinatorBudget(
             lambda: registry.coordinator.remote(base_url, key_env, model),
             batch=settings.lease_batch,
         )
+        budgets.append(budget)
+        return budget
 
     workers = ClusterWorkers(cluster, config, layout, endpoint, registry, pipeline)
     transport = Transport.from_settings(
         config.llm, api_key=endpoint.api_key, base_url=endpoint.base_url, budget_for=budget_for
     )
+    workers.charge_listeners = transport.usage.listeners
     async with transport:
+        transport.limiter_for()  # the default model's coordinator: started before any item
+        await asyncio.gather(*(budget.warm() for budget in budgets))
         client = ClusterClient(
             transport,
             lambda: workers.slots,
@@ -145,13 +152,17 @@ async def _run(
 
 
 def _gate(cluster: Cluster, config: RunConfig, layout: RunLayout) -> RemoteGate:
-    """The dedup service, pinned to this node (its index is saved in the run directory)."""
+    """The dedup service, pinned to this node (its index is saved in the run directory).
+
+    It reserves no CPU in Ray's accounting, so it is placed even on a head node that
+    offers none to tasks; its embedder runs in a child process as in a local run.
+    """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     strategy = NodeAffinitySchedulingStrategy(node_id=cluster.node_id(), soft=False)
     service = (
         cluster.ray.remote(DedupService)
-        .options(num_cpus=1, max_concurrency=10_000, scheduling_strategy=strategy)
+        .options(num_cpus=0, max_concurrency=10_000, scheduling_strategy=strategy)
         .remote(_plain_config(config), str(layout.run_dir))
     )
     return RemoteGate(service)
@@ -190,6 +201,7 @@ class ClusterWorkers:
         self._registry = registry
         self._pipeline = _pickled(cluster, pipeline)
         self.slots: list[WorkerSlot] = []
+        self.charge_listeners: list[Any] = []
         self.dispatcher: ShardDispatcher | None = None
 
     async def start(self, ctx: RunContext) -> ShardDispatcher:
@@ -222,11 +234,22 @@ class ClusterWorkers:
             for i in range(settings.workers)
         ]
         try:
-            infos = await asyncio.gather(*(actor.start.remote() for actor in actors))
+            infos = await asyncio.wait_for(
+                asyncio.gather(*(actor.start.remote() for actor in actors)),
+                settings.start_timeout,
+            )
         except Exception as exc:
             for actor in actors:
                 with contextlib.suppress(Exception):
                     ray.kill(actor)
+            if isinstance(exc, TimeoutError):
+                need = settings.workers * settings.worker_cpus
+                raise ClusterError(
+                    f"{settings.workers} Ray workers were not running after "
+                    f"{settings.start_timeout:g} s: they need {need:g} free CPUs "
+                    f"(engine.ray.worker_cpus each); the cluster has "
+                    f"{ray.available_resources().get('CPU', 0):g}"
+                ) from exc
             raise ClusterError(f"a Ray worker could not start: {_first_line(exc)}") from exc
         self.slots = [
             WorkerSlot(index=i, actor=actor, pid=int(info["pid"]))
@@ -239,9 +262,16 @@ class ClusterWorkers:
             capacity=self._config.engine.max_workers,
             shard_size=settings.shard_size,
             is_lost=lambda exc: isinstance(exc, ray.exceptions.RayActorError),
+            on_charges=self._charged,
         )
         self.dispatcher.start()
         return self.dispatcher
+
+    def _charged(self, charges: list[Any]) -> None:
+        """Workers' charges reach the run's ledger as the driver's own do (its listeners)."""
+        for listener in list(self.charge_listeners):
+            for charge in charges:
+                listener(charge)
 
     async def stop(self) -> None:
         """Stop dispatching; let live workers send their last reports; end them."""
@@ -250,6 +280,16 @@ class ClusterWorkers:
             await self.dispatcher.aclose()
             if self.dispatcher.redone:
                 logger.info("%d items of lost workers ran on others", self.dispatcher.redone)
+            for slot in self.slots:
+                logger.info(
+                    "ray worker %d: %d items in %d shards, %d messages, %d leases%s",
+                    slot.index,
+                    slot.done,
+                    slot.shards,
+                    slot.messages,
+                    int(slot.stats.get("leases", 0)),
+                    "" if slot.alive else " (lost)",
+                )
         for slot in self.slots:
             if not slot.alive:
                 continue

@@ -20,6 +20,7 @@ class RaySettings(Settings):
     shard_size: int = Field(default=16, gt=0)
     lease_batch: int = Field(default=16, gt=0)
     stats_interval: float = Field(default=1.0, gt=0)
+    start_timeout: float = Field(default=180.0, gt=0)
 
 
 class EngineSettings(Settings):

@@ -40,6 +40,23 @@ class FaultRates(Settings):
     truncate_length: float = Field(default=0.0, ge=0, le=1)
     slow_first_byte: float = Field(default=0.0, ge=0, le=1)
     slow_first_byte_seconds: float = Field(default=30.0, ge=0)
+    # What real providers also answer (docs/simulator.md says which provider does what).
+    insufficient_quota: float = Field(default=0.0, ge=0, le=1)  # 429; the key stays spent
+    overloaded_529: float = Field(default=0.0, ge=0, le=1)
+    timeout_408: float = Field(default=0.0, ge=0, le=1)
+    cloudflare_502: float = Field(default=0.0, ge=0, le=1)  # HTML pages, not JSON
+    cloudflare_520: float = Field(default=0.0, ge=0, le=1)
+    cloudflare_522: float = Field(default=0.0, ge=0, le=1)
+    cloudflare_524: float = Field(default=0.0, ge=0, le=1)
+    error_in_200: float = Field(default=0.0, ge=0, le=1)  # HTTP 200, {"error": ...} body
+    content_filter: float = Field(default=0.0, ge=0, le=1)  # null content
+    content_filter_partial: float = Field(default=0.0, ge=0, le=1)  # part of the answer
+    refusal: float = Field(default=0.0, ge=0, le=1)
+    tool_calls: float = Field(default=0.0, ge=0, le=1)  # tool_calls, null content
+    empty_choices: float = Field(default=0.0, ge=0, le=1)  # "choices": []
+    no_usage: float = Field(default=0.0, ge=0, le=1)
+    stream_error: float = Field(default=0.0, ge=0, le=1)  # streams only: an error event
+    stream_cut: float = Field(default=0.0, ge=0, le=1)  # streams only: ends before [DONE]
 
 
 class SimSettings(Settings):
@@ -89,6 +106,14 @@ class SimSettings(Settings):
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int = 0
     models: list[str] = Field(default_factory=lambda: ["sim-model"])
+    strict: bool | None = Field(
+        default=None, description="OpenAI's request validation; None = the profile's"
+    )
+    reasoning_models: list[str] = Field(
+        default_factory=lambda: ["o1*", "o3*", "o4*", "gpt-5*"],
+        description="model names (fnmatch) that refuse max_tokens and temperature != 1",
+    )
+    context_window: int = Field(default=128_000, gt=0, description="tokens per request")
     batch: SimBatchSettings = Field(default_factory=SimBatchSettings)
 
     @model_validator(mode="after")

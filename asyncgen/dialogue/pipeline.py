@@ -40,6 +40,10 @@ class DialoguePipeline(PipelineBase):
         self._planner: DialoguePlanner | None = None
         self._run_dir: Path | None = None
 
+    def stage_counts(self) -> dict[str, tuple[int | None, int | None]]:
+        """One scenario call per dialogue: its total for the progress display."""
+        return {"dialogue scenarios": (None, self.config.engine.n)}
+
     @property
     def planner(self) -> DialoguePlanner:
         """The plan, built on first use from the loaded datasets."""

@@ -22,7 +22,7 @@ from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.config.llm import PROVIDER_DEFAULTS
 from asyncgen.errors import ConfigError
 
-PROBE_SECONDS = 5.0
+PROBE_SECONDS = 3.5  # with start-up, the one line comes within 5 s
 PLACEHOLDERS = ("sk-…", "sk-...", "sk-xxx", "your-api-key", "<your key>")
 
 
@@ -109,12 +109,30 @@ def explain_connect_error(exc: BaseException, target: Target) -> str:
     return f"cannot reach {target.base_url} ({type(chain[-1]).__name__}: {chain[-1]}): {fix}"
 
 
+def check_url(target: Target) -> None:
+    """Refuse a URL no request could go to (scheme, host, port range).
+
+    Raises:
+        ConfigError: names the URL and where it was set.
+    """
+    try:
+        parts = urlsplit(target.base_url)
+        _ = parts.port  # raises for a port outside 0-65535
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("it needs http:// or https:// and a host")
+    except ValueError as exc:
+        raise ConfigError(
+            f"{target.base_url} is not a usable URL ({exc}): check {target.url_source}"
+        ) from exc
+
+
 async def probe(target: Target, *, seconds: float = PROBE_SECONDS) -> None:
     """One GET {base_url}/models with the key; raise on what makes a run pointless.
 
     Raises:
         ConfigError: 401/403, connection refused, unknown host, TLS failure, no answer.
     """
+    check_url(target)
     headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
     started = time.monotonic()
     try:
@@ -123,22 +141,36 @@ async def probe(target: Target, *, seconds: float = PROBE_SECONDS) -> None:
             httpx.AsyncClient(timeout=seconds) as client,
         ):
             response = await client.get(f"{target.base_url}/models", headers=headers)
+    except (httpx.InvalidURL, ValueError, OverflowError) as exc:
+        raise ConfigError(
+            f"{target.base_url} is not a valid URL ({exc}): check {target.url_source}"
+        ) from exc
     except (httpx.HTTPError, OSError, TimeoutError) as exc:
         if isinstance(exc, TimeoutError) or time.monotonic() - started >= seconds:
             exc = httpx.TimeoutException(str(exc))
         raise ConfigError(explain_connect_error(exc, target)) from exc
+    except ExceptionGroup as group:  # anyio's connection attempts (happy eyeballs)
+        raise ConfigError(explain_connect_error(_first_leaf(group), target)) from group
     if response.status_code == 401:
-        what = (
-            f"the key in {target.key_env}" if target.api_key else f"no key ({target.key_env} unset)"
-        )
+        if not target.api_key:
+            raise ConfigError(
+                f"{target.base_url} wants an API key (401) and {target.key_env} is unset: "
+                f"set {target.key_env}"
+            )
         raise ConfigError(
-            f"{target.base_url} rejected {what} (401): set {target.key_env} to a valid key"
+            f"{target.base_url} rejected the key in {target.key_env} (401): "
+            f"set {target.key_env} to a valid key"
         )
     if response.status_code == 403:
         raise ConfigError(
             f"{target.base_url} refused access (403) with the key in {target.key_env}: "
             "use a key with access to this API/model"
         )
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def preflight(config: RunConfig) -> None:

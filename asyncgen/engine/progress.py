@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.live import Live
@@ -13,6 +13,9 @@ from rich.table import Table
 
 from asyncgen.engine.tally import Snapshot
 from asyncgen.engine.tasks import stop_task
+
+if TYPE_CHECKING:
+    from asyncgen.engine.stages import StageRow
 
 Mode = Literal["live", "log", "off"]
 
@@ -85,12 +88,18 @@ def batch_line(batch: dict[str, Any]) -> str:
     )
 
 
-def progress_table(snap: Snapshot, title: str = "asyncgen") -> Table:
-    """The live display's table."""
-    share = snap.done / snap.target if snap.target else 1.0
+def progress_table(
+    snap: Snapshot | None, title: str = "asyncgen", stages: Sequence[StageRow] = ()
+) -> Table:
+    """The live display's table: the stages, then the records (once the run has them)."""
     table = Table(title=title, show_header=False, box=None, padding=(0, 1))
     table.add_column(style="bold")
     table.add_column()
+    for stage in stages:
+        table.add_row(stage.label, stage.text())
+    if snap is None:
+        return table
+    share = snap.done / snap.target if snap.target else 1.0
     rows = [
         ("records", f"{snap.done}/{snap.target} ({share:.1%})"),
         ("success", f"{snap.session_done} ({snap.success_rate:.1%})"),
@@ -127,7 +136,7 @@ class ProgressReporter:
 
     def __init__(
         self,
-        sample: Callable[[], Snapshot],
+        sample: Callable[[], Snapshot] | None,
         *,
         mode: Mode,
         console: Console,
@@ -135,8 +144,12 @@ class ProgressReporter:
         log_interval: float,
         refresh: float = 1.0,
         title: str = "asyncgen",
+        stages: Callable[[], Sequence[StageRow]] | None = None,
+        transient: bool = False,
     ) -> None:
         self._sample = sample
+        self._stages = stages
+        self._transient = transient
         self.mode = mode
         self._console = console
         self._logger = logger
@@ -159,23 +172,35 @@ class ProgressReporter:
         await stop_task(self._task)
         self._task = None
         if self.mode == "log":
-            self._logger.info(progress_line(self._sample()))
+            self._logger.info(self._line())
+
+    def _table(self) -> Table:
+        snap = self._sample() if self._sample is not None else None
+        stages = self._stages() if self._stages is not None else ()
+        return progress_table(snap, self._title, stages)
+
+    def _line(self) -> str:
+        stages = self._stages() if self._stages is not None else ()
+        parts = [f"{s.label} {s.text()}" for s in stages]
+        if self._sample is not None:
+            parts.append(progress_line(self._sample()))
+        return "stages: " + " | ".join(parts) if self._sample is None else " | ".join(parts)
 
     async def _live(self) -> None:
         with Live(
-            progress_table(self._sample(), self._title),
+            self._table(),
             console=self._console,
             auto_refresh=False,
-            transient=False,
+            transient=self._transient,
         ) as live:
             try:
                 while True:
                     await asyncio.sleep(self._refresh)
-                    live.update(progress_table(self._sample(), self._title), refresh=True)
+                    live.update(self._table(), refresh=True)
             finally:
-                live.update(progress_table(self._sample(), self._title), refresh=True)
+                live.update(self._table(), refresh=True)
 
     async def _log(self) -> None:
         while True:
             await asyncio.sleep(self._log_interval)
-            self._logger.info(progress_line(self._sample()))
+            self._logger.info(self._line())

@@ -10,6 +10,7 @@ otherwise.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -163,9 +164,10 @@ class MetricsServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConfigError(
                 f"--metrics-port {self.port}: cannot listen on {self.host}:{self.port} "
-                f"({exc.strerror}); choose another port"
+                f"({reason}); choose another port"
             ) from exc
         self._runner = runner
         server = getattr(site, "_server", None)

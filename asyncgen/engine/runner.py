@@ -22,6 +22,7 @@ from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
 from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
 from asyncgen.engine.shutdown import Shutdown
+from asyncgen.engine.stages import StageMeter
 from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
@@ -148,12 +149,15 @@ async def run_generation(
         await asyncio.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
+        _carry_budget(client, ledger)
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await asyncio.to_thread(open_run, layout, pipeline, config)
-        existing = await _prepare(ctx, pipeline, layout, gate)
+        meter = StageMeter(ledger, pipeline, clock=opts.clock)
+        existing = await _prepare_with_progress(ctx, pipeline, layout, gate, opts, meter)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
         run.collector = exporter.collector if exporter is not None else None
+        run.stage_meter = meter
         return await run.execute()
     finally:
         try:
@@ -165,6 +169,33 @@ async def run_generation(
                 listeners.remove(ledger.record)
             await ledger.aclose()
             await asyncio.to_thread(lock.release, layout.run_dir)
+
+
+async def _prepare_with_progress(
+    ctx: RunContext,
+    pipeline: Pipeline,
+    layout: RunLayout,
+    gate: UniquenessGate | None,
+    opts: RunOptions,
+    meter: StageMeter,
+) -> ExistingRun:
+    """`_prepare` with the stage rows on the display (a transient one, replaced by the run's)."""
+    console = opts.console or Console(stderr=True)
+    display = ProgressReporter(
+        None,
+        mode=opts.progress or choose_mode(console, quiet=opts.quiet),
+        console=console,
+        logger=logger,
+        log_interval=ctx.config.engine.progress_interval,
+        title=opts.title or f"asyncgen {pipeline.name}: preparing",
+        stages=meter.rows,
+        transient=True,
+    )
+    display.start()
+    try:
+        return await _prepare(ctx, pipeline, layout, gate)
+    finally:
+        await display.aclose()
 
 
 async def _start_exporter(
@@ -179,6 +210,13 @@ async def _start_exporter(
     server = MetricsServer(RunCollector(client, ledger), host=config.engine.metrics_host, port=port)
     await server.start()
     return server
+
+
+def _carry_budget(client: ChatClient, ledger: Ledger) -> None:
+    """Earlier sessions' spend counts against --max-cost/--max-tokens (the run's budget)."""
+    carry = getattr(getattr(client, "usage", None), "carry", None)
+    if callable(carry):
+        carry(ledger.before.cost_usd, ledger.before.tokens)
 
 
 def session_name(started_at: datetime) -> str:
@@ -249,6 +287,7 @@ class _Run:
         self.config = config
         self.ledger = ledger
         self.collector: RunCollector | None = None
+        self.stage_meter: StageMeter | None = None
         self.pipeline = pipeline
         self.layout = layout
         self.ctx = ctx
@@ -407,6 +446,7 @@ class _Run:
             logger=logger,
             log_interval=self.engine.progress_interval,
             title=self.opts.title or f"asyncgen {self.pipeline.name}",
+            stages=self.stage_meter.rows if self.stage_meter is not None else None,
         )
 
     async def _account(

@@ -83,6 +83,16 @@ async def open_client(
     the engine's and the query stage's worker counts are raised to it.
     """
     if config.llm.mode != "batch":
+        from asyncgen.llm.batch_journal import unfinished_batches
+
+        waiting = await asyncio.to_thread(unfinished_batches, run_dir)
+        if waiting:
+            logger.warning(
+                "%s has %d batches submitted in batch mode and not collected; they are "
+                "paid for. Rerun with --mode batch to use their answers.",
+                run_dir,
+                waiting,
+            )
         yield transport
         return
     from asyncgen.llm.batch_client import open_batch_client

@@ -37,8 +37,10 @@ from asyncgen.interaction.queries import QueryRecord
 from asyncgen.interaction.records import iso, utc_now
 from asyncgen.interaction.stages import (
     StageReport,
+    personas_needed,
     prepare_personas,
     prepare_queries,
+    queries_needed,
     stage_summary,
 )
 from asyncgen.interaction.training import export_training_data, finished_complete
@@ -92,6 +94,21 @@ class InteractionPipeline:
         ctx.logger.info(
             "interaction stages: %d personas, %d queries", len(self.personas), len(self.queries)
         )
+
+    def stage_counts(self) -> dict[str, tuple[int | None, int | None]]:
+        """The stages' expected totals for the progress display (done None: the ledger's
+        requests of that kind): personas, then one query call per persona and one style
+        transfer per query."""
+        settings = self.config.personas
+        personas = len(self.personas) or (0 if settings.personas_file else settings.num_personas)
+        counts: dict[str, tuple[int | None, int | None]] = {
+            "personas": (len(self.personas), personas or None)
+        }
+        if personas and not settings.queries_file:
+            used = personas_needed(self.config, personas)
+            counts["queries"] = (None, used)
+            counts["style transfer"] = (None, used * queries_needed(self.config, personas))
+        return counts
 
     def plan_fingerprint(self) -> dict[str, Any]:
         """Settings that shape the plan (personas, queries, turns, noise, models)."""

@@ -132,7 +132,8 @@ async def prepare_queries(
     report.queries = len(queries)
     if not queries:
         what = f"{path}: no queries could be produced"
-        raise DatasetError(failure_line(what, report.errors, len(personas), report.example_answer))
+        tried = personas_needed(config, len(personas))
+        raise DatasetError(failure_line(what, report.errors, tried, report.example_answer))
     return queries
 
 
@@ -154,6 +155,7 @@ class _QueryStage:
         self.config = config
         self.path = path
         self.report = report
+        self.client = client
         self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
         self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
         self.limit = max(1, min(settings.max_workers, config.engine.max_workers))
@@ -174,6 +176,11 @@ class _QueryStage:
         await bounded_map(one, short, self.limit)
 
     async def _persona(self, persona: Persona, old: list[QueryRecord], need: int) -> None:
+        if getattr(self.client, "budget_exhausted", False):  # --max-cost holds here too
+            self.report.errors.append(
+                f"{persona.persona_id}: budget spent (--max-cost/--max-tokens)"
+            )
+            return
         try:
             texts = await self.writer.write(
                 persona, need - len(old), [q.original_query for q in old]
@@ -189,7 +196,9 @@ class _QueryStage:
             QueryRecord(query_id(persona.persona_id, start + i), persona.persona_id, text)
             for i, text in enumerate(texts)
         ]
-        adapted = [await self._adapt(persona, r) for r in records]
+        # Concurrently: independent calls (the transport's limiter bounds what is in
+        # flight), and in batch mode one round for all of them rather than one per query.
+        adapted = list(await asyncio.gather(*(self._adapt(persona, r) for r in records)))
         await self._keep(persona, adapted, need - len(old))
 
     async def _adapt(self, persona: Persona, record: QueryRecord) -> QueryRecord:

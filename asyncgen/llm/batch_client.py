@@ -31,10 +31,11 @@ import contextlib
 import hashlib
 import logging
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,63 +43,30 @@ from typing import Any
 import orjson
 
 from asyncgen.config.batch import parse_deadline
-from asyncgen.config.llm import LLMSettings, Price
-from asyncgen.errors import LLMError
+from asyncgen.config.llm import LLMSettings
+from asyncgen.errors import LLMError, LLMStatusError
 from asyncgen.llm import wire
 from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
+from asyncgen.llm.batch_costs import BatchCosts
+from asyncgen.llm.batch_earlier import EarlierWork
 from asyncgen.llm.batch_journal import BatchJournal, PartState, input_ids, read_lines
+from asyncgen.llm.batch_parts import (
+    BatchRequestError,
+    Part,
+    Pending,
+    count_tokens,
+    input_line,
+    new_part,
+    split_round,
+)
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
 from asyncgen.llm.transport import Transport
 from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
-from asyncgen.llm.usage import UsageMeter
-from asyncgen.tokens import count_message_tokens
 
 logger = logging.getLogger("asyncgen.llm.batch")
 
 LiveCount = Callable[[], int]
 Progress = Callable[[], tuple[int, int]]
-_URL = b"/v1/chat/completions"
-
-
-class BatchRequestError(LLMError):
-    """A batch request that could not be answered within the resubmission limit."""
-
-
-@dataclass(eq=False)
-class Pending:
-    """One waiting `chat` call."""
-
-    request: ChatRequest
-    handle: ModelHandle
-    payload: bytes
-    digest: str
-    tokens: int  # prompt tokens: an estimate from the body's size until counted
-    future: asyncio.Future[ChatResult]
-    started: float
-    attempts: int = 0
-    settled: bool = False
-
-
-@dataclass(eq=False)
-class _Part:
-    """A part in flight: its record and the requests it answers."""
-
-    state: PartState
-    waiters: dict[str, Pending] = field(default_factory=dict)
-    started: float = 0.0
-    resumed: bool = False
-
-
-def batch_prices(settings: LLMSettings) -> dict[str, Price]:
-    """The price table at batch prices: `batch_input/output`, else `price_share` of online."""
-    share = settings.batch.price_share
-    return {
-        model: Price(
-            input=p.batch_input if p.batch_input is not None else p.input * share,
-            output=p.batch_output if p.batch_output is not None else p.output * share,
-        )
-        for model, p in settings.prices.items()
-    }
 
 
 class BatchClient:
@@ -124,10 +92,9 @@ class BatchClient:
         self.deadline = (
             parse_deadline(self.config.deadline).timestamp() if self.config.deadline else None
         )
-        self.usage = UsageMeter(batch_prices(settings))
-        # One listener list for both meters: the run's ledger hears batch and online charges.
-        self.usage.listeners = transport.usage.listeners
-        self.usage_online_prices = UsageMeter(settings.prices)
+        self.costs = BatchCosts(settings, transport.usage.listeners)
+        self.usage = self.costs.batch  # the engine's ledger hook reads `client.usage`
+        self.usage_online_prices = self.costs.at_online_prices
         self.policy = RetryPolicy.from_settings(settings.retry)
         self.stats = BatchStats(self)
         self.online = False
@@ -145,9 +112,8 @@ class BatchClient:
         self._last_arrival = 0.0
         self._waiting = 0
         self._wake = asyncio.Event()
-        self._cache: dict[str, list[dict[str, Any]]] = {}
-        self._orphans: dict[str, list[tuple[_Part, str]]] = {}
-        self._parts: dict[str, _Part] = {}
+        self._earlier = EarlierWork()
+        self._parts: dict[str, Part] = {}
         self._enqueued: Counter[str] = Counter()
         self._room = asyncio.Condition()
         self._learned_limit: int | None = None
@@ -251,11 +217,9 @@ class BatchClient:
 
     def _enter(self, pending: Pending) -> None:
         """Attach to a resumed batch holding the same request, else join the round."""
-        slots = self._orphans.get(pending.digest)
-        if slots:
-            part, custom_id = slots.pop()
-            if not slots:
-                del self._orphans[pending.digest]
+        slot = self._earlier.take_slot(pending.digest)
+        if slot is not None:
+            part, custom_id = slot
             part.waiters[custom_id] = pending
             return
         if self.online:
@@ -268,11 +232,7 @@ class BatchClient:
 
     def _answer_from_earlier(self, pending: Pending) -> bool:
         """Answer from a batch a previous session already paid for."""
-        lines = self._cache.get(pending.digest)
-        while lines:
-            line = lines.pop()
-            if not lines:
-                del self._cache[pending.digest]
+        while (line := self._earlier.take_answer(pending.digest)) is not None:
             try:
                 result = self._result(pending, line["response"]["body"], count=False)
             except (LLMError, KeyError, TypeError):
@@ -358,38 +318,20 @@ class BatchClient:
                 self._spawn(self._online(pending), "batch-online")
             return
         if self._token_limit() is not None:
-            await asyncio.to_thread(_count_tokens, batch)
+            await asyncio.to_thread(count_tokens, batch)
         round_no = self._next_round
         self._next_round += 1
         self.rounds += 1
-        for index, group in enumerate(self._split(batch)):
-            part = self._new_part(round_no, index, group)
+        groups = split_round(
+            batch,
+            max_requests=self.config.max_requests,
+            max_bytes=self.config.max_bytes,
+            token_limit=self._token_limit(),
+        )
+        for index, group in enumerate(groups):
+            part = new_part(round_no, index, group)
+            self._parts[part.state.name] = part
             self._spawn(self._run_part(part, group), f"batch-{part.state.name}")
-
-    def _split(self, batch: list[Pending]) -> list[list[Pending]]:
-        """Parts: one model each, within requests, bytes and enqueued tokens per batch."""
-        by_model: dict[str, list[Pending]] = {}
-        for pending in batch:
-            by_model.setdefault(pending.handle.model, []).append(pending)
-        limit = self._token_limit()
-        parts: list[list[Pending]] = []
-        for group in by_model.values():
-            current: list[Pending] = []
-            size = tokens = 0
-            for pending in group:
-                line = len(pending.payload) + 120
-                full = len(current) >= self.config.max_requests
-                full = full or size + line > self.config.max_bytes
-                full = full or (limit is not None and tokens + pending.tokens > limit)
-                if current and full:
-                    parts.append(current)
-                    current, size, tokens = [], 0, 0
-                current.append(pending)
-                size += line
-                tokens += pending.tokens
-            if current:
-                parts.append(current)
-        return parts
 
     def _token_limit(self) -> int | None:
         configured = self.config.enqueued_token_limit
@@ -398,32 +340,15 @@ class BatchClient:
             return configured if learned is None else learned
         return min(configured, learned)
 
-    def _new_part(self, round_no: int, index: int, group: list[Pending]) -> _Part:
-        name = f"{round_no:05d}-{index:03d}"
-        state = PartState(
-            name=name,
-            round=round_no,
-            part=index,
-            model=group[0].handle.model,
-            requests=len(group),
-            tokens=sum(p.tokens for p in group),
-            bytes=0,
-        )
-        part = _Part(state)
-        for number, pending in enumerate(group):
-            kind = pending.request.kind.replace("#", "_")
-            part.waiters[f"{pending.digest}-{name}-{number}#{kind}"] = pending
-        self._parts[name] = part
-        return part
-
     # -- one part --------------------------------------------------------------------
 
-    async def _run_part(self, part: _Part, group: list[Pending]) -> None:
+    async def _run_part(self, part: Part, group: list[Pending]) -> None:
         state = part.state
         try:
-            lines = [_line(cid, p.payload) for cid, p in part.waiters.items()]
+            lines = [input_line(cid, p.payload) for cid, p in part.waiters.items()]
             state.extra["written_at"] = self._wall()
             state.bytes = await asyncio.to_thread(self.journal.write_input, state.name, lines)
+            del lines  # on disk now; the part may wait hours
             await self._record(state)
             await self._reserve(state.model, state.tokens)
         except Exception as exc:
@@ -440,7 +365,7 @@ class BatchClient:
             return
         await self._follow(part)
 
-    async def _create(self, part: _Part) -> None:
+    async def _create(self, part: Part) -> None:
         state = part.state
         assert state.file_id is not None
         batch = await self.api.create(
@@ -448,7 +373,7 @@ class BatchClient:
         )
         await self._created(part, batch)
 
-    async def _created(self, part: _Part, batch: dict[str, Any]) -> None:
+    async def _created(self, part: Part, batch: dict[str, Any]) -> None:
         """Record the batch id before anything waits on it."""
         state = part.state
         state.batch_id = str(batch["id"])
@@ -459,7 +384,7 @@ class BatchClient:
         self.batches_created += 1
         part.started = self._clock()
         logger.info(
-            "batch round %d part %d: %s with %d requests (%d tokens)",
+            "batch round %d part %d: %s with %d requests (~%d prompt tokens)",
             state.round,
             state.part,
             state.batch_id,
@@ -475,13 +400,20 @@ class BatchClient:
             "asyncgen_name": state.name,
         }
 
-    async def _follow(self, part: _Part) -> None:
+    async def _follow(self, part: Part) -> None:
         """Poll until the batch ends, download its files, resolve its requests."""
         state = part.state
         assert state.batch_id is not None
         try:
             batch = await self._poll(part)
             outputs, errors = await self._download(state, batch)
+        except LLMStatusError as exc:
+            await self._release(state.model, state.tokens)
+            if exc.status_code == 404 and part.resumed:
+                await self._lose(part, f"the provider no longer knows batch {state.batch_id}")
+            else:
+                self._fail_part(part, exc, recorded=True)
+            return
         except Exception as exc:
             logger.warning("batch %s: %s; resumable from the run directory", state.batch_id, exc)
             await self._release(state.model, state.tokens)
@@ -494,7 +426,7 @@ class BatchClient:
         state.extra["charged"] = True
         await self._record(state)
 
-    async def _poll(self, part: _Part) -> dict[str, Any]:
+    async def _poll(self, part: Part) -> dict[str, Any]:
         """Retrieve until the batch ends; each wait is `poll_share` of the time waited so
         far (within `poll_initial`..`poll_max`), so a poll overshoots a batch's end by at
         most that share, however long batches take."""
@@ -536,7 +468,7 @@ class BatchClient:
 
     def _resolve(
         self,
-        part: _Part,
+        part: Part,
         batch: dict[str, Any],
         outputs: list[dict[str, Any]],
         errors: list[dict[str, Any]],
@@ -551,13 +483,13 @@ class BatchClient:
             custom_id = str(line.get("custom_id"))
             pending = part.waiters.pop(custom_id, None)
             if pending is None:
-                self._orphan_answer(part, custom_id, line)
+                self._earlier.unclaimed(part, custom_id, line)
                 continue
             self._answer_line(pending, line, cancelled_by_us)
         for pending in part.waiters.values():  # in neither file
             self._requeue(pending, "had no answer in the batch's files")
         part.waiters.clear()
-        self._drop_orphans(part)
+        self._earlier.forget_part(part)
 
     def _answer_line(self, pending: Pending, line: dict[str, Any], cancelled_by_us: bool) -> None:
         response = line.get("response")
@@ -585,7 +517,7 @@ class BatchClient:
         own_cancel = code == "batch_cancelled" and cancelled_by_us
         self._requeue(pending, f"ended {code}", count=not own_cancel)
 
-    def _failed_batch(self, part: _Part, batch: dict[str, Any]) -> None:
+    def _failed_batch(self, part: Part, batch: dict[str, Any]) -> None:
         """A batch that failed validation: nothing ran. Queue full → retry; else fail."""
         errors = ((batch.get("errors") or {}).get("data")) or []
         codes = {str(e.get("code")) for e in errors}
@@ -604,14 +536,12 @@ class BatchClient:
             self._settle(pending, error)
 
     def _learn_limit(self, message: str, tokens: int) -> None:
-        import re
-
         found = re.search(r"Limit:\s*([\d,]+)", message)
         limit = int(found[1].replace(",", "")) if found else max(1, tokens // 2)
         self._learned_limit = min(limit, self._learned_limit or limit)
         logger.warning("enqueued-token limit %d; rounds are split to fit", self._learned_limit)
 
-    def _fail_part(self, part: _Part, exc: Exception, *, recorded: bool = False) -> None:
+    def _fail_part(self, part: Part, exc: Exception, *, recorded: bool = False) -> None:
         """A part that could not be submitted or followed: its waiters get the error."""
         error = exc if isinstance(exc, LLMError) else LLMError(f"batch mode: {exc}")
         if not recorded and part.state.state == "written":
@@ -633,14 +563,8 @@ class BatchClient:
             for line in lines:
                 response = line.get("response")
                 body = response.get("body") if isinstance(response, dict) else None
-                usage = body.get("usage") if isinstance(body, dict) else None
-                if not isinstance(usage, dict):
-                    continue
-                tokens_in = int(usage.get("prompt_tokens") or 0)
-                tokens_out = int(usage.get("completion_tokens") or 0)
                 kind = str(line.get("custom_id", "")).rpartition("#")[2] or "generic"
-                self.usage.add(state.model, tokens_in, tokens_out, kind=kind)
-                self.usage_online_prices.add(state.model, tokens_in, tokens_out)
+                self.costs.charge_body(state.model, body, kind=kind)
             state.extra["charged"] = True
             self.journal.record(state)
         self._uncharged.clear()
@@ -653,15 +577,12 @@ class BatchClient:
         )
         model = pending.handle.model
         if count:
-            self.usage.add(
+            self.costs.charge(
                 model,
                 completion.prompt_tokens,
                 completion.completion_tokens,
                 cached=completion.cached_tokens,
                 kind=pending.request.kind,
-            )
-            self.usage_online_prices.add(
-                model, completion.prompt_tokens, completion.completion_tokens
             )
         return ChatResult(
             content=completion.content,
@@ -679,21 +600,13 @@ class BatchClient:
 
     def _bill_bad_answer(self, pending: Pending, body: Any, exc: LLMError, *, final: bool) -> None:
         """An answer that arrived but is unusable (empty, cut, broken) is billed all the same."""
-        usage = body.get("usage") if isinstance(body, dict) else None
-        if not isinstance(usage, dict):
-            return
-        tokens_in = int(usage.get("prompt_tokens") or 0)
-        tokens_out = int(usage.get("completion_tokens") or 0)
-        model = pending.handle.model
-        self.usage.add(
-            model,
-            tokens_in,
-            tokens_out,
+        self.costs.charge_body(
+            pending.handle.model,
+            body,
             kind=pending.request.kind,
             outcome=failure_cause(exc),
             final=final,
         )
-        self.usage_online_prices.add(model, tokens_in, tokens_out)
 
     def _info(self, pending: Pending) -> dict[str, Any]:
         return {"base_url": self.api.base_url, "model": pending.handle.model, "mode": "batch"}
@@ -706,26 +619,40 @@ class BatchClient:
             state.state = "abandoned"  # never uploaded: nothing was paid
             await self._record(state)
             return
-        if state.state == "abandoned":
+        if state.state in ("abandoned", "lost"):
             return
         if state.state == "done":
             if state.output:
                 lines = await asyncio.to_thread(read_lines, self.journal.parts_dir / state.output)
                 for line in lines:
-                    self._keep_answer(line)
+                    self._earlier.keep(line)
                 if not state.extra.get("charged"):  # killed between download and resolve
                     self._uncharged.append((state, lines))
             return
-        part = _Part(state, resumed=True)
+        part = Part(state, resumed=True)
         created = state.created_at or state.extra.get("written_at") or self._wall()
         part.started = self._clock() - max(0.0, self._wall() - float(created))
         self._parts[state.name] = part
         for custom_id in await asyncio.to_thread(input_ids, self.journal.input_path(state.name)):
-            self._orphans.setdefault(custom_id.split("-", 1)[0], []).append((part, custom_id))
+            self._earlier.add_slot(part, custom_id)
         self._enqueued[state.model] += state.tokens
         self._spawn(self._resume(part), f"batch-resume-{state.name}")
 
-    async def _resume(self, part: _Part) -> None:
+    async def _resume(self, part: Part) -> None:
+        state = part.state
+        try:
+            await self._recreate_if_needed(part)
+        except LLMStatusError as exc:
+            if exc.status_code not in (400, 404):
+                raise
+            await self._release(state.model, state.tokens)
+            await self._lose(part, f"its input file is gone ({exc})")
+            return
+        logger.info("resuming batch %s (round %d part %d)", state.batch_id, state.round, state.part)
+        await self._follow(part)
+
+    async def _recreate_if_needed(self, part: Part) -> None:
+        """A part uploaded but not recorded as created: find its batch, else create it."""
         state = part.state
         if state.state == "uploaded":
             since = float(state.extra.get("written_at") or 0) - 3600
@@ -737,32 +664,25 @@ class BatchClient:
                 await self._created(part, found)
             else:
                 await self._create(part)
-        logger.info("resuming batch %s (round %d part %d)", state.batch_id, state.round, state.part)
-        await self._follow(part)
 
-    def _keep_answer(self, line: dict[str, Any]) -> None:
-        response = line.get("response")
-        if isinstance(response, dict) and response.get("status_code") == 200:
-            digest = str(line.get("custom_id")).split("-", 1)[0]
-            self._cache.setdefault(digest, []).append(line)
-
-    def _orphan_answer(self, part: _Part, custom_id: str, line: dict[str, Any]) -> None:
-        """An answer of a resumed batch no restarted conversation has asked for yet."""
-        digest = custom_id.split("-", 1)[0]
-        slots = self._orphans.get(digest)
-        if slots and (part, custom_id) in slots:
-            slots.remove((part, custom_id))
-            if not slots:
-                del self._orphans[digest]
-        self._keep_answer(line)
-
-    def _drop_orphans(self, part: _Part) -> None:
-        for digest in list(self._orphans):
-            kept = [s for s in self._orphans[digest] if s[0] is not part]
-            if kept:
-                self._orphans[digest] = kept
-            else:
-                del self._orphans[digest]
+    async def _lose(self, part: Part, why: str) -> None:
+        """A recorded batch the provider cannot find (deleted, another account, or an
+        embedded simulator that stopped with the killed run): nothing of it can be
+        collected, so its requests are submitted again."""
+        state = part.state
+        logger.warning(
+            "batch round %d part %d: %s; its requests go into a new round",
+            state.round,
+            state.part,
+            why,
+        )
+        state.state = "lost"
+        state.extra["lost"] = why
+        await self._record(state)
+        self._earlier.forget_part(part)
+        for pending in list(part.waiters.values()):
+            self._requeue(pending, "was in a lost batch", count=False)
+        part.waiters.clear()
 
     # -- limits, deadline, online fallback -------------------------------------------
 
@@ -826,7 +746,7 @@ class BatchClient:
         self._gather = []
         for pending in waiting:
             self._spawn(self._online(pending), "batch-online")
-        self._orphans.clear()  # later requests go online, not to cancelled batches
+        self._earlier.forget_slots()
 
     async def _online(self, pending: Pending) -> None:
         try:
@@ -880,7 +800,7 @@ class BatchClient:
             "online_requests": self.online_requests,
             "cost_usd_batch": round(self.usage.cost_usd, 6),
             "cost_usd_at_online_prices": round(at_online, 6),
-            "saving_usd": round(at_online - self.usage.cost_usd, 6),
+            "saving_usd": round(self.costs.saving_usd, 6),
             "deadline": None
             if self.deadline is None
             else datetime.fromtimestamp(self.deadline).astimezone().isoformat(timespec="seconds"),
@@ -908,25 +828,6 @@ class BatchStats:
         data["usage_by_model_batch"] = usage.snapshot()
         data["batch"] = client.progress()
         return data
-
-
-def _count_tokens(batch: list[Pending]) -> None:
-    """Prompt tokens by the tokenizer (the enqueued-token limit counts them exactly)."""
-    for pending in batch:
-        pending.tokens = count_message_tokens(pending.request.messages)
-
-
-def _line(custom_id: str, payload: bytes) -> bytes:
-    """One input line; the body is the exact JSON the online call would send."""
-    return (
-        b'{"custom_id":'
-        + orjson.dumps(custom_id)
-        + b',"method":"POST","url":"'
-        + _URL
-        + b'","body":'
-        + payload
-        + b"}\n"
-    )
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,8 @@
     RUN/batch/parts/R-P.json            its state, rewritten atomically at each step:
                                         written → uploaded (file_id) → created (batch_id)
                                         → done (status, output/error files) | abandoned
+                                        (never uploaded) | lost (the provider has no such
+                                        batch or file any more: its requests go again)
     RUN/batch/parts/R-P.output.jsonl    the provider's output file, as downloaded
     RUN/batch/parts/R-P.errors.jsonl    the provider's error file
 
@@ -26,7 +28,7 @@ import orjson
 
 from asyncgen.errors import StoreError
 
-STATES = ("written", "uploaded", "created", "done", "abandoned")
+STATES = ("written", "uploaded", "created", "done", "abandoned", "lost")
 
 
 @dataclass
@@ -148,3 +150,20 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 def input_ids(path: Path) -> list[str]:
     """The custom ids of a part's input file, in order."""
     return [str(e.get("custom_id")) for e in read_lines(path)]
+
+
+def unfinished_batches(run_dir: Path) -> int:
+    """Batches a run submitted (or may have) whose answers were never collected."""
+    folder = run_dir / "batch" / "parts"
+    if not folder.is_dir():
+        return 0
+    count = 0
+    for path in folder.glob("*.json"):
+        if path.name.startswith("."):
+            continue
+        try:
+            state = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        count += state.get("state") in ("uploaded", "created")
+    return count

@@ -26,15 +26,22 @@ from __future__ import annotations
 import math
 from collections import deque
 
-DECREASE = 0.97  # rate after one 429 event, as a share of the rate before it
+DECREASE = 0.95  # learned rate after one 429 event, as a share of the rate before it
+KNOWN_DECREASE = 0.99  # margin after one on a known limit: a stated limit is nearly right,
+# and a refusal at its edge costs one retry (the endpoint says how long), not a slowdown
 RECOVER = 0.05  # growth per quiet second while below the rate of the last event (x DECREASE)
-PROBE = 0.004  # growth per quiet second beyond it: slowly looking for more
+PROBE = 0.004  # margin's growth per quiet second beyond it: slowly looking for more
+CEILING_PROBE = 0.02  # a learned rate's: nothing stated it, so it looks harder
 QUIET = 1.0  # seconds after an event before the rate grows again
 EVENT_GAP = 1.0  # at most one event per this long: a window remembers the sends before it
 MIN_MARGIN = 0.05
-JUMP_BELOW = 0.85  # admitted below this share of what was sent: jump down to it
+JUMP_BELOW = 0.85  # admitted below this share of what was sent: jump down to it (at most
+# halving per event: a short measurement must not collapse the rate)
 MEASURE_SECONDS = 5.0  # window over which the admitted rate is measured
 MIN_SPAN = 1.0  # a refusal within the first second: the endpoint's second was full
+MEASURED = 2.0  # seconds of history a closed window's jump needs
+RECLOSED = 10.0  # a window that shuts again within this long after the last: too fast
+RECLOSED_DECREASE = 0.9
 
 
 class RateControl:
@@ -48,6 +55,7 @@ class RateControl:
         self.events = 0
         self._updated = now
         self._last_event = -math.inf
+        self._last_closed = -math.inf
         self._sends: deque[float] = deque()
         self._refusals: deque[float] = deque()
         self._first_send: float | None = None
@@ -68,7 +76,9 @@ class RateControl:
                 if self.margin < 1.0:
                     self.margin = min(1.0, _grow(self.margin, self._margin_plateau, elapsed))
                 if self.ceiling is not None:
-                    self.ceiling = _grow(self.ceiling, self._ceiling_plateau, elapsed)
+                    self.ceiling = _grow(
+                        self.ceiling, self._ceiling_plateau, elapsed, CEILING_PROBE
+                    )
         return self.margin, self.ceiling
 
     def on_refusal(self, now: float, sent_at: float, known_rate: float | None) -> bool:
@@ -91,33 +101,43 @@ class RateControl:
         if known_rate is not None:
             self._margin_plateau = self.margin
             if mostly_refused:
-                self.margin = self._margin_plateau = admitted / known_rate
+                self.margin = self._margin_plateau = max(admitted / known_rate, self.margin / 2)
             else:
-                self.margin *= DECREASE
+                self.margin *= KNOWN_DECREASE
             self.margin = max(MIN_MARGIN, self.margin)
         elif self.ceiling is None:
             self.ceiling = self._ceiling_plateau = max(admitted, 0.1)
         else:
             self._ceiling_plateau = self.ceiling
             if mostly_refused:
-                self.ceiling = self._ceiling_plateau = max(admitted, 0.1)
+                self.ceiling = self._ceiling_plateau = max(admitted, self.ceiling / 2)
             else:
                 self.ceiling *= DECREASE
         return True
 
     def on_closed_window(self, now: float, known_rate: float | None) -> None:
-        """A run of refusals (the endpoint refuses everything now): the rate drops at once to
-        what the endpoint admitted since the last event, whatever share it refused."""
-        admitted, _ = self._rates(now)
-        self._last_event = now
+        """A run of refusals with no answer between (a window that refuses everything until
+        it resets): one event. The rate jumps down only when the seconds before it show
+        the endpoint turning away a good share of what was sent; a fixed window that
+        closes after a burst says nothing about the rate, and the refusals that follow
+        until it reopens are the same event."""
+        admitted, sent = self._rates(now)
+        measured = now - max(self._first_send or now, self._last_event) >= MEASURED
+        mostly_refused = measured and admitted < JUMP_BELOW * sent
+        again = now - self._last_closed < RECLOSED  # it shut again soon after reopening
+        self._last_event = self._last_closed = now
         self.events += 1
         if known_rate is not None:
-            self.margin = self._margin_plateau = max(
-                MIN_MARGIN, min(self.margin, admitted / known_rate)
-            )
-        else:
-            rate = max(admitted, 0.1)
-            self.ceiling = self._ceiling_plateau = min(self.ceiling or rate, rate)
+            if mostly_refused:
+                self.margin = self._margin_plateau = max(admitted / known_rate, self.margin / 2)
+            else:
+                self.margin *= RECLOSED_DECREASE if again else KNOWN_DECREASE
+            self.margin = max(MIN_MARGIN, self.margin)
+        elif self.ceiling is not None:
+            if mostly_refused:
+                self.ceiling = self._ceiling_plateau = max(admitted, self.ceiling / 2)
+            else:
+                self.ceiling *= RECLOSED_DECREASE if again else DECREASE
 
     def admitted_rate(self, now: float) -> float:
         """Requests/s the endpoint accepted lately (sends minus refusals)."""
@@ -143,9 +163,9 @@ class RateControl:
             times.popleft()
 
 
-def _grow(value: float, plateau: float, seconds: float) -> float:
+def _grow(value: float, plateau: float, seconds: float, probe: float = PROBE) -> float:
     """Quiet-time growth: fast back toward just under the last event's rate, slow beyond."""
-    fast_to = plateau * DECREASE
+    fast_to = plateau * KNOWN_DECREASE
     if value < fast_to:
         return min(fast_to, value * math.pow(1.0 + RECOVER, seconds))
-    return value * math.pow(1.0 + PROBE, seconds)
+    return value * math.pow(1.0 + probe, seconds)

@@ -13,11 +13,11 @@ Header families (each read into one `RateLimitInfo`, resets as seconds from now)
 - Groq: OpenAI's names, but ``limit-requests`` counts a day: recognised by its refill
   (``reset`` long past a minute's worth), it is reported as `daily_requests`, never RPM.
 - Together: ``x-ratelimit-{limit,remaining,reset}`` (requests) and
-  ``x-tokenlimit-{limit,remaining}`` (tokens).
-- LiteLLM proxy (any ``x-litellm-*`` header): its ``x-ratelimit-*`` are the upstream's,
-  passed through (they equal the ``llm_provider-x-ratelimit-*`` copies) and describe a
-  server asyncgen does not talk to, so they are dropped; only values that differ from
-  the upstream copy (a proxy key's own limits) are kept.
+  ``x-tokenlimit-{limit,remaining}`` (tokens), per second: read as 60 x per minute.
+- LiteLLM proxy (``x-litellm-*`` or ``llm_provider-*`` headers): its ``x-ratelimit-*``
+  are the upstream's, passed through (they equal the ``llm_provider-x-ratelimit-*``
+  copies) and describe a server asyncgen does not talk to, so they are dropped; only
+  values that differ from the upstream copy (a proxy key's own limits) are kept.
 
 Retry hints: ``retry-after-ms``, ``retry-after`` (seconds or HTTP date),
 ``llm_provider-retry-after`` and OpenAI's "Please try again in 20ms" in a 429 message.
@@ -37,6 +37,8 @@ _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*(ms|s|seconds?|milliseconds?)\b", re.I)
 MAX_RETRY_AFTER = 300.0
+PROXY_ADVICE_CAP = 10.0  # a LiteLLM router answers "llm_provider-retry-after: 60" whatever
+# its window has left (its deployment cooldown); a refusal is free, so ask again sooner
 MINUTE = 60.0
 _EPOCH_MS = 1e12  # a reset this large is a Unix time in milliseconds
 _EPOCH_S = 1e9  # ... in seconds
@@ -190,17 +192,20 @@ def _read_anthropic(
 def _read_together_openrouter(
     headers: Mapping[str, str], values: dict[str, object], now: float | None
 ) -> None:
+    """Unsuffixed ``x-ratelimit-*``: OpenRouter's per-minute window ending at an epoch-ms
+    moment, or Together's per-second limits (also ``x-tokenlimit-*``), read as per minute."""
     limit = _positive(_count(headers, "x-ratelimit-limit"))
+    raw_reset = headers.get("x-ratelimit-reset", "")
+    per_second = (parse_duration(raw_reset) or 0.0) < _EPOCH_S  # not OpenRouter: Together
+    scale = 60 if per_second else 1
     if limit is not None or headers.get("x-ratelimit-remaining") is not None:
-        reset = _reset(headers, "x-ratelimit-reset", now)
-        raw_reset = headers.get("x-ratelimit-reset", "")
-        absolute = (parse_duration(raw_reset) or 0.0) >= _EPOCH_S
-        _put(values, "limit_requests", limit)
+        _put(values, "limit_requests", None if limit is None else limit * scale)
         _put(values, "remaining_requests", _count(headers, "x-ratelimit-remaining"))
-        _put(values, "reset_requests", reset)
-        if absolute:  # OpenRouter: a window that ends at a moment, refilled all at once
+        _put(values, "reset_requests", _reset(headers, "x-ratelimit-reset", now))
+        if not per_second:  # a window that ends at a moment, refilled all at once
             values["fixed_window_requests"] = True
-    _put(values, "limit_tokens", _positive(_count(headers, "x-tokenlimit-limit")))
+    token_limit = _positive(_count(headers, "x-tokenlimit-limit"))
+    _put(values, "limit_tokens", None if token_limit is None else token_limit * 60)
     _put(values, "remaining_tokens", _count(headers, "x-tokenlimit-remaining"))
 
 
@@ -217,9 +222,11 @@ def _classify_requests(values: dict[str, object]) -> None:
 
 
 def _is_litellm(headers: Mapping[str, str]) -> bool:
-    if isinstance(headers, dict):
-        return any(name.startswith("x-litellm-") for name in headers)
-    return any(str(name).lower().startswith("x-litellm-") for name in headers)
+    """A LiteLLM proxy: its own ``x-litellm-*`` headers, or upstream ``llm_provider-`` copies."""
+    return any(str(name).lower().startswith(_PROXY_MARKS) for name in headers)
+
+
+_PROXY_MARKS = ("x-litellm-", "llm_provider-")
 
 
 def _own_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -267,7 +274,7 @@ def parse_retry_after(
     """Seconds the endpoint asks us to wait, or None when it gives no hint.
 
     In order: ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date),
-    ``llm_provider-retry-after`` (a LiteLLM proxy passing its upstream's on), then
+    ``llm_provider-retry-after`` (a LiteLLM proxy's; at most `PROXY_ADVICE_CAP`), then
     "try again in 20ms" / "1.5s" in the error `message` (OpenAI). Absurd values
     (negative, over five minutes) are ignored so one bad header cannot stall a run.
     """
@@ -277,12 +284,16 @@ def parse_retry_after(
             return _sane(float(raw_ms) / 1000.0)
         except ValueError:
             pass
-    for name in ("retry-after", "llm_provider-retry-after"):
-        raw = headers.get(name)
-        if raw is not None:
-            seconds = _seconds_or_date(raw, now)
-            if seconds is not None:
-                return seconds
+    raw = headers.get("retry-after")
+    if raw is not None:
+        seconds = _seconds_or_date(raw, now)
+        if seconds is not None:
+            return seconds
+    raw = headers.get("llm_provider-retry-after")
+    if raw is not None:
+        seconds = _seconds_or_date(raw, now)
+        if seconds is not None:  # LiteLLM's cooldown (a constant 60): ask again sooner
+            return min(seconds, PROXY_ADVICE_CAP)
     if message:
         return retry_after_in_message(message)
     return None

@@ -381,7 +381,10 @@ class RateLimiter:
                 capacity = max(1.0, rate * self._burst)
                 learned = limit is None  # a rate learned from 429s: those sends were judged
                 ahead = 0.0 if learned else self._ahead_of_pace(rate, now, tokens=dim != "requests")
-                self._buckets[dim] = TokenBucket(rate, capacity, now, level=capacity - ahead)
+                # starting at one request's worth, not a full burst: a sliding window counts
+                # the burst and the first second's pacing together
+                start = min(capacity, 1.0 if dim == "requests" else capacity)
+                self._buckets[dim] = TokenBucket(rate, capacity, now, level=start - ahead)
             else:
                 bucket.reshape(rate, max(1.0, rate * self._burst), now)
         if not self.is_adaptive:
@@ -405,7 +408,10 @@ class RateLimiter:
         known = self.rpm_limit
         if not self._settings.adaptive and known is None and self.tpm_limit is None:
             return  # measuring mode: nothing may pace the sends
-        if self.control.on_refusal(now, permit.sent_at, None if known is None else known / 60.0):
+        closed = self._streak > HOLD_AFTER  # the window is shut: the same event until it opens
+        if not closed and self.control.on_refusal(
+            now, permit.sent_at, None if known is None else known / 60.0
+        ):
             if self._burst > MIN_BURST:
                 self._burst = MIN_BURST  # the endpoint counts short windows: no more bursts
             was_adaptive = "requests" not in self._buckets
@@ -436,6 +442,8 @@ class RateLimiter:
         for dim, value in readings.items():
             if value and value != self._learned[dim]:
                 self._learned[dim], changed = value, True
+        if info.daily_requests is not None and self._learned["requests"] == info.daily_requests:
+            self._learned["requests"], changed = None, True  # taken for RPM before: a day's
         if changed:
             self._reshape()
             logger.info(

@@ -62,6 +62,8 @@ class UsageMeter:
         self.tokens_out = 0
         self.cost_usd = 0.0
         self.listeners: list[ChargeListener] = []
+        self.carried_cost = 0.0
+        self.carried_tokens = 0
 
     def price_of(self, model: str) -> Price | None:
         """The price entry for `model`, also matching ``provider/model`` names by their tail."""
@@ -111,12 +113,21 @@ class UsageMeter:
         for listener in self.listeners:
             listener(charge)
 
+    def carry(self, cost_usd: float, tokens: int) -> None:
+        """What earlier sessions of the run spent (from its ledger): budgets are the run's,
+        so a killed and resumed run cannot spend its budget once per session."""
+        self.carried_cost = cost_usd
+        self.carried_tokens = tokens
+
     @property
     def budget_exhausted(self) -> bool:
-        """True once `max_cost` dollars or `max_tokens` tokens (in + out) are spent."""
-        if self.max_cost is not None and self.cost_usd >= self.max_cost:
+        """True once `max_cost` dollars or `max_tokens` tokens (in + out) are spent, earlier
+        sessions' spend (`carry`) included."""
+        spent = self.cost_usd + self.carried_cost
+        if self.max_cost is not None and spent >= self.max_cost:
             return True
-        return self.max_tokens is not None and self.tokens_in + self.tokens_out >= self.max_tokens
+        tokens = self.tokens_in + self.tokens_out + self.carried_tokens
+        return self.max_tokens is not None and tokens >= self.max_tokens
 
     def projected_cost(self, done: int, target: int) -> float:
         """Cost of `target` units if each costs what the `done` ones did on average."""

@@ -4,15 +4,14 @@ Every record, reject and failure of a run becomes one entry. The index holds onl
 filters and the list need (a few small columns, categorical values dictionary-coded);
 the reader's full entries are gzip-compressed in chunks of `CHUNK_SIZE`, so a page over
 10,000 conversations parses a small index at once and inflates one chunk per opened
-conversation.
+conversation. A noised turn keeps its clean and sent text; the page diffs the two words
+when the conversation is opened (difflib over every turn of 10,000 records cost seconds).
 """
 
 from __future__ import annotations
 
 import base64
-import difflib
 import gzip
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +23,6 @@ CHUNK_SIZE = 200
 RAW_LIMIT = 6000
 SNIPPET_LIMIT = 160
 ACCEPTED, REJECTED, FAILED = "Accepted", "Rejected", "Failed"
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 
 # (column, label, kind): "one" holds one value per entry, "many" a list, "num" a number
 FACETS: tuple[tuple[str, str, str], ...] = (
@@ -43,22 +41,6 @@ FACETS: tuple[tuple[str, str, str], ...] = (
     ("turns", "Turns", "num"),
     ("score", "Judge score", "num"),
 )
-
-
-def diff_segments(clean: str, noisy: str) -> list[list[str]]:
-    """Word-level edit script from clean to noisy: ["=", text], ["-", text] or ["+", text]."""
-    a, b = _TOKEN.findall(clean), _TOKEN.findall(noisy)
-    segments: list[list[str]] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            segments.append(["=", "".join(a[i1:i2])])
-            continue
-        if i2 > i1:
-            segments.append(["-", "".join(a[i1:i2])])
-        if j2 > j1:
-            segments.append(["+", "".join(b[j1:j2])])
-    return segments
 
 
 def judge_scores(record: dict[str, Any]) -> dict[str, float]:
@@ -114,7 +96,7 @@ class BrowserData:
             "reason_text": str(entry.get("reason") or "unknown"),
             "nearest_id": entry.get("nearest_id"),
             "similarity": entry.get("score"),
-            "error": data.get("error") or detail.get("error"),
+            "error": entry.get("message") or data.get("error") or detail.get("error"),
             "raw": _cut(entry.get("raw")),
             "attempts": entry.get("attempts") or data.get("attempts"),
         }
@@ -247,7 +229,7 @@ def _interaction_entry(record: dict[str, Any]) -> dict[str, Any]:
             turn: dict[str, Any] = {"user": text}
             clean = meta.get("clean_content") if meta.get("was_noised") else None
             if isinstance(clean, str) and clean != text:
-                turn.update(clean=clean, diff=diff_segments(clean, text))
+                turn["clean"] = clean
                 turn["noise"] = {
                     "type": _plain(meta.get("noise_type")),
                     "strategies": [label(str(s)) for s in meta.get("applied_strategies") or []],
@@ -305,7 +287,7 @@ def _dialogue_entry(record: dict[str, Any]) -> dict[str, Any]:
         if isinstance(noisy, str) and noisy and noisy != clean:
             versions = [v for v in raw.get("noise") or [] if isinstance(v, dict)]
             first = versions[0] if versions else {}
-            turn.update(clean=clean, diff=diff_segments(clean, noisy))
+            turn["clean"] = clean
             turn["noise"] = {
                 "type": _plain(first.get("noise_type")),
                 "strategies": [label(str(s)) for s in first.get("applied_strategies") or []],

@@ -115,7 +115,8 @@ def _causes(report: dict[str, Any], key: str, title: str, path: str) -> dict[str
         {"label": label(cause), "value": n, "display": count(n)}
         for cause, n in sorted(causes.items(), key=lambda kv: -kv[1])
     ]
-    verdict = GOOD if total == 0 else WARN if outcomes and total / outcomes < 0.2 else BAD
+    rate = total / outcomes if outcomes else 0.0
+    verdict = GOOD if rate < 0.05 else WARN if rate < 0.2 else BAD
     detail = "none" if not total else f"{share(total / outcomes)} of outcomes, replaced"
     return _tile(
         key,
@@ -160,6 +161,11 @@ def _cost(report: dict[str, Any]) -> dict[str, Any]:
         detail += f"; {count(cost['tokens_per_record'])} tokens per record"
     if report.get("simulated"):
         detail += " (simulator, at the configured prices)"
+    stages = cost.get("by_stage") or {}
+    parts = [
+        {"label": label(kind), "value": spend["cost_usd"], "display": money(spend["cost_usd"])}
+        for kind, spend in sorted(stages.items(), key=lambda kv: -kv[1].get("cost_usd", 0.0))
+    ]
     return _tile(
         "cost",
         "Cost per accepted record",
@@ -168,6 +174,7 @@ def _cost(report: dict[str, Any]) -> dict[str, Any]:
         money(value),
         INFO,
         detail=detail,
+        parts=parts or None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 LABELS: dict[str, str] = {
     # dimensions
     "services": "Services",
@@ -33,6 +35,16 @@ LABELS: dict[str, str] = {
     "incomplete_information": "Incomplete information",
     "semantic_ambiguity": "Semantic ambiguity",
     "rule_based": "Rule-based",
+    # prompt kinds (spend by stage)
+    "dialogue_scenario": "Scenario writing",
+    "dialogue_generation": "Dialogue writing",
+    "assistant": "Assistant turns",
+    "user_feedback": "User-model turns",
+    "query_generation": "Query writing",
+    "style_transfer": "Query style transfer",
+    "intent_extraction": "Intent extraction",
+    "semantic_noise": "Semantic noise",
+    "judge": "Judge",
     # judge criteria
     "persona_adherence": "Persona adherence",
     "naturalness": "Naturalness",
@@ -46,6 +58,7 @@ LABELS: dict[str, str] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def label(key: str) -> str:
     """The plain-language name of a key: a known label, else the key in words."""
     if key in LABELS:

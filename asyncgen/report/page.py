@@ -121,10 +121,10 @@ def _overview(report: dict[str, Any], live: bool) -> str:
         )
     tiles = "".join(_tile(t) for t in report["headline"])
     return (
-        f"{banner}<h2>Headline</h2><div class='strip'>{tiles}</div>"
-        f"<h2>Largest gaps to the plan</h2>{_gaps(report)}"
+        f"{banner}<h2>Headline</h2><div class='strip'>{tiles}</div><div class='pair'>"
+        f"<div><h2>Largest gaps to the plan</h2>{_gaps(report)}</div>"
+        f"<div><h2>Noise</h2>{_noise_summary(report)}</div></div>"
         f"<h2>Diversity against reference text</h2>{_diversity(report)}"
-        f"<h2>Noise</h2>{_noise_summary(report)}"
     )
 
 
@@ -312,7 +312,8 @@ def _browser_shell(browser: BrowserData | None) -> str:
         "<div class='count'><span id='count-text'></span><span id='search-progress' "
         "class='muted'></span></div><div id='list' class='list'></div></div>"
         "<div id='reader' class='reader'><p class='empty'>Choose a conversation on the left "
-        "to read it with its persona, scenario, emotions and noise edits.</p></div></div>"
+        "to read it with its persona, scenario, emotions and noise edits (↑ and ↓ step "
+        "through the list; the address links to the open conversation).</p></div></div>"
     )
 
 

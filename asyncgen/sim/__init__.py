@@ -19,11 +19,14 @@ if TYPE_CHECKING:
         start_simulator,
     )
     from asyncgen.sim.faults import FAULT_KINDS
-    from asyncgen.sim.ratelimit import RateLimiter, format_duration
+    from asyncgen.sim.profiles import PROFILES
+    from asyncgen.sim.ratelimit import ALGORITHMS, RateLimiter, format_duration
     from asyncgen.sim.stats import SimStats
 
 __all__ = [
+    "ALGORITHMS",
     "FAULT_KINDS",
+    "PROFILES",
     "RateLimiter",
     "RunningSimulator",
     "SimApp",
@@ -35,7 +38,9 @@ __all__ = [
 ]
 
 _HOMES = {
+    "ALGORITHMS": "ratelimit",
     "FAULT_KINDS": "faults",
+    "PROFILES": "profiles",
     "RateLimiter": "ratelimit",
     "RunningSimulator": "embedded",
     "SimApp": "app",

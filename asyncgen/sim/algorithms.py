@@ -17,7 +17,8 @@ every admitted request of a paced client):
   ≤ sub_cap + rate·t (and ≤ limit + rate·t).
 - `RollingWindow` (``rolling``): admitted cost in every window (now − period, now] ≤
   `limit`, and in every window (now − sub_window, now] ≤ ``ceil(limit · sub_window /
-  period)``: a sliding log, exact to the request.
+  period)``: a sliding log (requests of the same millisecond share an entry, which only
+  ever refuses a millisecond early, never admits more).
 - `FixedWindow` (``fixed_minute``, ``fixed_10s``): admitted cost within each clock-aligned
   window [k·P, (k+1)·P) of UNIX time ≤ the window's limit (``fixed_10s``: limit / 6,
   rounded up, per 10 s, as Azure OpenAI evaluates per-minute quotas).
@@ -137,20 +138,26 @@ class TokenBucket:
 
 
 class SlidingLog:
-    """Admitted cost over the last `span` seconds, exactly: a log of (time, cost)."""
+    """Admitted cost over the last `span` seconds: a log of [latest time, cost, millisecond].
+
+    Requests within the same millisecond share one entry, which ages out with the latest
+    of them: the window may hold a cost up to 1 ms longer than its own request would (a
+    refusal at most a millisecond early), never less, so it never admits more than
+    `limit`; and a busy window holds at most `span` × 1,000 entries.
+    """
 
     def __init__(self, limit: int, span: float, *, oversize_when_empty: bool) -> None:
         self.limit = limit
         self.span = span
         self.oversize_when_empty = oversize_when_empty
         self.total = 0
-        self.log: deque[tuple[float, int]] = deque()
+        self.log: deque[list[float]] = deque()
 
     def _expire(self, now: float) -> None:
         cutoff = now - self.span
         log = self.log
         while log and log[0][0] <= cutoff:
-            self.total -= log.popleft()[1]
+            self.total -= int(log.popleft()[1])
 
     def wait_for(self, cost: int, now: float) -> float:
         """Seconds until enough of the log has aged out for `cost` to fit."""
@@ -160,17 +167,24 @@ class SlidingLog:
         excess = self.total + min(cost, self.limit) - self.limit
         if excess <= 0:
             return 0.0
-        freed = 0
-        for stamp, spent in self.log:
+        freed = 0.0
+        for stamp, spent, _ in self.log:
             freed += spent
             if freed >= excess:
                 return max(_EPSILON, stamp + self.span - now)
         return NEVER  # unreachable: the whole log frees `total` >= excess
 
     def commit(self, cost: int, now: float) -> None:
-        """Log `cost` at `now`."""
+        """Log `cost` at `now` (into this millisecond's entry when there is one)."""
         self._expire(now)
-        self.log.append((now, cost))
+        millisecond = float(math.floor(now * 1000))
+        log = self.log
+        if log and log[-1][2] == millisecond:
+            last = log[-1]
+            last[0] = now
+            last[1] += cost
+        else:
+            log.append([now, float(cost), millisecond])
         self.total += cost
 
     def state(self, now: float) -> tuple[int, float]:

@@ -23,15 +23,17 @@ from asyncgen.config.sim import RetryAfterStyle, SimSettings
 from asyncgen.prompts import KIND_HEADER
 from asyncgen.sim.batch_api import PREFIXES as BATCH_PREFIXES
 from asyncgen.sim.batch_api import BatchRoutes
+from asyncgen.sim.choices import build_choices
 from asyncgen.sim.content import Answer, Answerer
 from asyncgen.sim.dialects import HeaderList, dialect
 from asyncgen.sim.error_shapes import ERROR_SHAPES
 from asyncgen.sim.faults import FaultPlan
 from asyncgen.sim.messages import rate_limit_message, too_large_message
+from asyncgen.sim.outcomes import STATUS_FAULTS
 from asyncgen.sim.profiles import PROFILES
 from asyncgen.sim.ratelimit import Admission, DimensionState, RateLimiter, retry_after_headers
 from asyncgen.sim.reply import Reply, send_json
-from asyncgen.sim.request import ChatCall, RequestError, parse_chat_call
+from asyncgen.sim.request import ChatCall, RequestError, Validation, parse_chat_call
 from asyncgen.sim.responders import known_kinds
 from asyncgen.sim.stats import SimStats
 from asyncgen.sim.wire import models_body
@@ -82,6 +84,9 @@ class SimApp:
         self.retry_after_style: RetryAfterStyle = settings.retry_after or self.profile.retry_after
         self._dialect = dialect(self.profile.dialect)
         self._error_shape = ERROR_SHAPES[self.profile.errors]
+        strict = self.profile.strict if settings.strict is None else settings.strict
+        self.validation = Validation(strict, tuple(settings.reasoning_models))
+        self._spent: set[str] = set()  # keys whose quota an insufficient_quota fault spent
         self.faults = FaultPlan(settings)
         self.answerer = Answerer(
             seed=settings.seed,
@@ -138,6 +143,8 @@ class SimApp:
 
     def limit_headers(self, states: list[DimensionState], number: int) -> HeaderList:
         """The limit headers in the profile's dialect (a proxy: also prefixed llm_provider-)."""
+        if not states:
+            return []
         headers = self._dialect(states, self.wall(), number)
         if self.upstream is not None:
             headers += [(b"llm_provider-" + name, value) for name, value in headers]
@@ -167,6 +174,7 @@ class SimApp:
         """Zero the counters and forget rate-limit usage (remembered answers stay)."""
         self.stats.reset()
         self.limiter.reset()
+        self._spent.clear()
         await send_json(send, 200, b'{"reset":true}')
 
     def _authorize(self, scope: Scope) -> str | None:
@@ -223,18 +231,23 @@ class SimApp:
             self.stats.disconnects += 1
             return
         try:
-            call = parse_chat_call(body)
+            call = parse_chat_call(body, self.validation)
+            prompt_tokens = count_message_tokens(call.messages)
+            self._check_context(call, prompt_tokens)
         except RequestError as exc:
-            error = self.error_body(400, str(exc), "invalid_request_error", None, exc.param)
+            error = self.error_body(400, str(exc), "invalid_request_error", exc.code, exc.param)
             await self._reply(send, 400, error, self._peek_headers(key, number))
             return
+        if key in self._spent:
+            await self._status_fault(send, "insufficient_quota", self._peek_headers(key, number))
+            return
         kind = _header(scope, _KIND_HEADER, "generic")
-        prompt_tokens = count_message_tokens(call.messages)
         answer = None
         if call.max_tokens is None and self.limiter.limits_tokens:
             # The charge needs the answer's size when max_tokens does not bound it.
             answer = self._answer(kind, call)
-        cost = prompt_tokens + (call.max_tokens or (answer.completion_tokens if answer else 0))
+        per_choice = call.max_tokens or (answer.completion_tokens if answer else 0)
+        cost = prompt_tokens + call.n * per_choice
         admission = self.limiter.admit(key, cost, prompt_tokens)
         # A proxy shows no limits of its own: only what reached the upstream has headers.
         show_limits = self.upstream is None
@@ -242,16 +255,60 @@ class SimApp:
             upstream = self.upstream.admit(key, cost, prompt_tokens)
             if not upstream.admitted:
                 admission.release()
-            admission, show_limits = upstream, True
+                admission = upstream
+            else:  # the upstream's state fills the headers; the proxy's slot is kept
+                admission.states = upstream.states
+            show_limits = True
         if not admission.admitted:
             await self._rate_limited(send, admission, cost, call.model, number, show_limits)
             return
         answer = answer or self._answer(kind, call)
         headers = self.request_headers(number) + self.limit_headers(admission.states, number)
+        reply = Reply(
+            self,
+            scope,
+            receive,
+            send,
+            call,
+            build_choices(self.answerer, kind, call, answer, f"chatcmpl-sim{number:010d}"),
+            prompt_tokens,
+            headers,
+            key=key,
+            is_duplicate=answer.is_duplicate,
+        )
         try:
-            await self._serve(scope, receive, send, call, answer, prompt_tokens, headers, number)
+            await self._serve(send, reply, number)
         finally:
             admission.release()
+
+    def _check_context(self, call: ChatCall, prompt_tokens: int) -> None:
+        """OpenAI's context_length_exceeded: the prompt plus max_tokens over the window."""
+        window = self.settings.context_window
+        wanted = prompt_tokens + (call.max_tokens or 0)
+        if wanted <= window:
+            return
+        if call.max_tokens is None or prompt_tokens > window:
+            detail = f"your messages resulted in {prompt_tokens} tokens"
+        else:
+            detail = (
+                f"you requested {wanted} tokens ({prompt_tokens} in the messages, "
+                f"{call.max_tokens} in the completion)"
+            )
+        raise RequestError(
+            f"This model's maximum context length is {window} tokens. However, {detail}. "
+            "Please reduce the length of the messages or completion.",
+            "messages",
+            "context_length_exceeded",
+        )
+
+    def spend_quota(self, key: str) -> None:
+        """An insufficient_quota fault: this key is refused from now on (until a reset)."""
+        self._spent.add(key)
+
+    async def _status_fault(self, send: Send, fault: str, headers: HeaderList) -> None:
+        status, message, type_, code = STATUS_FAULTS[fault]
+        self.stats.faults[fault] += 1
+        await self._reply(send, status, self.error_body(status, message, type_, code), headers)
 
     def _answer(self, kind: str, call: ChatCall) -> Answer:
         return self.answerer.answer(
@@ -284,17 +341,7 @@ class SimApp:
         body = self.error_body(429, message, type_, "rate_limit_exceeded")
         await self._reply(send, 429, body, headers)
 
-    async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        call: ChatCall,
-        answer: Answer,
-        prompt_tokens: int,
-        headers: HeaderList,
-        number: int,
-    ) -> None:
+    async def _serve(self, send: Send, reply: Reply, number: int) -> None:
         """Hold a service slot (or refuse, when overloaded) while the reply is produced."""
         limit = self.settings.max_concurrency
         if limit is not None and self.settings.overload == "reject":
@@ -302,7 +349,7 @@ class SimApp:
                 self.stats.overloaded += 1
                 message = "The server is overloaded: too many requests in service; retry later."
                 body = self.error_body(503, message, "server_error", 503)
-                await self._reply(send, 503, body, headers)
+                await self._reply(send, 503, body, reply.headers)
                 return
         elif limit is not None and self._slots is None:
             self._slots = asyncio.Semaphore(limit)
@@ -310,7 +357,6 @@ class SimApp:
             await self._slots.acquire()
         self.stats.start_service()
         try:
-            reply = Reply(self, scope, receive, send, call, answer, prompt_tokens, headers)
             await reply.run(number)
         finally:
             self.stats.end_service()

@@ -58,9 +58,12 @@ class Answerer:
         self.memory = memory
         self._kinds: dict[str, _Memory] = {}
 
-    def request_hash(self, kind: str, messages: list[dict[str, Any]]) -> tuple[int, int]:
-        """Two 64-bit values from (seed, kind, messages): one seeds content, one duplicates."""
-        payload = orjson.dumps([kind, messages], option=orjson.OPT_SORT_KEYS)
+    def request_hash(
+        self, kind: str, messages: list[dict[str, Any]], variant: int = 0
+    ) -> tuple[int, int]:
+        """Two 64-bit values from (seed, kind, messages[, variant]): content and duplicates."""
+        key: list[Any] = [kind, messages] if variant == 0 else [kind, messages, variant]
+        payload = orjson.dumps(key, option=orjson.OPT_SORT_KEYS)
         digest = hashlib.blake2b(payload, digest_size=16, key=self.seed_key).digest()
         return int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little")
 
@@ -72,9 +75,13 @@ class Answerer:
         model: str,
         max_tokens: int | None,
         params: dict[str, Any],
+        variant: int = 0,
     ) -> Answer:
-        """The answer for this request, truncated to `max_tokens` (finish_reason "length")."""
-        content_key, dup_key = self.request_hash(kind, messages)
+        """The answer for this request, truncated to `max_tokens` (finish_reason "length").
+
+        `variant` > 0 answers the same request with another seed (choice `variant` of `n`).
+        """
+        content_key, dup_key = self.request_hash(kind, messages, variant)
         is_repeat = _unit(dup_key) < self.duplicate_rate
         if is_repeat:
             earlier = self._earlier(kind, dup_key)

@@ -99,7 +99,7 @@ def _anthropic(states: Sequence[DimensionState], wall: float, number: int) -> He
             tightest is None or state.remaining < tightest.remaining
         ):
             tightest = state
-        if state.name != "tokens":
+        if state.name != "tokens" and state.name in _ANTHROPIC:
             headers += _anthropic_triple(state.name, state, wall)
     if tightest is not None:
         headers += _anthropic_triple("tokens", tightest, wall)

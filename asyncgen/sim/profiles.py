@@ -26,6 +26,8 @@ class Profile:
     strict: bool  # OpenAI's request validation (unknown fields, ranges)
     request_id_headers: tuple[bytes, ...] = (b"x-request-id",)
     upstream: bool = False  # a proxy: an upstream's headers pass through, prefixed too
+    stream_errors: str = "openai"  # how a stream reports an error mid-way (sim.outcomes)
+    host: str = "api.openai.com"  # named in Cloudflare error pages
 
     @property
     def limiter(self) -> Algorithm:
@@ -52,6 +54,7 @@ PROFILES: dict[str, Profile] = {
             retry_after="seconds_and_ms",
             strict=True,
             request_id_headers=(b"x-request-id", b"apim-request-id"),
+            host="sim.openai.azure.com",
         ),
         Profile(
             "anthropic",
@@ -61,6 +64,8 @@ PROFILES: dict[str, Profile] = {
             retry_after="seconds",
             strict=False,
             request_id_headers=(b"x-request-id", b"request-id"),
+            stream_errors="anthropic",
+            host="api.anthropic.com",
         ),
         Profile(
             "openrouter",
@@ -69,6 +74,8 @@ PROFILES: dict[str, Profile] = {
             errors="openrouter",
             retry_after="none",
             strict=False,
+            stream_errors="openrouter",
+            host="openrouter.ai",
         ),
         Profile(
             "groq",
@@ -77,6 +84,7 @@ PROFILES: dict[str, Profile] = {
             errors="openai",
             retry_after="seconds",
             strict=True,
+            host="api.groq.com",
         ),
         Profile(
             "together",
@@ -85,6 +93,7 @@ PROFILES: dict[str, Profile] = {
             errors="openai",
             retry_after="seconds",
             strict=False,
+            host="api.together.xyz",
         ),
         Profile(
             "vllm",
@@ -93,6 +102,7 @@ PROFILES: dict[str, Profile] = {
             errors="vllm",
             retry_after="none",
             strict=False,
+            host="vllm.internal",
         ),
         Profile(
             "litellm-proxy",
@@ -103,6 +113,7 @@ PROFILES: dict[str, Profile] = {
             retry_after="llm_provider",
             strict=False,
             upstream=True,
+            host="litellm.internal",
         ),
     )
 }

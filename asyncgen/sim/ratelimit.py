@@ -58,6 +58,14 @@ ALGORITHMS: dict[str, str] = {
     "daily": "requests per day (rpd) as a bucket refilling over 24 h, tokens per minute",
 }
 BURST_ALLOWANCE = 0.1
+# Which cost a dimension is charged: 1, the tokens, the input tokens, the output tokens.
+_COST_INDEX = {
+    "requests": 0,
+    "requests_minute": 0,
+    "tokens": 1,
+    "input_tokens": 2,
+    "output_tokens": 3,
+}
 _HEADER_KINDS = ("limit", "remaining", "reset")
 _OPENAI_NAMES = {
     dim: tuple(f"x-ratelimit-{what}-{dim}".encode() for what in _HEADER_KINDS)
@@ -204,7 +212,7 @@ class RateLimiter:
         self.clock = clock
         self.wall = wall
         self._epoch_offset: float | None = None
-        self._keys: dict[str, list[tuple[str, Window]]] = {}
+        self._keys: dict[str, list[tuple[str, Window, int]]] = {}
         self.request_limit = {"daily": rpd, "concurrency": concurrency}.get(algorithm, rpm)
 
         self._dimensions: list[tuple[str, int]] = [
@@ -255,10 +263,13 @@ class RateLimiter:
             return TokenBucket(limit, now, period=DAY, sub_window=None)
         return TokenBucket(limit, now, sub_window=self.sub_window, burst=self.burst_allowance)
 
-    def _limits(self, key: str, now: float) -> list[tuple[str, Window]]:
+    def _limits(self, key: str, now: float) -> list[tuple[str, Window, int]]:
         windows = self._keys.get(key)
         if windows is None:
-            windows = [(name, self._window(name, limit, now)) for name, limit in self._dimensions]
+            windows = [
+                (name, self._window(name, limit, now), _COST_INDEX[name])
+                for name, limit in self._dimensions
+            ]
             self._keys[key] = windows
         return windows
 
@@ -268,7 +279,7 @@ class RateLimiter:
         if windows is None:
             return [DimensionState(name, limit, limit, 0.0) for name, limit in self._dimensions]
         now = self.clock()
-        return [DimensionState(name, w.limit, *w.state(now)) for name, w in windows]
+        return [DimensionState(name, w.limit, *w.state(now)) for name, w, _ in windows]
 
     def admit(self, key: str, tokens: int, prompt_tokens: int = 0) -> Admission:
         """Admit one request costing `tokens` (of which `prompt_tokens` are input), or say
@@ -277,31 +288,24 @@ class RateLimiter:
             return Admission(True, 0.0)
         now = self.clock()
         windows = self._limits(key, now)
-        costs = {
-            "requests": 1,
-            "requests_minute": 1,
-            "tokens": tokens,
-            "input_tokens": prompt_tokens,
-            "output_tokens": tokens - prompt_tokens,
-        }
+        costs = (1, tokens, prompt_tokens, tokens - prompt_tokens)
         wait = 0.0
         refusing = ""
-        for name, window in windows:
-            needed = window.wait_for(costs[name], now)
+        for name, window, which in windows:
+            needed = window.wait_for(costs[which], now)
             if needed > wait:
                 wait, refusing = needed, name
         if wait == 0 or (self.refused_use_quota and wait != NEVER):
-            for name, window in windows:
-                window.commit(costs[name], now)
+            for _, window, which in windows:
+                window.commit(costs[which], now)
         states = []
-        used = 0
-        for name, window in windows:
+        used = limit = 0
+        for name, window, _ in windows:
             remaining, reset = window.state(now)
             if name == refusing:
-                used, remaining = window.limit - remaining, 0
+                used, limit, remaining = window.limit - remaining, window.limit, 0
             states.append(DimensionState(name, window.limit, remaining, reset))
         if wait > 0:
-            limit = next(w.limit for n, w in windows if n == refusing)
             return Admission(False, wait, states, wait == NEVER, refusing, limit, used)
         slot = windows[0][1] if self.algorithm == "concurrency" else None
         return Admission(True, 0.0, states, slot=slot)

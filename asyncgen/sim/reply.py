@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from asyncgen.sim.content import Answer
+from asyncgen.sim.choices import PIECE, Choice, reshape
+from asyncgen.sim.outcomes import CLOUDFLARE, STATUS_FAULTS, cloudflare_page, stream_error_events
 from asyncgen.sim.request import ChatCall
 from asyncgen.sim.wire import (
     JSON_HEADERS,
     SSE_HEADERS,
     StreamIds,
+    choices_body,
     chunk_body,
-    completion_body,
     usage_dict,
 )
-from asyncgen.tokens import count_tokens, truncate_to_tokens
+from asyncgen.tokens import count_tokens
 
 if TYPE_CHECKING:
     from asyncgen.sim.app import SimApp
@@ -27,11 +27,9 @@ __all__ = ["Reply", "send_json"]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
-_PIECE = re.compile(r"\S+\s*|\s+")
 _PIECES_PER_CHUNK = 16
 _DONE = b"data: [DONE]\n\n"
-_ERROR_500 = ("The server had an error while processing your request. Sorry about that!", 500)
-_ERROR_503 = ("The engine is currently overloaded, please try again later.", 503)
+_HTML_HEADERS = [(b"content-type", b"text/html; charset=UTF-8")]
 
 
 async def send_json(
@@ -55,25 +53,39 @@ class Reply:
         receive: Receive,
         send: Send,
         call: ChatCall,
-        answer: Answer,
+        choices: list[Choice],
         prompt_tokens: int,
         headers: list[tuple[bytes, bytes]],
+        *,
+        key: str = "",
+        is_duplicate: bool = False,
     ) -> None:
         self.app = app
         self.scope = scope
         self.receive = receive
         self.send = send
         self.call = call
-        self.answer = answer
+        self.choices = choices
         self.prompt_tokens = prompt_tokens
         self.headers = headers
+        self.key = key
+        self.is_duplicate = is_duplicate
+        self.request_id = ""
         self._watcher: asyncio.Future[Any] | None = None
+
+    @property
+    def completion_tokens(self) -> int:
+        """Output tokens of every choice."""
+        choices = self.choices
+        if len(choices) == 1:
+            return choices[0].completion_tokens
+        return sum(choice.completion_tokens for choice in choices)
 
     async def run(self, number: int) -> None:
         """Wait the latency, apply the drawn fault, and answer."""
         app = self.app
         self.request_id = f"chatcmpl-sim{number:010d}"
-        fault = app.faults.draw()
+        fault = app.faults.draw(self.call.stream)
         if fault is not None:
             app.stats.faults[fault] += 1
         try:
@@ -88,50 +100,72 @@ class Reply:
         if fault == "slow_first_byte":
             delay += plan.slow_seconds
         if not self.call.stream:
-            delay += plan.per_token * self.answer.completion_tokens
+            delay += plan.per_token * self.completion_tokens
         if not await self._pause(delay):
             return
         self.headers.append((b"openai-processing-ms", str(round(delay * 1000)).encode()))
-        if fault in ("error_500", "error_503"):
-            message, status = _ERROR_500 if fault == "error_500" else _ERROR_503
-            body = self.app.error_body(status, message, "server_error", None)
-            await self.app._reply(self.send, status, body, self.headers)
+        if fault in STATUS_FAULTS:
+            await self._status_fault(fault)
+            return
+        if fault in CLOUDFLARE:
+            status, cause = CLOUDFLARE[fault]
+            page = cloudflare_page(status, cause, self.app.profile.host)
+            await self._send_whole(status, page, _HTML_HEADERS)
             return
         if fault == "drop_connection" and not self.call.stream:
             await self._drop()
             return
-        self._shape(fault)
+        reshape(self.choices, fault, self.call, self.request_id)
         if self.call.stream:
             await self._stream(fault)
         else:
             await self._whole(fault)
 
-    def _shape(self, fault: str | None) -> None:
-        """Apply the content faults: empty, or truncated at "length"."""
-        answer = self.answer
-        if fault == "empty_content":
-            self.answer = Answer("", "stop", 0, answer.is_duplicate)
-        elif fault == "truncate_length":
-            keep = max(0, answer.completion_tokens // 2)
-            text = truncate_to_tokens(answer.content, keep)
-            self.answer = Answer(text, "length", count_tokens(text), answer.is_duplicate)
+    async def _status_fault(self, fault: str) -> None:
+        """An error status (or HTTP 200 carrying an error) in the profile's shape."""
+        status, message, type_, code = STATUS_FAULTS[fault]
+        body = self.app.error_body(status, message, type_, code)
+        if fault == "insufficient_quota":
+            self.app.spend_quota(self.key)
+        await self.app._reply(
+            self.send, 200 if fault == "error_in_200" else status, body, self.headers
+        )
+
+    async def _send_whole(self, status: int, body: bytes, kind: list[tuple[bytes, bytes]]) -> None:
+        self.app.stats.by_status[status] += 1
+        headers = [*kind, (b"content-length", str(len(body)).encode()), *self.headers]
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
 
     def _count(self) -> None:
         """Count a delivered answer and its tokens."""
         stats = self.app.stats
         stats.completions += 1
         stats.prompt_tokens += self.prompt_tokens
-        stats.completion_tokens += self.answer.completion_tokens
-        stats.duplicates += self.answer.is_duplicate
+        stats.completion_tokens += self.completion_tokens
+        stats.duplicates += self.is_duplicate
+
+    def _usage(self, fault: str | None) -> dict[str, int] | None:
+        return (
+            None if fault == "no_usage" else usage_dict(self.prompt_tokens, self.completion_tokens)
+        )
 
     async def _whole(self, fault: str | None) -> None:
-        body = completion_body(
+        choices = [] if fault == "empty_choices" else self.choices
+        body = choices_body(
             request_id=self.request_id,
             model=self.call.model,
             created=int(self.app.wall()),
-            content=self.answer.content,
-            finish_reason=self.answer.finish_reason,
-            usage=usage_dict(self.prompt_tokens, self.answer.completion_tokens),
+            choices=[
+                {
+                    "index": index,
+                    "message": choice.message(),
+                    "logprobs": choice.logprobs,
+                    "finish_reason": choice.finish_reason,
+                }
+                for index, choice in enumerate(choices)
+            ],
+            usage=self._usage(fault),
         )
         self._count()
         if fault == "malformed_json":
@@ -139,16 +173,15 @@ class Reply:
         await self.app._reply(self.send, 200, body, self.headers)
 
     async def _stream(self, fault: str | None) -> None:
-        """Server-sent events: role, content pieces, finish, usage, [DONE]."""
+        """Server-sent events: role, content pieces, finish, usage, [DONE] (or a fault)."""
         app = self.app
         app.stats.streams += 1
         app.stats.by_status[200] += 1
-        usage = usage_dict(self.prompt_tokens, self.answer.completion_tokens)
         await self.send(
             {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *self.headers]}
         )
-        events = self._events(usage, fault)
         pace = app.faults.per_token
+        events = self._events(fault, pace > 0)
         if pace <= 0 and fault != "drop_connection":
             await self.send({"type": "http.response.body", "body": b"".join(e for e, _ in events)})
             self._count()
@@ -164,22 +197,29 @@ class Reply:
         await self.send({"type": "http.response.body", "body": b""})
         self._count()
 
-    def _events(self, usage: dict[str, int], fault: str | None) -> list[tuple[bytes, int]]:
-        """Every SSE event of the stream with the output tokens it carries."""
+    def _events(self, fault: str | None, paced: bool) -> list[tuple[bytes, int]]:
+        """Every SSE event of the stream with the output tokens it carries (when paced)."""
         ids = StreamIds(self.request_id, self.call.model, int(self.app.wall()))
-        events = [(chunk_body(ids, delta={"role": "assistant", "content": ""}), 0)]
-        per_chunk = 1 if self.app.faults.per_token > 0 else _PIECES_PER_CHUNK
-        pieces = _PIECE.findall(self.answer.content)
-        for start in range(0, len(pieces), per_chunk):
-            text = "".join(pieces[start : start + per_chunk])
-            events.append((chunk_body(ids, delta={"content": text}), count_tokens(text)))
+        usage = self._usage(fault) if self.call.include_usage else None
+        usage_event = [(chunk_body(ids, delta=None, usage=usage), 0)] if usage else []
+        if fault == "empty_choices":
+            return [(chunk_body(ids, delta=None), 0), *usage_event, (_DONE, 0)]
+        body: list[tuple[bytes, int]] = []
+        finishes: list[tuple[bytes, int]] = []
+        for index, choice in enumerate(self.choices):
+            body += _choice_events(ids, index, choice, paced)
+            finishes.append(
+                (chunk_body(ids, delta={}, finish_reason=choice.finish_reason, index=index), 0)
+            )
+        middle = len(body) // 2 + 1
+        if fault == "stream_error":
+            style = self.app.profile.stream_errors
+            return [*body[:middle], *((e, 0) for e in stream_error_events(style, ids))]
+        if fault == "stream_cut":
+            return body[:middle]
         if fault == "malformed_json":
-            events.insert(len(events) // 2 + 1, (b'data: {"id": "broken", "choices": [\n\n', 0))
-        events.append((chunk_body(ids, delta={}, finish_reason=self.answer.finish_reason), 0))
-        if self.call.include_usage:
-            events.append((chunk_body(ids, delta=None, usage=usage), 0))
-        events.append((_DONE, 0))
-        return events
+            body.insert(middle, (b'data: {"id": "broken", "choices": [\n\n', 0))
+        return [*body, *finishes, *usage_event, (_DONE, 0)]
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep without blocking; False when the client hung up meanwhile."""
@@ -202,3 +242,47 @@ class Reply:
         # Let the server notice the loss, so it does not try to answer on our behalf.
         for _ in range(3):
             await asyncio.sleep(0)
+
+
+def _choice_events(
+    ids: StreamIds, index: int, choice: Choice, paced: bool
+) -> list[tuple[bytes, int]]:
+    """The role chunk and the content (or refusal, or tool call) chunks of one choice."""
+    if choice.tool_calls is not None:
+        call = choice.tool_calls[0]
+        head = {
+            "index": 0,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        args = {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
+        return [
+            (
+                chunk_body(
+                    ids,
+                    delta={"role": "assistant", "content": None, "tool_calls": [head]},
+                    index=index,
+                ),
+                0,
+            ),
+            (chunk_body(ids, delta={"tool_calls": [args]}, index=index), choice.completion_tokens),
+        ]
+    events = [(chunk_body(ids, delta={"role": "assistant", "content": ""}, index=index), 0)]
+    field = "content"
+    text = choice.content
+    if choice.refusal is not None:
+        field, text = "refusal", choice.refusal
+    if not text:
+        return events
+    pieces = PIECE.findall(text)
+    per_chunk = 1 if paced else _PIECES_PER_CHUNK
+    entries = choice.logprobs["content"] if choice.logprobs else None
+    for start in range(0, len(pieces), per_chunk):
+        part = "".join(pieces[start : start + per_chunk])
+        logprobs = None
+        if entries is not None:
+            logprobs = {"content": entries[start : start + per_chunk], "refusal": None}
+        event = chunk_body(ids, delta={field: part}, index=index, logprobs=logprobs)
+        events.append((event, count_tokens(part) if paced else 0))
+    return events

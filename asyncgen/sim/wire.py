@@ -7,7 +7,15 @@ from typing import Any
 
 import orjson
 
-__all__ = ["StreamIds", "chunk_body", "completion_body", "error_body", "models_body", "usage_dict"]
+__all__ = [
+    "StreamIds",
+    "choices_body",
+    "chunk_body",
+    "completion_body",
+    "error_body",
+    "models_body",
+    "usage_dict",
+]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -38,25 +46,38 @@ def completion_body(
     finish_reason: str,
     usage: dict[str, int],
 ) -> bytes:
-    """A non-streaming ``chat.completion`` object."""
-    return orjson.dumps(
-        {
-            "id": request_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": finish_reason,
-                }
-            ],
-            "usage": usage,
-            "system_fingerprint": "fp_asyncgen_sim",
-        }
+    """A non-streaming ``chat.completion`` object with one plain choice."""
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": content, "refusal": None},
+        "logprobs": None,
+        "finish_reason": finish_reason,
+    }
+    return choices_body(
+        request_id=request_id, model=model, created=created, choices=[choice], usage=usage
     )
+
+
+def choices_body(
+    *,
+    request_id: str,
+    model: str,
+    created: int,
+    choices: list[dict[str, Any]],
+    usage: dict[str, int] | None,
+) -> bytes:
+    """A non-streaming ``chat.completion`` object (no ``usage`` key when `usage` is None)."""
+    body: dict[str, Any] = {
+        "id": request_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
+    if usage is not None:
+        body["usage"] = usage
+    body["system_fingerprint"] = "fp_asyncgen_sim"
+    return orjson.dumps(body)
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,9 @@ def chunk_body(
     delta: dict[str, Any] | None,
     finish_reason: str | None = None,
     usage: dict[str, int] | None = None,
+    index: int = 0,
+    logprobs: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
     """One SSE event carrying a ``chat.completion.chunk`` (no choices when `delta` is None)."""
     chunk: dict[str, Any] = {
@@ -84,10 +108,14 @@ def chunk_body(
         "system_fingerprint": "fp_asyncgen_sim",
         "choices": []
         if delta is None
-        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        else [
+            {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+        ],
     }
     if usage is not None:
         chunk["usage"] = usage
+    if extra:
+        chunk.update(extra)
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 

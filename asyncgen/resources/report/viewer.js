@@ -57,7 +57,6 @@
   // ---- filters ----
   const state = { q: "", facets: {}, turnsMin: null, turnsMax: null, scoreMin: null };
   const fullText = new Array(n).fill(null);
-  let textLoading = false;
   const filterBox = $("#filters");
 
   function buildFilters() {
@@ -108,9 +107,12 @@
     apply();
   }
 
-  async function loadFullText() {
-    if (textLoading) return;
-    textLoading = true;
+  let textPromise = null;
+  function loadFullText() {
+    if (!textPromise) textPromise = readAllText();
+    return textPromise;
+  }
+  async function readAllText() {
     const total = Math.ceil(n / index.chunk_size);
     for (let c = 0; c < total; c++) {
       const rows = await loadChunk(c);
@@ -200,6 +202,26 @@
     const rows = Object.entries(obj || {}).filter(([, v]) => v != null && v !== "" && !(Array.isArray(v) && !v.length));
     return `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${typeof v === "object" ? esc(Object.entries(v).map(([a, b]) => `${a.replace(/_/g, " ")} ${b}`).join(", ")) : esc(v)}</dd>`).join("")}</dl>`;
   }
+  // word-level diff of clean → sent: ["=", text] | ["-", text] | ["+", text] (LCS)
+  const TOKEN = /\s+|[\p{L}\p{N}_]+|[^\p{L}\p{N}_\s]/gu;
+  function wordDiff(clean, sent) {
+    const a = clean.match(TOKEN) || [], b = sent.match(TOKEN) || [];
+    const n = a.length, m = b.length, w = m + 1;
+    const L = new Uint16Array((n + 1) * w);
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
+      L[i * w + j] = a[i] === b[j] ? L[(i + 1) * w + j + 1] + 1 : Math.max(L[(i + 1) * w + j], L[i * w + j + 1]);
+    const out = [];
+    const push = (op, t) => { const last = out[out.length - 1]; if (last && last[0] === op) last[1] += t; else out.push([op, t]); };
+    let i = 0, j = 0;
+    while (i < n && j < m) {
+      if (a[i] === b[j]) { push("=", a[i]); i++; j++; }
+      else if (L[(i + 1) * w + j] >= L[i * w + j + 1]) push("-", a[i++]);
+      else push("+", b[j++]);
+    }
+    while (i < n) push("-", a[i++]);
+    while (j < m) push("+", b[j++]);
+    return out;
+  }
   function diffHtml(diff, side) {
     return diff.map(([op, text]) => op === "=" ? esc(text) : op === side ? (side === "+" ? `<ins>${esc(text)}</ins>` : `<del>${esc(text)}</del>`) : "").join("");
   }
@@ -217,8 +239,9 @@
       const who = ["User", t.user_emotion ? `<span class="chip emo">${esc(t.user_emotion)}</span>` : "",
         t.intent ? `<span class="chip int">intent: ${esc(t.intent)}</span>` : "", t.note ? `<span class="chip">${esc(t.note)}</span>` : ""].join(" ");
       let body = esc(t.user);
-      if (t.diff) {
+      if (t.clean != null) {
         const nz = t.noise || {};
+        t.diff = t.diff || wordDiff(t.clean, t.user);
         body = `<div class="noise"><div><div class="cap">sent (noised${nz.type ? ": " + esc(nz.type) : ""})</div>${diffHtml(t.diff, "+")}</div>` +
           `<div><div class="cap">clean text</div>${diffHtml(t.diff, "-")}</div></div>` +
           (nz.strategies && nz.strategies.length ? `<div class="who">edits: ${chips(nz.strategies.map(esc))}</div>` : "");
@@ -280,6 +303,7 @@
     if (selected !== i) return;
     readerNode.innerHTML = render(e);
     readerNode.scrollTop = 0;
+    history.replaceState(null, "", "#conversations/" + encodeURIComponent(cols.id[i]));
   }
   if (readerNode) readerNode.addEventListener("click", (ev) => {
     const a = ev.target.closest("a[data-goto]"); if (!a) return; ev.preventDefault();
@@ -289,8 +313,19 @@
   // ---- start ----
   buildFilters();
   apply();
-  const start = (location.hash || "#overview").slice(1);
+  const [start, linked] = (location.hash || "#overview").slice(1).split("/");
   showTab(document.getElementById(start) ? start : "overview");
+  if (linked && byId.has(decodeURIComponent(linked))) open(byId.get(decodeURIComponent(linked)));
+  // arrow keys step through the list while no form field has the focus
+  document.addEventListener("keydown", (ev) => {
+    if (!$("#conversations.on") || ev.target.closest("input, select, textarea")) return;
+    if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp") return;
+    const k = matches.indexOf(selected) + (ev.key === "ArrowDown" ? 1 : -1);
+    if (k < 0 || k >= matches.length) return;
+    ev.preventDefault();
+    open(matches[k]);
+    listNode.scrollTop = Math.max(0, k * ROW - listNode.clientHeight / 2);
+  });
   // a small handle for tests and for people at the console
   window.agViewer = {
     count: n,
@@ -306,7 +341,9 @@
       onFilterInput(); return matches.length;
     },
     open: (id) => open(byId.get(id)),
+    searchReady: () => textPromise || Promise.resolve(),
     showTab,
   };
+  window.agReadyAt = performance.now();
   document.documentElement.dataset.ready = "1";
 })();
