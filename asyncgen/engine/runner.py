@@ -169,7 +169,7 @@ async def run_generation(
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()
-            lock.release(layout.run_dir)
+            await asyncio.to_thread(lock.release, layout.run_dir)
 
 
 async def _prepare_with_progress(
