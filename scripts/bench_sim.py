@@ -8,6 +8,7 @@ the server, and aiohttp (a realistic client, for comparison).
 
     .venv/bin/python scripts/bench_sim.py            # 5 s per scenario
     .venv/bin/python scripts/bench_sim.py --quick    # 2 s per scenario
+    .venv/bin/python scripts/bench_sim.py --only rolling   # the strictest profile alone
 
 A row per provider profile (`asyncgen sim profiles`) with limits set far above what the
 core serves (every request pays for its limiter and header dialect), and the strictest
@@ -274,6 +275,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 s per scenario")
     parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument("--only", default="", help="run the scenarios whose name contains this")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
@@ -299,7 +301,7 @@ def main() -> int:
     print("-" * len(header))
     worst = float("inf")
     strictest = 0.0
-    for scenario in SCENARIOS:
+    for scenario in (each for each in SCENARIOS if args.only in each.name):
         result = run_scenario(scenario, duration, args.connections)
         rps, capacity = result["rps"], result["capacity"]
         if scenario.generator == "raw" and not scenario.stream:

@@ -72,6 +72,9 @@ def test_every_readme_command_runs(tmp_path: Path, sim_factory: Callable[..., An
         ASYNCGEN_BENCH__DRAIN_SECONDS="2",
         ASYNCGEN_BENCH__MAX_STEPS="4",
         ASYNCGEN_LLM__BATCH__POLL_INITIAL="0.2",
+        ASYNCGEN_BENCH__PROBE_SECONDS="1",
+        ASYNCGEN_BENCH__MEASURE_SECONDS="2",
+        ASYNCGEN_BENCH__MIN_ADMITTED="20",
     )
     (tmp_path / "requests.jsonl").write_text(
         "".join(
