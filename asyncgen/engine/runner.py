@@ -28,6 +28,7 @@ from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.quality.judge import build_judge
 from asyncgen.report.live import LiveReport
 from asyncgen.store import lock
 from asyncgen.store.index import write_index
@@ -168,7 +169,7 @@ async def run_generation(
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()
-            lock.release(layout.run_dir)
+            await asyncio.to_thread(lock.release, layout.run_dir)
 
 
 async def _prepare_with_progress(
@@ -302,6 +303,7 @@ class _Run:
         in_dir = layout.records.parent == layout.run_dir  # `complete` writes elsewhere
         self.live = LiveReport(layout.run_dir, config.report, enabled=in_dir)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
+        self.judge = build_judge(config)
 
     async def execute(self) -> RunSummary:
         """Work through the plan, then write the index and the summary."""
@@ -422,6 +424,7 @@ class _Run:
             queue_size=self.engine.queue_size,
             grace_period=self.engine.grace_period,
             breaker=FailureBreaker(self.engine.stop_failure_share, self.engine.stop_failure_window),
+            judge=self.judge,
         )
 
     def _writers(self) -> Writers:
@@ -511,6 +514,7 @@ class _Run:
             failure_reasons=dict(tally.reasons.most_common(10)),
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
             batch=stats.get("batch"),
+            quality=self.judge.summary() if self.judge is not None else None,
         )
 
     def _short_reason(self, status: Status, planner: Planner) -> str | None:

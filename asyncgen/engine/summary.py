@@ -58,6 +58,7 @@ class RunSummary:
     torn_bytes_dropped: int = 0
     error: str | None = None
     batch: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None  # the in-run judge's counts and means (issue 22)
     short_reason: str | None = None
     requests_total: int = 0
     tokens_in_total: int = 0

@@ -30,6 +30,7 @@ from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
+from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.jsonl import JsonlWriter
 
 Kind = Literal["done", "failed", "rejected"]
@@ -62,6 +63,7 @@ class WorkerPool:
         queue_size: int,
         grace_period: float,
         breaker: FailureBreaker | None = None,
+        judge: QualityJudge | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.ctx = ctx
@@ -74,6 +76,7 @@ class WorkerPool:
         self.grace_period = grace_period
         self.budget_stop = False
         self.breaker = breaker or FailureBreaker(None, 1)
+        self.judge = judge
         self.fatal: BaseException | None = None
         self.running = 0  # items inside run_item now
         self._workers = 0
@@ -213,7 +216,11 @@ class WorkerPool:
         """The pipeline's outcome; an exception it let escape becomes a failure."""
         self.running += 1
         try:
-            return await self.pipeline.run_item(ticket.item, self.ctx)
+            outcome = await self.pipeline.run_item(ticket.item, self.ctx)
+            if self.judge is not None and isinstance(outcome, Record):
+                record = Record(id=ticket.item.record_id, data=outcome.data)
+                return await self.judge.review(record, self.ctx.client)
+            return outcome
         except BudgetExceededError as exc:
             self.budget_stop = True
             if getattr(exc, "stops_run", False) and not self.shutdown.is_stopping:

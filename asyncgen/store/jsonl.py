@@ -231,8 +231,8 @@ class JsonlWriter:
             if self.error is None:
                 try:
                     self._append(line)
-                except OSError as exc:
-                    reason = exc.strerror or type(exc).__name__
+                except Exception as exc:  # any failure must fail the waiters, never hang them
+                    reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
                     self.error = StoreError(f"cannot write {self.path}: {reason}")
             if self.error is not None:
                 if not done.done():
