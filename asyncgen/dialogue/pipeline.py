@@ -9,7 +9,7 @@ from typing import Any
 
 from asyncgen.config import RunConfig
 from asyncgen.contract import Outcome, PipelineBase, Record, RunContext, WorkItem
-from asyncgen.dialogue.generator import DialogueGenerator
+from asyncgen.dialogue.item import DialogueItems
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.errors import DatasetError
@@ -23,7 +23,8 @@ FINGERPRINT_EXCLUDES = {
 
 
 class DialoguePipeline(PipelineBase):
-    """Plans MultiWOZ-seeded dialogues and runs each through `DialogueGenerator`.
+    """Plans MultiWOZ-seeded dialogues and runs each through `DialogueItems` (the report's
+    `DialogueGenerator` passes itself, so its state follows the run).
 
     `dialogue.similarity_threshold` (the report's parameter) is the run's semantic
     dedup threshold: it is copied into `dedup.threshold` at construction.
@@ -32,11 +33,11 @@ class DialoguePipeline(PipelineBase):
     name = "dialogue"
     records_file = RECORDS_FILE
 
-    def __init__(self, config: RunConfig, generator: DialogueGenerator | None = None) -> None:
+    def __init__(self, config: RunConfig, generator: DialogueItems | None = None) -> None:
         self.config = config
         config.dedup.threshold = config.dialogue.similarity_threshold
         self.seed = config.engine.seed
-        self.generator = generator or DialogueGenerator(config)
+        self.generator = generator or DialogueItems(config)
         self._planner: DialoguePlanner | None = None
         self._run_dir: Path | None = None
 
