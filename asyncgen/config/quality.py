@@ -46,7 +46,22 @@ class JudgeSettings(Settings):
         return list(dict.fromkeys(rubric))
 
 
+class DiversitySettings(Settings):
+    """`quality.diversity`: watch for mode collapse over a moving window of kept records."""
+
+    enabled: bool = True
+    window: int = Field(default=200, ge=2, description="records in the moving window")
+    min_records: int = Field(default=50, ge=2, description="records before the first figures")
+    min_distinct_2: float = Field(
+        default=0.1, ge=0, le=1, description="warn when distinct-2 falls under this"
+    )
+    max_nn_similarity: float = Field(
+        default=0.85, ge=0, le=1, description="warn when mean nearest-neighbour cosine exceeds this"
+    )
+
+
 class QualitySettings(Settings):
     """`quality`: decisions about what is kept, made during the run."""
 
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    diversity: DiversitySettings = Field(default_factory=DiversitySettings)

@@ -52,7 +52,18 @@ def progress_line(snap: Snapshot) -> str:
         f"cost {_cost(snap)} | eta {fmt_duration(snap.eta_s)} | "
         f"lag p99 {snap.lag_p99_ms:.0f}ms | mix {_mix(snap)}"
         + (f" | {batch_line(snap.batch)}" if snap.batch else "")
+        + (f" | diversity {diversity_line(snap.diversity)}" if snap.diversity else "")
     )
+
+
+def diversity_line(figures: dict[str, Any]) -> str:
+    """The diversity watch's window: distinct-2, nearest-neighbour similarity, any warning."""
+    text = (
+        f"distinct-2 {figures.get('distinct_2', 0):.3f} "
+        f"nn-sim {figures.get('nn_similarity_mean', 0):.3f} "
+        f"(last {figures.get('window', 0)})"
+    )
+    return text + (" WARNING: " + str(figures["warning"]) if figures.get("warning") else "")
 
 
 def batch_line(batch: dict[str, Any]) -> str:
@@ -102,6 +113,8 @@ def progress_table(
         table.add_row(name, value)
     if snap.batch:
         table.add_row("batch", batch_line(snap.batch))
+    if snap.diversity:
+        table.add_row("diversity", diversity_line(snap.diversity))
     return table
 
 

@@ -28,6 +28,7 @@ from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.quality.diversity import build_watch
 from asyncgen.quality.judge import build_judge
 from asyncgen.report.live import LiveReport
 from asyncgen.store import lock
@@ -304,6 +305,7 @@ class _Run:
         self.live = LiveReport(layout.run_dir, config.report, enabled=in_dir)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
         self.judge = build_judge(config)
+        self.watch = build_watch(config.quality.diversity)
 
     async def execute(self) -> RunSummary:
         """Work through the plan, then write the index and the summary."""
@@ -334,6 +336,9 @@ class _Run:
         )
         if self.collector is not None:
             self.collector.sample = sampler.sample
+        if self.watch is not None:
+            watch = self.watch
+            sampler.diversity = lambda: watch.latest
         _freeze_heap()
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
@@ -386,6 +391,7 @@ class _Run:
             session=self.session,
             wall=self.opts.wall,
             on_line=self.live.poke,
+            before_line=self.watch.refresh if self.watch is not None else None,
         )
         metrics.start()
         progress = self._progress(sampler)
@@ -425,6 +431,7 @@ class _Run:
             grace_period=self.engine.grace_period,
             breaker=FailureBreaker(self.engine.stop_failure_share, self.engine.stop_failure_window),
             judge=self.judge,
+            watch=self.watch,
         )
 
     def _writers(self) -> Writers:
@@ -516,6 +523,7 @@ class _Run:
             batch=stats.get("batch"),
             quality=self.judge.summary() if self.judge is not None else None,
             figures=_pipeline_figures(self.pipeline),
+            diversity=self.watch.summary() if self.watch is not None else None,
         )
 
     def _short_reason(self, status: Status, planner: Planner) -> str | None:

@@ -60,6 +60,7 @@ class RunSummary:
     batch: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None  # the in-run judge's counts and means (issue 22)
     figures: dict[str, Any] | None = None  # the pipeline's own figures (the turn mix)
+    diversity: dict[str, Any] | None = None  # the diversity watch's last window, warnings
     short_reason: str | None = None
     requests_total: int = 0
     tokens_in_total: int = 0
@@ -204,6 +205,17 @@ def _quality_rows(summary: RunSummary) -> list[tuple[str, str]]:
         )
         if means:
             rows.append(("judge means", means))
+    latest = (summary.diversity or {}).get("latest")
+    if isinstance(latest, dict):
+        warned = (summary.diversity or {}).get("warnings", 0)
+        rows.append(
+            (
+                f"diversity (last {latest.get('window')})",
+                f"distinct-2 {latest.get('distinct_2', 0):.3f} nn-sim "
+                f"{latest.get('nn_similarity_mean', 0):.3f}"
+                + (f", {warned} warning(s)" if warned else ""),
+            )
+        )
     mix = (summary.figures or {}).get("turn_mix")
     if isinstance(mix, dict) and mix.get("records"):
         realised, target = mix.get("realised_pct", {}), mix.get("target_pct", {})

@@ -30,6 +30,7 @@ from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
+from asyncgen.quality.diversity import DiversityWatch
 from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.jsonl import JsonlWriter
 
@@ -64,6 +65,7 @@ class WorkerPool:
         grace_period: float,
         breaker: FailureBreaker | None = None,
         judge: QualityJudge | None = None,
+        watch: DiversityWatch | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.ctx = ctx
@@ -77,6 +79,7 @@ class WorkerPool:
         self.budget_stop = False
         self.breaker = breaker or FailureBreaker(None, 1)
         self.judge = judge
+        self.watch = watch
         self.fatal: BaseException | None = None
         self.running = 0  # items inside run_item now
         self._workers = 0
@@ -335,6 +338,8 @@ class WorkerPool:
         )
         if reason is None:
             tally.done += 1
+            if self.watch is not None and isinstance(outcome, Record):
+                self.watch.add(outcome.data)
         else:
             tally.count_reason(reason)
             if kind == "failed":
