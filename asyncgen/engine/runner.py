@@ -515,6 +515,7 @@ class _Run:
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
             batch=stats.get("batch"),
             quality=self.judge.summary() if self.judge is not None else None,
+            figures=_pipeline_figures(self.pipeline),
         )
 
     def _short_reason(self, status: Status, planner: Planner) -> str | None:
@@ -542,3 +543,9 @@ class _Run:
         if planner.owed or (not is_finite and tally.done_total < tally.target):
             return "short"
         return "complete"
+
+
+def _pipeline_figures(pipeline: Pipeline) -> dict[str, Any] | None:
+    """A pipeline's own end-of-run figures (`summary_figures()`, optional), e.g. the turn mix."""
+    figures = getattr(pipeline, "summary_figures", None)
+    return figures() if callable(figures) else None

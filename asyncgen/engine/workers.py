@@ -219,7 +219,9 @@ class WorkerPool:
             outcome = await self.pipeline.run_item(ticket.item, self.ctx)
             if self.judge is not None and isinstance(outcome, Record):
                 record = Record(id=ticket.item.record_id, data=outcome.data)
-                return await self.judge.review(record, self.ctx.client)
+                outcome = await self.judge.review(record, self.ctx.client)
+                if isinstance(outcome, Reject):
+                    self._dropped(record.data)
             return outcome
         except BudgetExceededError as exc:
             self.budget_stop = True
@@ -267,12 +269,23 @@ class WorkerPool:
         decision = await self.gate.check(record.id, text)
         if not decision.is_duplicate:
             return record
+        self._dropped(record.data)
         return Reject(
             reason=Reason.DUPLICATE,
             data=record.data,
             nearest_id=decision.nearest_id,
             score=decision.score,
         )
+
+    def _dropped(self, data: dict[str, Any]) -> None:
+        """Tell the pipeline a record it produced was rejected (`record_dropped`, optional).
+
+        A pipeline that steers its plan by what it produced (the interaction turn mix)
+        must not count what the judge or the uniqueness gate threw away.
+        """
+        hook = getattr(self.pipeline, "record_dropped", None)
+        if callable(hook):
+            hook(data)
 
     def _line(self, ticket: Ticket, outcome: Outcome) -> tuple[JsonlWriter, dict[str, Any], Kind]:
         """Which file an outcome goes to, and its line."""

@@ -113,6 +113,7 @@ class InteractionGenerator:
                 client,
                 min_turns=self.settings.min_turns,
                 max_retries=self.settings.max_retries,
+                hold_to_target=self.settings.turn_policy == "target",
             ),
             distractor=self.distractor,
             noise=self.config.distractor,
