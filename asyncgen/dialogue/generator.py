@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from asyncgen import offload
 from asyncgen.config import ConfigLike, RunConfig
 from asyncgen.dialogue.item import Clock, DialogueItems, Sleep, utc_now
 from asyncgen.dialogue.multiwoz import (
@@ -130,7 +131,7 @@ class DialogueGenerator(DialogueItems):
             LLMError: the call failed (the report returned None; here it says why).
         """
         if self.personas is None:  # a 100k-row dataset must not load on the event loop
-            await asyncio.to_thread(self.load_persona_dataset)
+            await offload.cpu(self.load_persona_dataset)
         rng = random.Random(seed)
         valid = self.get_categories_for_service(listservice[0]) if listservice else []
         if valid and category not in valid:
@@ -247,10 +248,10 @@ class DialogueGenerator(DialogueItems):
 
         dedup = settings_for(self.config)
         if self._embedder is None:
-            self._embedder = await asyncio.to_thread(load_embedder, dedup)
+            self._embedder = await offload.cpu(load_embedder, dedup)
             self._use_run_bar()
         text = dialogue if isinstance(dialogue, str) else record_text(dialogue, dedup) or ""
-        vectors = await asyncio.to_thread(self._embedder.encode, [text])
+        vectors = await offload.cpu(self._embedder.encode, [text])
         return np.asarray(vectors[0], dtype=np.float32)
 
     def is_unique(self, conversation_embedding: np.ndarray) -> bool:
@@ -326,7 +327,7 @@ class DialogueGenerator(DialogueItems):
         path = run_dir / self.settings.embedding_file
         if not path.is_file():
             return
-        vectors = await asyncio.to_thread(np.load, path)
+        vectors = await offload.to_thread(np.load, path)
         if len(vectors):
             self.memory.existing_embeddings = np.asarray(vectors, dtype=np.float32)
             self._use_run_bar()

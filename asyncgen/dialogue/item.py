@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from asyncgen import offload
 from asyncgen.config import ConfigLike, PoolEntry, as_run_config
 from asyncgen.contract import Failure, Outcome, Reason, Record, Reject
 from asyncgen.dialogue import local
@@ -96,11 +97,11 @@ class DialogueItems:
 
     async def aload_dataset(self) -> MultiWOZDataset:
         """`load_dataset` in a worker thread (blocking file reads and parsing)."""
-        return await asyncio.to_thread(self.load_dataset)
+        return await offload.cpu(self.load_dataset)
 
     async def aload_persona_dataset(self) -> PersonaBank:
         """`load_persona_dataset` in a worker thread."""
-        return await asyncio.to_thread(self.load_persona_dataset)
+        return await offload.cpu(self.load_persona_dataset)
 
     def load_persona_dataset(self) -> PersonaBank:
         """Load the personas once and index them by cluster and summary (the configured

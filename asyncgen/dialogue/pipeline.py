@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Outcome, PipelineBase, Record, RunContext, WorkItem
 from asyncgen.dialogue.item import DialogueItems
@@ -60,7 +60,7 @@ class DialoguePipeline(PipelineBase):
         Raises:
             DatasetError: `engine.n` exceeds the unique base dialogues without reuse.
         """
-        await asyncio.to_thread(self._warm_plan)
+        await offload.cpu(self._warm_plan)
         self.generator.client = ctx.client
         self._check_capacity(self.config.engine.n, ctx.logger)
         if self.config.dialogue.apply_noise:
@@ -140,7 +140,7 @@ class DialoguePipeline(PipelineBase):
     async def aclose(self) -> None:
         """Write the report's files (dialogues JSON, base hashes, embeddings) into the run."""
         if self._run_dir is not None:
-            await asyncio.to_thread(export_run, self._run_dir, self.config, self.records_file)
+            await offload.to_thread(export_run, self._run_dir, self.config, self.records_file)
 
     def dedup_text(self, record: Record) -> str | None:
         """The clean dialogue as `dedup.embed`, `first_k` and `max_chars` say, for dedup."""

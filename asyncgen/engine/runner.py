@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Pipeline, RunContext, UniquenessGate
 from asyncgen.engine.breaker import FailureBreaker
@@ -134,7 +135,7 @@ async def run_generation(
         is_simulated=opts.is_simulated,
     )
     try:
-        await asyncio.to_thread(lock.acquire, layout.run_dir)
+        await offload.to_thread(lock.acquire, layout.run_dir)
     except BaseException:
         if gate is not None:  # never started: stops its preload, writes nothing
             await gate.aclose()
@@ -148,13 +149,13 @@ async def run_generation(
     listeners = _charge_listeners(client)
     exporter: MetricsServer | None = None
     try:
-        await asyncio.to_thread(ledger.open)
+        await offload.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
         _carry_budget(client, ledger)
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
-            await asyncio.to_thread(open_run, layout, pipeline, config)
+            await offload.to_thread(open_run, layout, pipeline, config)
         meter = StageMeter(ledger, pipeline, clock=opts.clock)
         existing = await _prepare_with_progress(ctx, pipeline, layout, gate, opts, meter)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
@@ -170,7 +171,7 @@ async def run_generation(
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()
-            await asyncio.to_thread(lock.release, layout.run_dir)
+            await offload.to_thread(lock.release, layout.run_dir)
 
 
 async def _prepare_with_progress(
@@ -246,12 +247,11 @@ async def _prepare(
 ) -> ExistingRun:
     """Prepare the pipeline, rebuild what is on disk, start the gate."""
     await pipeline.prepare(ctx)
-    existing = await asyncio.to_thread(
-        load_existing,
+    retry_failures = pipeline.traits().retry_failures_on_resume
+    existing = await offload.to_thread(
+        partial(load_existing, collect_dedup=gate is not None, retry_failures=retry_failures),
         layout,
         pipeline,
-        collect_dedup=gate is not None,
-        retry_failures=pipeline.traits().retry_failures_on_resume,
     )
     if existing.done or existing.failed or existing.rejected:
         logger.info(
@@ -309,7 +309,7 @@ class _Run:
 
     async def execute(self) -> RunSummary:
         """Work through the plan, then write the index and the summary."""
-        target, need, start_at = await asyncio.to_thread(self._target_and_need)
+        target, need, start_at = await offload.cpu(self._target_and_need)
         tally = Tally(
             target=target,
             done_before=self.existing.done,
@@ -472,7 +472,7 @@ class _Run:
             summary.error = pool.breaker.tripped
         key = self.traits.index_key
         try:
-            await asyncio.to_thread(
+            await offload.to_thread(
                 write_index,
                 self.layout.records,
                 self.layout.index,
@@ -482,7 +482,7 @@ class _Run:
             )
         except Exception:  # the records are safe; a broken index must not hide the summary
             logger.exception("could not write %s", self.layout.index)
-        await asyncio.to_thread(write_json_atomic, self.layout.summary, summary.to_dict())
+        await offload.to_thread(write_json_atomic, self.layout.summary, summary.to_dict())
         return summary
 
     def _summary(

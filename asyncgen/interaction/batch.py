@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
+from asyncgen import offload
 from asyncgen.errors import LLMError
 from asyncgen.interaction.concurrency import bounded_map
 from asyncgen.interaction.conversation import ConversationTask
@@ -95,7 +94,7 @@ async def run_batch(
             break  # no replacements once llm.max_cost / llm.max_tokens is spent
         tasks = await _supplement(generator, failed, round_number + 1) if failed else []
     if storage is not None and hasattr(storage, "flush"):
-        await anyio.to_thread.run_sync(storage.flush)
+        await offload.to_thread(storage.flush)
     done, total = len(report.interactions), report.total_tasks
     log.info("batch: %d/%d interactions (%.1f%%)", done, total, 100 * report.success_rate)
     return report
@@ -114,7 +113,7 @@ async def _run_round(
     async def one(task: ConversationTask) -> TaskOutcome:
         outcome = await generator.run_task(task)
         if outcome.interaction is not None and storage is not None:
-            await anyio.to_thread.run_sync(storage.save, outcome.interaction)
+            await offload.to_thread(storage.save, outcome.interaction)
         if progress is not None:
             progress.advance()
         return outcome

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import orjson
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import (
     Failure,
@@ -93,7 +94,7 @@ class InteractionPipeline:
         _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
         stages = RunLayout.in_dir(ctx.run_dir).stages
-        await anyio.to_thread.run_sync(write_bytes_atomic, stages, blob)
+        await offload.to_thread(write_bytes_atomic, stages, blob)
         ctx.logger.info(
             "interaction stages: %d personas, %d queries", len(self.personas), len(self.queries)
         )
@@ -278,12 +279,10 @@ class InteractionPipeline:
         run_dir = self._run_dir
         if run_dir is None or not self.config.interaction_generation.export_training_data:
             return
-        if not await anyio.to_thread.run_sync(finished_complete, run_dir, self._started):
+        if not await offload.to_thread(finished_complete, run_dir, self._started):
             return
         try:
-            self.training = await anyio.to_thread.run_sync(
-                export_training_data, self.config, run_dir
-            )
+            self.training = await offload.to_thread(export_training_data, self.config, run_dir)
         except AsyncgenError as exc:
             log.error("training data export failed: %s (rerun: asyncgen export %s)", exc, run_dir)
             return

@@ -69,7 +69,7 @@ class LiveReport:
     async def _write(self, *, live: bool, embed: bool) -> None:
         started = self._clock()
         try:
-            if self._records_bytes() < IN_PROCESS_BYTES:
+            if await asyncio.to_thread(self._records_bytes) < IN_PROCESS_BYTES:  # stats a file
                 problem = await self._in_thread(live=live, embed=embed)
             else:
                 problem = await self._child(live=live, embed=embed)

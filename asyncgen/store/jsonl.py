@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.errors import AsyncgenError, StoreError
 
 _CHUNK = 1 << 16
@@ -272,4 +273,4 @@ class JsonlWriter:
             return
         self._dirty = False
         self.syncs += 1
-        await asyncio.to_thread(os.fsync, self._fd)
+        await offload.to_thread(os.fsync, self._fd)
