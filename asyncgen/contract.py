@@ -41,6 +41,7 @@ class Reason(StrEnum):
     SCENARIO_LLM_ERROR = "scenario_llm_error"
     DIALOGUE_LLM_ERROR = "dialogue_llm_error"
     LOW_QUALITY = "low_quality"
+    BASE_WITHOUT_GOAL = "base_without_goal"
     UNJUDGED = "unjudged"
 
 

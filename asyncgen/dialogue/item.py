@@ -20,9 +20,11 @@ from asyncgen import offload
 from asyncgen.config import ConfigLike, PoolEntry, as_run_config
 from asyncgen.contract import Failure, Outcome, Reason, Record, Reject
 from asyncgen.dialogue import local
+from asyncgen.dialogue.grounding import check_grounding, goal_met_at
 from asyncgen.dialogue.multiwoz import (
     MultiWOZDataset,
     anonymize,
+    dialogue_goal,
     extract_dialogue,
     generate_base_conversation,
     load_multiwoz,
@@ -196,9 +198,16 @@ class DialogueItems:
             require_complete=True,
         )
 
+        goal = payload.get("goal")
+
         def parse(text: str) -> list[DialogueTurn]:
             try:
-                return process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
+                if not goal:
+                    return process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
+                # grounded: the dialogue ends when the goal is met, maybe before min_turns
+                turns = process_generated_dialogue(text, 1, gen["max_turns"])
+                check_grounding(turns, goal, text)
+                return turns
             except DialogueFormatError as exc:
                 log.info("dialogue answer invalid: %s", exc)
                 raise
@@ -261,6 +270,17 @@ class DialogueItems:
     ) -> Outcome:
         payload = dict(payload)
         persona = bank.personas[payload["persona_index"]]
+        if self.settings.grounding == "goals":
+            goal = dialogue_goal(dataset[payload["base_index"]])
+            if not goal:
+                return Reject(
+                    reason=Reason.BASE_WITHOUT_GOAL,
+                    message=f"base dialogue {payload['base_dialogue_id']} has no annotated state",
+                    data={"base_dialogue_id": payload["base_dialogue_id"]},
+                )
+            payload["goal"] = goal
+            payload["services"] = list(goal)  # the dialogue is about what the user wants
+            payload["service_count"] = _COUNT_NAMES.get(len(goal), payload["service_count"])
         base = generate_base_conversation(extract_dialogue(dataset[payload["base_index"]]))
         if self.settings.anonymize_base:
             base = anonymize(base)
@@ -323,7 +343,19 @@ class DialogueItems:
             "generation_params": dict(payload["generation_params"]),
             "model": model,
             "created_at": self.clock().isoformat(),
+            **_grounding_fields(payload, turns),
         }
+
+
+_COUNT_NAMES = {1: "single", 2: "double", 3: "triple", 4: "quadruple"}
+
+
+def _grounding_fields(payload: dict[str, Any], turns: list[DialogueTurn]) -> dict[str, Any]:
+    """A grounded dialogue's goal, the turn that met it, and the grounding mode."""
+    goal = payload.get("goal")
+    if not goal:
+        return {}
+    return {"grounding": "goals", "goal": goal, "goal_met_turn": goal_met_at(turns, goal)}
 
 
 def _failure(stage: str, exc: LLMError) -> Failure:
