@@ -153,8 +153,9 @@ async def test_simulated_judge_scores_what_the_text_shows() -> None:
 def test_marker_detection_has_no_false_positives_on_ordinary_text() -> None:
     assert has_contradiction("CONTRARY to my PROFILE!!")
     assert has_contradiction("contray to my  basically profile")
+    assert has_contradiction("Contrrar to mt profile, I qk not a ojurnalist")
     assert not has_contradiction(
-        "Quite the contrary: my team profile loads fine, the contract is mine."
+        "On the contrary, the profile page loads fine; the contract is mine."
     )
 
 

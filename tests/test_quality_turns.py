@@ -115,3 +115,11 @@ def test_turn_weights_outside_the_range_are_a_config_error() -> None:
         load_config(
             overrides={"interaction_generation.turn_weights": {7: 1.0}}, environ={}, env_file=None
         )
+
+
+def test_the_report_measures_the_turn_mix_against_the_weights() -> None:
+    from asyncgen.report.coverage import targets_from_config
+
+    config = {"interaction_generation": {"min_turns": 2, "max_turns": 5, "turn_weights": WEIGHTS}}
+    targets = targets_from_config(json.loads(json.dumps(config)), "interaction")
+    assert targets["num_turns"] == {"2": 0.1, "3": 0.2, "4": 0.3, "5": 0.4}

@@ -148,8 +148,12 @@ class QualityJudge:
             "scores": scores,
             "overall": round(sum(scores.values()) / len(scores), 3),
             "passed": not low,
+            "model": self.handle.model,
             "judge": {"model": self.handle.model, "threshold": threshold},
         }
+        rationale = parse_rationale(raw)
+        if rationale:
+            data["quality"]["rationale"] = rationale
         if not low:
             counts.passed += 1
             return Record(id=record.id, data=data)
@@ -194,6 +198,17 @@ def parse_scores(text: str, names: list[str]) -> dict[str, int] | None:
             return None
         scores[name] = int(round(value))
     return scores
+
+
+def parse_rationale(text: str) -> str | None:
+    """The judge's one-sentence `rationale`, when its answer has one."""
+    match = _JSON_OBJECT.search(text or "")
+    try:
+        data = json.loads(match.group(0)) if match else None
+    except json.JSONDecodeError:
+        return None
+    value = data.get("rationale") if isinstance(data, dict) else None
+    return value[:300] if isinstance(value, str) and value.strip() else None
 
 
 def build_judge(config: RunConfig) -> QualityJudge | None:

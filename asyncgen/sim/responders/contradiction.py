@@ -22,7 +22,7 @@ _TEMPLATES = (
     "Honestly, contrary to my profile, I hate {format} and I am in no hurry whatsoever.",
 )
 _SLACK = 12  # letters a noised copy may gain (an inserted filler word)
-_MISSING = 1  # letters it may lose (a typo, an omission)
+_MISSING = 2  # letters it may lose (typos, omissions)
 
 
 def contradiction(profile: dict[str, str], rng: random.Random) -> str:
