@@ -329,3 +329,32 @@ async def test_a_crash_between_download_and_answer_charges_once_and_reuses_the_a
     third.attach_run(lambda: 0)
     await close(third)
     assert third.usage.cost_usd == 0, "charged twice"
+
+
+async def test_a_batch_the_provider_lost_is_submitted_again(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A recorded batch the endpoint no longer knows (an embedded simulator that stopped
+    with the killed run): its requests go into a new round instead of failing the run."""
+    gone = sim_factory(batch={"round_time": 30.0})
+    first = make_client(gone, tmp_path)
+    await first.start()
+    task = asyncio.create_task(first.chat(ask(5)))
+    state = tmp_path / "batch" / "parts" / "00000-000.json"
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        if state.exists() and '"state": "created"' in state.read_text():
+            break
+    task.cancel()
+    await close(first)
+
+    fresh = sim_factory(batch={"round_time": 0.0})
+    second = make_client(fresh, tmp_path)
+    await second.start()
+    try:
+        result = await asyncio.wait_for(second.chat(ask(5)), 10)
+    finally:
+        await close(second)
+    assert result.content
+    assert '"state": "lost"' in state.read_text()
+    assert len(sim_batches(fresh)) == 1

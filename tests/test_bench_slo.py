@@ -9,6 +9,7 @@ must be caught over-saturating and stopped early.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,19 @@ def test_slo_cli_refuses_a_bad_objective() -> None:
         app, ["bench", "slo", "--base-url", "http://127.0.0.1:9/v1", "--slo", "ttft_p99=<2s"]
     )
     assert isinstance(res.exception, ConfigError) and "ttft_p99=<2s" in str(res.exception)
+
+
+async def test_max_duration_caps_a_profile(tmp_path: Path) -> None:
+    """Ten 1 s steps capped at 3 s: the profile ends in time with the steps it managed."""
+    bench = {"rates": [5.0] * 10, "step_seconds": 1.0, "warmup_seconds": 0.1}
+    bench |= {"cooldown_seconds": 0.1, "drain_seconds": 1.0, "max_duration": 3.0}
+    cfg = load_config(None, {f"bench.{k}": v for k, v in bench.items()}, environ={})
+    async with inprocess_sim(latency_median=0.01) as (url, _app):
+        started = asyncio.get_running_loop().time()
+        quiet = Console(file=io.StringIO())
+        result = await run_bench(
+            cfg, "rate", Target(url, "sim-model", None), tmp_path, console=quiet
+        )
+        took = asyncio.get_running_loop().time() - started
+    assert 1 <= len(result.steps) <= 3
+    assert took < 3.0 + 2.5  # the cap, plus one drain and the report

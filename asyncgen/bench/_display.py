@@ -30,7 +30,7 @@ def steps_table(steps: list[StepStats], profile: str, title: str | None = None) 
     for s in steps:
         errors = ", ".join(f"{k}:{n}" for k, n in s.errors.items() if k != "429") or "–"
         table.add_row(
-            f"{s.x:.4g}" + ("*" if s.superseded else ""),
+            f"{s.x:.4g}" + ("*" if s.superseded else "") + (f" {s.phase}" if s.phase else ""),
             str(s.requests),
             _f(s.success_per_s),
             f"{s.input_tokens_per_s:.0f}|{s.output_tokens_per_s:.0f}",

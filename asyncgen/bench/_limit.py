@@ -40,7 +40,6 @@ REFINE_ABOVE = 1.6  # offered/estimated above this: measure again, closer to the
 MIN_POINTS_FOR_CEILING = 8  # fewer phase points: a fixed window (exact already)
 CEILING_CHECKS = 4  # evenly paced steps above a saturation estimate, at most
 CEILING_STEP = 1.05  # each offers this much more than the estimate so far
-CEILING_REQUESTS = 200  # judged requests per ceiling check (a ramp step at least)
 CEILING_PREFIX_OVERLOAD = 3.0  # a check opens at this × the estimate, to empty any bucket:
 CEILING_PREFIX_SECONDS = 1.0  # 2 s of burst drained, more than a 1 s sub-window's 1.1 s
 CEILING_SETTLE_SECONDS = 1.0  # a 1 s sliding log forgets the prefix; not judged
@@ -232,7 +231,7 @@ class LimitSearch:
         rate = est.rate
         for _ in range(CEILING_CHECKS):
             offered = rate * CEILING_STEP
-            judged = max(s.ramp_seconds, CEILING_REQUESTS / offered)
+            judged = max(s.ramp_seconds, s.min_admitted / offered)
             seconds = CEILING_PREFIX_SECONDS + CEILING_SETTLE_SECONDS + judged
             if self._time_left() < seconds + DRAIN_ALLOWANCE:
                 break
@@ -534,20 +533,20 @@ class LimitSearch:
 
 
 def _concurrency_header(step: StepStats) -> int | None:
-    """The request limit, when the headers show it in use yet with nothing to reset.
+    """The request limit, when it cannot be per minute and nothing resets with time.
 
-    A rate limit that is partly used always has a reset ahead (time until the bucket is
-    full, or the window ends); a concurrency limit reports free slots and a reset of 0.
+    A concurrency limit reports free slots with a reset of 0. So can a bucket refilled
+    within the second (Anthropic's RFC 3339 resets are whole seconds), so the reading
+    counts only when the probe itself was admitted at more requests per minute than
+    the "limit" allows: then it is not a rate.
     """
-    for point in step.limits_trace:
-        info = point.info
-        if (
-            info.limit_requests
-            and info.remaining_requests is not None
-            and info.remaining_requests < info.limit_requests
-            and info.reset_requests == 0
-        ):
-            return info.limit_requests
+    points = [p.info for p in step.limits_trace if p.info.limit_requests]
+    if not points or any(info.reset_requests != 0 for info in points):
+        return None
+    limit = points[-1].limit_requests
+    assert limit is not None
+    if step.rate_limited == 0 and step.success_per_s * 60 > 1.5 * limit:
+        return limit
     return None
 
 

@@ -67,6 +67,10 @@ class _Driver:
             return False
         return len(self.outcome.steps) < self.max_steps
 
+    def time_left(self) -> float:
+        """Seconds of `max_duration` left for the next step's window."""
+        return self._left()
+
     def _left(self) -> float:
         assert self.deadline is not None
         s = self.runner.settings
@@ -259,7 +263,12 @@ async def slo(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOutco
             on_step(step)
 
     steps, summary = await slo_search(
-        runner, slos, report, by=s.slo_by, has_room=lambda: drive.has_room
+        runner,
+        slos,
+        report,
+        by=s.slo_by,
+        has_room=lambda: drive.has_room,
+        seconds_left=lambda: None if drive.deadline is None else drive.time_left(),
     )
     out.summary = summary
     out.summary["priming_request"] = drive.primed

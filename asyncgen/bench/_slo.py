@@ -219,6 +219,7 @@ async def slo_search(
     *,
     by: str = "rate",
     has_room: Callable[[], bool] = lambda: True,
+    seconds_left: Callable[[], float | None] = lambda: None,
 ) -> tuple[list[StepStats], dict[str, Any]]:
     """Ramp, then interpolated bisection; returns the steps and the summary."""
     s = runner.settings
@@ -229,10 +230,12 @@ async def slo_search(
 
     async def run_at(x: float) -> float:
         watch = SaturationWatch(runner) if not integer else None
+        left = seconds_left()
+        seconds = None if left is None else max(1.0, min(s.step_seconds, left))
         plan = (
-            StepPlan("slo", concurrency=int(x), phase="slo")
+            StepPlan("slo", concurrency=int(x), phase="slo", seconds=seconds)
             if integer
-            else StepPlan("slo", rate=x, poisson=s.poisson, phase="slo")
+            else StepPlan("slo", rate=x, poisson=s.poisson, phase="slo", seconds=seconds)
         )
         step = await runner.run(plan, watch)
         step.over_saturated = bool(watch and watch.tripped)

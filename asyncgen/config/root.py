@@ -15,6 +15,7 @@ from asyncgen.config.interaction import (
     PersonaSettings,
 )
 from asyncgen.config.llm import LLMSettings
+from asyncgen.config.quality import QualitySettings
 from asyncgen.config.sim import SimSettings
 from asyncgen.config.training import TrainingDataSettings
 
@@ -32,6 +33,7 @@ class RunConfig(Settings):
     distractor: DistractorSettings = Field(default_factory=DistractorSettings)
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     training_data: TrainingDataSettings = Field(default_factory=TrainingDataSettings)
     bench: BenchSettings = Field(default_factory=BenchSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)

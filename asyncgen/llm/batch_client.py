@@ -44,7 +44,7 @@ import orjson
 
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
-from asyncgen.errors import LLMError
+from asyncgen.errors import LLMError, LLMStatusError
 from asyncgen.llm import wire
 from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_costs import BatchCosts
@@ -407,6 +407,13 @@ class BatchClient:
         try:
             batch = await self._poll(part)
             outputs, errors = await self._download(state, batch)
+        except LLMStatusError as exc:
+            await self._release(state.model, state.tokens)
+            if exc.status_code == 404 and part.resumed:
+                await self._lose(part, f"the provider no longer knows batch {state.batch_id}")
+            else:
+                self._fail_part(part, exc, recorded=True)
+            return
         except Exception as exc:
             logger.warning("batch %s: %s; resumable from the run directory", state.batch_id, exc)
             await self._release(state.model, state.tokens)
@@ -612,7 +619,7 @@ class BatchClient:
             state.state = "abandoned"  # never uploaded: nothing was paid
             await self._record(state)
             return
-        if state.state == "abandoned":
+        if state.state in ("abandoned", "lost"):
             return
         if state.state == "done":
             if state.output:
@@ -633,6 +640,20 @@ class BatchClient:
 
     async def _resume(self, part: Part) -> None:
         state = part.state
+        try:
+            await self._recreate_if_needed(part)
+        except LLMStatusError as exc:
+            if exc.status_code not in (400, 404):
+                raise
+            await self._release(state.model, state.tokens)
+            await self._lose(part, f"its input file is gone ({exc})")
+            return
+        logger.info("resuming batch %s (round %d part %d)", state.batch_id, state.round, state.part)
+        await self._follow(part)
+
+    async def _recreate_if_needed(self, part: Part) -> None:
+        """A part uploaded but not recorded as created: find its batch, else create it."""
+        state = part.state
         if state.state == "uploaded":
             since = float(state.extra.get("written_at") or 0) - 3600
             found = await self.api.find(
@@ -643,8 +664,25 @@ class BatchClient:
                 await self._created(part, found)
             else:
                 await self._create(part)
-        logger.info("resuming batch %s (round %d part %d)", state.batch_id, state.round, state.part)
-        await self._follow(part)
+
+    async def _lose(self, part: Part, why: str) -> None:
+        """A recorded batch the provider cannot find (deleted, another account, or an
+        embedded simulator that stopped with the killed run): nothing of it can be
+        collected, so its requests are submitted again."""
+        state = part.state
+        logger.warning(
+            "batch round %d part %d: %s; its requests go into a new round",
+            state.round,
+            state.part,
+            why,
+        )
+        state.state = "lost"
+        state.extra["lost"] = why
+        await self._record(state)
+        self._earlier.forget_part(part)
+        for pending in list(part.waiters.values()):
+            self._requeue(pending, "was in a lost batch", count=False)
+        part.waiters.clear()
 
     # -- limits, deadline, online fallback -------------------------------------------
 

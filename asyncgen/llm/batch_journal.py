@@ -5,6 +5,8 @@
     RUN/batch/parts/R-P.json            its state, rewritten atomically at each step:
                                         written → uploaded (file_id) → created (batch_id)
                                         → done (status, output/error files) | abandoned
+                                        (never uploaded) | lost (the provider has no such
+                                        batch or file any more: its requests go again)
     RUN/batch/parts/R-P.output.jsonl    the provider's output file, as downloaded
     RUN/batch/parts/R-P.errors.jsonl    the provider's error file
 
@@ -26,7 +28,7 @@ import orjson
 
 from asyncgen.errors import StoreError
 
-STATES = ("written", "uploaded", "created", "done", "abandoned")
+STATES = ("written", "uploaded", "created", "done", "abandoned", "lost")
 
 
 @dataclass
