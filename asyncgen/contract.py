@@ -40,6 +40,9 @@ class Reason(StrEnum):
     BASE_EXHAUSTED = "base_dataset_exhausted"
     SCENARIO_LLM_ERROR = "scenario_llm_error"
     DIALOGUE_LLM_ERROR = "dialogue_llm_error"
+    LOW_QUALITY = "low_quality"
+    BASE_WITHOUT_GOAL = "base_without_goal"
+    UNJUDGED = "unjudged"
 
 
 def reason_key(reason: str) -> str:

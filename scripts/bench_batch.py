@@ -41,7 +41,7 @@ llm:
     max_live: {max_live}
     poll_initial: 0.2
     poll_max: 5.0
-    poll_share: 0.02          # a poll overshoots a round's end by at most 2 %
+    poll_share: 0.01          # a poll overshoots a round's end by at most 1 %
     idle_flush_seconds: 0.5
 dedup:
   enabled: false

@@ -8,6 +8,8 @@ the server, and aiohttp (a realistic client, for comparison).
 
     .venv/bin/python scripts/bench_sim.py            # 5 s per scenario
     .venv/bin/python scripts/bench_sim.py --quick    # 2 s per scenario
+    .venv/bin/python scripts/bench_sim.py --only rolling   # the strictest profile alone
+    .venv/bin/python scripts/bench_sim.py --in-process     # the ASGI app alone, per setup
 
 A row per provider profile (`asyncgen sim profiles`) with limits set far above what the
 core serves (every request pays for its limiter and header dialect), and the strictest
@@ -216,6 +218,56 @@ def client_main(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
+# ------------------------------------------------------------------ in-process timing
+
+
+def in_process(count: int = 20_000) -> None:
+    """Server CPU per request of the ASGI app alone (no sockets, no uvicorn), per setup.
+
+    Runs against whatever `asyncgen` is importable, so an older checkout can be timed
+    side by side (settings it does not know are skipped).
+    """
+    from asyncgen.config import SimSettings
+    from asyncgen.sim.app import SimApp
+
+    setups: dict[str, dict[str, Any]] = {
+        "completion, no limits": {},
+        "completion, rpm+tpm": dict(HIGH_LIMITS),
+        "openai, rolling+strict": {**HIGH_LIMITS, "limiter": "rolling", "strict": True},
+        "anthropic, rpm+tpm": {**HIGH_LIMITS, "profile": "anthropic"},
+    }
+    bodies = _bodies(False)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"authorization", b"Bearer bench")],
+    }
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def drive(app: Any, n: int) -> float:
+        started = time.process_time()
+        for i in range(n):
+            body = bodies[i % len(bodies)]
+
+            async def receive(body: bytes = body) -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await app(dict(scope), receive, send)
+        return time.process_time() - started
+
+    for name, overrides in setups.items():
+        if not set(overrides) <= set(SimSettings.model_fields):
+            print(f"{name:28} (not in this version)")
+            continue
+        app = SimApp(SimSettings(**overrides))
+        asyncio.run(drive(app, 2_000))  # warm-up: caches, first keys
+        seconds = asyncio.run(drive(app, count))
+        print(f"{name:28} {seconds / count * 1e6:6.1f} us CPU per request")
+
+
 # ---------------------------------------------------------------------------- driver
 
 
@@ -274,6 +326,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 s per scenario")
     parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument("--only", default="", help="run the scenarios whose name contains this")
+    parser.add_argument(
+        "--in-process", action="store_true", help="time the ASGI app alone (no sockets)"
+    )
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
@@ -282,6 +338,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.client:
         client_main(args)
+        return 0
+    if args.in_process:
+        in_process()
         return 0
     duration = args.duration or (2.0 if args.quick else 5.0)
     server_core, client_core = _cores()
@@ -299,7 +358,7 @@ def main() -> int:
     print("-" * len(header))
     worst = float("inf")
     strictest = 0.0
-    for scenario in SCENARIOS:
+    for scenario in (each for each in SCENARIOS if args.only in each.name):
         result = run_scenario(scenario, duration, args.connections)
         rps, capacity = result["rps"], result["capacity"]
         if scenario.generator == "raw" and not scenario.stream:

@@ -197,7 +197,8 @@ def run_complete(
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if proc.returncode not in (0, 1):
             print(proc.stderr[-2000:], file=sys.stderr)
-        summary = orjson.loads((work / "out.run" / "summary.json").read_bytes())
+        summary_path = work / "out.run" / "summary.json"
+        summary = orjson.loads(summary_path.read_bytes()) if summary_path.exists() else {}
         ok = _count_lines(work / "out.jsonl")
         failed = _count_lines(work / "out.failures.jsonl")
         wall = float(summary.get("wall_time_s") or total_wall)
@@ -316,6 +317,7 @@ def matrix(algorithms: list[str], n: int, with_naive: bool) -> list[Outcome]:
                     results.append(asyncgen_cell(sim, row, n, rpm=rpm))
                     if naive is not None:
                         results.append(Outcome(**{**asdict(naive), "row": row}))
+                    print(table(results[-2:], full=True).splitlines()[-1], flush=True)
             finally:
                 sim.stop()
     return results

@@ -10,6 +10,7 @@ layout: `turns` is a dict of lists) and asyncgen/data/finepersonas_sample.jsonl
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +30,112 @@ def _blocks(path: Path) -> list[tuple[str, list[str]]]:
     return blocks
 
 
+_NUMBER = r"(\d+|two|three|four|five|six|seven|eight|nine|ten)"
+_SERVICE_WORDS = {
+    "restaurant": ("restaurant", "eat", "table", "food", "dinner", "lunch", "menu"),
+    "hotel": ("hotel", "room", "stay", "night", "guesthouse", "check in", "check-in"),
+    "train": ("train",),
+    "taxi": ("taxi", "cab", "pick me up", "pick us up", "driver"),
+    "bus": ("bus", "coach"),
+    "flight": ("flight", "fly", "plane", "airport"),
+    "attraction": ("museum", "visit", "attraction", "gallery", "park", "see "),
+    "hospital": ("hospital", "doctor", "department", "clinic", "ward"),
+}
+_PATTERNS: dict[str, list[tuple[str, str]]] = {
+    "*": [
+        ("area", r"\b(centre|center|north|south|east|west)\b"),
+        ("pricerange", r"(?<!not too )\b(cheap|moderate|expensive)\b"),
+        ("bookday", r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"),
+        ("bookpeople", _NUMBER + r" (?:people|of us|guests|persons|adults)"),
+        ("bookpeople", r"table for " + _NUMBER),
+        ("booktime", r"\b(\d{1,2}:\d{2}|\d{1,2} ?(?:am|pm))\b"),
+    ],
+    "restaurant": [
+        ("food", r"\b(indian|italian|chinese|thai|french|british|japanese|korean|mexican|"
+         r"spanish|turkish|vegetarian|seafood|lebanese|greek|vietnamese)\b"),
+    ],
+    "hotel": [("stars", r"\b(\d|three|four|five)[- ]star"), ("booknights", _NUMBER + r" nights?")],
+    "attraction": [
+        ("type", r"\b(museum|park|theatre|gallery|college|church|cinema|nightclub|pool|boat)\b")
+    ],
+    "hospital": [("department", r"\b(\w+) (?:department|clinic|ward)\b")],
+    **{
+        name: [
+            ("departure", r"\bfrom (?:the )?([A-Z][a-z]+(?: [A-Z][a-z]+)?)"),
+            ("destination", r"\bto (?:the )?([A-Z][a-z]+(?: [A-Z][a-z]+)?)"),
+        ]
+        for name in ("train", "taxi", "bus", "flight")
+    },
+}
+_TIME_SLOTS = {"train": ("leaveat",), "bus": ("leaveat",), "flight": ("leaveat",), "taxi": ("leaveat",)}
+
+
+def _service_of(text: str, services: list[str], current: str) -> str:
+    lowered = text.lower()
+    for name in services:
+        if any(word in lowered for word in _SERVICE_WORDS.get(name, ())):
+            return name
+    return current
+
+
+def _values(text: str, service: str) -> dict[str, str]:
+    """Slot values a user turn states for `service`, copied as written (lowercased)."""
+    found: dict[str, str] = {}
+    for slot, pattern in _PATTERNS["*"] + _PATTERNS.get(service, []):
+        flags = 0 if slot in ("departure", "destination") else re.IGNORECASE
+        match = re.search(pattern, text, flags)
+        if match and slot not in found:
+            name = _TIME_SLOTS.get(service, (slot,))[0] if slot == "booktime" else slot
+            found[name] = match.group(1).lower()
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    for slot in ("departure", "destination"):
+        if found.get(slot) in days:
+            del found[slot]
+    if service in ("train", "taxi", "bus", "flight"):
+        for slot in ("area", "pricerange", "food", "stars"):
+            found.pop(slot, None)
+    if service == "attraction":
+        for slot in ("pricerange", "bookpeople", "booktime", "bookday"):
+            found.pop(slot, None)
+    return found
+
+
+def annotate_frames(names: list[str], speakers: list[int], lines: list[str]) -> list[object]:
+    """MultiWOZ 2.2 frames (Hugging Face layout) with the cumulative dialogue state after
+    each user turn: slot values found in the user's words by keyword patterns."""
+    state: dict[str, dict[str, str]] = {}
+    current = names[0]
+    frames: list[object] = []
+    for speaker, line in zip(speakers, lines, strict=True):
+        if speaker != 0:
+            frames.append({"service": [], "state": [], "slots": []})
+            continue
+        text = line[2:].strip()
+        current = _service_of(text, names, current)
+        state.setdefault(current, {}).update(_values(text, current))
+        active = [name for name in names if name in state]
+        frames.append(
+            {
+                "service": active,
+                "state": [
+                    {
+                        "active_intent": f"find_{name}",
+                        "requested_slots": [],
+                        "slots_values": {
+                            "slots_values_name": [f"{name}-{slot}" for slot in state[name]],
+                            "slots_values_list": [[value] for value in state[name].values()],
+                        },
+                    }
+                    for name in active
+                ],
+                "slots": [],
+            }
+        )
+    return frames
+
+
 def build_dialogues() -> list[dict[str, object]]:
-    """MultiWOZ rows: speaker 0 = user, 1 = system; frames name the active services."""
+    """MultiWOZ rows: speaker 0 = user, 1 = system; frames carry the dialogue state."""
     rows = []
     for header, lines in _blocks(SOURCES / "multiwoz_source.txt"):
         dialogue_id, _, services = header.partition("|")
@@ -44,10 +149,7 @@ def build_dialogues() -> list[dict[str, object]]:
                     "turn_id": [str(i) for i in range(len(lines))],
                     "speaker": speakers,
                     "utterance": [line[2:].strip() for line in lines],
-                    "frames": [
-                        {"service": names if s == 0 else [], "state": [], "slots": []}
-                        for s in speakers
-                    ],
+                    "frames": annotate_frames(names, speakers, lines),
                 },
             }
         )

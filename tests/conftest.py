@@ -22,6 +22,27 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def no_blocking() -> Iterator[Any]:
+    """Fail any blocking call (file, socket, sleep, lock…) that asyncgen's own code makes
+    on a running event loop: such work belongs in a worker thread.
+
+    Only calls made from asyncgen's modules count, so test code may block freely; the
+    config package is not scanned (loading settings is start-up work done before a loop
+    runs; tests build configs inside async tests), and imports may read their files.
+    Ask for it in a test that drives async code: `async def test_x(no_blocking: Any)`.
+    """
+    from blockbuster import blockbuster_ctx
+
+    with blockbuster_ctx("asyncgen", excluded_modules=["asyncgen.config"]) as buster:
+        for function in buster.functions.values():
+            function.can_block_in("<frozen importlib._bootstrap>", "_find_and_load")  # imports
+            # by design: the writer task appends each line with one os.write (page cache,
+            # microseconds) on the loop; its fsyncs go to a thread
+            function.can_block_in("asyncgen/store/jsonl.py", {"_append", "start", "aclose"})
+        yield buster
+
+
+@pytest.fixture
 def sim_factory() -> Iterator[Callable[..., Any]]:
     """Start built-in simulators (child processes) with overrides; all stop at teardown.
 

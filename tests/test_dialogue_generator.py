@@ -21,9 +21,8 @@ from asyncgen.sim.app import SimApp
 
 @pytest.fixture(autouse=True)
 def _instant_backoff() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+    with set_testing():
+        yield
 
 
 def _config() -> RunConfig:

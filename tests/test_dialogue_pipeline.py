@@ -35,9 +35,8 @@ RECORD_FIELDS = {
 
 @pytest.fixture(autouse=True)
 def _instant_backoff() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+    with set_testing():
+        yield
 
 
 def _config(**overrides: Any) -> RunConfig:

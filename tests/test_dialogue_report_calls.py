@@ -23,9 +23,8 @@ SPEC_CONFIG = {"llm": {"provider": "simulator"}, "dialogue": {"retry_backoff": 0
 
 @pytest.fixture(autouse=True)
 def _instant_backoff() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+    with set_testing():
+        yield
 
 
 @pytest.fixture

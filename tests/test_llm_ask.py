@@ -56,3 +56,16 @@ async def test_still_bad_after_the_retries_raises_the_last_error() -> None:
             repair=_repair, max_retries=1,
         )  # fmt: skip
     assert len(client.seen) == 2
+
+
+def test_set_testing_as_a_context_manager_restores_the_setting() -> None:
+    """`with set_testing():` is instant backoff inside and the old setting after."""
+    from asyncgen.llm.retry import is_testing, set_testing
+
+    before = is_testing()
+    with set_testing():
+        assert is_testing()
+        with set_testing(False):
+            assert not is_testing()
+        assert is_testing()
+    assert is_testing() == before

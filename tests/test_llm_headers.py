@@ -324,3 +324,20 @@ def test_retry_hints_llm_provider_and_message() -> None:
     message = "Rate limit reached for gpt-4o on requests per min. Please try again in 20ms."
     assert parse_retry_after({}, message=message) == pytest.approx(0.02)
     assert parse_retry_after({}, message="no hint here") is None
+
+
+def test_slots_in_flight_are_a_concurrency_limit_not_an_rpm() -> None:
+    """Used requests that refill at once (reset 0) are slots in flight, never RPM."""
+    info = parse_rate_limit_headers(
+        {
+            "x-ratelimit-limit-requests": "45",
+            "x-ratelimit-remaining-requests": "12",
+            "x-ratelimit-reset-requests": "0s",
+        }
+    )
+    assert info.limit_requests is None and info.concurrency == 45
+    fresh = parse_rate_limit_headers(
+        {"x-ratelimit-limit-requests": "6000", "x-ratelimit-remaining-requests": "5999",
+         "x-ratelimit-reset-requests": "10ms"}  # fmt: skip
+    )
+    assert fresh.limit_requests == 6000 and fresh.concurrency is None

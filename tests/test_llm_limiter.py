@@ -309,3 +309,17 @@ async def test_a_run_of_429s_holds_everyone_briefly() -> None:
         permit = await lim.acquire()
         lim.release(permit, outcome="rate_limited", retry_after=1.5)
     assert lim.paused_for == pytest.approx(1.5)
+
+
+async def test_cancelling_many_waiters_of_the_pacing_lock_is_clean() -> None:
+    """Waiters cancelled while the holder releases (a second Ctrl-C) leave no error behind."""
+    lock = PriorityLock()
+    await lock.acquire()
+    waiters = [asyncio.create_task(lock.acquire()) for _ in range(5)]
+    await asyncio.sleep(0)
+    for task in waiters:
+        task.cancel()
+    lock.release()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    await asyncio.wait_for(lock.acquire(), 1.0)

@@ -3,7 +3,7 @@
 Placeholders are handled, nothing else is changed: the key placeholder becomes a
 simulator's key (and `ASYNCGEN_LLM__BASE_URL` points the provider at it), the local
 server URL and the ports become free loopback ones, `requests.jsonl` is written first,
-`--n` is made small, benchmark steps and simulated batch rounds short. `make …` and
+`--n` is made small, benchmark steps, simulated batch rounds and batch polls short. `make …` and
 `source …` are the only commands not run (they build the virtualenv and run this suite).
 """
 
@@ -14,6 +14,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ def test_readme_lists_the_commands_we_expect() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_every_readme_command_runs(tmp_path: Path, sim_factory: Callable[..., Any]) -> None:
     sim = sim_factory(api_key=KEY, batch={"round_time": 0.3})
     env = subprocess_env(
@@ -69,6 +71,7 @@ def test_every_readme_command_runs(tmp_path: Path, sim_factory: Callable[..., An
         ASYNCGEN_BENCH__COOLDOWN_SECONDS="0",
         ASYNCGEN_BENCH__DRAIN_SECONDS="2",
         ASYNCGEN_BENCH__MAX_STEPS="4",
+        ASYNCGEN_LLM__BATCH__POLL_INITIAL="0.2",
         ASYNCGEN_BENCH__PROBE_SECONDS="1",
         ASYNCGEN_BENCH__MEASURE_SECONDS="2",
         ASYNCGEN_BENCH__MIN_ADMITTED="20",
@@ -82,6 +85,7 @@ def test_every_readme_command_runs(tmp_path: Path, sim_factory: Callable[..., An
     ports: dict[str, str] = {}
     background: list[subprocess.Popen[bytes]] = []
     ran = 0
+    took: dict[str, float] = {}
     try:
         for command in readme_commands(README.read_text()):
             if command.startswith(("make ", "source ")):
@@ -108,13 +112,16 @@ def test_every_readme_command_runs(tmp_path: Path, sim_factory: Callable[..., An
                 assert background[-1].stdout is not None
                 assert b"listening on" in background[-1].stdout.readline()
                 continue
+            started = time.monotonic()
             done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, timeout=300)
             assert done.returncode == 0, (command, done.stderr.decode()[-2000:])
+            took[command] = time.monotonic() - started
             ran += 1
     finally:
         for proc in background:
             proc.terminate()
             proc.communicate(timeout=30)
-    assert ran >= 10
+    assert ran >= 10, took
+    assert sum(took.values()) < 400, took
     assert (tmp_path / "runs" / "night1" / "report.html").is_file()
     assert (tmp_path / "results.jsonl").is_file()

@@ -38,7 +38,7 @@ def _echo_problem(message: str) -> None:
 def export(
     run_dir: Path = typer.Argument(..., help="Run directory (or a records JSONL file)."),
     fmt: str | None = typer.Option(
-        None, "--format", help="Comma-separated: json,jsonl,openai,sharegpt,parquet,hf."
+        None, "--format", help="Comma-separated: json,jsonl,openai,sharegpt,parquet,hf,dst."
     ),
     split: str | None = typer.Option(
         None, "--split", help="train,validation,test ratios, e.g. 0.8,0.1,0.1 (default: config)."

@@ -170,6 +170,11 @@ class DialogueSettings(Settings):
     assistant_emotions: list[str] = Field(default_factory=lambda: list(ASSISTANT_EMOTIONS))
     resolution_statuses: dict[str, float] = Field(default_factory=lambda: dict(RESOLUTION_STATUSES))
     apply_noise: bool = False
+    grounding: Literal["none", "goals"] = Field(
+        default="none",
+        description="goals: the base dialogue's frames give the user's goal; turns carry "
+        "the dialogue state (docs/quality.md)",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> DialogueSettings:

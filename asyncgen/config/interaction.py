@@ -38,6 +38,15 @@ class InteractionGenerationSettings(Settings):
 
     min_turns: int = Field(default=2, ge=1)
     max_turns: int = Field(default=5, ge=1)
+    turn_policy: Literal["natural", "target"] = Field(
+        default="natural",
+        description="natural: the user model may stop before the target (the spec); "
+        "target: the realised turn counts follow turn_weights",
+    )
+    turn_weights: dict[int, float] | None = Field(
+        default=None,
+        description="weight per target turn count in [min_turns, max_turns]; None = uniform",
+    )
     max_workers: int = Field(default=20, gt=0)
     max_retries: int = Field(default=3, ge=0)
     retry_delay: float = Field(default=2.0, ge=0)
@@ -50,6 +59,16 @@ class InteractionGenerationSettings(Settings):
     def _turn_range(self) -> InteractionGenerationSettings:
         if self.min_turns > self.max_turns:
             raise ValueError(f"min_turns ({self.min_turns}) exceeds max_turns ({self.max_turns})")
+        weights = self.turn_weights
+        if weights is not None:
+            outside = sorted(k for k in weights if not self.min_turns <= k <= self.max_turns)
+            if outside:
+                raise ValueError(
+                    f"turn_weights has turn counts {outside} outside "
+                    f"[min_turns, max_turns] = [{self.min_turns}, {self.max_turns}]"
+                )
+            if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+                raise ValueError("turn_weights must be non-negative and not all zero")
         return self
 
 

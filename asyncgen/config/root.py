@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from asyncgen.config.base import Settings
 from asyncgen.config.bench import BenchSettings, ReportSettings
@@ -15,6 +17,7 @@ from asyncgen.config.interaction import (
     PersonaSettings,
 )
 from asyncgen.config.llm import LLMSettings
+from asyncgen.config.quality import QualitySettings
 from asyncgen.config.sim import SimSettings
 from asyncgen.config.training import TrainingDataSettings
 
@@ -32,6 +35,18 @@ class RunConfig(Settings):
     distractor: DistractorSettings = Field(default_factory=DistractorSettings)
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     training_data: TrainingDataSettings = Field(default_factory=TrainingDataSettings)
     bench: BenchSettings = Field(default_factory=BenchSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+
+    @model_validator(mode="after")
+    def _resolve_dialogue_threshold(self) -> Self:
+        """A dialogue run's semantic dedup bar is `dialogue.similarity_threshold` (the
+        report's parameter): resolved here, when the config is built, so the run never
+        changes its config."""
+        if self.engine.pipeline == "dialogue" and (
+            self.dedup.threshold != self.dialogue.similarity_threshold
+        ):
+            self.dedup.threshold = self.dialogue.similarity_threshold
+        return self

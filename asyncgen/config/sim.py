@@ -104,6 +104,12 @@ class SimSettings(Settings):
     faults: FaultRates = Field(default_factory=FaultRates)
     duplicate_rate: float = Field(default=0.0, ge=0, le=1)
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
+    persona_contradiction_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of user follow-ups that contradict the persona (judge tests)",
+    )
     seed: int = 0
     models: list[str] = Field(default_factory=lambda: ["sim-model"])
     strict: bool | None = Field(

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from asyncgen.config.base import Settings
 
-ExportFormat = Literal["json", "jsonl", "openai", "sharegpt", "parquet", "hf"]
+ExportFormat = Literal["json", "jsonl", "openai", "sharegpt", "parquet", "hf", "dst"]
 
 
 class SplitSettings(Settings):

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.config.dedup import DedupSettings
 from asyncgen.contract import DedupDecision
@@ -108,7 +109,7 @@ class SemanticGate:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._preload = loop.create_task(anyio.to_thread.run_sync(self._load_models))
+        self._preload = loop.create_task(offload.cpu(self._load_models))
         self._preload.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _load_models(self) -> Embedder:
@@ -137,9 +138,9 @@ class SemanticGate:
             if self._preload is not None:
                 self._embedder = await self._preload
             else:
-                self._embedder = await anyio.to_thread.run_sync(self._load_models)
+                self._embedder = await offload.cpu(self._load_models)
         self.threshold = effective_threshold(self.settings, self.embedder.name)
-        await anyio.to_thread.run_sync(self._restore, existing)
+        await offload.cpu(self._restore, existing)
         self._last_save = self._clock()
         self._task = asyncio.create_task(self._run(), name="dedup-gate")
         log.info(
@@ -278,7 +279,7 @@ class SemanticGate:
         self._inflight = batch
         ids, texts = [p.record_id for p in batch], [p.text for p in batch]
         try:
-            result: BatchResult = await anyio.to_thread.run_sync(
+            result: BatchResult = await offload.cpu(
                 decide_batch, self.embedder, self._index, ids, texts, self.threshold
             )
         except Exception as exc:  # the candidates must hear about it, not hang
@@ -311,7 +312,7 @@ class SemanticGate:
         """Save in a worker thread; only the owner task calls this, so nothing mutates meanwhile."""
         self._dirty = False
         self._last_save = self._clock()
-        await anyio.to_thread.run_sync(self._save)
+        await offload.to_thread(self._save)
 
     async def aclose(self) -> None:
         """Finish queued candidates, stop the owner task and save (also when cancelled)."""
@@ -331,10 +332,10 @@ class SemanticGate:
             with anyio.CancelScope(shield=True):
                 if not task.done():
                     task.cancel()
-                await anyio.to_thread.run_sync(self._save)
+                await offload.to_thread(self._save)
                 close = getattr(self._embedder, "close", None)
                 if close is not None:
-                    await anyio.to_thread.run_sync(close)
+                    await offload.to_thread(close)
             log.info("dedup: %s", _describe_stats(self.stats.snapshot()))
 
 

@@ -236,3 +236,69 @@ def anonymize(text: str) -> str:
 def sha256_text(text: str) -> str:
     """SHA-256 hex digest of a base conversation (exact uniqueness)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def dialogue_states(dialogue: BaseDialogue) -> list[dict[str, dict[str, str]]]:
+    """The dialogue state after each user turn (service → slot → value), from its frames.
+
+    Reads both MultiWOZ 2.2 layouts: Hugging Face `multi_woz_v22` (a turn's `frames` is
+    `{service: [...], state: [{slots_values: {slots_values_name, slots_values_list}}]}`,
+    lists aligned by service) and the original JSON (`frames` is a list of
+    `{service, state: {slot_values: {"restaurant-area": ["centre"]}}}`). Slot names lose
+    their service prefix; a slot's first value is kept. A user turn without frames
+    repeats the state before it.
+    """
+    states: list[dict[str, dict[str, str]]] = []
+    current: dict[str, dict[str, str]] = {}
+    for turn in dialogue.turns:
+        if turn.speaker != 0:
+            continue
+        found = _frame_state(turn.frames)
+        if found is not None:
+            current = found
+        states.append({service: dict(slots) for service, slots in current.items()})
+    return states
+
+
+def dialogue_goal(dialogue: BaseDialogue) -> dict[str, dict[str, str]]:
+    """The user's goal: the last annotated state, per service with at least one slot."""
+    states = dialogue_states(dialogue)
+    final = states[-1] if states else {}
+    return {service: slots for service, slots in final.items() if slots}
+
+
+def _frame_state(frames: Any) -> dict[str, dict[str, str]] | None:
+    if isinstance(frames, dict):  # Hugging Face: lists aligned by service
+        services, states = frames.get("service") or [], frames.get("state") or []
+        if not states:
+            return None
+        pairs = zip(services, states, strict=False)
+        return {str(s): _slots(state.get("slots_values")) for s, state in pairs}
+    if isinstance(frames, list):  # the original JSON: one frame per service
+        found = {}
+        for frame in frames:
+            if isinstance(frame, dict) and isinstance(frame.get("state"), dict):
+                found[str(frame.get("service"))] = _slots(frame["state"].get("slot_values"))
+        return found or None
+    return None
+
+
+def _slots(raw: Any) -> dict[str, str]:
+    """`{slots_values_name, slots_values_list}` or `{name: [values]}` as slot → first value."""
+    if not isinstance(raw, dict):
+        return {}
+    items: list[tuple[Any, Any]] = (
+        list(
+            zip(
+                raw.get("slots_values_name") or [], raw.get("slots_values_list") or [], strict=False
+            )
+        )
+        if "slots_values_name" in raw
+        else list(raw.items())
+    )
+    slots: dict[str, str] = {}
+    for name, values in items:
+        value = values[0] if isinstance(values, list) and values else values
+        if isinstance(value, str | int) and str(value).strip():
+            slots[str(name).split("-", 1)[-1]] = str(value).strip()
+    return slots

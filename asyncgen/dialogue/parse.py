@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -11,10 +12,11 @@ from asyncgen.errors import LLMResponseError
 
 TURN_RE = re.compile(
     r"<User>(?P<user>.*?)</User>\s*<Intent>(?P<intent>.*?)</Intent>\s*"
+    r"(?:<State>(?P<state>.*?)</State>\s*)?"
     r"<Assistant>(?P<assistant>.*?)</Assistant>",
     re.DOTALL,
 )
-TAG_RE = re.compile(r"</?(User|Intent|Assistant)>", re.IGNORECASE)
+TAG_RE = re.compile(r"</?(User|Intent|State|Assistant)>", re.IGNORECASE)
 FENCE_RE = re.compile(r"^```[a-zA-Z]*\s*\n(?P<body>.*)\n```\s*$", re.DOTALL)
 MAX_INTENT_CHARS = 80
 
@@ -33,10 +35,14 @@ class DialogueTurn:
     assistant_response: str
     user_emotion: str | None = None
     assistant_emotion: str | None = None
+    state: dict[str, dict[str, str]] | None = None  # after the user's message (grounding)
 
     def to_dict(self) -> dict[str, object]:
-        """The record form of the turn."""
-        return asdict(self)
+        """The record form of the turn (`state` only when the dialogue is grounded)."""
+        data = asdict(self)
+        if self.state is None:
+            del data["state"]
+        return data
 
 
 def process_generated_dialogue(text: str, min_turns: int, max_turns: int) -> list[DialogueTurn]:
@@ -84,7 +90,24 @@ def _turn(number: int, match: re.Match[str], text: str) -> DialogueTurn:
             raise _invalid(f"turn {number}: a tag inside <{name.capitalize()}>", text)
     if len(fields["intent"]) > MAX_INTENT_CHARS or "\n" in match.group("intent").strip():
         raise _invalid(f"turn {number}: <Intent> is not a short label", text)
-    return DialogueTurn(number, fields["user"], fields["intent"], fields["assistant"])
+    turn = DialogueTurn(number, fields["user"], fields["intent"], fields["assistant"])
+    if match.group("state") is not None:
+        turn.state = _state(number, match.group("state"), text)
+    return turn
+
+
+def _state(number: int, raw: str, text: str) -> dict[str, dict[str, str]]:
+    """A `<State>` body: JSON service → slot → value (values as strings)."""
+    try:
+        data = json.loads(raw.strip() or "{}")
+    except json.JSONDecodeError:
+        raise _invalid(f"turn {number}: <State> is not JSON", text) from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise _invalid(f"turn {number}: <State> is not service -> slot -> value", text)
+    return {
+        str(service): {str(slot): str(value) for slot, value in slots.items()}
+        for service, slots in data.items()
+    }
 
 
 def _invalid(reason: str, text: str) -> DialogueFormatError:

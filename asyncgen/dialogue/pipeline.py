@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Outcome, PipelineBase, Record, RunContext, WorkItem
-from asyncgen.dialogue.generator import DialogueGenerator
+from asyncgen.dialogue.item import DialogueItems
 from asyncgen.dialogue.plan import DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.errors import DatasetError
@@ -23,20 +23,20 @@ FINGERPRINT_EXCLUDES = {
 
 
 class DialoguePipeline(PipelineBase):
-    """Plans MultiWOZ-seeded dialogues and runs each through `DialogueGenerator`.
+    """Plans MultiWOZ-seeded dialogues and runs each through `DialogueItems` (the report's
+    `DialogueGenerator` passes itself, so its state follows the run).
 
     `dialogue.similarity_threshold` (the report's parameter) is the run's semantic
-    dedup threshold: it is copied into `dedup.threshold` at construction.
+    dedup threshold: the config resolves it into `dedup.threshold` when it is built.
     """
 
     name = "dialogue"
     records_file = RECORDS_FILE
 
-    def __init__(self, config: RunConfig, generator: DialogueGenerator | None = None) -> None:
+    def __init__(self, config: RunConfig, generator: DialogueItems | None = None) -> None:
         self.config = config
-        config.dedup.threshold = config.dialogue.similarity_threshold
         self.seed = config.engine.seed
-        self.generator = generator or DialogueGenerator(config)
+        self.generator = generator or DialogueItems(config)
         self._planner: DialoguePlanner | None = None
         self._run_dir: Path | None = None
 
@@ -59,7 +59,7 @@ class DialoguePipeline(PipelineBase):
         Raises:
             DatasetError: `engine.n` exceeds the unique base dialogues without reuse.
         """
-        await asyncio.to_thread(self._warm_plan)
+        await offload.cpu(self._warm_plan)
         self.generator.client = ctx.client
         self._check_capacity(self.config.engine.n, ctx.logger)
         if self.config.dialogue.apply_noise:
@@ -139,7 +139,7 @@ class DialoguePipeline(PipelineBase):
     async def aclose(self) -> None:
         """Write the report's files (dialogues JSON, base hashes, embeddings) into the run."""
         if self._run_dir is not None:
-            await asyncio.to_thread(export_run, self._run_dir, self.config, self.records_file)
+            await offload.to_thread(export_run, self._run_dir, self.config, self.records_file)
 
     def dedup_text(self, record: Record) -> str | None:
         """The clean dialogue as `dedup.embed`, `first_k` and `max_chars` say, for dedup."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from asyncgen.dialogue.grounding import grounding_instruction
 from asyncgen.llm.types import Message
 from asyncgen.prompts import load_prompt
 
@@ -82,7 +83,11 @@ def dialogue_messages(payload: dict[str, Any], scenario: str, base: str) -> list
         "regions": payload["regions"],
         "time": payload["time"],
     }
+    goal = payload.get("goal")
+    if goal:
+        params["goal"] = goal
     text = load_prompt(DIALOGUE_PROMPT).render(
+        grounding=grounding_instruction(goal) if goal else "",
         services=", ".join(payload["services"]),
         scenario=scenario,
         regions=", ".join(payload["regions"]),

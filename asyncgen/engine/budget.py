@@ -25,6 +25,8 @@ def models_in_use(config: RunConfig) -> list[str]:
             models.append(config.distractor.model)
     elif pipeline == "dialogue" and config.dialogue.model:
         models.append(config.dialogue.model)
+    if config.quality.judge.enabled and config.quality.judge.model:
+        models.append(config.quality.judge.model)
     return list(dict.fromkeys(models))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ class MetricsRecorder:
         session: str,
         wall: Callable[[], datetime],
         on_line: Callable[[], None] | None = None,
+        before_line: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self._writer = writer
         self._sample = sample
@@ -47,6 +48,7 @@ class MetricsRecorder:
         self._wall = wall
         self._on_line = on_line  # e.g. the live report's cadence check
         self._task: asyncio.Task[None] | None = None
+        self._before_line = before_line  # e.g. the diversity watch's window figures
 
     def start(self) -> None:
         """Start the cadence task."""
@@ -65,6 +67,8 @@ class MetricsRecorder:
             await self._emit()
 
     async def _emit(self) -> None:
+        if self._before_line is not None:
+            await self._before_line()
         line = metrics_line(self._sample(), self._lag, self._session, self._wall())
         await self._writer.write(line)
         if self._on_line is not None:

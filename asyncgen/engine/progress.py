@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from asyncgen.engine.fmt import fmt_count as fmt_count
+from asyncgen.engine.fmt import fmt_duration as fmt_duration
 from asyncgen.engine.tally import Snapshot
 from asyncgen.engine.tasks import stop_task
 
@@ -18,27 +20,6 @@ if TYPE_CHECKING:
     from asyncgen.engine.stages import StageRow
 
 Mode = Literal["live", "log", "off"]
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """`1:02:03`, `4:05`, or `?` when unknown."""
-    if seconds is None:
-        return "?"
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def fmt_count(value: float | None) -> str:
-    """`950`, `12.3k`, `1.2M`; `-` when unknown."""
-    if value is None:
-        return "-"
-    if abs(value) >= 1e6:
-        return f"{value / 1e6:.1f}M"
-    if abs(value) >= 1e4:
-        return f"{value / 1e3:.1f}k"
-    return f"{value:.0f}"
 
 
 def _against(value: float, limit: float | None) -> str:
@@ -71,7 +52,18 @@ def progress_line(snap: Snapshot) -> str:
         f"cost {_cost(snap)} | eta {fmt_duration(snap.eta_s)} | "
         f"lag p99 {snap.lag_p99_ms:.0f}ms | mix {_mix(snap)}"
         + (f" | {batch_line(snap.batch)}" if snap.batch else "")
+        + (f" | diversity {diversity_line(snap.diversity)}" if snap.diversity else "")
     )
+
+
+def diversity_line(figures: dict[str, Any]) -> str:
+    """The diversity watch's window: distinct-2, nearest-neighbour similarity, any warning."""
+    text = (
+        f"distinct-2 {figures.get('distinct_2', 0):.3f} "
+        f"nn-sim {figures.get('nn_similarity_mean', 0):.3f} "
+        f"(last {figures.get('window', 0)})"
+    )
+    return text + (" WARNING: " + str(figures["warning"]) if figures.get("warning") else "")
 
 
 def batch_line(batch: dict[str, Any]) -> str:
@@ -121,6 +113,8 @@ def progress_table(
         table.add_row(name, value)
     if snap.batch:
         table.add_row("batch", batch_line(snap.batch))
+    if snap.diversity:
+        table.add_row("diversity", diversity_line(snap.diversity))
     return table
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Pipeline, RunContext, UniquenessGate
 from asyncgen.engine.breaker import FailureBreaker
@@ -28,6 +29,8 @@ from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ChatClient
+from asyncgen.quality.diversity import build_watch
+from asyncgen.quality.judge import build_judge
 from asyncgen.report.live import LiveReport
 from asyncgen.store import lock
 from asyncgen.store.index import write_index
@@ -97,7 +100,8 @@ async def run_generation(
     tails are cut, the done set is rebuilt, and only missing records are generated.
 
     Args:
-        config: the effective configuration (n, seed, workers, cadences from `engine`).
+        config: the effective configuration (n, seed, workers, cadences from `engine`);
+            frozen here, so any later assignment to it raises `ConfigFrozenError`.
         pipeline: the plug-in that plans and runs items.
         run_dir: the run directory, a full layout (as `complete` uses), or a directory
             the caller already opened (`store.open_run`; the CLI does, before starting a
@@ -114,6 +118,7 @@ async def run_generation(
         StoreError: the directory cannot be written, or holds a run with another plan.
         RunLockedError: another process is writing the run directory.
     """
+    config.freeze()  # the effective config: planned, fingerprinted and snapshotted as is
     opts = options or RunOptions()
     opened = run_dir if isinstance(run_dir, OpenRun) else None
     if isinstance(run_dir, OpenRun):
@@ -132,7 +137,7 @@ async def run_generation(
         is_simulated=opts.is_simulated,
     )
     try:
-        await asyncio.to_thread(lock.acquire, layout.run_dir)
+        await offload.to_thread(lock.acquire, layout.run_dir)
     except BaseException:
         if gate is not None:  # never started: stops its preload, writes nothing
             await gate.aclose()
@@ -146,13 +151,13 @@ async def run_generation(
     listeners = _charge_listeners(client)
     exporter: MetricsServer | None = None
     try:
-        await asyncio.to_thread(ledger.open)
+        await offload.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
         _carry_budget(client, ledger)
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
-            await asyncio.to_thread(open_run, layout, pipeline, config)
+            await offload.to_thread(open_run, layout, pipeline, config)
         meter = StageMeter(ledger, pipeline, clock=opts.clock)
         existing = await _prepare_with_progress(ctx, pipeline, layout, gate, opts, meter)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
@@ -168,7 +173,7 @@ async def run_generation(
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()
-            lock.release(layout.run_dir)
+            await offload.to_thread(lock.release, layout.run_dir)
 
 
 async def _prepare_with_progress(
@@ -244,12 +249,11 @@ async def _prepare(
 ) -> ExistingRun:
     """Prepare the pipeline, rebuild what is on disk, start the gate."""
     await pipeline.prepare(ctx)
-    existing = await asyncio.to_thread(
-        load_existing,
+    retry_failures = pipeline.traits().retry_failures_on_resume
+    existing = await offload.to_thread(
+        partial(load_existing, collect_dedup=gate is not None, retry_failures=retry_failures),
         layout,
         pipeline,
-        collect_dedup=gate is not None,
-        retry_failures=pipeline.traits().retry_failures_on_resume,
     )
     if existing.done or existing.failed or existing.rejected:
         logger.info(
@@ -302,10 +306,12 @@ class _Run:
         in_dir = layout.records.parent == layout.run_dir  # `complete` writes elsewhere
         self.live = LiveReport(layout.run_dir, config.report, enabled=in_dir)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
+        self.judge = build_judge(config)
+        self.watch = build_watch(config.quality.diversity)
 
     async def execute(self) -> RunSummary:
         """Work through the plan, then write the index and the summary."""
-        target, need, start_at = await asyncio.to_thread(self._target_and_need)
+        target, need, start_at = await offload.cpu(self._target_and_need)
         tally = Tally(
             target=target,
             done_before=self.existing.done,
@@ -332,6 +338,9 @@ class _Run:
         )
         if self.collector is not None:
             self.collector.sample = sampler.sample
+        if self.watch is not None:
+            watch = self.watch
+            sampler.diversity = lambda: watch.latest
         _freeze_heap()
         start = self.opts.clock()
         pool = await self._work(planner, tally, sampler)
@@ -384,6 +393,7 @@ class _Run:
             session=self.session,
             wall=self.opts.wall,
             on_line=self.live.poke,
+            before_line=self.watch.refresh if self.watch is not None else None,
         )
         metrics.start()
         progress = self._progress(sampler)
@@ -422,6 +432,8 @@ class _Run:
             queue_size=self.engine.queue_size,
             grace_period=self.engine.grace_period,
             breaker=FailureBreaker(self.engine.stop_failure_share, self.engine.stop_failure_window),
+            judge=self.judge,
+            watch=self.watch,
         )
 
     def _writers(self) -> Writers:
@@ -462,7 +474,7 @@ class _Run:
             summary.error = pool.breaker.tripped
         key = self.traits.index_key
         try:
-            await asyncio.to_thread(
+            await offload.to_thread(
                 write_index,
                 self.layout.records,
                 self.layout.index,
@@ -472,7 +484,7 @@ class _Run:
             )
         except Exception:  # the records are safe; a broken index must not hide the summary
             logger.exception("could not write %s", self.layout.index)
-        await asyncio.to_thread(write_json_atomic, self.layout.summary, summary.to_dict())
+        await offload.to_thread(write_json_atomic, self.layout.summary, summary.to_dict())
         return summary
 
     def _summary(
@@ -511,6 +523,9 @@ class _Run:
             failure_reasons=dict(tally.reasons.most_common(10)),
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
             batch=stats.get("batch"),
+            quality=self.judge.summary() if self.judge is not None else None,
+            figures=_pipeline_figures(self.pipeline),
+            diversity=self.watch.summary() if self.watch is not None else None,
         )
 
     def _short_reason(self, status: Status, planner: Planner) -> str | None:
@@ -538,3 +553,9 @@ class _Run:
         if planner.owed or (not is_finite and tally.done_total < tally.target):
             return "short"
         return "complete"
+
+
+def _pipeline_figures(pipeline: Pipeline) -> dict[str, Any] | None:
+    """A pipeline's own end-of-run figures (`summary_figures()`, optional), e.g. the turn mix."""
+    figures = getattr(pipeline, "summary_figures", None)
+    return figures() if callable(figures) else None

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
+from asyncgen import offload
 from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.contract import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
@@ -85,7 +86,7 @@ async def open_client(
     if config.llm.mode != "batch":
         from asyncgen.llm.batch_journal import unfinished_batches
 
-        waiting = await asyncio.to_thread(unfinished_batches, run_dir)
+        waiting = await offload.to_thread(unfinished_batches, run_dir)
         if waiting:
             logger.warning(
                 "%s has %d batches submitted in batch mode and not collected; they are "

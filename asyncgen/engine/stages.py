@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from asyncgen.engine.fmt import fmt_duration
 from asyncgen.store.ledger import Ledger
 
 LABELS = {
@@ -43,8 +44,6 @@ class StageRow:
 
     def text(self) -> str:
         """`18/24 (75%) 2.1/s eta 0:03`."""
-        from asyncgen.engine.progress import fmt_duration
-
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
         share = f" ({min(1.0, self.done / self.total):.0%})" if self.total else ""
         eta = f" eta {fmt_duration(self.eta_s)}" if self.total else ""

@@ -58,6 +58,9 @@ class RunSummary:
     torn_bytes_dropped: int = 0
     error: str | None = None
     batch: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None  # the in-run judge's counts and means (issue 22)
+    figures: dict[str, Any] | None = None  # the pipeline's own figures (the turn mix)
+    diversity: dict[str, Any] | None = None  # the diversity watch's last window, warnings
     short_reason: str | None = None
     requests_total: int = 0
     tokens_in_total: int = 0
@@ -175,6 +178,7 @@ def render_summary(summary: RunSummary) -> Table:
     ]
     if summary.batch:
         rows.extend(batch_rows(summary.batch))
+    rows.extend(_quality_rows(summary))
     if summary.short_reason:
         rows.append(("ended short because", SHORT_REASONS.get(summary.short_reason, "")))
     if summary.error:
@@ -184,6 +188,40 @@ def render_summary(summary: RunSummary) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _quality_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    """The judge's counts and the turn mix (realised against target), when there are any."""
+    rows: list[tuple[str, str]] = []
+    if summary.quality:
+        q = summary.quality
+        means = " ".join(f"{k} {v:.2f}" for k, v in (q.get("means") or {}).items())
+        rows.append(
+            (
+                "judged / low quality",
+                f"{q.get('judged', 0)} / {q.get('rejected_low_quality', 0)}"
+                + (f" ({q['unjudged']} unjudged)" if q.get("unjudged") else ""),
+            )
+        )
+        if means:
+            rows.append(("judge means", means))
+    latest = (summary.diversity or {}).get("latest")
+    if isinstance(latest, dict):
+        warned = (summary.diversity or {}).get("warnings", 0)
+        rows.append(
+            (
+                f"diversity (last {latest.get('window')})",
+                f"distinct-2 {latest.get('distinct_2', 0):.3f} nn-sim "
+                f"{latest.get('nn_similarity_mean', 0):.3f}"
+                + (f", {warned} warning(s)" if warned else ""),
+            )
+        )
+    mix = (summary.figures or {}).get("turn_mix")
+    if isinstance(mix, dict) and mix.get("records"):
+        realised, target = mix.get("realised_pct", {}), mix.get("target_pct", {})
+        shares = " ".join(f"{k}:{realised.get(k, 0):.1f}/{v:g}" for k, v in target.items())
+        rows.append((f"turns % real/target ({mix.get('policy')})", shares))
+    return rows
 
 
 def earlier_cost(metrics: Path, session: str) -> float:

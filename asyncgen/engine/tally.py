@@ -78,6 +78,7 @@ class Snapshot:
     model_mix: dict[str, int]
     lag_p99_ms: float
     batch: dict[str, Any] | None = None
+    diversity: dict[str, Any] | None = None  # the diversity watch's last window (issue 22)
 
     @property
     def success_rate(self) -> float:
@@ -125,6 +126,7 @@ class Sampler:
     ) -> None:
         self.tally = tally
         self._run_cost = run_cost
+        self.diversity: Callable[[], dict[str, Any] | None] | None = None
         self.planner = planner
         self.client = client
         self.lag = lag
@@ -195,6 +197,7 @@ class Sampler:
             model_mix=dict(stats.get("model_mix") or {}),
             lag_p99_ms=self.lag.total.percentile(0.99) * 1000,
             batch=stats.get("batch"),
+            diversity=self.diversity() if self.diversity is not None else None,
         )
 
     def _projected(self, tally: Tally) -> float | None:

@@ -30,6 +30,8 @@ from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
+from asyncgen.quality.diversity import DiversityWatch
+from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.jsonl import JsonlWriter
 
 Kind = Literal["done", "failed", "rejected"]
@@ -62,6 +64,8 @@ class WorkerPool:
         queue_size: int,
         grace_period: float,
         breaker: FailureBreaker | None = None,
+        judge: QualityJudge | None = None,
+        watch: DiversityWatch | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.ctx = ctx
@@ -74,6 +78,8 @@ class WorkerPool:
         self.grace_period = grace_period
         self.budget_stop = False
         self.breaker = breaker or FailureBreaker(None, 1)
+        self.judge = judge
+        self.watch = watch
         self.fatal: BaseException | None = None
         self.running = 0  # items inside run_item now
         self._workers = 0
@@ -213,7 +219,13 @@ class WorkerPool:
         """The pipeline's outcome; an exception it let escape becomes a failure."""
         self.running += 1
         try:
-            return await self.pipeline.run_item(ticket.item, self.ctx)
+            outcome = await self.pipeline.run_item(ticket.item, self.ctx)
+            if self.judge is not None and isinstance(outcome, Record):
+                record = Record(id=ticket.item.record_id, data=outcome.data)
+                outcome = await self.judge.review(record, self.ctx.client)
+                if isinstance(outcome, Reject):
+                    self._dropped(record.data)
+            return outcome
         except BudgetExceededError as exc:
             self.budget_stop = True
             if getattr(exc, "stops_run", False) and not self.shutdown.is_stopping:
@@ -260,12 +272,23 @@ class WorkerPool:
         decision = await self.gate.check(record.id, text)
         if not decision.is_duplicate:
             return record
+        self._dropped(record.data)
         return Reject(
             reason=Reason.DUPLICATE,
             data=record.data,
             nearest_id=decision.nearest_id,
             score=decision.score,
         )
+
+    def _dropped(self, data: dict[str, Any]) -> None:
+        """Tell the pipeline a record it produced was rejected (`record_dropped`, optional).
+
+        A pipeline that steers its plan by what it produced (the interaction turn mix)
+        must not count what the judge or the uniqueness gate threw away.
+        """
+        hook = getattr(self.pipeline, "record_dropped", None)
+        if callable(hook):
+            hook(data)
 
     def _line(self, ticket: Ticket, outcome: Outcome) -> tuple[JsonlWriter, dict[str, Any], Kind]:
         """Which file an outcome goes to, and its line."""
@@ -315,6 +338,8 @@ class WorkerPool:
         )
         if reason is None:
             tally.done += 1
+            if self.watch is not None and isinstance(outcome, Record):
+                self.watch.add(outcome.data)
         else:
             tally.count_reason(reason)
             if kind == "failed":

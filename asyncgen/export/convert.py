@@ -294,9 +294,19 @@ def _dialogue_sample(
             "intents": intents,
             **{k: record[k] for k in _DIALOGUE_META if k in record},
             **({"simulated": True} if record.get("simulated") else {}),
+            **_grounding(record),
             **_status(record),
         },
     )
+
+
+def _grounding(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A goal-grounded dialogue's goal and the state after each user turn (for `dst`)."""
+    goal = record.get("goal")
+    if not isinstance(goal, Mapping):
+        return {}
+    states = [t.get("state") if isinstance(t, Mapping) else None for t in record["turns"]]
+    return {"goal": dict(goal), "dialogue_states": states}
 
 
 def _status(record: Mapping[str, Any]) -> dict[str, Any]:

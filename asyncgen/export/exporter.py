@@ -7,9 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import anyio
 import orjson
 
+from asyncgen import offload
 from asyncgen.export.columnar import require_datasets
 from asyncgen.export.convert import sample_group_keys
 from asyncgen.export.options import ConfigLike, ExportOptions, training_settings
@@ -111,13 +111,13 @@ class TrainingDataExporter:
         self, samples: Sequence[TrainingSample], split: bool = False, use_timestamp: bool = True
     ) -> dict[str, str]:
         """`export_samples` in a worker thread, for callers on an event loop."""
-        return await anyio.to_thread.run_sync(self.export_samples, samples, split, use_timestamp)
+        return await offload.to_thread(self.export_samples, samples, split, use_timestamp)
 
     async def aexport_statistics(
         self, samples: Sequence[TrainingSample], use_timestamp: bool = True
     ) -> str:
         """`export_statistics` in a worker thread, for callers on an event loop."""
-        return await anyio.to_thread.run_sync(self.export_statistics, samples, use_timestamp)
+        return await offload.to_thread(self.export_statistics, samples, use_timestamp)
 
     def compute_statistics(self, samples: Sequence[TrainingSample]) -> dict[str, Any]:
         """Compute dataset statistics.

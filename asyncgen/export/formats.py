@@ -17,7 +17,7 @@ import orjson
 from asyncgen.export.sample import TrainingSample
 from asyncgen.store.atomic import AtomicFile
 
-FORMATS = ("json", "jsonl", "openai", "sharegpt", "parquet", "hf")
+FORMATS = ("json", "jsonl", "openai", "sharegpt", "parquet", "hf", "dst")
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 _SUFFIX = {
     "json": "samples.json",
@@ -25,6 +25,7 @@ _SUFFIX = {
     "openai": "openai.jsonl",
     "sharegpt": "sharegpt.jsonl",
     "parquet": "samples.parquet",
+    "dst": "dst.jsonl",
 }
 
 
@@ -68,6 +69,68 @@ def sharegpt_line(sample: TrainingSample, system_prompt: str | None) -> dict[str
         for m in chat_messages(sample, system_prompt)
     ]
     return {"id": sample.sample_id, "conversations": turns}
+
+
+def dst_rows(sample: TrainingSample) -> list[dict[str, Any]]:
+    """Dialogue-state-tracking rows: one per user turn of a goal-grounded dialogue.
+
+    `history` is every message before the user's turn (`"user: …"`/`"system: …"`), `state`
+    the annotated dialogue state after it as `{service, slot, value}` rows (a fixed
+    schema, so `datasets` loads it), `state_text` the same as `service-slot=value; …`.
+    Samples without states (ungrounded dialogues, noisy copies) give no rows.
+    """
+    meta = sample.metadata
+    states = meta.get("dialogue_states")
+    if not isinstance(states, list) or meta.get("user_turns") == "noisy":
+        return []
+    rows: list[dict[str, Any]] = []
+    history: list[str] = []
+    user_turn = 0
+    for message in sample.full_conversation:
+        if message["role"] != "user":
+            history.append(f"system: {message['content']}")
+            continue
+        state = states[user_turn] if user_turn < len(states) else None
+        triples = [
+            {"service": str(service), "slot": str(slot), "value": str(value)}
+            for service, slots in sorted((state or {}).items())
+            for slot, value in sorted(slots.items())
+        ]
+        rows.append(
+            {
+                "dialogue_id": str(meta.get("dialogue_id") or sample.sample_id),
+                "turn_index": user_turn,
+                "history": list(history),
+                "user_utterance": message["content"],
+                "state": triples,
+                "state_text": "; ".join(
+                    f"{t['service']}-{t['slot']}={t['value']}" for t in triples
+                ),
+            }
+        )
+        history.append(f"user: {message['content']}")
+        user_turn += 1
+    return rows
+
+
+class DstLinesWriter:
+    """The `dst` format: `dst_rows` of each sample, one JSON line per user turn."""
+
+    def __init__(self, final: Path) -> None:
+        self._file = AtomicFile(final)
+
+    def write(self, sample: TrainingSample) -> None:
+        """Append the sample's rows."""
+        for row in dst_rows(sample):
+            self._file.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+
+    def commit(self) -> Path:
+        """Rename into place."""
+        return self._file.commit()
+
+    def abort(self) -> None:
+        """Drop the temporary file."""
+        self._file.abort()
 
 
 class JsonLinesWriter:

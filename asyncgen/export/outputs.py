@@ -7,6 +7,7 @@ from typing import Protocol
 
 from asyncgen.export.columnar import HFDatasetBuilder, ParquetSampleWriter
 from asyncgen.export.formats import (
+    DstLinesWriter,
     JsonArrayWriter,
     JsonLinesWriter,
     SampleWriter,
@@ -34,6 +35,8 @@ def _file_writer(fmt: str, final: Path, options: ExportOptions) -> SampleWriter:
         return JsonLinesWriter(final, lambda s: openai_line(s, system))
     if fmt == "sharegpt":
         return JsonLinesWriter(final, lambda s: sharegpt_line(s, system))
+    if fmt == "dst":
+        return DstLinesWriter(final)
     return ParquetSampleWriter(final, system, options.batch_size)
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import orjson
 
+from asyncgen import offload
 from asyncgen.errors import DatasetError
 from asyncgen.export.columnar import require_datasets
 from asyncgen.export.convert import group_keys, record_samples
@@ -190,4 +190,4 @@ async def export_run_async(
     run: Path, options: ExportOptions, clock: Clock = local_now, on_problem: ProblemHook = _warn
 ) -> ExportResult:
     """`export_run` in a worker thread, for callers on the event loop."""
-    return await anyio.to_thread.run_sync(lambda: export_run(run, options, clock, on_problem))
+    return await offload.to_thread(lambda: export_run(run, options, clock, on_problem))

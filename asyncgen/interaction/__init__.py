@@ -16,8 +16,9 @@ from asyncgen.interaction.distractor import (
     create_distractor_model,
 )
 from asyncgen.interaction.enhanced import EnhancedPersonaGenerationPipeline
-from asyncgen.interaction.generator import InteractionGenerator, TaskOutcome
+from asyncgen.interaction.generator import InteractionGenerator
 from asyncgen.interaction.jsonout import MalformedOutputError
+from asyncgen.interaction.outcome import TaskOutcome
 from asyncgen.interaction.pipeline import InteractionPipeline
 from asyncgen.interaction.records import Interaction, Message
 from asyncgen.interaction.storage import InteractionStorage

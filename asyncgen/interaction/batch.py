@@ -6,22 +6,18 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import anyio
-
+from asyncgen import offload
 from asyncgen.errors import LLMError
 from asyncgen.interaction.concurrency import bounded_map
 from asyncgen.interaction.conversation import ConversationTask
-from asyncgen.interaction.generator import FINAL_REASONS
+from asyncgen.interaction.outcome import FINAL_REASONS, TaskOutcome, TaskRunner
 from asyncgen.interaction.personas.model import Persona
 from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer
 from asyncgen.interaction.queries.model import query_id as make_query_id
 from asyncgen.interaction.records import Interaction
 from asyncgen.llm.types import ModelHandle
-
-if TYPE_CHECKING:
-    from asyncgen.interaction.generator import InteractionGenerator, TaskOutcome
 
 log = logging.getLogger("asyncgen.interaction")
 
@@ -42,7 +38,7 @@ class BatchReport:
 
 
 def build_tasks(
-    generator: InteractionGenerator, personas_with_queries: Sequence[dict[str, Any]]
+    generator: TaskRunner, personas_with_queries: Sequence[dict[str, Any]]
 ) -> list[ConversationTask]:
     """One task per (persona, query), with a target drawn in [min_turns, max_turns]."""
     settings = generator.settings
@@ -70,7 +66,7 @@ def build_tasks(
 
 
 async def run_batch(
-    generator: InteractionGenerator,
+    generator: TaskRunner,
     personas_with_queries: Sequence[dict[str, Any]],
     show_progress: bool,
     max_workers: int,
@@ -98,14 +94,14 @@ async def run_batch(
             break  # no replacements once llm.max_cost / llm.max_tokens is spent
         tasks = await _supplement(generator, failed, round_number + 1) if failed else []
     if storage is not None and hasattr(storage, "flush"):
-        await anyio.to_thread.run_sync(storage.flush)
+        await offload.to_thread(storage.flush)
     done, total = len(report.interactions), report.total_tasks
     log.info("batch: %d/%d interactions (%.1f%%)", done, total, 100 * report.success_rate)
     return report
 
 
 async def _run_round(
-    generator: InteractionGenerator,
+    generator: TaskRunner,
     tasks: list[ConversationTask],
     show_progress: bool,
     max_workers: int,
@@ -117,7 +113,7 @@ async def _run_round(
     async def one(task: ConversationTask) -> TaskOutcome:
         outcome = await generator.run_task(task)
         if outcome.interaction is not None and storage is not None:
-            await anyio.to_thread.run_sync(storage.save, outcome.interaction)
+            await offload.to_thread(storage.save, outcome.interaction)
         if progress is not None:
             progress.advance()
         return outcome
@@ -130,7 +126,7 @@ async def _run_round(
 
 
 async def _supplement(
-    generator: InteractionGenerator, failed: list[ConversationTask], round_number: int
+    generator: TaskRunner, failed: list[ConversationTask], round_number: int
 ) -> list[ConversationTask]:
     """New queries (written and style-transferred) for personas whose tasks failed."""
     user = generator.settings.user_model

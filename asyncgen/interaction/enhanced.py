@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
 from rich.console import Console
 
+from asyncgen import offload
 from asyncgen.config import RunConfig, as_run_config, load_config
 from asyncgen.interaction.pipeline import InteractionPipeline
 from asyncgen.interaction.training import export_training_data
@@ -76,9 +76,7 @@ class EnhancedPersonaGenerationPipeline:
         layout = RunLayout.in_dir(run_dir, pipeline.records_file, cfg.engine.log_file)
         options = RunOptions(quiet=True, console=self.console)
         summary = await execute(cfg, pipeline, layout, options=options, console=self.console)
-        training = pipeline.training or await anyio.to_thread.run_sync(
-            export_training_data, cfg, run_dir
-        )
+        training = pipeline.training or await offload.to_thread(export_training_data, cfg, run_dir)
         done, failed, rejected = summary.done, summary.failed, summary.rejected
         attempted = done + failed + rejected
         return {

@@ -8,7 +8,6 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from itertools import count
 from types import TracebackType
 from typing import Any
@@ -22,6 +21,7 @@ from asyncgen.interaction.assistant import AssistantModel
 from asyncgen.interaction.conversation import ConversationTask, Parts, converse
 from asyncgen.interaction.distractor.types import Distractor
 from asyncgen.interaction.jsonout import MalformedOutputError
+from asyncgen.interaction.outcome import FINAL_REASONS, TaskOutcome
 from asyncgen.interaction.records import Clock, Interaction, utc_now
 from asyncgen.interaction.user_model import UserFeedbackModel
 from asyncgen.interaction.validate import problems
@@ -30,18 +30,6 @@ from asyncgen.llm.types import ChatClient
 log = logging.getLogger("asyncgen.interaction")
 Sleep = Callable[[float], Awaitable[None]]
 NOT_RETRIED_STATUS = frozenset({400, 401, 403, 404})
-FINAL_REASONS = frozenset({Reason.BUDGET_EXHAUSTED, Reason.LLM_REFUSED})
-
-
-@dataclass
-class TaskOutcome:
-    """An interaction, or why there is none (reason, last raw answer, attempts made)."""
-
-    interaction: Interaction | None
-    attempts: int
-    reason: str | None = None
-    raw: str | None = None
-    detail: dict[str, Any] | None = None
 
 
 class InteractionGenerator:
@@ -125,6 +113,7 @@ class InteractionGenerator:
                 client,
                 min_turns=self.settings.min_turns,
                 max_retries=self.settings.max_retries,
+                hold_to_target=self.settings.turn_policy == "target",
             ),
             distractor=self.distractor,
             noise=self.config.distractor,

@@ -9,6 +9,7 @@ item becomes one conversation through the one transport.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import anyio
 import orjson
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import (
     Failure,
@@ -44,6 +46,7 @@ from asyncgen.interaction.stages import (
     stage_summary,
 )
 from asyncgen.interaction.training import export_training_data, finished_complete
+from asyncgen.interaction.turns import TurnMix
 from asyncgen.store.atomic import write_bytes_atomic
 from asyncgen.store.rundir import RECORDS_FILE, RunLayout
 
@@ -69,6 +72,7 @@ class InteractionPipeline:
         self._run_dir: Path | None = None
         self._started = ""
         self.training: dict[str, Any] | None = None
+        self.turns = TurnMix(config.interaction_generation)
 
     async def prepare(self, ctx: RunContext) -> None:
         """Run (or resume) personas → queries → style transfer; write stages.json.
@@ -90,7 +94,7 @@ class InteractionPipeline:
         _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
         stages = RunLayout.in_dir(ctx.run_dir).stages
-        await anyio.to_thread.run_sync(write_bytes_atomic, stages, blob)
+        await offload.to_thread(write_bytes_atomic, stages, blob)
         ctx.logger.info(
             "interaction stages: %d personas, %d queries", len(self.personas), len(self.queries)
         )
@@ -118,10 +122,29 @@ class InteractionPipeline:
             "plan_order": "persona-balanced",
             "personas": cfg.personas.model_dump(),
             "turns": [gen.min_turns, gen.max_turns],
+            **self._turn_mix_fingerprint(),
             "distractor": cfg.distractor.model_dump(),
             "assistant_model": gen.assistant_model.model_dump(),
             "user_model": gen.user_model.model_dump(),
         }
+
+    def _turn_mix_fingerprint(self) -> dict[str, Any]:
+        """The turn policy and weights, when not the spec's (older runs keep their plan)."""
+        gen = self.config.interaction_generation
+        if gen.turn_policy == "natural" and gen.turn_weights is None:
+            return {}
+        weights = {str(k): w for k, w in sorted((gen.turn_weights or {}).items())}
+        return {"turn_mix": {"policy": gen.turn_policy, "weights": weights}}
+
+    def record_dropped(self, record: dict[str, Any]) -> None:
+        """A record the judge or the uniqueness gate rejected no longer counts in the mix."""
+        target, turns = _turns_of(record)
+        if turns is not None:
+            self.turns.uncount(target, turns)
+
+    def summary_figures(self) -> dict[str, Any]:
+        """summary.json's pipeline figures: the turn mix, realised against target."""
+        return {"turn_mix": self.turns.figures()}
 
     def plan_item(self, index: int) -> WorkItem:
         """Item `index`: a pure function of (config, seed, index) over the prepared queries.
@@ -135,8 +158,7 @@ class InteractionPipeline:
         cycle, slot = divmod(index, len(self.queries))
         query = self.queries[self._order(cycle)[slot]]
         rng = random.Random(f"interaction:{seed}:{index}")
-        gen = self.config.interaction_generation
-        target = rng.randint(gen.min_turns, gen.max_turns)
+        target = self.turns.planned(seed, index, rng)
         payload = {
             "persona_id": query.persona_id,
             "query_id": query.query_id,
@@ -190,15 +212,22 @@ class InteractionPipeline:
 
     async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
         """One conversation; a failure keeps its reason and raw text, never raises."""
+        realised: int | None = None
+        target = self.turns.choose(int(item.payload["target_turns"]))
+        self.turns.start(target)
         try:
-            task = self.task(item)
+            task = dataclasses.replace(self.task(item), target_turns=target)
             outcome = await self._generator_for(ctx).run_task(task)
+            if outcome.interaction is not None:
+                realised = outcome.interaction.num_turns
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # one broken item must not stop the run
             ctx.logger.exception("item %s failed unexpectedly", item.record_id)
             message = f"{type(exc).__name__}: {exc}"
             return Failure(Reason.INTERNAL_ERROR, message=message, detail={"error": message})
+        finally:
+            self.turns.end(target, realised)
         if outcome.interaction is not None:
             return Record(id=item.record_id, data=outcome.interaction.to_dict())
         detail = outcome.detail or {}
@@ -250,19 +279,20 @@ class InteractionPipeline:
         run_dir = self._run_dir
         if run_dir is None or not self.config.interaction_generation.export_training_data:
             return
-        if not await anyio.to_thread.run_sync(finished_complete, run_dir, self._started):
+        if not await offload.to_thread(finished_complete, run_dir, self._started):
             return
         try:
-            self.training = await anyio.to_thread.run_sync(
-                export_training_data, self.config, run_dir
-            )
+            self.training = await offload.to_thread(export_training_data, self.config, run_dir)
         except AsyncgenError as exc:
             log.error("training data export failed: %s (rerun: asyncgen export %s)", exc, run_dir)
             return
         log.info("training data: %s", self.training["output_dir"])
 
     def restore(self, record: dict[str, Any]) -> None:
-        """Nothing to re-learn: items are independent and stage files are on disk."""
+        """Re-learn the realised turn mix (items are otherwise independent)."""
+        target, turns = _turns_of(record)
+        if turns is not None:
+            self.turns.count(target, turns)
 
     def index_entry(self, record: Record) -> dict[str, Any]:
         """id, interaction_id, persona_id, filepath (the spec's field: the file holding it),
@@ -290,3 +320,12 @@ def _message(detail: dict[str, Any]) -> str:
     """The human-readable part of a failure: the error's type and text."""
     kind, error = detail.get("type"), str(detail.get("error", ""))
     return (f"{kind}: {error}" if kind else error)[:300]
+
+
+def _turns_of(record: dict[str, Any]) -> tuple[int, int | None]:
+    """A record's (target, realised) turn counts; realised None when it has none."""
+    turns = record.get("num_turns")
+    if not isinstance(turns, int):
+        return 0, None
+    target = (record.get("metadata") or {}).get("target_turns")
+    return (target if isinstance(target, int) else turns), turns

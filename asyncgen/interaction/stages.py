@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio
-
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.engine.causes import failure_line
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError
@@ -79,13 +78,13 @@ def _queries_total(config: RunConfig) -> int:
 async def prepare_personas(config: RunConfig, run_dir: Path, report: StageReport) -> list[Persona]:
     """Personas from personas.jsonl, else a personas file, else sampled from the bank."""
     path = RunLayout.in_dir(run_dir).personas
-    rows = await anyio.to_thread.run_sync(read_jsonl, path)
+    rows = await offload.to_thread(read_jsonl, path)
     if rows:
         personas = [Persona.from_dict(row) for row in rows]
         report.reused_personas = True
     else:
-        personas = await anyio.to_thread.run_sync(_fresh_personas, config)
-        await anyio.to_thread.run_sync(append_jsonl, path, [p.to_dict() for p in personas])
+        personas = await offload.cpu(_fresh_personas, config)
+        await offload.to_thread(append_jsonl, path, [p.to_dict() for p in personas])
     report.personas = len(personas)
     return personas
 
@@ -120,14 +119,14 @@ async def prepare_queries(
         DatasetError: no query at all could be produced.
     """
     path = RunLayout.in_dir(run_dir).queries
-    existing = [QueryRecord.from_dict(r) for r in await anyio.to_thread.run_sync(read_jsonl, path)]
+    existing = [QueryRecord.from_dict(r) for r in await offload.to_thread(read_jsonl, path)]
     report.reused_queries = len(existing)
     stage = _QueryStage(config, path, client, report)
     if config.personas.queries_file and not existing:
         await stage.from_file(personas)
     else:
         await stage.generate(personas, existing)
-    rows = await anyio.to_thread.run_sync(read_jsonl, path)
+    rows = await offload.to_thread(read_jsonl, path)
     queries = _ordered([QueryRecord.from_dict(r) for r in rows], personas)
     report.queries = len(queries)
     if not queries:
@@ -217,12 +216,12 @@ class _QueryStage:
             self.report.shortfalls[persona.persona_id] = wanted - len(records)
             log.warning("%s: %d of %d queries", persona.persona_id, len(records), wanted)
         async with self.lock:
-            await anyio.to_thread.run_sync(append_jsonl, self.path, [r.to_dict() for r in records])
+            await offload.to_thread(append_jsonl, self.path, [r.to_dict() for r in records])
 
     async def from_file(self, personas: list[Persona]) -> None:
         source = self.config.personas.queries_file
         assert source is not None
-        records = await anyio.to_thread.run_sync(load_queries, source, personas)
+        records = await offload.cpu(load_queries, source, personas)
         by_id = {p.persona_id: p for p in personas}
 
         async def adapt(record: QueryRecord) -> QueryRecord:
@@ -232,7 +231,7 @@ class _QueryStage:
 
         done = await bounded_map(adapt, records, self.limit)
         self.report.style_failures += sum(r.style_transfer == "failed" for r in done)
-        await anyio.to_thread.run_sync(append_jsonl, self.path, [r.to_dict() for r in done])
+        await offload.to_thread(append_jsonl, self.path, [r.to_dict() for r in done])
 
 
 def stage_summary(report: StageReport) -> dict[str, Any]:

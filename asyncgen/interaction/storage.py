@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import anyio
 import orjson
 
+from asyncgen import offload
 from asyncgen.errors import StoreError
 from asyncgen.interaction.records import Interaction, iso, utc_now
 from asyncgen.store.atomic import write_bytes_atomic
@@ -131,15 +131,15 @@ class InteractionStorage:
 
     async def asave(self, interaction: Interaction | dict[str, Any]) -> str:
         """`save` in a worker thread, for callers on an event loop."""
-        return await anyio.to_thread.run_sync(self.save, interaction)
+        return await offload.to_thread(self.save, interaction)
 
     async def aload(self, interaction_id: str) -> dict[str, Any]:
         """`load` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.load, interaction_id)
+        return await offload.to_thread(self.load, interaction_id)
 
     async def aload_all(self) -> list[dict[str, Any]]:
         """`load_all` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.load_all)
+        return await offload.to_thread(self.load_all)
 
     def flush(self) -> None:
         """Bring index.json up to date with every saved interaction.

@@ -52,6 +52,7 @@ class UserFeedbackModel:
         min_turns: int = 1,
         max_retries: int = 3,
         rng: random.Random | None = None,
+        hold_to_target: bool = False,
     ) -> None:
         """Bind the user-model settings to the one transport.
 
@@ -65,6 +66,7 @@ class UserFeedbackModel:
         self.settings = settings
         self.client = client
         self.min_turns = min_turns
+        self.hold_to_target = hold_to_target  # turn_policy target: no stop before the target
         self.max_retries = max_retries
         self._rng = rng or random.Random(0)
         self.template: PromptTemplate = load_prompt(settings.system_prompt_template)
@@ -113,7 +115,7 @@ class UserFeedbackModel:
         """Apply the turn rules, asking the model only when its answer matters."""
         if current_turn >= target_turns:
             return FeedbackDecision(None, "target_reached")
-        must_continue = current_turn < self.min_turns
+        must_continue = current_turn < self._floor(target_turns)
         if not must_continue and rng.random() >= self.settings.feedback_probability:
             return FeedbackDecision(None, "no_follow_up")
         request = self.request(
@@ -124,6 +126,10 @@ class UserFeedbackModel:
             return FeedbackDecision(None, "satisfied", True, raw, calls)
         reason: Reason = "forced_follow_up" if satisfied else "follow_up"
         return FeedbackDecision(feedback, reason, satisfied, raw, calls)
+
+    def _floor(self, target_turns: int) -> int:
+        """Turns before which the user never stops: min_turns, or the target when held."""
+        return max(self.min_turns, target_turns) if self.hold_to_target else self.min_turns
 
     def request(
         self,
@@ -138,7 +144,7 @@ class UserFeedbackModel:
             "current_turn": current_turn,
             "target_turns": target_turns,
             "min_turns": self.min_turns,
-            "must_continue": current_turn < self.min_turns,
+            "must_continue": current_turn < self._floor(target_turns),
         }
         prompt = self.template.render(
             summary=summary(persona_features),

@@ -49,7 +49,8 @@ class RateLimitInfo:
     """One response's view of the endpoint's limits; resets are seconds from now.
 
     `limit_requests` is a per-minute request limit; a per-day one (Groq) is in
-    `daily_requests` instead, with its `remaining_requests`.
+    `daily_requests` instead, with its `remaining_requests`; a limit on requests in flight
+    (slots taken but nothing to refill: reset 0) is in `concurrency`.
     """
 
     limit_requests: int | None = None
@@ -66,6 +67,7 @@ class RateLimitInfo:
     reset_output_tokens: float | None = None
     daily_requests: int | None = None
     fixed_window_requests: bool = False
+    concurrency: int | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -210,7 +212,8 @@ def _read_together_openrouter(
 
 
 def _classify_requests(values: dict[str, object]) -> None:
-    """Move a request limit whose reset lies well past a minute to `daily_requests`.
+    """Move a request limit whose reset lies well past a minute to `daily_requests`, and
+    one whose used part refills at once (reset 0) to `concurrency`.
 
     A per-minute limit (a continuous bucket or a fixed window) is full again within a
     minute; Groq's per-day request limit reports resets of minutes to hours once a few
@@ -219,6 +222,10 @@ def _classify_requests(values: dict[str, object]) -> None:
     reset = values.get("reset_requests")
     if isinstance(reset, float | int) and reset > MINUTE * 1.5 and "limit_requests" in values:
         values["daily_requests"] = values.pop("limit_requests")
+    limit, remaining = values.get("limit_requests"), values.get("remaining_requests")
+    if reset == 0 and isinstance(limit, int) and isinstance(remaining, int) and remaining < limit:
+        # requests used that refill in no time: slots in flight, not a rate
+        values["concurrency"] = values.pop("limit_requests")
 
 
 def _is_litellm(headers: Mapping[str, str]) -> bool:

@@ -99,6 +99,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._learned: dict[str, int | None] = dict.fromkeys(_DIMENSIONS)
+        self._learned_concurrency: int | None = None
         self._buckets: dict[str, TokenBucket] = {}
         self._daily: _Budget | None = None
         self._pace = PriorityLock()
@@ -140,6 +141,8 @@ class RateLimiter:
     def is_adaptive(self) -> bool:
         """True while AIMD sizes the window: adaptive on and no rate known or learned."""
         if not self._settings.adaptive or self.control.ceiling is not None:
+            return False
+        if self._learned_concurrency is not None:
             return False
         return not any(self._limit(dim) for dim in _DIMENSIONS)
 
@@ -388,7 +391,8 @@ class RateLimiter:
             else:
                 bucket.reshape(rate, max(1.0, rate * self._burst), now)
         if not self.is_adaptive:
-            self.window.set_limit(self._settings.concurrency)
+            cap = self._settings.concurrency
+            self.window.set_limit(min(cap, self._learned_concurrency or cap))
 
     def _ahead_of_pace(self, rate: float, now: float, *, tokens: bool) -> float:
         """Sends made before the limit was known beyond what `rate` allows: a debt to wait off."""
@@ -442,6 +446,10 @@ class RateLimiter:
         for dim, value in readings.items():
             if value and value != self._learned[dim]:
                 self._learned[dim], changed = value, True
+        if info.concurrency is not None and info.concurrency != self._learned_concurrency:
+            self._learned_concurrency, changed = info.concurrency, True
+            if self._learned["requests"] == info.concurrency:
+                self._learned["requests"] = None  # taken for RPM before: slots in flight
         if info.daily_requests is not None and self._learned["requests"] == info.daily_requests:
             self._learned["requests"], changed = None, True  # taken for RPM before: a day's
         if changed:

@@ -44,10 +44,30 @@ OVERLOAD_STATUS = frozenset({503, 529})
 _testing = False
 
 
-def set_testing(enabled: bool) -> None:
-    """Make every retry backoff instant (tests); limiter pauses are unaffected."""
+class TestingMode:
+    """What `set_testing` returns: as a context manager it puts the previous setting back."""
+
+    def __init__(self, previous: bool) -> None:
+        self._previous = previous
+
+    def __enter__(self) -> TestingMode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _testing
+        _testing = self._previous
+
+
+def set_testing(enabled: bool = True) -> TestingMode:
+    """Make every retry backoff instant (tests); limiter pauses are unaffected.
+
+    `with set_testing():` restores the previous setting on leaving, even after a failure
+    (a bare `set_testing(True)` lasts until changed, and leaks into later tests if a
+    test fails before switching it off).
+    """
     global _testing
-    _testing = enabled
+    previous, _testing = _testing, enabled
+    return TestingMode(previous)
 
 
 def is_testing() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 
@@ -96,7 +97,8 @@ class PriorityLock:
             if fut.done() and not fut.cancelled():
                 self.release()  # the lock was handed to us as we were cancelled: pass it on
             else:
-                queue.remove(fut)
+                with contextlib.suppress(ValueError):  # a release may have dropped it already
+                    queue.remove(fut)
             raise
 
     def release(self) -> None:

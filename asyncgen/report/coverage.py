@@ -67,7 +67,11 @@ def targets_from_config(config: dict[str, Any], pipeline: str) -> dict[str, dict
         loop = config.get("interaction_generation") or {}
         if loop.get("min_turns") and loop.get("max_turns"):
             turns = [str(t) for t in range(int(loop["min_turns"]), int(loop["max_turns"]) + 1)]
-            targets["num_turns"] = _uniform(turns) or {}
+            weights = loop.get("turn_weights")  # issue 22: the turn mix asked for
+            if isinstance(weights, dict) and weights:
+                targets["num_turns"] = _normalised({str(k): float(w) for k, w in weights.items()})
+            else:
+                targets["num_turns"] = _uniform(turns) or {}
         distractor = config.get("distractor") or {}
         if distractor.get("use_semantic") and distractor.get("layer_weights"):
             targets["noise_layer"] = _normalised(distractor["layer_weights"])

@@ -7,7 +7,9 @@ process (`asyncgen.report.refresh`): the pass is pure Python and takes seconds, 
 thread it would hold the GIL against the run's event loop; a small run's (records under
 `IN_PROCESS_BYTES`) takes a fraction of a second in a worker thread, cheaper than
 starting a Python. In-run rewrites skip the embedding pass; the last one, after the
-summary, includes it. A report that cannot be written is logged and never fails the run.
+summary, includes it once the run holds `MIN_EMBED_RECORDS` (loading the embedder costs a
+tiny run more than the rest of its report). A report that cannot be written is logged
+and never fails the run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from asyncgen.config.bench import ReportSettings
 
 log = logging.getLogger("asyncgen.report")
 IN_PROCESS_BYTES = 4_000_000  # about 1,500 dialogue or 3,000 interaction records
+MIN_EMBED_RECORDS = 50  # below this the final rewrite skips the embedder's load
 
 
 class LiveReport:
@@ -60,12 +63,13 @@ class LiveReport:
             return
         if self._task is not None:
             await self._task
-        await self._write(live=False, embed=True)
+        enough = await asyncio.to_thread(self._records_at_least, MIN_EMBED_RECORDS)
+        await self._write(live=False, embed=enough)
 
     async def _write(self, *, live: bool, embed: bool) -> None:
         started = self._clock()
         try:
-            if self._records_bytes() < IN_PROCESS_BYTES:
+            if await asyncio.to_thread(self._records_bytes) < IN_PROCESS_BYTES:  # stats a file
                 problem = await self._in_thread(live=live, embed=embed)
             else:
                 problem = await self._child(live=live, embed=embed)
@@ -79,6 +83,21 @@ class LiveReport:
             return
         self.writes += 1
         log.info("report.html refreshed in %.2f s", took)
+
+    def _records_at_least(self, count: int) -> bool:
+        """Whether the records file holds `count` lines (read until it does)."""
+        from asyncgen.report.reader import find_records_file
+
+        seen = 0
+        try:
+            with find_records_file(self._run_dir).open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    seen += block.count(b"\n")
+                    if seen >= count:
+                        return True
+        except OSError:
+            return False
+        return False
 
     def _records_bytes(self) -> int:
         from asyncgen.report.reader import find_records_file

@@ -92,6 +92,7 @@ class SimApp:
             seed=settings.seed,
             duplicate_rate=settings.duplicate_rate,
             malformed_rate=settings.malformed_rate,
+            contradiction_rate=settings.persona_contradiction_rate,
         )
         self._bearer = f"Bearer {settings.api_key}".encode() if settings.api_key else None
         self._ids = itertools.count(1)

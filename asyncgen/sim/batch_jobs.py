@@ -7,8 +7,9 @@ kind, seeded per request) and the same fault plan as online answers, so a determ
 simulator gives a batch request the answer it would have given online. The prompt kind
 travels in the custom id after a ``#`` (a batch line has no headers).
 
-How long a batch takes is drawn per batch (lognormal around `round_time`); each request
-gets a finishing moment within it, so a cancelled batch keeps what finished before the
+How long a batch takes, from creation to results, is drawn per batch (lognormal around
+`round_time`; validation and answering happen within it); each request gets a finishing
+moment within it, so a cancelled batch keeps what finished before the
 cancel, as OpenAI's does.
 """
 
@@ -77,6 +78,7 @@ class SimBatch:
     errors: list[dict[str, Any]] | None = None
     model: str | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    born: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's Batch object."""
@@ -279,7 +281,7 @@ class SimBatches:
     async def _work(self, batch: SimBatch, lines: list[_Line]) -> None:
         """Answer every line, wait out the batch's time (or a cancel), write the files."""
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = batch.born  # a batch takes its time from creation, validation included
         duration = self._duration()
         answered: list[tuple[float, _Line, bytes, bool]] = []
         for index, line in enumerate(lines):

@@ -50,11 +50,18 @@ class Answerer:
     """Turns a parsed request into seeded, reproducible content."""
 
     def __init__(
-        self, *, seed: int, duplicate_rate: float, malformed_rate: float, memory: int = 256
+        self,
+        *,
+        seed: int,
+        duplicate_rate: float,
+        malformed_rate: float,
+        memory: int = 256,
+        contradiction_rate: float = 0.0,
     ) -> None:
         self.seed_key = seed.to_bytes(16, "little", signed=True)
         self.duplicate_rate = duplicate_rate
         self.malformed_rate = malformed_rate
+        self.contradiction_rate = contradiction_rate
         self.memory = memory
         self._kinds: dict[str, _Memory] = {}
 
@@ -95,6 +102,7 @@ class Answerer:
             rng=random.Random(content_key),
             malformed_rate=self.malformed_rate,
             params=params,
+            contradiction_rate=self.contradiction_rate,
         )
         text = get_responder(kind)(request)
         if self.duplicate_rate > 0 and not is_repeat:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.errors import AsyncgenError, StoreError
 
 _CHUNK = 1 << 16
@@ -231,8 +232,8 @@ class JsonlWriter:
             if self.error is None:
                 try:
                     self._append(line)
-                except OSError as exc:
-                    reason = exc.strerror or type(exc).__name__
+                except Exception as exc:  # any failure must fail the waiters, never hang them
+                    reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
                     self.error = StoreError(f"cannot write {self.path}: {reason}")
             if self.error is not None:
                 if not done.done():
@@ -272,4 +273,4 @@ class JsonlWriter:
             return
         self._dirty = False
         self.syncs += 1
-        await asyncio.to_thread(os.fsync, self._fd)
+        await offload.to_thread(os.fsync, self._fd)

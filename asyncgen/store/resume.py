@@ -1,6 +1,6 @@
 """Rebuild a run's state from its files: what is done, what failed, what was refused.
 
-Blocking file work: call `load_existing` through `asyncio.to_thread`.
+Blocking file work: call `load_existing` in a worker thread (`asyncgen.offload`).
 """
 
 from __future__ import annotations

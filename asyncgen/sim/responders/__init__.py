@@ -21,6 +21,7 @@ RESPONDER_MODULES = (
     "asyncgen.sim.responders.interaction",
     "asyncgen.sim.responders.dialogue",
     "asyncgen.sim.responders.judge",
+    "asyncgen.sim.responders.quality_judge",
 )
 GENERIC_KIND = "generic"
 
@@ -36,6 +37,7 @@ class SimRequest:
     rng: random.Random
     malformed_rate: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    contradiction_rate: float = 0.0  # user follow-ups that contradict the persona
 
     @property
     def system(self) -> str:

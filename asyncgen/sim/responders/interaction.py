@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from asyncgen.sim.responders import SimRequest, responder
+from asyncgen.sim.responders.contradiction import contradiction
 from asyncgen.sim.responders.interaction_words import (
     ADVICE,
     ASPECTS,
@@ -254,7 +255,10 @@ def user_feedback(request: SimRequest) -> str:
     first_user = _after(_after_block(prompt, "The conversation so far:").strip(), "User:")
     keyword = _keywords(first_user or prompt, rng, 1)[0]
     followup = rng.choice(FOLLOWUPS[_voice(profile)]).format(kw=keyword)
-    return _json({"satisfied": False, "feedback": _habits(followup, profile, rng)}, request)
+    feedback = _habits(followup, profile, rng)
+    if request.contradiction_rate and rng.random() < request.contradiction_rate:
+        feedback = f"{feedback} {contradiction(profile, rng)}"
+    return _json({"satisfied": False, "feedback": feedback}, request)
 
 
 def _after_block(text: str, label: str) -> str:

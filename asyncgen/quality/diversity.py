@@ -1,0 +1,156 @@
+"""The diversity watch: distinct-2 and nearest-neighbour similarity over a moving window.
+
+Mode collapse (a model that keeps writing the same conversation) shows as fewer distinct
+word bigrams and closer nearest neighbours among recent records. The worker pool hands
+each kept record's text to `add` (cheap: a deque append); `refresh`, called at the
+metrics cadence, computes the window's figures in a thread (numpy releases the GIL):
+
+- `distinct_2`: distinct word bigrams / all word bigrams in the window (Li et al. 2016);
+- `nn_similarity_mean` / `_max`: each record's highest cosine similarity to another in
+  the window, over hashed unigram+bigram counts (2^12 buckets, no model to load).
+
+A warning is logged once each time a figure crosses its bound (`quality.diversity`), and
+again only after it has come back; the metrics line carries the figures and the warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from asyncgen.quality.transcript import transcript
+
+if TYPE_CHECKING:
+    from asyncgen.config.quality import DiversitySettings
+
+_WORD = re.compile(r"[a-z0-9']+")
+_BUCKETS = 1 << 12
+logger = logging.getLogger("asyncgen.quality")
+
+
+def record_text(record: dict[str, Any], max_chars: int = 4000) -> str:
+    """The words of a record's turns, both roles, at most `max_chars`."""
+    return " ".join(text for _, text in transcript(record).turns)[:max_chars]
+
+
+@dataclass
+class _Entry:
+    """One record in the window; its features are computed once, in the thread."""
+
+    text: str
+    bigrams: frozenset[tuple[str, str]] | None = None
+    bigram_count: int = 0
+    buckets: np.ndarray[Any, np.dtype[np.int64]] | None = None
+
+    def featurise(self) -> None:
+        words = _WORD.findall(self.text.lower())
+        pairs = list(zip(words, words[1:], strict=False))
+        self.bigrams, self.bigram_count = frozenset(pairs), len(pairs)
+        features = (*words, *(f"{a} {b}" for a, b in pairs))
+        self.buckets = np.fromiter(
+            (zlib.crc32(f.encode()) % _BUCKETS for f in features), dtype=np.int64
+        )
+
+
+def window_figures(texts: list[str]) -> dict[str, float]:
+    """distinct-2 and nearest-neighbour similarity of a window of texts."""
+    return _figures([_Entry(text) for text in texts])
+
+
+def _figures(entries: list[_Entry]) -> dict[str, float]:
+    for entry in entries:
+        if entry.buckets is None:
+            entry.featurise()
+    total = sum(entry.bigram_count for entry in entries)
+    distinct = len(frozenset().union(*(entry.bigrams or () for entry in entries)))
+    figures = {"distinct_2": round(distinct / total, 4) if total else 1.0}
+    if len(entries) < 2:
+        return figures | {"nn_similarity_mean": 0.0, "nn_similarity_max": 0.0}
+    empty = np.zeros(0, dtype=np.int64)
+    matrix = np.stack(
+        [
+            np.bincount(e.buckets if e.buckets is not None else empty, minlength=_BUCKETS)
+            for e in entries
+        ]
+    ).astype(np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix /= np.where(norms > 0, norms, 1.0)
+    similarity = matrix @ matrix.T
+    np.fill_diagonal(similarity, -1.0)
+    nearest = similarity.max(axis=1)
+    return figures | {
+        "nn_similarity_mean": round(float(nearest.mean()), 4),
+        "nn_similarity_max": round(float(nearest.max()), 4),
+    }
+
+
+class DiversityWatch:
+    """Keeps the last `window` records' texts; computes and checks the figures on demand."""
+
+    def __init__(self, settings: DiversitySettings) -> None:
+        self.settings = settings
+        self._entries: deque[_Entry] = deque(maxlen=settings.window)
+        self._added = 0
+        self._computed_at = -1
+        self.latest: dict[str, Any] | None = None
+        self.warnings = 0
+        self._alarm = False
+
+    def add(self, record: dict[str, Any]) -> None:
+        """A record was kept: it enters the window (the oldest leaves)."""
+        self._entries.append(_Entry(record_text(record)))
+        self._added += 1
+
+    async def refresh(self) -> dict[str, Any] | None:
+        """Recompute the window's figures (in a thread) once it holds `min_records`."""
+        if len(self._entries) < self.settings.min_records or self._added == self._computed_at:
+            return self.latest
+        self._computed_at = self._added
+        figures: dict[str, Any] = await asyncio.to_thread(_figures, list(self._entries))
+        figures["window"] = len(self._entries)
+        figures["records_seen"] = self._added
+        problem = self._problem(figures)
+        if problem and not self._alarm:
+            self.warnings += 1
+            logger.warning(
+                "diversity: %s over the last %d records (distinct-2 %.3f, nearest-neighbour "
+                "similarity mean %.3f, max %.3f): possible mode collapse",
+                problem,
+                figures["window"],
+                figures["distinct_2"],
+                figures["nn_similarity_mean"],
+                figures["nn_similarity_max"],
+            )
+        self._alarm = problem is not None
+        if problem:
+            figures["warning"] = problem
+        self.latest = figures
+        return figures
+
+    def _problem(self, figures: dict[str, Any]) -> str | None:
+        settings = self.settings
+        problems = []
+        if figures["distinct_2"] < settings.min_distinct_2:
+            problems.append(f"distinct-2 {figures['distinct_2']:.3f} < {settings.min_distinct_2}")
+        if figures["nn_similarity_mean"] > settings.max_nn_similarity:
+            problems.append(
+                f"nearest-neighbour similarity {figures['nn_similarity_mean']:.3f} "
+                f"> {settings.max_nn_similarity}"
+            )
+        return "; ".join(problems) or None
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json's `diversity`: the last window's figures and the warnings given."""
+        return {"latest": self.latest, "warnings": self.warnings}
+
+
+def build_watch(settings: DiversitySettings) -> DiversityWatch | None:
+    """The run's watch when `quality.diversity.enabled`."""
+    return DiversityWatch(settings) if settings.enabled else None
