@@ -68,3 +68,15 @@ def test_the_dialogue_threshold_is_resolved_when_the_config_is_built() -> None:
     dialogue = make_config(**{"engine.pipeline": "dialogue", "dialogue.similarity_threshold": 0.8})
     interaction = make_config(**{"dialogue.similarity_threshold": 0.8})
     assert dialogue.dedup.threshold == 0.8 and interaction.dedup.threshold == 0.9
+
+
+def test_batch_mode_raises_the_worker_counts_without_changing_the_config() -> None:
+    """Batch mode keeps `llm.batch.max_live` items live; the counts are derived, so the
+    snapshot keeps what was asked for and a resume online is not widened."""
+    online = make_config(**{"engine.max_workers": 8}).freeze()
+    batch = make_config(
+        **{"engine.max_workers": 8, "llm.mode": "batch", "llm.batch.max_live": 500}
+    ).freeze()
+    assert (online.run_workers, online.stage_workers) == (8, 20)
+    assert (batch.run_workers, batch.stage_workers) == (500, 500)
+    assert batch.engine.max_workers == 8 and batch.interaction_generation.max_workers == 20

@@ -40,6 +40,21 @@ class RunConfig(Settings):
     bench: BenchSettings = Field(default_factory=BenchSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
 
+    @property
+    def run_workers(self) -> int:
+        """Items in flight: `engine.max_workers`, raised to `llm.batch.max_live` in batch
+        mode (each live conversation waits on a round). Derived, never written back, so
+        the snapshot keeps what was asked for and a resume online is not widened."""
+        return self._raised(self.engine.max_workers)
+
+    @property
+    def stage_workers(self) -> int:
+        """Calls in flight in the interaction stages (queries, style transfer), likewise."""
+        return self._raised(self.interaction_generation.max_workers)
+
+    def _raised(self, workers: int) -> int:
+        return max(workers, self.llm.batch.max_live) if self.llm.mode == "batch" else workers
+
     @model_validator(mode="after")
     def _resolve_dialogue_threshold(self) -> Self:
         """A dialogue run's semantic dedup bar is `dialogue.similarity_threshold` (the

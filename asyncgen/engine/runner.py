@@ -428,7 +428,7 @@ class _Run:
             writers,
             self.shutdown,
             gate=self.gate,
-            max_workers=self.engine.max_workers,
+            max_workers=self.config.run_workers,
             queue_size=self.engine.queue_size,
             grace_period=self.engine.grace_period,
             breaker=FailureBreaker(self.engine.stop_failure_share, self.engine.stop_failure_window),
