@@ -165,7 +165,7 @@ class _QueryStage:
         self.client = client
         self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
         self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
-        self.limit = max(1, min(settings.max_workers, config.engine.max_workers))
+        self.limit = max(1, min(config.stage_workers, config.run_workers))
         self.lock = asyncio.Lock()
 
     async def generate(self, personas: list[Persona], existing: list[QueryRecord]) -> None:
