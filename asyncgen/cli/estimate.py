@@ -3,15 +3,23 @@
 The pilot (default 20 items) runs the real pipeline against the real endpoint in a
 temporary directory, with the run's settings, and its ledger says what each stage spent.
 Calls made per conversation (assistant, user, noise, scenarios, dialogues) scale with the
-records; the query and style-transfer stages scale with the queries the plan needs for n
-(`interaction.stages` sizes them). Wall time is the largest of what the known limits
-allow (RPM, TPM: configured or learned from the pilot's rate-limit headers) and what the
-requests take at the pilot's median latency with `min(llm.limits.concurrency,
-engine.max_workers)` in flight; start-up (simulator, embedder) is not included.
+records. The query stages scale with the calls the plan makes for n
+(`interaction.stages` sizes them): one query-writing call per persona per `BATCH` queries,
+one style transfer per query; the pilot gives each stage's requests per planned call
+(re-asks included) and cost per request.
+
+Wall time is start-up (the pilot's time beyond what its requests explain) plus the
+largest of what the known limits allow (RPM, TPM: configured or learned from the pilot's
+headers) and what the requests take at the pilot's median latency: the query stage runs
+`min(interaction_generation.max_workers, engine.max_workers)` personas at once, each
+writing its queries in sequential calls then style-transferring them together;
+conversations are sequential turns with `min(llm.limits.concurrency, engine.max_workers)`
+in flight.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -60,9 +68,9 @@ class Estimate:
             f"projected for --n {self.target}:",
             f"  requests   {self.requests:,}",
             f"  tokens     {self.tokens_in:,} in / {self.tokens_out:,} out",
-            f"  cost       ${self.cost_usd:,.2f}",
-            f"  wall time  {fmt_duration(self.wall_s)} (bound by {self.bound}; "
-            f"limits: {limits or 'none known'})",
+            f"  cost       ${self.cost_usd:,.{2 if self.cost_usd >= 10 else 4}f}",
+            f"  wall time  {fmt_duration(self.wall_s)} ({self.wall_s:,.1f} s; "
+            f"bound by {self.bound}; limits: {limits or 'none known'})",
         ]
 
 
@@ -72,6 +80,35 @@ def queries_for(config: RunConfig) -> int:
 
     personas = config.personas.num_personas
     return personas_needed(config, personas) * queries_needed(config, personas)
+
+
+def stage_plan(config: RunConfig) -> tuple[int, int]:
+    """(personas given queries, queries per persona) for `config.engine.n`."""
+    from asyncgen.interaction.stages import personas_needed, queries_needed
+
+    personas = config.personas.num_personas
+    return personas_needed(config, personas), queries_needed(config, personas)
+
+
+def planned_calls(config: RunConfig) -> dict[str, int]:
+    """Calls each query stage makes for `config.engine.n`, before re-asks."""
+    from asyncgen.interaction.queries.writer import BATCH
+
+    personas, per_persona = stage_plan(config)
+    return {
+        "query_generation": personas * math.ceil(per_persona / BATCH),
+        "style_transfer": personas * per_persona,
+    }
+
+
+def stage_seconds(config: RunConfig, latency: float) -> float:
+    """The query stage at `latency` per call: personas in waves of the stage's workers,
+    each `ceil(queries / BATCH)` writing calls in a row, then one style-transfer round."""
+    from asyncgen.interaction.queries.writer import BATCH
+
+    personas, per_persona = stage_plan(config)
+    workers = max(1, min(config.interaction_generation.max_workers, config.engine.max_workers))
+    return math.ceil(personas / workers) * (math.ceil(per_persona / BATCH) + 1) * latency
 
 
 def pilot_config(config: RunConfig, items: int, run_dir: Path) -> RunConfig:
@@ -105,25 +142,42 @@ def project(
     summary: dict[str, Any],
     limits: tuple[float | None, float | None, float],
 ) -> Estimate:
-    """Scale the pilot's spend and time to `config.engine.n`."""
+    """Scale the pilot's spend and time to `config.engine.n`: each stage by its own plan."""
     target, items = config.engine.n, pilot.engine.n
     done = max(1, int(summary.get("done", 0)))
-    per_record = target / done
-    prep_scale = 1.0
-    if config.engine.pipeline == "interaction" and not config.personas.queries_file:
-        prep_scale = queries_for(config) / max(1, queries_for(pilot))
-    requests = tokens_in = tokens_out = 0
+    has_stages = config.engine.pipeline == "interaction" and not config.personas.queries_file
+    scales = dict.fromkeys(spend.by_kind, target / done)
+    if has_stages:
+        wanted, piloted = planned_calls(config), planned_calls(pilot)
+        for kind in PREP_KINDS:
+            scales[kind] = wanted[kind] / max(1, piloted[kind])
+    requests = tokens_in = tokens_out = conversation_requests = 0
     cost = 0.0
     for kind, part in spend.by_kind.items():
-        scale = prep_scale if kind in PREP_KINDS else per_record
+        scale = scales[kind]
         requests += round(part.requests * scale)
         tokens_in += round(part.tokens_in * scale)
         tokens_out += round(part.tokens_out * scale)
         cost += part.cost_usd * scale
+        if kind not in PREP_KINDS or not has_stages:
+            conversation_requests += round(part.requests * scale)
     concurrency = max(1, min(config.llm.limits.concurrency, config.engine.max_workers))
     rpm, tpm, latency = limits
+
+    def at_latency(run: RunConfig, conversations: float) -> float:
+        stages = stage_seconds(run, latency) if has_stages else 0.0
+        return stages + conversations * latency / concurrency
+
+    pilot_conversations = sum(
+        part.requests for kind, part in spend.by_kind.items()
+        if kind not in PREP_KINDS or not has_stages
+    )  # fmt: skip
+    pilot_seconds = _pilot_seconds(summary)
+    start_up = max(0.0, pilot_seconds - at_latency(pilot, pilot_conversations))
     options = {
-        f"latency {latency:.2f}s at {concurrency} in flight": requests * latency / concurrency
+        f"latency {latency:.2f}s at {concurrency} in flight": at_latency(
+            config, conversation_requests
+        )
     }
     if rpm:
         options["rpm"] = requests / rpm * 60
@@ -134,13 +188,13 @@ def project(
         pilot_items=items,
         pilot_done=int(summary.get("done", 0)),
         pilot_spend=spend.total,
-        pilot_seconds=_pilot_seconds(summary),
+        pilot_seconds=pilot_seconds,
         target=target,
         requests=requests,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         cost_usd=cost,
-        wall_s=options[bound],
+        wall_s=start_up + options[bound],
         rpm_limit=rpm,
         tpm_limit=tpm,
         bound=bound,
