@@ -29,6 +29,7 @@ __all__ = [
     "BudgetExceededError",
     "ClusterError",
     "ConfigError",
+    "ConfigFrozenError",
     "DatasetError",
     "EmbeddingError",
     "LLMConnectionError",
@@ -50,6 +51,10 @@ class AsyncgenError(Exception):
 
 class ConfigError(AsyncgenError):
     """A setting is missing, unknown or out of range."""
+
+
+class ConfigFrozenError(ConfigError):
+    """A setting was changed after the run that uses the config started."""
 
 
 class PromptError(AsyncgenError):

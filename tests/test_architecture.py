@@ -36,3 +36,26 @@ def test_contract_sits_at_the_bottom() -> None:
             if target.startswith("asyncgen.engine")
         }
         assert upward == set(), f"{package} imports the engine: {upward}"
+
+
+# Thread calls of the transport's modules, still to move onto `asyncgen.offload` (the list
+# can only shrink).
+KNOWN_DIRECT_THREAD_CALLS = {
+    "asyncgen/engine/complete.py",
+    "asyncgen/llm/batch_api.py",
+    "asyncgen/llm/batch_client.py",
+    "asyncgen/llm/routing.py",
+}
+
+
+def test_threads_only_through_offload() -> None:
+    """One way off the loop: `offload.to_thread` / `offload.cpu` (one pool, one named CPU
+    limiter), never asyncio's executor beside anyio's pool."""
+    package = ROOT / "asyncgen"
+    calls = ("asyncio.to_thread(", "anyio.to_thread.run_sync(", "run_in_executor(")
+    found = {
+        path.relative_to(package.parent).as_posix()
+        for path in package.rglob("*.py")
+        if path.name != "offload.py" and any(c in path.read_text("utf-8") for c in calls)
+    }
+    assert found <= KNOWN_DIRECT_THREAD_CALLS, sorted(found - KNOWN_DIRECT_THREAD_CALLS)

@@ -358,3 +358,25 @@ async def test_a_batch_the_provider_lost_is_submitted_again(
     assert result.content
     assert '"state": "lost"' in state.read_text()
     assert len(sim_batches(fresh)) == 1
+
+
+async def test_the_clients_bookkeeping_stays_bounded_over_many_rounds(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Twelve rounds, one after another: the client keeps only parts in flight and the
+    last five round times, while its progress still counts every batch and request."""
+    sim = sim_factory(batch={"round_time": 0.05})
+    client = make_client(sim, tmp_path, max_gather_seconds=30.0)
+    await client.start()
+    client.attach_run(lambda: 3)
+    try:
+        for round_no in range(12):
+            await asyncio.gather(*(client.chat(ask(round_no * 3 + i)) for i in range(3)))
+    finally:
+        await close(client)
+    assert client.rounds == 12 and client.batches_created == 12
+    assert len(client._parts) == 0  # every part ended: none held
+    assert len(client.round_times) == 5
+    progress = client.progress()
+    assert progress["states"]["completed"] == {"batches": 12, "requests": 36}
+    assert len(sim_batches(sim)) == 12

@@ -86,8 +86,15 @@ def test_429_messages_name_their_dimension() -> None:
     """The word in a 429's message names the binding dimension."""
     tpm = RateLimitError("rate limited (429): Rate limit reached on tokens per min.")
     rpd = RateLimitError("Rate limit reached for requests per day (RPD)")
+    anthropic = RateLimitError(
+        "would exceed the rate limit for your organization of 600 requests per minute. "
+        "Please reduce the prompt length or the maximum tokens requested"
+    )
+    azure = RateLimitError("have exceeded call rate limit of your current OpenAI S0 tier")
     assert limit_dimension_of(tpm) == "tokens"
     assert limit_dimension_of(rpd) == "requests_per_day"
+    assert limit_dimension_of(anthropic) == "requests"  # the first phrase, not "tokens"
+    assert limit_dimension_of(azure) == "requests"
     assert limit_dimension_of(ValueError("x")) is None
 
 

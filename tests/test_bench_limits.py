@@ -118,15 +118,6 @@ async def test_sustainable_rpm_within_3_percent(name: str, sim: dict[str, Any], 
         assert "tpm" not in result.suggested["llm"]["limits"]
 
 
-async def test_rolling_10s_sub_window(tmp_path: Path) -> None:
-    """A rolling minute with a 10 s sub-window: its first 429 comes after 8 s at 1.2×."""
-    result = await _find_limit(
-        tmp_path, measure_seconds=9.0, rpm=RPM, limiter="rolling", sub_window=10
-    )
-    s = result.summary
-    assert s["sustainable_rpm"] == pytest.approx(RPM, rel=0.03), s["explanation"]
-
-
 async def test_fixed_window_and_headers_that_understate_it(tmp_path: Path) -> None:
     """Azure-style fixed 10 s windows (clock ×2: 5 s): the rate is found, and the header,
     which gives one window's allowance, is flagged as disagreeing with the rate per minute.

@@ -332,9 +332,24 @@ def test_workers_that_cannot_be_placed_stop_the_run_with_one_line(
     ray = "engine:\n  ray:\n    worker_cpus: 3\n    start_timeout: 2\n"
     config.write_text(CONFIG.replace("engine:\n", ray))
     result = subprocess.run(
-        cli("generate", "--pipeline", "dialogue", "--n", "5", "--out", str(tmp_path / "r"),
-            "--ray", cluster, "--ray-workers", "2", "--base-url", sim.base_url,
-            "--config", str(config), "--quiet"),  # fmt: skip
+        cli(
+            "generate",
+            "--pipeline",
+            "dialogue",
+            "--n",
+            "5",
+            "--out",
+            str(tmp_path / "r"),
+            "--ray",
+            cluster,
+            "--ray-workers",
+            "2",
+            "--base-url",
+            sim.base_url,
+            "--config",
+            str(config),
+            "--quiet",
+        ),  # fmt: skip
         env=subprocess_env(),
         capture_output=True,
         text=True,

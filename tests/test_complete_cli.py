@@ -106,10 +106,11 @@ def test_max_cost_stops_new_requests_and_a_rerun_continues(tmp_path: Path) -> No
     write_requests(tmp_path / "in.jsonl", 200)
     out = tmp_path / "results.jsonl"
     args = ("--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--concurrency", "2")
-    first = complete(tmp_path, *args, "--max-cost", "0.00005", "--model", "gpt-4o")
+    first = complete(tmp_path, *args, "--max-cost", "0.01", "--model", "gpt-4o")
     assert first.returncode == 0, first.stderr
     summary = orjson.loads((tmp_path / "results.run" / "summary.json").read_bytes())
     assert summary["status"] == "budget" and 0 < summary["done"] < 200
+    assert summary["cost_usd_total"] <= 0.01 + 2 * 0.001  # + what 2 in flight may add
     assert summary["not_started"] == 200 - summary["done"] - summary["failed"]
     assert complete(tmp_path, *args).returncode == 0
     assert sorted(ids_of(out)) == sorted(

@@ -163,9 +163,10 @@ async def test_run_larger_than_the_dataset_is_refused(tmp_path: Path) -> None:
 
 def test_similarity_threshold_drives_the_dedup_gate() -> None:
     """The report's --similarity-threshold becomes the run's semantic dedup threshold."""
-    config = _config(**{"dialogue.similarity_threshold": 0.82})
-    DialoguePipeline(config)
-    assert config.dedup.threshold == 0.82
+    config = _config(**{"engine.pipeline": "dialogue", "dialogue.similarity_threshold": 0.82})
+    assert config.dedup.threshold == 0.82  # resolved when the config is built
+    DialoguePipeline(config.freeze())  # the pipeline changes nothing in its config
+    assert _config(**{"dialogue.similarity_threshold": 0.82}).dedup.threshold == 0.9
 
 
 def test_base_order_gives_every_service_its_quota() -> None:

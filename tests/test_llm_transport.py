@@ -13,6 +13,7 @@ import pytest
 
 from asyncgen.config import LLMSettings
 from asyncgen.errors import (
+    BudgetExceededError,
     LLMConnectionError,
     LLMStatusError,
     LLMTimeoutError,
@@ -321,31 +322,48 @@ async def test_whole_answer_timeout() -> None:
 
 
 async def test_usage_cost_and_budget() -> None:
-    """Tokens and dollars add up per model, and a spent budget says stop."""
-    handler, _ = sequence(completion(prompt=1000, out=1000))
+    """Tokens and dollars add up per model; a request that would pass the budget is not sent."""
+    handler, seen = sequence(completion(prompt=1000, out=1000))
     prices = {"m1": {"input": 1.0, "output": 2.0}}
     async with make(handler, prices=prices, max_cost=0.005) as transport:
         await transport.chat(REQUEST)
         assert not transport.budget_exhausted
         assert transport.projected_cost(1, 10) == pytest.approx(0.03)
-        await transport.chat(REQUEST)
+        with pytest.raises(BudgetExceededError, match="--max-cost"):
+            await transport.chat(REQUEST)  # $0.003 spent + ~$0.003 > $0.005
         snap = transport.stats.snapshot()
-    assert transport.budget_exhausted and snap["budget_exhausted"]
+    assert transport.budget_exhausted and snap["budget_exhausted"] and len(seen) == 1
     assert (
-        snap["cost_usd"] == pytest.approx(0.006)
-        and snap["tokens_in"] == 2000
-        and snap["tokens_out"] == 2000
+        snap["cost_usd"] == pytest.approx(0.003)
+        and snap["tokens_in"] == 1000
+        and snap["tokens_out"] == 1000
     )
 
 
 async def test_token_budget() -> None:
     """max_tokens counts prompt and completion tokens together."""
-    handler, _ = sequence(completion(prompt=60, out=40))
+    handler, seen = sequence(completion(prompt=60, out=40))
     async with make(handler, max_tokens=150) as transport:
         await transport.chat(REQUEST)
         assert not transport.budget_exhausted
-        await transport.chat(REQUEST)
-        assert transport.budget_exhausted
+        with pytest.raises(BudgetExceededError, match="--max-tokens"):
+            await transport.chat(REQUEST)
+        assert transport.budget_exhausted and len(seen) == 1
+
+
+async def test_requests_in_flight_count_against_the_budget() -> None:
+    """Concurrent requests: those that would pass the budget with the ones in flight wait
+    for them to settle, then are refused; the spend stays within the budget."""
+    handler, seen = sequence(completion(prompt=1000, out=1000))  # $0.003 each
+    prices = {"m1": {"input": 1.0, "output": 2.0}}
+    async with make(handler, prices=prices, max_cost=0.01) as transport:
+        await transport.chat(REQUEST)  # teaches the meter what a request costs
+        outcomes = await asyncio.gather(
+            *(transport.chat(REQUEST) for _ in range(8)), return_exceptions=True
+        )
+    refused = [o for o in outcomes if isinstance(o, BudgetExceededError)]
+    assert len(seen) == 3 and len(refused) == 6
+    assert transport.usage.cost_usd == pytest.approx(0.009)
 
 
 async def test_rate_limit_error_carries_retry_after() -> None:

@@ -18,6 +18,7 @@ from asyncgen.export.options import ExportOptions
 from asyncgen.export.run import export_run
 from asyncgen.llm import Transport
 from asyncgen.sim.embedded import start_simulator
+from asyncgen.sim.responders.contradiction import MARKER
 
 ORIGINAL_LAYOUT = {  # MultiWOZ 2.2's own JSON: a list of turns, one frame per service
     "dialogue_id": "PMUL0001.json",
@@ -180,3 +181,41 @@ async def test_grounded_run_states_in_the_text_and_a_dst_export_that_loads(
     assert loaded.num_rows == len(rows)
     assert set(loaded.features) >= {"history", "user_utterance", "state", "state_text"}
     assert loaded[1]["history"][0].startswith("user: ")
+
+
+async def test_the_judge_keeps_persona_breaking_dialogues_out(tmp_path: Path) -> None:
+    """A quarter of simulated dialogues drop the persona; none of the kept ones do."""
+    n = 16
+    config = load_config(
+        overrides={
+            "engine.n": n,
+            "engine.pipeline": "dialogue",
+            "dialogue.retry_backoff": 0.0,
+            "dialogue.grounding": "goals",
+            "dialogue.allow_base_reuse": True,
+            "quality.judge.enabled": True,
+            "dedup.enabled": False,
+        },
+        environ={},
+        env_file=None,
+    )
+    run_dir = tmp_path / "run"
+    async with start_simulator(persona_contradiction_rate=0.25) as sim:
+        async with Transport.from_settings(config.llm, api_key=None, base_url=sim.base_url) as c:
+            summary = await run_generation(
+                config,
+                DialoguePipeline(config),
+                run_dir=run_dir,
+                client=c,
+                options=RunOptions(quiet=True, is_simulated=True),
+            )
+    assert summary.done == n
+    records = [json.loads(x) for x in (run_dir / "records.jsonl").read_text().splitlines()]
+    rejected = [json.loads(x) for x in (run_dir / "rejected.jsonl").read_text().splitlines()]
+
+    def breaks(record: dict[str, Any]) -> bool:
+        return any(MARKER in t["user_utterance"].lower() for t in record["turns"])
+
+    assert not any(map(breaks, records))
+    low = [r for r in rejected if r["reason"] == "low_quality"]
+    assert low and all(breaks(r["data"]) for r in low)

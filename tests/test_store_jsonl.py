@@ -148,3 +148,17 @@ async def test_unwritable_file_is_a_store_error(tmp_path: Path) -> None:
     writer = JsonlWriter(blocker / "out.jsonl")
     with pytest.raises(StoreError, match="cannot write"):
         await writer.start()
+
+
+async def test_a_line_after_close_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Once closed (the stream ends, no end marker), a write fails at once with a StoreError
+    instead of waiting forever for a drain that has stopped; the lines before are kept."""
+    writer = JsonlWriter(tmp_path / "out.jsonl", fsync_interval=0.0)
+    with pytest.raises(StoreError, match="not started"):
+        await asyncio.wait_for(writer.write({"id": "early"}), 2)
+    await writer.start()
+    await writer.write({"id": "a"})
+    await writer.aclose()
+    with pytest.raises(StoreError, match="writer is closed"):
+        await asyncio.wait_for(writer.write({"id": "late"}), 2)
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"id":"a"}\n'

@@ -410,22 +410,34 @@ class LimitSearch:
         def enough(samples: Any) -> bool:
             found = saturated_rate(samples)
             if found.rate is None:
-                if found.refused or not samples:
+                if not samples:
                     return False
-                waited = max(x.start for x in samples) - min(x.start for x in samples)
-                return bool(waited > s.measure_seconds)
+                now = max(x.start for x in samples)
+                if found.first_point is not None:  # one boundary seen: wait for the next
+                    return bool(now - found.first_point > s.measure_max_seconds)
+                if found.refused:  # a full window: its boundary will come
+                    return False
+                return bool(now - min(x.start for x in samples) > s.measure_seconds)
             need = max(
                 s.measure_seconds - found.span, (s.min_admitted - found.admitted) / found.rate
             )
             self._expect("saturation", max(need, 0.0) + DRAIN_ALLOWANCE)
             return found.span >= s.measure_seconds and found.admitted >= s.min_admitted
 
-        step = await self._step("saturation", rate, s.measure_max_seconds, enough)
+        # the first phase point may be a window away, the second one window later
+        step = await self._step("saturation", rate, 2 * s.measure_max_seconds, enough)
         if step is None:
             self.stop_reason = self.stop_reason or "time ran out before saturation"
             return None
         found = saturated_rate(step.samples, offered=rate)
         self.state.saturations.append((step, found))
+        if found.rate is None and found.refused:
+            self.stop_reason = (
+                f"{found.refused} 429s at {rate:,.2f}/s but {found.phase_points} point(s) where "
+                "the limit ran dry: a window longer than the step (raise measure_max_seconds "
+                "or --max-duration)"
+            )
+            self.state.explanation.append(self.stop_reason)
         if found.rate is None:
             return None
         self.state.explanation.append(

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncgen import offload
 from asyncgen.bench._display import LiveView, steps_table
 from asyncgen.bench._html import write_report
 from asyncgen.bench._probe import TransportProbe
@@ -92,7 +93,7 @@ async def run_bench(
         _save(_result(partial, advertised, s.headroom, meta, wall), out_dir)
         raise
     result = _result(outcome, advertised, s.headroom, meta, wall)
-    await asyncio.to_thread(_save, result, out_dir)  # matplotlib rendering is CPU work
+    await offload.cpu(_save, result, out_dir)  # matplotlib rendering is CPU work
     return result
 
 

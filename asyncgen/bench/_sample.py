@@ -6,6 +6,7 @@ kind, so the statistics never silently drop an error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from asyncgen.errors import (
@@ -23,13 +24,14 @@ RATE_LIMITED = "429"
 UNFINISHED = "unfinished"
 CLIENT_LIMIT = "client_limit"
 NOT_ADMITTED = frozenset({RATE_LIMITED, CLIENT_LIMIT, "connection"})
-_DIMENSION_WORDS = (
-    ("input token", "input_tokens"),
-    ("output token", "output_tokens"),
-    ("token", "tokens"),
-    ("concurren", "concurrency"),
-    ("per day", "requests_per_day"),
-    ("request", "requests"),
+# The earliest phrase wins (at one position, the first alternative): Anthropic's "600
+# requests per minute … reduce … the maximum tokens requested" is a request limit.
+_DIMENSION_PHRASES = re.compile(
+    r"(?P<input_tokens>input tokens?)|(?P<output_tokens>output tokens?)"
+    r"|(?P<requests_per_day>requests? per day|\(RPD\))|(?P<concurrency>concurren)"
+    r"|(?P<tokens>tokens? per|token rate|\(TPM\))"
+    r"|(?P<requests>requests? per|call rate|\(RPM\))",
+    re.IGNORECASE,
 )
 
 
@@ -112,13 +114,10 @@ def retry_after_of(exc: BaseException) -> float | None:
 def limit_dimension_of(exc: BaseException) -> str | None:
     """Which limit a 429 names ("requests", "tokens", …), read from its message; else None.
 
-    Providers say it in words: OpenAI "… on tokens per min (TPM)", the simulator "Rate
-    limit reached on requests per min", Anthropic "… output tokens per minute".
+    Providers say it in words: OpenAI "… on tokens per min (TPM)", Groq "… requests per
+    day (RPD)", Azure "… exceeded call rate limit", Anthropic "… 600 requests per minute".
     """
     if not isinstance(exc, RateLimitError):
         return None
-    text = str(exc).lower()
-    for word, name in _DIMENSION_WORDS:
-        if word in text:
-            return name
-    return None
+    match = _DIMENSION_PHRASES.search(str(exc))
+    return None if match is None else match.lastgroup

@@ -157,6 +157,7 @@ def _launch_locked(
     use_gate: bool,
 ) -> RunSummary:
     opened, console = setup_run(config, pipeline, layout, quiet=quiet)
+    config.freeze()  # as snapshotted: nothing from here on (endpoint, batch client) changes it
     if stale_lock is not None:
         logging.getLogger("asyncgen.engine").info(
             "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale_lock

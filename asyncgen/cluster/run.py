@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncgen import offload
 from asyncgen.cluster.connect import Cluster, connect, is_loopback
 from asyncgen.cluster.coordinator import RateRegistry
 from asyncgen.cluster.dedup import DedupService, RemoteGate
@@ -75,7 +76,7 @@ async def execute_on_cluster(
                 config, pipeline, layout, cluster, endpoint, options, resume, use_gate
             )
         finally:
-            await asyncio.to_thread(cluster.shutdown)
+            await offload.to_thread(cluster.shutdown)
 
 
 def _share_key(config: RunConfig, endpoint: Endpoint, address: str) -> None:

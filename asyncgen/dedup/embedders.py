@@ -186,7 +186,7 @@ def load_embedder(settings: DedupSettings) -> Embedder:
         settings: The dedup settings.
 
     Returns:
-        A ready embedder; `encode` is blocking (call it via `anyio.to_thread`).
+        A ready embedder; `encode` is blocking (call it via `offload.cpu`).
 
     Raises:
         EmbeddingError: the model cannot be found, distilled or loaded.

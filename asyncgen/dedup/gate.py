@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
+import anyio
 
 from asyncgen import offload
 from asyncgen.config import RunConfig

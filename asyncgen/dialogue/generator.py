@@ -281,9 +281,7 @@ class DialogueGenerator(DialogueItems):
         Raises:
             DatasetError: more dialogues than unique base dialogues (without reuse).
         """
-        config = self.config.model_copy(deep=True)
-        config.engine.n = total_generations
-        config.engine.pipeline = "dialogue"
+        config = self._run_config(total_generations)
         if self.client is not None:
             summary = await self._run(config, Path(run_dir), self.client, resume, simulated=False)
         else:  # the CLI's endpoint: the configured provider, or (no key) the simulator
@@ -303,6 +301,13 @@ class DialogueGenerator(DialogueItems):
                     self.client = None
         await self._remember_run(Path(run_dir))
         return summary
+
+    def _run_config(self, total_generations: int) -> RunConfig:
+        """This generator's config for a dialogue run of `total_generations`, validated
+        again so every setting derived from the pipeline (the dedup bar) is resolved."""
+        data = self.config.model_dump()
+        data["engine"].update(n=total_generations, pipeline="dialogue")
+        return RunConfig.model_validate(data)
 
     async def _run(
         self, config: RunConfig, run_dir: Path, client: ChatClient, resume: bool, simulated: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asyncgen.errors import LLMResponseError
@@ -39,9 +39,18 @@ class DialogueTurn:
 
     def to_dict(self) -> dict[str, object]:
         """The record form of the turn (`state` only when the dialogue is grounded)."""
-        data = asdict(self)
-        if self.state is None:
-            del data["state"]
+        # By hand: `dataclasses.asdict` deep-copies every field, and at 10,000 records a
+        # round it was the largest CPU cost of turning answers into records.
+        data: dict[str, object] = {
+            "turn_number": self.turn_number,
+            "user_utterance": self.user_utterance,
+            "intent": self.intent,
+            "assistant_response": self.assistant_response,
+            "user_emotion": self.user_emotion,
+            "assistant_emotion": self.assistant_emotion,
+        }
+        if self.state is not None:
+            data["state"] = {service: dict(slots) for service, slots in self.state.items()}
         return data
 
 

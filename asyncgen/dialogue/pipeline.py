@@ -27,7 +27,7 @@ class DialoguePipeline(PipelineBase):
     `DialogueGenerator` passes itself, so its state follows the run).
 
     `dialogue.similarity_threshold` (the report's parameter) is the run's semantic
-    dedup threshold: it is copied into `dedup.threshold` at construction.
+    dedup threshold: the config resolves it into `dedup.threshold` when it is built.
     """
 
     name = "dialogue"
@@ -35,7 +35,6 @@ class DialoguePipeline(PipelineBase):
 
     def __init__(self, config: RunConfig, generator: DialogueItems | None = None) -> None:
         self.config = config
-        config.dedup.threshold = config.dialogue.similarity_threshold
         self.seed = config.engine.seed
         self.generator = generator or DialogueItems(config)
         self._planner: DialoguePlanner | None = None

@@ -100,7 +100,8 @@ async def run_generation(
     tails are cut, the done set is rebuilt, and only missing records are generated.
 
     Args:
-        config: the effective configuration (n, seed, workers, cadences from `engine`).
+        config: the effective configuration (n, seed, workers, cadences from `engine`);
+            frozen here, so any later assignment to it raises `ConfigFrozenError`.
         pipeline: the plug-in that plans and runs items.
         run_dir: the run directory, a full layout (as `complete` uses), or a directory
             the caller already opened (`store.open_run`; the CLI does, before starting a
@@ -117,6 +118,7 @@ async def run_generation(
         StoreError: the directory cannot be written, or holds a run with another plan.
         RunLockedError: another process is writing the run directory.
     """
+    config.freeze()  # the effective config: planned, fingerprinted and snapshotted as is
     opts = options or RunOptions()
     opened = run_dir if isinstance(run_dir, OpenRun) else None
     if isinstance(run_dir, OpenRun):
@@ -426,7 +428,7 @@ class _Run:
             writers,
             self.shutdown,
             gate=self.gate,
-            max_workers=self.engine.max_workers,
+            max_workers=self.config.run_workers,
             queue_size=self.engine.queue_size,
             grace_period=self.engine.grace_period,
             breaker=FailureBreaker(self.engine.stop_failure_share, self.engine.stop_failure_window),

@@ -57,7 +57,8 @@ async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[En
     from asyncgen.sim.embedded import start_simulator
 
     console.print(SIMULATED_NOTICE, highlight=False)
-    config.llm.provider = "simulator"
+    if config.llm.provider != "simulator":  # the CLI's config says so already (and is frozen)
+        config.llm.provider = "simulator"
     async with start_simulator(config.sim) as sim:
         yield Endpoint(sim.base_url, sim.api_key, is_simulated=True)
 
@@ -80,8 +81,8 @@ async def open_client(
 ) -> AsyncIterator[Any]:
     """The transport itself, or in batch mode (`llm.mode: batch`) the batch client over it.
 
-    Batch mode keeps `llm.batch.max_live` conversations live (each waits on a round), so
-    the engine's and the query stage's worker counts are raised to it.
+    Batch mode keeps `llm.batch.max_live` conversations live (each waits on a round):
+    `RunConfig.run_workers` and `stage_workers` raise the worker counts to it.
     """
     if config.llm.mode != "batch":
         from asyncgen.llm.batch_journal import unfinished_batches
@@ -98,9 +99,6 @@ async def open_client(
         return
     from asyncgen.llm.batch_client import open_batch_client
 
-    live = config.llm.batch.max_live
-    config.engine.max_workers = max(config.engine.max_workers, live)
-    config.interaction_generation.max_workers = max(config.interaction_generation.max_workers, live)
     async with open_batch_client(
         transport,
         config.llm,

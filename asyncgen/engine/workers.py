@@ -1,4 +1,5 @@
-"""The worker pool: a dispatcher fills a bounded queue from the plan, N workers drain it.
+"""The worker pool: a dispatcher sends the plan's tickets into a bounded anyio memory
+stream, N workers (a receive clone each) drain it; closing the stream ends them.
 
 A worker turns an item into an outcome (`pipeline.run_item`), passes a record through the
 uniqueness gate, and hands the line to its file's writer. The outcome counts, and the
@@ -13,6 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from asyncgen.contract import (
     Failure,
@@ -83,8 +87,11 @@ class WorkerPool:
         self.fatal: BaseException | None = None
         self.running = 0  # items inside run_item now
         self._workers = 0
-        self._queue: asyncio.Queue[Ticket | None] = asyncio.Queue(maxsize=queue_size)
+        self._send: MemoryObjectSendStream[Ticket]
+        self._tickets: MemoryObjectReceiveStream[Ticket]
+        self._send, self._tickets = anyio.create_memory_object_stream[Ticket](queue_size)
         self._changed = asyncio.Event()
+        self._room = asyncio.Event()  # a worker took a ticket: the stream has room again
 
     async def run(self) -> None:
         """Dispatch and work until the plan is finished, the budget spent, or a stop.
@@ -93,7 +100,8 @@ class WorkerPool:
             StoreError: an output file could not be written (the run stopped).
         """
         workers = [
-            asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self.max_workers)
+            asyncio.create_task(self._work(self._tickets.clone()), name=f"worker-{i}")
+            for i in range(self.max_workers)
         ]
         self._workers = len(workers)
         dispatcher = asyncio.create_task(self._dispatch(), name="dispatcher")
@@ -101,10 +109,13 @@ class WorkerPool:
         try:
             await asyncio.wait({dispatcher, stop}, return_when=asyncio.FIRST_COMPLETED)
             await _cancel(dispatcher)
+            self._send.close()  # workers end once the stream is empty
             self._abandon_queued()
             await self._join(workers)
         finally:
             await _cancel(stop, dispatcher, *workers)
+            self._send.close()
+            self._tickets.close()
         if self.fatal is not None:
             raise self.fatal
 
@@ -149,10 +160,24 @@ class WorkerPool:
                 await self._changed.wait()
                 continue
             try:
-                await self._queue.put(ticket)
+                await self._put(ticket)
             except asyncio.CancelledError:
                 self.planner.abandon(ticket)
                 raise
+
+    async def _put(self, ticket: Ticket) -> None:
+        """Send a ticket, atomically: cancelled while waiting for room, it was not sent.
+
+        (`send` itself can be cancelled after a receiver took its item, which would
+        abandon a ticket that still runs.)
+        """
+        while True:
+            try:
+                self._send.send_nowait(ticket)
+                return
+            except anyio.WouldBlock:
+                self._room.clear()
+                await self._room.wait()
 
     def live(self) -> int:
         """Items running, plus those a free worker is about to start (queued or owed).
@@ -160,7 +185,7 @@ class WorkerPool:
         Batch mode flushes a round once this many requests wait, so an item between
         finishing and its worker's next item must count, or a round would go out early.
         """
-        startable = self._queue.qsize()
+        startable = self._send.statistics().current_buffer_used
         if not (self.planner.is_exhausted or self.budget_stop or self.shutdown.is_stopping):
             startable += self.planner.owed
         return self.running + min(self._workers - self.running, startable)
@@ -173,24 +198,28 @@ class WorkerPool:
         return self.budget_stop
 
     def _abandon_queued(self) -> None:
-        """Tickets still queued at the end never started; the plan owes them again."""
-        while not self._queue.empty():
-            ticket = self._queue.get_nowait()
-            if ticket is not None:
-                self.planner.abandon(ticket)
-
-    async def _work(self) -> None:
-        """One worker: items until the end marker."""
-        while (ticket := await self._queue.get()) is not None:
-            if self.shutdown.is_stopping or self._is_budget_spent() or self.fatal:
-                self.planner.abandon(ticket)
-                self._changed.set()
-                continue
+        """Tickets still in the stream at the end never started; the plan owes them again."""
+        while True:
             try:
-                await self._run_one(ticket)
-            except Exception as exc:  # a broken writer or gate: stop the run, keep the account
-                self.fatal = self.fatal or exc
-                self.shutdown.request(f"stopping after {type(exc).__name__}: {exc}")
+                ticket = self._tickets.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                return
+            self.planner.abandon(ticket)
+
+    async def _work(self, tickets: MemoryObjectReceiveStream[Ticket]) -> None:
+        """One worker: items until the stream is closed and empty."""
+        async with tickets:
+            while (ticket := await _next(tickets)) is not None:
+                self._room.set()
+                if self.shutdown.is_stopping or self._is_budget_spent() or self.fatal:
+                    self.planner.abandon(ticket)
+                    self._changed.set()
+                    continue
+                try:
+                    await self._run_one(ticket)
+                except Exception as exc:  # a broken writer or gate: stop, keep the account
+                    self.fatal = self.fatal or exc
+                    self.shutdown.request(f"stopping after {type(exc).__name__}: {exc}")
 
     async def _run_one(self, ticket: Ticket) -> None:
         """Run one item and deliver its outcome; a cancelled, undelivered item is owed again."""
@@ -355,6 +384,22 @@ class WorkerPool:
             logger.error(stop)
             self.shutdown.request(stop)
         self._changed.set()
+
+
+async def _next(tickets: MemoryObjectReceiveStream[Ticket]) -> Ticket | None:
+    """The next ticket, or None once the stream is closed and empty. A buffered ticket is
+    taken without `receive`'s extra pass through the event loop (with it, 20,000 empty
+    items ran ~20 % slower than through the asyncio.Queue this replaced)."""
+    try:
+        return tickets.receive_nowait()
+    except anyio.WouldBlock:
+        pass
+    except anyio.EndOfStream:
+        return None
+    try:
+        return await tickets.receive()
+    except anyio.EndOfStream:
+        return None
 
 
 async def _cancel(*tasks: asyncio.Future[Any]) -> None:

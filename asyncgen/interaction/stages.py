@@ -11,12 +11,13 @@ import asyncio
 import logging
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from asyncgen import offload
 from asyncgen.config import RunConfig
+from asyncgen.contract import Reason
 from asyncgen.engine.causes import failure_line
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError
 from asyncgen.interaction.concurrency import bounded_map
@@ -47,6 +48,7 @@ class StageReport:
     reused_queries: int = 0
     shortfalls: dict[str, int] = field(default_factory=dict)
     style_failures: int = 0
+    budget_skipped: int = 0
     errors: list[str] = field(default_factory=list)
     example_answer: str | None = None
 
@@ -117,6 +119,7 @@ async def prepare_queries(
 
     Raises:
         DatasetError: no query at all could be produced.
+        BudgetExceededError: the budget refused every query call.
     """
     path = RunLayout.in_dir(run_dir).queries
     existing = [QueryRecord.from_dict(r) for r in await offload.to_thread(read_jsonl, path)]
@@ -129,6 +132,11 @@ async def prepare_queries(
     rows = await offload.to_thread(read_jsonl, path)
     queries = _ordered([QueryRecord.from_dict(r) for r in rows], personas)
     report.queries = len(queries)
+    if not queries and report.budget_skipped:
+        raise BudgetExceededError(
+            f"{path}: no queries could be produced: --max-cost/--max-tokens does not cover"
+            " the first query call (raise it, or see --estimate)"
+        )
     if not queries:
         what = f"{path}: no queries could be produced"
         tried = personas_needed(config, len(personas))
@@ -157,35 +165,56 @@ class _QueryStage:
         self.client = client
         self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
         self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
-        self.limit = max(1, min(settings.max_workers, config.engine.max_workers))
+        self.limit = max(1, min(config.stage_workers, config.run_workers))
         self.lock = asyncio.Lock()
 
     async def generate(self, personas: list[Persona], existing: list[QueryRecord]) -> None:
         need = queries_needed(self.config, len(personas))
         self.report.queries_per_persona = need
+        latest = {q.query_id: q for q in existing}  # a later line supersedes an earlier one
         have: dict[str, list[QueryRecord]] = {}
-        for q in existing:
+        for q in latest.values():
             have.setdefault(q.persona_id, []).append(q)
         used = personas[: personas_needed(self.config, len(personas))]
         short = [p for p in used if len(have.get(p.persona_id, [])) < need]
+        await self._adapt_deferred(personas, list(latest.values()))
 
         async def one(persona: Persona) -> None:
             await self._persona(persona, have.get(persona.persona_id, []), need)
 
         await bounded_map(one, short, self.limit)
 
+    async def _adapt_deferred(self, personas: list[Persona], queries: list[QueryRecord]) -> None:
+        """Style-transfer the queries an earlier session's budget left unadapted."""
+        by_id = {p.persona_id: p for p in personas}
+        deferred = [
+            q
+            for q in queries
+            if q.style_transfer == Reason.BUDGET_EXHAUSTED and q.persona_id in by_id
+        ]
+        if not deferred:
+            return
+
+        async def adapt(record: QueryRecord) -> QueryRecord:
+            return await self._adapt(by_id[record.persona_id], record)
+
+        done = await bounded_map(adapt, deferred, self.limit)
+        adapted = [r for r in done if r.style_transfer != Reason.BUDGET_EXHAUSTED]
+        self.report.style_failures += sum(r.style_transfer == "failed" for r in adapted)
+        async with self.lock:
+            await offload.to_thread(append_jsonl, self.path, [r.to_dict() for r in adapted])
+
     async def _persona(self, persona: Persona, old: list[QueryRecord], need: int) -> None:
         if getattr(self.client, "budget_exhausted", False):  # --max-cost holds here too
-            self.report.errors.append(
-                f"{persona.persona_id}: budget spent (--max-cost/--max-tokens)"
-            )
+            self._budget_spent(persona.persona_id)
             return
         try:
             texts = await self.writer.write(
                 persona, need - len(old), [q.original_query for q in old]
             )
-        except BudgetExceededError:
-            raise
+        except BudgetExceededError:  # the transport refused to start the call
+            self._budget_spent(persona.persona_id)
+            return
         except LLMError as exc:
             self.report.errors.append(f"{persona.persona_id}: {exc}")
             self.report.example_answer = self.report.example_answer or getattr(exc, "raw", None)
@@ -200,12 +229,29 @@ class _QueryStage:
         adapted = list(await asyncio.gather(*(self._adapt(persona, r) for r in records)))
         await self._keep(persona, adapted, need - len(old))
 
+    def _budget_spent(self, what: str) -> None:
+        """One line for the first call the budget stopped; a count for all of them."""
+        if not self.report.budget_skipped:
+            self.report.errors.append(
+                f"{what}: {Reason.BUDGET_EXHAUSTED.value} (--max-cost/--max-tokens spent;"
+                " later personas and style transfers not started, see budget_skipped)"
+            )
+        self.report.budget_skipped += 1
+
     async def _adapt(self, persona: Persona, record: QueryRecord) -> QueryRecord:
-        """Style transfer; on a failed call the original is kept and the error reported."""
+        """Style transfer; on a failed call the original is kept and the error reported.
+
+        A call the budget refused leaves the query unadapted (status `budget_exhausted`):
+        a resume with budget left adapts it then, without writing its query again.
+        """
+        if getattr(self.client, "budget_exhausted", False):
+            self._budget_spent(record.query_id)
+            return replace(record, style_transfer=Reason.BUDGET_EXHAUSTED)
         try:
             return await self.style.adapt_record(persona, record)
         except BudgetExceededError:
-            raise
+            self._budget_spent(record.query_id)
+            return replace(record, style_transfer=Reason.BUDGET_EXHAUSTED)
         except LLMError as exc:
             self.report.errors.append(f"{record.query_id}: style transfer: {exc}")
             return record.adapted(record.original_query, status="failed")
@@ -244,6 +290,7 @@ def stage_summary(report: StageReport) -> dict[str, Any]:
         "reused_queries": report.reused_queries,
         "shortfalls": report.shortfalls,
         "style_transfer_failures": report.style_failures,
+        "budget_skipped": report.budget_skipped,
         "errors": report.errors,
     }
 

@@ -33,7 +33,7 @@ import logging
 import math
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
@@ -64,6 +64,7 @@ from asyncgen.llm.transport import Transport
 from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
 
 logger = logging.getLogger("asyncgen.llm.batch")
+ROUND_TIMES_KEPT = 5  # the round time (and so the ETA and deadline) is the mean of the last five
 
 LiveCount = Callable[[], int]
 Progress = Callable[[], tuple[int, int]]
@@ -104,7 +105,7 @@ class BatchClient:
         self.resubmitted = 0
         self.from_earlier = 0
         self.online_requests = 0
-        self.round_times: list[float] = []
+        self.round_times: deque[float] = deque(maxlen=ROUND_TIMES_KEPT)
         self._next_round = 0
         self._default = ModelHandle(provider=settings.provider, model=settings.model)
         self._gather: list[Pending] = []
@@ -113,7 +114,8 @@ class BatchClient:
         self._waiting = 0
         self._wake = asyncio.Event()
         self._earlier = EarlierWork()
-        self._parts: dict[str, Part] = {}
+        self._parts: dict[str, Part] = {}  # in flight only: ended ones fold into _ended
+        self._ended: dict[str, dict[str, int]] = {}  # status → batches, requests
         self._enqueued: Counter[str] = Counter()
         self._room = asyncio.Condition()
         self._learned_limit: int | None = None
@@ -353,6 +355,7 @@ class BatchClient:
             await self._reserve(state.model, state.tokens)
         except Exception as exc:
             self._fail_part(part, exc)
+            self._retire(part)
             return
         try:
             state.file_id = await self.api.upload(self.journal.input_path(state.name))
@@ -362,6 +365,7 @@ class BatchClient:
         except Exception as exc:
             await self._release(state.model, state.tokens)
             self._fail_part(part, exc)
+            self._retire(part)
             return
         await self._follow(part)
 
@@ -413,16 +417,19 @@ class BatchClient:
                 await self._lose(part, f"the provider no longer knows batch {state.batch_id}")
             else:
                 self._fail_part(part, exc, recorded=True)
+            self._retire(part)
             return
         except Exception as exc:
             logger.warning("batch %s: %s; resumable from the run directory", state.batch_id, exc)
             await self._release(state.model, state.tokens)
             self._fail_part(part, exc, recorded=True)
+            self._retire(part)
             return
         await self._release(state.model, state.tokens)
         if state.status == "completed" and not part.resumed:
             self.round_times.append(self._clock() - part.started)
         self._resolve(part, batch, outputs, errors)
+        self._retire(part)
         state.extra["charged"] = True
         await self._record(state)
 
@@ -647,6 +654,7 @@ class BatchClient:
                 raise
             await self._release(state.model, state.tokens)
             await self._lose(part, f"its input file is gone ({exc})")
+            self._retire(part)
             return
         logger.info("resuming batch %s (round %d part %d)", state.batch_id, state.round, state.part)
         await self._follow(part)
@@ -704,7 +712,7 @@ class BatchClient:
 
     def round_time(self) -> float | None:
         """The mean observed round time (created → completed), or None before one ended."""
-        recent = self.round_times[-5:]
+        recent = self.round_times
         return sum(recent) / len(recent) if recent else None
 
     def rounds_left(self) -> int:
@@ -762,6 +770,16 @@ class BatchClient:
 
     # -- housekeeping ----------------------------------------------------------------
 
+    def _retire(self, part: Part) -> None:
+        """An ended part leaves the in-flight table and is kept only as a count by state,
+        so the client's memory follows the parts in flight, not the rounds run so far."""
+        if self._parts.pop(part.state.name, None) is None:
+            return
+        status = part.state.status or part.state.state
+        ended = self._ended.setdefault(status, {"batches": 0, "requests": 0})
+        ended["batches"] += 1
+        ended["requests"] += part.state.requests
+
     async def _record(self, state: PartState) -> None:
         await asyncio.to_thread(self.journal.record, state)
 
@@ -778,6 +796,10 @@ class BatchClient:
     def progress(self) -> dict[str, Any]:
         """Rounds, batches and requests by state, round time, ETA, cost and saving."""
         states: dict[str, dict[str, int]] = {s: {"batches": 0, "requests": 0} for s in STATES}
+        for status, ended in self._ended.items():
+            entry = states.setdefault(status, {"batches": 0, "requests": 0})
+            entry["batches"] += ended["batches"]
+            entry["requests"] += ended["requests"]
         for part in self._parts.values():
             status = part.state.status or part.state.state
             entry = states.setdefault(status, {"batches": 0, "requests": 0})

@@ -97,6 +97,7 @@ class Transport:
         )
         self._default_handle = ModelHandle(provider=settings.provider, model=settings.model)
         self.stop_reason: str | None = None
+        self._settled = asyncio.Event()  # set (and replaced) whenever a request ends
 
     @classmethod
     def from_settings(
@@ -216,6 +217,52 @@ class Transport:
         handle = handle or self._default_handle
         route = self._router.route(handle)
         payload = wire.encode(wire.build_body(request, handle))
+        reserved = await self._admit(request, handle, len(payload))
+        try:
+            return await self._retried(request, handle, route, payload, streaming)
+        finally:
+            if reserved is not None:
+                self.usage.settle(*reserved)
+                self._settled.set()
+                self._settled = asyncio.Event()
+
+    async def _admit(
+        self, request: ChatRequest, handle: ModelHandle, size: int
+    ) -> tuple[float, int] | None:
+        """Reserve the request's projected spend against --max-cost/--max-tokens.
+
+        Near the budget a request waits for those in flight to settle (their real cost
+        may leave room); it is refused only when nothing is in flight and it still does
+        not fit. The overshoot is then what in-flight requests cost beyond projection.
+
+        Returns:
+            The reservation to settle, None when no budget applies.
+
+        Raises:
+            BudgetExceededError: starting it would pass the budget (nothing is sent).
+        """
+        if not self.usage.has_budget:
+            return None
+        completion = request.max_tokens or self._limits.completion_estimate
+        # ~4 bytes of JSON body per prompt token: no tokenizer on the hot path
+        cost, tokens = self.usage.projected_request(
+            handle.model, request.kind, size // 4, completion
+        )
+        while not self.usage.fits(cost, tokens):
+            if self.usage.refused or not self.usage.in_flight:
+                raise self.usage.refuse(cost, tokens)
+            await self._settled.wait()
+        self.usage.reserve(cost, tokens)
+        return cost, tokens
+
+    async def _retried(
+        self,
+        request: ChatRequest,
+        handle: ModelHandle,
+        route: Route,
+        payload: bytes,
+        streaming: bool,
+    ) -> ChatResult:
         self.stats.requests += 1
         attempt = failures = refusals = 0
         first_refusal: float | None = None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from asyncgen.config.llm import Price
+from asyncgen.errors import BudgetExceededError
 
 
 @dataclass
@@ -64,6 +65,11 @@ class UsageMeter:
         self.listeners: list[ChargeListener] = []
         self.carried_cost = 0.0
         self.carried_tokens = 0
+        self.reserved_cost = 0.0
+        self.reserved_tokens = 0
+        self.reserved_requests = 0
+        self.refused = False
+        self._per_kind: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
 
     def price_of(self, model: str) -> Price | None:
         """The price entry for `model`, also matching ``provider/model`` names by their tail."""
@@ -102,6 +108,10 @@ class UsageMeter:
         self.tokens_in += tokens_in
         self.tokens_out += tokens_out
         self.cost_usd += cost
+        seen = self._per_kind[kind]  # requests, tokens, USD: a kind's typical request
+        seen[0] += 1
+        seen[1] += tokens_in + tokens_out
+        seen[2] += cost
         if self.listeners:
             self.notify(
                 Charge(model, kind, outcome, final, tokens_in, tokens_out, cached, cost, estimated)
@@ -122,12 +132,78 @@ class UsageMeter:
     @property
     def budget_exhausted(self) -> bool:
         """True once `max_cost` dollars or `max_tokens` tokens (in + out) are spent, earlier
-        sessions' spend (`carry`) included."""
+        sessions' spend (`carry`) included, or once `admit` refused a request."""
+        if self.refused:
+            return True
         spent = self.cost_usd + self.carried_cost
         if self.max_cost is not None and spent >= self.max_cost:
             return True
         tokens = self.tokens_in + self.tokens_out + self.carried_tokens
         return self.max_tokens is not None and tokens >= self.max_tokens
+
+    @property
+    def has_budget(self) -> bool:
+        """A cost or token budget applies (otherwise `admit` is never needed)."""
+        return self.max_cost is not None or self.max_tokens is not None
+
+    def projected_request(
+        self, model: str, kind: str, prompt_tokens: int, completion_tokens: int
+    ) -> tuple[float, int]:
+        """USD and tokens one request of `kind` will likely cost: the kind's average so far,
+        else the given size (prompt + the answer's cap) at `model`'s price."""
+        seen = self._per_kind.get(kind)
+        if seen and seen[0]:
+            return seen[2] / seen[0], round(seen[1] / seen[0])
+        price = self.price_of(model)
+        cost = 0.0
+        if price is not None:
+            cost = (prompt_tokens * price.input + completion_tokens * price.output) / 1_000_000
+        return cost, prompt_tokens + completion_tokens
+
+    def fits(self, cost: float, tokens: int) -> bool:
+        """Spent + reserved (requests in flight) + this request stays within the budget."""
+        if self.refused:
+            return False
+        spent = self.cost_usd + self.carried_cost + self.reserved_cost
+        if self.max_cost is not None and spent + cost > self.max_cost:
+            return False
+        used = self.tokens_in + self.tokens_out + self.carried_tokens + self.reserved_tokens
+        return self.max_tokens is None or used + tokens <= self.max_tokens
+
+    @property
+    def in_flight(self) -> bool:
+        """Some admitted request has not settled yet."""
+        return self.reserved_requests > 0
+
+    def reserve(self, cost: float, tokens: int) -> None:
+        """Count an admitted request's projected spend until it settles."""
+        self.reserved_requests += 1
+        self.reserved_cost += cost
+        self.reserved_tokens += tokens
+
+    def refuse(self, cost: float, tokens: int) -> BudgetExceededError:
+        """The error for a request that would pass the budget; no new request starts after it."""
+        self.refused = True
+        if self.max_cost is not None and self.cost_usd + self.carried_cost + cost > self.max_cost:
+            spent = self.cost_usd + self.carried_cost
+            return BudgetExceededError(
+                f"budget: --max-cost ${self.max_cost:g} would be passed "
+                f"(spent ${spent:.6f}, next request ~${cost:.6f})"
+            )
+        used = self.tokens_in + self.tokens_out + self.carried_tokens
+        return BudgetExceededError(
+            f"budget: --max-tokens {self.max_tokens} would be passed "
+            f"(spent {used} tokens, next request ~{tokens})"
+        )
+
+    def settle(self, cost: float, tokens: int) -> None:
+        """A request admitted with this reservation ended (its real usage went to `add`)."""
+        self.reserved_requests -= 1
+        if not self.reserved_requests:  # no float residue left behind
+            self.reserved_cost, self.reserved_tokens = 0.0, 0
+        else:
+            self.reserved_cost = max(0.0, self.reserved_cost - cost)
+            self.reserved_tokens = max(0, self.reserved_tokens - tokens)
 
     def projected_cost(self, done: int, target: int) -> float:
         """Cost of `target` units if each costs what the `done` ones did on average."""

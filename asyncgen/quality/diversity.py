@@ -15,7 +15,6 @@ again only after it has come back; the metrics line carries the figures and the 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import zlib
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from asyncgen import offload
 from asyncgen.quality.transcript import transcript
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class DiversityWatch:
         if len(self._entries) < self.settings.min_records or self._added == self._computed_at:
             return self.latest
         self._computed_at = self._added
-        figures: dict[str, Any] = await asyncio.to_thread(_figures, list(self._entries))
+        figures: dict[str, Any] = await offload.to_thread(_figures, list(self._entries))
         figures["window"] = len(self._entries)
         figures["records_seen"] = self._added
         problem = self._problem(figures)

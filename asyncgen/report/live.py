@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from asyncgen import offload
 from asyncgen.config.bench import ReportSettings
 
 log = logging.getLogger("asyncgen.report")
@@ -63,13 +64,13 @@ class LiveReport:
             return
         if self._task is not None:
             await self._task
-        enough = await asyncio.to_thread(self._records_at_least, MIN_EMBED_RECORDS)
+        enough = await offload.to_thread(self._records_at_least, MIN_EMBED_RECORDS)
         await self._write(live=False, embed=enough)
 
     async def _write(self, *, live: bool, embed: bool) -> None:
         started = self._clock()
         try:
-            if await asyncio.to_thread(self._records_bytes) < IN_PROCESS_BYTES:  # stats a file
+            if await offload.to_thread(self._records_bytes) < IN_PROCESS_BYTES:  # stats a file
                 problem = await self._in_thread(live=live, embed=embed)
             else:
                 problem = await self._child(live=live, embed=embed)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.errors import StoreError
 from asyncgen.report.browse import BrowserData
 from asyncgen.report.build import build_report
@@ -41,17 +42,18 @@ async def write_report(
     worker thread so a judge pass and any other coroutine keep the event loop.
     """
     target = out_dir or run_dir
-    await asyncio.to_thread(_prepare_target, run_dir, target)
+    await offload.to_thread(_prepare_target, run_dir, target)
     browser = BrowserData()
-    report, _, tally = await asyncio.to_thread(
+    build = partial(
         build_report, run_dir, sample_size=sample_size, seed=seed, embed=embed, browser=browser
     )
+    report, _, tally = await offload.to_thread(build)  # not cpu(): never delays dedup's slot
     if judge is not None:
         report["judge"] = await judge(tally.record_sample.items[:judge_sample])
         from asyncgen.report.headline import headline
 
         report["headline"] = headline(report)
-    await asyncio.to_thread(write_files, target, report, browser, live)
+    await offload.to_thread(write_files, target, report, browser, live)
     return report
 
 

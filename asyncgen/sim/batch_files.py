@@ -6,7 +6,6 @@ over its rounds; memory would not hold them) and are removed when the simulator 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import shutil
 import tempfile
@@ -16,6 +15,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
 from typing import Any
+
+from asyncgen import offload
 
 __all__ = ["FileStore", "SimFile", "UploadError", "parse_upload"]
 
@@ -69,7 +70,7 @@ class FileStore:
         """Store `content` (written off the loop) and describe it."""
         file_id = self.new_id()
         path = self.root / file_id
-        await asyncio.to_thread(path.write_bytes, content)
+        await offload.to_thread(path.write_bytes, content)
         return self.add(file_id, path, filename, purpose)
 
     def add(self, file_id: str, path: Path, filename: str, purpose: str) -> SimFile:
@@ -84,7 +85,7 @@ class FileStore:
 
     async def read(self, file_id: str) -> bytes:
         """The content of a stored file."""
-        return await asyncio.to_thread(self.files[file_id].path.read_bytes)
+        return await offload.to_thread(self.files[file_id].path.read_bytes)
 
     def delete(self, file_id: str) -> bool:
         """Forget a file and remove its content; False when unknown."""

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.config.batch import SimBatchSettings
 from asyncgen.config.sim import SimSettings
 from asyncgen.sim.batch_files import FileStore
@@ -397,7 +398,7 @@ class SimBatches:
     async def _store(self, lines: list[bytes], filename: str) -> str:
         file_id = self.files.new_id()
         path = self.files.path_for(file_id)
-        await asyncio.to_thread(path.write_bytes, b"\n".join(lines) + b"\n")
+        await offload.to_thread(path.write_bytes, b"\n".join(lines) + b"\n")
         self.files.add(file_id, path, filename, "batch_output")
         return file_id
 

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from asyncgen import offload
 from asyncgen.errors import AsyncgenError, StoreError
@@ -137,8 +139,15 @@ def count_lines(path: Path) -> int:
     return total
 
 
+Entry = tuple[bytes, "asyncio.Future[None]", Callback | None]
+
+
 class JsonlWriter:
-    """Owns one output file: a task drains a bounded queue and appends whole lines.
+    """Owns one output file: a task drains a bounded stream and appends whole lines.
+
+    Producers send on the stream; `aclose` closes it, and the drain task ends once it has
+    written every line sent before (no end marker). A line submitted after `aclose` is
+    a `StoreError`, never a line that is silently not written.
 
     Every line is written and handed to the kernel before its `write` returns (so it
     survives a kill of the process); a second task fsyncs in a worker thread every
@@ -156,8 +165,8 @@ class JsonlWriter:
         self.path = path
         self.lines_written = 0
         self._fsync_interval = fsync_interval
-        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[None], Callback | None] | None]
-        self._queue = asyncio.Queue(maxsize=queue_size)
+        self._queue_size = queue_size
+        self._send: MemoryObjectSendStream[Entry] | None = None  # opened by `start`
         self._fd: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._syncer: asyncio.Task[None] | None = None
@@ -176,7 +185,8 @@ class JsonlWriter:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path}: {exc.strerror}") from exc
-        self._task = asyncio.create_task(self._drain(), name=f"writer:{self.path.name}")
+        self._send, receive = anyio.create_memory_object_stream[Entry](self._queue_size)
+        self._task = asyncio.create_task(self._drain(receive), name=f"writer:{self.path.name}")
         if self._fsync_interval > 0:
             self._syncer = asyncio.create_task(
                 self._sync_periodically(), name=f"fsync:{self.path.name}"
@@ -205,14 +215,20 @@ class JsonlWriter:
             raise self.error
         line = dumps_line(obj)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((line, done, on_written))
+        if self._send is None:
+            raise StoreError(f"cannot write {self.path}: its writer is not started")
+        try:
+            await self._send.send((line, done, on_written))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            raise StoreError(f"cannot write {self.path}: its writer is closed") from exc
         return done
 
     async def aclose(self) -> None:
         """Write everything queued, fsync and close."""
         if self._task is None:
             return
-        await self._queue.put(None)
+        if self._send is not None:
+            await self._send.aclose()
         await self._task
         self._task = None
         self._closing.set()
@@ -225,29 +241,36 @@ class JsonlWriter:
             os.close(self._fd)
             self._fd = None
 
-    async def _drain(self) -> None:
-        """Append lines until the close marker; after a write error, fail every waiter."""
-        while (entry := await self._queue.get()) is not None:
-            line, done, on_written = entry
-            if self.error is None:
-                try:
-                    self._append(line)
-                except Exception as exc:  # any failure must fail the waiters, never hang them
-                    reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
-                    self.error = StoreError(f"cannot write {self.path}: {reason}")
-            if self.error is not None:
-                if not done.done():
-                    done.set_exception(self.error)
-                continue
-            if on_written is not None:
-                try:
-                    on_written()
-                except Exception:  # a broken counter must not stop the file's writer
-                    logger.exception("callback after writing to %s failed", self.path)
+    async def _drain(self, receive: MemoryObjectReceiveStream[Entry]) -> None:
+        """Append lines until the stream is closed and empty; after a write error, fail
+        every waiter."""
+        async with receive:
+            async for line, done, on_written in receive:
+                await self._handle(line, done, on_written)
+
+    async def _handle(
+        self, line: bytes, done: asyncio.Future[None], on_written: Callback | None
+    ) -> None:
+        """Write one line, then settle its waiter and run its callback."""
+        if self.error is None:
+            try:
+                self._append(line)
+            except Exception as exc:  # any failure must fail the waiters, never hang them
+                reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+                self.error = StoreError(f"cannot write {self.path}: {reason}")
+        if self.error is not None:
             if not done.done():
-                done.set_result(None)
-            if self._fsync_interval <= 0:
-                await self._sync()
+                done.set_exception(self.error)
+            return
+        if on_written is not None:
+            try:
+                on_written()
+            except Exception:  # a broken counter must not stop the file's writer
+                logger.exception("callback after writing to %s failed", self.path)
+        if not done.done():
+            done.set_result(None)
+        if self._fsync_interval <= 0:
+            await self._sync()
 
     async def _sync_periodically(self) -> None:
         """fsync every `fsync_interval` while something was written, until closing."""

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.errors import StoreError
 from asyncgen.llm.usage import Charge
 from asyncgen.store.jsonl import repair_tail
@@ -204,7 +205,7 @@ class Ledger:
         if self._dirty and self._fd is not None:
             self._dirty = False
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(os.fsync, self._fd)
+                await offload.to_thread(os.fsync, self._fd)
 
     async def aclose(self) -> None:
         """Stop the cadence, fsync and close (idempotent)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from asyncgen.errors import BudgetExceededError
 from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
 from asyncgen.interaction.personas.model import Persona, profile_json, summary
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
@@ -28,11 +29,13 @@ class QueryWriter:
     async def write(self, persona: Persona, n: int, avoid: list[str] | None = None) -> list[str]:
         """Up to `n` new distinct queries, asked for `BATCH` at a time.
 
-        Fewer come back only when `max_retries + 1` calls in a row added nothing new
-        (malformed, or only repeats).
+        Fewer come back when `max_retries + 1` calls in a row added nothing new
+        (malformed, or only repeats), or when the budget refused a later call (what the
+        earlier calls paid for is kept).
 
         Raises:
             LLMError: the transport could not get an answer.
+            BudgetExceededError: the budget refused the first call.
         """
         taken = {q.strip().lower() for q in avoid or []}
         found: list[str] = []
@@ -45,6 +48,10 @@ class QueryWriter:
                 batch = await self._ask(persona, want, seen, round_number)
             except MalformedOutputError:
                 batch = []
+            except BudgetExceededError:
+                if not found:
+                    raise
+                return found[:n]
             before = len(found)
             for query in batch:
                 if query.lower() not in taken:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncgen.sim.responders import SimRequest, responder
+from asyncgen.sim.responders.contradiction import contradiction
 from asyncgen.sim.responders.dialogue_goals import grounded_turns
 
 VOCAB_PATH = Path(__file__).resolve().parents[2] / "data" / "sim_dialogue_vocab.json"
@@ -112,14 +113,30 @@ def dialogue(request: SimRequest) -> str:
     elif defect == "too_many":
         count = high + 1
     context = _context(request, params)
+    contradict = _contradiction_turn(request, count)
     if isinstance(params.get("goal"), dict) and params["goal"] and defect is None:
-        return _render_grounded(params, context, min(count, high), rng)
+        return _render_grounded(params, context, min(count, high), rng, contradict)
     turns = [_turn(params, context, i, count, rng) for i in range(count)]
+    if contradict is not None and contradict < len(turns):
+        user, intent, reply = turns[contradict]
+        turns[contradict] = (f"{user} {contradiction({}, rng)}", intent, reply)
     return _render(turns, defect, rng)
 
 
+def _contradiction_turn(request: SimRequest, count: int) -> int | None:
+    """The user turn that drops the persona (`sim.persona_contradiction_rate`), or None."""
+    rate = request.contradiction_rate
+    if not rate or request.rng.random() >= rate:
+        return None
+    return request.rng.randrange(max(1, count - 1))
+
+
 def _render_grounded(
-    params: dict[str, Any], context: dict[str, Any], count: int, rng: random.Random
+    params: dict[str, Any],
+    context: dict[str, Any],
+    count: int,
+    rng: random.Random,
+    contradict: int | None = None,
 ) -> str:
     """A goal-grounded dialogue (`dialogue_goals`), replies drawn as for any dialogue."""
 
@@ -133,6 +150,9 @@ def _render_grounded(
         return str(rng.choice(vocab()["reply_lines"])).format(**slots)
 
     turns = grounded_turns(params["goal"], count, rng, reply)
+    if contradict is not None and contradict < len(turns):
+        user, intent, state, answer = turns[contradict]
+        turns[contradict] = (f"{user} {contradiction({}, rng)}", intent, state, answer)
     return "\n\n".join(
         f"<User>{u}</User>\n<Intent>{i}</Intent>\n<State>{st}</State>\n<Assistant>{a}</Assistant>"
         for u, i, st, a in turns
