@@ -165,7 +165,13 @@ def write_input(path: Path, n: int) -> None:
 
 
 def run_complete(
-    base_url: str, n: int, *, rpm: int | None, extra: str = "", model: str = "sim-model"
+    base_url: str,
+    n: int,
+    *,
+    rpm: int | None,
+    extra: str = "",
+    model: str = "sim-model",
+    key: str = KEY,
 ) -> tuple[dict[str, Any], int, int, float, float]:
     """`asyncgen complete` on n requests: (summary, results, failures, wall, child CPU s)."""
     work = Path(tempfile.mkdtemp(prefix="asyncgen-bench-"))
@@ -181,7 +187,7 @@ def run_complete(
         ]  # fmt: skip
         if rpm:
             cmd += ["--rpm", str(rpm)]
-        env = {**os.environ, "OPENAI_API_KEY": KEY}
+        env = {**os.environ, "OPENAI_API_KEY": key}
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         proc = subprocess.run(
@@ -317,7 +323,7 @@ def matrix(algorithms: list[str], n: int, with_naive: bool) -> list[Outcome]:
                     results.append(asyncgen_cell(sim, row, n, rpm=rpm))
                     if naive is not None:
                         results.append(Outcome(**{**asdict(naive), "row": row}))
-                    print(table(results[-2:], full=True).splitlines()[-1], flush=True)
+                    print("\n".join(table(results[-2:], True).splitlines()[2:]), flush=True)
             finally:
                 sim.stop()
     return results
@@ -421,7 +427,9 @@ def litellm_row(n: int, proxy_rpm: int = 3000) -> list[Outcome]:
     try:
         with LiteLLMProxy(sim.base_url, rpm=proxy_rpm) as proxy:
             warm(sim)
-            summary, ok, failed, wall, cpu = run_complete(proxy.base_url, n, rpm=None)
+            summary, ok, failed, wall, cpu = run_complete(
+                proxy.base_url, n, rpm=None, key=proxy.api_key
+            )
         out = Outcome("litellm", "asyncgen", n, ok=ok, failed=failed, wall=wall, cpu=cpu)
         out.ideal_rate = proxy_rpm / 60
         out.causes = dict(summary.get("failure_reasons") or {})
