@@ -51,8 +51,11 @@ _PATTERNS: dict[str, list[tuple[str, str]]] = {
         ("booktime", r"\b(\d{1,2}:\d{2}|\d{1,2} ?(?:am|pm))\b"),
     ],
     "restaurant": [
-        ("food", r"\b(indian|italian|chinese|thai|french|british|japanese|korean|mexican|"
-         r"spanish|turkish|vegetarian|seafood|lebanese|greek|vietnamese)\b"),
+        (
+            "food",
+            r"\b(indian|italian|chinese|thai|french|british|japanese|korean|mexican|"
+            r"spanish|turkish|vegetarian|seafood|lebanese|greek|vietnamese)\b",
+        ),
     ],
     "hotel": [("stars", r"\b(\d|three|four|five)[- ]star"), ("booknights", _NUMBER + r" nights?")],
     "attraction": [
@@ -67,7 +70,12 @@ _PATTERNS: dict[str, list[tuple[str, str]]] = {
         for name in ("train", "taxi", "bus", "flight")
     },
 }
-_TIME_SLOTS = {"train": ("leaveat",), "bus": ("leaveat",), "flight": ("leaveat",), "taxi": ("leaveat",)}
+_TIME_SLOTS = {
+    "train": ("leaveat",),
+    "bus": ("leaveat",),
+    "flight": ("leaveat",),
+    "taxi": ("leaveat",),
+}
 
 
 def _service_of(text: str, services: list[str], current: str) -> str:

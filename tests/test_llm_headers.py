@@ -337,7 +337,10 @@ def test_slots_in_flight_are_a_concurrency_limit_not_an_rpm() -> None:
     )
     assert info.limit_requests is None and info.concurrency == 45
     fresh = parse_rate_limit_headers(
-        {"x-ratelimit-limit-requests": "6000", "x-ratelimit-remaining-requests": "5999",
-         "x-ratelimit-reset-requests": "10ms"}  # fmt: skip
+        {
+            "x-ratelimit-limit-requests": "6000",
+            "x-ratelimit-remaining-requests": "5999",
+            "x-ratelimit-reset-requests": "10ms",
+        }  # fmt: skip
     )
     assert fresh.limit_requests == 6000 and fresh.concurrency is None
