@@ -501,7 +501,7 @@ class LimitSearch:
             "explanation": list(st.explanation),
             "daily_budget": st.budget,
             "duration_s": self.clock() - self.started,
-            "peak": _point(step),
+            "peak": step_point(step),
         }
         if dimension == "concurrency":
             observed = concurrency_cap(samples)
@@ -579,7 +579,7 @@ def _used_tokens_per_request(samples: list[Sample]) -> float | None:
     return sum(x.prompt_tokens + x.completion_tokens for x in ok) / len(ok)
 
 
-def _point(step: StepStats | None) -> dict[str, Any] | None:
+def step_point(step: StepStats | None) -> dict[str, Any] | None:
     """The headline figures of one step, for summaries and the suggested concurrency."""
     if step is None:
         return None

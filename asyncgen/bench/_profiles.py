@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncgen.bench._limit import LimitSearch, monotonic_deadline
+from asyncgen.bench._limit import LimitSearch, monotonic_deadline, step_point
 from asyncgen.bench._slo import parse_slos, slo_search
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import StepPlan, StepRunner
@@ -179,7 +179,7 @@ def _sweep_summary(
         "first_failing_concurrency": failing,
         "knee_concurrency": None if knee is None else int(knee),
         "recommended_concurrency": _recommended(clean, None if knee is None else int(knee)),
-        "peak": _point(peak),
+        "peak": step_point(peak),
     }
 
 
@@ -206,7 +206,7 @@ async def rates(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOut
         "arrivals": "poisson" if s.poisson else "constant",
         "highest_clean_rate": None if peak is None else peak.x,
         "onset_rate_429": min(limited, default=None),
-        "peak": _point(peak),
+        "peak": step_point(peak),
         "priming_request": drive.primed,
     }
     return out
@@ -224,23 +224,6 @@ async def find_limit(runner: StepRunner, on_step: OnStep | None = None) -> Profi
     steps, summary = await search.run()
     out = ProfileOutcome("find-limit", steps, summary)
     return out
-
-
-def _point(step: StepStats | None) -> dict[str, Any] | None:
-    """The headline figures of one step, for summaries."""
-    if step is None:
-        return None
-    return {
-        "x": step.x,
-        "success_per_s": step.success_per_s,
-        "tokens_per_min": step.tokens_per_min,
-        "reserved_tokens_per_min": step.reserved_tokens_per_min,
-        "sustained_success_per_s": step.sustained_success_per_s,
-        "sustained_reserved_tokens_per_min": step.sustained_reserved_tokens_per_min,
-        "latency_p50": step.latency["p50"],
-        "latency_p99": step.latency["p99"],
-        "max_in_flight": step.max_in_flight,
-    }
 
 
 async def slo(runner: StepRunner, on_step: OnStep | None = None) -> ProfileOutcome:
