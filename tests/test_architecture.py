@@ -42,8 +42,6 @@ def test_contract_sits_at_the_bottom() -> None:
 # can only shrink).
 KNOWN_DIRECT_THREAD_CALLS = {
     "asyncgen/engine/complete.py",
-    "asyncgen/llm/batch_api.py",
-    "asyncgen/llm/batch_client.py",
     "asyncgen/llm/routing.py",
 }
 
