@@ -11,7 +11,6 @@ in memory; a line's body is read again when its item runs.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from array import array
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import (
     Failure,
@@ -70,9 +70,9 @@ class CompletePipeline(PipelineBase):
             DatasetError: the file is missing or a line is malformed (file and line named).
         """
         if self.plan_size is None:
-            await asyncio.to_thread(self.scan)
+            await offload.cpu(self.scan)  # reads and parses every line
         assert self.input_path is not None
-        self._fd = os.open(self.input_path, os.O_RDONLY)
+        self._fd = await offload.to_thread(os.open, self.input_path, os.O_RDONLY)
 
     def scan(self) -> int:
         """Validate the whole input before any request; returns the number of requests.
