@@ -29,7 +29,7 @@ from asyncgen.dialogue.parse import (
 )
 from asyncgen.dialogue.store import DialogueFiles
 from asyncgen.errors import DatasetError
-from asyncgen.llm.types import ChatClient
+from asyncgen.llm.types import RunClient
 from asyncgen.personas.finepersonas import FinePersona
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class DialogueGenerator(DialogueItems):
     def __init__(
         self,
         config: ConfigLike,
-        client: ChatClient | None = None,
+        client: RunClient | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,
@@ -336,7 +336,7 @@ class DialogueGenerator(DialogueItems):
         return RunConfig.model_validate(data)
 
     async def _run(
-        self, config: RunConfig, run_dir: Path, client: ChatClient, resume: bool, simulated: bool
+        self, config: RunConfig, run_dir: Path, client: RunClient, resume: bool, simulated: bool
     ) -> RunSummary:
         from asyncgen.dedup import create_gate
         from asyncgen.dialogue.pipeline import DialoguePipeline

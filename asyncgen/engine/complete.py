@@ -23,6 +23,7 @@ from asyncgen.config import RunConfig
 from asyncgen.contract import (
     Failure,
     Outcome,
+    PipelineBase,
     PipelineTraits,
     Reason,
     Record,
@@ -38,7 +39,7 @@ from asyncgen.store.jsonl import parse_line
 LOCAL_KEYS = frozenset({"id", "metadata", "kind"})
 
 
-class CompletePipeline:
+class CompletePipeline(PipelineBase):
     """One chat completion per input line; a rerun skips ids that already have a result."""
 
     name = "complete"

@@ -25,7 +25,7 @@ from asyncgen.interaction.outcome import FINAL_REASONS, TaskOutcome
 from asyncgen.interaction.records import Clock, Interaction, utc_now
 from asyncgen.interaction.user_model import UserFeedbackModel
 from asyncgen.interaction.validate import problems
-from asyncgen.llm.types import ChatClient
+from asyncgen.llm.types import RunClient
 
 if TYPE_CHECKING:
     from asyncgen.interaction.batch import BatchReport
@@ -39,7 +39,7 @@ NOT_RETRIED_STATUS = frozenset({400, 401, 403, 404})
 class InteractionGenerator:
     """Generates multi-turn interactions with an optional distractor.
 
-    Every model call goes through one `ChatClient` (the transport). Pass `client=` to
+    Every model call goes through one `RunClient` (the transport). Pass `client=` to
     share the run's transport; without one, a transport is built from `config.llm` and
     closed by `aclose()` (or `async with generator:`).
     """
@@ -49,7 +49,7 @@ class InteractionGenerator:
         config: ConfigLike,
         distractor: Distractor | None = None,
         *,
-        client: ChatClient | None = None,
+        client: RunClient | None = None,
         clock: Clock = utc_now,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -82,7 +82,7 @@ class InteractionGenerator:
         self.last_batch: BatchReport | None = None
 
     @property
-    def client(self) -> ChatClient:
+    def client(self) -> RunClient:
         """The transport (built on first use when none was given)."""
         if self._client is None:
             self._client = _build_transport(self.config)
@@ -326,12 +326,12 @@ def _llm_failure(exc: LLMError, attempt: int) -> TaskOutcome:
     return TaskOutcome(None, attempt, reason, getattr(exc, "raw", None), detail)
 
 
-def _build_transport(config: Any) -> ChatClient:
+def _build_transport(config: Any) -> RunClient:
     """A transport from `config.llm` (key from its environment variable)."""
     from asyncgen.config import resolve_api_key
     from asyncgen.llm import Transport
 
-    transport: ChatClient = Transport.from_settings(
+    transport: RunClient = Transport.from_settings(
         config.llm, api_key=resolve_api_key(config.llm), base_url=config.llm.base_url
     )
     return transport

@@ -13,7 +13,7 @@ from asyncgen.config import InteractionGenerationSettings, RunConfig
 from asyncgen.contract import Failure, Outcome, Reason, Record, Reject
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.records import Interaction, index_entry
-from asyncgen.llm.types import ChatClient
+from asyncgen.llm.types import RunClient
 
 # a refused request or a spent budget ends a task at once: retrying cannot help
 FINAL_REASONS = frozenset({Reason.BUDGET_EXHAUSTED, Reason.LLM_REFUSED})
@@ -64,7 +64,7 @@ class TaskRunner(Protocol):
     settings: InteractionGenerationSettings
 
     @property
-    def client(self) -> ChatClient:
+    def client(self) -> RunClient:
         """The transport."""
         ...
 

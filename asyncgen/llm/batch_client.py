@@ -62,13 +62,10 @@ from asyncgen.llm.batch_parts import (
 )
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
 from asyncgen.llm.transport import Transport
-from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
+from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 
 logger = logging.getLogger("asyncgen.llm.batch")
 ROUND_TIMES_KEPT = 5  # the round time (and so the ETA and deadline) is the mean of the last five
-
-LiveCount = Callable[[], int]
-Progress = Callable[[], tuple[int, int]]
 
 
 class BatchClient:
