@@ -307,25 +307,36 @@ class DialogueGenerator(DialogueItems):
         Raises:
             DatasetError: more dialogues than unique base dialogues (without reuse).
         """
+        from asyncgen.dialogue.pipeline import DialoguePipeline
+        from asyncgen.engine import RunOptions, run_generation
+        from asyncgen.engine.session import execute, make_gate
+
         config = self._run_config(total_generations)
+        pipeline = DialoguePipeline(config, generator=self)
+        run_dir = Path(run_dir)
         if self.client is not None:
-            summary = await self._run(config, Path(run_dir), self.client, resume, simulated=False)
+            summary = await run_generation(
+                config,
+                pipeline,
+                run_dir=run_dir,
+                client=self.client,
+                gate=make_gate(config, run_dir),
+                resume=resume,
+            )
         else:  # the CLI's endpoint: the configured provider, or (no key) the simulator
             from rich.console import Console
 
-            from asyncgen.engine.session import open_endpoint, open_transport
+            from asyncgen.store import RunLayout
 
-            async with (
-                open_endpoint(config, Console(stderr=True)) as endpoint,
-                open_transport(config, endpoint) as transport,
-            ):
-                self.client = transport
-                try:
-                    simulated = endpoint.is_simulated
-                    summary = await self._run(config, Path(run_dir), transport, resume, simulated)
-                finally:
-                    self.client = None
-        await self._remember_run(Path(run_dir))
+            layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
+            console = Console(stderr=True)
+            try:
+                summary = await execute(
+                    config, pipeline, layout, options=RunOptions(), console=console, resume=resume
+                )
+            finally:
+                self.client = None  # the run's transport is closed
+        await self._remember_run(run_dir)
         return summary
 
     def _run_config(self, total_generations: int) -> RunConfig:
@@ -334,24 +345,6 @@ class DialogueGenerator(DialogueItems):
         data = self.config.model_dump()
         data["engine"].update(n=total_generations, pipeline="dialogue")
         return RunConfig.model_validate(data)
-
-    async def _run(
-        self, config: RunConfig, run_dir: Path, client: RunClient, resume: bool, simulated: bool
-    ) -> RunSummary:
-        from asyncgen.dedup import create_gate
-        from asyncgen.dialogue.pipeline import DialoguePipeline
-        from asyncgen.engine import RunOptions, run_generation
-
-        pipeline = DialoguePipeline(config, generator=self)
-        return await run_generation(
-            config,
-            pipeline,
-            run_dir=run_dir,
-            client=client,
-            gate=create_gate(config, run_dir),
-            resume=resume,
-            options=RunOptions(is_simulated=simulated),
-        )
 
     async def _remember_run(self, run_dir: Path) -> None:
         """Take the run's accepted embeddings (the gate's, as exported in the records'
