@@ -74,14 +74,12 @@ from asyncgen.llm.batch_parts import (
 from asyncgen.llm.batch_round import Caps, PartFile, RoundFiles
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
 from asyncgen.llm.transport import Transport
-from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
+from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 from asyncgen.tokens import count_message_tokens
 
 logger = logging.getLogger("asyncgen.llm.batch")
 ROUND_TIMES_KEPT = 5  # the round time (and so the ETA and deadline) is the mean of the last five
 
-LiveCount = Callable[[], int]
-Progress = Callable[[], tuple[int, int]]
 LedgerCharges = Callable[[str], int]
 MIN_POLL = 0.05  # the shortest wait between polls when waking at a round's expected end
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from asyncgen import offload
 from asyncgen.config.llm import PROVIDER_DEFAULTS, LimitSettings, LLMSettings
 from asyncgen.config.loader import resolve_api_key
 from asyncgen.errors import ConfigError
@@ -112,7 +113,7 @@ class Router:
     async def warm(self) -> None:
         """Load CA certificates in a worker thread, so no first request blocks the loop."""
         if self._ssl_context is None:
-            self._ssl_context = await asyncio.to_thread(ssl.create_default_context)
+            self._ssl_context = await offload.to_thread(ssl.create_default_context)
 
     def connection(self, endpoint: Endpoint) -> Connection:
         """The endpoint's HTTP connection, created on first use (inside the event loop)."""
