@@ -8,10 +8,12 @@ persona, written and style-transferred, up to `max_supplement_rounds` times.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +94,13 @@ class BatchPipeline(PipelineBase):
         self.generator = generator
         self.tasks = tasks
         self.report = BatchReport()
+        seen: Counter[str] = Counter()
+        self._numbers: list[
+            int
+        ] = []  # task i's place among its persona's tasks: its replacements' ids
+        for task in tasks:
+            seen[task.persona_id] += 1
+            self._numbers.append(seen[task.persona_id])
         settings = generator.settings
         handle = ModelHandle(provider=settings.user_model.provider, model=settings.user_model.model)
         client, retries = generator.client, settings.max_retries
@@ -108,15 +117,16 @@ class BatchPipeline(PipelineBase):
         """Nothing to prepare: the caller gave the tasks."""
 
     def plan_fingerprint(self) -> dict[str, Any]:
-        """The tasks by id (a batch's directory holds that batch only)."""
-        return {"tasks": [task.interaction_id for task in self.tasks]}
+        """A digest of the tasks' ids (a batch's directory holds that batch only)."""
+        ids = "\n".join(str(task.interaction_id) for task in self.tasks)
+        return {"tasks": len(self.tasks), "sha256": hashlib.sha256(ids.encode()).hexdigest()}
 
-    def plan_item(self, index: int) -> WorkItem:
-        """Task `index`, under its interaction id."""
+    def plan_item(self, index: int) -> WorkItem[None]:
+        """Task `index` (the item's index), under its interaction id."""
         task = self.tasks[index]
-        return WorkItem(index=index, seed=0, payload={"task": index}, id=task.interaction_id)
+        return WorkItem(index=index, seed=0, payload=None, id=task.interaction_id)
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[None], ctx: RunContext) -> Outcome:
         """The task, then new queries for the same persona while it fails and rounds remain.
 
         A refused request or a spent budget is not replaced; when no new query can be
@@ -138,13 +148,10 @@ class BatchPipeline(PipelineBase):
             self.report.failed.append({"task": task.query_id, "reason": outcome.reason})
             if outcome.reason in FINAL_REASONS or round_number == rounds:
                 break
-            task = await self._replacement(first, self._number(item.index), round_number + 1, tried)
+            task = await self._replacement(
+                first, self._numbers[item.index], round_number + 1, tried
+            )
         return outcome.to_outcome(item.record_id)
-
-    def _number(self, index: int) -> int:
-        """Task `index`'s place among its persona's tasks (1-based): its replacements' ids."""
-        pid = self.tasks[index].persona_id
-        return sum(1 for task in self.tasks[: index + 1] if task.persona_id == pid)
 
     async def _replacement(
         self, first: ConversationTask, number: int, round_number: int, tried: list[str]
