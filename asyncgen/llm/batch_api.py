@@ -144,7 +144,7 @@ class BatchAPI:
             attempt += 1
             try:
                 response = await self._client.request(method, url, **kwargs)
-            except wire.TRANSPORT_EXCEPTIONS as exc:
+            except wire.transport_exceptions() as exc:
                 error: LLMError = wire.transport_error(exc, info=info)
                 if attempt >= self._attempts:
                     raise error from exc
