@@ -14,7 +14,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
-from asyncgen.contract import Outcome, Pipeline, PipelineTraits, Record, RunContext, WorkItem
+from asyncgen.contract import (
+    Outcome,
+    Pipeline,
+    PipelineTraits,
+    Record,
+    RunContext,
+    StageCounts,
+    WorkItem,
+)
+from asyncgen.jsontypes import JsonObject
 
 SUMMED = (
     "requests",
@@ -86,14 +95,24 @@ class RemotePipeline:
         """The inner pipeline's dedup text (checked on the driver's side of the gate)."""
         return self.inner.dedup_text(record)
 
+    def stage_counts(self) -> StageCounts:
+        """The inner pipeline's stages (they run here, in `prepare`)."""
+        return self.inner.stage_counts()
+
+    def record_dropped(self, record: JsonObject) -> None:
+        """The driver's pipeline steers the plan, so it hears of every dropped record."""
+        self.inner.record_dropped(record)
+
+    def summary_figures(self) -> JsonObject | None:
+        """The inner pipeline's figures."""
+        return self.inner.summary_figures()
+
     async def aclose(self) -> None:
         """Stop the workers, then let the inner pipeline write its files (exports)."""
         try:
             await self._stop_workers()
         finally:
-            closer = getattr(self.inner, "aclose", None)
-            if closer is not None:
-                await closer()
+            await self.inner.aclose()
 
 
 class _MergedStats:

@@ -27,12 +27,13 @@ from asyncgen.dialogue.parse import (
     assign_selected_emotions,
     process_generated_dialogue,
 )
-from asyncgen.dialogue.store import DialogueFiles, EmbeddingMemory
+from asyncgen.dialogue.store import DialogueFiles
 from asyncgen.errors import DatasetError
-from asyncgen.llm.types import ChatClient
+from asyncgen.llm.types import RunClient
 from asyncgen.personas.finepersonas import FinePersona
 
 if TYPE_CHECKING:
+    from asyncgen.dedup import VectorIndex
     from asyncgen.engine import RunSummary
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class DialogueGenerator(DialogueItems):
     def __init__(
         self,
         config: ConfigLike,
-        client: ChatClient | None = None,
+        client: RunClient | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,
@@ -61,7 +62,8 @@ class DialogueGenerator(DialogueItems):
         """
         super().__init__(config, client, sleep=sleep, clock=clock)
         self.files = DialogueFiles(self.settings)
-        self.memory = EmbeddingMemory(self.settings.similarity_threshold)
+        self.similarity_bar = self.settings.similarity_threshold
+        self._accepted: VectorIndex | None = None  # the dedup index `is_unique` searches
         self.last_scenario_time: dict[str, str] = {}
         self._embedder: Any = None
 
@@ -231,8 +233,11 @@ class DialogueGenerator(DialogueItems):
 
     @property
     def existing_embeddings(self) -> np.ndarray:
-        """The report's `existing_embeddings`: every accepted dialogue's vector, one per row."""
-        return self.memory.existing_embeddings
+        """The report's `existing_embeddings`: every accepted dialogue's unit vector, one per
+        row (after `generate_unique_dialogues`, the run's, in its records' order)."""
+        if self._accepted is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._accepted.vectors()
 
     async def embed_dialogue(self, dialogue: dict[str, Any] | str) -> np.ndarray:
         """The report's conversation embedding, by the run's dedup embedder, off the loop.
@@ -255,17 +260,38 @@ class DialogueGenerator(DialogueItems):
         return np.asarray(vectors[0], dtype=np.float32)
 
     def is_unique(self, conversation_embedding: np.ndarray) -> bool:
-        """The report's `is_unique`: no accepted embedding reaches the similarity bar.
+        """The report's `is_unique`: no accepted dialogue reaches the similarity bar (cosine,
+        searched in the dedup package's index, as the run's gate decides).
 
         Raises:
             ValueError: the vector's size differs from the accepted ones (another embedder:
                 use `embed_dialogue`).
         """
-        return self.memory.is_unique(conversation_embedding)
+        if self._accepted is None or not len(self._accepted):
+            return True
+        scores, _ = self._accepted.search(self._unit_row(conversation_embedding))
+        return float(scores[0, 0]) < self.similarity_bar
 
     def remember(self, conversation_embedding: np.ndarray) -> None:
         """Accept a dialogue's embedding, as the report's loop does after `is_unique`."""
-        self.memory.add(conversation_embedding)
+        from asyncgen.dedup import VectorIndex
+
+        row = self._unit_row(conversation_embedding)
+        if self._accepted is None:
+            self._accepted = VectorIndex(row.shape[1])
+        self._accepted.add(row, [f"remembered-{len(self._accepted)}"])
+
+    def _unit_row(self, vector: np.ndarray) -> np.ndarray:
+        """`vector` as one unit-length float32 row of the accepted ones' size."""
+        from asyncgen.dedup.embedders import normalize_rows
+
+        held = self._accepted.dim if self._accepted is not None else vector.size
+        if vector.size != held:
+            raise ValueError(
+                f"embedding has {vector.size} dimensions, the accepted ones {held}: embed with "
+                "DialogueGenerator.embed_dialogue (the run's dedup embedder)"
+            )
+        return normalize_rows(vector.reshape(1, -1))
 
     # --- the whole run --------------------------------------------------------------
 
@@ -281,25 +307,36 @@ class DialogueGenerator(DialogueItems):
         Raises:
             DatasetError: more dialogues than unique base dialogues (without reuse).
         """
+        from asyncgen.dialogue.pipeline import DialoguePipeline
+        from asyncgen.engine import RunOptions, run_generation
+        from asyncgen.engine.session import execute, make_gate
+
         config = self._run_config(total_generations)
+        pipeline = DialoguePipeline(config, generator=self)
+        run_dir = Path(run_dir)
         if self.client is not None:
-            summary = await self._run(config, Path(run_dir), self.client, resume, simulated=False)
+            summary = await run_generation(
+                config,
+                pipeline,
+                run_dir=run_dir,
+                client=self.client,
+                gate=make_gate(config, run_dir),
+                resume=resume,
+            )
         else:  # the CLI's endpoint: the configured provider, or (no key) the simulator
             from rich.console import Console
 
-            from asyncgen.engine.session import open_endpoint, open_transport
+            from asyncgen.store import RunLayout
 
-            async with (
-                open_endpoint(config, Console(stderr=True)) as endpoint,
-                open_transport(config, endpoint) as transport,
-            ):
-                self.client = transport
-                try:
-                    simulated = endpoint.is_simulated
-                    summary = await self._run(config, Path(run_dir), transport, resume, simulated)
-                finally:
-                    self.client = None
-        await self._remember_run(Path(run_dir))
+            layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
+            console = Console(stderr=True)
+            try:
+                summary = await execute(
+                    config, pipeline, layout, options=RunOptions(), console=console, resume=resume
+                )
+            finally:
+                self.client = None  # the run's transport is closed
+        await self._remember_run(run_dir)
         return summary
 
     def _run_config(self, total_generations: int) -> RunConfig:
@@ -309,32 +346,21 @@ class DialogueGenerator(DialogueItems):
         data["engine"].update(n=total_generations, pipeline="dialogue")
         return RunConfig.model_validate(data)
 
-    async def _run(
-        self, config: RunConfig, run_dir: Path, client: ChatClient, resume: bool, simulated: bool
-    ) -> RunSummary:
-        from asyncgen.dedup import create_gate
-        from asyncgen.dialogue.pipeline import DialoguePipeline
-        from asyncgen.engine import RunOptions, run_generation
-
-        pipeline = DialoguePipeline(config, generator=self)
-        return await run_generation(
-            config,
-            pipeline,
-            run_dir=run_dir,
-            client=client,
-            gate=create_gate(config, run_dir),
-            resume=resume,
-            options=RunOptions(is_simulated=simulated),
-        )
-
     async def _remember_run(self, run_dir: Path) -> None:
-        """Load the run's accepted embeddings, so `is_unique` answers against them."""
+        """Take the run's accepted embeddings (the gate's, as exported in the records'
+        order), so `is_unique` answers against them."""
         path = run_dir / self.settings.embedding_file
         if not path.is_file():
             return
+        from asyncgen.dedup import VectorIndex
+        from asyncgen.dedup.embedders import normalize_rows
+
         vectors = await offload.to_thread(np.load, path)
         if len(vectors):
-            self.memory.existing_embeddings = np.asarray(vectors, dtype=np.float32)
+            rows = normalize_rows(vectors)
+            index = VectorIndex(rows.shape[1])
+            await offload.cpu(index.add, rows, [f"run-{i}" for i in range(len(rows))])
+            self._accepted = index
             self._use_run_bar()
 
     def _use_run_bar(self) -> None:
@@ -342,7 +368,7 @@ class DialogueGenerator(DialogueItems):
         from asyncgen.dedup import effective_threshold, settings_for
 
         dedup = settings_for(self.config)
-        self.memory.threshold = effective_threshold(dedup, dedup.embedder)
+        self.similarity_bar = effective_threshold(dedup, dedup.embedder)
 
     # --- the report's files ---------------------------------------------------------
 

@@ -39,7 +39,7 @@ from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scen
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.errors import BudgetExceededError, LLMError, LLMResponseError
 from asyncgen.llm.ask import ask
-from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
+from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle, RunClient
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class DialogueItems:
     def __init__(
         self,
         config: ConfigLike,
-        client: ChatClient | None = None,
+        client: RunClient | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,

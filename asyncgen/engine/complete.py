@@ -11,7 +11,6 @@ in memory; a line's body is read again when its item runs.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from array import array
 from pathlib import Path
@@ -19,10 +18,12 @@ from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import (
     Failure,
     Outcome,
+    PipelineBase,
     PipelineTraits,
     Reason,
     Record,
@@ -38,7 +39,7 @@ from asyncgen.store.jsonl import parse_line
 LOCAL_KEYS = frozenset({"id", "metadata", "kind"})
 
 
-class CompletePipeline:
+class CompletePipeline(PipelineBase):
     """One chat completion per input line; a rerun skips ids that already have a result."""
 
     name = "complete"
@@ -69,9 +70,9 @@ class CompletePipeline:
             DatasetError: the file is missing or a line is malformed (file and line named).
         """
         if self.plan_size is None:
-            await asyncio.to_thread(self.scan)
+            await offload.cpu(self.scan)  # reads and parses every line
         assert self.input_path is not None
-        self._fd = os.open(self.input_path, os.O_RDONLY)
+        self._fd = await offload.to_thread(os.open, self.input_path, os.O_RDONLY)
 
     def scan(self) -> int:
         """Validate the whole input before any request; returns the number of requests.

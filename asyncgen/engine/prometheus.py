@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from asyncgen.engine.tally import Snapshot, transport_stats
 from asyncgen.errors import ConfigError
+from asyncgen.llm.types import RunClient
 from asyncgen.store.ledger import Ledger
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -30,7 +31,7 @@ logger = logging.getLogger("asyncgen.engine")
 class RunCollector(Collector):
     """Builds every metric family from the run's live objects on each scrape."""
 
-    def __init__(self, client: Any, ledger: Ledger) -> None:
+    def __init__(self, client: RunClient, ledger: Ledger) -> None:
         self.client = client
         self.ledger = ledger
         self.sample: Callable[[], Snapshot] | None = None

@@ -191,7 +191,7 @@ class WorkerPool:
         return self.running + min(self._workers - self.running, startable)
 
     def _is_budget_spent(self) -> bool:
-        if getattr(self.ctx.client, "budget_exhausted", False):
+        if self.ctx.client.budget_exhausted:
             if not self.budget_stop:
                 logger.warning("budget spent: no new items start; in-flight items finish")
             self.budget_stop = True
@@ -310,14 +310,12 @@ class WorkerPool:
         )
 
     def _dropped(self, data: dict[str, Any]) -> None:
-        """Tell the pipeline a record it produced was rejected (`record_dropped`, optional).
+        """Tell the pipeline a record it produced was rejected (`record_dropped`).
 
         A pipeline that steers its plan by what it produced (the interaction turn mix)
         must not count what the judge or the uniqueness gate threw away.
         """
-        hook = getattr(self.pipeline, "record_dropped", None)
-        if callable(hook):
-            hook(data)
+        self.pipeline.record_dropped(data)
 
     def _line(self, ticket: Ticket, outcome: Outcome) -> tuple[JsonlWriter, dict[str, Any], Kind]:
         """Which file an outcome goes to, and its line."""

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from itertools import count
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -25,7 +25,11 @@ from asyncgen.interaction.outcome import FINAL_REASONS, TaskOutcome
 from asyncgen.interaction.records import Clock, Interaction, utc_now
 from asyncgen.interaction.user_model import UserFeedbackModel
 from asyncgen.interaction.validate import problems
-from asyncgen.llm.types import ChatClient
+from asyncgen.llm.types import RunClient
+
+if TYPE_CHECKING:
+    from asyncgen.interaction.batch import BatchReport
+    from asyncgen.interaction.storage import InteractionStorage
 
 log = logging.getLogger("asyncgen.interaction")
 Sleep = Callable[[float], Awaitable[None]]
@@ -35,7 +39,7 @@ NOT_RETRIED_STATUS = frozenset({400, 401, 403, 404})
 class InteractionGenerator:
     """Generates multi-turn interactions with an optional distractor.
 
-    Every model call goes through one `ChatClient` (the transport). Pass `client=` to
+    Every model call goes through one `RunClient` (the transport). Pass `client=` to
     share the run's transport; without one, a transport is built from `config.llm` and
     closed by `aclose()` (or `async with generator:`).
     """
@@ -45,7 +49,7 @@ class InteractionGenerator:
         config: ConfigLike,
         distractor: Distractor | None = None,
         *,
-        client: ChatClient | None = None,
+        client: RunClient | None = None,
         clock: Clock = utc_now,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -73,10 +77,12 @@ class InteractionGenerator:
         self._parts: Parts | None = None
         self._sequence = count(1)
         self._instance = uuid.uuid4().hex[:6]  # ids stay unique across generators
-        self.last_batch: Any = None
+        self._batches = count(1)
+        self.is_simulated = False
+        self.last_batch: BatchReport | None = None
 
     @property
-    def client(self) -> ChatClient:
+    def client(self) -> RunClient:
         """The transport (built on first use when none was given)."""
         if self._client is None:
             self._client = _build_transport(self.config)
@@ -142,7 +148,7 @@ class InteractionGenerator:
                 open_endpoint(self.config, Console(stderr=True))
             )
             self._client = await stack.enter_async_context(open_transport(self.config, endpoint))
-            self._endpoint = stack
+            self._endpoint, self.is_simulated = stack, endpoint.is_simulated
 
     async def aclose(self) -> None:
         """Close the transport (and the simulator) if this generator opened them."""
@@ -156,8 +162,7 @@ class InteractionGenerator:
                 closer = getattr(self._client, "aclose", None)
                 if closer is not None:
                     await closer()
-            self._client = None
-            self._parts = None
+            self._client, self._parts, self.is_simulated = None, None, False
 
     async def __aenter__(self) -> InteractionGenerator:
         return self
@@ -268,28 +273,47 @@ class InteractionGenerator:
         personas_with_queries: Sequence[dict[str, Any]],
         show_progress: bool = True,
         max_workers: int | None = None,
-        storage: Any = None,
+        storage: InteractionStorage | None = None,
     ) -> list[Interaction]:
-        """Generate interactions for persona-query pairs, `max_workers` at a time.
+        """Generate interactions for persona-query pairs as one run of the engine.
+
+        The tasks are the run's plan; a failed conversation is replaced inside its item
+        by a new query for the same persona (`max_supplement_rounds`). With `storage` the
+        run is a new subdirectory of its folder (records.jsonl, failures, summary), which
+        the storage indexes; without, a temporary directory.
 
         Args:
             personas_with_queries: `[{persona_id, persona_features, queries: [{adapted_query,
                 original_query, (query_id, target_turns)}], (system_prompt)}]`.
-            show_progress: show a progress bar.
+            show_progress: show the run's progress.
             max_workers: conversations in flight at once (None:
                 `interaction_generation.max_workers`).
-            storage: an `InteractionStorage` that saves each interaction as it finishes.
+            storage: an `InteractionStorage` whose folder receives the run.
 
         Returns:
             The interactions that succeeded, in task order; `last_batch` holds the report.
+
+        Raises:
+            StoreError: the run directory cannot be written.
         """
         from asyncgen.interaction.batch import run_batch
 
         await self._open_client()
-        workers = max_workers or self.settings.max_workers
-        report = await run_batch(self, personas_with_queries, show_progress, workers, storage)
+        report = await run_batch(
+            self,
+            personas_with_queries,
+            show_progress=show_progress,
+            max_workers=max_workers or self.settings.max_workers,
+            storage=storage,
+        )
         self.last_batch = report
         return report.interactions
+
+    def run_name(self) -> str:
+        """A fresh run-directory name for a batch: time (so names sort as batches ran),
+        this generator's token, a count."""
+        stamp = self.clock().strftime("%Y%m%d_%H%M%S_%f")
+        return f"batch_{stamp}_{self._instance}_{next(self._batches):03d}"
 
 
 def _llm_failure(exc: LLMError, attempt: int) -> TaskOutcome:
@@ -302,12 +326,12 @@ def _llm_failure(exc: LLMError, attempt: int) -> TaskOutcome:
     return TaskOutcome(None, attempt, reason, getattr(exc, "raw", None), detail)
 
 
-def _build_transport(config: Any) -> ChatClient:
+def _build_transport(config: Any) -> RunClient:
     """A transport from `config.llm` (key from its environment variable)."""
     from asyncgen.config import resolve_api_key
     from asyncgen.llm import Transport
 
-    transport: ChatClient = Transport.from_settings(
+    transport: RunClient = Transport.from_settings(
         config.llm, api_key=resolve_api_key(config.llm), base_url=config.llm.base_url
     )
     return transport

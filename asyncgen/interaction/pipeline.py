@@ -26,7 +26,6 @@ from asyncgen.contract import (
     PipelineTraits,
     Reason,
     Record,
-    Reject,
     RunContext,
     WorkItem,
 )
@@ -34,6 +33,7 @@ from asyncgen.errors import AsyncgenError, StoreError
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.distractor import create_distractor_model
 from asyncgen.interaction.generator import InteractionGenerator
+from asyncgen.interaction.outcome import record_entry
 from asyncgen.interaction.personas import Persona
 from asyncgen.interaction.queries import QueryRecord
 from asyncgen.interaction.records import iso, utc_now
@@ -228,19 +228,7 @@ class InteractionPipeline:
             return Failure(Reason.INTERNAL_ERROR, message=message, detail={"error": message})
         finally:
             self.turns.end(target, realised)
-        if outcome.interaction is not None:
-            return Record(id=item.record_id, data=outcome.interaction.to_dict())
-        detail = outcome.detail or {}
-        if outcome.reason == "invalid_interaction":
-            problems = "; ".join(detail.get("problems", []))
-            return Reject(Reason.INVALID_FORMAT, message=problems, data=detail.get("interaction"))
-        return Failure(
-            outcome.reason or Reason.INTERNAL_ERROR,
-            attempts=outcome.attempts,
-            raw=outcome.raw,
-            detail=detail,
-            message=_message(detail),
-        )
+        return outcome.to_outcome(item.record_id)
 
     def task(self, item: WorkItem) -> ConversationTask:
         """The conversation task an item describes."""
@@ -295,31 +283,14 @@ class InteractionPipeline:
             self.turns.count(target, turns)
 
     def index_entry(self, record: Record) -> dict[str, Any]:
-        """id, interaction_id, persona_id, filepath (the spec's field: the file holding it),
-        num_turns, created_at, query_id."""
-        data = record.data
-        meta = data.get("metadata") or {}
-        return {
-            "id": record.id,
-            "interaction_id": data.get("interaction_id"),
-            "persona_id": data.get("persona_id"),
-            "filepath": self.records_file,
-            "num_turns": data.get("num_turns"),
-            "created_at": meta.get("created_at"),
-            "query_id": meta.get("query_id"),
-        }
+        """The spec's index fields; `filepath` is the file holding the record."""
+        return record_entry(record, self.records_file)
 
     def dedup_text(self, record: Record) -> str | None:
         """The text embedded for near-duplicate checks: `dedup.embed`, `first_k`, `max_chars`."""
         from asyncgen.dedup import record_text, settings_for
 
         return record_text(record.data, settings_for(self.config))
-
-
-def _message(detail: dict[str, Any]) -> str:
-    """The human-readable part of a failure: the error's type and text."""
-    kind, error = detail.get("type"), str(detail.get("error", ""))
-    return (f"{kind}: {error}" if kind else error)[:300]
 
 
 def _turns_of(record: dict[str, Any]) -> tuple[int, int | None]:

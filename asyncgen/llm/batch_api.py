@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
+from asyncgen import offload
 from asyncgen.config.llm import TimeoutSettings
 from asyncgen.errors import LLMError, LLMStatusError
 from asyncgen.llm import wire
@@ -63,7 +64,7 @@ class BatchAPI:
 
     async def upload(self, path: Path) -> str:
         """Upload a JSONL input file with purpose `batch`; its file id."""
-        content = await asyncio.to_thread(path.read_bytes)
+        content = await offload.to_thread(path.read_bytes)
         response = await self._send(
             "POST",
             "/files",
@@ -122,7 +123,7 @@ class BatchAPI:
     async def download(self, file_id: str, path: Path) -> Path:
         """Save a file's content at `path` (temp, fsync, rename; written off the loop)."""
         content = await self._raw("GET", f"/files/{file_id}/content")
-        await asyncio.to_thread(_write_file, path, content)
+        await offload.to_thread(_write_file, path, content)
         return path
 
     # -- one request, retried while the failure is transient -------------------------

@@ -42,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
 from asyncgen.errors import LLMError, LLMStatusError
@@ -61,13 +62,10 @@ from asyncgen.llm.batch_parts import (
 )
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
 from asyncgen.llm.transport import Transport
-from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
+from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 
 logger = logging.getLogger("asyncgen.llm.batch")
 ROUND_TIMES_KEPT = 5  # the round time (and so the ETA and deadline) is the mean of the last five
-
-LiveCount = Callable[[], int]
-Progress = Callable[[], tuple[int, int]]
 
 
 class BatchClient:
@@ -132,7 +130,7 @@ class BatchClient:
         if self._started:
             return
         self._started = True
-        parts = await asyncio.to_thread(self.journal.open)
+        parts = await offload.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
             await self._restore(state)
@@ -320,7 +318,7 @@ class BatchClient:
                 self._spawn(self._online(pending), "batch-online")
             return
         if self._token_limit() is not None:
-            await asyncio.to_thread(count_tokens, batch)
+            await offload.cpu(count_tokens, batch)
         round_no = self._next_round
         self._next_round += 1
         self.rounds += 1
@@ -349,7 +347,7 @@ class BatchClient:
         try:
             lines = [input_line(cid, p.payload) for cid, p in part.waiters.items()]
             state.extra["written_at"] = self._wall()
-            state.bytes = await asyncio.to_thread(self.journal.write_input, state.name, lines)
+            state.bytes = await offload.to_thread(self.journal.write_input, state.name, lines)
             del lines  # on disk now; the part may wait hours
             await self._record(state)
             await self._reserve(state.model, state.tokens)
@@ -464,7 +462,7 @@ class BatchClient:
             path = self.journal.output_path(state.name, which)
             await self.api.download(str(file_id), path)
             setattr(state, "output" if which == "output" else "errors", path.name)
-            files[which] = await asyncio.to_thread(read_lines, path)
+            files[which] = await offload.to_thread(read_lines, path)
         state.state = "done"
         state.finished_at = self._wall()
         state.extra["errors"] = (
@@ -630,7 +628,7 @@ class BatchClient:
             return
         if state.state == "done":
             if state.output:
-                lines = await asyncio.to_thread(read_lines, self.journal.parts_dir / state.output)
+                lines = await offload.to_thread(read_lines, self.journal.parts_dir / state.output)
                 for line in lines:
                     self._earlier.keep(line)
                 if not state.extra.get("charged"):  # killed between download and resolve
@@ -640,7 +638,7 @@ class BatchClient:
         created = state.created_at or state.extra.get("written_at") or self._wall()
         part.started = self._clock() - max(0.0, self._wall() - float(created))
         self._parts[state.name] = part
-        for custom_id in await asyncio.to_thread(input_ids, self.journal.input_path(state.name)):
+        for custom_id in await offload.to_thread(input_ids, self.journal.input_path(state.name)):
             self._earlier.add_slot(part, custom_id)
         self._enqueued[state.model] += state.tokens
         self._spawn(self._resume(part), f"batch-resume-{state.name}")
@@ -781,7 +779,7 @@ class BatchClient:
         ended["requests"] += part.state.requests
 
     async def _record(self, state: PartState) -> None:
-        await asyncio.to_thread(self.journal.record, state)
+        await offload.to_thread(self.journal.record, state)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from asyncgen import offload
 from asyncgen.config.llm import PROVIDER_DEFAULTS, LimitSettings, LLMSettings
 from asyncgen.config.loader import resolve_api_key
 from asyncgen.errors import ConfigError
@@ -119,7 +120,7 @@ class Router:
         if self._ssl_context is None and (
             self.default.base_url.startswith("https:") or proxy_configured()
         ):
-            self._ssl_context = await asyncio.to_thread(ssl.create_default_context)
+            self._ssl_context = await offload.to_thread(ssl.create_default_context)
 
     def connection(self, endpoint: Endpoint) -> Connection:
         """The endpoint's HTTP connection, created on first use (inside the event loop)."""

@@ -34,7 +34,7 @@ from asyncgen.llm.retry import (
 from asyncgen.llm.routing import Route, Router
 from asyncgen.llm.stats import TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
-from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
+from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 from asyncgen.llm.usage import Charge, UsageMeter
 
 if TYPE_CHECKING:
@@ -205,6 +205,9 @@ class Transport:
     def projected_cost(self, done: int, target: int) -> float:
         """USD for `target` items at the average cost of the `done` ones so far."""
         return self.usage.projected_cost(done, target)
+
+    def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
+        """Online calls go out at once: nothing waits on the run's progress."""
 
     def limiter_for(self, handle: ModelHandle | None = None) -> RateLimiter:
         """The limiter that governs `handle`'s model (default: the configured model)."""
