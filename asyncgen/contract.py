@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from asyncgen.jsontypes import JsonObject
 
@@ -56,13 +56,21 @@ def reason_key(reason: str) -> str:
     return str(reason).split(":", 1)[0].strip()[:60] or "unknown"
 
 
-@dataclass(frozen=True)
-class WorkItem:
-    """Item *i* of the plan: a pure function of (config, seed, index)."""
+P = TypeVar("P")
+"""A pipeline's payload type: what item *i* carries from the plan to `run_item`."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem(Generic[P]):
+    """Item *i* of the plan: a pure function of (config, seed, index).
+
+    The payload is the pipeline's own frozen dataclass (`DialoguePlan`, `ConversationPlan`,
+    `LineSpan`); the engine never reads it, it only hands the item back to `run_item`.
+    """
 
     index: int
     seed: int
-    payload: JsonObject = field(default_factory=dict)
+    payload: P
     id: str | None = None
 
     @property
@@ -139,8 +147,9 @@ class PipelineTraits:
     retry_failures_on_resume: bool = False
 
 
-class Pipeline(Protocol):
-    """A plug-in to the engine; `PipelineBase` gives the optional parts their defaults."""
+class PipelineOf(Protocol[P]):
+    """A plug-in to the engine whose items carry a `P`; `PipelineBase` gives the optional
+    parts their defaults."""
 
     name: str
     records_file: str
@@ -157,11 +166,11 @@ class Pipeline(Protocol):
         """Settings that change the plan; a resume with different ones is refused."""
         ...
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[P]:
         """Item *index*; must be a pure function of (config, seed, index)."""
         ...
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[P], ctx: RunContext) -> Outcome:
         """Turn an item into a record, a failure or a reject; never raise for one item."""
         ...
 
@@ -192,6 +201,10 @@ class Pipeline(Protocol):
     async def aclose(self) -> None:
         """Called once when the run ends (exports, closing files)."""
         ...
+
+
+Pipeline = PipelineOf[Any]
+"""A pipeline as the engine, the store and the CLI see it: its payload is opaque to them."""
 
 
 class PipelineBase:

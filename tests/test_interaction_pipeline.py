@@ -86,10 +86,10 @@ async def test_run_yields_valid_interactions_matching_the_config(
         models = {m["metadata"]["model"] for m in record["messages"] if m["role"] == "assistant"}
         assert models == {record["metadata"]["assistant_model"]["model"]}
         planned = pipeline.plan_item(int(record["id"].split("-")[1])).payload
-        assert record["metadata"]["query_id"] == planned["query_id"]
-        assert record["metadata"]["target_turns"] == planned["target_turns"]
+        assert record["metadata"]["query_id"] == planned.query_id
+        assert record["metadata"]["target_turns"] == planned.target_turns
         first = record["messages"][0]["metadata"]
-        assert first["was_noised"] is (1 in planned["noise_turns"])
+        assert first["was_noised"] is (1 in planned.noise_turns)
         assert not any(m["metadata"].get("was_noised") for m in record["messages"][1:])
         if first["was_noised"]:
             noised += 1
@@ -130,13 +130,13 @@ async def test_plan_items_are_pure_and_spread_over_queries(tmp_path: Path) -> No
     assert len(client.calls) == calls  # stages reused from personas.jsonl / queries.jsonl
     items = [one.plan_item(i) for i in range(len(one.queries) * 2)]
     assert items == [two.plan_item(i) for i in range(len(two.queries) * 2)]
-    first_cycle = [item.payload["query_id"] for item in items[: len(one.queries)]]
+    first_cycle = [item.payload.query_id for item in items[: len(one.queries)]]
     assert sorted(first_cycle) == sorted(q.query_id for q in one.queries)
     assert len(one.queries) >= 48  # 40 items plus a spare share for replacements
     personas = {q.persona_id for q in one.queries}
-    share = Counter(item.payload["persona_id"] for item in items[: 3 * len(personas)])
+    share = Counter(item.payload.persona_id for item in items[: 3 * len(personas)])
     assert set(share) == personas and set(share.values()) == {3}  # 3 queries per persona
-    spread = Counter(item.payload["persona_id"] for item in items[:40]).values()
+    spread = Counter(item.payload.persona_id for item in items[:40]).values()
     assert max(spread) - min(spread) <= 1  # the spares, too, go round the personas
     other = InteractionPipeline(
         config.model_copy(update={"engine": config.engine.model_copy(update={"seed": 1})})

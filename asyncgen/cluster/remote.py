@@ -74,11 +74,11 @@ class RemotePipeline:
         """The inner pipeline's: a cluster run resumes a local one and the reverse."""
         return self.inner.plan_fingerprint()
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[Any]:
         """The inner pipeline's plan."""
         return self.inner.plan_item(index)
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[Any], ctx: RunContext) -> Outcome:
         """Run the item on some worker."""
         assert self._dispatcher is not None, "prepare() starts the workers"
         return await self._dispatcher.run_item(item)

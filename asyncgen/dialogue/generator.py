@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,9 @@ from asyncgen.dialogue.parse import (
     assign_selected_emotions,
     process_generated_dialogue,
 )
+from asyncgen.dialogue.plan import COUNT_NAMES, DialoguePlan, GenerationParams
 from asyncgen.dialogue.store import DialogueFiles
-from asyncgen.errors import DatasetError
+from asyncgen.errors import ConfigError, DatasetError
 from asyncgen.llm.types import RunClient
 from asyncgen.personas.finepersonas import FinePersona
 
@@ -142,9 +144,10 @@ class DialogueGenerator(DialogueItems):
             category = chosen
         persona = self.select_random_persona(rng)
         when = self.space.random_time_slot(rng)
-        payload = self._manual_payload(listservice, category, region, when.slot, when.time)
-        payload["model_seed"] = seed if seed is not None else rng.getrandbits(32)
-        scenario = await self.scenario_for(payload, persona, self.lock_handle(payload))
+        plan = self._manual_plan(listservice, category, region, when.slot, when.time)
+        plan = replace(plan, model_seed=seed if seed is not None else rng.getrandbits(32))
+        plan = self.with_valid_category(plan)
+        scenario = await self.scenario_for(plan, persona, self.lock_handle(plan))
         self.last_scenario_time = {"slot": when.slot, "time": when.time}
         return scenario
 
@@ -187,49 +190,57 @@ class DialogueGenerator(DialogueItems):
         user_emotions = user_emotions or drawn_user
         assistant_emotions = assistant_emotions or drawn_assistant
         when = self.last_scenario_time
-        payload = self._manual_payload(
+        plan = self._manual_plan(
             listservice, category, regions[0], when.get("slot", ""), when.get("time", "")
         )
-        payload.update(
-            regions=regions,
-            user_emotions=user_emotions,
-            assistant_emotions=assistant_emotions,
-            resolution_status=resolution_status,
-        )
-        payload["generation_params"].update(min_turns=min_turns, max_turns=max_turns)
         named = {
             "temperature": temperature,
             "top_p": top_p,
             "frequency_penalty": frequency_penalty,
             "presence_penalty": presence_penalty,
         }
-        payload["generation_params"].update(sampling or {})
-        payload["generation_params"].update({k: v for k, v in named.items() if v is not None})
+        values = {**(sampling or {}), **{k: v for k, v in named.items() if v is not None}}
+        unknown = sorted(set(values) - set(named))
+        if unknown:
+            raise ConfigError(f"generate_dialogue: unknown sampling parameter(s): {unknown}")
+        generation = replace(
+            plan.generation_params, min_turns=min_turns, max_turns=max_turns, **values
+        )
+        plan = replace(
+            plan,
+            regions=tuple(regions),
+            user_emotions=tuple(user_emotions),
+            assistant_emotions=tuple(assistant_emotions),
+            resolution_status=resolution_status,
+            generation_params=generation,
+        )
         _, text, _, _ = await self.dialogue_for(
-            payload, scenario, prompt, self.lock_handle(payload), max_retries=max_retries
+            plan, scenario, prompt, self.lock_handle(plan), max_retries=max_retries
         )
         return text
 
-    def _manual_payload(
+    def _manual_plan(
         self, services: list[str], category: str, region: str, slot: str, time: str
-    ) -> dict[str, Any]:
+    ) -> DialoguePlan:
+        """A spec API call's plan: the given scene, the first value of each sampling list."""
         sampling = self.config.llm.sampling
-        return {
-            "services": list(services),
-            "scenario_category": category,
-            "regions": [region],
-            "time_slot": slot,
-            "time": time,
-            "model_seed": 0,
-            "generation_params": {
-                "temperature": sampling.temperature[0],
-                "top_p": sampling.top_p[0],
-                "frequency_penalty": sampling.frequency_penalty[0],
-                "presence_penalty": sampling.presence_penalty[0],
-                "min_turns": self.settings.min_turns[0],
-                "max_turns": self.settings.max_turns[1],
-            },
-        }
+        return DialoguePlan(
+            services=tuple(services),
+            scenario_category=category,
+            regions=(region,),
+            time_slot=slot,
+            time=time,
+            model_seed=0,
+            service_count=COUNT_NAMES.get(len(services), ""),
+            generation_params=GenerationParams(
+                temperature=sampling.temperature[0],
+                top_p=sampling.top_p[0],
+                frequency_penalty=sampling.frequency_penalty[0],
+                presence_penalty=sampling.presence_penalty[0],
+                min_turns=self.settings.min_turns[0],
+                max_turns=self.settings.max_turns[1],
+            ),
+        )
 
     @property
     def existing_embeddings(self) -> np.ndarray:

@@ -10,7 +10,7 @@ from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Outcome, PipelineBase, Record, RunContext, WorkItem
 from asyncgen.dialogue.item import DialogueItems
-from asyncgen.dialogue.plan import DialoguePlanner
+from asyncgen.dialogue.plan import DialoguePlan, DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.errors import DatasetError
 from asyncgen.store.rundir import RECORDS_FILE
@@ -110,11 +110,11 @@ class DialoguePipeline(PipelineBase):
             "personas": self.planner.personas.fingerprint(),
         }
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[DialoguePlan]:
         """Item `index`: services, status, base dialogue, persona, emotions, parameters."""
         return WorkItem(index=index, seed=self.seed, payload=self.planner.payload(index))
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[DialoguePlan], ctx: RunContext) -> Outcome:
         """Scenario, then the dialogue; a Record, or a Failure/Reject with the reason."""
         self.generator.client = ctx.client  # every call goes through the run's one client
         return await self.generator.generate_item(item.record_id, item.payload)

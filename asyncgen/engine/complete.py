@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,14 @@ from asyncgen.llm.types import ChatRequest, ModelHandle
 from asyncgen.store.jsonl import parse_line
 
 LOCAL_KEYS = frozenset({"id", "metadata", "kind"})
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpan:
+    """Where item *i*'s input line lies in the input file (its payload)."""
+
+    offset: int
+    length: int
 
 
 class CompletePipeline(PipelineBase):
@@ -105,12 +114,12 @@ class CompletePipeline(PipelineBase):
         """Results are matched by id, so any input may continue an output file."""
         return {}
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[LineSpan]:
         """Line `index` of the input (its id, and where its body is)."""
-        payload = {"offset": self._offsets[index], "length": self._lengths[index]}
-        return WorkItem(index=index, seed=0, payload=payload, id=self._ids[index])
+        span = LineSpan(self._offsets[index], self._lengths[index])
+        return WorkItem(index=index, seed=0, payload=span, id=self._ids[index])
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[LineSpan], ctx: RunContext) -> Outcome:
         """Send the line's request; a failed call becomes a failure with its reason."""
         line = self._read(item)
         request, handle = self._request(line)
@@ -155,10 +164,10 @@ class CompletePipeline(PipelineBase):
         """Completions are never deduplicated."""
         return None
 
-    def _read(self, item: WorkItem) -> dict[str, Any]:
+    def _read(self, item: WorkItem[LineSpan]) -> dict[str, Any]:
         """The item's input line (a page-cache read of one line)."""
         assert self._fd is not None
-        raw = os.pread(self._fd, int(item.payload["length"]), int(item.payload["offset"]))
+        raw = os.pread(self._fd, item.payload.length, item.payload.offset)
         line: dict[str, Any] = orjson.loads(raw)
         return line
 

@@ -121,12 +121,12 @@ class BatchPipeline(PipelineBase):
         ids = "\n".join(str(task.interaction_id) for task in self.tasks)
         return {"tasks": len(self.tasks), "sha256": hashlib.sha256(ids.encode()).hexdigest()}
 
-    def plan_item(self, index: int) -> WorkItem:
-        """Task `index`, under its interaction id."""
+    def plan_item(self, index: int) -> WorkItem[None]:
+        """Task `index` (the item's index), under its interaction id."""
         task = self.tasks[index]
-        return WorkItem(index=index, seed=0, payload={"task": index}, id=task.interaction_id)
+        return WorkItem(index=index, seed=0, payload=None, id=task.interaction_id)
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[None], ctx: RunContext) -> Outcome:
         """The task, then new queries for the same persona while it fails and rounds remain.
 
         A refused request or a spent budget is not replaced; when no new query can be

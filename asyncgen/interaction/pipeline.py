@@ -35,6 +35,7 @@ from asyncgen.interaction.distractor import create_distractor_model
 from asyncgen.interaction.generator import InteractionGenerator
 from asyncgen.interaction.outcome import record_entry
 from asyncgen.interaction.personas import Persona
+from asyncgen.interaction.plan import ConversationPlan
 from asyncgen.interaction.queries import QueryRecord
 from asyncgen.interaction.records import iso, utc_now
 from asyncgen.interaction.stages import (
@@ -146,7 +147,7 @@ class InteractionPipeline:
         """summary.json's pipeline figures: the turn mix, realised against target."""
         return {"turn_mix": self.turns.figures()}
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[ConversationPlan]:
         """Item `index`: a pure function of (config, seed, index) over the prepared queries.
 
         Raises:
@@ -159,16 +160,16 @@ class InteractionPipeline:
         query = self.queries[self._order(cycle)[slot]]
         rng = random.Random(f"interaction:{seed}:{index}")
         target = self.turns.planned(seed, index, rng)
-        payload = {
-            "persona_id": query.persona_id,
-            "query_id": query.query_id,
-            "cycle": cycle,
-            "target_turns": target,
-            "noise_turns": self._noise_turns(target, rng),
-            "model_seed": f"model:{seed}:{index}",
-            "conversation_seed": f"conversation:{seed}:{index}",
-        }
-        return WorkItem(index=index, seed=seed, payload=payload)
+        plan = ConversationPlan(
+            persona_id=query.persona_id,
+            query_id=query.query_id,
+            cycle=cycle,
+            target_turns=target,
+            noise_turns=tuple(self._noise_turns(target, rng)),
+            model_seed=f"model:{seed}:{index}",
+            conversation_seed=f"conversation:{seed}:{index}",
+        )
+        return WorkItem(index=index, seed=seed, payload=plan)
 
     def _order(self, cycle: int) -> list[int]:
         """A seeded, persona-balanced permutation of the queries for one cycle (cached).
@@ -210,10 +211,10 @@ class InteractionPipeline:
         rounds = self.config.interaction_generation.max_supplement_rounds
         return PipelineTraits(index_key="interactions", max_supplement_rounds=rounds)
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[ConversationPlan], ctx: RunContext) -> Outcome:
         """One conversation; a failure keeps its reason and raw text, never raises."""
         realised: int | None = None
-        target = self.turns.choose(int(item.payload["target_turns"]))
+        target = self.turns.choose(item.payload.target_turns)
         self.turns.start(target)
         try:
             task = dataclasses.replace(self.task(item), target_turns=target)
@@ -230,24 +231,24 @@ class InteractionPipeline:
             self.turns.end(target, realised)
         return outcome.to_outcome(item.record_id)
 
-    def task(self, item: WorkItem) -> ConversationTask:
+    def task(self, item: WorkItem[ConversationPlan]) -> ConversationTask:
         """The conversation task an item describes."""
         p = item.payload
-        query = self._by_query[p["query_id"]]
-        persona = self._by_persona[p["persona_id"]]
+        query = self._by_query[p.query_id]
+        persona = self._by_persona[p.persona_id]
         return ConversationTask(
             persona_id=persona.persona_id,
             persona_features=dict(persona.features),
             initial_query=query.initial_query,
             original_query=query.original_query,
             system_prompt=persona.system_prompt,
-            target_turns=int(p["target_turns"]),
+            target_turns=p.target_turns,
             query_id=query.query_id,
             interaction_id=f"interaction_{persona.persona_id}_{item.record_id}",
-            seed=str(p["conversation_seed"]),
-            noise_turns=frozenset(p["noise_turns"]),
-            model_seed=str(p["model_seed"]),
-            extra={"style_transfer": query.style_transfer, "cycle": p["cycle"]},
+            seed=p.conversation_seed,
+            noise_turns=frozenset(p.noise_turns),
+            model_seed=p.model_seed,
+            extra={"style_transfer": query.style_transfer, "cycle": p.cycle},
         )
 
     def _generator_for(self, ctx: RunContext) -> InteractionGenerator:
