@@ -205,7 +205,7 @@ class BatchAPI:
             try:
                 await attempt()
                 return
-            except wire.TRANSPORT_EXCEPTIONS as exc:
+            except wire.transport_exceptions() as exc:
                 error: LLMError = wire.transport_error(exc, info=info)
                 if tries >= self._attempts:
                     raise error from exc
