@@ -61,6 +61,7 @@ from asyncgen.llm.batch_parts import (
     split_round,
 )
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
+from asyncgen.llm.stats import StatsSnapshot
 from asyncgen.llm.transport import Transport
 from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 
@@ -833,7 +834,7 @@ class BatchStats:
     def __init__(self, client: BatchClient) -> None:
         self.client = client
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StatsSnapshot:
         """What the engine's progress, metrics and summary read."""
         client = self.client
         data = client.transport.stats.snapshot()
