@@ -14,9 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from asyncgen.config.llm import LimitSettings, LLMSettings, PoolEntry, SamplingLists
 from asyncgen.errors import LLMError, LLMStatusError, RateLimitError
@@ -38,6 +36,9 @@ from asyncgen.llm.stats import TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
 from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 from asyncgen.llm.usage import Charge, UsageMeter
+
+if TYPE_CHECKING:
+    import httpx
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -440,8 +441,8 @@ class Transport:
                         connection, payload, request, info, self._clock, started, endpoint.key_env
                     )
                     return result
-                response = await connection.post(payload, request.kind.encode())
-        except wire.TRANSPORT_EXCEPTIONS as exc:
+                response = await connection.post(payload, request.kind)
+        except wire.transport_exceptions() as exc:
             raise wire.transport_error(exc, info=info) from exc
         att.info = parse_rate_limit_headers(limit_headers(response.headers.raw))
         if response.status_code >= 300:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-import httpx
 import orjson
 
 from asyncgen.errors import (
@@ -37,7 +36,11 @@ from asyncgen.llm.errors import (
     TruncatedAnswerError,
 )
 from asyncgen.llm.headers import limit_headers, long_retry_after, parse_retry_after
+from asyncgen.llm.http1 import BodyDecodingError
 from asyncgen.llm.types import ChatRequest, ModelHandle
+
+if TYPE_CHECKING:
+    from asyncgen.llm.client import HttpAnswer
 
 _SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window")
@@ -239,7 +242,7 @@ def _provider_error(error: Any, info: dict[str, Any], raw: str) -> ProviderError
 
 
 def status_error(
-    response: httpx.Response, *, info: dict[str, Any], key_env: str | None
+    response: HttpAnswer, *, info: dict[str, Any], key_env: str | None
 ) -> LLMStatusError:
     """Translate an HTTP error status into the tree, with a message that says what to fix.
 
@@ -248,7 +251,7 @@ def status_error(
             billing errors) or a daily limit is spent: nothing to retry, the run stops.
     """
     code = response.status_code
-    body = _json_or_text(response.content, response.headers.get("content-type", ""))
+    body = _json_or_text(response.content, response.headers.get("content-type") or "")
     detail = _server_message(body)
     request_id = response.headers.get("x-request-id")
     common: dict[str, Any] = {
@@ -324,25 +327,47 @@ def _is_quota(body: Any) -> bool:
 
 
 def transport_error(exc: BaseException, *, info: dict[str, Any]) -> LLMError:
-    """Translate an httpx, aiohttp, asyncio or OS exception; call inside ``raise … from exc``."""
-    root = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ else exc
+    """Translate an http1, httpx, aiohttp, asyncio or OS exception; call inside
+    ``raise … from exc``."""
+    httpx = sys.modules.get("httpx")
+    aiohttp = sys.modules.get("aiohttp")
+    root = exc
+    if httpx is not None and isinstance(exc, httpx.TransportError) and exc.__cause__:
+        root = exc.__cause__
     where = info.get("base_url", "the endpoint")
-    if isinstance(root, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
+    if isinstance(root, TimeoutError | asyncio.TimeoutError) or (
+        httpx is not None and isinstance(root, httpx.TimeoutException)
+    ):
         return LLMTimeoutError(f"no answer from {where} within the timeout", request=info)
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, BodyDecodingError) or (
+        httpx is not None and isinstance(exc, httpx.DecodingError)
+    ):
         return MalformedAnswerError(f"undecodable body from {where}: {exc}", request=info)
     reason = type(root).__name__
-    if isinstance(root, aiohttp.ClientError | httpx.TransportError | OSError):
+    if (
+        isinstance(root, OSError)
+        or (aiohttp is not None and isinstance(root, aiohttp.ClientError))
+        or (httpx is not None and isinstance(root, httpx.TransportError))
+    ):
         return LLMConnectionError(f"connection to {where} failed ({reason}: {root})", request=info)
     return LLMConnectionError(f"request to {where} failed ({reason}: {root})", request=info)
 
 
-TRANSPORT_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    httpx.HTTPError,
-    aiohttp.ClientError,
-    asyncio.TimeoutError,
-    OSError,
-)
+def transport_exceptions() -> tuple[type[BaseException], ...]:
+    """What an HTTP exchange can raise below `LLMError`, for an ``except`` clause.
+
+    httpx's and aiohttp's classes only once loaded: a library never imported raised
+    nothing, and importing either costs start-up time a native-client run does not need.
+    An ``except transport_exceptions()`` clause calls this only when something is raised.
+    """
+    found: list[type[BaseException]] = [asyncio.TimeoutError, OSError, BodyDecodingError]
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        found.append(httpx.HTTPError)
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
+        found.append(aiohttp.ClientError)
+    return tuple(found)
 
 
 def _json_or_text(content: bytes, content_type: str = "") -> Any:
