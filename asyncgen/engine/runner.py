@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -28,6 +28,7 @@ from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.types import RunClient
 from asyncgen.quality.diversity import build_watch
 from asyncgen.quality.judge import build_judge
@@ -81,7 +82,7 @@ class RunOptions:
     shutdown: Shutdown | None = None
     lag_interval: float | None = None
     title: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
 
 async def run_generation(
@@ -155,6 +156,7 @@ async def run_generation(
         await ledger.start()
         listeners.append(ledger.record)
         _carry_budget(client, ledger)
+        _link_ledger(client, ledger)
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await offload.to_thread(open_run, layout, pipeline, config)
@@ -220,6 +222,12 @@ async def _start_exporter(
 def _carry_budget(client: RunClient, ledger: Ledger) -> None:
     """Earlier sessions' spend counts against --max-cost/--max-tokens (the run's budget)."""
     client.usage.carry(ledger.before.cost_usd, ledger.before.tokens)
+
+
+def _link_ledger(client: RunClient, ledger: Ledger) -> None:
+    """Batch mode counts, on resume, the charges the ledger already holds per batch part."""
+    if hasattr(client, "ledger_charges"):
+        client.ledger_charges = ledger.charges_for
 
 
 def session_name(started_at: datetime) -> str:

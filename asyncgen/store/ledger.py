@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -142,6 +143,11 @@ class Ledger:
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._broken: str | None = None
+        self.refs: Counter[str] = Counter()  # lines per `ref` (a batch part), every session
+
+    def charges_for(self, ref: str) -> int:
+        """How many lines name `ref`: a batch part's answers already charged."""
+        return self.refs.get(ref, 0)
 
     def open(self) -> None:
         """Cut a torn tail, sum the earlier lines, open for appending (blocking: run off-loop).
@@ -153,6 +159,8 @@ class Ledger:
             repair_tail(self.path)
             for line in _lines(self.path):
                 self.totals.add(line)
+                if "ref" in line:
+                    self.refs[str(line["ref"])] += 1
             self._fd = os.open(
                 self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
             )
@@ -181,6 +189,9 @@ class Ledger:
         }
         if charge.estimated:
             line["estimated"] = True
+        if charge.ref:
+            line["ref"] = charge.ref
+            self.refs[charge.ref] += 1
         self.totals.add(line)
         if self._fd is None or self._broken is not None:
             return
