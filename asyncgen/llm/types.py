@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
+    from asyncgen.llm.stats import StatsSnapshot
     from asyncgen.llm.usage import ChargeListener
 
 Message = dict[str, str]
@@ -102,8 +103,8 @@ class UsageHook(Protocol):
 class StatsSource(Protocol):
     """A client's counters."""
 
-    def snapshot(self) -> JsonObject:
-        """Every counter as JSON (requests, retries by cause, tokens, cost, limits, ...)."""
+    def snapshot(self) -> StatsSnapshot:
+        """Every counter (requests, retries by cause, tokens, cost, limits, ...)."""
         ...
 
 
@@ -153,7 +154,7 @@ class _NoUsage:
 class _NoStats:
     """Counters of a client that counts nothing."""
 
-    def snapshot(self) -> JsonObject:
+    def snapshot(self) -> StatsSnapshot:
         """No counters."""
         return {}
 
