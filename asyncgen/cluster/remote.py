@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
 from asyncgen.contract import (
@@ -24,6 +24,9 @@ from asyncgen.contract import (
     WorkItem,
 )
 from asyncgen.jsontypes import JsonObject
+
+if TYPE_CHECKING:
+    from asyncgen.llm.stats import StatsSnapshot
 
 SUMMED = (
     "requests",
@@ -119,8 +122,8 @@ class _MergedStats:
     def __init__(self, client: ClusterClient) -> None:
         self._client = client
 
-    def snapshot(self) -> dict[str, Any]:
-        return self._client.snapshot()
+    def snapshot(self) -> StatsSnapshot:
+        return cast("StatsSnapshot", self._client.snapshot())  # the same keys, added up
 
 
 class ClusterClient:

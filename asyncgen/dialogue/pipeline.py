@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from asyncgen import offload
 from asyncgen.config import RunConfig
@@ -13,6 +12,7 @@ from asyncgen.dialogue.item import DialogueItems
 from asyncgen.dialogue.plan import DialoguePlan, DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.errors import DatasetError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.store.rundir import RECORDS_FILE
 
 FINGERPRINT_EXCLUDES = {
@@ -98,7 +98,7 @@ class DialoguePipeline(PipelineBase):
                 capacity - n,
             )
 
-    def plan_fingerprint(self) -> dict[str, Any]:
+    def plan_fingerprint(self) -> JsonObject:
         """Settings and data that change the plan (datasets by content, not by path)."""
         settings = self.config.dialogue.model_dump(mode="json", exclude=FINGERPRINT_EXCLUDES)
         return {
@@ -119,13 +119,13 @@ class DialoguePipeline(PipelineBase):
         self.generator.client = ctx.client  # every call goes through the run's one client
         return await self.generator.generate_item(item.record_id, item.payload)
 
-    def restore(self, record: dict[str, Any]) -> None:
+    def restore(self, record: JsonObject) -> None:
         """Re-learn the base dialogues already used by finished records."""
         digest = record.get("base_dialogue_hash")
         if isinstance(digest, str) and digest:
             self.generator.existing_hashes.add(digest)
 
-    def index_entry(self, record: Record) -> dict[str, Any]:
+    def index_entry(self, record: Record) -> JsonObject:
         """The record's line in index.json."""
         data = record.data
         return {

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -28,6 +28,7 @@ from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.types import RunClient
 from asyncgen.quality.diversity import build_watch
 from asyncgen.quality.judge import build_judge
@@ -81,7 +82,7 @@ class RunOptions:
     shutdown: Shutdown | None = None
     lag_interval: float | None = None
     title: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
 
 async def run_generation(

@@ -12,6 +12,7 @@ from asyncgen.engine.plan import Planner
 from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
+    from asyncgen.llm.stats import StatsSnapshot
     from asyncgen.llm.types import RunClient
 
 
@@ -81,8 +82,8 @@ class Snapshot:
     eta_s: float | None
     model_mix: dict[str, int]
     lag_p99_ms: float
-    batch: dict[str, Any] | None = None
-    diversity: dict[str, Any] | None = None  # the diversity watch's last window (issue 22)
+    batch: JsonObject | None = None
+    diversity: JsonObject | None = None  # the diversity watch's last window (issue 22)
 
     @property
     def success_rate(self) -> float:
@@ -91,7 +92,7 @@ class Snapshot:
         return self.session_done / ended if ended else 1.0
 
 
-def transport_stats(client: RunClient) -> JsonObject:
+def transport_stats(client: RunClient) -> StatsSnapshot:
     """The transport's counters ({} for a client that counts nothing)."""
     return client.stats.snapshot()
 
@@ -125,7 +126,7 @@ class Sampler:
     ) -> None:
         self.tally = tally
         self._run_cost = run_cost
-        self.diversity: Callable[[], dict[str, Any] | None] | None = None
+        self.diversity: Callable[[], JsonObject | None] | None = None
         self.planner = planner
         self.client = client
         self.lag = lag
@@ -160,7 +161,7 @@ class Sampler:
     def _build(
         self,
         now: float,
-        stats: JsonObject,
+        stats: StatsSnapshot,
         rates: tuple[float, ...],
         requests: int,
         tokens_in: int,

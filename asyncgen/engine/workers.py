@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -34,9 +34,11 @@ from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
-from asyncgen.quality.diversity import DiversityWatch
 from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.jsonl import JsonlWriter
+
+if TYPE_CHECKING:
+    from asyncgen.quality.diversity import DiversityWatch
 
 Kind = Literal["done", "failed", "rejected"]
 logger = logging.getLogger("asyncgen.engine")

@@ -32,7 +32,7 @@ from asyncgen.contract import (
 from asyncgen.errors import AsyncgenError, StoreError
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.distractor import create_distractor_model
-from asyncgen.interaction.generator import InteractionGenerator
+from asyncgen.interaction.item import ConversationRunner, build_parts
 from asyncgen.interaction.outcome import record_entry
 from asyncgen.interaction.personas import Persona
 from asyncgen.interaction.plan import ConversationPlan
@@ -69,7 +69,7 @@ class InteractionPipeline:
         self._by_persona: dict[str, Persona] = {}
         self._by_query: dict[str, QueryRecord] = {}
         self._orders: dict[int, list[int]] = {}
-        self._generator: InteractionGenerator | None = None
+        self._runner: ConversationRunner | None = None
         self._run_dir: Path | None = None
         self._started = ""
         self.training: dict[str, Any] | None = None
@@ -92,7 +92,7 @@ class InteractionPipeline:
         self._by_persona = {p.persona_id: p for p in self.personas}
         self._by_query = {q.query_id: q for q in self.queries}
         self._orders.clear()
-        _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
+        await offload.to_thread(self._runner_for, ctx)  # prompts read now: a bad one fails early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
         stages = RunLayout.in_dir(ctx.run_dir).stages
         await offload.to_thread(write_bytes_atomic, stages, blob)
@@ -218,7 +218,7 @@ class InteractionPipeline:
         self.turns.start(target)
         try:
             task = dataclasses.replace(self.task(item), target_turns=target)
-            outcome = await self._generator_for(ctx).run_task(task)
+            outcome = await self._runner_for(ctx).run(task)
             if outcome.interaction is not None:
                 realised = outcome.interaction.num_turns
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -251,13 +251,15 @@ class InteractionPipeline:
             extra={"style_transfer": query.style_transfer, "cycle": p.cycle},
         )
 
-    def _generator_for(self, ctx: RunContext) -> InteractionGenerator:
-        if self._generator is None or self._generator.client is not ctx.client:
+    def _runner_for(self, ctx: RunContext) -> ConversationRunner:
+        """The conversation runner on the run's client (rebuilt if the client changed)."""
+        if self._runner is None or self._runner.client is not ctx.client:
             distractor = create_distractor_model(
                 self.config, client=ctx.client, seed=self.config.engine.seed
             )
-            self._generator = InteractionGenerator(self.config, distractor, client=ctx.client)
-        return self._generator
+            parts = build_parts(self.config, ctx.client, distractor, utc_now)
+            self._runner = ConversationRunner(parts, ctx.client, anyio.sleep)
+        return self._runner
 
     async def aclose(self) -> None:
         """After a session that completed the run, export training data (the last stage).

@@ -73,6 +73,7 @@ from asyncgen.llm.batch_parts import (
 )
 from asyncgen.llm.batch_round import Caps, PartFile, RoundFiles
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
+from asyncgen.llm.stats import StatsSnapshot
 from asyncgen.llm.transport import Transport
 from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 from asyncgen.tokens import count_message_tokens
@@ -1004,7 +1005,7 @@ class BatchStats:
     def __init__(self, client: BatchClient) -> None:
         self.client = client
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StatsSnapshot:
         """What the engine's progress, metrics and summary read."""
         client = self.client
         data = client.transport.stats.snapshot()

@@ -32,7 +32,7 @@ from asyncgen.llm.retry import (
     should_retry,
 )
 from asyncgen.llm.routing import Route, Router
-from asyncgen.llm.stats import TransportStats
+from asyncgen.llm.stats import StatsSnapshot, TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
 from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
 from asyncgen.llm.usage import Charge, UsageMeter
@@ -468,7 +468,7 @@ class Transport:
 
     # -- counters --------------------------------------------------------------------
 
-    def _extra_snapshot(self) -> dict[str, Any]:
+    def _extra_snapshot(self) -> StatsSnapshot:
         routes = list(self._router.routes())
         limiter = self._router.default.limiters.get(self.settings.model)
         if limiter is None and routes:

@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING, Protocol
 from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
+    import random
+
+    from asyncgen.config.llm import PoolEntry, SamplingLists
+    from asyncgen.llm.stats import StatsSnapshot
     from asyncgen.llm.usage import ChargeListener
 
 Message = dict[str, str]
@@ -102,8 +106,8 @@ class UsageHook(Protocol):
 class StatsSource(Protocol):
     """A client's counters."""
 
-    def snapshot(self) -> JsonObject:
-        """Every counter as JSON (requests, retries by cause, tokens, cost, limits, ...)."""
+    def snapshot(self) -> StatsSnapshot:
+        """Every counter (requests, retries by cause, tokens, cost, limits, ...)."""
         ...
 
 
@@ -139,6 +143,18 @@ class RunClient(Protocol):
         """The engine's live item count and progress (batch mode flushes rounds by them)."""
         ...
 
+    def lock_model(
+        self,
+        rng: random.Random,
+        pool: list[PoolEntry] | None = None,
+        sampling: SamplingLists | None = None,
+        *,
+        draw_sampling: bool = True,
+    ) -> ModelHandle | None:
+        """One pool model (and sampling values) for a whole conversation; None: this
+        client has no pool, the caller names its model itself."""
+        ...
+
 
 class _NoUsage:
     """Usage accounting of a client that bills nothing."""
@@ -153,7 +169,7 @@ class _NoUsage:
 class _NoStats:
     """Counters of a client that counts nothing."""
 
-    def snapshot(self) -> JsonObject:
+    def snapshot(self) -> StatsSnapshot:
         """No counters."""
         return {}
 
@@ -183,3 +199,14 @@ class ClientBase:
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
         """Nothing waits on the run's progress."""
+
+    def lock_model(
+        self,
+        rng: random.Random,
+        pool: list[PoolEntry] | None = None,
+        sampling: SamplingLists | None = None,
+        *,
+        draw_sampling: bool = True,
+    ) -> ModelHandle | None:
+        """No pool: the caller uses its configured model."""
+        return None
