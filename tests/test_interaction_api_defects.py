@@ -120,3 +120,35 @@ async def test_a_batch_without_storage_leaves_nothing_behind(
     tasks = [{"persona_id": "p", "persona_features": FEATURES, "queries": [{"adapted_query": "x"}]}]
     assert len(await generator.generate_interactions_batch(tasks, show_progress=False)) == 1
     assert [p async for p in anyio.Path(tmp_path).iterdir()] == []
+
+
+def _doomed_or_satisfied(request: Any, n: int) -> str:
+    if "doomed" in request.messages[0]["content"]:
+        return "not json"
+    return '{"satisfied": false, "feedback": "go on"}'
+
+
+async def test_a_batch_with_a_replacement_never_blocks_the_loop(
+    tmp_path: Path, no_blocking: Any
+) -> None:
+    """The batch's engine run, its in-item replacement (query writer, style transfer) and
+    the storage's indexing run under blockbuster: file work stays off the loop."""
+    config = {
+        **CONFIG,
+        "interaction_generation": {
+            "retry_delay": 0,
+            "min_turns": 2,
+            "max_turns": 2,
+            "max_retries": 0,
+            "max_supplement_rounds": 1,
+        },
+    }
+    client = LocalResponderClient(scripts={"user_feedback": _doomed_or_satisfied})
+    storage = await anyio.to_thread.run_sync(InteractionStorage, tmp_path / "store")
+    generator = InteractionGenerator(config, client=client)
+    queries = [{"adapted_query": "doomed one"}, {"adapted_query": "a fine one"}]
+    tasks = [{"persona_id": "p", "persona_features": FEATURES, "queries": queries}]
+    made = await generator.generate_interactions_batch(tasks, False, 2, storage)
+    assert generator.last_batch is not None and generator.last_batch.total_tasks == 3
+    assert len(made) == 1 + (generator.last_batch.supplement_rounds == 1)
+    assert "query_generation" in client.kinds()

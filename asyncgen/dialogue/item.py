@@ -119,17 +119,17 @@ class DialogueItems:
     def lock_handle(self, plan: DialoguePlan) -> ModelHandle:
         """One model for the whole dialogue, with the item's sampled parameters."""
         gen = plan.generation_params
-        lock = getattr(self.client, "lock_model", None)
         # dialogue.model is a one-entry pool, so the transport's model mix counts what is used
         pool = (
             [PoolEntry(provider=self.config.llm.provider, model=self.settings.model)]
             if self.settings.model
             else None
         )
-        if callable(lock):
+        handle: ModelHandle | None = None
+        if self.client is not None:
             rng = random.Random(plan.model_seed)
-            handle: ModelHandle = lock(rng, pool, draw_sampling=False)
-        else:
+            handle = self.client.lock_model(rng, pool, draw_sampling=False)
+        if handle is None:  # no client yet, or one without a pool
             model = self.settings.model or self.config.llm.model
             handle = ModelHandle(provider=self.config.llm.provider, model=model)
         return dataclasses.replace(

@@ -101,11 +101,8 @@ class BatchPipeline(PipelineBase):
         for task in tasks:
             seen[task.persona_id] += 1
             self._numbers.append(seen[task.persona_id])
-        settings = generator.settings
-        handle = ModelHandle(provider=settings.user_model.provider, model=settings.user_model.model)
-        client, retries = generator.client, settings.max_retries
-        self._writer = QueryWriter(client, handle, max_retries=retries)
-        self._style = StyleTransfer(client, handle, max_retries=retries)
+        self._writer: QueryWriter | None = None
+        self._style: StyleTransfer | None = None
 
     def traits(self) -> PipelineTraits:
         """A finite plan of the tasks; replacements happen inside an item, never as new ones."""
@@ -114,7 +111,16 @@ class BatchPipeline(PipelineBase):
         )
 
     async def prepare(self, ctx: RunContext) -> None:
-        """Nothing to prepare: the caller gave the tasks."""
+        """The query writer and style transfer replacements use (prompts read off the loop)."""
+        settings = self.generator.settings
+        handle = ModelHandle(provider=settings.user_model.provider, model=settings.user_model.model)
+        retries = settings.max_retries
+        self._writer, self._style = await offload.to_thread(
+            lambda: (
+                QueryWriter(ctx.client, handle, max_retries=retries),
+                StyleTransfer(ctx.client, handle, max_retries=retries),
+            )
+        )
 
     def plan_fingerprint(self) -> dict[str, Any]:
         """A digest of the tasks' ids (a batch's directory holds that batch only)."""
@@ -160,6 +166,7 @@ class BatchPipeline(PipelineBase):
         None when none can be written (a failed call, repeats only, or a spent budget)."""
         pid = first.persona_id
         persona = Persona(pid, first.persona_features, first.system_prompt)
+        assert self._writer is not None and self._style is not None, "prepare() runs first"
         try:
             written = await self._writer.write(persona, 1, tried)
             if written:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from asyncgen import offload
 from asyncgen.config import ConfigLike, as_run_config
 from asyncgen.interaction.assistant import AssistantModel
 from asyncgen.interaction.conversation import ConversationTask, Parts
@@ -128,6 +129,13 @@ class InteractionGenerator:
             self._client = await stack.enter_async_context(open_transport(self.config, endpoint))
             self._endpoint, self.is_simulated = stack, endpoint.is_simulated
 
+    async def _ready(self) -> ConversationRunner:
+        """The client open and the runner built (its prompt files read off the loop)."""
+        await self._open_client()
+        if self._runner is None:
+            await offload.to_thread(lambda: self.runner)
+        return self.runner
+
     async def aclose(self) -> None:
         """Close the transport (and the simulator) if this generator opened them."""
         if self._owns_client and self._client is not None:
@@ -205,8 +213,8 @@ class InteractionGenerator:
 
     async def run_task(self, task: ConversationTask) -> TaskOutcome:
         """Run a task with the spec's retries (`max_retries`, `retry_delay`)."""
-        await self._open_client()
-        return await self.runner.run(task)
+        runner = await self._ready()
+        return await runner.run(task)
 
     async def generate_interactions_batch(
         self,
@@ -238,7 +246,7 @@ class InteractionGenerator:
         """
         from asyncgen.interaction.batch import run_batch
 
-        await self._open_client()
+        await self._ready()
         report = await run_batch(
             self,
             personas_with_queries,

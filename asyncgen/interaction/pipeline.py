@@ -92,7 +92,7 @@ class InteractionPipeline:
         self._by_persona = {p.persona_id: p for p in self.personas}
         self._by_query = {q.query_id: q for q in self.queries}
         self._orders.clear()
-        self._runner_for(ctx)  # loads the prompts now: a bad one fails the run early
+        await offload.to_thread(self._runner_for, ctx)  # prompts read now: a bad one fails early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
         stages = RunLayout.in_dir(ctx.run_dir).stages
         await offload.to_thread(write_bytes_atomic, stages, blob)

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Protocol
 from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
+    import random
+
+    from asyncgen.config.llm import PoolEntry, SamplingLists
     from asyncgen.llm.stats import StatsSnapshot
     from asyncgen.llm.usage import ChargeListener
 
@@ -140,6 +143,18 @@ class RunClient(Protocol):
         """The engine's live item count and progress (batch mode flushes rounds by them)."""
         ...
 
+    def lock_model(
+        self,
+        rng: random.Random,
+        pool: list[PoolEntry] | None = None,
+        sampling: SamplingLists | None = None,
+        *,
+        draw_sampling: bool = True,
+    ) -> ModelHandle | None:
+        """One pool model (and sampling values) for a whole conversation; None: this
+        client has no pool, the caller names its model itself."""
+        ...
+
 
 class _NoUsage:
     """Usage accounting of a client that bills nothing."""
@@ -184,3 +199,14 @@ class ClientBase:
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
         """Nothing waits on the run's progress."""
+
+    def lock_model(
+        self,
+        rng: random.Random,
+        pool: list[PoolEntry] | None = None,
+        sampling: SamplingLists | None = None,
+        *,
+        draw_sampling: bool = True,
+    ) -> ModelHandle | None:
+        """No pool: the caller uses its configured model."""
+        return None
