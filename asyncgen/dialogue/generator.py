@@ -360,17 +360,8 @@ class DialogueGenerator(DialogueItems):
     async def _remember_run(self, run_dir: Path) -> None:
         """Take the run's accepted embeddings (the gate's, as exported in the records'
         order), so `is_unique` answers against them."""
-        path = run_dir / self.settings.embedding_file
-        if not path.is_file():
-            return
-        from asyncgen.dedup import VectorIndex
-        from asyncgen.dedup.embedders import normalize_rows
-
-        vectors = await offload.to_thread(np.load, path)
-        if len(vectors):
-            rows = normalize_rows(vectors)
-            index = VectorIndex(rows.shape[1])
-            await offload.cpu(index.add, rows, [f"run-{i}" for i in range(len(rows))])
+        index = await offload.cpu(_accepted_index, run_dir / self.settings.embedding_file)
+        if index is not None:
             self._accepted = index
             self._use_run_bar()
 
@@ -394,3 +385,19 @@ class DialogueGenerator(DialogueItems):
     def save_embeddings(self, embeddings: np.ndarray, folder: Path | str = ".") -> None:
         """Write dialogue embeddings to `embedding_file` (.npy; relative to `folder`)."""
         self.files.save_embeddings(embeddings, Path(folder))
+
+
+def _accepted_index(path: Path) -> VectorIndex | None:
+    """The dedup index of an exported embedding file (None: no file, or no rows)."""
+    from asyncgen.dedup import VectorIndex
+    from asyncgen.dedup.embedders import normalize_rows
+
+    if not path.is_file():
+        return None
+    vectors = np.load(path)
+    if not len(vectors):
+        return None
+    rows = normalize_rows(vectors)
+    index = VectorIndex(rows.shape[1])
+    index.add(rows, [f"run-{i}" for i in range(len(rows))])
+    return index
