@@ -465,3 +465,34 @@ async def test_a_kill_during_the_final_record_does_not_charge_twice(
     totals = read_ledger(tmp_path)
     assert totals is not None and totals.total.cost_usd == pytest.approx(paid)
     assert len(sim_batches(sim)) == 1
+
+
+async def test_the_next_round_waits_until_the_last_one_is_read(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """600 two-turn conversations: round 0's output is read in steps of 500 lines, and
+    the conversations answered first ask again before the rest are answered; the next
+    round still waits for all of them (2 rounds of 600, not a third split off)."""
+    sim = sim_factory(batch={"round_time": 0.0})
+    client = make_client(sim, tmp_path, max_gather_seconds=30.0)
+    await client.start()
+    client.attach_run(lambda: 600)
+
+    async def talk(i: int) -> str:
+        first = await client.chat(ask(i))
+        follow_up = ChatRequest(
+            messages=[
+                *ask(i).messages,
+                {"role": "assistant", "content": first.content},
+                {"role": "user", "content": "And after that?"},
+            ]
+        )
+        return (await client.chat(follow_up)).content
+
+    try:
+        answers = await asyncio.gather(*(talk(i) for i in range(600)))
+    finally:
+        await close(client)
+    assert all(answers)
+    assert [b["request_counts"]["total"] for b in sim_batches(sim)] == [600, 600]
+    assert client.rounds == 2

@@ -53,7 +53,7 @@ import orjson
 from asyncgen import offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
-from asyncgen.errors import BudgetExceededError, LLMError, LLMStatusError
+from asyncgen.errors import BudgetExceededError, LLMError, LLMStatusError, RequestInfo
 from asyncgen.llm import wire
 from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_costs import BatchCosts
@@ -136,6 +136,7 @@ class BatchClient:
         self._learned_limit: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._records: set[asyncio.Task[None]] = set()
+        self._resolving = 0  # parts whose output is being read
         self._live: LiveCount | None = None
         self._progress: Progress | None = None
         self._started = False
@@ -398,7 +399,9 @@ class BatchClient:
         if gathered.bytes >= self.config.max_bytes:
             return True
         live = self._live() if self._live is not None else 0
-        if live > 0 and self._waiting >= live:
+        # While a part's answers are being read, its waiters still count as waiting but
+        # are about to ask again: the round waits for them (or for max_gather_seconds).
+        if live > 0 and self._waiting >= live and not self._resolving:
             return True
         if live <= 0 and now - self._last_arrival >= self.config.idle_flush_seconds:
             return True
@@ -545,7 +548,11 @@ class BatchClient:
     async def _finish(self, part: Part, batch: dict[str, Any]) -> None:
         """Resolve and charge a downloaded part, then record that it was charged."""
         state = part.state
-        await self._resolve(part, batch)
+        self._resolving += 1
+        try:
+            await self._resolve(part, batch)
+        finally:
+            self._resolving -= 1
         self._retire(part)
         state.extra["charged"] = True
         await self._record(state)
@@ -769,7 +776,7 @@ class BatchClient:
             ref=ref,
         )
 
-    def _info(self, pending: Pending) -> dict[str, Any]:
+    def _info(self, pending: Pending) -> RequestInfo:
         return {"base_url": self.api.base_url, "model": pending.handle.model, "mode": "batch"}
 
     # -- resume ----------------------------------------------------------------------
