@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from asyncgen.config import RunConfig, load_config
@@ -296,3 +297,26 @@ async def test_a_bad_user_prompt_fails_prepare_with_a_clear_error(tmp_path: Path
     )
     with pytest.raises(PromptError, match="persona_name"):
         await InteractionPipeline(config).prepare(_ctx(config, tmp_path, LocalResponderClient()))
+
+
+async def test_a_whole_interaction_run_never_blocks_the_loop(
+    tmp_path: Path, no_blocking: Any
+) -> None:
+    """Personas, queries, style transfer, conversations with noise, index, summary and the
+    training export, all under blockbuster: the pipeline's file work stays off the loop."""
+    overrides = {
+        "engine.n": 12,
+        "engine.fsync_interval": 0.0,
+        "dedup.enabled": False,
+        "personas.num_personas": 3,
+    }
+    config = load_config(None, overrides, environ={}, env_file=None)
+    summary = await run_generation(
+        config,
+        InteractionPipeline(config),
+        run_dir=tmp_path / "run",
+        client=LocalResponderClient(),
+        options=RunOptions(quiet=True, progress="off"),
+    )
+    assert summary.status == "complete" and summary.done == 12
+    assert await anyio.Path(tmp_path / "run" / "training_data").is_dir()

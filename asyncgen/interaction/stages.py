@@ -7,12 +7,12 @@ short of queries get new ones.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from asyncgen.interaction.personas import (
 )
 from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer, load_queries
 from asyncgen.interaction.queries.model import query_id
-from asyncgen.llm.types import ChatClient, ModelHandle
+from asyncgen.llm.types import ModelHandle, RunClient
 from asyncgen.store.jsonl import append_lines, read_repaired
 from asyncgen.store.rundir import RunLayout
 
@@ -117,7 +117,7 @@ async def prepare_queries(
     config: RunConfig,
     run_dir: Path,
     personas: list[Persona],
-    client: ChatClient,
+    client: RunClient,
     report: StageReport,
 ) -> list[QueryRecord]:
     """Queries for every persona, style-transferred; only what is missing is generated.
@@ -129,7 +129,7 @@ async def prepare_queries(
     path = RunLayout.in_dir(run_dir).queries
     existing = [QueryRecord.from_dict(r) for r in await offload.to_thread(read_repaired, path)]
     report.reused_queries = len(existing)
-    stage = _QueryStage(config, path, client, report)
+    stage = await offload.to_thread(_QueryStage, config, path, client, report)  # reads prompts
     if config.personas.queries_file and not existing:
         await stage.from_file(personas)
     else:
@@ -160,7 +160,7 @@ class _QueryStage:
     """Writes and style-transfers queries per persona, bounded, appending as it goes."""
 
     def __init__(
-        self, config: RunConfig, path: Path, client: ChatClient, report: StageReport
+        self, config: RunConfig, path: Path, client: RunClient, report: StageReport
     ) -> None:
         settings = config.interaction_generation
         handle = ModelHandle(provider=settings.user_model.provider, model=settings.user_model.model)
@@ -171,7 +171,7 @@ class _QueryStage:
         self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
         self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
         self.limit = max(1, min(config.stage_workers, config.run_workers))
-        self.lock = asyncio.Lock()
+        self.lock = anyio.Lock()
 
     async def generate(self, personas: list[Persona], existing: list[QueryRecord]) -> None:
         need = queries_needed(self.config, len(personas))
@@ -210,7 +210,7 @@ class _QueryStage:
             await offload.to_thread(append_lines, self.path, [r.to_dict() for r in adapted])
 
     async def _persona(self, persona: Persona, old: list[QueryRecord], need: int) -> None:
-        if getattr(self.client, "budget_exhausted", False):  # --max-cost holds here too
+        if self.client.budget_exhausted:  # --max-cost holds here too
             self._budget_spent(persona.persona_id)
             return
         try:
@@ -231,7 +231,7 @@ class _QueryStage:
         ]
         # Concurrently: independent calls (the transport's limiter bounds what is in
         # flight), and in batch mode one round for all of them rather than one per query.
-        adapted = list(await asyncio.gather(*(self._adapt(persona, r) for r in records)))
+        adapted = await _bounded_map(partial(self._adapt, persona), records, len(records))
         await self._keep(persona, adapted, need - len(old))
 
     def _budget_spent(self, what: str) -> None:
@@ -249,7 +249,7 @@ class _QueryStage:
         A call the budget refused leaves the query unadapted (status `budget_exhausted`):
         a resume with budget left adapts it then, without writing its query again.
         """
-        if getattr(self.client, "budget_exhausted", False):
+        if self.client.budget_exhausted:
             self._budget_spent(record.query_id)
             return replace(record, style_transfer=Reason.BUDGET_EXHAUSTED)
         try:

@@ -21,7 +21,7 @@ import orjson
 
 from asyncgen import offload
 from asyncgen.config.llm import TimeoutSettings
-from asyncgen.errors import LLMError, LLMStatusError
+from asyncgen.errors import LLMError, LLMStatusError, RequestInfo
 from asyncgen.llm import wire
 from asyncgen.llm.retry import RETRYABLE_STATUS
 
@@ -148,7 +148,8 @@ class BatchAPI:
         """Save a file's content at `path`, streamed to disk chunk by chunk (temp, fsync,
         rename; written off the loop), so an output file never sits in memory whole."""
         temp = path.with_name(f".{path.name}.tmp")
-        info = {"base_url": self.base_url, "model": None, "call": f"GET /files/{file_id}/content"}
+        call = f"GET /files/{file_id}/content"
+        info: RequestInfo = {"base_url": self.base_url, "model": None, "call": call}
 
         async def attempt() -> None:
             handle = await offload.to_thread(temp.open, "wb")
@@ -181,7 +182,7 @@ class BatchAPI:
         return data
 
     async def _raw(self, method: str, url: str, **kwargs: Any) -> bytes:
-        info = {"base_url": self.base_url, "model": None, "call": f"{method} {url}"}
+        info: RequestInfo = {"base_url": self.base_url, "model": None, "call": f"{method} {url}"}
         content = b""
 
         async def attempt() -> None:
@@ -197,7 +198,7 @@ class BatchAPI:
         await self._retried(attempt, info)
         return content
 
-    async def _retried(self, attempt: Callable[[], Awaitable[None]], info: dict[str, Any]) -> None:
+    async def _retried(self, attempt: Callable[[], Awaitable[None]], info: RequestInfo) -> None:
         """Run `attempt` until it succeeds; transient failures are retried with backoff."""
         tries = 0
         while True:
@@ -215,7 +216,7 @@ class BatchAPI:
             await self._sleep(min(30.0, 0.5 * 2 ** (tries - 1)) * (0.5 + self._rng.random()))
 
 
-def provider_error(status: int, body: Any, info: dict[str, Any]) -> LLMStatusError:
+def provider_error(status: int, body: Any, info: RequestInfo) -> LLMStatusError:
     """The error a batch error line means, as the online call would have raised it."""
     response = httpx.Response(status, content=orjson.dumps(body))
     return wire.status_error(response, info=info, key_env=None)

@@ -53,7 +53,7 @@ import orjson
 from asyncgen import offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
-from asyncgen.errors import BudgetExceededError, LLMError, LLMStatusError
+from asyncgen.errors import BudgetExceededError, LLMError, LLMStatusError, RequestInfo
 from asyncgen.llm import wire
 from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_costs import BatchCosts
@@ -776,7 +776,7 @@ class BatchClient:
             ref=ref,
         )
 
-    def _info(self, pending: Pending) -> dict[str, Any]:
+    def _info(self, pending: Pending) -> RequestInfo:
         return {"base_url": self.api.base_url, "model": pending.handle.model, "mode": "batch"}
 
     # -- resume ----------------------------------------------------------------------

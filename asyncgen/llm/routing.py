@@ -12,12 +12,12 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from asyncgen import offload
 from asyncgen.config.llm import PROVIDER_DEFAULTS, LimitSettings, LLMSettings
 from asyncgen.config.loader import resolve_api_key
-from asyncgen.errors import ConfigError
+from asyncgen.errors import ConfigError, RequestInfo
 from asyncgen.llm.budget import BudgetFactory
 from asyncgen.llm.client import Connection, proxy_configured
 from asyncgen.llm.limiter import RateLimiter
@@ -45,7 +45,7 @@ class Route:
 
     endpoint: Endpoint
     limiter: RateLimiter
-    info: dict[str, Any]
+    info: RequestInfo
 
 
 class Router:
@@ -99,7 +99,7 @@ class Router:
                         else None
                     ),
                 )
-            info = {
+            info: RequestInfo = {
                 "base_url": endpoint.base_url,
                 "model": handle.model,
                 "provider": endpoint.provider,

@@ -515,7 +515,7 @@ def _estimate_usage(result: ChatResult, request: ChatRequest) -> None:
 def _result(completion: wire.Completion, route: Route, latency: float) -> ChatResult:
     return ChatResult(
         content=completion.content,
-        model=completion.model or route.info["model"],
+        model=completion.model or route.info.get("model") or "",
         provider=route.endpoint.provider,
         finish_reason=completion.finish_reason,
         prompt_tokens=completion.prompt_tokens,

@@ -20,6 +20,7 @@ from asyncgen.errors import (
     LLMStatusError,
     LLMTimeoutError,
     RateLimitError,
+    RequestInfo,
     ServerError,
 )
 from asyncgen.llm.errors import (
@@ -113,7 +114,7 @@ def encode(body: dict[str, Any]) -> bytes:
 
 
 def parse_completion(
-    content: bytes, *, require_complete: bool, info: dict[str, Any], wants_tools: bool = False
+    content: bytes, *, require_complete: bool, info: RequestInfo, wants_tools: bool = False
 ) -> Completion:
     """Decode a 200 body into a `Completion`.
 
@@ -190,7 +191,7 @@ def check_answer(
     text: Any,
     finish: str | None,
     *,
-    info: dict[str, Any],
+    info: RequestInfo,
     wants_tools: bool = False,
     usage: tuple[int, int, int] | None = None,
 ) -> None:
@@ -229,7 +230,7 @@ def check_answer(
         )
 
 
-def _provider_error(error: Any, info: dict[str, Any], raw: str) -> ProviderError:
+def _provider_error(error: Any, info: RequestInfo, raw: str) -> ProviderError:
     message = _server_message({"error": error})
     code = error.get("code") if isinstance(error, dict) else None
     where = info.get("base_url", "the endpoint")
@@ -241,9 +242,7 @@ def _provider_error(error: Any, info: dict[str, Any], raw: str) -> ProviderError
     )
 
 
-def status_error(
-    response: HttpAnswer, *, info: dict[str, Any], key_env: str | None
-) -> LLMStatusError:
+def status_error(response: HttpAnswer, *, info: RequestInfo, key_env: str | None) -> LLMStatusError:
     """Translate an HTTP error status into the tree, with a message that says what to fix.
 
     Raises:
@@ -326,7 +325,7 @@ def _is_quota(body: Any) -> bool:
     return False
 
 
-def transport_error(exc: BaseException, *, info: dict[str, Any]) -> LLMError:
+def transport_error(exc: BaseException, *, info: RequestInfo) -> LLMError:
     """Translate an http1, httpx, aiohttp, asyncio or OS exception; call inside
     ``raise … from exc``."""
     httpx = sys.modules.get("httpx")
