@@ -88,6 +88,7 @@ class WorkerPool:
         self.watch = watch
         self.fatal: BaseException | None = None
         self.running = 0  # items inside run_item now
+        self.handed = 0  # tickets sent and not yet taken up by a worker (buffered or in hand)
         self._workers = 0
         self._send: MemoryObjectSendStream[Ticket]
         self._tickets: MemoryObjectReceiveStream[Ticket]
@@ -176,6 +177,7 @@ class WorkerPool:
         while True:
             try:
                 self._send.send_nowait(ticket)
+                self.handed += 1
                 return
             except anyio.WouldBlock:
                 self._room.clear()
@@ -187,7 +189,9 @@ class WorkerPool:
         Batch mode flushes a round once this many requests wait, so an item between
         finishing and its worker's next item must count, or a round would go out early.
         """
-        startable = self._send.statistics().current_buffer_used
+        # `handed`, not the stream's buffer: a ticket sent to a waiting worker skips the
+        # buffer and is nowhere until that worker runs (a round went out with 256 of 2,000).
+        startable = self.handed
         if not (self.planner.is_exhausted or self.budget_stop or self.shutdown.is_stopping):
             startable += self.planner.owed
         return self.running + min(self._workers - self.running, startable)
@@ -206,12 +210,14 @@ class WorkerPool:
                 ticket = self._tickets.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream):
                 return
+            self.handed -= 1
             self.planner.abandon(ticket)
 
     async def _work(self, tickets: MemoryObjectReceiveStream[Ticket]) -> None:
         """One worker: items until the stream is closed and empty."""
         async with tickets:
             while (ticket := await _next(tickets)) is not None:
+                self.handed -= 1
                 self._room.set()
                 if self.shutdown.is_stopping or self._is_budget_spent() or self.fatal:
                     self.planner.abandon(ticket)
