@@ -157,7 +157,7 @@ async def run_generation(
         await ledger.start()
         listeners.append(ledger.record)
         _carry_budget(client, ledger)
-        _link_ledger(client, ledger)
+        client.link_ledger(ledger.charges_for)  # batch mode: parts charged before a resume
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await offload.to_thread(open_run, layout, pipeline, config)
@@ -223,12 +223,6 @@ async def _start_exporter(
 def _carry_budget(client: RunClient, ledger: Ledger) -> None:
     """Earlier sessions' spend counts against --max-cost/--max-tokens (the run's budget)."""
     client.usage.carry(ledger.before.cost_usd, ledger.before.tokens)
-
-
-def _link_ledger(client: RunClient, ledger: Ledger) -> None:
-    """Batch mode counts, on resume, the charges the ledger already holds per batch part."""
-    if hasattr(client, "ledger_charges"):
-        client.ledger_charges = ledger.charges_for
 
 
 def session_name(started_at: datetime) -> str:

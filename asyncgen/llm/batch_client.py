@@ -75,13 +75,19 @@ from asyncgen.llm.batch_round import Caps, PartFile, RoundFiles
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
 from asyncgen.llm.stats import StatsSnapshot
 from asyncgen.llm.transport import Transport
-from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
+from asyncgen.llm.types import (
+    ChatRequest,
+    ChatResult,
+    LedgerCharges,
+    LiveCount,
+    ModelHandle,
+    Progress,
+)
 from asyncgen.tokens import count_message_tokens
 
 logger = logging.getLogger("asyncgen.llm.batch")
 ROUND_TIMES_KEPT = 5  # the round time (and so the ETA and deadline) is the mean of the last five
 
-LedgerCharges = Callable[[str], int]
 MIN_POLL = 0.05  # the shortest wait between polls when waking at a round's expected end
 
 
@@ -178,6 +184,10 @@ class BatchClient:
         self._progress = progress
         self._charge_earlier()
         self._wake.set()
+
+    def link_ledger(self, charges: LedgerCharges) -> None:
+        """The run's ledger: how many answers of each part earlier sessions charged."""
+        self.ledger_charges = charges
 
     # -- what the engine and pipelines call ------------------------------------------
 

@@ -34,7 +34,14 @@ from asyncgen.llm.retry import (
 from asyncgen.llm.routing import Route, Router
 from asyncgen.llm.stats import StatsSnapshot, TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
-from asyncgen.llm.types import ChatRequest, ChatResult, LiveCount, ModelHandle, Progress
+from asyncgen.llm.types import (
+    ChatRequest,
+    ChatResult,
+    LedgerCharges,
+    LiveCount,
+    ModelHandle,
+    Progress,
+)
 from asyncgen.llm.usage import Charge, UsageMeter
 
 if TYPE_CHECKING:
@@ -208,6 +215,9 @@ class Transport:
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
         """Online calls go out at once: nothing waits on the run's progress."""
+
+    def link_ledger(self, charges: LedgerCharges) -> None:
+        """Online charges are never replayed, so nothing needs the ledger's counts."""
 
     def limiter_for(self, handle: ModelHandle | None = None) -> RateLimiter:
         """The limiter that governs `handle`'s model (default: the configured model)."""

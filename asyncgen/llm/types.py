@@ -24,6 +24,8 @@ LiveCount = Callable[[], int]
 """How many items are running or about to start (the engine's worker pool)."""
 Progress = Callable[[], tuple[int, int]]
 """The run's (done, target) records."""
+LedgerCharges = Callable[[str], int]
+"""How many of the run ledger's lines name a reference (a batch part's answers charged)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,10 @@ class RunClient(Protocol):
         """The engine's live item count and progress (batch mode flushes rounds by them)."""
         ...
 
+    def link_ledger(self, charges: LedgerCharges) -> None:
+        """The run's ledger, so a resume never charges a batch part's answers twice."""
+        ...
+
     def lock_model(
         self,
         rng: random.Random,
@@ -199,6 +205,9 @@ class ClientBase:
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
         """Nothing waits on the run's progress."""
+
+    def link_ledger(self, charges: LedgerCharges) -> None:
+        """Nothing is charged here."""
 
     def lock_model(
         self,
