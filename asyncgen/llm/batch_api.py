@@ -22,6 +22,7 @@ import orjson
 from asyncgen import offload
 from asyncgen.config.llm import TimeoutSettings
 from asyncgen.errors import LLMError, LLMStatusError, RequestInfo
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm import wire
 from asyncgen.llm.retry import RETRYABLE_STATUS
 
@@ -97,7 +98,7 @@ class BatchAPI:
         response = await self._send("POST", "/files", headers=headers, content=body)
         return str(response["id"])
 
-    async def create(self, file_id: str, window: str, metadata: dict[str, str]) -> dict[str, Any]:
+    async def create(self, file_id: str, window: str, metadata: dict[str, str]) -> JsonObject:
         """Create a chat-completions batch over an uploaded file."""
         body = {
             "input_file_id": file_id,
@@ -107,19 +108,19 @@ class BatchAPI:
         }
         return await self._send("POST", "/batches", json=body)
 
-    async def retrieve(self, batch_id: str) -> dict[str, Any]:
+    async def retrieve(self, batch_id: str) -> JsonObject:
         """The batch object now."""
         return await self._send("GET", f"/batches/{batch_id}")
 
-    async def cancel(self, batch_id: str) -> dict[str, Any]:
+    async def cancel(self, batch_id: str) -> JsonObject:
         """Ask the provider to cancel; finished requests stay in the output file."""
         return await self._send("POST", f"/batches/{batch_id}/cancel")
 
-    async def list_all(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+    async def list_all(self, page_size: int = 100) -> AsyncIterator[JsonObject]:
         """Every batch of the account, newest first, page by page."""
         after: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": page_size}
+            params: JsonObject = {"limit": page_size}
             if after:
                 params["after"] = after
             page = await self._send("GET", "/batches", params=params)
@@ -130,7 +131,7 @@ class BatchAPI:
                 return
             after = data[-1]["id"]
 
-    async def find(self, metadata: dict[str, str], since: float) -> dict[str, Any] | None:
+    async def find(self, metadata: dict[str, str], since: float) -> JsonObject | None:
         """The newest batch whose metadata holds every pair of `metadata`.
 
         Listing stops at batches created before `since` (unix seconds), so a resume does
@@ -171,7 +172,7 @@ class BatchAPI:
 
     # -- one request, retried while the failure is transient -------------------------
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    async def _send(self, method: str, url: str, **kwargs: Any) -> JsonObject:
         content = await self._raw(method, url, **kwargs)
         try:
             data = orjson.loads(content)

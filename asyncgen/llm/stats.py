@@ -13,6 +13,26 @@ LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 RATE_WINDOW = 10  # seconds over which requests_per_s is measured
 
 
+class LimiterSnapshot(TypedDict):
+    """One limiter's state (`RateLimiter.snapshot`), per route in `StatsSnapshot.limiters`."""
+
+    rpm_limit: int | None
+    tpm_limit: int | None
+    input_tpm_limit: int | None
+    output_tpm_limit: int | None
+    daily_requests_left: int | None
+    send_rpm: float | None
+    margin: float
+    learned_rpm: float | None
+    rate_events: int
+    window: int
+    waiting: int
+    adaptive: bool
+    paused_for: float
+    pauses: int
+    fault_share: float
+
+
 class StatsSnapshot(TypedDict, total=False):
     """A client's counters as the engine, the metrics endpoint and summary.json read them.
 
@@ -42,7 +62,7 @@ class StatsSnapshot(TypedDict, total=False):
     model_mix: dict[str, int]
     usage_by_model: dict[str, object]
     usage_by_model_batch: dict[str, object]
-    limiters: dict[str, JsonObject]
+    limiters: dict[str, LimiterSnapshot]
     batch: JsonObject | None
     workers: int
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
 from asyncgen.errors import RequestInfo
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.client import Connection
 from asyncgen.llm.errors import MalformedAnswerError, StreamCutError, TruncatedAnswerError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
@@ -34,7 +34,7 @@ class _Events:
     first: float | None = None
     last: float | None = None
     finish: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: JsonObject = field(default_factory=dict)
     model: str | None = None
     request_id: str | None = None
     done: bool = False
@@ -133,7 +133,7 @@ def _finish(
     events: _Events, request: ChatRequest, info: RequestInfo, latency: float, started: float
 ) -> StreamResult:
     content = "".join(events.parts)
-    message: dict[str, Any] = {"content": content}
+    message: JsonObject = {"content": content}
     if events.refusal:
         message["refusal"] = "".join(events.refusal)
     if events.tool_calls:

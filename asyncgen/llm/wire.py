@@ -23,6 +23,7 @@ from asyncgen.errors import (
     RequestInfo,
     ServerError,
 )
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.errors import (
     AuthenticationError,
     ContentFilterError,
@@ -74,12 +75,12 @@ class Completion:
     completion_tokens: int
     model: str | None
     request_id: str | None
-    raw: dict[str, Any]
+    raw: JsonObject
     cached_tokens: int = 0
     has_usage: bool = True
 
 
-def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
+def build_body(request: ChatRequest, handle: ModelHandle) -> JsonObject:
     """The JSON body: request fields first, the handle's drawn sampling values fill the gaps.
 
     A request with a `body` (``complete``: the user's line) goes out as written, with
@@ -89,7 +90,7 @@ def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
         sent = dict(request.body)
         sent["model"] = handle.model
         return sent
-    body: dict[str, Any] = {"model": handle.model, "messages": request.messages}
+    body: JsonObject = {"model": handle.model, "messages": request.messages}
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
     for name in _SAMPLING:
@@ -108,7 +109,7 @@ def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
     return body
 
 
-def encode(body: dict[str, Any]) -> bytes:
+def encode(body: JsonObject) -> bytes:
     """Serialise a request body with orjson."""
     return orjson.dumps(body)
 
@@ -187,7 +188,7 @@ def usage_of(data: Any) -> tuple[int, int, int]:
 
 
 def check_answer(
-    message: dict[str, Any],
+    message: JsonObject,
     text: Any,
     finish: str | None,
     *,
@@ -253,7 +254,7 @@ def status_error(response: HttpAnswer, *, info: RequestInfo, key_env: str | None
     body = _json_or_text(response.content, response.headers.get("content-type") or "")
     detail = _server_message(body)
     request_id = response.headers.get("x-request-id")
-    common: dict[str, Any] = {
+    common: JsonObject = {
         "status_code": code,
         "body": body,
         "request_id": request_id,
