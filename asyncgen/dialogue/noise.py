@@ -30,7 +30,7 @@ class DialogueNoiser:
         self.targets = set(config.distractor.apply_to)
         self.seed = seed
 
-    async def apply(self, record: dict[str, Any], payload: dict[str, Any]) -> None:
+    async def apply(self, record: dict[str, Any]) -> None:
         """Add noisy versions to some user turns of `record`, in place."""
         rng = random.Random(f"{self.seed}:noise:{record['dialogue_id']}")
         features = {"persona": record["persona"][:200], "cluster": str(record["persona_cluster"])}

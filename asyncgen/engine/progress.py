@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.live import Live
@@ -15,6 +15,7 @@ from asyncgen.engine.fmt import fmt_count as fmt_count
 from asyncgen.engine.fmt import fmt_duration as fmt_duration
 from asyncgen.engine.tally import Snapshot
 from asyncgen.engine.tasks import stop_task
+from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     from asyncgen.engine.stages import StageRow
@@ -56,7 +57,7 @@ def progress_line(snap: Snapshot) -> str:
     )
 
 
-def diversity_line(figures: dict[str, Any]) -> str:
+def diversity_line(figures: JsonObject) -> str:
     """The diversity watch's window: distinct-2, nearest-neighbour similarity, any warning."""
     text = (
         f"distinct-2 {figures.get('distinct_2', 0):.3f} "
@@ -66,7 +67,7 @@ def diversity_line(figures: dict[str, Any]) -> str:
     return text + (" WARNING: " + str(figures["warning"]) if figures.get("warning") else "")
 
 
-def batch_line(batch: dict[str, Any]) -> str:
+def batch_line(batch: JsonObject) -> str:
     """Batch mode's progress: rounds, batches and requests by state, ETA from round times."""
     states = ", ".join(
         f"{name} {v['batches']} ({fmt_count(v['requests'])} req)"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -28,7 +28,8 @@ from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
-from asyncgen.llm.types import ChatClient
+from asyncgen.jsontypes import JsonObject
+from asyncgen.llm.types import RunClient
 from asyncgen.quality.diversity import build_watch
 from asyncgen.quality.judge import build_judge
 from asyncgen.report.live import LiveReport
@@ -56,9 +57,10 @@ def _freeze_heap() -> None:
     Full (generation 2) collections otherwise rescan every module, model and settings
     object each time, and each one stalls the event loop: measured 130-175 ms per pass
     at full speed, the bulk of the loop's lag. What the run allocates later is still
-    collected normally.
+    collected normally. A young-generation pass only (not a full one: ~20-40 ms of the
+    first request's start-up, for the handful of start-up cycles it would find).
     """
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
 
 
@@ -81,7 +83,7 @@ class RunOptions:
     shutdown: Shutdown | None = None
     lag_interval: float | None = None
     title: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
 
 async def run_generation(
@@ -89,7 +91,7 @@ async def run_generation(
     pipeline: Pipeline,
     *,
     run_dir: Path | RunLayout | OpenRun,
-    client: ChatClient,
+    client: RunClient,
     gate: UniquenessGate | None = None,
     resume: bool = False,
     options: RunOptions | None = None,
@@ -148,13 +150,14 @@ async def run_generation(
         session_name(started_at),
         fsync_interval=config.engine.fsync_interval,
     )
-    listeners = _charge_listeners(client)
+    listeners = client.usage.listeners  # where the ledger hooks in
     exporter: MetricsServer | None = None
     try:
         await offload.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
         _carry_budget(client, ledger)
+        client.link_ledger(ledger.charges_for)  # batch mode: parts charged before a resume
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await offload.to_thread(open_run, layout, pipeline, config)
@@ -204,7 +207,7 @@ async def _prepare_with_progress(
 
 
 async def _start_exporter(
-    config: RunConfig, client: ChatClient, ledger: Ledger
+    config: RunConfig, client: RunClient, ledger: Ledger
 ) -> MetricsServer | None:
     """The Prometheus endpoint when `engine.metrics_port` is set (up before any stage)."""
     port = config.engine.metrics_port
@@ -217,22 +220,14 @@ async def _start_exporter(
     return server
 
 
-def _carry_budget(client: ChatClient, ledger: Ledger) -> None:
+def _carry_budget(client: RunClient, ledger: Ledger) -> None:
     """Earlier sessions' spend counts against --max-cost/--max-tokens (the run's budget)."""
-    carry = getattr(getattr(client, "usage", None), "carry", None)
-    if callable(carry):
-        carry(ledger.before.cost_usd, ledger.before.tokens)
+    client.usage.carry(ledger.before.cost_usd, ledger.before.tokens)
 
 
 def session_name(started_at: datetime) -> str:
     """A session's id in metrics and ledger lines: its UTC start to the microsecond."""
     return started_at.strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def _charge_listeners(client: ChatClient) -> list[Any]:
-    """The transport's usage listeners (where the ledger hooks in), or a throwaway list."""
-    listeners = getattr(getattr(client, "usage", None), "listeners", None)
-    return listeners if isinstance(listeners, list) else []
 
 
 async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
@@ -401,9 +396,8 @@ class _Run:
         if self.opts.install_signals:
             self.shutdown.install()
         pool = self._pool(planner, tally, writers)
-        attach = getattr(self.ctx.client, "attach_run", None)
-        if attach is not None:  # batch mode: a round flushes once every live item waits
-            attach(pool.live, lambda: (tally.done_total, tally.target))
+        # batch mode: a round flushes once every live item waits
+        self.ctx.client.attach_run(pool.live, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:
@@ -524,7 +518,7 @@ class _Run:
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
             batch=stats.get("batch"),
             quality=self.judge.summary() if self.judge is not None else None,
-            figures=_pipeline_figures(self.pipeline),
+            figures=self.pipeline.summary_figures(),
             diversity=self.watch.summary() if self.watch is not None else None,
         )
 
@@ -553,9 +547,3 @@ class _Run:
         if planner.owed or (not is_finite and tally.done_total < tally.target):
             return "short"
         return "complete"
-
-
-def _pipeline_figures(pipeline: Pipeline) -> dict[str, Any] | None:
-    """A pipeline's own end-of-run figures (`summary_figures()`, optional), e.g. the turn mix."""
-    figures = getattr(pipeline, "summary_figures", None)
-    return figures() if callable(figures) else None

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
@@ -18,6 +18,10 @@ from asyncgen.contract import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.summary import RunSummary
 from asyncgen.store.rundir import OpenRun, RunLayout
+
+if TYPE_CHECKING:
+    from asyncgen.llm import Transport
+    from asyncgen.llm.types import RunClient
 
 logger = logging.getLogger("asyncgen.engine")
 T = TypeVar("T")
@@ -64,7 +68,7 @@ async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[En
 
 
 @contextlib.asynccontextmanager
-async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator[Any]:
+async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator[Transport]:
     """The one transport of the run."""
     from asyncgen.llm import Transport
 
@@ -77,8 +81,8 @@ async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator
 
 @contextlib.asynccontextmanager
 async def open_client(
-    config: RunConfig, endpoint: Endpoint, transport: Any, run_dir: Path
-) -> AsyncIterator[Any]:
+    config: RunConfig, endpoint: Endpoint, transport: Transport, run_dir: Path
+) -> AsyncIterator[RunClient]:
     """The transport itself, or in batch mode (`llm.mode: batch`) the batch client over it.
 
     Batch mode keeps `llm.batch.max_live` conversations live (each waits on a round):

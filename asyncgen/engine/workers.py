@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -34,9 +34,11 @@ from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
 from asyncgen.engine.tasks import first_of
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
-from asyncgen.quality.diversity import DiversityWatch
 from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.jsonl import JsonlWriter
+
+if TYPE_CHECKING:
+    from asyncgen.quality.diversity import DiversityWatch
 
 Kind = Literal["done", "failed", "rejected"]
 logger = logging.getLogger("asyncgen.engine")
@@ -86,6 +88,7 @@ class WorkerPool:
         self.watch = watch
         self.fatal: BaseException | None = None
         self.running = 0  # items inside run_item now
+        self.handed = 0  # tickets sent and not yet taken up by a worker (buffered or in hand)
         self._workers = 0
         self._running_workers = 0  # workers not yet ended
         self._send: MemoryObjectSendStream[Ticket]
@@ -172,6 +175,7 @@ class WorkerPool:
         while True:
             try:
                 self._send.send_nowait(ticket)
+                self.handed += 1
                 return
             except anyio.WouldBlock:
                 self._room.clear()
@@ -183,13 +187,15 @@ class WorkerPool:
         Batch mode flushes a round once this many requests wait, so an item between
         finishing and its worker's next item must count, or a round would go out early.
         """
-        startable = self._send.statistics().current_buffer_used
+        # `handed`, not the stream's buffer: a ticket sent to a waiting worker skips the
+        # buffer and is nowhere until that worker runs (a round went out with 256 of 2,000).
+        startable = self.handed
         if not (self.planner.is_exhausted or self.budget_stop or self.shutdown.is_stopping):
             startable += self.planner.owed
         return self.running + min(self._workers - self.running, startable)
 
     def _is_budget_spent(self) -> bool:
-        if getattr(self.ctx.client, "budget_exhausted", False):
+        if self.ctx.client.budget_exhausted:
             if not self.budget_stop:
                 logger.warning("budget spent: no new items start; in-flight items finish")
             self.budget_stop = True
@@ -202,6 +208,7 @@ class WorkerPool:
                 ticket = self._tickets.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream):
                 return
+            self.handed -= 1
             self.planner.abandon(ticket)
 
     async def _work(self, tickets: MemoryObjectReceiveStream[Ticket]) -> None:
@@ -210,6 +217,7 @@ class WorkerPool:
         try:
             async with tickets:
                 while (ticket := await _next(tickets)) is not None:
+                    self.handed -= 1
                     self._room.set()
                     if self.shutdown.is_stopping or self._is_budget_spent() or self.fatal:
                         self.planner.abandon(ticket)
@@ -313,14 +321,12 @@ class WorkerPool:
         )
 
     def _dropped(self, data: dict[str, Any]) -> None:
-        """Tell the pipeline a record it produced was rejected (`record_dropped`, optional).
+        """Tell the pipeline a record it produced was rejected (`record_dropped`).
 
         A pipeline that steers its plan by what it produced (the interaction turn mix)
         must not count what the judge or the uniqueness gate threw away.
         """
-        hook = getattr(self.pipeline, "record_dropped", None)
-        if callable(hook):
-            hook(data)
+        self.pipeline.record_dropped(data)
 
     def _line(self, ticket: Ticket, outcome: Outcome) -> tuple[JsonlWriter, dict[str, Any], Kind]:
         """Which file an outcome goes to, and its line."""

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,40 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every object of a small JSONL file, in order (see `iter_jsonl`)."""
     return [obj for _, obj in iter_jsonl(path)]
+
+
+def read_repaired(path: Path) -> list[dict[str, Any]]:
+    """Every object line of a file appended to in place (a stage file): a torn last line is
+    cut off first, so the next append starts a whole line.
+
+    Raises:
+        StoreError: the file cannot be read or repaired, or a complete line is not an object.
+    """
+    try:
+        dropped = repair_tail(path)
+        if dropped:
+            logger.warning("%s: dropping a torn last line", path)
+        return read_jsonl(path)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read or repair ({exc.strerror})") from exc
+
+
+def append_lines(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append rows as whole lines in one write, then fsync (files with no writer task).
+
+    Raises:
+        StoreError: the file cannot be written.
+    """
+    blob = b"".join(dumps_line(row) for row in rows)
+    if not blob:
+        return
+    try:
+        with path.open("ab") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot append ({exc.strerror})") from exc
 
 
 def parse_line(
