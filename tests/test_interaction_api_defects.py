@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncgen.errors import StoreError
+from asyncgen.errors import ConfigError, StoreError
 from asyncgen.interaction import (
     InteractionGenerator,
     InteractionStorage,
@@ -66,7 +66,10 @@ async def test_no_key_starts_the_simulator_and_says_so_once(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no API key and no base URL"):
+        _ = InteractionGenerator(CONFIG).assistant  # not awaited: no keyless transport
     async with InteractionGenerator(CONFIG) as generator:
+        assert generator.assistant.client is generator.client  # opened on entry
         made = [
             await generator.generate_interaction("p1", FEATURES, "help me", target_turns=1)
             for _ in range(2)

@@ -211,6 +211,23 @@ async def test_chunked_answer_in_pieces_and_an_answer_ended_by_close() -> None:
         await client.aclose()
 
 
+async def test_an_interim_answer_is_skipped() -> None:
+    """A 103 Early Hints before the answer (as CDNs send) is not the answer."""
+
+    async def hints(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
+        while await read_request(r, s) is not None:
+            w.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n")
+            w.write(response(headers="x-request-id: req-2\r\n"))
+            await w.drain()
+
+    async with serve(hints) as server:
+        client = pool(server.url)
+        first, second = await client.post(b"{}"), await client.post(b"{}")
+        await client.aclose()
+    assert first.status_code == second.status_code == 200 and first.content == ANSWER
+    assert first.headers.get("X-Request-ID") == "req-2" and server.connections == 1
+
+
 async def test_gzip_answer_is_decoded() -> None:
     async def zipped(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
         await read_request(r, s)

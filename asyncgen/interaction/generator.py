@@ -14,6 +14,7 @@ import anyio
 
 from asyncgen import offload
 from asyncgen.config import ConfigLike, as_run_config
+from asyncgen.errors import ConfigError
 from asyncgen.interaction.assistant import AssistantModel
 from asyncgen.interaction.conversation import ConversationTask, Parts
 from asyncgen.interaction.distractor.types import Distractor
@@ -77,8 +78,20 @@ class InteractionGenerator:
 
     @property
     def client(self) -> RunClient:
-        """The transport (built on first use when none was given)."""
+        """The transport (built on first use when none was given).
+
+        Raises:
+            ConfigError: no key and no base URL, and the generator was not awaited yet
+                (the embedded simulator starts on `async with` or the first call).
+        """
         if self._client is None:
+            from asyncgen.engine.session import needs_simulator
+
+            if needs_simulator(self.config):
+                raise ConfigError(
+                    "no API key and no base URL: the embedded simulator starts on "
+                    "`async with InteractionGenerator(...)` or the first generate call"
+                )
             self._client = _build_transport(self.config)
         return self._client
 
@@ -151,6 +164,8 @@ class InteractionGenerator:
             self._client, self._runner, self.is_simulated = None, None, False
 
     async def __aenter__(self) -> InteractionGenerator:
+        """Open the client now (the simulator, with no key), so every part is usable."""
+        await self._ready()
         return self
 
     async def __aexit__(

@@ -133,8 +133,15 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        self.keep_alive = self.parser.should_keep_alive() and not self.closed
         status = self.parser.get_status_code()
+        if (
+            status < 200
+        ):  # an interim answer (103 Early Hints, an unasked 100): the real one follows
+            self._headers = []
+            self._body = []
+            self._headers_done = False
+            return
+        self.keep_alive = self.parser.should_keep_alive() and not self.closed
         headers = Headers(self._headers)
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         try:
