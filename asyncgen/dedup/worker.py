@@ -92,7 +92,13 @@ class ProcessEmbedder:
     def __init__(self, settings: DedupSettings) -> None:
         local = settings.model_copy(update={"worker_process": False})
         cmd = [sys.executable, "-m", "asyncgen.dedup.worker", local.model_dump_json()]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # Its own session, as the simulator's: a Ctrl-C at the terminal (SIGINT to the whole
+        # foreground group) must reach only the parent, which lets in-flight items finish
+        # and check their uniqueness here (a killed worker made each of them fail with
+        # "broken pipe"). The child still ends with the parent: its stdin closes.
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
         hello = self._read()
         info = orjson.loads(hello)
         if "error" in info:
