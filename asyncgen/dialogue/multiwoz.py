@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from asyncgen.errors import DatasetError
 from asyncgen.personas.tables import Row, read_rows
@@ -179,7 +179,16 @@ def _speaker(value: Any) -> int | None:
     return None
 
 
-def _turn_dicts(dialogue: BaseDialogue) -> list[dict[str, Any]]:
+class TurnDict(TypedDict):
+    """One turn of a base conversation as the report's `extract_dialogue` returns it."""
+
+    turn_id: str
+    speaker: str
+    """"USER", "ASSISTANT" (or "UNKNOWN")."""
+    utterance: str
+
+
+def _turn_dicts(dialogue: BaseDialogue) -> list[TurnDict]:
     return [
         {
             "turn_id": t.turn_id,
@@ -190,7 +199,7 @@ def _turn_dicts(dialogue: BaseDialogue) -> list[dict[str, Any]]:
     ]
 
 
-def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[dict[str, Any]]:
+def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[TurnDict]:
     """The report's `extract_dialogue`: turns as `{turn_id, speaker, utterance}` dicts.
 
     Speakers map 0 → "USER", 1 → "ASSISTANT"; a raw row is validated first.
@@ -208,7 +217,7 @@ def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[dict[
     return turns
 
 
-def generate_base_conversation(turns: list[dict[str, Any]]) -> str:
+def generate_base_conversation(turns: list[TurnDict]) -> str:
     """The report's `generate_base_conversation`: "SPEAKER: utterance" lines."""
     return "\n".join(f"{t['speaker']}: {t['utterance']}" for t in turns)
 

@@ -51,6 +51,9 @@ from asyncgen.store.rundir import (
 logger = logging.getLogger("asyncgen.engine")
 
 
+_heap_frozen = False
+
+
 def _freeze_heap() -> None:
     """Move everything loaded so far out of the collector's reach.
 
@@ -59,7 +62,14 @@ def _freeze_heap() -> None:
     at full speed, the bulk of the loop's lag. What the run allocates later is still
     collected normally. A young-generation pass only (not a full one: ~20-40 ms of the
     first request's start-up, for the handful of start-up cycles it would find).
+
+    Once per process: a program that calls the Python API run after run would otherwise
+    pin each earlier run's uncollected garbage for good.
     """
+    global _heap_frozen
+    if _heap_frozen:
+        return
+    _heap_frozen = True
     gc.collect(1)
     gc.freeze()
 
