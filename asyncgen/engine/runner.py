@@ -13,8 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Pipeline, RunContext, UniquenessGate
@@ -22,7 +20,7 @@ from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
-from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
+from asyncgen.engine.progress import Mode, ProgressReporter, display_for
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.stages import StageMeter
 from asyncgen.engine.summary import RunSummary, Status
@@ -40,6 +38,8 @@ from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.ledger import Ledger, ledger_path
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from asyncgen.engine.prometheus import MetricsServer, RunCollector
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
@@ -52,6 +52,9 @@ from asyncgen.store.rundir import (
 logger = logging.getLogger("asyncgen.engine")
 
 
+_heap_frozen = False
+
+
 def _freeze_heap() -> None:
     """Move everything loaded so far out of the collector's reach.
 
@@ -60,7 +63,14 @@ def _freeze_heap() -> None:
     at full speed, the bulk of the loop's lag. What the run allocates later is still
     collected normally. A young-generation pass only (not a full one: ~20-40 ms of the
     first request's start-up, for the handful of start-up cycles it would find).
+
+    Once per process: a program that calls the Python API run after run would otherwise
+    pin each earlier run's uncollected garbage for good.
     """
+    global _heap_frozen
+    if _heap_frozen:
+        return
+    _heap_frozen = True
     gc.collect(1)
     gc.freeze()
 
@@ -189,10 +199,10 @@ async def _prepare_with_progress(
     meter: StageMeter,
 ) -> ExistingRun:
     """`_prepare` with the stage rows on the display (a transient one, replaced by the run's)."""
-    console = opts.console or Console(stderr=True)
+    console, mode = display_for(opts.console, opts.progress, quiet=opts.quiet)
     display = ProgressReporter(
         None,
-        mode=opts.progress or choose_mode(console, quiet=opts.quiet),
+        mode=mode,
         console=console,
         logger=logger,
         log_interval=ctx.config.engine.progress_interval,
@@ -454,8 +464,7 @@ class _Run:
         )
 
     def _progress(self, sampler: Sampler) -> ProgressReporter:
-        console = self.opts.console or Console(stderr=True)
-        mode = self.opts.progress or choose_mode(console, quiet=self.opts.quiet)
+        console, mode = display_for(self.opts.console, self.opts.progress, quiet=self.opts.quiet)
         return ProgressReporter(
             sampler.sample,
             mode=mode,
