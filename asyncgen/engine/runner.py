@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
@@ -387,8 +388,20 @@ class _Run:
         """Start writers, lag ticker, metrics and progress; run the pool; stop them all."""
         writers = self._writers()
         metrics_writer = JsonlWriter(self.layout.metrics, fsync_interval=self.engine.fsync_interval)
-        for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-            await writer.start()
+        async with contextlib.AsyncExitStack() as files:  # writers close in reverse order
+            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
+                await files.enter_async_context(writer)
+            return await self._run_pool(planner, tally, sampler, writers, metrics_writer)
+
+    async def _run_pool(
+        self,
+        planner: Planner,
+        tally: Tally,
+        sampler: Sampler,
+        writers: Writers,
+        metrics_writer: JsonlWriter,
+    ) -> WorkerPool:
+        """Lag ticker, metrics and progress around the pool (the writers are open)."""
         self.lag.start()
         metrics = MetricsRecorder(
             metrics_writer,
@@ -418,8 +431,6 @@ class _Run:
                 self.shutdown.uninstall()
             await progress.aclose()
             await metrics.aclose()
-            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-                await writer.aclose()
             await self.lag.aclose()
         return pool
 
