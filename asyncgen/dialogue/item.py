@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from asyncgen import offload
 from asyncgen.config import ConfigLike, PoolEntry, as_run_config
@@ -56,6 +56,13 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The wall clock (UTC), injectable for tests."""
     return datetime.now(UTC)
+
+
+class ItemHooks(TypedDict, total=False):
+    """What tests inject into `DialogueItems` (and its subclasses) instead of real time."""
+
+    sleep: Sleep
+    clock: Clock
 
 
 class DialogueItems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
@@ -12,8 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Pipeline, RunContext, UniquenessGate
@@ -21,7 +20,7 @@ from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
-from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
+from asyncgen.engine.progress import Mode, ProgressReporter, display_for
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.stages import StageMeter
 from asyncgen.engine.summary import RunSummary, Status
@@ -39,6 +38,8 @@ from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.ledger import Ledger, ledger_path
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from asyncgen.engine.prometheus import MetricsServer, RunCollector
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
@@ -198,10 +199,10 @@ async def _prepare_with_progress(
     meter: StageMeter,
 ) -> ExistingRun:
     """`_prepare` with the stage rows on the display (a transient one, replaced by the run's)."""
-    console = opts.console or Console(stderr=True)
+    console, mode = display_for(opts.console, opts.progress, quiet=opts.quiet)
     display = ProgressReporter(
         None,
-        mode=opts.progress or choose_mode(console, quiet=opts.quiet),
+        mode=mode,
         console=console,
         logger=logger,
         log_interval=ctx.config.engine.progress_interval,
@@ -387,8 +388,20 @@ class _Run:
         """Start writers, lag ticker, metrics and progress; run the pool; stop them all."""
         writers = self._writers()
         metrics_writer = JsonlWriter(self.layout.metrics, fsync_interval=self.engine.fsync_interval)
-        for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-            await writer.start()
+        async with contextlib.AsyncExitStack() as files:  # writers close in reverse order
+            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
+                await files.enter_async_context(writer)
+            return await self._run_pool(planner, tally, sampler, writers, metrics_writer)
+
+    async def _run_pool(
+        self,
+        planner: Planner,
+        tally: Tally,
+        sampler: Sampler,
+        writers: Writers,
+        metrics_writer: JsonlWriter,
+    ) -> WorkerPool:
+        """Lag ticker, metrics and progress around the pool (the writers are open)."""
         self.lag.start()
         metrics = MetricsRecorder(
             metrics_writer,
@@ -418,8 +431,6 @@ class _Run:
                 self.shutdown.uninstall()
             await progress.aclose()
             await metrics.aclose()
-            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-                await writer.aclose()
             await self.lag.aclose()
         return pool
 
@@ -453,8 +464,7 @@ class _Run:
         )
 
     def _progress(self, sampler: Sampler) -> ProgressReporter:
-        console = self.opts.console or Console(stderr=True)
-        mode = self.opts.progress or choose_mode(console, quiet=self.opts.quiet)
+        console, mode = display_for(self.opts.console, self.opts.progress, quiet=self.opts.quiet)
         return ProgressReporter(
             sampler.sample,
             mode=mode,

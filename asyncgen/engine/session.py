@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.console import Console
-
 from asyncgen import offload
 from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.contract import Pipeline, UniquenessGate
@@ -20,6 +18,8 @@ from asyncgen.engine.summary import RunSummary
 from asyncgen.store.rundir import OpenRun, RunLayout
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from asyncgen.llm import Transport
     from asyncgen.llm.types import RunClient
 
@@ -49,7 +49,7 @@ def needs_simulator(config: RunConfig) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[Endpoint]:
+async def open_endpoint(config: RunConfig, console: Console | None) -> AsyncIterator[Endpoint]:
     """The configured endpoint, or a simulator child process for the duration of the run.
 
     With the simulator, `config.llm.provider` becomes "simulator" (the snapshot says so,
@@ -60,6 +60,10 @@ async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[En
         return
     from asyncgen.sim.embedded import start_simulator
 
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
     console.print(SIMULATED_NOTICE, highlight=False)
     if config.llm.provider != "simulator":  # the CLI's config says so already (and is frozen)
         config.llm.provider = "simulator"
@@ -128,7 +132,7 @@ async def execute(
     layout: RunLayout | OpenRun,
     *,
     options: RunOptions,
-    console: Console,
+    console: Console | None,
     resume: bool = False,
     use_gate: bool = True,
 ) -> RunSummary:

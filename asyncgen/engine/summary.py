@@ -11,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Literal
 
 from asyncgen.engine.progress import fmt_duration
 from asyncgen.errors import StoreError
 from asyncgen.jsontypes import JsonObject
 from asyncgen.store.jsonl import iter_jsonl
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 Status = Literal["complete", "short", "interrupted", "budget", "failing"]
 
@@ -141,6 +142,8 @@ SHORT_REASONS = {
 
 def render_summary(summary: RunSummary) -> Table:
     """The summary as a rich table."""
+    from rich.table import Table
+
     table = Table(title=f"asyncgen {summary.pipeline}: {summary.status}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")

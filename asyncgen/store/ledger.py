@@ -11,7 +11,6 @@ Line: ``{"t", "session", "kind", "model", "outcome", "final", "in", "out", "cach
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -23,9 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypedDict, cast
 
+import anyio
 import orjson
 
 from asyncgen import offload
+from asyncgen.background import BackgroundTasks
 from asyncgen.errors import StoreError
 from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.usage import Charge
@@ -164,7 +165,7 @@ class Ledger:
         self.before = Spend()
         self._fd: int | None = None
         self._dirty = False
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()  # the fsync cadence, between `start` and `aclose`
         self._broken: str | None = None
         self.refs: Counter[str] = Counter()  # lines per `ref` (a batch part), every session
 
@@ -226,13 +227,14 @@ class Ledger:
             logger.error("ledger %s: cannot append (%s); totals kept in memory", self.path, exc)
 
     async def start(self) -> None:
-        """Start the fsync cadence."""
-        if self._task is None and self.fsync_interval > 0:
-            self._task = asyncio.create_task(self._cadence(), name="ledger-fsync")
+        """Start the fsync cadence (in a task group `aclose`, in this same task, exits)."""
+        if not self._tasks.is_open and self.fsync_interval > 0:
+            await self._tasks.open()
+            self._tasks.start_soon(self._cadence, name="ledger-fsync")
 
     async def _cadence(self) -> None:
         while True:
-            await asyncio.sleep(self.fsync_interval)
+            await anyio.sleep(self.fsync_interval)
             await self._sync()
 
     async def _sync(self) -> None:
@@ -242,14 +244,13 @@ class Ledger:
                 await offload.to_thread(os.fsync, self._fd)
 
     async def aclose(self) -> None:
-        """Stop the cadence, fsync and close (idempotent)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._fd is not None:
-            self._dirty = True
-            await self._sync()
-            fd, self._fd = self._fd, None
-            os.close(fd)
+        """Stop the cadence, fsync and close (idempotent; all of it also when cancelled)."""
+        try:
+            await self._tasks.close(cancel=True)  # not under a nested scope: groups nest
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self._fd is not None:
+                    self._dirty = True
+                    await self._sync()
+                    fd, self._fd = self._fd, None
+                    os.close(fd)
