@@ -7,9 +7,13 @@ closes, chunking and stalls are what the test says, not what a framework chooses
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gzip
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import orjson
 import pytest
@@ -298,6 +302,75 @@ async def test_transport_maps_timeouts_and_garbage() -> None:
     async with serve(garbage) as server, transport(server.url) as client:
         with pytest.raises(LLMConnectionError, match="malformed HTTP"):
             await client.chat(chat())
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (nothing downloaded)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_with_a_trusted_certificate_and_a_refused_one(tmp_path: Path) -> None:
+    """https: answers over TLS on a kept-alive connection; an untrusted certificate is an
+    `ssl.SSLError` (an OSError: the transport's connection error), never plain text."""
+    cert, key = _self_signed(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    state = Server()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        try:
+            await keep_alive(reader, writer, state)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_side)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    try:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        client = Http1Pool(url, {}, size=2, ssl_context=trusting)
+        answers = [await client.post(b"{}") for _ in range(3)]
+        await client.aclose()
+        assert [a.content for a in answers] == [ANSWER] * 3 and state.connections == 1
+        stranger = Http1Pool(url, {}, size=1, ssl_context=ssl.create_default_context())
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await stranger.post(b"{}")
+        await stranger.aclose()
+    finally:
+        server.close()
 
 
 def test_unsafe_header_values_are_refused() -> None:
