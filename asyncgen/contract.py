@@ -13,11 +13,17 @@ import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     from asyncgen.config import RunConfig
-    from asyncgen.llm.types import ChatClient
+    from asyncgen.llm.types import RunClient
+
+StageCounts = dict[str, tuple[int | None, int | None]]
+"""A pipeline's stages before the items, in order: label -> (done, total); a None done
+is counted from the ledger's requests of that kind, a None total is unknown."""
 
 
 class Reason(StrEnum):
@@ -50,13 +56,21 @@ def reason_key(reason: str) -> str:
     return str(reason).split(":", 1)[0].strip()[:60] or "unknown"
 
 
-@dataclass(frozen=True)
-class WorkItem:
-    """Item *i* of the plan: a pure function of (config, seed, index)."""
+P = TypeVar("P")
+"""A pipeline's payload type: what item *i* carries from the plan to `run_item`."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem(Generic[P]):
+    """Item *i* of the plan: a pure function of (config, seed, index).
+
+    The payload is the pipeline's own frozen dataclass (`DialoguePlan`, `ConversationPlan`,
+    `LineSpan`); the engine never reads it, it only hands the item back to `run_item`.
+    """
 
     index: int
     seed: int
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: P
     id: str | None = None
 
     @property
@@ -72,7 +86,7 @@ class Record:
     """A finished, valid result; `data` is written as one JSON line."""
 
     id: str
-    data: dict[str, Any]
+    data: JsonObject
 
 
 @dataclass
@@ -82,7 +96,7 @@ class Failure:
     reason: str
     attempts: int = 1
     raw: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: JsonObject = field(default_factory=dict)
     message: str = ""
 
 
@@ -91,7 +105,7 @@ class Reject:
     """A result that was produced but refused (invalid format, duplicate)."""
 
     reason: str
-    data: dict[str, Any] | None = None
+    data: JsonObject | None = None
     raw: str | None = None
     nearest_id: str | None = None
     score: float | None = None
@@ -106,7 +120,7 @@ class RunContext:
     """What a pipeline's coroutines may use during a run."""
 
     config: RunConfig
-    client: ChatClient
+    client: RunClient
     run_dir: Path
     logger: logging.Logger
     is_simulated: bool = False
@@ -133,8 +147,9 @@ class PipelineTraits:
     retry_failures_on_resume: bool = False
 
 
-class Pipeline(Protocol):
-    """A plug-in to the engine; `PipelineBase` gives the optional parts their defaults."""
+class PipelineOf(Protocol[P]):
+    """A plug-in to the engine whose items carry a `P`; `PipelineBase` gives the optional
+    parts their defaults."""
 
     name: str
     records_file: str
@@ -147,23 +162,23 @@ class Pipeline(Protocol):
         """Load data and run any stage that precedes the items (resumable)."""
         ...
 
-    def plan_fingerprint(self) -> dict[str, Any]:
+    def plan_fingerprint(self) -> JsonObject:
         """Settings that change the plan; a resume with different ones is refused."""
         ...
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[P]:
         """Item *index*; must be a pure function of (config, seed, index)."""
         ...
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[P], ctx: RunContext) -> Outcome:
         """Turn an item into a record, a failure or a reject; never raise for one item."""
         ...
 
-    def restore(self, record: dict[str, Any]) -> None:
+    def restore(self, record: JsonObject) -> None:
         """Re-learn run state (used base dialogues, mix counters) from a finished record."""
         ...
 
-    def index_entry(self, record: Record) -> dict[str, Any]:
+    def index_entry(self, record: Record) -> JsonObject:
         """The record's line in index.json (id, persona, turns, created_at, query_id)."""
         ...
 
@@ -171,27 +186,55 @@ class Pipeline(Protocol):
         """The text checked for semantic near-duplicates, or None to skip the check."""
         ...
 
+    def stage_counts(self) -> StageCounts:
+        """Progress of the stages `prepare` runs (personas, queries), for the display."""
+        ...
+
+    def record_dropped(self, record: JsonObject) -> None:
+        """A record this pipeline produced was rejected after `run_item` (judge, dedup)."""
+        ...
+
+    def summary_figures(self) -> JsonObject | None:
+        """The pipeline's own figures for summary.json (the turn mix), or None."""
+        ...
+
     async def aclose(self) -> None:
         """Called once when the run ends (exports, closing files)."""
         ...
 
 
+Pipeline = PipelineOf[Any]
+"""A pipeline as the engine, the store and the CLI see it: its payload is opaque to them."""
+
+
 class PipelineBase:
-    """Defaults for a pipeline's optional parts: no traits, no state, no dedup, no close."""
+    """Defaults for a pipeline's optional parts: no traits, no state, no dedup, no stages,
+    no figures, no close."""
 
     def traits(self) -> PipelineTraits:
         """No optional behaviour."""
         return PipelineTraits()
 
-    def restore(self, record: dict[str, Any]) -> None:
+    def restore(self, record: JsonObject) -> None:
         """Nothing to re-learn."""
 
-    def index_entry(self, record: Record) -> dict[str, Any]:
+    def index_entry(self, record: Record) -> JsonObject:
         """The record's id."""
         return {"id": record.id}
 
     def dedup_text(self, record: Record) -> str | None:
         """No semantic check."""
+        return None
+
+    def stage_counts(self) -> StageCounts:
+        """No stages before the items."""
+        return {}
+
+    def record_dropped(self, record: JsonObject) -> None:
+        """The plan does not depend on what was produced."""
+
+    def summary_figures(self) -> JsonObject | None:
+        """No figures of its own."""
         return None
 
     async def aclose(self) -> None:

@@ -22,7 +22,7 @@ Only the CLI turns these into messages and exit codes; everything below it raise
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 __all__ = [
     "AsyncgenError",
@@ -85,10 +85,26 @@ class ClusterError(AsyncgenError):
     """A part of a Ray run the driver cannot do without is gone (`asyncgen.cluster`)."""
 
 
+class RequestInfo(TypedDict, total=False):
+    """Which model call an `LLMError` is about (never with its key)."""
+
+    base_url: str | None
+    model: str | None
+    provider: str
+    call: str
+    """A Batch API call, e.g. ``GET /files/ID/content``."""
+    mode: str
+    """``batch`` for a request answered through the Batch API."""
+    attempts: int
+    """The true number of attempts the transport made."""
+    request_id: str | None
+    """The last ``x-request-id`` the endpoint sent."""
+
+
 class LLMError(AsyncgenError):
     """A model call failed; `request` says which one (never with its key)."""
 
-    def __init__(self, message: str, *, request: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, request: RequestInfo | None = None) -> None:
         super().__init__(message)
         self.request = request or {}
 
@@ -111,7 +127,7 @@ class LLMStatusError(LLMError):
         status_code: int,
         body: Any = None,
         request_id: str | None = None,
-        request: dict[str, Any] | None = None,
+        request: RequestInfo | None = None,
     ) -> None:
         super().__init__(message, request=request)
         self.status_code = status_code

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rich.logging import RichHandler
-
 LOG_FORMAT = "%(asctime)s [%(levelname)s] %(message)s"
 LOGGER_NAME = "asyncgen"
 
@@ -26,6 +24,8 @@ def configure_logging(
         file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(file_handler)
     if console:
+        from rich.logging import RichHandler  # only with a console: a quiet run starts sooner
+
         console_handler = RichHandler(show_path=False, rich_tracebacks=False)
         console_handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(console_handler)

@@ -1,7 +1,9 @@
 """Token counting shared by the simulator, the transport's TPM reservations, bench and report.
 
 The rule: tiktoken's ``o200k_base`` encoding when tiktoken is importable and its encoding
-loads offline; otherwise a fast approximation of one token per four characters,
+is in tiktoken's cache (asyncgen never lets tiktoken download it: that would be a request
+to the internet, without a timeout, on the event loop of the first model call);
+otherwise a fast approximation of one token per four characters,
 ``ceil(len(text) / 4)``, which tracks English BPE counts within a few percent. A chat
 request counts like OpenAI's cookbook: per message 3 tokens plus its role and content,
 1 more plus the name when a ``name`` is given, and 3 that prime the reply.
@@ -9,7 +11,10 @@ request counts like OpenAI's cookbook: per message 3 tokens plus its role and co
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -28,9 +33,26 @@ TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
 
 
+_O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+
+
+def _bpe_cached() -> bool:
+    """True when tiktoken would read o200k_base from its cache rather than download it
+    (its own rule: TIKTOKEN_CACHE_DIR, DATA_GYM_CACHE_DIR, else the temp dir's cache)."""
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", os.environ.get("DATA_GYM_CACHE_DIR"))
+    if cache_dir is None:
+        cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if not cache_dir:
+        return False  # caching off: tiktoken would download on every load
+    key = hashlib.sha1(_O200K_URL.encode()).hexdigest()
+    return os.path.exists(os.path.join(cache_dir, key))
+
+
 @cache
 def _encoder() -> Any:
     """The tiktoken encoding, or None when tiktoken is absent or cannot load offline."""
+    if not _bpe_cached():
+        return None
     try:
         tiktoken = importlib.import_module("tiktoken")
         return tiktoken.get_encoding("o200k_base")

@@ -1,14 +1,9 @@
-"""The import graph stays acyclic: between packages always, between modules but for the
-few pairs still waiting on their split (listed here, so the list can only shrink)."""
+"""The import graph stays acyclic, between packages and between modules, and threads are
+started only through `asyncgen.offload`."""
 
 from __future__ import annotations
 
 from import_graph import ROOT, cycles, graph, package_graph
-
-# The simulator's app and its reply writer (a TYPE_CHECKING import back), in asyncgen.sim.
-KNOWN_MODULE_CYCLES = [
-    ["asyncgen.sim.app", "asyncgen.sim.reply"],
-]
 
 
 def test_no_import_cycle_between_packages() -> None:
@@ -16,16 +11,17 @@ def test_no_import_cycle_between_packages() -> None:
     assert cycles(package_graph(graph(ROOT))) == []
 
 
-def test_no_new_import_cycle_between_modules() -> None:
-    """Module cycles are at most the known ones, which may only go away."""
-    found = cycles(graph(ROOT))
-    assert [c for c in found if c not in KNOWN_MODULE_CYCLES] == []
+def test_no_import_cycle_between_modules() -> None:
+    """No module imports another that imports it back (lazy and TYPE_CHECKING imports count)."""
+    assert cycles(graph(ROOT)) == []
 
 
 def test_contract_sits_at_the_bottom() -> None:
-    """The contract needs only settings and the transport's protocol, so anyone may import it."""
+    """The contract needs only settings, the transport's protocol and the JSON alias, so
+    anyone may import it."""
     edges = graph(ROOT)
-    allowed = {"asyncgen.config", "asyncgen.llm.types"}
+    allowed = {"asyncgen.config", "asyncgen.llm.types", "asyncgen.jsontypes"}
+    assert edges["asyncgen.jsontypes"] == set()
     assert edges["asyncgen.contract"] <= allowed
     for package in ("asyncgen.store", "asyncgen.dedup"):
         upward = {
@@ -38,16 +34,6 @@ def test_contract_sits_at_the_bottom() -> None:
         assert upward == set(), f"{package} imports the engine: {upward}"
 
 
-# Thread calls of the transport's modules, still to move onto `asyncgen.offload` (the list
-# can only shrink).
-KNOWN_DIRECT_THREAD_CALLS = {
-    "asyncgen/engine/complete.py",
-    "asyncgen/llm/batch_api.py",
-    "asyncgen/llm/batch_client.py",
-    "asyncgen/llm/routing.py",
-}
-
-
 def test_threads_only_through_offload() -> None:
     """One way off the loop: `offload.to_thread` / `offload.cpu` (one pool, one named CPU
     limiter), never asyncio's executor beside anyio's pool."""
@@ -58,4 +44,4 @@ def test_threads_only_through_offload() -> None:
         for path in package.rglob("*.py")
         if path.name != "offload.py" and any(c in path.read_text("utf-8") for c in calls)
     }
-    assert found <= KNOWN_DIRECT_THREAD_CALLS, sorted(found - KNOWN_DIRECT_THREAD_CALLS)
+    assert sorted(found) == []

@@ -14,7 +14,7 @@ import pytest
 
 from asyncgen.config.batch import BatchSettings
 from asyncgen.config.llm import LLMSettings
-from asyncgen.errors import LLMError, LLMStatusError
+from asyncgen.errors import BudgetExceededError, LLMError, LLMStatusError
 from asyncgen.llm import Transport
 from asyncgen.llm.batch_api import BatchAPI
 from asyncgen.llm.batch_client import BatchClient
@@ -272,7 +272,7 @@ async def test_budgets_count_batch_spending(
     """--max-cost is spent by batch answers at the batch price (and the ledger hears them)."""
     sim = sim_factory(batch={"round_time": 0.0})
     client = make_client(sim, tmp_path)
-    client.settings.max_cost = 0.0001
+    client.settings.max_cost = 0.01
     heard: list[Any] = []
     client.transport.usage.listeners.append(heard.append)
     await client.start()
@@ -281,11 +281,42 @@ async def test_budgets_count_batch_spending(
         await asyncio.gather(*(client.chat(ask(i)) for i in range(10)))
     finally:
         await close(client)
-    assert client.budget_exhausted and client.stats.snapshot()["budget_exhausted"]
     assert len(heard) == 10 and sum(c.cost_usd for c in heard) == pytest.approx(
         client.usage.cost_usd
     )
+    assert 0 < client.usage.cost_usd == pytest.approx(client.usage_online_prices.cost_usd / 2)
     assert client.stats.snapshot()["cost_usd"] == pytest.approx(client.usage.cost_usd, abs=1e-6)
+
+
+async def test_a_budget_that_cannot_pay_for_a_round_does_not_submit_it(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Each request reserves its projected cost at batch prices as it joins a round: with
+    room for three of ten, one batch of three goes and seven are refused at once (the
+    engine leaves them for a resume); with room for none, no batch is created at all."""
+    sim = sim_factory(batch={"round_time": 0.0})
+    one = make_client(sim, tmp_path / "probe")
+    await one.start()
+    projected = one.usage.projected_request("gpt-4o-mini", "generic", 30, 512)[0]
+    await close(one)
+    for room, sent in ((3, 3), (0, 0)):
+        client = make_client(sim, tmp_path / str(room))
+        client.settings.max_cost = projected * (room + 0.5)
+        before = len(sim_batches(sim))
+        await client.start()
+        try:
+            results = await asyncio.gather(
+                *(client.chat(ask(i)) for i in range(10)), return_exceptions=True
+            )
+        finally:
+            await close(client)
+        refused = [r for r in results if isinstance(r, BudgetExceededError)]
+        assert len(refused) == 10 - sent, results
+        assert "would be passed by this batch round" in str(refused[0])
+        created = sim_batches(sim)[before:]
+        assert [b["request_counts"]["total"] for b in created] == ([sent] if sent else [])
+        assert client.budget_exhausted
+        assert client.cost_usd <= client.settings.max_cost
 
 
 async def test_a_crash_between_download_and_answer_charges_once_and_reuses_the_answers(
@@ -317,6 +348,8 @@ async def test_a_crash_between_download_and_answer_charges_once_and_reuses_the_a
     heard: list[Any] = []
     second.transport.usage.listeners.append(heard.append)
     await second.start()
+    kept = [k for ks in second._earlier._answers.values() for k in ks]
+    assert len(kept) == 4 and all(isinstance(k, tuple) for k in kept)  # on disk, not in memory
     second.attach_run(lambda: 4)
     try:
         results = await asyncio.gather(*(second.chat(ask(i)) for i in range(4)))
@@ -380,3 +413,88 @@ async def test_the_clients_bookkeeping_stays_bounded_over_many_rounds(
     progress = client.progress()
     assert progress["states"]["completed"] == {"batches": 12, "requests": 36}
     assert len(sim_batches(sim)) == 12
+
+
+async def test_a_kill_during_the_final_record_does_not_charge_twice(
+    sim_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after every answer of a part was charged (the run's ledger holds them) but
+    before the part's record says so: the next session counts the part's lines in the
+    ledger and charges nothing again, while its answers are served again."""
+    from asyncgen.store.ledger import Ledger, ledger_path, read_ledger
+
+    sim = sim_factory(batch={"round_time": 0.0})
+
+    def with_ledger(client: BatchClient, session: str) -> Ledger:
+        ledger = Ledger(ledger_path(tmp_path), session, fsync_interval=0)
+        ledger.open()
+        client.transport.usage.listeners.append(ledger.record)
+        client.ledger_charges = ledger.charges_for
+        return ledger
+
+    first = make_client(sim, tmp_path)
+    first_ledger = with_ledger(first, "one")
+    await first.start()
+    original = first.journal.record
+
+    def record(state: Any) -> None:
+        if state.extra.get("charged"):
+            raise Killed
+        original(state)
+
+    monkeypatch.setattr(first.journal, "record", record)
+    try:
+        await asyncio.gather(*(first.chat(ask(i)) for i in range(4)))
+    finally:
+        await close(first)
+        await first_ledger.aclose()
+    state = (tmp_path / "batch" / "parts" / "00000-000.json").read_text()
+    assert '"state": "done"' in state and '"charged"' not in state
+    paid = first.usage.cost_usd
+    assert paid > 0
+
+    second = make_client(sim, tmp_path)
+    second_ledger = with_ledger(second, "two")
+    await second.start()
+    second.attach_run(lambda: 4)
+    try:
+        results = await asyncio.gather(*(second.chat(ask(i)) for i in range(4)))
+    finally:
+        await close(second)
+        await second_ledger.aclose()
+    assert all(r.content for r in results) and second.from_earlier == 4
+    assert second.usage.cost_usd == 0, "charged twice"
+    totals = read_ledger(tmp_path)
+    assert totals is not None and totals.total.cost_usd == pytest.approx(paid)
+    assert len(sim_batches(sim)) == 1
+
+
+async def test_the_next_round_waits_until_the_last_one_is_read(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """600 two-turn conversations: round 0's output is read in steps of 500 lines, and
+    the conversations answered first ask again before the rest are answered; the next
+    round still waits for all of them (2 rounds of 600, not a third split off)."""
+    sim = sim_factory(batch={"round_time": 0.0})
+    client = make_client(sim, tmp_path, max_gather_seconds=30.0)
+    await client.start()
+    client.attach_run(lambda: 600)
+
+    async def talk(i: int) -> str:
+        first = await client.chat(ask(i))
+        follow_up = ChatRequest(
+            messages=[
+                *ask(i).messages,
+                {"role": "assistant", "content": first.content},
+                {"role": "user", "content": "And after that?"},
+            ]
+        )
+        return (await client.chat(follow_up)).content
+
+    try:
+        answers = await asyncio.gather(*(talk(i) for i in range(600)))
+    finally:
+        await close(client)
+    assert all(answers)
+    assert [b["request_counts"]["total"] for b in sim_batches(sim)] == [600, 600]
+    assert client.rounds == 2

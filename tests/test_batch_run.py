@@ -146,3 +146,22 @@ def test_complete_in_batch_mode_is_one_round(tmp_path: Path) -> None:
     assert sorted(r["id"] for r in results) == sorted(f"q{i}" for i in range(25))
     summary = orjson.loads((tmp_path / "out.run" / "summary.json").read_bytes())
     assert summary["batch"]["rounds"] == 1 and summary["batch"]["batches"] == 1
+
+
+def test_every_conversation_joins_one_round_per_turn(tmp_path: Path) -> None:
+    """Dialogue pipeline, 600 conversations of two calls each: two rounds of 600 (one
+    batch each), not a first round sent before every started conversation had asked (a
+    ticket handed to a waking worker used to count neither as queued nor as running)."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        FAST + "dialogue:\n  allow_base_reuse: true\nsim:\n  batch:\n    round_time: 0.05\n"
+    )
+    out = tmp_path / "run"
+    done = subprocess.run(
+        cli("generate", "--pipeline", "dialogue", "--n", "600", "--seed", "7", "--out", str(out),
+            "--config", str(config), "--mode", "batch", "--quiet"),
+        env=subprocess_env(), capture_output=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    sizes = [p["requests"] for p in sorted(parts(out), key=lambda p: p["name"])]
+    assert sizes == [600, 600]

@@ -167,3 +167,35 @@ def test_bad_lines_fail_validation_with_line_numbers(sim_factory: Callable[..., 
     )
     assert batch.status == "failed" and batch.errors is not None
     assert [(e.code, e.line) for e in batch.errors.data] == [("duplicate_custom_id", 3)]
+
+
+def test_a_killed_simulators_files_are_removed_by_the_next_one(tmp_path: Any) -> None:
+    """A SIGKILLed simulator cannot remove its file store; the next simulator to start
+    removes every store whose process is gone, and leaves a live one's alone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from asyncgen.sim.batch_files import PREFIX, FileStore
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    root = Path(tempfile.gettempdir())
+    dead = root / f"{PREFIX}{child.pid}-test"
+    live = root / f"{PREFIX}{os.getpid()}-test"
+    for folder in (dead, live):
+        folder.mkdir(exist_ok=True)
+        (folder / "file-sim000000000001").write_bytes(b"x" * 1000)
+    store = FileStore()
+    try:
+        assert not dead.exists() and live.exists()
+        assert store.root.name.startswith(f"{PREFIX}{os.getpid()}-")
+    finally:
+        store.close()
+        (live / "file-sim000000000001").unlink()
+        live.rmdir()
+    assert not store.root.exists()

@@ -153,7 +153,7 @@ async def test_a_dead_workers_unfinished_items_run_elsewhere_once() -> None:
         slots, capacity=8, shard_size=4, is_lost=lambda exc: isinstance(exc, Lost)
     )
     dispatcher.start()
-    items = [WorkItem(index=i, seed=0) for i in range(60)]
+    items = [WorkItem(index=i, seed=0, payload=None) for i in range(60)]
     outcomes = await asyncio.gather(*(dispatcher.run_item(item) for item in items))
     await dispatcher.aclose()
     assert all(isinstance(o, Record) for o in outcomes)
@@ -169,7 +169,7 @@ async def test_no_worker_left_fails_waiting_items_with_cluster_error() -> None:
     dispatcher = ShardDispatcher(slots, capacity=4, shard_size=4, is_lost=lambda e: True)
     dispatcher.start()
     results = await asyncio.gather(
-        *(dispatcher.run_item(WorkItem(index=i, seed=0)) for i in range(10)),
+        *(dispatcher.run_item(WorkItem(index=i, seed=0, payload=None)) for i in range(10)),
         return_exceptions=True,
     )
     await dispatcher.aclose()

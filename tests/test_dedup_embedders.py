@@ -133,3 +133,37 @@ def test_worker_reply_starting_with_a_brace_byte_is_vectors_not_an_error() -> No
     assert np.array_equal(decoded, vectors)
     with pytest.raises(EmbeddingError, match="encode failed"):
         decode_reply(b"E" + orjson.dumps({"error": "encode failed: x"}), 2, 2)
+
+
+def test_a_ctrl_c_at_the_terminal_does_not_kill_the_embedding_worker(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C sends SIGINT to the whole foreground process group. The run
+    drains its in-flight items, which still need their uniqueness checked: the worker
+    must survive it (it used to die, and each draining item failed with "broken pipe")."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import signal, sys\n"
+        "from asyncgen.config.dedup import DedupSettings\n"
+        "from asyncgen.dedup.worker import ProcessEmbedder\n"
+        "signal.signal(signal.SIGINT, lambda *a: None)  # the run drains instead of dying\n"
+        "embedder = ProcessEmbedder(DedupSettings(embedder='hashing'))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "print(embedder.encode(['after the ctrl-c']).shape, flush=True)\n"
+        "embedder.close()\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True, text=True,
+    )  # fmt: skip
+    assert run.stdout is not None and run.stdin is not None
+    assert run.stdout.readline().strip() == "ready"
+    os.killpg(run.pid, signal.SIGINT)  # what the terminal does
+    time.sleep(0.5)
+    out, err = run.communicate("go\n", timeout=30)
+    assert run.returncode == 0, err
+    assert out.strip().startswith("(1, "), out

@@ -108,7 +108,7 @@ def test_is_unique_and_saved_files(tmp_path: Path) -> None:
     generator = DialogueGenerator(_config())
     first = np.array([1.0, 0.0, 0.0], dtype=np.float32)
     assert generator.is_unique(first)
-    generator.memory.add(first)
+    generator.remember(first)
     assert not generator.is_unique(np.array([0.99, 0.05, 0.0], dtype=np.float32))
     assert generator.is_unique(np.array([0.0, 1.0, 0.0], dtype=np.float32))
     generator.existing_hashes.add("ab" * 32)

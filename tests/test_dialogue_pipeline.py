@@ -88,8 +88,8 @@ async def test_records_have_every_field_and_turns_in_range(harness_factory: Any)
         assert RECORD_FIELDS <= data.keys()
         gen = data["generation_params"]
         assert gen["min_turns"] <= data["num_lines"] == len(data["turns"]) <= gen["max_turns"]
-        assert data["services"] == item.payload["services"]
-        assert data["resolution_status"] == item.payload["resolution_status"]
+        assert data["services"] == list(item.payload.services)
+        assert data["resolution_status"] == item.payload.resolution_status
         for turn in data["turns"]:
             assert turn["user_emotion"] in data["user_emotions"]
             assert turn["assistant_emotion"] in data["assistant_emotions"]
@@ -117,7 +117,7 @@ async def test_sampled_parameters_and_kinds_reach_the_endpoint(harness_factory: 
     assert (handle.temperature, handle.top_p) == (gen["temperature"], gen["top_p"])
     assert seen[0]["handle"] == handle  # one model locked for the whole dialogue
     prompt = seen[1]["messages"][1]["content"]
-    base = harness.pipeline.planner.dataset[harness.pipeline.plan_item(0).payload["base_index"]]
+    base = harness.pipeline.planner.dataset[harness.pipeline.plan_item(0).payload.base_index]
     raw = generate_base_conversation(extract_dialogue(base))
     assert anonymize(raw) in prompt  # the base is masked before it reaches the model
     assert raw == anonymize(raw) or raw not in prompt
@@ -160,7 +160,7 @@ async def test_base_dialogue_used_by_a_restored_record_is_not_reused(
     """After restore() learns a record's base hash, an item with that base is rejected."""
     harness = await harness_factory()
     payload = harness.pipeline.plan_item(3).payload
-    harness.pipeline.restore({"base_dialogue_hash": payload["base_dialogue_hash"]})
+    harness.pipeline.restore({"base_dialogue_hash": payload.base_dialogue_hash})
     outcome = await harness.run(3)
     assert isinstance(outcome, Reject) and outcome.reason == "duplicate_base_dialogue"
     assert isinstance(await harness.run(4), Record)
@@ -211,7 +211,7 @@ async def test_base_reuse_flag_lets_a_second_pass_through(harness_factory: Any) 
     assert isinstance(first, Record)
     same_base = next(
         i for i in range(50, 100)
-        if harness.pipeline.plan_item(i).payload["base_dialogue_hash"]
+        if harness.pipeline.plan_item(i).payload.base_dialogue_hash
         == first.data["base_dialogue_hash"]
     )  # fmt: skip
     again = await harness.run(same_base)

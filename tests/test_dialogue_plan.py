@@ -13,6 +13,7 @@ import pytest
 from asyncgen.config import RunConfig, load_config
 from asyncgen.contract import RunContext
 from asyncgen.dialogue import DialoguePipeline, StratifiedMix
+from asyncgen.dialogue.plan import DialoguePlan
 from asyncgen.errors import DatasetError
 
 SERVICE_WEIGHTS = {"single": 0.30, "double": 0.35, "triple": 0.25, "quadruple": 0.10}
@@ -31,28 +32,28 @@ def test_mix_on_5000_planned_items_is_exact() -> None:
     """5,000 planned dialogues hold 30/35/25/10 and 40/30/30 exactly, not the drifted mix."""
     pipeline = DialoguePipeline(_config(**{"dialogue.allow_base_reuse": True}))
     items = [pipeline.plan_item(i).payload for i in range(5000)]
-    services = Counter(p["service_count"] for p in items)
-    statuses = Counter(p["resolution_status"] for p in items)
+    services = Counter(p.service_count for p in items)
+    statuses = Counter(p.resolution_status for p in items)
     assert services == {"single": 1500, "double": 1750, "triple": 1250, "quadruple": 500}
     assert statuses == {"Resolved": 2000, "Failed": 1500, "Escalated": 1500}
     for payload in items[:200]:
-        size = {"single": 1, "double": 2, "triple": 3, "quadruple": 4}[payload["service_count"]]
-        assert len(payload["services"]) == size
+        size = {"single": 1, "double": 2, "triple": 3, "quadruple": 4}[payload.service_count]
+        assert len(payload.services) == size
 
 
 def test_mix_stays_within_two_points_when_failed_items_are_replaced() -> None:
     """Replacing 15% failed items with the next plan indices keeps the mix within ±2 points."""
     pipeline = DialoguePipeline(_config(**{"dialogue.allow_base_reuse": True}))
     rng = random.Random(4)
-    done: list[dict[str, Any]] = []
+    done: list[DialoguePlan] = []
     cursor = 0
     while len(done) < 5000:
         payload = pipeline.plan_item(cursor).payload
         cursor += 1
         if rng.random() >= 0.15:
             done.append(payload)
-    services = _share(Counter(p["service_count"] for p in done), len(done))
-    statuses = _share(Counter(p["resolution_status"] for p in done), len(done))
+    services = _share(Counter(p.service_count for p in done), len(done))
+    statuses = _share(Counter(p.resolution_status for p in done), len(done))
     for name, weight in SERVICE_WEIGHTS.items():
         assert abs(services[name] - 100 * weight) <= 2.0, services
     for name, weight in STATUS_WEIGHTS.items():
@@ -93,8 +94,8 @@ def test_combinations_rotate_least_used_first() -> None:
     usage: dict[str, Counter[tuple[str, ...]]] = {}
     for i in range(2000):
         payload = pipeline.plan_item(i).payload
-        combo = tuple(sorted(payload["services"]))
-        bucket = usage.setdefault(payload["service_count"], Counter())
+        combo = tuple(sorted(payload.services))
+        bucket = usage.setdefault(payload.service_count, Counter())
         bucket[combo] += 1
         assert max(bucket.values()) - min(bucket.values()) <= 1
     assert len(usage["double"]) == len(config.dialogue.combinations["double"])
@@ -126,29 +127,29 @@ def test_item_fields_come_from_the_configured_space() -> None:
         }
     )
     payload = DialoguePipeline(config).plan_item(3).payload
-    assert payload["regions"] == ["Lima"]
-    assert payload["time_slot"] == "Dawn" and payload["time"].startswith("05:")
-    gen = payload["generation_params"]
-    assert (gen["min_turns"], gen["max_turns"], gen["temperature"]) == (4, 6, 0.3)
-    primary = payload["services"][0]
+    assert payload.regions == ("Lima",)
+    assert payload.time_slot == "Dawn" and payload.time.startswith("05:")
+    gen = payload.generation_params
+    assert (gen.min_turns, gen.max_turns, gen.temperature) == (4, 6, 0.3)
+    primary = payload.services[0]
     allowed = config.dialogue.general_categories + config.dialogue.service_categories[primary]
-    assert payload["scenario_category"] in allowed
-    assert set(payload["user_emotions"]) <= set(config.dialogue.user_emotions)
-    assert set(payload["assistant_emotions"]) <= set(config.dialogue.assistant_emotions)
+    assert payload.scenario_category in allowed
+    assert set(payload.user_emotions) <= set(config.dialogue.user_emotions)
+    assert set(payload.assistant_emotions) <= set(config.dialogue.assistant_emotions)
 
 
 def test_base_dialogues_are_a_permutation_used_once() -> None:
     """Items 0..49 use the 50 sample dialogues once each; item 50 has none left."""
     pipeline = DialoguePipeline(_config())
-    hashes = [pipeline.plan_item(i).payload["base_dialogue_hash"] for i in range(50)]
+    hashes = [pipeline.plan_item(i).payload.base_dialogue_hash for i in range(50)]
     assert len(set(hashes)) == 50
-    assert pipeline.plan_item(50).payload["base_index"] is None
+    assert pipeline.plan_item(50).payload.base_index is None
 
 
 def test_base_reuse_flag_reuses_each_dialogue_once_per_pass() -> None:
     """With dialogue.allow_base_reuse every dialogue is used exactly once per pass."""
     pipeline = DialoguePipeline(_config(**{"dialogue.allow_base_reuse": True}))
-    counts = Counter(pipeline.plan_item(i).payload["base_dialogue_id"] for i in range(150))
+    counts = Counter(pipeline.plan_item(i).payload.base_dialogue_id for i in range(150))
     assert len(counts) == 50 and set(counts.values()) == {3}
 
 

@@ -11,7 +11,7 @@ class Plan:
     name = "plan"
 
     def plan_item(self, index: int) -> WorkItem:
-        return WorkItem(index=index, seed=3)
+        return WorkItem(index=index, seed=3, payload=None)
 
 
 def test_items_come_in_index_order_and_stop_at_the_need() -> None:
@@ -24,7 +24,7 @@ def test_items_come_in_index_order_and_stop_at_the_need() -> None:
 
 def test_accounted_ids_are_skipped() -> None:
     """Items whose record id already ended (done, failed, rejected) are never planned again."""
-    done = {WorkItem(index=i, seed=3).record_id for i in (0, 2)}
+    done = {WorkItem(index=i, seed=3, payload=None).record_id for i in (0, 2)}
     planner = Planner(Plan(), need=2, is_accounted=done.__contains__, max_rounds=0)
     assert [planner.take().item.index, planner.take().item.index] == [1, 3]  # type: ignore[union-attr]
 
@@ -64,7 +64,7 @@ def test_resume_start_skips_ended_items_and_keeps_their_holes() -> None:
     """A resume starts past the ended items, first redoing the indices that never ended."""
     from asyncgen.engine.plan import find_start
 
-    ended = {WorkItem(index=i, seed=3).record_id for i in (0, 1, 3, 4, 7)}
+    ended = {WorkItem(index=i, seed=3, payload=None).record_id for i in (0, 1, 3, 4, 7)}
     start = find_start(Plan(), ended.__contains__, accounted=len(ended), limit=100)
     assert start.cursor == 8 and list(start.holes) == [2, 5, 6] and start.matched == 5
     planner = Planner(Plan(), need=4, is_accounted=ended.__contains__, max_rounds=0, start=start)

@@ -13,6 +13,7 @@ from rich.console import Console
 from asyncgen.engine import ProgressReporter, RunSummary, Snapshot, progress_line, render_summary
 from asyncgen.engine.lag import Histogram
 from asyncgen.engine.progress import choose_mode, fmt_duration
+from asyncgen.llm.types import ClientBase
 
 SNAP = Snapshot(
     elapsed=75.0,
@@ -182,7 +183,7 @@ def test_sampler_rates_and_eta_come_from_the_rolling_window() -> None:
         def snapshot(self) -> dict[str, object]:
             return {"requests": self.requests, "rpm_limit": 600, "rate_limited": 2}
 
-    class Client:
+    class Client(ClientBase):
         stats = Stats()
 
     now = [100.0]

@@ -13,6 +13,7 @@ from engine_support import FlakyLocal, LocalPipeline
 from asyncgen.config import RunConfig, load_config
 from asyncgen.engine import RunOptions, RunSummary, Shutdown, run_generation
 from asyncgen.errors import StoreError
+from asyncgen.llm.types import ClientBase
 from asyncgen.store import records_of
 
 
@@ -30,8 +31,8 @@ def make_config(**overrides: Any) -> RunConfig:
     return load_config(None, base, environ={}, env_file=None)
 
 
-class NoClient:
-    """The pipelines here make no model calls; the engine only reads optional counters."""
+class NoClient(ClientBase):
+    """The pipelines here make no model calls; the engine reads its (empty) accounting."""
 
 
 async def run(
@@ -189,7 +190,7 @@ async def test_second_stop_cancels_in_flight_without_torn_lines(tmp_path: Path) 
     assert_adds_up(summary, tmp_path)
 
 
-class BudgetClient:
+class BudgetClient(ClientBase):
     """A client whose budget is spent after a few items."""
 
     def __init__(self) -> None:

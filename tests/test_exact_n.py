@@ -17,7 +17,7 @@ class Plan:
     name = "plan"
 
     def plan_item(self, index: int) -> WorkItem:
-        return WorkItem(index=index, seed=3)
+        return WorkItem(index=index, seed=3, payload=None)
 
 
 class Repeats(LocalPipeline):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from asyncgen.config import RunConfig, load_config
@@ -86,10 +87,10 @@ async def test_run_yields_valid_interactions_matching_the_config(
         models = {m["metadata"]["model"] for m in record["messages"] if m["role"] == "assistant"}
         assert models == {record["metadata"]["assistant_model"]["model"]}
         planned = pipeline.plan_item(int(record["id"].split("-")[1])).payload
-        assert record["metadata"]["query_id"] == planned["query_id"]
-        assert record["metadata"]["target_turns"] == planned["target_turns"]
+        assert record["metadata"]["query_id"] == planned.query_id
+        assert record["metadata"]["target_turns"] == planned.target_turns
         first = record["messages"][0]["metadata"]
-        assert first["was_noised"] is (1 in planned["noise_turns"])
+        assert first["was_noised"] is (1 in planned.noise_turns)
         assert not any(m["metadata"].get("was_noised") for m in record["messages"][1:])
         if first["was_noised"]:
             noised += 1
@@ -130,13 +131,13 @@ async def test_plan_items_are_pure_and_spread_over_queries(tmp_path: Path) -> No
     assert len(client.calls) == calls  # stages reused from personas.jsonl / queries.jsonl
     items = [one.plan_item(i) for i in range(len(one.queries) * 2)]
     assert items == [two.plan_item(i) for i in range(len(two.queries) * 2)]
-    first_cycle = [item.payload["query_id"] for item in items[: len(one.queries)]]
+    first_cycle = [item.payload.query_id for item in items[: len(one.queries)]]
     assert sorted(first_cycle) == sorted(q.query_id for q in one.queries)
     assert len(one.queries) >= 48  # 40 items plus a spare share for replacements
     personas = {q.persona_id for q in one.queries}
-    share = Counter(item.payload["persona_id"] for item in items[: 3 * len(personas)])
+    share = Counter(item.payload.persona_id for item in items[: 3 * len(personas)])
     assert set(share) == personas and set(share.values()) == {3}  # 3 queries per persona
-    spread = Counter(item.payload["persona_id"] for item in items[:40]).values()
+    spread = Counter(item.payload.persona_id for item in items[:40]).values()
     assert max(spread) - min(spread) <= 1  # the spares, too, go round the personas
     other = InteractionPipeline(
         config.model_copy(update={"engine": config.engine.model_copy(update={"seed": 1})})
@@ -296,3 +297,26 @@ async def test_a_bad_user_prompt_fails_prepare_with_a_clear_error(tmp_path: Path
     )
     with pytest.raises(PromptError, match="persona_name"):
         await InteractionPipeline(config).prepare(_ctx(config, tmp_path, LocalResponderClient()))
+
+
+async def test_a_whole_interaction_run_never_blocks_the_loop(
+    tmp_path: Path, no_blocking: Any
+) -> None:
+    """Personas, queries, style transfer, conversations with noise, index, summary and the
+    training export, all under blockbuster: the pipeline's file work stays off the loop."""
+    overrides = {
+        "engine.n": 12,
+        "engine.fsync_interval": 0.0,
+        "dedup.enabled": False,
+        "personas.num_personas": 3,
+    }
+    config = load_config(None, overrides, environ={}, env_file=None)
+    summary = await run_generation(
+        config,
+        InteractionPipeline(config),
+        run_dir=tmp_path / "run",
+        client=LocalResponderClient(),
+        options=RunOptions(quiet=True, progress="off"),
+    )
+    assert summary.status == "complete" and summary.done == 12
+    assert await anyio.Path(tmp_path / "run" / "training_data").is_dir()

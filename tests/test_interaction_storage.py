@@ -126,18 +126,19 @@ async def test_async_twins_save_and_load(tmp_path: Path) -> None:
     assert [d["persona_id"] for d in await storage.aload_all()] == ["persona_001", "persona_002"]
 
 
-def test_a_run_directory_keeps_its_records_jsonl(tmp_path: Path) -> None:
-    """On a folder that holds records.jsonl (an engine run) saves append there, and both
-    layouts are read together."""
+def test_a_run_directory_is_read_but_never_written_into(tmp_path: Path) -> None:
+    """On an engine run's folder, saves go to their own files beside records.jsonl (the
+    engine's, which the storage never appends to), and both are read together."""
     (tmp_path / "run").mkdir()
     line = json.dumps({**_interaction(1).to_dict(), "id": "interaction_persona_001_x"})
     (tmp_path / "run" / "records.jsonl").write_text(line + "\n")
     storage = InteractionStorage(tmp_path / "run")
-    assert storage.layout == "jsonl"
-    assert storage.save(_interaction(2)) == str(tmp_path / "run" / "records.jsonl")
-    InteractionStorage(tmp_path / "run", layout="files").save(_interaction(3))
+    assert storage.save(_interaction(2)) == str(tmp_path / "run" / "interaction_persona_002_x.json")
+    assert (tmp_path / "run" / "records.jsonl").read_text() == line + "\n"
     (tmp_path / "run" / "summary.json").write_text('{"done": 3}')  # a run's other files
     (tmp_path / "run" / "generated.json").write_text("[1, 2]")
     both = InteractionStorage(tmp_path / "run").load_all()
-    assert [d["persona_id"] for d in both] == ["persona_001", "persona_002", "persona_003"]
-    assert InteractionStorage(tmp_path / "run").load("interaction_persona_003_x")["num_turns"] == 2
+    assert [d["persona_id"] for d in both] == ["persona_001", "persona_002"]
+    assert InteractionStorage(tmp_path / "run").load("interaction_persona_002_x")["num_turns"] == 2
+    with pytest.raises(StoreError, match="already stored"):
+        InteractionStorage(tmp_path / "run").save(_interaction(1))

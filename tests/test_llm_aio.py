@@ -1,4 +1,4 @@
-"""The default aiohttp backend's whole-body path against a real server on a socket."""
+"""Whole-body answers on each HTTP backend (native, aiohttp) against a real server on a socket."""
 
 from __future__ import annotations
 
@@ -44,15 +44,19 @@ async def serve(handler: Handler) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/v1"
 
 
-def transport(base_url: str) -> Transport:
+BACKENDS = pytest.mark.parametrize("backend", ["native", "aiohttp"])
+
+
+def transport(base_url: str, backend: str) -> Transport:
     settings = LLMSettings.model_validate(
-        {"provider": "compatible", "base_url": base_url, "model": "m1"}
+        {"provider": "compatible", "base_url": base_url, "model": "m1", "http_backend": backend}
     )
     return Transport.from_settings(settings, api_key="sk-test", max_retries=0)
 
 
-async def test_gzip_answer_is_decoded() -> None:
-    """Providers compress answers when asked (aiohttp asks by default): the body is decoded."""
+@BACKENDS
+async def test_gzip_answer_is_decoded(backend: str) -> None:
+    """Providers compress answers when asked (both backends ask): the body is decoded."""
     seen: dict[str, str] = {}
 
     async def handler(request: web.Request) -> web.Response:
@@ -63,7 +67,7 @@ async def test_gzip_answer_is_decoded() -> None:
 
     runner, url = await serve(handler)
     try:
-        async with transport(url) as client:
+        async with transport(url, backend) as client:
             result = await client.chat(ChatRequest(messages=[{"role": "user", "content": "q"}]))
             snapshot = client.stats.snapshot()
     finally:
@@ -73,7 +77,8 @@ async def test_gzip_answer_is_decoded() -> None:
     assert snapshot["rpm_limit"] == 600  # headers read from the whole-body response
 
 
-async def test_dropped_connection_is_a_connection_error() -> None:
+@BACKENDS
+async def test_dropped_connection_is_a_connection_error(backend: str) -> None:
     """A server that hangs up without answering gives a connection error, not a hang."""
 
     async def handler(request: web.Request) -> web.Response:
@@ -84,7 +89,7 @@ async def test_dropped_connection_is_a_connection_error() -> None:
 
     runner, url = await serve(handler)
     try:
-        async with transport(url) as client:
+        async with transport(url, backend) as client:
             with pytest.raises(LLMConnectionError):
                 await client.chat(ChatRequest(messages=[{"role": "user", "content": "q"}]))
     finally:

@@ -40,11 +40,12 @@ async def test_a_whole_engine_run_never_blocks_the_loop(tmp_path: Path, no_block
 
     from asyncgen.config import load_config
     from asyncgen.engine import RunOptions, run_generation
+    from asyncgen.llm.types import ClientBase
 
     overrides = {"engine.n": 30, "engine.fsync_interval": 0.0, "dedup.enabled": False}
     config = load_config(None, overrides, environ={}, env_file=None)
     summary = await run_generation(
-        config, FlakyLocal(config), run_dir=tmp_path / "run", client=object(),
+        config, FlakyLocal(config), run_dir=tmp_path / "run", client=ClientBase(),
         options=RunOptions(quiet=True, progress="off"),
     )  # fmt: skip
     assert summary.status == "complete" and summary.done == 30

@@ -50,12 +50,12 @@ def test_iter_jsonl_skips_only_a_torn_last_line(tmp_path: Path) -> None:
 
 def test_interaction_stage_file_refuses_a_corrupt_middle_line(tmp_path: Path) -> None:
     """personas.jsonl with a broken line before good ones is an error, not a silent skip."""
-    from asyncgen.interaction.jsonl import read_jsonl
+    from asyncgen.store.jsonl import read_repaired
 
     path = tmp_path / "personas.jsonl"
     path.write_bytes(b'{"persona_id": "a"}\nnot json\n{"persona_id": "b"}\n{"persona_id"')
     with pytest.raises(StoreError, match="personas.jsonl:2"):
-        read_jsonl(path)
+        read_repaired(path)
 
 
 async def test_writer_appends_whole_lines_and_counts_after_writing(tmp_path: Path) -> None:

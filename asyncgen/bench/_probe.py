@@ -61,11 +61,13 @@ class HeaderTap(httpx.AsyncBaseTransport):
 
 
 def _inner_transport(llm: LLMSettings, size: int) -> httpx.AsyncBaseTransport:
-    """The same backend the transport would choose, with a pool as large as the bench needs."""
+    """The same backend the transport would choose, with a pool as large as the bench needs
+    (aiohttp for ``native``: the tap needs an httpx transport, and httpx's own pool costs
+    several times the CPU per request, which skews send times at saturation)."""
     limits = httpx.Limits(
         max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0
     )
-    if llm.http_backend == "aiohttp":
+    if llm.http_backend in ("native", "aiohttp"):
         from httpx_aiohttp import AiohttpTransport
 
         return AiohttpTransport(limits=limits)

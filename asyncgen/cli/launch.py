@@ -6,11 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from rich.console import Console
-from rich.logging import RichHandler
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.contract import Pipeline
@@ -22,6 +20,9 @@ from asyncgen.errors import ConfigError, StoreError
 from asyncgen.logs import configure_logging
 from asyncgen.store.lock import run_lock
 from asyncgen.store.rundir import OpenRun, RunLayout, open_run, read_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 REDACTED = "***"
 
@@ -64,8 +65,9 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 def setup_run(
     config: RunConfig, pipeline: Pipeline, layout: RunLayout, *, quiet: bool
-) -> tuple[OpenRun, Console]:
-    """Open the run directory (the one time it is opened), start logging; the console.
+) -> tuple[OpenRun, Console | None]:
+    """Open the run directory (the one time it is opened), start logging; the console
+    (None with `quiet`: rich, ~40 ms of imports, then loads only if something is shown).
 
     Raises:
         StoreError: the directory cannot be written, or holds a run with another plan.
@@ -74,13 +76,16 @@ def setup_run(
     if needs_simulator(config):  # the first snapshot must already say so (a kill may follow)
         config.llm.provider = "simulator"
     opened = open_run(layout, pipeline, config)
-    console = Console(stderr=True)
     logger = configure_logging(config.engine.log_level, layout.log, console=not quiet)
+    if quiet:
+        logger.addHandler(_ErrorsOnly())
+        return opened, None
+    from rich.logging import RichHandler
+
+    console = _stderr_console()
     for handler in logger.handlers:
         if isinstance(handler, RichHandler):
             handler.console = console
-    if quiet:
-        logger.addHandler(_errors_only())
     return opened, console
 
 
@@ -108,11 +113,39 @@ def check_same_provider(layout: RunLayout, config: RunConfig) -> None:
     )
 
 
-def _errors_only() -> logging.Handler:
-    """With --quiet, errors still reach the terminal."""
-    handler = RichHandler(console=Console(stderr=True), show_path=False)
-    handler.setLevel(logging.ERROR)
-    return handler
+class _ErrorsOnly(logging.Handler):
+    """With --quiet, errors still reach the terminal (through rich, loaded at the first)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self._rich: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._rich is None:
+            from rich.logging import RichHandler
+
+            self._rich = RichHandler(console=_stderr_console(), show_path=False)
+        self._rich.emit(record)
+
+
+def _closing_line(summary: RunSummary, layout: RunLayout, *, quiet: bool) -> str | None:
+    """What to tell the user after the summary: how to resume, or how far the run got."""
+    if summary.status == "interrupted":
+        return f"interrupted: rerun the same command to resume {layout.run_dir}"
+    if summary.status == "failing":
+        return (
+            f"stopped: {summary.error}. Fix the cause (see failures.jsonl), then rerun the"
+            f" same command to resume {layout.run_dir}"
+        )
+    if summary.status != "complete" and not quiet:
+        return f"finished {summary.status}: {summary.done}/{summary.target} records"
+    return None
+
+
+def _stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def launch(
@@ -187,14 +220,10 @@ def _launch_locked(
         )
     summary = run_loop(main)
     if not quiet:
+        from rich.console import Console
+
         Console().print(render_summary(summary))
-    if summary.status == "interrupted":
-        console.print(f"interrupted: rerun the same command to resume {layout.run_dir}")
-    elif summary.status == "failing":
-        console.print(
-            f"stopped: {summary.error}. Fix the cause (see failures.jsonl), then rerun the"
-            f" same command to resume {layout.run_dir}"
-        )
-    elif summary.status != "complete" and not quiet:
-        console.print(f"finished {summary.status}: {summary.done}/{summary.target} records")
+    closing = _closing_line(summary, layout, quiet=quiet)
+    if closing:
+        (console or _stderr_console()).print(closing)
     return summary

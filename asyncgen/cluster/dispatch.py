@@ -31,7 +31,7 @@ LINGER = 0.005  # seconds a pump waits for a shard to fill once its worker has r
 
 @dataclass
 class _Job:
-    item: WorkItem
+    item: WorkItem[Any]
     future: asyncio.Future[Outcome] = field(repr=False)
 
 
@@ -80,7 +80,7 @@ class ShardDispatcher:
             asyncio.create_task(self._pump(w), name=f"pump-{w.index}") for w in self.workers
         ]
 
-    async def run_item(self, item: WorkItem) -> Outcome:
+    async def run_item(self, item: WorkItem[Any]) -> Outcome:
         """Queue an item; its outcome once some worker has run it."""
         if not any(w.alive for w in self.workers):
             raise ClusterError("every Ray worker of this run is gone")

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
-from asyncgen.contract import Outcome, Pipeline, PipelineTraits, Record, RunContext, WorkItem
+from asyncgen.contract import (
+    Outcome,
+    Pipeline,
+    PipelineTraits,
+    Record,
+    RunContext,
+    StageCounts,
+    WorkItem,
+)
+from asyncgen.jsontypes import JsonObject
+
+if TYPE_CHECKING:
+    from asyncgen.llm.stats import StatsSnapshot
 
 SUMMED = (
     "requests",
@@ -65,11 +77,11 @@ class RemotePipeline:
         """The inner pipeline's: a cluster run resumes a local one and the reverse."""
         return self.inner.plan_fingerprint()
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[Any]:
         """The inner pipeline's plan."""
         return self.inner.plan_item(index)
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[Any], ctx: RunContext) -> Outcome:
         """Run the item on some worker."""
         assert self._dispatcher is not None, "prepare() starts the workers"
         return await self._dispatcher.run_item(item)
@@ -86,22 +98,32 @@ class RemotePipeline:
         """The inner pipeline's dedup text (checked on the driver's side of the gate)."""
         return self.inner.dedup_text(record)
 
+    def stage_counts(self) -> StageCounts:
+        """The inner pipeline's stages (they run here, in `prepare`)."""
+        return self.inner.stage_counts()
+
+    def record_dropped(self, record: JsonObject) -> None:
+        """The driver's pipeline steers the plan, so it hears of every dropped record."""
+        self.inner.record_dropped(record)
+
+    def summary_figures(self) -> JsonObject | None:
+        """The inner pipeline's figures."""
+        return self.inner.summary_figures()
+
     async def aclose(self) -> None:
         """Stop the workers, then let the inner pipeline write its files (exports)."""
         try:
             await self._stop_workers()
         finally:
-            closer = getattr(self.inner, "aclose", None)
-            if closer is not None:
-                await closer()
+            await self.inner.aclose()
 
 
 class _MergedStats:
     def __init__(self, client: ClusterClient) -> None:
         self._client = client
 
-    def snapshot(self) -> dict[str, Any]:
-        return self._client.snapshot()
+    def snapshot(self) -> StatsSnapshot:
+        return cast("StatsSnapshot", self._client.snapshot())  # the same keys, added up
 
 
 class ClusterClient:

@@ -46,7 +46,7 @@ async def execute_on_cluster(
     layout: RunLayout,
     *,
     options: RunOptions,
-    console: Console,
+    console: Console | None,
     resume: bool = False,
     use_gate: bool = True,
 ) -> RunSummary:

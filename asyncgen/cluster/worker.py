@@ -105,7 +105,7 @@ class ShardWorker:
         self._budgets.append(budget)
         return budget
 
-    async def run_shard(self, items: list[WorkItem]) -> AsyncIterator[Streamed]:
+    async def run_shard(self, items: list[WorkItem[Any]]) -> AsyncIterator[Streamed]:
         """Run the items concurrently; yield outcomes as they are ready (a stream; those
         ready at the same moment go together, which saves the driver a fetch each)."""
         ready: asyncio.Queue[Ready] = asyncio.Queue()
@@ -137,13 +137,13 @@ class ShardWorker:
                 with contextlib.suppress(BaseException):
                     await task
 
-    async def _one(self, position: int, item: WorkItem, ready: asyncio.Queue[Ready]) -> None:
+    async def _one(self, position: int, item: WorkItem[Any], ready: asyncio.Queue[Ready]) -> None:
         try:
             ready.put_nowait((position, await self._outcome(item)))
         except ClusterError as exc:
             ready.put_nowait((position, exc))
 
-    async def _outcome(self, item: WorkItem) -> Outcome:
+    async def _outcome(self, item: WorkItem[Any]) -> Outcome:
         """The pipeline's outcome; an escaped error becomes a failure, as in the engine."""
         assert self._pipeline is not None and self._ctx is not None
         try:

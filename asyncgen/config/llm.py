@@ -115,7 +115,7 @@ class LLMSettings(Settings):
     base_url: str | None = None
     api_key_env: str | None = None
     model: str = "gpt-4o-mini"
-    http_backend: Literal["aiohttp", "httpx"] = "aiohttp"
+    http_backend: Literal["native", "aiohttp", "httpx"] = "native"
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -16,6 +16,9 @@ from asyncgen.config.llm import PROVIDER_DEFAULTS, LLMSettings
 from asyncgen.config.root import RunConfig
 from asyncgen.errors import ConfigError
 
+# libyaml's loader when PyYAML was built with it: the packaged defaults (~450 lines) parse
+# in ~4 ms instead of ~40 ms, every run's start-up
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "resources" / "default.yaml"
 ENV_PREFIX = "ASYNCGEN_"
 SECRET_MARKERS = ("api_key", "secret", "token", "password")
@@ -117,7 +120,7 @@ def _is_secret(key: str) -> bool:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
     except yaml.YAMLError as exc:

@@ -6,7 +6,7 @@ import os
 import re
 import zlib
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 import numpy as np
 
@@ -29,6 +29,17 @@ MINILM_WINDOW = 256
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+class EmbedderInfo(TypedDict, total=False):
+    """What produced a run's vectors, recorded with its index (a resume checks it)."""
+
+    embedder: str
+    model: str | None
+    dim: int
+    torch_threads: int
+    distilled_from: str | None
+    max_tokens: int
+
+
 class Embedder(Protocol):
     """Turns texts into normalised vectors (a blocking call: run it in a worker thread)."""
 
@@ -39,7 +50,7 @@ class Embedder(Protocol):
         """Return an (len(texts), dim) float32 array of unit vectors."""
         ...
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> EmbedderInfo:
         """What produced the vectors (kind, model, dim), recorded with the run."""
         ...
 
@@ -87,7 +98,7 @@ class HashingEmbedder:
                 np.add.at(out[row], buckets, signs)
         return normalize_rows(out)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> EmbedderInfo:
         """Kind and dimension."""
         return {"embedder": self.name, "model": None, "dim": self.dim}
 
@@ -129,7 +140,7 @@ class MiniLMEmbedder:
         )
         return normalize_rows(np.asarray(vectors).reshape(len(texts), self.dim))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> EmbedderInfo:
         """Kind, model folder, dimension and torch threads."""
         return {
             "embedder": self.name,
@@ -167,7 +178,7 @@ class StaticEmbedder:
         """Average the token vectors of each text's first `max_tokens` tokens, normalised."""
         return normalize_rows(self._words.encode(texts, self.max_tokens))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> EmbedderInfo:
         """Kind, model folder, what it was distilled from, and dimension."""
         packaged = self.model_dir == PACKAGED_STATIC_DIR
         return {

@@ -17,13 +17,16 @@ import os
 import struct
 import subprocess
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, cast
 
 import numpy as np
 import orjson
 
 from asyncgen.config.dedup import DedupSettings
 from asyncgen.errors import EmbeddingError
+
+if TYPE_CHECKING:
+    from asyncgen.dedup.embedders import EmbedderInfo
 
 _LEN = struct.Struct("<Q")
 _ITEM = struct.Struct("<I")
@@ -89,7 +92,13 @@ class ProcessEmbedder:
     def __init__(self, settings: DedupSettings) -> None:
         local = settings.model_copy(update={"worker_process": False})
         cmd = [sys.executable, "-m", "asyncgen.dedup.worker", local.model_dump_json()]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # Its own session, as the simulator's: a Ctrl-C at the terminal (SIGINT to the whole
+        # foreground group) must reach only the parent, which lets in-flight items finish
+        # and check their uniqueness here (a killed worker made each of them fail with
+        # "broken pipe"). The child still ends with the parent: its stdin closes.
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
         hello = self._read()
         info = orjson.loads(hello)
         if "error" in info:
@@ -97,7 +106,7 @@ class ProcessEmbedder:
             raise EmbeddingError(info["error"])
         self.name: str = info["embedder"]
         self.dim: int = int(info["dim"])
-        self._describe: dict[str, Any] = info
+        self._describe = cast("EmbedderInfo", info)  # the child's describe(), as JSON
 
     def _read(self) -> bytes:
         assert self._proc.stdout is not None
@@ -116,9 +125,9 @@ class ProcessEmbedder:
             raise EmbeddingError(f"the embedding worker process is gone: {exc}") from exc
         return decode_reply(self._read(), len(texts), self.dim)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> EmbedderInfo:
         """What the child loaded (same as the in-process embedder's description)."""
-        return dict(self._describe)
+        return self._describe.copy()
 
     def close(self) -> None:
         """Close the pipes and wait for the child to exit."""

@@ -8,17 +8,17 @@ files) to `DialogueItems`, and runs a whole batch as a plan on the one engine
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 
 from asyncgen import offload
 from asyncgen.config import ConfigLike, RunConfig
-from asyncgen.dialogue.item import Clock, DialogueItems, Sleep, utc_now
+from asyncgen.dialogue.item import DialogueItems, ItemHooks
 from asyncgen.dialogue.multiwoz import (
     extract_dialogue,
     generate_base_conversation,
@@ -27,12 +27,14 @@ from asyncgen.dialogue.parse import (
     assign_selected_emotions,
     process_generated_dialogue,
 )
-from asyncgen.dialogue.store import DialogueFiles, EmbeddingMemory
-from asyncgen.errors import DatasetError
-from asyncgen.llm.types import ChatClient
+from asyncgen.dialogue.plan import COUNT_NAMES, DialoguePlan, GenerationParams
+from asyncgen.dialogue.store import DialogueFiles
+from asyncgen.errors import ConfigError, DatasetError
+from asyncgen.llm.types import RunClient
 from asyncgen.personas.finepersonas import FinePersona
 
 if TYPE_CHECKING:
+    from asyncgen.dedup import VectorIndex
     from asyncgen.engine import RunSummary
 
 log = logging.getLogger(__name__)
@@ -42,26 +44,13 @@ class DialogueGenerator(DialogueItems):
     """Generates MultiWOZ-seeded, persona-grounded service dialogues through one client."""
 
     def __init__(
-        self,
-        config: ConfigLike,
-        client: ChatClient | None = None,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        clock: Clock = utc_now,
+        self, config: ConfigLike, client: RunClient | None = None, **hooks: Unpack[ItemHooks]
     ) -> None:
-        """Bind the settings and the one chat client; datasets load on first use.
-
-        Args:
-            config: the run configuration (its `dialogue` section drives everything): a
-                `RunConfig`, a dict of the same shape, or a YAML path.
-            client: the transport every call goes through (set later by the pipeline);
-                `generate_unique_dialogues` opens one itself when there is none.
-            sleep: the backoff sleep between invalid-format retries (injectable).
-            clock: the wall clock for `created_at` (injectable).
-        """
-        super().__init__(config, client, sleep=sleep, clock=clock)
+        """As `DialogueItems`; with no `client`, `generate_unique_dialogues` opens one itself."""
+        super().__init__(config, client, **hooks)
         self.files = DialogueFiles(self.settings)
-        self.memory = EmbeddingMemory(self.settings.similarity_threshold)
+        self.similarity_bar = self.settings.similarity_threshold
+        self._accepted: VectorIndex | None = None  # the dedup index `is_unique` searches
         self.last_scenario_time: dict[str, str] = {}
         self._embedder: Any = None
 
@@ -140,9 +129,10 @@ class DialogueGenerator(DialogueItems):
             category = chosen
         persona = self.select_random_persona(rng)
         when = self.space.random_time_slot(rng)
-        payload = self._manual_payload(listservice, category, region, when.slot, when.time)
-        payload["model_seed"] = seed if seed is not None else rng.getrandbits(32)
-        scenario = await self.scenario_for(payload, persona, self.lock_handle(payload))
+        plan = self._manual_plan(listservice, category, region, when.slot, when.time)
+        plan = replace(plan, model_seed=seed if seed is not None else rng.getrandbits(32))
+        plan = self.with_valid_category(plan)
+        scenario = await self.scenario_for(plan, persona, self.lock_handle(plan))
         self.last_scenario_time = {"slot": when.slot, "time": when.time}
         return scenario
 
@@ -185,54 +175,65 @@ class DialogueGenerator(DialogueItems):
         user_emotions = user_emotions or drawn_user
         assistant_emotions = assistant_emotions or drawn_assistant
         when = self.last_scenario_time
-        payload = self._manual_payload(
+        plan = self._manual_plan(
             listservice, category, regions[0], when.get("slot", ""), when.get("time", "")
         )
-        payload.update(
-            regions=regions,
-            user_emotions=user_emotions,
-            assistant_emotions=assistant_emotions,
-            resolution_status=resolution_status,
-        )
-        payload["generation_params"].update(min_turns=min_turns, max_turns=max_turns)
         named = {
             "temperature": temperature,
             "top_p": top_p,
             "frequency_penalty": frequency_penalty,
             "presence_penalty": presence_penalty,
         }
-        payload["generation_params"].update(sampling or {})
-        payload["generation_params"].update({k: v for k, v in named.items() if v is not None})
+        values = {**(sampling or {}), **{k: v for k, v in named.items() if v is not None}}
+        unknown = sorted(set(values) - set(named))
+        if unknown:
+            raise ConfigError(f"generate_dialogue: unknown sampling parameter(s): {unknown}")
+        generation = replace(
+            plan.generation_params, min_turns=min_turns, max_turns=max_turns, **values
+        )
+        plan = replace(
+            plan,
+            regions=tuple(regions),
+            user_emotions=tuple(user_emotions),
+            assistant_emotions=tuple(assistant_emotions),
+            resolution_status=resolution_status,
+            generation_params=generation,
+        )
         _, text, _, _ = await self.dialogue_for(
-            payload, scenario, prompt, self.lock_handle(payload), max_retries=max_retries
+            plan, scenario, prompt, self.lock_handle(plan), max_retries=max_retries
         )
         return text
 
-    def _manual_payload(
+    def _manual_plan(
         self, services: list[str], category: str, region: str, slot: str, time: str
-    ) -> dict[str, Any]:
+    ) -> DialoguePlan:
+        """A spec API call's plan: the given scene, the first value of each sampling list."""
         sampling = self.config.llm.sampling
-        return {
-            "services": list(services),
-            "scenario_category": category,
-            "regions": [region],
-            "time_slot": slot,
-            "time": time,
-            "model_seed": 0,
-            "generation_params": {
-                "temperature": sampling.temperature[0],
-                "top_p": sampling.top_p[0],
-                "frequency_penalty": sampling.frequency_penalty[0],
-                "presence_penalty": sampling.presence_penalty[0],
-                "min_turns": self.settings.min_turns[0],
-                "max_turns": self.settings.max_turns[1],
-            },
-        }
+        return DialoguePlan(
+            services=tuple(services),
+            scenario_category=category,
+            regions=(region,),
+            time_slot=slot,
+            time=time,
+            model_seed=0,
+            service_count=COUNT_NAMES.get(len(services), ""),
+            generation_params=GenerationParams(
+                temperature=sampling.temperature[0],
+                top_p=sampling.top_p[0],
+                frequency_penalty=sampling.frequency_penalty[0],
+                presence_penalty=sampling.presence_penalty[0],
+                min_turns=self.settings.min_turns[0],
+                max_turns=self.settings.max_turns[1],
+            ),
+        )
 
     @property
     def existing_embeddings(self) -> np.ndarray:
-        """The report's `existing_embeddings`: every accepted dialogue's vector, one per row."""
-        return self.memory.existing_embeddings
+        """The report's `existing_embeddings`: every accepted dialogue's unit vector, one per
+        row (after `generate_unique_dialogues`, the run's, in its records' order)."""
+        if self._accepted is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._accepted.vectors()
 
     async def embed_dialogue(self, dialogue: dict[str, Any] | str) -> np.ndarray:
         """The report's conversation embedding, by the run's dedup embedder, off the loop.
@@ -255,17 +256,38 @@ class DialogueGenerator(DialogueItems):
         return np.asarray(vectors[0], dtype=np.float32)
 
     def is_unique(self, conversation_embedding: np.ndarray) -> bool:
-        """The report's `is_unique`: no accepted embedding reaches the similarity bar.
+        """The report's `is_unique`: no accepted dialogue reaches the similarity bar (cosine,
+        searched in the dedup package's index, as the run's gate decides).
 
         Raises:
             ValueError: the vector's size differs from the accepted ones (another embedder:
                 use `embed_dialogue`).
         """
-        return self.memory.is_unique(conversation_embedding)
+        if self._accepted is None or not len(self._accepted):
+            return True
+        scores, _ = self._accepted.search(self._unit_row(conversation_embedding))
+        return float(scores[0, 0]) < self.similarity_bar
 
     def remember(self, conversation_embedding: np.ndarray) -> None:
         """Accept a dialogue's embedding, as the report's loop does after `is_unique`."""
-        self.memory.add(conversation_embedding)
+        from asyncgen.dedup import VectorIndex
+
+        row = self._unit_row(conversation_embedding)
+        if self._accepted is None:
+            self._accepted = VectorIndex(row.shape[1])
+        self._accepted.add(row, [f"remembered-{len(self._accepted)}"])
+
+    def _unit_row(self, vector: np.ndarray) -> np.ndarray:
+        """`vector` as one unit-length float32 row of the accepted ones' size."""
+        from asyncgen.dedup.embedders import normalize_rows
+
+        held = self._accepted.dim if self._accepted is not None else vector.size
+        if vector.size != held:
+            raise ValueError(
+                f"embedding has {vector.size} dimensions, the accepted ones {held}: embed with "
+                "DialogueGenerator.embed_dialogue (the run's dedup embedder)"
+            )
+        return normalize_rows(vector.reshape(1, -1))
 
     # --- the whole run --------------------------------------------------------------
 
@@ -281,25 +303,36 @@ class DialogueGenerator(DialogueItems):
         Raises:
             DatasetError: more dialogues than unique base dialogues (without reuse).
         """
+        from asyncgen.dialogue.pipeline import DialoguePipeline
+        from asyncgen.engine import RunOptions, run_generation
+        from asyncgen.engine.session import execute, make_gate
+
         config = self._run_config(total_generations)
+        pipeline = DialoguePipeline(config, generator=self)
+        run_dir = Path(run_dir)
         if self.client is not None:
-            summary = await self._run(config, Path(run_dir), self.client, resume, simulated=False)
+            summary = await run_generation(
+                config,
+                pipeline,
+                run_dir=run_dir,
+                client=self.client,
+                gate=make_gate(config, run_dir),
+                resume=resume,
+            )
         else:  # the CLI's endpoint: the configured provider, or (no key) the simulator
             from rich.console import Console
 
-            from asyncgen.engine.session import open_endpoint, open_transport
+            from asyncgen.store import RunLayout
 
-            async with (
-                open_endpoint(config, Console(stderr=True)) as endpoint,
-                open_transport(config, endpoint) as transport,
-            ):
-                self.client = transport
-                try:
-                    simulated = endpoint.is_simulated
-                    summary = await self._run(config, Path(run_dir), transport, resume, simulated)
-                finally:
-                    self.client = None
-        await self._remember_run(Path(run_dir))
+            layout = RunLayout.in_dir(run_dir, pipeline.records_file, config.engine.log_file)
+            console = Console(stderr=True)
+            try:
+                summary = await execute(
+                    config, pipeline, layout, options=RunOptions(), console=console, resume=resume
+                )
+            finally:
+                self.client = None  # the run's transport is closed
+        await self._remember_run(run_dir)
         return summary
 
     def _run_config(self, total_generations: int) -> RunConfig:
@@ -309,32 +342,12 @@ class DialogueGenerator(DialogueItems):
         data["engine"].update(n=total_generations, pipeline="dialogue")
         return RunConfig.model_validate(data)
 
-    async def _run(
-        self, config: RunConfig, run_dir: Path, client: ChatClient, resume: bool, simulated: bool
-    ) -> RunSummary:
-        from asyncgen.dedup import create_gate
-        from asyncgen.dialogue.pipeline import DialoguePipeline
-        from asyncgen.engine import RunOptions, run_generation
-
-        pipeline = DialoguePipeline(config, generator=self)
-        return await run_generation(
-            config,
-            pipeline,
-            run_dir=run_dir,
-            client=client,
-            gate=create_gate(config, run_dir),
-            resume=resume,
-            options=RunOptions(is_simulated=simulated),
-        )
-
     async def _remember_run(self, run_dir: Path) -> None:
-        """Load the run's accepted embeddings, so `is_unique` answers against them."""
-        path = run_dir / self.settings.embedding_file
-        if not path.is_file():
-            return
-        vectors = await offload.to_thread(np.load, path)
-        if len(vectors):
-            self.memory.existing_embeddings = np.asarray(vectors, dtype=np.float32)
+        """Take the run's accepted embeddings (the gate's, as exported in the records'
+        order), so `is_unique` answers against them."""
+        index = await offload.cpu(_accepted_index, run_dir / self.settings.embedding_file)
+        if index is not None:
+            self._accepted = index
             self._use_run_bar()
 
     def _use_run_bar(self) -> None:
@@ -342,7 +355,7 @@ class DialogueGenerator(DialogueItems):
         from asyncgen.dedup import effective_threshold, settings_for
 
         dedup = settings_for(self.config)
-        self.memory.threshold = effective_threshold(dedup, dedup.embedder)
+        self.similarity_bar = effective_threshold(dedup, dedup.embedder)
 
     # --- the report's files ---------------------------------------------------------
 
@@ -357,3 +370,19 @@ class DialogueGenerator(DialogueItems):
     def save_embeddings(self, embeddings: np.ndarray, folder: Path | str = ".") -> None:
         """Write dialogue embeddings to `embedding_file` (.npy; relative to `folder`)."""
         self.files.save_embeddings(embeddings, Path(folder))
+
+
+def _accepted_index(path: Path) -> VectorIndex | None:
+    """The dedup index of an exported embedding file (None: no file, or no rows)."""
+    from asyncgen.dedup import VectorIndex
+    from asyncgen.dedup.embedders import normalize_rows
+
+    if not path.is_file():
+        return None
+    vectors = np.load(path)
+    if not len(vectors):
+        return None
+    rows = normalize_rows(vectors)
+    index = VectorIndex(rows.shape[1])
+    index.add(rows, [f"run-{i}" for i in range(len(rows))])
+    return index

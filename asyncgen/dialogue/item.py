@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from asyncgen import offload
 from asyncgen.config import ConfigLike, PoolEntry, as_run_config
@@ -35,11 +35,13 @@ from asyncgen.dialogue.parse import (
     assign_selected_emotions,
     process_generated_dialogue,
 )
+from asyncgen.dialogue.plan import COUNT_NAMES, DialoguePlan
 from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scenario_messages
+from asyncgen.dialogue.record import DialogueRecord
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.errors import BudgetExceededError, LLMError, LLMResponseError
 from asyncgen.llm.ask import ask
-from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
+from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle, RunClient
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
 
 if TYPE_CHECKING:
@@ -56,13 +58,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class ItemHooks(TypedDict, total=False):
+    """What tests inject into `DialogueItems` (and its subclasses) instead of real time."""
+
+    sleep: Sleep
+    clock: Clock
+
+
 class DialogueItems:
     """The per-item logic of the dialogue pipeline, bound to one client."""
 
     def __init__(
         self,
         config: ConfigLike,
-        client: ChatClient | None = None,
+        client: RunClient | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,
@@ -114,28 +123,28 @@ class DialogueItems:
 
     # --- model calls ----------------------------------------------------------------
 
-    def lock_handle(self, payload: dict[str, Any]) -> ModelHandle:
+    def lock_handle(self, plan: DialoguePlan) -> ModelHandle:
         """One model for the whole dialogue, with the item's sampled parameters."""
-        gen = payload["generation_params"]
-        lock = getattr(self.client, "lock_model", None)
+        gen = plan.generation_params
         # dialogue.model is a one-entry pool, so the transport's model mix counts what is used
         pool = (
             [PoolEntry(provider=self.config.llm.provider, model=self.settings.model)]
             if self.settings.model
             else None
         )
-        if callable(lock):
-            rng = random.Random(payload["model_seed"])
-            handle: ModelHandle = lock(rng, pool, draw_sampling=False)
-        else:
+        handle: ModelHandle | None = None
+        if self.client is not None:
+            rng = random.Random(plan.model_seed)
+            handle = self.client.lock_model(rng, pool, draw_sampling=False)
+        if handle is None:  # no client yet, or one without a pool
             model = self.settings.model or self.config.llm.model
             handle = ModelHandle(provider=self.config.llm.provider, model=model)
         return dataclasses.replace(
             handle,
-            temperature=gen["temperature"],
-            top_p=gen["top_p"],
-            frequency_penalty=gen["frequency_penalty"],
-            presence_penalty=gen["presence_penalty"],
+            temperature=gen.temperature,
+            top_p=gen.top_p,
+            frequency_penalty=gen.frequency_penalty,
+            presence_penalty=gen.presence_penalty,
         )
 
     def _client(self) -> ChatClient:
@@ -147,21 +156,26 @@ class DialogueItems:
         result = await self._client().chat(request, handle)
         return result.content, result.model
 
+    def with_valid_category(self, plan: DialoguePlan) -> DialoguePlan:
+        """The plan, its category replaced by a valid one for its primary service when it
+        is not one (as the report does; drawn from the plan's model seed)."""
+        rng = random.Random(plan.model_seed)
+        category = self.space.valid_category(plan.scenario_category, plan.services[0], rng)
+        if category == plan.scenario_category:
+            return plan
+        return dataclasses.replace(plan, scenario_category=category)
+
     async def scenario_for(
-        self, payload: dict[str, Any], persona: FinePersona, handle: ModelHandle
+        self, plan: DialoguePlan, persona: FinePersona, handle: ModelHandle
     ) -> str:
-        """The LLM-written 2-3 line scenario of a planned item (category, services, persona,
-        region, time); an invalid category is replaced by a valid one, as the report does.
+        """The LLM-written 2-3 line scenario of a plan (category, services, persona, region,
+        time); call `with_valid_category` first (the record keeps the category used).
 
         Raises:
             LLMError: the call failed after the transport's retries, or came back empty.
         """
-        primary = payload["services"][0]
-        rng = random.Random(payload["model_seed"])
-        category = self.space.valid_category(payload["scenario_category"], primary, rng)
-        payload["scenario_category"] = category
         request = ChatRequest(
-            messages=scenario_messages(payload, persona.persona),
+            messages=scenario_messages(plan, persona.persona),
             kind="dialogue_scenario",
             max_tokens=self.settings.scenario_max_tokens,
         )
@@ -173,7 +187,7 @@ class DialogueItems:
 
     async def dialogue_for(
         self,
-        payload: dict[str, Any],
+        plan: DialoguePlan,
         scenario: str,
         base: str,
         handle: ModelHandle,
@@ -190,22 +204,22 @@ class DialogueItems:
                 each retry shows the model its invalid answer and what was wrong.
             LLMError: a call failed after the transport's own retries.
         """
-        gen = payload["generation_params"]
+        gen = plan.generation_params
         request = ChatRequest(
-            messages=dialogue_messages(payload, scenario, base),
+            messages=dialogue_messages(plan, scenario, base),
             kind="dialogue_generation",
             max_tokens=self.settings.dialogue_max_tokens,
             require_complete=True,
         )
 
-        goal = payload.get("goal")
+        goal = plan.goal
 
         def parse(text: str) -> list[DialogueTurn]:
             try:
                 if not goal:
-                    return process_generated_dialogue(text, gen["min_turns"], gen["max_turns"])
+                    return process_generated_dialogue(text, gen.min_turns, gen.max_turns)
                 # grounded: the dialogue ends when the goal is met, maybe before min_turns
-                turns = process_generated_dialogue(text, 1, gen["max_turns"])
+                turns = process_generated_dialogue(text, 1, gen.max_turns)
                 check_grounding(turns, goal, text)
                 return turns
             except DialogueFormatError as exc:
@@ -227,22 +241,22 @@ class DialogueItems:
 
     # --- one item -------------------------------------------------------------------
 
-    async def generate_item(self, record_id: str, payload: dict[str, Any]) -> Outcome:
+    async def generate_item(self, record_id: str, plan: DialoguePlan) -> Outcome:
         """Turn one planned item into a record, a failure or a reject; never raises."""
         dataset, bank = self.load_dataset(), self.load_persona_dataset()
-        if payload.get("base_index") is None:
+        if plan.base_index is None or plan.base_dialogue_hash is None:
             return Failure(
                 reason=Reason.BASE_EXHAUSTED,
                 detail={"dataset_size": len(dataset), "source": dataset.source},
             )
-        digest = payload["base_dialogue_hash"]
+        digest = plan.base_dialogue_hash
         if digest in self.existing_hashes and not self.settings.allow_base_reuse:
             return Reject(reason=Reason.DUPLICATE_BASE, data={"base_dialogue_hash": digest})
         if self.settings.allow_base_reuse:
-            return await self._generate_guarded(record_id, payload, dataset, bank)
+            return await self._generate_guarded(record_id, plan, dataset, bank)
         self.existing_hashes.add(digest)
         try:
-            outcome = await self._generate_guarded(record_id, payload, dataset, bank)
+            outcome = await self._generate_guarded(record_id, plan, dataset, bank)
         except BaseException:
             self.existing_hashes.discard(digest)
             raise
@@ -251,10 +265,10 @@ class DialogueItems:
         return outcome
 
     async def _generate_guarded(
-        self, record_id: str, payload: dict[str, Any], dataset: MultiWOZDataset, bank: PersonaBank
+        self, record_id: str, plan: DialoguePlan, dataset: MultiWOZDataset, bank: PersonaBank
     ) -> Outcome:
         try:
-            return await self._generate_claimed(record_id, payload, dataset, bank)
+            return await self._generate_claimed(record_id, plan, dataset, bank)
         except BudgetExceededError as exc:
             return Failure(reason=Reason.BUDGET_EXHAUSTED, message=str(exc)[:300])
         except Exception as exc:  # one broken item must not stop the run
@@ -266,31 +280,36 @@ class DialogueItems:
             )
 
     async def _generate_claimed(
-        self, record_id: str, payload: dict[str, Any], dataset: MultiWOZDataset, bank: PersonaBank
+        self, record_id: str, plan: DialoguePlan, dataset: MultiWOZDataset, bank: PersonaBank
     ) -> Outcome:
-        payload = dict(payload)
-        persona = bank.personas[payload["persona_index"]]
+        assert plan.base_index is not None and plan.persona_index is not None
+        base_row = dataset[plan.base_index]
+        persona = bank.personas[plan.persona_index]
         if self.settings.grounding == "goals":
-            goal = dialogue_goal(dataset[payload["base_index"]])
+            goal = dialogue_goal(base_row)
             if not goal:
                 return Reject(
                     reason=Reason.BASE_WITHOUT_GOAL,
-                    message=f"base dialogue {payload['base_dialogue_id']} has no annotated state",
-                    data={"base_dialogue_id": payload["base_dialogue_id"]},
+                    message=f"base dialogue {plan.base_dialogue_id} has no annotated state",
+                    data={"base_dialogue_id": plan.base_dialogue_id},
                 )
-            payload["goal"] = goal
-            payload["services"] = list(goal)  # the dialogue is about what the user wants
-            payload["service_count"] = _COUNT_NAMES.get(len(goal), payload["service_count"])
-        base = generate_base_conversation(extract_dialogue(dataset[payload["base_index"]]))
+            plan = dataclasses.replace(
+                plan,
+                goal=goal,
+                services=tuple(goal),  # the dialogue is about what the user wants
+                service_count=COUNT_NAMES.get(len(goal), plan.service_count),
+            )
+        base = generate_base_conversation(extract_dialogue(base_row))
         if self.settings.anonymize_base:
             base = anonymize(base)
-        handle = self.lock_handle(payload)
-        _log_plan(record_id, payload, persona, handle)
+        handle = self.lock_handle(plan)
+        _log_plan(record_id, plan, persona, handle)
         stage = "scenario"
         try:
-            scenario = await self.scenario_for(payload, persona, handle)
+            plan = self.with_valid_category(plan)
+            scenario = await self.scenario_for(plan, persona, handle)
             stage = "dialogue"
-            turns, _, model, attempts = await self.dialogue_for(payload, scenario, base, handle)
+            turns, _, model, attempts = await self.dialogue_for(plan, scenario, base, handle)
         except DialogueFormatError as exc:
             return Reject(
                 reason=Reason.INVALID_FORMAT,
@@ -299,63 +318,56 @@ class DialogueItems:
                 data={
                     "error": str(exc),
                     "attempts": self.settings.max_retries + 1,
-                    "plan": payload,
+                    "plan": plan.to_dict(),
                 },
             )
         except LLMError as exc:
             return _failure(stage, exc)
-        assign_selected_emotions(turns, payload["user_emotions"], payload["assistant_emotions"])
-        data = self.build_record(record_id, payload, persona, scenario, turns, model)
+        assign_selected_emotions(turns, list(plan.user_emotions), list(plan.assistant_emotions))
+        data = self.build_record(record_id, plan, persona, scenario, turns, model)
         data["attempts"] = attempts
         if self.noiser is not None:
-            await self.noiser.apply(data, payload)
-        return Record(id=record_id, data=data)
+            await self.noiser.apply(data)
+        return Record(id=record_id, data=dict(data))
 
     def build_record(
         self,
         record_id: str,
-        payload: dict[str, Any],
+        plan: DialoguePlan,
         persona: FinePersona,
         scenario: str,
         turns: list[DialogueTurn],
         model: str,
-    ) -> dict[str, Any]:
+    ) -> DialogueRecord:
         """The record fields agreed in the interfaces file."""
-        return {
+        record: DialogueRecord = {
             "dialogue_id": record_id,
-            "services": payload["services"],
-            "service_count": payload["service_count"],
+            "services": list(plan.services),
+            "service_count": plan.service_count,
             "turns": [t.to_dict() for t in turns],
             "num_lines": len(turns),
-            "user_emotions": payload["user_emotions"],
-            "assistant_emotions": payload["assistant_emotions"],
-            "scenario_category": payload["scenario_category"],
+            "user_emotions": list(plan.user_emotions),
+            "assistant_emotions": list(plan.assistant_emotions),
+            "scenario_category": plan.scenario_category,
             "generated_scenario": scenario,
-            "time_slot": payload["time_slot"],
-            "time": payload["time"],
-            "regions": payload["regions"],
-            "resolution_status": payload["resolution_status"],
+            "time_slot": plan.time_slot,
+            "time": plan.time,
+            "regions": list(plan.regions),
+            "resolution_status": plan.resolution_status,
             "persona": persona.persona,
             "persona_id": persona.id,
             "persona_cluster": persona.cluster_label,
-            "base_dialogue_id": payload["base_dialogue_id"],
-            "base_dialogue_hash": payload["base_dialogue_hash"],
-            "generation_params": dict(payload["generation_params"]),
+            "base_dialogue_id": plan.base_dialogue_id,
+            "base_dialogue_hash": plan.base_dialogue_hash,
+            "generation_params": plan.generation_params.to_dict(),
             "model": model,
             "created_at": self.clock().isoformat(),
-            **_grounding_fields(payload, turns),
         }
-
-
-_COUNT_NAMES = {1: "single", 2: "double", 3: "triple", 4: "quadruple"}
-
-
-def _grounding_fields(payload: dict[str, Any], turns: list[DialogueTurn]) -> dict[str, Any]:
-    """A grounded dialogue's goal, the turn that met it, and the grounding mode."""
-    goal = payload.get("goal")
-    if not goal:
-        return {}
-    return {"grounding": "goals", "goal": goal, "goal_met_turn": goal_met_at(turns, goal)}
+        if plan.goal:  # grounded: the goal, the turn that met it, and the grounding mode
+            record["grounding"] = "goals"
+            record["goal"] = {service: dict(slots) for service, slots in plan.goal.items()}
+            record["goal_met_turn"] = goal_met_at(turns, plan.goal)
+        return record
 
 
 def _failure(stage: str, exc: LLMError) -> Failure:
@@ -369,13 +381,13 @@ def _failure(stage: str, exc: LLMError) -> Failure:
 
 
 def _log_plan(
-    record_id: str, payload: dict[str, Any], persona: FinePersona, handle: ModelHandle
+    record_id: str, plan: DialoguePlan, persona: FinePersona, handle: ModelHandle
 ) -> None:
     """The report's per-dialogue log of its choices (DEBUG: one line per dialogue)."""
     log.debug(
         "dialogue %s: services=%s category=%s region=%s time=%s %s persona=%s "
         "emotions=%s/%s resolution=%s model=%s",
-        record_id, payload["services"], payload["scenario_category"], payload["regions"],
-        payload["time_slot"], payload["time"], persona.id, payload["user_emotions"],
-        payload["assistant_emotions"], payload["resolution_status"], handle.model,
+        record_id, list(plan.services), plan.scenario_category, list(plan.regions),
+        plan.time_slot, plan.time, persona.id, list(plan.user_emotions),
+        list(plan.assistant_emotions), plan.resolution_status, handle.model,
     )  # fmt: skip

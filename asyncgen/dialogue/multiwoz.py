@@ -12,11 +12,11 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from asyncgen.errors import DatasetError
-from asyncgen.personas.tables import Row, read_rows
+from asyncgen.personas.tables import Row, field_error, load_table
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,7 @@ def load_multiwoz(path: str | Path | None = None, split: str = "train") -> Multi
         DatasetError: the file is unreadable or a row breaks the schema (file, row, field).
     """
     target = Path(path) if path is not None else SAMPLE_PATH
-    rows = read_rows(target, split)
-    dialogues = [parse_row(row) for row in rows]
-    if not dialogues:
-        raise DatasetError(f"{target}: dataset has no dialogues")
-    log.info("loaded %d base dialogues from %s", len(dialogues), target)
+    dialogues = load_table(target, split, parse_row, what="dialogues")
     return MultiWOZDataset(source=str(target), dialogues=dialogues)
 
 
@@ -101,9 +97,7 @@ def parse_row(row: Row) -> BaseDialogue:
         DatasetError: naming the file, row and field at fault.
     """
     source, number, data = row
-
-    def fail(name: str, problem: str) -> DatasetError:
-        return DatasetError(f"{source}: row {number}: field {name!r}: {problem}")
+    fail = partial(field_error, row)
 
     dialogue_id = data.get("dialogue_id")
     if not isinstance(dialogue_id, str) or not dialogue_id:
@@ -179,7 +173,16 @@ def _speaker(value: Any) -> int | None:
     return None
 
 
-def _turn_dicts(dialogue: BaseDialogue) -> list[dict[str, Any]]:
+class TurnDict(TypedDict):
+    """One turn of a base conversation as the report's `extract_dialogue` returns it."""
+
+    turn_id: str
+    speaker: str
+    """"USER", "ASSISTANT" (or "UNKNOWN")."""
+    utterance: str
+
+
+def _turn_dicts(dialogue: BaseDialogue) -> list[TurnDict]:
     return [
         {
             "turn_id": t.turn_id,
@@ -190,7 +193,7 @@ def _turn_dicts(dialogue: BaseDialogue) -> list[dict[str, Any]]:
     ]
 
 
-def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[dict[str, Any]]:
+def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[TurnDict]:
     """The report's `extract_dialogue`: turns as `{turn_id, speaker, utterance}` dicts.
 
     Speakers map 0 → "USER", 1 → "ASSISTANT"; a raw row is validated first.
@@ -208,7 +211,7 @@ def extract_dialogue(dialogue_json: dict[str, Any] | BaseDialogue) -> list[dict[
     return turns
 
 
-def generate_base_conversation(turns: list[dict[str, Any]]) -> str:
+def generate_base_conversation(turns: list[TurnDict]) -> str:
     """The report's `generate_base_conversation`: "SPEAKER: utterance" lines."""
     return "\n".join(f"{t['speaker']}: {t['utterance']}" for t in turns)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Outcome, PipelineBase, Record, RunContext, WorkItem
 from asyncgen.dialogue.item import DialogueItems
-from asyncgen.dialogue.plan import DialoguePlanner
+from asyncgen.dialogue.plan import DialoguePlan, DialoguePlanner
 from asyncgen.dialogue.store import export_run
 from asyncgen.errors import DatasetError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.store.rundir import RECORDS_FILE
 
 FINGERPRINT_EXCLUDES = {
@@ -98,7 +98,7 @@ class DialoguePipeline(PipelineBase):
                 capacity - n,
             )
 
-    def plan_fingerprint(self) -> dict[str, Any]:
+    def plan_fingerprint(self) -> JsonObject:
         """Settings and data that change the plan (datasets by content, not by path)."""
         settings = self.config.dialogue.model_dump(mode="json", exclude=FINGERPRINT_EXCLUDES)
         return {
@@ -110,22 +110,22 @@ class DialoguePipeline(PipelineBase):
             "personas": self.planner.personas.fingerprint(),
         }
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[DialoguePlan]:
         """Item `index`: services, status, base dialogue, persona, emotions, parameters."""
         return WorkItem(index=index, seed=self.seed, payload=self.planner.payload(index))
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[DialoguePlan], ctx: RunContext) -> Outcome:
         """Scenario, then the dialogue; a Record, or a Failure/Reject with the reason."""
         self.generator.client = ctx.client  # every call goes through the run's one client
         return await self.generator.generate_item(item.record_id, item.payload)
 
-    def restore(self, record: dict[str, Any]) -> None:
+    def restore(self, record: JsonObject) -> None:
         """Re-learn the base dialogues already used by finished records."""
         digest = record.get("base_dialogue_hash")
         if isinstance(digest, str) and digest:
             self.generator.existing_hashes.add(digest)
 
-    def index_entry(self, record: Record) -> dict[str, Any]:
+    def index_entry(self, record: Record) -> JsonObject:
         """The record's line in index.json."""
         data = record.data
         return {

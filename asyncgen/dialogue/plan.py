@@ -9,13 +9,98 @@ conversations, so each is used at most once (or once per pass with `allow_base_r
 from __future__ import annotations
 
 import random
-from typing import Any
+from dataclasses import dataclass, field
 
 from asyncgen.config import RunConfig
+from asyncgen.dialogue.grounding import Goal
 from asyncgen.dialogue.mix import StratifiedMix, balanced_order, round_robin
 from asyncgen.dialogue.multiwoz import MultiWOZDataset
 from asyncgen.dialogue.space import ScenarioSpace
+from asyncgen.jsontypes import JsonObject
 from asyncgen.personas.finepersonas import PersonaBank
+
+COUNT_NAMES = {1: "single", 2: "double", 3: "triple", 4: "quadruple"}
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """The sampling values and turn bounds drawn for one dialogue (the record's
+    `generation_params`)."""
+
+    temperature: float
+    top_p: float
+    frequency_penalty: float
+    presence_penalty: float
+    min_turns: int
+    max_turns: int
+
+    def to_dict(self) -> JsonObject:
+        """The record's `generation_params` object."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+            "min_turns": self.min_turns,
+            "max_turns": self.max_turns,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DialoguePlan:
+    """Everything one dialogue is given (a plan item's payload, or a spec API call's).
+
+    The scene (services, category, region, time, emotions, resolution, sampling) drives
+    the prompts; a planned item also names its base dialogue and persona, which a spec
+    API call (`generate_dynamic_scenario`, `generate_dialogue`) does not have. The field
+    names are the record's, so `to_dict` is what a reject's `plan` shows.
+    """
+
+    services: tuple[str, ...]
+    scenario_category: str
+    regions: tuple[str, ...]
+    time_slot: str
+    time: str
+    generation_params: GenerationParams
+    model_seed: int
+    service_count: str = ""
+    resolution_status: str = "Resolved"
+    user_emotions: tuple[str, ...] = ()
+    assistant_emotions: tuple[str, ...] = ()
+    base_index: int | None = None
+    base_dialogue_id: str | None = None
+    base_dialogue_hash: str | None = None
+    persona_index: int | None = None
+    persona_id: str | None = None
+    persona_cluster: int | None = None
+    goal: Goal | None = field(default=None, compare=False)
+    """Set at run time for a grounded dialogue: the base dialogue's last annotated state
+    (service -> slot -> value)."""
+
+    def to_dict(self) -> JsonObject:
+        """The plan as JSON, keyed as the record is (a grounded plan adds `goal`)."""
+        data: JsonObject = {
+            "service_count": self.service_count,
+            "services": list(self.services),
+            "resolution_status": self.resolution_status,
+            "scenario_category": self.scenario_category,
+            "regions": list(self.regions),
+            "time_slot": self.time_slot,
+            "time": self.time,
+            "user_emotions": list(self.user_emotions),
+            "assistant_emotions": list(self.assistant_emotions),
+            "generation_params": self.generation_params.to_dict(),
+            "base_index": self.base_index,
+            "base_dialogue_id": self.base_dialogue_id,
+            "base_dialogue_hash": self.base_dialogue_hash,
+            "persona_index": self.persona_index,
+            "persona_id": self.persona_id,
+            "persona_cluster": self.persona_cluster,
+            "model_seed": self.model_seed,
+        }
+        if self.goal:
+            data["goal"] = {service: dict(slots) for service, slots in self.goal.items()}
+        return data
 
 
 class DialoguePlanner:
@@ -61,8 +146,9 @@ class DialoguePlanner:
             self._passes = {cycle: order}
         return self.unique_bases[order[position]]
 
-    def payload(self, index: int) -> dict[str, Any]:
-        """Everything item `index` needs, drawn deterministically."""
+    def payload(self, index: int) -> DialoguePlan:
+        """Everything item `index` needs, drawn deterministically (the draws in the order
+        they have always been made, so a plan never changes under a resumed run)."""
         rng = random.Random(f"{self.seed}:dialogue:{index}")
         cls, rank = self.services_mix.classify(index)
         combos = self.space.combinations(cls)
@@ -70,56 +156,43 @@ class DialoguePlanner:
         services = list(combo)
         rng.shuffle(services)
         resolution, _ = self.resolution_mix.classify(index)
-        out: dict[str, Any] = {"service_count": cls, "services": services}
-        out["resolution_status"] = resolution
-        out.update(self._scenario_fields(services[0], rng))
-        out.update(self._generation_fields(rng))
-        out.update(self._base_fields(index))
-        persona_index = self.personas.select_index(rng, self.settings.persona_selection)
-        persona = self.personas.personas[persona_index]
-        out.update(
-            persona_index=persona_index,
-            persona_id=persona.id,
-            persona_cluster=persona.cluster_label,
-            model_seed=rng.getrandbits(32),
-        )
-        return out
-
-    def _scenario_fields(self, primary: str, rng: random.Random) -> dict[str, Any]:
-        category = rng.choice(self.space.get_categories_for_service(primary))
+        category = rng.choice(self.space.get_categories_for_service(services[0]))
         when = self.space.random_time_slot(rng)
         region = rng.choice(self.settings.regions)
         user, assistant = self.space.emotions(rng)
-        return {
-            "scenario_category": category,
-            "regions": [region],
-            "time_slot": when.slot,
-            "time": when.time,
-            "user_emotions": user,
-            "assistant_emotions": assistant,
-        }
+        generation = self._generation_params(rng)
+        row = self.base_index(index)
+        base = self.dataset[row] if row is not None else None
+        persona_index = self.personas.select_index(rng, self.settings.persona_selection)
+        persona = self.personas.personas[persona_index]
+        return DialoguePlan(
+            services=tuple(services),
+            scenario_category=category,
+            regions=(region,),
+            time_slot=when.slot,
+            time=when.time,
+            generation_params=generation,
+            model_seed=rng.getrandbits(32),
+            service_count=cls,
+            resolution_status=resolution,
+            user_emotions=tuple(user),
+            assistant_emotions=tuple(assistant),
+            base_index=row,
+            base_dialogue_id=base.dialogue_id if base is not None else None,
+            base_dialogue_hash=base.conversation_hash if base is not None else None,
+            persona_index=persona_index,
+            persona_id=persona.id,
+            persona_cluster=persona.cluster_label,
+        )
 
-    def _generation_fields(self, rng: random.Random) -> dict[str, Any]:
+    def _generation_params(self, rng: random.Random) -> GenerationParams:
         sampling = self.config.llm.sampling
         min_turns, max_turns = self.space.turn_range(rng)
-        return {
-            "generation_params": {
-                "temperature": rng.choice(sampling.temperature),
-                "top_p": rng.choice(sampling.top_p),
-                "frequency_penalty": rng.choice(sampling.frequency_penalty),
-                "presence_penalty": rng.choice(sampling.presence_penalty),
-                "min_turns": min_turns,
-                "max_turns": max_turns,
-            }
-        }
-
-    def _base_fields(self, index: int) -> dict[str, Any]:
-        row = self.base_index(index)
-        if row is None:
-            return {"base_index": None, "base_dialogue_id": None, "base_dialogue_hash": None}
-        base = self.dataset[row]
-        return {
-            "base_index": row,
-            "base_dialogue_id": base.dialogue_id,
-            "base_dialogue_hash": base.conversation_hash,
-        }
+        return GenerationParams(
+            temperature=rng.choice(sampling.temperature),
+            top_p=rng.choice(sampling.top_p),
+            frequency_penalty=rng.choice(sampling.frequency_penalty),
+            presence_penalty=rng.choice(sampling.presence_penalty),
+            min_turns=min_turns,
+            max_turns=max_turns,
+        )

@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from asyncgen.dialogue.grounding import grounding_instruction
+from asyncgen.dialogue.plan import DialoguePlan
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.types import Message
 from asyncgen.prompts import load_prompt
 
@@ -47,18 +49,18 @@ def split_messages(text: str) -> list[Message]:
     ]
 
 
-def scenario_messages(payload: dict[str, Any], persona: str) -> list[Message]:
+def scenario_messages(plan: DialoguePlan, persona: str) -> list[Message]:
     """Messages of the scenario call (the report's `generate_dynamic_scenario`)."""
     params = {
-        "category": payload["scenario_category"],
-        "services": payload["services"],
-        "region": payload["regions"][0],
-        "time_slot": payload["time_slot"],
-        "time": payload["time"],
+        "category": plan.scenario_category,
+        "services": list(plan.services),
+        "region": plan.regions[0],
+        "time_slot": plan.time_slot,
+        "time": plan.time,
     }
     text = load_prompt(SCENARIO_PROMPT).render(
         category=params["category"],
-        services=", ".join(payload["services"]),
+        services=", ".join(plan.services),
         persona=persona,
         region=params["region"],
         time=params["time"],
@@ -68,33 +70,33 @@ def scenario_messages(payload: dict[str, Any], persona: str) -> list[Message]:
     return split_messages(text)
 
 
-def dialogue_messages(payload: dict[str, Any], scenario: str, base: str) -> list[Message]:
+def dialogue_messages(plan: DialoguePlan, scenario: str, base: str) -> list[Message]:
     """Messages of the dialogue call (the report's `generate_dialogue` prompts)."""
-    gen = payload["generation_params"]
-    status = payload["resolution_status"]
-    params = {
-        "services": payload["services"],
-        "min_turns": gen["min_turns"],
-        "max_turns": gen["max_turns"],
-        "user_emotions": payload["user_emotions"],
-        "assistant_emotions": payload["assistant_emotions"],
+    gen = plan.generation_params
+    status = plan.resolution_status
+    params: JsonObject = {
+        "services": list(plan.services),
+        "min_turns": gen.min_turns,
+        "max_turns": gen.max_turns,
+        "user_emotions": list(plan.user_emotions),
+        "assistant_emotions": list(plan.assistant_emotions),
         "resolution_status": status,
-        "scenario_category": payload["scenario_category"],
-        "regions": payload["regions"],
-        "time": payload["time"],
+        "scenario_category": plan.scenario_category,
+        "regions": list(plan.regions),
+        "time": plan.time,
     }
-    goal = payload.get("goal")
+    goal = plan.goal
     if goal:
-        params["goal"] = goal
+        params["goal"] = {service: dict(slots) for service, slots in goal.items()}
     text = load_prompt(DIALOGUE_PROMPT).render(
         grounding=grounding_instruction(goal) if goal else "",
-        services=", ".join(payload["services"]),
+        services=", ".join(plan.services),
         scenario=scenario,
-        regions=", ".join(payload["regions"]),
-        user_emotions=" → ".join(payload["user_emotions"]),
-        assistant_emotions=" → ".join(payload["assistant_emotions"]),
-        min_turns=gen["min_turns"],
-        max_turns=gen["max_turns"],
+        regions=", ".join(plan.regions),
+        user_emotions=" → ".join(plan.user_emotions),
+        assistant_emotions=" → ".join(plan.assistant_emotions),
+        min_turns=gen.min_turns,
+        max_turns=gen.max_turns,
         resolution_status=status,
         resolution_instruction=resolution_instruction(status),
         base_conversation=base,

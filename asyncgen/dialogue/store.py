@@ -78,45 +78,6 @@ class DialogueFiles:
             np.save(out, np.asarray(embeddings, dtype=np.float32))
 
 
-class EmbeddingMemory:
-    """The report's `is_unique`: cosine similarity of a new embedding against all earlier."""
-
-    def __init__(self, threshold: float, dim: int | None = None) -> None:
-        self.threshold = threshold
-        self.existing_embeddings = np.zeros((0, dim or 0), dtype=np.float32)
-
-    def is_unique(self, conversation_embedding: np.ndarray) -> bool:
-        """True when no earlier embedding reaches the similarity threshold.
-
-        Raises:
-            ValueError: the vector's size differs from the stored ones.
-        """
-        if self.existing_embeddings.shape[0] == 0:
-            return True
-        size, held = conversation_embedding.size, self.existing_embeddings.shape[1]
-        if size != held:
-            raise ValueError(
-                f"embedding has {size} dimensions, the accepted ones {held}: embed with "
-                "DialogueGenerator.embed_dialogue (the run's dedup embedder)"
-            )
-        vector = _normalise(conversation_embedding.reshape(1, -1))
-        scores = _normalise(self.existing_embeddings) @ vector.T
-        return float(scores.max()) < self.threshold
-
-    def add(self, conversation_embedding: np.ndarray) -> None:
-        """Remember an accepted dialogue's embedding."""
-        vector = conversation_embedding.reshape(1, -1).astype(np.float32)
-        if self.existing_embeddings.shape[0] == 0:
-            self.existing_embeddings = vector
-        else:
-            self.existing_embeddings = np.vstack([self.existing_embeddings, vector])
-
-
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)
-
-
 def export_run(run_dir: Path, config: RunConfig, records_file: str = RECORDS_FILE) -> int:
     """Write `output_file`, `hash_file` and (with dedup state) `embedding_file` into a run.
 

@@ -11,18 +11,20 @@ in memory; a line's body is read again when its item runs.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import (
     Failure,
     Outcome,
+    PipelineBase,
     PipelineTraits,
     Reason,
     Record,
@@ -30,6 +32,7 @@ from asyncgen.contract import (
     WorkItem,
 )
 from asyncgen.errors import ConfigError, DatasetError, LLMError, LLMResponseError, LLMStatusError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.errors import RejectedAnswerError
 from asyncgen.llm.retry import failure_cause
 from asyncgen.llm.types import ChatRequest, ModelHandle
@@ -38,7 +41,15 @@ from asyncgen.store.jsonl import parse_line
 LOCAL_KEYS = frozenset({"id", "metadata", "kind"})
 
 
-class CompletePipeline:
+@dataclass(frozen=True, slots=True)
+class LineSpan:
+    """Where item *i*'s input line lies in the input file (its payload)."""
+
+    offset: int
+    length: int
+
+
+class CompletePipeline(PipelineBase):
     """One chat completion per input line; a rerun skips ids that already have a result."""
 
     name = "complete"
@@ -69,9 +80,9 @@ class CompletePipeline:
             DatasetError: the file is missing or a line is malformed (file and line named).
         """
         if self.plan_size is None:
-            await asyncio.to_thread(self.scan)
+            await offload.cpu(self.scan)  # reads and parses every line
         assert self.input_path is not None
-        self._fd = os.open(self.input_path, os.O_RDONLY)
+        self._fd = await offload.to_thread(os.open, self.input_path, os.O_RDONLY)
 
     def scan(self) -> int:
         """Validate the whole input before any request; returns the number of requests.
@@ -100,16 +111,16 @@ class CompletePipeline:
             os.close(self._fd)
             self._fd = None
 
-    def plan_fingerprint(self) -> dict[str, Any]:
+    def plan_fingerprint(self) -> JsonObject:
         """Results are matched by id, so any input may continue an output file."""
         return {}
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[LineSpan]:
         """Line `index` of the input (its id, and where its body is)."""
-        payload = {"offset": self._offsets[index], "length": self._lengths[index]}
-        return WorkItem(index=index, seed=0, payload=payload, id=self._ids[index])
+        span = LineSpan(self._offsets[index], self._lengths[index])
+        return WorkItem(index=index, seed=0, payload=span, id=self._ids[index])
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[LineSpan], ctx: RunContext) -> Outcome:
         """Send the line's request; a failed call becomes a failure with its reason."""
         line = self._read(item)
         request, handle = self._request(line)
@@ -117,7 +128,7 @@ class CompletePipeline:
             result = await ctx.client.chat(request, handle)
         except LLMError as exc:
             return _failure(exc, line.get("metadata"))
-        data: dict[str, Any] = {
+        data: JsonObject = {
             "model": result.model,
             "content": result.content,
             "finish_reason": result.finish_reason,
@@ -139,10 +150,10 @@ class CompletePipeline:
             data["metadata"] = line["metadata"]
         return Record(id=item.record_id, data=data)
 
-    def restore(self, record: dict[str, Any]) -> None:
+    def restore(self, record: JsonObject) -> None:
         """Nothing to re-learn: each line stands alone."""
 
-    def index_entry(self, record: Record) -> dict[str, Any]:
+    def index_entry(self, record: Record) -> JsonObject:
         """Id, model and finish reason of a result."""
         return {
             "id": record.id,
@@ -154,14 +165,14 @@ class CompletePipeline:
         """Completions are never deduplicated."""
         return None
 
-    def _read(self, item: WorkItem) -> dict[str, Any]:
+    def _read(self, item: WorkItem[LineSpan]) -> JsonObject:
         """The item's input line (a page-cache read of one line)."""
         assert self._fd is not None
-        raw = os.pread(self._fd, int(item.payload["length"]), int(item.payload["offset"]))
-        line: dict[str, Any] = orjson.loads(raw)
+        raw = os.pread(self._fd, item.payload.length, item.payload.offset)
+        line: JsonObject = orjson.loads(raw)
         return line
 
-    def _request(self, line: dict[str, Any]) -> tuple[ChatRequest, ModelHandle | None]:
+    def _request(self, line: JsonObject) -> tuple[ChatRequest, ModelHandle | None]:
         """The line's body as it goes out, and a model handle when one is named."""
         body = _body(line)
         sent = {k: v for k, v in body.items() if k not in LOCAL_KEYS}
@@ -200,7 +211,7 @@ class CompletePipeline:
                 offset += len(raw)
 
 
-def _body(line: dict[str, Any]) -> dict[str, Any]:
+def _body(line: JsonObject) -> JsonObject:
     body = line.get("body")
     return body if isinstance(body, dict) else line
 
@@ -226,7 +237,7 @@ def _validate(path: Path, lineno: int, raw: bytes) -> str:
 
 def _failure(exc: LLMError, metadata: Any = None) -> Failure:
     """A failed request's line: the reason, the true attempt count, the last request id."""
-    detail: dict[str, Any] = {"error": type(exc).__name__}
+    detail: JsonObject = {"error": type(exc).__name__}
     if isinstance(exc, LLMStatusError):
         detail["status_code"] = exc.status_code
     request_id = exc.request.get("request_id") or getattr(exc, "request_id", None)
@@ -247,7 +258,7 @@ def _failure(exc: LLMError, metadata: Any = None) -> Failure:
     )
 
 
-def _tool_calls(raw: dict[str, Any] | None) -> Any:
+def _tool_calls(raw: JsonObject | None) -> Any:
     """The first choice's tool calls, when the request offered tools and the model used them."""
     try:
         return raw["choices"][0]["message"].get("tool_calls") if raw else None

@@ -11,12 +11,13 @@ from typing import Any
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.tally import Snapshot
 from asyncgen.engine.tasks import stop_task
+from asyncgen.jsontypes import JsonObject
 from asyncgen.store.jsonl import JsonlWriter
 
 
-def metrics_line(snap: Snapshot, lag: LagMonitor, session: str, now: datetime) -> dict[str, Any]:
+def metrics_line(snap: Snapshot, lag: LagMonitor, session: str, now: datetime) -> JsonObject:
     """The metrics line for one snapshot; loop lag is the window since the previous line."""
-    line: dict[str, Any] = {"t": now.isoformat(timespec="seconds"), "session": session}
+    line: JsonObject = {"t": now.isoformat(timespec="seconds"), "session": session}
     line.update(dataclasses.asdict(snap))
     line["elapsed"] = round(snap.elapsed, 3)
     for key in ("records_per_s", "requests_per_s", "rpm", "tpm"):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from asyncgen.contract import Pipeline, WorkItem
 
@@ -27,7 +28,7 @@ from asyncgen.contract import Pipeline, WorkItem
 class Ticket:
     """One planned item and the supplement round it belongs to."""
 
-    item: WorkItem
+    item: WorkItem[Any]
     round: int
 
 
@@ -148,7 +149,7 @@ class Planner:
         self.in_flight -= 1
         self._owed[ticket.round] += 1
 
-    def _next_fresh(self) -> WorkItem | None:
+    def _next_fresh(self) -> WorkItem[Any] | None:
         """Holes left by an earlier session first, then the cursor past ended ids."""
         if self._holes:
             return self._pipeline.plan_item(self._holes.pop())

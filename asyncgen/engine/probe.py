@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import sys
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
+from asyncgen import offload
 from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.config.llm import PROVIDER_DEFAULTS
 from asyncgen.errors import ConfigError
+from asyncgen.llm.client import proxy_configured
+from asyncgen.llm.http1 import Http1Pool
 
 PROBE_SECONDS = 3.5  # with start-up, the one line comes within 5 s
 PLACEHOLDERS = ("sk-…", "sk-...", "sk-xxx", "your-api-key", "<your key>")
@@ -104,7 +106,10 @@ def explain_connect_error(exc: BaseException, target: Target) -> str:
         )
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in str(exc).lower():
         return f"connection refused by {target.base_url}: is the server running? {fix}"
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+    httpx = sys.modules.get("httpx")
+    if isinstance(exc, TimeoutError) or (
+        httpx is not None and isinstance(exc, httpx.TimeoutException)
+    ):
         return f"no answer from {target.base_url} within {PROBE_SECONDS:g} s: {fix}, or the network"
     return f"cannot reach {target.base_url} ({type(chain[-1]).__name__}: {chain[-1]}): {fix}"
 
@@ -136,22 +141,19 @@ async def probe(target: Target, *, seconds: float = PROBE_SECONDS) -> None:
     headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
     started = time.monotonic()
     try:
-        async with (
-            asyncio.timeout(seconds),
-            httpx.AsyncClient(timeout=seconds) as client,
-        ):
-            response = await client.get(f"{target.base_url}/models", headers=headers)
-    except (httpx.InvalidURL, ValueError, OverflowError) as exc:
+        async with asyncio.timeout(seconds):
+            status = await _get_status(f"{target.base_url}/models", headers, seconds)
+    except (ValueError, OverflowError) as exc:
         raise ConfigError(
             f"{target.base_url} is not a valid URL ({exc}): check {target.url_source}"
         ) from exc
-    except (httpx.HTTPError, OSError, TimeoutError) as exc:
+    except _unreachable() as exc:
         if isinstance(exc, TimeoutError) or time.monotonic() - started >= seconds:
-            exc = httpx.TimeoutException(str(exc))
+            exc = TimeoutError(str(exc))
         raise ConfigError(explain_connect_error(exc, target)) from exc
     except ExceptionGroup as group:  # anyio's connection attempts (happy eyeballs)
         raise ConfigError(explain_connect_error(_first_leaf(group), target)) from group
-    if response.status_code == 401:
+    if status == 401:
         if not target.api_key:
             raise ConfigError(
                 f"{target.base_url} wants an API key (401) and {target.key_env} is unset: "
@@ -161,11 +163,43 @@ async def probe(target: Target, *, seconds: float = PROBE_SECONDS) -> None:
             f"{target.base_url} rejected the key in {target.key_env} (401): "
             f"set {target.key_env} to a valid key"
         )
-    if response.status_code == 403:
+    if status == 403:
         raise ConfigError(
             f"{target.base_url} refused access (403) with the key in {target.key_env}: "
             "use a key with access to this API/model"
         )
+
+
+async def _get_status(url: str, headers: dict[str, str], seconds: float) -> int:
+    """The status of GET `url`: on the native client (no CA certificates loaded for
+    http://, neither httpx nor aiohttp imported), or on httpx when a proxy is configured."""
+    if proxy_configured():
+        import httpx
+
+        async with httpx.AsyncClient(timeout=seconds) as client:
+            return (await client.get(url, headers=headers)).status_code
+    context = None
+    if url.startswith("https:"):
+        context = await offload.to_thread(ssl.create_default_context)
+    pool = Http1Pool(
+        url,
+        headers,
+        size=1,
+        connect_timeout=seconds,
+        read_timeout=seconds,
+        ssl_context=context,
+        keepalive=0.0,
+    )
+    try:
+        return (await pool.get()).status_code
+    finally:
+        await pool.aclose()
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """What a failed GET raises: OS and timeout errors, and httpx's once it is loaded."""
+    httpx = sys.modules.get("httpx")
+    return (OSError, TimeoutError) if httpx is None else (OSError, TimeoutError, httpx.HTTPError)
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

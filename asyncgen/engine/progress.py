@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING, Literal
 
 from asyncgen.engine.fmt import fmt_count as fmt_count
 from asyncgen.engine.fmt import fmt_duration as fmt_duration
 from asyncgen.engine.tally import Snapshot
 from asyncgen.engine.tasks import stop_task
+from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from asyncgen.engine.stages import StageRow
 
 Mode = Literal["live", "log", "off"]
@@ -56,7 +56,7 @@ def progress_line(snap: Snapshot) -> str:
     )
 
 
-def diversity_line(figures: dict[str, Any]) -> str:
+def diversity_line(figures: JsonObject) -> str:
     """The diversity watch's window: distinct-2, nearest-neighbour similarity, any warning."""
     text = (
         f"distinct-2 {figures.get('distinct_2', 0):.3f} "
@@ -66,7 +66,7 @@ def diversity_line(figures: dict[str, Any]) -> str:
     return text + (" WARNING: " + str(figures["warning"]) if figures.get("warning") else "")
 
 
-def batch_line(batch: dict[str, Any]) -> str:
+def batch_line(batch: JsonObject) -> str:
     """Batch mode's progress: rounds, batches and requests by state, ETA from round times."""
     states = ", ".join(
         f"{name} {v['batches']} ({fmt_count(v['requests'])} req)"
@@ -84,6 +84,8 @@ def progress_table(
     snap: Snapshot | None, title: str = "asyncgen", stages: Sequence[StageRow] = ()
 ) -> Table:
     """The live display's table: the stages, then the records (once the run has them)."""
+    from rich.table import Table  # rich loads with a display: a quiet run starts sooner
+
     table = Table(title=title, show_header=False, box=None, padding=(0, 1))
     table.add_column(style="bold")
     table.add_column()
@@ -125,6 +127,19 @@ def choose_mode(console: Console, *, quiet: bool) -> Mode:
     return "live" if console.is_terminal else "log"
 
 
+def display_for(
+    console: Console | None, mode: Mode | None, *, quiet: bool
+) -> tuple[Console | None, Mode]:
+    """The console and mode of a display: none made (nor rich loaded) when it is off."""
+    if mode is None and quiet:
+        return console, "off"
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    return console, mode or choose_mode(console, quiet=quiet)
+
+
 class ProgressReporter:
     """Drives the chosen display from a snapshot function until stopped."""
 
@@ -133,7 +148,7 @@ class ProgressReporter:
         sample: Callable[[], Snapshot] | None,
         *,
         mode: Mode,
-        console: Console,
+        console: Console | None,
         logger: logging.Logger,
         log_interval: float,
         refresh: float = 1.0,
@@ -181,6 +196,8 @@ class ProgressReporter:
         return "stages: " + " | ".join(parts) if self._sample is None else " | ".join(parts)
 
     async def _live(self) -> None:
+        from rich.live import Live
+
         with Live(
             self._table(),
             console=self._console,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -21,6 +20,8 @@ from prometheus_client.registry import Collector
 
 from asyncgen.engine.tally import Snapshot, transport_stats
 from asyncgen.errors import ConfigError
+from asyncgen.llm.stats import StatsSnapshot
+from asyncgen.llm.types import RunClient
 from asyncgen.store.ledger import Ledger
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -30,7 +31,7 @@ logger = logging.getLogger("asyncgen.engine")
 class RunCollector(Collector):
     """Builds every metric family from the run's live objects on each scrape."""
 
-    def __init__(self, client: Any, ledger: Ledger) -> None:
+    def __init__(self, client: RunClient, ledger: Ledger) -> None:
         self.client = client
         self.ledger = ledger
         self.sample: Callable[[], Snapshot] | None = None
@@ -44,7 +45,7 @@ class RunCollector(Collector):
         if self.sample is not None:
             yield from self._records(self.sample())
 
-    def _requests(self, stats: dict[str, Any]) -> Iterator[Metric]:
+    def _requests(self, stats: StatsSnapshot) -> Iterator[Metric]:
         outcomes = CounterMetricFamily(
             "asyncgen_requests", "Finished model requests by outcome (ok or failure cause)",
             labels=["outcome"],
@@ -89,17 +90,16 @@ class RunCollector(Collector):
             value=float(total.billed_failures),
         )
 
-    def _limits(self, stats: dict[str, Any]) -> Iterator[Metric]:
+    def _limits(self, stats: StatsSnapshot) -> Iterator[Metric]:
         limits = GaugeMetricFamily(
             "asyncgen_limit", "Limits in force for the default model", labels=["limit"]
         )
-        for name, key in (
-            ("rpm", "rpm_limit"),
-            ("tpm", "tpm_limit"),
-            ("concurrency", "concurrency_limit"),
-            ("concurrency_cap", "concurrency_cap"),
+        for name, value in (
+            ("rpm", stats.get("rpm_limit")),
+            ("tpm", stats.get("tpm_limit")),
+            ("concurrency", stats.get("concurrency_limit")),
+            ("concurrency_cap", stats.get("concurrency_cap")),
         ):
-            value = stats.get(key)
             if isinstance(value, int | float):
                 limits.add_metric([name], float(value))
         yield limits

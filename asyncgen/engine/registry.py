@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Callable
 
 from asyncgen.config import RunConfig
 from asyncgen.contract import Pipeline
@@ -16,7 +16,11 @@ PIPELINES: dict[str, str] = {
 }
 
 
-def pipeline_class(name: str) -> Any:
+PipelineFactory = Callable[[RunConfig], Pipeline]
+"""A pipeline class (or any callable) that builds the pipeline for a config."""
+
+
+def pipeline_class(name: str) -> PipelineFactory:
     """The class registered under `name`, or named by a `package.module:Class` path.
 
     Raises:
@@ -35,10 +39,10 @@ def pipeline_class(name: str) -> Any:
                 f"pipeline {name!r} is not available: module {module_name} is not installed"
             ) from exc
         raise
-    try:
-        return getattr(module, attr)
-    except AttributeError as exc:
-        raise ConfigError(f"pipeline {name!r}: {module_name} has no {attr}") from exc
+    factory: PipelineFactory | None = getattr(module, attr, None)
+    if factory is None:
+        raise ConfigError(f"pipeline {name!r}: {module_name} has no {attr}")
+    return factory
 
 
 def load_pipeline(name: str, config: RunConfig) -> Pipeline:
@@ -47,6 +51,4 @@ def load_pipeline(name: str, config: RunConfig) -> Pipeline:
     Raises:
         ConfigError: the pipeline is unknown or cannot be imported.
     """
-    cls = pipeline_class(name)
-    pipeline: Pipeline = cls(config)
-    return pipeline
+    return pipeline_class(name)(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
@@ -10,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from asyncgen import offload
 from asyncgen.config import RunConfig
@@ -21,14 +20,15 @@ from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.metrics import MetricsRecorder
 from asyncgen.engine.plan import Planner, PlanStart, find_start
-from asyncgen.engine.progress import Mode, ProgressReporter, choose_mode
+from asyncgen.engine.progress import Mode, ProgressReporter, display_for
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.stages import StageMeter
 from asyncgen.engine.summary import RunSummary, Status
 from asyncgen.engine.tally import Sampler, Tally, transport_stats
 from asyncgen.engine.workers import WorkerPool, Writers
 from asyncgen.errors import StoreError
-from asyncgen.llm.types import ChatClient
+from asyncgen.jsontypes import JsonObject
+from asyncgen.llm.types import RunClient
 from asyncgen.quality.diversity import build_watch
 from asyncgen.quality.judge import build_judge
 from asyncgen.report.live import LiveReport
@@ -38,6 +38,8 @@ from asyncgen.store.jsonl import JsonlWriter
 from asyncgen.store.ledger import Ledger, ledger_path
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from asyncgen.engine.prometheus import MetricsServer, RunCollector
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
@@ -50,15 +52,26 @@ from asyncgen.store.rundir import (
 logger = logging.getLogger("asyncgen.engine")
 
 
+_heap_frozen = False
+
+
 def _freeze_heap() -> None:
     """Move everything loaded so far out of the collector's reach.
 
     Full (generation 2) collections otherwise rescan every module, model and settings
     object each time, and each one stalls the event loop: measured 130-175 ms per pass
     at full speed, the bulk of the loop's lag. What the run allocates later is still
-    collected normally.
+    collected normally. A young-generation pass only (not a full one: ~20-40 ms of the
+    first request's start-up, for the handful of start-up cycles it would find).
+
+    Once per process: a program that calls the Python API run after run would otherwise
+    pin each earlier run's uncollected garbage for good.
     """
-    gc.collect()
+    global _heap_frozen
+    if _heap_frozen:
+        return
+    _heap_frozen = True
+    gc.collect(1)
     gc.freeze()
 
 
@@ -81,7 +94,7 @@ class RunOptions:
     shutdown: Shutdown | None = None
     lag_interval: float | None = None
     title: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
 
 async def run_generation(
@@ -89,7 +102,7 @@ async def run_generation(
     pipeline: Pipeline,
     *,
     run_dir: Path | RunLayout | OpenRun,
-    client: ChatClient,
+    client: RunClient,
     gate: UniquenessGate | None = None,
     resume: bool = False,
     options: RunOptions | None = None,
@@ -148,13 +161,14 @@ async def run_generation(
         session_name(started_at),
         fsync_interval=config.engine.fsync_interval,
     )
-    listeners = _charge_listeners(client)
+    listeners = client.usage.listeners  # where the ledger hooks in
     exporter: MetricsServer | None = None
     try:
         await offload.to_thread(ledger.open)
         await ledger.start()
         listeners.append(ledger.record)
         _carry_budget(client, ledger)
+        client.link_ledger(ledger.charges_for)  # batch mode: parts charged before a resume
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await offload.to_thread(open_run, layout, pipeline, config)
@@ -185,10 +199,10 @@ async def _prepare_with_progress(
     meter: StageMeter,
 ) -> ExistingRun:
     """`_prepare` with the stage rows on the display (a transient one, replaced by the run's)."""
-    console = opts.console or Console(stderr=True)
+    console, mode = display_for(opts.console, opts.progress, quiet=opts.quiet)
     display = ProgressReporter(
         None,
-        mode=opts.progress or choose_mode(console, quiet=opts.quiet),
+        mode=mode,
         console=console,
         logger=logger,
         log_interval=ctx.config.engine.progress_interval,
@@ -204,7 +218,7 @@ async def _prepare_with_progress(
 
 
 async def _start_exporter(
-    config: RunConfig, client: ChatClient, ledger: Ledger
+    config: RunConfig, client: RunClient, ledger: Ledger
 ) -> MetricsServer | None:
     """The Prometheus endpoint when `engine.metrics_port` is set (up before any stage)."""
     port = config.engine.metrics_port
@@ -217,22 +231,14 @@ async def _start_exporter(
     return server
 
 
-def _carry_budget(client: ChatClient, ledger: Ledger) -> None:
+def _carry_budget(client: RunClient, ledger: Ledger) -> None:
     """Earlier sessions' spend counts against --max-cost/--max-tokens (the run's budget)."""
-    carry = getattr(getattr(client, "usage", None), "carry", None)
-    if callable(carry):
-        carry(ledger.before.cost_usd, ledger.before.tokens)
+    client.usage.carry(ledger.before.cost_usd, ledger.before.tokens)
 
 
 def session_name(started_at: datetime) -> str:
     """A session's id in metrics and ledger lines: its UTC start to the microsecond."""
     return started_at.strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def _charge_listeners(client: ChatClient) -> list[Any]:
-    """The transport's usage listeners (where the ledger hooks in), or a throwaway list."""
-    listeners = getattr(getattr(client, "usage", None), "listeners", None)
-    return listeners if isinstance(listeners, list) else []
 
 
 async def _close(pipeline: Pipeline, gate: UniquenessGate | None) -> None:
@@ -382,8 +388,20 @@ class _Run:
         """Start writers, lag ticker, metrics and progress; run the pool; stop them all."""
         writers = self._writers()
         metrics_writer = JsonlWriter(self.layout.metrics, fsync_interval=self.engine.fsync_interval)
-        for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-            await writer.start()
+        async with contextlib.AsyncExitStack() as files:  # writers close in reverse order
+            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
+                await files.enter_async_context(writer)
+            return await self._run_pool(planner, tally, sampler, writers, metrics_writer)
+
+    async def _run_pool(
+        self,
+        planner: Planner,
+        tally: Tally,
+        sampler: Sampler,
+        writers: Writers,
+        metrics_writer: JsonlWriter,
+    ) -> WorkerPool:
+        """Lag ticker, metrics and progress around the pool (the writers are open)."""
         self.lag.start()
         metrics = MetricsRecorder(
             metrics_writer,
@@ -401,9 +419,8 @@ class _Run:
         if self.opts.install_signals:
             self.shutdown.install()
         pool = self._pool(planner, tally, writers)
-        attach = getattr(self.ctx.client, "attach_run", None)
-        if attach is not None:  # batch mode: a round flushes once every live item waits
-            attach(pool.live, lambda: (tally.done_total, tally.target))
+        # batch mode: a round flushes once every live item waits
+        self.ctx.client.attach_run(pool.live, lambda: (tally.done_total, tally.target))
         try:
             await pool.run()
         except Exception:
@@ -414,8 +431,6 @@ class _Run:
                 self.shutdown.uninstall()
             await progress.aclose()
             await metrics.aclose()
-            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-                await writer.aclose()
             await self.lag.aclose()
         return pool
 
@@ -449,8 +464,7 @@ class _Run:
         )
 
     def _progress(self, sampler: Sampler) -> ProgressReporter:
-        console = self.opts.console or Console(stderr=True)
-        mode = self.opts.progress or choose_mode(console, quiet=self.opts.quiet)
+        console, mode = display_for(self.opts.console, self.opts.progress, quiet=self.opts.quiet)
         return ProgressReporter(
             sampler.sample,
             mode=mode,
@@ -524,7 +538,7 @@ class _Run:
             torn_bytes_dropped=sum(self.existing.torn_bytes.values()),
             batch=stats.get("batch"),
             quality=self.judge.summary() if self.judge is not None else None,
-            figures=_pipeline_figures(self.pipeline),
+            figures=self.pipeline.summary_figures(),
             diversity=self.watch.summary() if self.watch is not None else None,
         )
 
@@ -553,9 +567,3 @@ class _Run:
         if planner.owed or (not is_finite and tally.done_total < tally.target):
             return "short"
         return "complete"
-
-
-def _pipeline_figures(pipeline: Pipeline) -> dict[str, Any] | None:
-    """A pipeline's own end-of-run figures (`summary_figures()`, optional), e.g. the turn mix."""
-    figures = getattr(pipeline, "summary_figures", None)
-    return figures() if callable(figures) else None

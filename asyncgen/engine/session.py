@@ -8,9 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncgen import offload
 from asyncgen.config import RunConfig, resolve_api_key
@@ -18,6 +16,12 @@ from asyncgen.contract import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.summary import RunSummary
 from asyncgen.store.rundir import OpenRun, RunLayout
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from asyncgen.llm import Transport
+    from asyncgen.llm.types import RunClient
 
 logger = logging.getLogger("asyncgen.engine")
 T = TypeVar("T")
@@ -45,7 +49,7 @@ def needs_simulator(config: RunConfig) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[Endpoint]:
+async def open_endpoint(config: RunConfig, console: Console | None) -> AsyncIterator[Endpoint]:
     """The configured endpoint, or a simulator child process for the duration of the run.
 
     With the simulator, `config.llm.provider` becomes "simulator" (the snapshot says so,
@@ -56,6 +60,10 @@ async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[En
         return
     from asyncgen.sim.embedded import start_simulator
 
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
     console.print(SIMULATED_NOTICE, highlight=False)
     if config.llm.provider != "simulator":  # the CLI's config says so already (and is frozen)
         config.llm.provider = "simulator"
@@ -64,7 +72,7 @@ async def open_endpoint(config: RunConfig, console: Console) -> AsyncIterator[En
 
 
 @contextlib.asynccontextmanager
-async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator[Any]:
+async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator[Transport]:
     """The one transport of the run."""
     from asyncgen.llm import Transport
 
@@ -77,8 +85,8 @@ async def open_transport(config: RunConfig, endpoint: Endpoint) -> AsyncIterator
 
 @contextlib.asynccontextmanager
 async def open_client(
-    config: RunConfig, endpoint: Endpoint, transport: Any, run_dir: Path
-) -> AsyncIterator[Any]:
+    config: RunConfig, endpoint: Endpoint, transport: Transport, run_dir: Path
+) -> AsyncIterator[RunClient]:
     """The transport itself, or in batch mode (`llm.mode: batch`) the batch client over it.
 
     Batch mode keeps `llm.batch.max_live` conversations live (each waits on a round):
@@ -124,7 +132,7 @@ async def execute(
     layout: RunLayout | OpenRun,
     *,
     options: RunOptions,
-    console: Console,
+    console: Console | None,
     resume: bool = False,
     use_gate: bool = True,
 ) -> RunSummary:

@@ -14,10 +14,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from asyncgen.engine.fmt import fmt_duration
 from asyncgen.store.ledger import Ledger
+
+if TYPE_CHECKING:
+    from asyncgen.contract import Pipeline
 
 LABELS = {
     "query_generation": "queries",
@@ -56,7 +59,7 @@ class StageMeter:
     def __init__(
         self,
         ledger: Ledger,
-        pipeline: Any,
+        pipeline: Pipeline,
         *,
         clock: Callable[[], float] = time.monotonic,
         window: float = 30.0,
@@ -68,8 +71,7 @@ class StageMeter:
         self._history: dict[str, deque[tuple[float, int]]] = {}
 
     def _counts(self) -> dict[str, tuple[int, int | None]]:
-        own = getattr(self._pipeline, "stage_counts", None)
-        extra: dict[str, tuple[int | None, int | None]] = own() if callable(own) else {}
+        extra = self._pipeline.stage_counts()
         seen: dict[str, int] = {}
         for kind, spend in self._ledger.totals.by_kind.items():
             label = LABELS.get(kind, kind)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Literal
 
 from asyncgen.engine.progress import fmt_duration
 from asyncgen.errors import StoreError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.store.jsonl import iter_jsonl
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 Status = Literal["complete", "short", "interrupted", "budget", "failing"]
 
@@ -57,18 +59,18 @@ class RunSummary:
     failure_reasons: dict[str, int] = field(default_factory=dict)
     torn_bytes_dropped: int = 0
     error: str | None = None
-    batch: dict[str, Any] | None = None
-    quality: dict[str, Any] | None = None  # the in-run judge's counts and means (issue 22)
-    figures: dict[str, Any] | None = None  # the pipeline's own figures (the turn mix)
-    diversity: dict[str, Any] | None = None  # the diversity watch's last window, warnings
+    batch: JsonObject | None = None
+    quality: JsonObject | None = None  # the in-run judge's counts and means (issue 22)
+    figures: JsonObject | None = None  # the pipeline's own figures (the turn mix)
+    diversity: JsonObject | None = None  # the diversity watch's last window, warnings
     short_reason: str | None = None
     requests_total: int = 0
     tokens_in_total: int = 0
     tokens_out_total: int = 0
     tokens_cached_total: int = 0
-    spend: dict[str, Any] = field(default_factory=dict)
+    spend: JsonObject = field(default_factory=dict)
 
-    def add_spend(self, spend: dict[str, Any]) -> None:
+    def add_spend(self, spend: JsonObject) -> None:
         """The run's totals from its ledger (every session, killed ones included)."""
         self.spend = spend
         self.requests_total = int(spend.get("requests", 0))
@@ -108,7 +110,7 @@ class RunSummary:
         """1 for a run interrupted or stopped by its failures, else 0."""
         return 1 if self.status in ("interrupted", "failing") else 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """summary.json's content, derived figures included."""
         data = dataclasses.asdict(self)
         data.update(
@@ -140,6 +142,8 @@ SHORT_REASONS = {
 
 def render_summary(summary: RunSummary) -> Table:
     """The summary as a rich table."""
+    from rich.table import Table
+
     table = Table(title=f"asyncgen {summary.pipeline}: {summary.status}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -237,7 +241,7 @@ def earlier_cost(metrics: Path, session: str) -> float:
     return sum(last.values())
 
 
-def batch_rows(batch: dict[str, Any]) -> list[tuple[str, str]]:
+def batch_rows(batch: JsonObject) -> list[tuple[str, str]]:
     """Batch mode's lines in the summary: rounds, batches, cost against online prices."""
     saving = float(batch.get("saving_usd") or 0.0)
     online = float(batch.get("cost_usd_at_online_prices") or 0.0)

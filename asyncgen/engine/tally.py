@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.plan import Planner
+from asyncgen.jsontypes import JsonObject
+
+if TYPE_CHECKING:
+    from asyncgen.llm.stats import StatsSnapshot
+    from asyncgen.llm.types import RunClient
 
 
 @dataclass
@@ -77,8 +82,8 @@ class Snapshot:
     eta_s: float | None
     model_mix: dict[str, int]
     lag_p99_ms: float
-    batch: dict[str, Any] | None = None
-    diversity: dict[str, Any] | None = None  # the diversity watch's last window (issue 22)
+    batch: JsonObject | None = None
+    diversity: JsonObject | None = None  # the diversity watch's last window (issue 22)
 
     @property
     def success_rate(self) -> float:
@@ -87,14 +92,9 @@ class Snapshot:
         return self.session_done / ended if ended else 1.0
 
 
-def transport_stats(client: Any) -> dict[str, Any]:
-    """The transport's counters, or {} for a client without them."""
-    stats = getattr(client, "stats", None)
-    snapshot = getattr(stats, "snapshot", None)
-    if snapshot is None:
-        return {}
-    result = snapshot()
-    return result if isinstance(result, dict) else {}
+def transport_stats(client: RunClient) -> StatsSnapshot:
+    """The transport's counters ({} for a client that counts nothing)."""
+    return client.stats.snapshot()
 
 
 def _total(value: Any) -> int:
@@ -118,7 +118,7 @@ class Sampler:
         self,
         tally: Tally,
         planner: Planner,
-        client: Any,
+        client: RunClient,
         lag: LagMonitor,
         clock: Callable[[], float],
         window: float = 60.0,
@@ -126,7 +126,7 @@ class Sampler:
     ) -> None:
         self.tally = tally
         self._run_cost = run_cost
-        self.diversity: Callable[[], dict[str, Any] | None] | None = None
+        self.diversity: Callable[[], JsonObject | None] | None = None
         self.planner = planner
         self.client = client
         self.lag = lag
@@ -161,7 +161,7 @@ class Sampler:
     def _build(
         self,
         now: float,
-        stats: dict[str, Any],
+        stats: StatsSnapshot,
         rates: tuple[float, ...],
         requests: int,
         tokens_in: int,
@@ -202,11 +202,13 @@ class Sampler:
 
     def _projected(self, tally: Tally) -> float | None:
         """The transport's projection of the whole run's cost, when it offers one."""
-        project = getattr(self.client, "projected_cost", None)
-        if project is None or tally.done == 0:
+        if tally.done == 0:
             return None
         remaining = max(0, tally.target - tally.done_before)
+        projected = self.client.projected_cost(tally.done, remaining)
+        if projected is None:
+            return None
         earlier = 0.0
         if self._run_cost is not None:  # the run's cost so far, less this session's
             earlier = self._run_cost() - float(transport_stats(self.client).get("cost_usd") or 0.0)
-        return earlier + float(project(tally.done, remaining))
+        return earlier + float(projected)

@@ -9,11 +9,10 @@ plan moves on, only when the writer has put the line in the file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -33,10 +32,13 @@ from asyncgen.engine.breaker import FailureBreaker
 from asyncgen.engine.plan import Planner, Ticket
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
+from asyncgen.engine.tasks import first_of
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
-from asyncgen.quality.diversity import DiversityWatch
 from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.jsonl import JsonlWriter
+
+if TYPE_CHECKING:
+    from asyncgen.quality.diversity import DiversityWatch
 
 Kind = Literal["done", "failed", "rejected"]
 logger = logging.getLogger("asyncgen.engine")
@@ -86,7 +88,9 @@ class WorkerPool:
         self.watch = watch
         self.fatal: BaseException | None = None
         self.running = 0  # items inside run_item now
+        self.handed = 0  # tickets sent and not yet taken up by a worker (buffered or in hand)
         self._workers = 0
+        self._running_workers = 0  # workers not yet ended
         self._send: MemoryObjectSendStream[Ticket]
         self._tickets: MemoryObjectReceiveStream[Ticket]
         self._send, self._tickets = anyio.create_memory_object_stream[Ticket](queue_size)
@@ -96,61 +100,58 @@ class WorkerPool:
     async def run(self) -> None:
         """Dispatch and work until the plan is finished, the budget spent, or a stop.
 
+        The workers run in one task group: the dispatcher feeds them until the plan is
+        done or a stop is requested; then the stream is closed (each worker ends once it
+        is empty) and the pool waits for in-flight items (after a stop, at most the grace
+        period) before cancelling what still runs.
+
         Raises:
             StoreError: an output file could not be written (the run stopped).
         """
-        workers = [
-            asyncio.create_task(self._work(self._tickets.clone()), name=f"worker-{i}")
-            for i in range(self.max_workers)
-        ]
-        self._workers = len(workers)
-        dispatcher = asyncio.create_task(self._dispatch(), name="dispatcher")
-        stop = asyncio.create_task(self.shutdown.stopping.wait(), name="stop-wait")
         try:
-            await asyncio.wait({dispatcher, stop}, return_when=asyncio.FIRST_COMPLETED)
-            await _cancel(dispatcher)
-            self._send.close()  # workers end once the stream is empty
-            self._abandon_queued()
-            await self._join(workers)
+            async with anyio.create_task_group() as workers:
+                for i in range(self.max_workers):
+                    workers.start_soon(self._work, self._tickets.clone(), name=f"worker-{i}")
+                self._workers = self._running_workers = self.max_workers
+                try:
+                    try:
+                        await first_of(self._dispatch, self.shutdown.stopping.wait)
+                    except Exception as exc:  # the plan broke: stop, keep what is in flight
+                        self.fatal = self.fatal or exc
+                        self.shutdown.request(f"stopping after {type(exc).__name__}: {exc}")
+                    self._send.close()  # workers end once the stream is empty
+                    self._abandon_queued()
+                    await self._join()
+                finally:
+                    workers.cancel_scope.cancel()
         finally:
-            await _cancel(stop, dispatcher, *workers)
             self._send.close()
             self._tickets.close()
         if self.fatal is not None:
             raise self.fatal
 
-    async def _join(self, workers: list[asyncio.Task[None]]) -> None:
+    async def _join(self) -> None:
         """Wait for in-flight items; once a stop is requested, at most the grace period."""
-        ended: asyncio.Future[Any] = asyncio.gather(*workers, return_exceptions=True)
-        idle: asyncio.Future[Any] = asyncio.create_task(self._until_idle())
-        stopping: asyncio.Future[Any] = asyncio.create_task(self.shutdown.stopping.wait())
-        forced: asyncio.Future[Any] = asyncio.create_task(self.shutdown.forced.wait())
-        try:
-            await asyncio.wait([idle, stopping, ended], return_when=asyncio.FIRST_COMPLETED)
-            if not idle.done() and not ended.done():
-                await asyncio.wait(
-                    [idle, forced, ended],
-                    timeout=self.grace_period,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if not idle.done():
-                    logger.warning("stopping %d in-flight items", self.planner.in_flight)
-        finally:
-            await _cancel(idle, stopping, forced, *workers)
-            for result in await ended:
-                if isinstance(result, Exception) and self.fatal is None:
-                    self.fatal = result
+        await first_of(self._until_idle, self.shutdown.stopping.wait)
+        if self.planner.in_flight > 0 and self._running_workers > 0:
+            with anyio.move_on_after(self.grace_period):
+                await first_of(self._until_idle, self.shutdown.forced.wait)
+            if self.planner.in_flight > 0 and self._running_workers > 0:
+                logger.warning("stopping %d in-flight items", self.planner.in_flight)
 
     async def _until_idle(self) -> None:
-        """Return once no item is in flight (the dispatcher has stopped by now)."""
-        while self.planner.in_flight > 0:
+        """Return once no item is in flight or every worker has ended (the dispatcher
+        has stopped by now)."""
+        while self.planner.in_flight > 0 and self._running_workers > 0:
             self._changed.clear()
             await self._changed.wait()
 
     async def _dispatch(self) -> None:
         """Feed tickets to the queue while the plan owes items and the budget lasts."""
         while True:
-            if self._is_budget_spent():
+            # checked here too, not left to the cancellation alone: tickets that workers
+            # put back after a stop would otherwise cycle between them and this loop
+            if self.shutdown.is_stopping or self._is_budget_spent():
                 return
             ticket = self.planner.take()
             if ticket is None:
@@ -161,7 +162,7 @@ class WorkerPool:
                 continue
             try:
                 await self._put(ticket)
-            except asyncio.CancelledError:
+            except anyio.get_cancelled_exc_class():
                 self.planner.abandon(ticket)
                 raise
 
@@ -174,6 +175,7 @@ class WorkerPool:
         while True:
             try:
                 self._send.send_nowait(ticket)
+                self.handed += 1
                 return
             except anyio.WouldBlock:
                 self._room.clear()
@@ -185,13 +187,15 @@ class WorkerPool:
         Batch mode flushes a round once this many requests wait, so an item between
         finishing and its worker's next item must count, or a round would go out early.
         """
-        startable = self._send.statistics().current_buffer_used
+        # `handed`, not the stream's buffer: a ticket sent to a waiting worker skips the
+        # buffer and is nowhere until that worker runs (a round went out with 256 of 2,000).
+        startable = self.handed
         if not (self.planner.is_exhausted or self.budget_stop or self.shutdown.is_stopping):
             startable += self.planner.owed
         return self.running + min(self._workers - self.running, startable)
 
     def _is_budget_spent(self) -> bool:
-        if getattr(self.ctx.client, "budget_exhausted", False):
+        if self.ctx.client.budget_exhausted:
             if not self.budget_stop:
                 logger.warning("budget spent: no new items start; in-flight items finish")
             self.budget_stop = True
@@ -204,22 +208,29 @@ class WorkerPool:
                 ticket = self._tickets.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream):
                 return
+            self.handed -= 1
             self.planner.abandon(ticket)
 
     async def _work(self, tickets: MemoryObjectReceiveStream[Ticket]) -> None:
-        """One worker: items until the stream is closed and empty."""
-        async with tickets:
-            while (ticket := await _next(tickets)) is not None:
-                self._room.set()
-                if self.shutdown.is_stopping or self._is_budget_spent() or self.fatal:
-                    self.planner.abandon(ticket)
-                    self._changed.set()
-                    continue
-                try:
-                    await self._run_one(ticket)
-                except Exception as exc:  # a broken writer or gate: stop, keep the account
-                    self.fatal = self.fatal or exc
-                    self.shutdown.request(f"stopping after {type(exc).__name__}: {exc}")
+        """One worker: items until the stream is closed and empty. An error escaping an
+        item (a broken writer or gate) stops the run and is kept, never lost with the task."""
+        try:
+            async with tickets:
+                while (ticket := await _next(tickets)) is not None:
+                    self.handed -= 1
+                    self._room.set()
+                    if self.shutdown.is_stopping or self._is_budget_spent() or self.fatal:
+                        self.planner.abandon(ticket)
+                        self._changed.set()
+                        continue
+                    try:
+                        await self._run_one(ticket)
+                    except Exception as exc:  # stop, keep the account
+                        self.fatal = self.fatal or exc
+                        self.shutdown.request(f"stopping after {type(exc).__name__}: {exc}")
+        finally:
+            self._running_workers -= 1
+            self._changed.set()
 
     async def _run_one(self, ticket: Ticket) -> None:
         """Run one item and deliver its outcome; a cancelled, undelivered item is owed again."""
@@ -232,7 +243,7 @@ class WorkerPool:
             written = await self._submit(ticket, outcome)
             submitted = True
             await asyncio.shield(written)
-        except asyncio.CancelledError:
+        except anyio.get_cancelled_exc_class():
             if not submitted:  # once submitted, the writer still writes and settles it
                 self._abandon(ticket)
             raise
@@ -310,14 +321,12 @@ class WorkerPool:
         )
 
     def _dropped(self, data: dict[str, Any]) -> None:
-        """Tell the pipeline a record it produced was rejected (`record_dropped`, optional).
+        """Tell the pipeline a record it produced was rejected (`record_dropped`).
 
         A pipeline that steers its plan by what it produced (the interaction turn mix)
         must not count what the judge or the uniqueness gate threw away.
         """
-        hook = getattr(self.pipeline, "record_dropped", None)
-        if callable(hook):
-            hook(data)
+        self.pipeline.record_dropped(data)
 
     def _line(self, ticket: Ticket, outcome: Outcome) -> tuple[JsonlWriter, dict[str, Any], Kind]:
         """Which file an outcome goes to, and its line."""
@@ -400,15 +409,6 @@ async def _next(tickets: MemoryObjectReceiveStream[Ticket]) -> Ticket | None:
         return await tickets.receive()
     except anyio.EndOfStream:
         return None
-
-
-async def _cancel(*tasks: asyncio.Future[Any]) -> None:
-    """Cancel tasks and wait for them, swallowing their cancellation."""
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 Runner = Callable[[], Awaitable[None]]

@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from itertools import count
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from asyncgen import offload
 from asyncgen.config import ConfigLike, as_run_config
-from asyncgen.contract import Reason
-from asyncgen.errors import BudgetExceededError, LLMError, StoreError
+from asyncgen.errors import ConfigError
 from asyncgen.interaction.assistant import AssistantModel
-from asyncgen.interaction.conversation import ConversationTask, Parts, converse
+from asyncgen.interaction.conversation import ConversationTask, Parts
 from asyncgen.interaction.distractor.types import Distractor
-from asyncgen.interaction.jsonout import MalformedOutputError
-from asyncgen.interaction.outcome import FINAL_REASONS, TaskOutcome
+from asyncgen.interaction.item import ConversationRunner, Sleep, build_parts
+from asyncgen.interaction.outcome import TaskOutcome
 from asyncgen.interaction.records import Clock, Interaction, utc_now
 from asyncgen.interaction.user_model import UserFeedbackModel
-from asyncgen.interaction.validate import problems
-from asyncgen.llm.types import ChatClient
+from asyncgen.llm.types import RunClient
+
+if TYPE_CHECKING:
+    from asyncgen.interaction.batch import BatchReport
+    from asyncgen.interaction.storage import InteractionStorage
 
 log = logging.getLogger("asyncgen.interaction")
-Sleep = Callable[[float], Awaitable[None]]
-NOT_RETRIED_STATUS = frozenset({400, 401, 403, 404})
 
 
 class InteractionGenerator:
     """Generates multi-turn interactions with an optional distractor.
 
-    Every model call goes through one `ChatClient` (the transport). Pass `client=` to
+    Every model call goes through one `RunClient` (the transport). Pass `client=` to
     share the run's transport; without one, a transport is built from `config.llm` and
     closed by `aclose()` (or `async with generator:`).
     """
@@ -45,7 +44,7 @@ class InteractionGenerator:
         config: ConfigLike,
         distractor: Distractor | None = None,
         *,
-        client: ChatClient | None = None,
+        client: RunClient | None = None,
         clock: Clock = utc_now,
         sleep: Sleep = anyio.sleep,
     ) -> None:
@@ -70,24 +69,44 @@ class InteractionGenerator:
         self._owns_client = client is None
         self._endpoint: AsyncExitStack | None = None  # the simulator and transport we opened
         self._opening = anyio.Lock()
-        self._parts: Parts | None = None
+        self._runner: ConversationRunner | None = None
         self._sequence = count(1)
         self._instance = uuid.uuid4().hex[:6]  # ids stay unique across generators
-        self.last_batch: Any = None
+        self._batches = count(1)
+        self.is_simulated = False
+        self.last_batch: BatchReport | None = None
 
     @property
-    def client(self) -> ChatClient:
-        """The transport (built on first use when none was given)."""
+    def client(self) -> RunClient:
+        """The transport (built on first use when none was given).
+
+        Raises:
+            ConfigError: no key and no base URL, and the generator was not awaited yet
+                (the embedded simulator starts on `async with` or the first call).
+        """
         if self._client is None:
+            from asyncgen.engine.session import needs_simulator
+
+            if needs_simulator(self.config):
+                raise ConfigError(
+                    "no API key and no base URL: the embedded simulator starts on "
+                    "`async with InteractionGenerator(...)` or the first generate call"
+                )
             self._client = _build_transport(self.config)
         return self._client
 
     @property
+    def runner(self) -> ConversationRunner:
+        """The one-conversation runner (assistant, user model, distractor) on the client."""
+        if self._runner is None:
+            parts = build_parts(self.config, self.client, self.distractor, self.clock)
+            self._runner = ConversationRunner(parts, self.client, self._sleep)
+        return self._runner
+
+    @property
     def parts(self) -> Parts:
         """Assistant, user model and distractor, bound to the one client."""
-        if self._parts is None:
-            self._parts = self._build_parts()
-        return self._parts
+        return self.runner.parts
 
     @property
     def assistant(self) -> AssistantModel:
@@ -98,27 +117,6 @@ class InteractionGenerator:
     def user_model(self) -> UserFeedbackModel:
         """The simulated user (spec: UserFeedbackModel)."""
         return self.parts.user_model
-
-    def _build_parts(self) -> Parts:
-        client = self.client
-        if self.distractor is not None:
-            self.distractor.bind_client(client)
-        return Parts(
-            settings=self.settings,
-            assistant=AssistantModel(
-                self.settings.assistant_model, client, sampling=self.config.llm.sampling
-            ),
-            user_model=UserFeedbackModel(
-                self.settings.user_model,
-                client,
-                min_turns=self.settings.min_turns,
-                max_retries=self.settings.max_retries,
-                hold_to_target=self.settings.turn_policy == "target",
-            ),
-            distractor=self.distractor,
-            noise=self.config.distractor,
-            clock=self.clock,
-        )
 
     async def _open_client(self) -> None:
         """With no client given: the configured endpoint, or (no key and no base URL) the
@@ -142,7 +140,14 @@ class InteractionGenerator:
                 open_endpoint(self.config, Console(stderr=True))
             )
             self._client = await stack.enter_async_context(open_transport(self.config, endpoint))
-            self._endpoint = stack
+            self._endpoint, self.is_simulated = stack, endpoint.is_simulated
+
+    async def _ready(self) -> ConversationRunner:
+        """The client open and the runner built (its prompt files read off the loop)."""
+        await self._open_client()
+        if self._runner is None:
+            await offload.to_thread(lambda: self.runner)
+        return self.runner
 
     async def aclose(self) -> None:
         """Close the transport (and the simulator) if this generator opened them."""
@@ -156,10 +161,11 @@ class InteractionGenerator:
                 closer = getattr(self._client, "aclose", None)
                 if closer is not None:
                     await closer()
-            self._client = None
-            self._parts = None
+            self._client, self._runner, self.is_simulated = None, None, False
 
     async def __aenter__(self) -> InteractionGenerator:
+        """Open the client now (the simulator, with no key), so every part is usable."""
+        await self._ready()
         return self
 
     async def __aexit__(
@@ -222,92 +228,63 @@ class InteractionGenerator:
 
     async def run_task(self, task: ConversationTask) -> TaskOutcome:
         """Run a task with the spec's retries (`max_retries`, `retry_delay`)."""
-        await self._open_client()
-        outcome = TaskOutcome(None, 0)
-        for attempt in range(1, self.settings.max_retries + 2):
-            if getattr(self.client, "budget_exhausted", False):
-                detail = {"error": "llm.max_cost or llm.max_tokens is spent"}
-                return TaskOutcome(None, attempt - 1, Reason.BUDGET_EXHAUSTED, None, detail)
-            outcome = await self._attempt(task, attempt)
-            if outcome.interaction is not None or outcome.reason in FINAL_REASONS:
-                return outcome
-            if attempt <= self.settings.max_retries:
-                await self._sleep(self.settings.retry_delay)
-        return outcome
-
-    async def _attempt(self, task: ConversationTask, attempt: int) -> TaskOutcome:
-        rng = random.Random(f"{task.seed}:attempt:{attempt}")
-        try:
-            interaction = await converse(task, self.parts, rng)
-        except MalformedOutputError as exc:
-            return TaskOutcome(None, attempt, Reason.MALFORMED_OUTPUT, exc.raw, {"error": str(exc)})
-        except BudgetExceededError as exc:
-            return TaskOutcome(None, attempt, Reason.BUDGET_EXHAUSTED, None, {"error": str(exc)})
-        except LLMError as exc:
-            return _llm_failure(exc, attempt)
-        except (asyncio.CancelledError, StoreError):
-            raise
-        except Exception as exc:  # one conversation's bug must not sink the whole batch
-            log.exception("conversation %s failed unexpectedly", task.query_id)
-            return TaskOutcome(
-                None,
-                attempt,
-                Reason.INTERNAL_ERROR,
-                None,
-                {"error": f"{type(exc).__name__}: {exc}"},
-            )
-        found = problems(interaction, self.settings)
-        if found:
-            detail = {"problems": found, "interaction": interaction.to_dict()}
-            return TaskOutcome(None, attempt, "invalid_interaction", None, detail)
-        interaction.metadata["attempts"] = attempt
-        return TaskOutcome(interaction, attempt)
+        runner = await self._ready()
+        return await runner.run(task)
 
     async def generate_interactions_batch(
         self,
         personas_with_queries: Sequence[dict[str, Any]],
         show_progress: bool = True,
         max_workers: int | None = None,
-        storage: Any = None,
+        storage: InteractionStorage | None = None,
     ) -> list[Interaction]:
-        """Generate interactions for persona-query pairs, `max_workers` at a time.
+        """Generate interactions for persona-query pairs as one run of the engine.
+
+        The tasks are the run's plan; a failed conversation is replaced inside its item
+        by a new query for the same persona (`max_supplement_rounds`). With `storage` the
+        run is a new subdirectory of its folder (records.jsonl, failures, summary), which
+        the storage indexes; without, a temporary directory.
 
         Args:
             personas_with_queries: `[{persona_id, persona_features, queries: [{adapted_query,
                 original_query, (query_id, target_turns)}], (system_prompt)}]`.
-            show_progress: show a progress bar.
+            show_progress: show the run's progress.
             max_workers: conversations in flight at once (None:
                 `interaction_generation.max_workers`).
-            storage: an `InteractionStorage` that saves each interaction as it finishes.
+            storage: an `InteractionStorage` whose folder receives the run.
 
         Returns:
             The interactions that succeeded, in task order; `last_batch` holds the report.
+
+        Raises:
+            StoreError: the run directory cannot be written.
         """
         from asyncgen.interaction.batch import run_batch
 
-        await self._open_client()
-        workers = max_workers or self.settings.max_workers
-        report = await run_batch(self, personas_with_queries, show_progress, workers, storage)
+        await self._ready()
+        report = await run_batch(
+            self,
+            personas_with_queries,
+            show_progress=show_progress,
+            max_workers=max_workers or self.settings.max_workers,
+            storage=storage,
+        )
         self.last_batch = report
         return report.interactions
 
-
-def _llm_failure(exc: LLMError, attempt: int) -> TaskOutcome:
-    """A transport failure; a request the endpoint refuses outright is not retried."""
-    status = getattr(exc, "status_code", None)
-    reason = Reason.LLM_REFUSED if status in NOT_RETRIED_STATUS else Reason.LLM_ERROR
-    detail: dict[str, Any] = {"error": str(exc), "type": type(exc).__name__}
-    if status is not None:
-        detail["status_code"] = status
-    return TaskOutcome(None, attempt, reason, getattr(exc, "raw", None), detail)
+    def run_name(self) -> str:
+        """A fresh run-directory name for a batch: time (so names sort as batches ran),
+        this generator's token, a count."""
+        stamp = self.clock().strftime("%Y%m%d_%H%M%S_%f")
+        return f"batch_{stamp}_{self._instance}_{next(self._batches):03d}"
 
 
-def _build_transport(config: Any) -> ChatClient:
+def _build_transport(config: Any) -> RunClient:
     """A transport from `config.llm` (key from its environment variable)."""
     from asyncgen.config import resolve_api_key
     from asyncgen.llm import Transport
 
-    transport: ChatClient = Transport.from_settings(
+    transport: RunClient = Transport.from_settings(
         config.llm, api_key=resolve_api_key(config.llm), base_url=config.llm.base_url
     )
     return transport

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
+from asyncgen.llm.types import ChatRequest, ChatResult, ClientBase, ModelHandle
 from asyncgen.sim.responders import SimRequest, get_responder
 
 Script = Callable[[ChatRequest, int], str]
 
 
 @dataclass
-class LocalResponderClient:
-    """Answers each request with `get_responder(kind)`; records every call it saw."""
+class LocalResponderClient(ClientBase):
+    """Answers each request with `get_responder(kind)`; records every call it saw (it
+    bills and counts nothing: `ClientBase`'s accounting)."""
 
     seed: int = 0
     malformed_rate: float = 0.0

@@ -26,15 +26,16 @@ from asyncgen.contract import (
     PipelineTraits,
     Reason,
     Record,
-    Reject,
     RunContext,
     WorkItem,
 )
 from asyncgen.errors import AsyncgenError, StoreError
 from asyncgen.interaction.conversation import ConversationTask
 from asyncgen.interaction.distractor import create_distractor_model
-from asyncgen.interaction.generator import InteractionGenerator
+from asyncgen.interaction.item import ConversationRunner, build_parts
+from asyncgen.interaction.outcome import record_entry
 from asyncgen.interaction.personas import Persona
+from asyncgen.interaction.plan import ConversationPlan
 from asyncgen.interaction.queries import QueryRecord
 from asyncgen.interaction.records import iso, utc_now
 from asyncgen.interaction.stages import (
@@ -68,7 +69,7 @@ class InteractionPipeline:
         self._by_persona: dict[str, Persona] = {}
         self._by_query: dict[str, QueryRecord] = {}
         self._orders: dict[int, list[int]] = {}
-        self._generator: InteractionGenerator | None = None
+        self._runner: ConversationRunner | None = None
         self._run_dir: Path | None = None
         self._started = ""
         self.training: dict[str, Any] | None = None
@@ -91,7 +92,7 @@ class InteractionPipeline:
         self._by_persona = {p.persona_id: p for p in self.personas}
         self._by_query = {q.query_id: q for q in self.queries}
         self._orders.clear()
-        _ = self._generator_for(ctx).parts  # load the prompts now: a bad one fails the run early
+        await offload.to_thread(self._runner_for, ctx)  # prompts read now: a bad one fails early
         blob = orjson.dumps(stage_summary(self.report), option=orjson.OPT_INDENT_2)
         stages = RunLayout.in_dir(ctx.run_dir).stages
         await offload.to_thread(write_bytes_atomic, stages, blob)
@@ -146,7 +147,7 @@ class InteractionPipeline:
         """summary.json's pipeline figures: the turn mix, realised against target."""
         return {"turn_mix": self.turns.figures()}
 
-    def plan_item(self, index: int) -> WorkItem:
+    def plan_item(self, index: int) -> WorkItem[ConversationPlan]:
         """Item `index`: a pure function of (config, seed, index) over the prepared queries.
 
         Raises:
@@ -159,16 +160,16 @@ class InteractionPipeline:
         query = self.queries[self._order(cycle)[slot]]
         rng = random.Random(f"interaction:{seed}:{index}")
         target = self.turns.planned(seed, index, rng)
-        payload = {
-            "persona_id": query.persona_id,
-            "query_id": query.query_id,
-            "cycle": cycle,
-            "target_turns": target,
-            "noise_turns": self._noise_turns(target, rng),
-            "model_seed": f"model:{seed}:{index}",
-            "conversation_seed": f"conversation:{seed}:{index}",
-        }
-        return WorkItem(index=index, seed=seed, payload=payload)
+        plan = ConversationPlan(
+            persona_id=query.persona_id,
+            query_id=query.query_id,
+            cycle=cycle,
+            target_turns=target,
+            noise_turns=tuple(self._noise_turns(target, rng)),
+            model_seed=f"model:{seed}:{index}",
+            conversation_seed=f"conversation:{seed}:{index}",
+        )
+        return WorkItem(index=index, seed=seed, payload=plan)
 
     def _order(self, cycle: int) -> list[int]:
         """A seeded, persona-balanced permutation of the queries for one cycle (cached).
@@ -210,14 +211,14 @@ class InteractionPipeline:
         rounds = self.config.interaction_generation.max_supplement_rounds
         return PipelineTraits(index_key="interactions", max_supplement_rounds=rounds)
 
-    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+    async def run_item(self, item: WorkItem[ConversationPlan], ctx: RunContext) -> Outcome:
         """One conversation; a failure keeps its reason and raw text, never raises."""
         realised: int | None = None
-        target = self.turns.choose(int(item.payload["target_turns"]))
+        target = self.turns.choose(item.payload.target_turns)
         self.turns.start(target)
         try:
             task = dataclasses.replace(self.task(item), target_turns=target)
-            outcome = await self._generator_for(ctx).run_task(task)
+            outcome = await self._runner_for(ctx).run(task)
             if outcome.interaction is not None:
                 realised = outcome.interaction.num_turns
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -228,47 +229,37 @@ class InteractionPipeline:
             return Failure(Reason.INTERNAL_ERROR, message=message, detail={"error": message})
         finally:
             self.turns.end(target, realised)
-        if outcome.interaction is not None:
-            return Record(id=item.record_id, data=outcome.interaction.to_dict())
-        detail = outcome.detail or {}
-        if outcome.reason == "invalid_interaction":
-            problems = "; ".join(detail.get("problems", []))
-            return Reject(Reason.INVALID_FORMAT, message=problems, data=detail.get("interaction"))
-        return Failure(
-            outcome.reason or Reason.INTERNAL_ERROR,
-            attempts=outcome.attempts,
-            raw=outcome.raw,
-            detail=detail,
-            message=_message(detail),
-        )
+        return outcome.to_outcome(item.record_id)
 
-    def task(self, item: WorkItem) -> ConversationTask:
+    def task(self, item: WorkItem[ConversationPlan]) -> ConversationTask:
         """The conversation task an item describes."""
         p = item.payload
-        query = self._by_query[p["query_id"]]
-        persona = self._by_persona[p["persona_id"]]
+        query = self._by_query[p.query_id]
+        persona = self._by_persona[p.persona_id]
         return ConversationTask(
             persona_id=persona.persona_id,
             persona_features=dict(persona.features),
             initial_query=query.initial_query,
             original_query=query.original_query,
             system_prompt=persona.system_prompt,
-            target_turns=int(p["target_turns"]),
+            target_turns=p.target_turns,
             query_id=query.query_id,
             interaction_id=f"interaction_{persona.persona_id}_{item.record_id}",
-            seed=str(p["conversation_seed"]),
-            noise_turns=frozenset(p["noise_turns"]),
-            model_seed=str(p["model_seed"]),
-            extra={"style_transfer": query.style_transfer, "cycle": p["cycle"]},
+            seed=p.conversation_seed,
+            noise_turns=frozenset(p.noise_turns),
+            model_seed=p.model_seed,
+            extra={"style_transfer": query.style_transfer, "cycle": p.cycle},
         )
 
-    def _generator_for(self, ctx: RunContext) -> InteractionGenerator:
-        if self._generator is None or self._generator.client is not ctx.client:
+    def _runner_for(self, ctx: RunContext) -> ConversationRunner:
+        """The conversation runner on the run's client (rebuilt if the client changed)."""
+        if self._runner is None or self._runner.client is not ctx.client:
             distractor = create_distractor_model(
                 self.config, client=ctx.client, seed=self.config.engine.seed
             )
-            self._generator = InteractionGenerator(self.config, distractor, client=ctx.client)
-        return self._generator
+            parts = build_parts(self.config, ctx.client, distractor, utc_now)
+            self._runner = ConversationRunner(parts, ctx.client, anyio.sleep)
+        return self._runner
 
     async def aclose(self) -> None:
         """After a session that completed the run, export training data (the last stage).
@@ -295,31 +286,14 @@ class InteractionPipeline:
             self.turns.count(target, turns)
 
     def index_entry(self, record: Record) -> dict[str, Any]:
-        """id, interaction_id, persona_id, filepath (the spec's field: the file holding it),
-        num_turns, created_at, query_id."""
-        data = record.data
-        meta = data.get("metadata") or {}
-        return {
-            "id": record.id,
-            "interaction_id": data.get("interaction_id"),
-            "persona_id": data.get("persona_id"),
-            "filepath": self.records_file,
-            "num_turns": data.get("num_turns"),
-            "created_at": meta.get("created_at"),
-            "query_id": meta.get("query_id"),
-        }
+        """The spec's index fields; `filepath` is the file holding the record."""
+        return record_entry(record, self.records_file)
 
     def dedup_text(self, record: Record) -> str | None:
         """The text embedded for near-duplicate checks: `dedup.embed`, `first_k`, `max_chars`."""
         from asyncgen.dedup import record_text, settings_for
 
         return record_text(record.data, settings_for(self.config))
-
-
-def _message(detail: dict[str, Any]) -> str:
-    """The human-readable part of a failure: the error's type and text."""
-    kind, error = detail.get("type"), str(detail.get("error", ""))
-    return (f"{kind}: {error}" if kind else error)[:300]
 
 
 def _turns_of(record: dict[str, Any]) -> tuple[int, int | None]:

@@ -108,3 +108,17 @@ class Interaction:
             }
             for m in self.messages
         ]
+
+
+def index_entry(data: dict[str, Any], filepath: str) -> dict[str, Any]:
+    """An interaction's entry in the spec's index.json: its ids, the file holding it,
+    turns, creation time and query."""
+    meta = data.get("metadata") or {}
+    return {
+        "interaction_id": data.get("interaction_id"),
+        "persona_id": data.get("persona_id"),
+        "filepath": filepath,
+        "num_turns": data.get("num_turns"),
+        "created_at": meta.get("created_at"),
+        "query_id": meta.get("query_id"),
+    }

@@ -7,21 +7,23 @@ short of queries get new ones.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio
+from anyio.abc import ObjectReceiveStream
 
 from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.contract import Reason
 from asyncgen.engine.causes import failure_line
 from asyncgen.errors import BudgetExceededError, DatasetError, LLMError
-from asyncgen.interaction.concurrency import bounded_map
-from asyncgen.interaction.jsonl import append_jsonl, read_jsonl
 from asyncgen.interaction.personas import (
     Persona,
     load_bank,
@@ -31,10 +33,13 @@ from asyncgen.interaction.personas import (
 )
 from asyncgen.interaction.queries import QueryRecord, QueryWriter, StyleTransfer, load_queries
 from asyncgen.interaction.queries.model import query_id
-from asyncgen.llm.types import ChatClient, ModelHandle
+from asyncgen.llm.types import ModelHandle, RunClient
+from asyncgen.store.jsonl import append_lines, read_repaired
 from asyncgen.store.rundir import RunLayout
 
 log = logging.getLogger("asyncgen.interaction")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -80,13 +85,13 @@ def _queries_total(config: RunConfig) -> int:
 async def prepare_personas(config: RunConfig, run_dir: Path, report: StageReport) -> list[Persona]:
     """Personas from personas.jsonl, else a personas file, else sampled from the bank."""
     path = RunLayout.in_dir(run_dir).personas
-    rows = await offload.to_thread(read_jsonl, path)
+    rows = await offload.to_thread(read_repaired, path)
     if rows:
         personas = [Persona.from_dict(row) for row in rows]
         report.reused_personas = True
     else:
         personas = await offload.cpu(_fresh_personas, config)
-        await offload.to_thread(append_jsonl, path, [p.to_dict() for p in personas])
+        await offload.to_thread(append_lines, path, [p.to_dict() for p in personas])
     report.personas = len(personas)
     return personas
 
@@ -112,7 +117,7 @@ async def prepare_queries(
     config: RunConfig,
     run_dir: Path,
     personas: list[Persona],
-    client: ChatClient,
+    client: RunClient,
     report: StageReport,
 ) -> list[QueryRecord]:
     """Queries for every persona, style-transferred; only what is missing is generated.
@@ -122,14 +127,14 @@ async def prepare_queries(
         BudgetExceededError: the budget refused every query call.
     """
     path = RunLayout.in_dir(run_dir).queries
-    existing = [QueryRecord.from_dict(r) for r in await offload.to_thread(read_jsonl, path)]
+    existing = [QueryRecord.from_dict(r) for r in await offload.to_thread(read_repaired, path)]
     report.reused_queries = len(existing)
-    stage = _QueryStage(config, path, client, report)
+    stage = await offload.to_thread(_QueryStage, config, path, client, report)  # reads prompts
     if config.personas.queries_file and not existing:
         await stage.from_file(personas)
     else:
         await stage.generate(personas, existing)
-    rows = await offload.to_thread(read_jsonl, path)
+    rows = await offload.to_thread(read_repaired, path)
     queries = _ordered([QueryRecord.from_dict(r) for r in rows], personas)
     report.queries = len(queries)
     if not queries and report.budget_skipped:
@@ -155,7 +160,7 @@ class _QueryStage:
     """Writes and style-transfers queries per persona, bounded, appending as it goes."""
 
     def __init__(
-        self, config: RunConfig, path: Path, client: ChatClient, report: StageReport
+        self, config: RunConfig, path: Path, client: RunClient, report: StageReport
     ) -> None:
         settings = config.interaction_generation
         handle = ModelHandle(provider=settings.user_model.provider, model=settings.user_model.model)
@@ -166,7 +171,7 @@ class _QueryStage:
         self.writer = QueryWriter(client, handle, max_retries=settings.max_retries)
         self.style = StyleTransfer(client, handle, max_retries=settings.max_retries)
         self.limit = max(1, min(config.stage_workers, config.run_workers))
-        self.lock = asyncio.Lock()
+        self.lock = anyio.Lock()
 
     async def generate(self, personas: list[Persona], existing: list[QueryRecord]) -> None:
         need = queries_needed(self.config, len(personas))
@@ -182,7 +187,7 @@ class _QueryStage:
         async def one(persona: Persona) -> None:
             await self._persona(persona, have.get(persona.persona_id, []), need)
 
-        await bounded_map(one, short, self.limit)
+        await _bounded_map(one, short, self.limit)
 
     async def _adapt_deferred(self, personas: list[Persona], queries: list[QueryRecord]) -> None:
         """Style-transfer the queries an earlier session's budget left unadapted."""
@@ -198,14 +203,14 @@ class _QueryStage:
         async def adapt(record: QueryRecord) -> QueryRecord:
             return await self._adapt(by_id[record.persona_id], record)
 
-        done = await bounded_map(adapt, deferred, self.limit)
+        done = await _bounded_map(adapt, deferred, self.limit)
         adapted = [r for r in done if r.style_transfer != Reason.BUDGET_EXHAUSTED]
         self.report.style_failures += sum(r.style_transfer == "failed" for r in adapted)
         async with self.lock:
-            await offload.to_thread(append_jsonl, self.path, [r.to_dict() for r in adapted])
+            await offload.to_thread(append_lines, self.path, [r.to_dict() for r in adapted])
 
     async def _persona(self, persona: Persona, old: list[QueryRecord], need: int) -> None:
-        if getattr(self.client, "budget_exhausted", False):  # --max-cost holds here too
+        if self.client.budget_exhausted:  # --max-cost holds here too
             self._budget_spent(persona.persona_id)
             return
         try:
@@ -226,7 +231,7 @@ class _QueryStage:
         ]
         # Concurrently: independent calls (the transport's limiter bounds what is in
         # flight), and in batch mode one round for all of them rather than one per query.
-        adapted = list(await asyncio.gather(*(self._adapt(persona, r) for r in records)))
+        adapted = await _bounded_map(partial(self._adapt, persona), records, len(records))
         await self._keep(persona, adapted, need - len(old))
 
     def _budget_spent(self, what: str) -> None:
@@ -244,7 +249,7 @@ class _QueryStage:
         A call the budget refused leaves the query unadapted (status `budget_exhausted`):
         a resume with budget left adapts it then, without writing its query again.
         """
-        if getattr(self.client, "budget_exhausted", False):
+        if self.client.budget_exhausted:
             self._budget_spent(record.query_id)
             return replace(record, style_transfer=Reason.BUDGET_EXHAUSTED)
         try:
@@ -262,7 +267,7 @@ class _QueryStage:
             self.report.shortfalls[persona.persona_id] = wanted - len(records)
             log.warning("%s: %d of %d queries", persona.persona_id, len(records), wanted)
         async with self.lock:
-            await offload.to_thread(append_jsonl, self.path, [r.to_dict() for r in records])
+            await offload.to_thread(append_lines, self.path, [r.to_dict() for r in records])
 
     async def from_file(self, personas: list[Persona]) -> None:
         source = self.config.personas.queries_file
@@ -275,9 +280,9 @@ class _QueryStage:
                 return record
             return await self._adapt(by_id[record.persona_id], record)
 
-        done = await bounded_map(adapt, records, self.limit)
+        done = await _bounded_map(adapt, records, self.limit)
         self.report.style_failures += sum(r.style_transfer == "failed" for r in done)
-        await offload.to_thread(append_jsonl, self.path, [r.to_dict() for r in done])
+        await offload.to_thread(append_lines, self.path, [r.to_dict() for r in done])
 
 
 def stage_summary(report: StageReport) -> dict[str, Any]:
@@ -303,3 +308,29 @@ __all__ = [
     "queries_needed",
     "stage_summary",
 ]
+
+
+async def _bounded_map(
+    func: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int
+) -> list[R]:
+    """`[await func(x) for x in items]` with at most `limit` in flight, results in order.
+
+    Workers pull indices from a bounded anyio memory stream (a receive clone each, closed
+    when the indices are sent), so no task is created per item.
+    """
+    results: list[R | None] = [None] * len(items)
+    send, receive = anyio.create_memory_object_stream[int](max(1, limit))
+
+    async def worker(stream: ObjectReceiveStream[int]) -> None:
+        async with stream:
+            async for index in stream:
+                results[index] = await func(items[index])
+
+    async with anyio.create_task_group() as group:
+        for _ in range(max(1, min(limit, len(items)))):
+            group.start_soon(worker, receive.clone())
+        receive.close()
+        async with send:
+            for index in range(len(items)):
+                await send.send(index)
+    return results  # type: ignore[return-value]  # every slot was filled above

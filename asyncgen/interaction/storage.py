@@ -1,9 +1,10 @@
-"""`InteractionStorage`: the spec's incremental store, with its `index.json`.
+"""`InteractionStorage`: the spec's store over one folder, with its `index.json`.
 
-Two layouts, both read by `load`/`load_all`: the spec's one JSON file per interaction
-(`<interaction_id>.json`, the default for a new folder), and the engine's run directory,
-whose `records.jsonl` holds one interaction per line (chosen when that file exists, so the
-spec's API works on any run). Saving writes in the folder's layout.
+The folder holds two kinds of interaction, read together by `load`/`load_all`: the
+spec's one JSON file per interaction (`<interaction_id>.json`, what `save` writes), and
+engine runs, whose `records.jsonl` the engine wrote: the folder itself when it is a run
+directory, and one subdirectory per `generate_interactions_batch` call. The storage
+never writes records into a run; index.json is its view of everything in the folder.
 """
 
 from __future__ import annotations
@@ -11,43 +12,38 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from asyncgen import offload
 from asyncgen.errors import StoreError
-from asyncgen.interaction.records import Interaction, iso, utc_now
+from asyncgen.interaction.records import Interaction, index_entry, iso, utc_now
 from asyncgen.store.atomic import write_bytes_atomic
 from asyncgen.store.jsonl import iter_jsonl, parse_line
-from asyncgen.store.rundir import INDEX_FILE, RECORDS_FILE
+from asyncgen.store.rundir import INDEX_FILE, RunLayout
 
 log = logging.getLogger(__name__)
 
 # index.json is rewritten on every save while it is small, then at most once a second
-# (and on `flush`): rewriting it per save would cost O(n²) bytes over a large batch.
+# (and on `flush`): rewriting it per save would cost O(n²) bytes over many saves.
 EAGER_INDEX_ENTRIES = 256
 INDEX_INTERVAL = 1.0
-Layout = Literal["files", "jsonl"]
 
 
 class InteractionStorage:
-    """Saves each interaction immediately (its own file, or one flushed line) with an index."""
+    """Saves each interaction immediately in its own file, and indexes the folder's runs."""
 
-    def __init__(
-        self, output_dir: str | Path, collector: Any = None, *, layout: Layout | None = None
-    ) -> None:
+    def __init__(self, output_dir: str | Path, collector: Any = None) -> None:
         """Open (and create) a storage directory.
 
         Args:
-            output_dir: a run directory or any folder for interactions.
-            collector: optional `TrainingDataCollector`; each saved interaction is also
-                converted and kept in `samples`.
-            layout: "files" (one JSON file per interaction, the spec's) or "jsonl"
-                (`records.jsonl`, the engine's); None picks "jsonl" when the folder
-                already has a records.jsonl, else "files".
+            output_dir: any folder for interactions, or a run directory.
+            collector: optional `TrainingDataCollector`; each saved or adopted
+                interaction is also converted and kept in `samples`.
 
         Raises:
             StoreError: the directory cannot be created.
@@ -58,7 +54,6 @@ class InteractionStorage:
         except OSError as exc:
             raise StoreError(f"{self.output_dir}: cannot create ({exc.strerror})") from exc
         self.collector = collector
-        self.layout: Layout = layout or ("jsonl" if self.records_path.exists() else "files")
         self.samples: list[Any] = []
         self._lock = threading.Lock()
         self._index: list[dict[str, Any]] | None = None
@@ -67,21 +62,16 @@ class InteractionStorage:
         self._index_stale = False
 
     @property
-    def records_path(self) -> Path:
-        """The JSONL file holding the interactions."""
-        return self.output_dir / RECORDS_FILE
-
-    @property
     def index_path(self) -> Path:
         """The spec's index.json."""
         return self.output_dir / INDEX_FILE
 
     def save(self, interaction: Interaction | dict[str, Any]) -> str:
-        """Write an interaction (its own file, or one flushed line) and update index.json.
+        """Write an interaction to its own file and update index.json.
 
-        The line is in the file when this returns; index.json follows on every save up to
-        256 entries, then at most once a second and on `flush` (it can be rebuilt from
-        the records at any time, as `load_all` and a new `InteractionStorage` do).
+        The file is complete when this returns; index.json follows on every save up to
+        256 entries, then at most once a second and on `flush` (it is rebuilt from the
+        folder whenever a storage opens it).
 
         Returns:
             The path of the file now holding it.
@@ -92,42 +82,52 @@ class InteractionStorage:
         """
         data = interaction.to_dict() if isinstance(interaction, Interaction) else dict(interaction)
         data.setdefault("id", data["interaction_id"])
+        interaction_id = str(data["interaction_id"])
         with self._lock:
             index = self._load_index()
-            interaction_id = str(data["interaction_id"])
-            if interaction_id in self._stored_ids:
-                raise StoreError(
-                    f"{self.output_dir}: interaction {interaction_id!r} is already stored; "
-                    "ids must be unique"
-                )
-            if self.layout == "files":
-                path = self.file_for(str(data["interaction_id"]))
-                write_bytes_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
-            else:
-                path = self.records_path
-                self._append(orjson.dumps(data) + b"\n")
-            index.append(self._entry(data, path))
+            self._refuse_stored([interaction_id])
+            path = self.file_for(interaction_id)
+            write_bytes_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
+            index.append(index_entry(data, str(path)))
             self._stored_ids.add(interaction_id)
             due = time.monotonic() - self._index_written >= INDEX_INTERVAL
             if len(index) <= EAGER_INDEX_ENTRIES or due:
                 self._write_index(index)
             else:
                 self._index_stale = True
-        if self.collector is not None:
-            self.samples.append(self.collector.interaction_to_training_sample(data))
+        self._collect([data])
         return str(path)
 
-    def file_for(self, interaction_id: str) -> Path:
-        """Where the files layout keeps one interaction."""
-        return self.output_dir / f"{interaction_id}.json"
+    def adopt_run(self, run_dir: Path) -> int:
+        """Index a finished run inside this folder (a batch's) and write index.json.
 
-    def _append(self, line: bytes) -> None:
-        try:
-            with self.records_path.open("ab") as handle:
-                handle.write(line)
-                handle.flush()
-        except OSError as exc:
-            raise StoreError(f"{self.records_path}: cannot append ({exc.strerror})") from exc
+        Returns:
+            The number of interactions it holds.
+
+        Raises:
+            StoreError: the run holds an id this storage already had, or index.json
+                cannot be written.
+        """
+        records = RunLayout.in_dir(run_dir).records
+        rows = list(self._read_run(records))
+        ids = [str(data["interaction_id"]) for data in rows]
+        with self._lock:
+            if self._index is None:  # read from the folder now: the run is in it already
+                index = self._load_index()
+                counts = Counter(str(entry["interaction_id"]) for entry in index)
+                self._refuse_stored([i for i in ids if counts[i] > 1])
+            else:
+                index = self._index
+                self._refuse_stored(ids)
+                index.extend(index_entry(data, str(records)) for data in rows)
+                self._stored_ids.update(ids)
+            self._write_index(index)
+        self._collect(rows)
+        return len(rows)
+
+    def file_for(self, interaction_id: str) -> Path:
+        """Where `save` keeps one interaction."""
+        return self.output_dir / f"{interaction_id}.json"
 
     async def asave(self, interaction: Interaction | dict[str, Any]) -> str:
         """`save` in a worker thread, for callers on an event loop."""
@@ -166,17 +166,17 @@ class InteractionStorage:
         raise StoreError(f"{self.output_dir}: no interaction {interaction_id!r}")
 
     def load_all(self) -> list[dict[str, Any]]:
-        """Every stored interaction: records.jsonl in line order (a torn last line is logged
-        and skipped, a bad line before it is a StoreError), then the per-interaction files."""
+        """Every stored interaction: the folder's own records.jsonl, each run subdirectory's
+        (by name, so batches in the order they ran), then the per-interaction files. A torn
+        last line is logged and skipped; a bad line before it is a StoreError."""
         return [data for data, _ in self._iter_records()]
 
     def _iter_records(self) -> Iterator[tuple[dict[str, Any], Path]]:
-        try:
-            for _, data in iter_jsonl(self.records_path):
-                if "interaction_id" in data:
-                    yield data, self.records_path
-        except OSError as exc:
-            raise StoreError(f"{self.records_path}: cannot read ({exc.strerror})") from exc
+        runs = [self.output_dir, *sorted(p for p in self.output_dir.iterdir() if p.is_dir())]
+        for run_dir in runs:
+            records = RunLayout.in_dir(run_dir).records
+            for data in self._read_run(records):
+                yield data, records
         for path in sorted(self.output_dir.glob("*.json")):
             if path.name == INDEX_FILE:
                 continue
@@ -189,6 +189,18 @@ class InteractionStorage:
                 yield data, path
 
     @staticmethod
+    def _read_run(records: Path) -> Iterator[dict[str, Any]]:
+        """The interactions of one run's records file (none when it has no such file)."""
+        try:
+            for _, data in iter_jsonl(records):
+                if "interaction_id" in data:
+                    yield data
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"{records}: cannot read ({exc.strerror})") from exc
+
+    @staticmethod
     def _read_file(path: Path) -> dict[str, Any]:
         try:
             raw = path.read_bytes()
@@ -196,20 +208,20 @@ class InteractionStorage:
             raise StoreError(f"{path}: cannot read ({exc.strerror})") from exc
         return parse_line(raw, str(path), expected="one interaction (a JSON object)")
 
-    def _entry(self, data: dict[str, Any], path: Path) -> dict[str, Any]:
-        meta = data.get("metadata") or {}
-        return {
-            "interaction_id": data["interaction_id"],
-            "persona_id": data.get("persona_id"),
-            "filepath": str(path),
-            "num_turns": data.get("num_turns"),
-            "created_at": meta.get("created_at"),
-            "query_id": meta.get("query_id"),
-        }
+    def _refuse_stored(self, ids: list[str]) -> None:
+        taken = [i for i in ids if i in self._stored_ids]
+        if taken:
+            raise StoreError(
+                f"{self.output_dir}: interaction {taken[0]!r} is already stored; ids must be unique"
+            )
+
+    def _collect(self, rows: list[dict[str, Any]]) -> None:
+        if self.collector is not None:
+            self.samples.extend(self.collector.interaction_to_training_sample(r) for r in rows)
 
     def _load_index(self) -> list[dict[str, Any]]:
         if self._index is None:
-            self._index = [self._entry(d, p) for d, p in self._iter_records()]
+            self._index = [index_entry(d, str(p)) for d, p in self._iter_records()]
             self._stored_ids = {str(e["interaction_id"]) for e in self._index}
         return self._index
 

@@ -6,12 +6,20 @@ conversation is waiting (the engine tells how many are live, `attach_run`), when
 requests or bytes reach the batch caps, after `idle_flush_seconds` without a new request
 while no engine is attached (preparation stages), or after `max_gather_seconds`.
 
-A round is split into parts (one Batch API batch each) by model, by the provider's
-requests and bytes per batch, and by the enqueued-token limit per model: a part waits
-until the model's queue has room, so a round larger than the limit runs as consecutive
-batches. Each part: write and fsync the input file → record → upload → record the file
-id → create (metadata: run id, round, part) → record the batch id → poll with backoff →
-download the output and error files → record → resolve each waiting request.
+Each request's input line is written to disk as it arrives (`batch_round`), into the
+part (one Batch API batch) of its model; a part is closed at the provider's requests and
+bytes per batch and at the enqueued-token limit per model: a part waits until the
+model's queue has room, so a round larger than the limit runs as consecutive batches.
+Each part: fsync the input file → record → upload (streamed from disk) → record the file
+id → create (metadata: run id, round, part) → record the batch id → poll with backoff
+(never sleeping past the expected end of the round) → download the output and error
+files (streamed to disk) → record → read them line by line, resolving each waiting
+request and charging each answer (the ledger line names the part, so a resume that
+finds a part's charges in the ledger does not charge them again) → record "charged".
+
+With `--max-cost` / `--max-tokens`, each request reserves its projected cost at batch
+prices when it joins a round; one that would pass the budget is refused at once
+(`BudgetExceededError`), so a round is never submitted that the budget cannot pay.
 
 Answers are keyed by a digest of the request body. On resume, batches created by the
 killed session are polled again; their answers, and those of finished batches, serve the
@@ -42,32 +50,47 @@ from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
-from asyncgen.errors import LLMError, LLMStatusError
+from asyncgen.errors import BudgetExceededError, LLMError, LLMStatusError, RequestInfo
 from asyncgen.llm import wire
 from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_costs import BatchCosts
 from asyncgen.llm.batch_earlier import EarlierWork
-from asyncgen.llm.batch_journal import BatchJournal, PartState, input_ids, read_lines
+from asyncgen.llm.batch_journal import (
+    BatchJournal,
+    PartState,
+    input_ids,
+    iter_lines,
+    iter_spans,
+    read_line_at,
+)
 from asyncgen.llm.batch_parts import (
     BatchRequestError,
     Part,
     Pending,
-    count_tokens,
-    input_line,
-    new_part,
-    split_round,
+    billable,
+    kind_of,
 )
+from asyncgen.llm.batch_round import Caps, PartFile, RoundFiles
 from asyncgen.llm.retry import RetryPolicy, failure_cause, should_retry
+from asyncgen.llm.stats import StatsSnapshot
 from asyncgen.llm.transport import Transport
-from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
+from asyncgen.llm.types import (
+    ChatRequest,
+    ChatResult,
+    LedgerCharges,
+    LiveCount,
+    ModelHandle,
+    Progress,
+)
+from asyncgen.tokens import count_message_tokens
 
 logger = logging.getLogger("asyncgen.llm.batch")
 ROUND_TIMES_KEPT = 5  # the round time (and so the ETA and deadline) is the mean of the last five
 
-LiveCount = Callable[[], int]
-Progress = Callable[[], tuple[int, int]]
+MIN_POLL = 0.05  # the shortest wait between polls when waking at a round's expected end
 
 
 class BatchClient:
@@ -109,7 +132,7 @@ class BatchClient:
         self._next_round = 0
         self._default = ModelHandle(provider=settings.provider, model=settings.model)
         self._gather: list[Pending] = []
-        self._gather_bytes = 0
+        self._round: RoundFiles | None = None
         self._last_arrival = 0.0
         self._waiting = 0
         self._wake = asyncio.Event()
@@ -120,10 +143,16 @@ class BatchClient:
         self._room = asyncio.Condition()
         self._learned_limit: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._records: set[asyncio.Task[None]] = set()
+        self._resolving = 0  # parts whose output is being read
         self._live: LiveCount | None = None
         self._progress: Progress | None = None
         self._started = False
         self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
+        self.ledger_charges: LedgerCharges | None = None  # the run's ledger: charges per ref
+        self._reserved_cost = 0.0
+        self._reserved_tokens = 0
+        self._refused = False
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -132,7 +161,7 @@ class BatchClient:
         if self._started:
             return
         self._started = True
-        parts = await asyncio.to_thread(self.journal.open)
+        parts = await offload.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
             await self._restore(state)
@@ -147,6 +176,8 @@ class BatchClient:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        if self._records:  # a part being charged is finished, never cut in the middle
+            await asyncio.gather(*self._records, return_exceptions=True)
         await self.api.aclose()
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
@@ -155,6 +186,10 @@ class BatchClient:
         self._progress = progress
         self._charge_earlier()
         self._wake.set()
+
+    def link_ledger(self, charges: LedgerCharges) -> None:
+        """The run's ledger: how many answers of each part earlier sessions charged."""
+        self.ledger_charges = charges
 
     # -- what the engine and pipelines call ------------------------------------------
 
@@ -171,11 +206,19 @@ class BatchClient:
     def budget_exhausted(self) -> bool:
         """`llm.max_cost` / `llm.max_tokens` over batch and online spending together."""
         s = self.settings
-        if s.max_cost is not None and self.cost_usd >= s.max_cost:
+        if self._refused:
             return True
-        tokens = self.usage.tokens_in + self.usage.tokens_out
-        tokens += self.transport.usage.tokens_in + self.transport.usage.tokens_out
-        return s.max_tokens is not None and tokens >= s.max_tokens
+        if s.max_cost is not None and self._spent_cost() >= s.max_cost:
+            return True
+        return s.max_tokens is not None and self._spent_tokens() >= s.max_tokens
+
+    def _spent_cost(self) -> float:
+        """This session's batch and online spending and earlier sessions' (`carry`)."""
+        return self.cost_usd + self.usage.carried_cost
+
+    def _spent_tokens(self) -> int:
+        tokens = self.usage.tokens_in + self.usage.tokens_out + self.usage.carried_tokens
+        return tokens + self.transport.usage.tokens_in + self.transport.usage.tokens_out
 
     def projected_cost(self, done: int, target: int) -> float:
         """USD for `target` items at the average cost of the `done` ones so far."""
@@ -193,31 +236,86 @@ class BatchClient:
             return await self._online_call(request, handle)
         if not self._started:
             await self.start()
-        body = wire.build_body(replace(request, stream=False), handle)
-        payload = wire.encode(body)
+        payload = self._payload(request, handle)
         loop = asyncio.get_running_loop()
         pending = Pending(
             request=request,
             handle=handle,
-            payload=payload,
             digest=hashlib.blake2b(payload, digest_size=8).hexdigest(),
+            size=len(payload),
             tokens=len(payload) // 4,  # counted (off the loop) only when a queue limit applies
             future=loop.create_future(),
             started=self._clock(),
         )
+        if self._token_limit() is not None:
+            pending.tokens = await offload.cpu(count_message_tokens, request.messages)
+            pending.counted = True
         self._waiting += 1
         try:
-            if not self._answer_from_earlier(pending):
-                self._enter(pending)
+            if not await self._answer_from_earlier(pending):
+                pending.reserved = self._admit(pending)
+                self._enter(pending, payload)
+            del payload  # in the part's input file now
             return await pending.future
         finally:
-            if not pending.settled:  # cancelled while waiting
+            if not pending.settled:  # cancelled while waiting (or refused by the budget)
                 pending.settled = True
                 self._waiting -= 1
+                self._unreserve(pending)
+
+    @staticmethod
+    def _payload(request: ChatRequest, handle: ModelHandle) -> bytes:
+        """The JSON body the online call would send (the batch line's `body`)."""
+        return wire.encode(wire.build_body(replace(request, stream=False), handle))
+
+    def _admit(self, pending: Pending) -> tuple[float, int] | None:
+        """Reserve the request's projected cost at batch prices against the budget.
+
+        Returns:
+            The reservation (released when the request settles), None without a budget.
+
+        Raises:
+            BudgetExceededError: the round with this request would pass the budget.
+        """
+        s = self.settings
+        if s.max_cost is None and s.max_tokens is None:
+            return None
+        request = pending.request
+        completion = request.max_tokens or s.limits.completion_estimate
+        cost, tokens = self.usage.projected_request(
+            pending.handle.model, request.kind, pending.size // 4, completion
+        )
+        spent = self._spent_cost() + self._reserved_cost
+        used = self._spent_tokens() + self._reserved_tokens
+        if self._refused or (s.max_cost is not None and spent + cost > s.max_cost):
+            self._refused = True
+            raise BudgetExceededError(
+                f"budget: --max-cost ${s.max_cost:g} would be passed by this batch round "
+                f"(spent ${self._spent_cost():.6f}, ${self._reserved_cost:.6f} held for requests "
+                f"in rounds, next request ~${cost:.6f} at batch prices)"
+            )
+        if s.max_tokens is not None and used + tokens > s.max_tokens:
+            self._refused = True
+            raise BudgetExceededError(
+                f"budget: --max-tokens {s.max_tokens} would be passed by this batch round "
+                f"(spent {self._spent_tokens()}, {self._reserved_tokens} held for requests "
+                f"in rounds, next request ~{tokens})"
+            )
+        self._reserved_cost += cost
+        self._reserved_tokens += tokens
+        return cost, tokens
+
+    def _unreserve(self, pending: Pending) -> None:
+        if pending.reserved is None:
+            return
+        cost, tokens = pending.reserved
+        pending.reserved = None
+        self._reserved_cost = max(0.0, self._reserved_cost - cost)
+        self._reserved_tokens = max(0, self._reserved_tokens - tokens)
 
     # -- requests waiting ------------------------------------------------------------
 
-    def _enter(self, pending: Pending) -> None:
+    def _enter(self, pending: Pending, payload: bytes) -> None:
         """Attach to a resumed batch holding the same request, else join the round."""
         slot = self._earlier.take_slot(pending.digest)
         if slot is not None:
@@ -227,16 +325,32 @@ class BatchClient:
         if self.online:
             self._spawn(self._online(pending), "batch-online")
             return
+        self._join_round(pending, payload)
+
+    def _join_round(self, pending: Pending, payload: bytes) -> None:
+        """Write the request's line into the round being gathered (opened on demand)."""
+        if self._round is None:
+            self._round = RoundFiles(self.journal.parts_dir, self._next_round)
+            self._round.started_at = self._wall()
+            self._next_round += 1
+        limit = self._token_limit()
+        if limit is not None and not pending.counted:  # a limit learned since it was sent
+            pending.tokens = count_message_tokens(pending.request.messages)
+            pending.counted = True
+        caps = Caps(self.config.max_requests, self.config.max_bytes, limit)
+        self._round.add(pending, payload, caps)
         self._gather.append(pending)
-        self._gather_bytes += len(pending.payload) + 120
         self._last_arrival = self._clock()
         self._wake.set()
 
-    def _answer_from_earlier(self, pending: Pending) -> bool:
+    async def _answer_from_earlier(self, pending: Pending) -> bool:
         """Answer from a batch a previous session already paid for."""
-        while (line := self._earlier.take_answer(pending.digest)) is not None:
+        while (kept := self._earlier.take_answer(pending.digest)) is not None:
             try:
-                result = self._result(pending, line["response"]["body"], count=False)
+                line = (
+                    kept if isinstance(kept, dict) else await offload.to_thread(read_line_at, *kept)
+                )
+                result = self._result(pending, line["response"]["body"])
             except (LLMError, KeyError, TypeError):
                 continue
             self.from_earlier += 1
@@ -250,6 +364,7 @@ class BatchClient:
             return
         pending.settled = True
         self._waiting -= 1
+        self._unreserve(pending)
         if pending.future.done():
             return
         if isinstance(outcome, BaseException):
@@ -271,10 +386,7 @@ class BatchClient:
         if self.online:
             self._spawn(self._online(pending), "batch-online")
             return
-        self._gather.append(pending)
-        self._gather_bytes += len(pending.payload) + 120
-        self._last_arrival = self._clock()
-        self._wake.set()
+        self._join_round(pending, self._payload(pending.request, pending.handle))
 
     # -- gathering -------------------------------------------------------------------
 
@@ -295,45 +407,66 @@ class BatchClient:
 
     def _should_flush(self, first: float) -> bool:
         now = self._clock()
-        if self.online or len(self._gather) >= self.config.max_requests:
+        gathered = self._round
+        if self.online or gathered is None:
             return True
-        if self._gather_bytes >= self.config.max_bytes:
+        if gathered.requests >= self.config.max_requests:
+            return True
+        if gathered.bytes >= self.config.max_bytes:
             return True
         live = self._live() if self._live is not None else 0
-        if live > 0 and self._waiting >= live:
+        # While a part's answers are being read, its waiters still count as waiting but
+        # are about to ask again: the round waits for them (or for max_gather_seconds).
+        if live > 0 and self._waiting >= live and not self._resolving:
             return True
         if live <= 0 and now - self._last_arrival >= self.config.idle_flush_seconds:
             return True
         return now - first >= self.config.max_gather_seconds
 
     async def _flush(self) -> None:
-        """Turn the gathered requests into one round of parts (or send them online)."""
-        batch = [p for p in self._gather if not p.settled]
-        self._gather = []
-        self._gather_bytes = 0
-        if not batch:
+        """Close the gathered round's files and submit its parts (or send it online)."""
+        batch, gathered = self._gather, self._round
+        self._gather, self._round = [], None
+        if gathered is None:
             return
+        flushed_at = self._wall()
         if not self.online and self._cannot_finish():
             await self._go_online("the deadline cannot be met in batch rounds")
         if self.online:
+            await gathered.discard()
             for pending in batch:
-                self._spawn(self._online(pending), "batch-online")
+                if not pending.settled:
+                    self._spawn(self._online(pending), "batch-online")
             return
-        if self._token_limit() is not None:
-            await asyncio.to_thread(count_tokens, batch)
-        round_no = self._next_round
-        self._next_round += 1
+        del batch  # the parts' waiters hold them now
+        try:
+            files = await gathered.seal()
+        except OSError as exc:
+            for part_file in gathered.parts:
+                for pending in part_file.waiters.values():
+                    self._settle(pending, LLMError(f"batch mode: cannot write the round: {exc}"))
+            return
         self.rounds += 1
-        groups = split_round(
-            batch,
-            max_requests=self.config.max_requests,
-            max_bytes=self.config.max_bytes,
-            token_limit=self._token_limit(),
-        )
-        for index, group in enumerate(groups):
-            part = new_part(round_no, index, group)
+        for part_file in files:
+            part = self._part_of(part_file)
+            # when the round's phases happened (wall clock): its per-round fixed cost
+            part.state.extra["gathered_from"] = gathered.started_at
+            part.state.extra["flushed_at"] = flushed_at
             self._parts[part.state.name] = part
-            self._spawn(self._run_part(part, group), f"batch-{part.state.name}")
+            self._spawn(self._run_part(part), f"batch-{part.state.name}")
+
+    def _part_of(self, written: PartFile) -> Part:
+        state = PartState(
+            name=written.name,
+            round=written.round,
+            part=written.index,
+            model=written.model,
+            requests=written.requests,
+            tokens=written.tokens,
+            bytes=written.bytes,
+        )
+        state.extra["written_at"] = self._wall()
+        return Part(state, waiters=written.waiters)
 
     def _token_limit(self) -> int | None:
         configured = self.config.enqueued_token_limit
@@ -344,13 +477,9 @@ class BatchClient:
 
     # -- one part --------------------------------------------------------------------
 
-    async def _run_part(self, part: Part, group: list[Pending]) -> None:
+    async def _run_part(self, part: Part) -> None:
         state = part.state
         try:
-            lines = [input_line(cid, p.payload) for cid, p in part.waiters.items()]
-            state.extra["written_at"] = self._wall()
-            state.bytes = await asyncio.to_thread(self.journal.write_input, state.name, lines)
-            del lines  # on disk now; the part may wait hours
             await self._record(state)
             await self._reserve(state.model, state.tokens)
         except Exception as exc:
@@ -360,6 +489,7 @@ class BatchClient:
         try:
             state.file_id = await self.api.upload(self.journal.input_path(state.name))
             state.state = "uploaded"
+            state.extra["uploaded_at"] = self._wall()
             await self._record(state)
             await self._create(part)
         except Exception as exc:
@@ -410,7 +540,7 @@ class BatchClient:
         assert state.batch_id is not None
         try:
             batch = await self._poll(part)
-            outputs, errors = await self._download(state, batch)
+            await self._download(state, batch)
         except LLMStatusError as exc:
             await self._release(state.model, state.tokens)
             if exc.status_code == 404 and part.resumed:
@@ -428,9 +558,25 @@ class BatchClient:
         await self._release(state.model, state.tokens)
         if state.status == "completed" and not part.resumed:
             self.round_times.append(self._clock() - part.started)
-        self._resolve(part, batch, outputs, errors)
+        # Shielded and awaited by aclose: once answers are being charged, a cancel does
+        # not stop the part halfway or before the record that all was charged (a SIGKILL
+        # there is caught on resume by the ledger's count of the part's charges).
+        finish = asyncio.create_task(self._finish(part, batch), name=f"finish-{state.name}")
+        self._records.add(finish)
+        finish.add_done_callback(self._records.discard)
+        await asyncio.shield(finish)
+
+    async def _finish(self, part: Part, batch: dict[str, Any]) -> None:
+        """Resolve and charge a downloaded part, then record that it was charged."""
+        state = part.state
+        self._resolving += 1
+        try:
+            await self._resolve(part, batch)
+        finally:
+            self._resolving -= 1
         self._retire(part)
         state.extra["charged"] = True
+        state.extra["charged_at"] = self._wall()
         await self._record(state)
 
     async def _poll(self, part: Part) -> dict[str, Any]:
@@ -439,24 +585,35 @@ class BatchClient:
         most that share, however long batches take."""
         state = part.state
         assert state.batch_id is not None
-        config = self.config
         while True:
-            waited = self._clock() - part.started
-            await asyncio.sleep(
-                min(config.poll_max, max(config.poll_initial, waited * config.poll_share))
-            )
+            await asyncio.sleep(self._poll_wait(self._clock() - part.started))
             batch = await self.api.retrieve(state.batch_id)
             state.status = str(batch.get("status"))
             state.extra["counts"] = batch.get("request_counts") or {}
             if state.status in TERMINAL:
+                state.extra["provider_ended_at"] = batch.get(f"{state.status}_at")
+                state.extra["seen_ended_at"] = self._wall()
                 return batch
             if self._deadline_passed() and state.status in ("validating", "in_progress"):
                 await self._go_online("the deadline passed with batches in flight")
 
-    async def _download(
-        self, state: PartState, batch: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        files: dict[str, list[dict[str, Any]]] = {"output": [], "errors": []}
+    def _poll_wait(self, waited: float) -> float:
+        """The next wait between polls: `poll_share` of the time waited so far (within
+        `poll_initial`..`poll_max`), capped by the observed round time: never past the
+        round's expected end, and after it at most `poll_share` of a round, so a poll
+        overshoots a batch's end by a bounded share of the round, not of `poll_max`."""
+        config = self.config
+        wait = min(config.poll_max, max(config.poll_initial, waited * config.poll_share))
+        expected = self.round_time()
+        if expected is None:
+            return wait
+        left = expected - waited
+        if left > 0:
+            return max(MIN_POLL, min(wait, left))
+        return max(MIN_POLL, min(wait, expected * config.poll_share))
+
+    async def _download(self, state: PartState, batch: dict[str, Any]) -> None:
+        """Save the output and error files in the run directory (streamed to disk)."""
         for which, key in (("output", "output_file_id"), ("errors", "error_file_id")):
             file_id = batch.get(key)
             if not file_id:
@@ -464,53 +621,68 @@ class BatchClient:
             path = self.journal.output_path(state.name, which)
             await self.api.download(str(file_id), path)
             setattr(state, "output" if which == "output" else "errors", path.name)
-            files[which] = await asyncio.to_thread(read_lines, path)
         state.state = "done"
         state.finished_at = self._wall()
         state.extra["errors"] = (
             (batch.get("errors") or {}).get("data") if batch.get("errors") else None
         )
         await self._record(state)
-        return files["output"], files["errors"]
 
-    def _resolve(
-        self,
-        part: Part,
-        batch: dict[str, Any],
-        outputs: list[dict[str, Any]],
-        errors: list[dict[str, Any]],
-    ) -> None:
-        """Hand each request its answer, its error, or a place in a later round."""
+    async def _resolve(self, part: Part, batch: dict[str, Any]) -> None:
+        """Read the downloaded files line by line: charge each answer the provider billed
+        (in file order, under the part's ledger ref) and hand each request its answer,
+        its error, or a place in a later round."""
         state = part.state
         if state.status == "failed":
             self._failed_batch(part, batch)
             return
         cancelled_by_us = self.online
-        for line in outputs + errors:
-            custom_id = str(line.get("custom_id"))
-            pending = part.waiters.pop(custom_id, None)
-            if pending is None:
-                self._earlier.unclaimed(part, custom_id, line)
+        ref = self._ref(state)
+        billed = 0
+        for name in (state.output, state.errors):
+            if not name:
                 continue
-            self._answer_line(pending, line, cancelled_by_us)
+            async with contextlib.aclosing(iter_lines(self.journal.parts_dir / name)) as lines:
+                async for line in lines:
+                    custom_id = str(line.get("custom_id"))
+                    pending = part.waiters.pop(custom_id, None)
+                    billed += billable(line)
+                    if pending is None:
+                        self._charge_line(state.model, line, ref)
+                        self._earlier.unclaimed(part, custom_id, line)
+                        continue
+                    self._answer_line(pending, line, cancelled_by_us, ref)
+        state.extra["billable"] = billed
         for pending in part.waiters.values():  # in neither file
             self._requeue(pending, "had no answer in the batch's files")
         part.waiters.clear()
         self._earlier.forget_part(part)
 
-    def _answer_line(self, pending: Pending, line: dict[str, Any], cancelled_by_us: bool) -> None:
+    def _answer_line(
+        self, pending: Pending, line: dict[str, Any], cancelled_by_us: bool, ref: str
+    ) -> None:
         response = line.get("response")
         error = line.get("error")
         if isinstance(response, dict) and response.get("status_code") == 200:
             try:
-                self._settle(pending, self._result(pending, response.get("body"), count=True))
+                result = self._result(pending, response.get("body"))
             except LLMError as exc:
                 retry = should_retry(exc, self.policy)
-                self._bill_bad_answer(pending, response.get("body"), exc, final=not retry)
+                self._bill_bad_answer(pending, response.get("body"), exc, final=not retry, ref=ref)
                 if retry:
                     self._requeue(pending, f"got a bad answer ({exc})")
                 else:
                     self._settle(pending, exc)
+                return
+            self.costs.charge(
+                pending.handle.model,
+                result.prompt_tokens,
+                result.completion_tokens,
+                cached=result.cached_tokens,
+                kind=pending.request.kind,
+                ref=ref,
+            )
+            self._settle(pending, result)
             return
         if isinstance(response, dict):
             status = int(response.get("status_code") or 500)
@@ -565,32 +737,42 @@ class BatchClient:
 
     def _charge_earlier(self) -> None:
         """Charge answers a killed session downloaded but died before charging (the
-        ledger listens by now); each part once."""
+        ledger listens by now); each part once. What the run's ledger already holds under
+        the part's ref (charged line by line before the kill) is not charged again."""
         for state, lines in self._uncharged:
+            ref = self._ref(state)
+            done = self.ledger_charges(ref) if self.ledger_charges is not None else 0
             for line in lines:
-                response = line.get("response")
-                body = response.get("body") if isinstance(response, dict) else None
-                kind = str(line.get("custom_id", "")).rpartition("#")[2] or "generic"
-                self.costs.charge_body(state.model, body, kind=kind)
+                if not billable(line):
+                    continue
+                if done > 0:
+                    done -= 1
+                    continue
+                self._charge_line(state.model, line, ref)
             state.extra["charged"] = True
-            self.journal.record(state)
+            record = asyncio.create_task(self._record(state), name=f"batch-charged-{state.name}")
+            self._records.add(record)  # awaited by aclose, never cancelled
+            record.add_done_callback(self._records.discard)
         self._uncharged.clear()
 
-    def _result(self, pending: Pending, body: Any, *, count: bool) -> ChatResult:
+    def _charge_line(self, model: str, line: dict[str, Any], ref: str) -> None:
+        """Charge one billed output line from its body's usage."""
+        if not billable(line):
+            return
+        body = line["response"].get("body")
+        self.costs.charge_body(model, body, kind=kind_of(str(line.get("custom_id", ""))), ref=ref)
+
+    def _ref(self, state: PartState) -> str:
+        """The part's name in ledger lines (`ref`): how a resume counts its charges."""
+        return f"batch:{self.journal.run_id}:{state.name}"
+
+    def _result(self, pending: Pending, body: Any) -> ChatResult:
         completion = wire.parse_completion(
             orjson.dumps(body),
             require_complete=pending.request.require_complete,
             info=self._info(pending),
         )
         model = pending.handle.model
-        if count:
-            self.costs.charge(
-                model,
-                completion.prompt_tokens,
-                completion.completion_tokens,
-                cached=completion.cached_tokens,
-                kind=pending.request.kind,
-            )
         return ChatResult(
             content=completion.content,
             model=completion.model or model,
@@ -605,7 +787,9 @@ class BatchClient:
             cached_tokens=completion.cached_tokens,
         )
 
-    def _bill_bad_answer(self, pending: Pending, body: Any, exc: LLMError, *, final: bool) -> None:
+    def _bill_bad_answer(
+        self, pending: Pending, body: Any, exc: LLMError, *, final: bool, ref: str
+    ) -> None:
         """An answer that arrived but is unusable (empty, cut, broken) is billed all the same."""
         self.costs.charge_body(
             pending.handle.model,
@@ -613,9 +797,10 @@ class BatchClient:
             kind=pending.request.kind,
             outcome=failure_cause(exc),
             final=final,
+            ref=ref,
         )
 
-    def _info(self, pending: Pending) -> dict[str, Any]:
+    def _info(self, pending: Pending) -> RequestInfo:
         return {"base_url": self.api.base_url, "model": pending.handle.model, "mode": "batch"}
 
     # -- resume ----------------------------------------------------------------------
@@ -629,18 +814,25 @@ class BatchClient:
         if state.state in ("abandoned", "lost"):
             return
         if state.state == "done":
-            if state.output:
-                lines = await asyncio.to_thread(read_lines, self.journal.parts_dir / state.output)
-                for line in lines:
-                    self._earlier.keep(line)
-                if not state.extra.get("charged"):  # killed between download and resolve
-                    self._uncharged.append((state, lines))
+            charged = bool(state.extra.get("charged"))
+            uncharged: list[dict[str, Any]] = []
+            for name in (state.output, state.errors):
+                if not name:
+                    continue
+                path = self.journal.parts_dir / name
+                async with contextlib.aclosing(iter_spans(path)) as spans:
+                    async for offset, length, line in spans:
+                        self._earlier.keep(line, (path, offset, length))
+                        if not charged and billable(line):
+                            uncharged.append(line)
+            if not charged:  # killed between download and the record that all was charged
+                self._uncharged.append((state, uncharged))
             return
         part = Part(state, resumed=True)
         created = state.created_at or state.extra.get("written_at") or self._wall()
         part.started = self._clock() - max(0.0, self._wall() - float(created))
         self._parts[state.name] = part
-        for custom_id in await asyncio.to_thread(input_ids, self.journal.input_path(state.name)):
+        for custom_id in await offload.to_thread(input_ids, self.journal.input_path(state.name)):
             self._earlier.add_slot(part, custom_id)
         self._enqueued[state.model] += state.tokens
         self._spawn(self._resume(part), f"batch-resume-{state.name}")
@@ -751,7 +943,9 @@ class BatchClient:
                 except LLMError as exc:
                     logger.warning("could not cancel %s: %s", state.batch_id, exc)
         waiting = [p for p in self._gather if not p.settled]
-        self._gather = []
+        gathered, self._gather, self._round = self._round, [], None
+        if gathered is not None:
+            await gathered.discard()
         for pending in waiting:
             self._spawn(self._online(pending), "batch-online")
         self._earlier.forget_slots()
@@ -781,7 +975,7 @@ class BatchClient:
         ended["requests"] += part.state.requests
 
     async def _record(self, state: PartState) -> None:
-        await asyncio.to_thread(self.journal.record, state)
+        await offload.to_thread(self.journal.record, state)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -835,7 +1029,7 @@ class BatchStats:
     def __init__(self, client: BatchClient) -> None:
         self.client = client
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StatsSnapshot:
         """What the engine's progress, metrics and summary read."""
         client = self.client
         data = client.transport.stats.snapshot()

@@ -45,19 +45,37 @@ class BatchCosts:
         cached: int = 0,
         outcome: str = "ok",
         final: bool = True,
+        ref: str = "",
     ) -> None:
-        """One billed batch answer."""
+        """One billed batch answer (`ref`: the part it came in, for the ledger)."""
         self.batch.add(
-            model, tokens_in, tokens_out, cached=cached, kind=kind, outcome=outcome, final=final
+            model,
+            tokens_in,
+            tokens_out,
+            cached=cached,
+            kind=kind,
+            outcome=outcome,
+            final=final,
+            ref=ref,
         )
         self.at_online_prices.add(model, tokens_in, tokens_out, cached=cached)
 
     def charge_body(
-        self, model: str, body: Any, *, kind: str, outcome: str = "ok", final: bool = True
+        self,
+        model: str,
+        body: Any,
+        *,
+        kind: str,
+        outcome: str = "ok",
+        final: bool = True,
+        ref: str = "",
     ) -> bool:
-        """Charge from a completion body's `usage`; False when it has none."""
+        """Charge from a completion body's `usage` (0 tokens without one: the answer is
+        still one billed request, so a part's ledger lines count its answers); False when
+        it had none."""
         usage = body.get("usage") if isinstance(body, dict) else None
         if not isinstance(usage, dict):
+            self.charge(model, 0, 0, kind=kind, outcome=outcome, final=final, ref=ref)
             return False
         self.charge(
             model,
@@ -66,6 +84,7 @@ class BatchCosts:
             kind=kind,
             outcome=outcome,
             final=final,
+            ref=ref,
         )
         return True
 

@@ -18,15 +18,20 @@ searched for its metadata (run id, round, part) before one is created.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.errors import StoreError
+
+LINES_PER_STEP = 500  # lines parsed per step off the loop while an output file is read
 
 STATES = ("written", "uploaded", "created", "done", "abandoned", "lost")
 
@@ -85,16 +90,6 @@ class BatchJournal:
         """Where a part's downloaded output (`output`) or error (`errors`) file goes."""
         return self.parts_dir / f"{name}.{which}.jsonl"
 
-    def write_input(self, name: str, lines: list[bytes]) -> int:
-        """Write and fsync a part's input file; its size in bytes."""
-        path = self.input_path(name)
-        data = b"".join(lines)
-        with path.open("wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        return len(data)
-
     def record(self, part: PartState) -> None:
         """Rewrite a part's state atomically (temp, fsync, rename)."""
         write_json_atomic(self.parts_dir / f"{part.name}.json", asdict(part))
@@ -131,20 +126,80 @@ def read_json(path: Path) -> Any:
         raise StoreError(f"{path}: cannot read batch state ({exc})") from exc
 
 
-def read_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of a downloaded output or error file (a torn last line is skipped)."""
+def _next_lines(handle: IO[bytes], count: int) -> list[dict[str, Any]]:
+    """Up to `count` JSON objects from the next lines (blank, torn or non-object lines
+    skipped); empty at the end."""
     out: list[dict[str, Any]] = []
-    with path.open("rb") as handle:
-        for raw in handle:
-            if not raw.strip():
-                continue
-            try:
-                entry = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry)
+    for raw in handle:
+        if not raw.strip():
+            continue
+        try:
+            entry = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+            if len(out) >= count:
+                break
     return out
+
+
+async def iter_lines(
+    path: Path, step: int = LINES_PER_STEP
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The JSON lines of a downloaded output or error file (or an input file), read and
+    parsed `step` lines at a time off the loop, so a file never sits in memory whole."""
+    handle = await offload.to_thread(path.open, "rb")
+    try:
+        while lines := await offload.to_thread(_next_lines, handle, step):
+            for line in lines:
+                yield line
+    finally:
+        with contextlib.suppress(OSError):
+            await offload.to_thread(handle.close)
+
+
+def _next_spans(handle: IO[bytes], count: int) -> list[tuple[int, int, dict[str, Any]]]:
+    """As `_next_lines`, each object with the byte offset and length of its line."""
+    out: list[tuple[int, int, dict[str, Any]]] = []
+    offset = handle.tell()
+    while len(out) < count and (raw := handle.readline()):
+        at, offset = offset, offset + len(raw)
+        try:
+            entry = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            out.append((at, len(raw), entry))
+    return out
+
+
+async def iter_spans(
+    path: Path, step: int = LINES_PER_STEP
+) -> AsyncGenerator[tuple[int, int, dict[str, Any]], None]:
+    """`iter_lines` with each line's byte offset and length (to read it again later)."""
+    handle = await offload.to_thread(path.open, "rb")
+    try:
+        while spans := await offload.to_thread(_next_spans, handle, step):
+            for span in spans:
+                yield span
+    finally:
+        with contextlib.suppress(OSError):
+            await offload.to_thread(handle.close)
+
+
+def read_line_at(path: Path, offset: int, length: int) -> dict[str, Any]:
+    """The JSON object of one line, by its byte offset and length (blocking)."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        entry = orjson.loads(handle.read(length))
+    return entry if isinstance(entry, dict) else {}
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """Every JSON line of a file at once (blocking; for the rare resume paths)."""
+    with path.open("rb") as handle:
+        return _next_lines(handle, 1 << 62)
 
 
 def input_ids(path: Path) -> list[str]:

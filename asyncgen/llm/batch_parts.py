@@ -1,21 +1,23 @@
-"""The pieces of a batch round: a waiting request, a part in flight, how a round splits.
+"""The pieces of a batch round: a waiting request, a part in flight, an input line.
 
 A request is known by a digest of its JSON body; its `custom_id` in a batch input file
 is ``<digest>-<part name>-<number>#<kind>`` (unique within the file; the simulator reads
-the prompt kind after the ``#``, since a batch line carries no headers).
+the prompt kind after the ``#``, since a batch line carries no headers). A waiting
+request does not keep its body: the body is in the part's input file on disk, and is
+built again from the request only if it has to go into a later round.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from asyncgen.errors import LLMError
 from asyncgen.llm.batch_journal import PartState
 from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
-from asyncgen.tokens import count_message_tokens
 
 _URL = b"/v1/chat/completions"
 LINE_OVERHEAD = 120  # bytes an input line adds around the body (custom id, method, url)
@@ -31,13 +33,15 @@ class Pending:
 
     request: ChatRequest
     handle: ModelHandle
-    payload: bytes
     digest: str
+    size: int  # bytes of its JSON body
     tokens: int  # prompt tokens: an estimate from the body's size until counted
     future: asyncio.Future[ChatResult]
     started: float
     attempts: int = 0
     settled: bool = False
+    counted: bool = False  # `tokens` is the tokenizer's count
+    reserved: tuple[float, int] | None = None  # budget held until it settles
 
 
 @dataclass(eq=False)
@@ -50,23 +54,10 @@ class Part:
     resumed: bool = False
 
 
-def new_part(round_no: int, index: int, group: list[Pending]) -> Part:
-    """A part for `group` (one model), each request under its custom id."""
-    name = f"{round_no:05d}-{index:03d}"
-    state = PartState(
-        name=name,
-        round=round_no,
-        part=index,
-        model=group[0].handle.model,
-        requests=len(group),
-        tokens=sum(p.tokens for p in group),
-        bytes=0,
-    )
-    part = Part(state)
-    for number, pending in enumerate(group):
-        kind = pending.request.kind.replace("#", "_")
-        part.waiters[f"{pending.digest}-{name}-{number}#{kind}"] = pending
-    return part
+def custom_id_for(pending: Pending, part_name: str, number: int) -> str:
+    """The request's custom id in part `part_name`, at line `number`."""
+    kind = pending.request.kind.replace("#", "_")
+    return f"{pending.digest}-{part_name}-{number}#{kind}"
 
 
 def digest_of(custom_id: str) -> str:
@@ -74,36 +65,15 @@ def digest_of(custom_id: str) -> str:
     return custom_id.split("-", 1)[0]
 
 
-def split_round(
-    batch: list[Pending], *, max_requests: int, max_bytes: int, token_limit: int | None
-) -> list[list[Pending]]:
-    """Parts: one model each, within requests, bytes and enqueued tokens per batch."""
-    by_model: dict[str, list[Pending]] = {}
-    for pending in batch:
-        by_model.setdefault(pending.handle.model, []).append(pending)
-    parts: list[list[Pending]] = []
-    for group in by_model.values():
-        current: list[Pending] = []
-        size = tokens = 0
-        for pending in group:
-            line = len(pending.payload) + LINE_OVERHEAD
-            full = len(current) >= max_requests or size + line > max_bytes
-            full = full or (token_limit is not None and tokens + pending.tokens > token_limit)
-            if current and full:
-                parts.append(current)
-                current, size, tokens = [], 0, 0
-            current.append(pending)
-            size += line
-            tokens += pending.tokens
-        if current:
-            parts.append(current)
-    return parts
+def kind_of(custom_id: str) -> str:
+    """The prompt kind after the ``#`` of a custom id ("generic" without one)."""
+    return custom_id.rpartition("#")[2] or "generic"
 
 
-def count_tokens(batch: list[Pending]) -> None:
-    """Prompt tokens by the tokenizer (the enqueued-token limit counts them exactly)."""
-    for pending in batch:
-        pending.tokens = count_message_tokens(pending.request.messages)
+def billable(line: dict[str, Any]) -> bool:
+    """An output line the provider bills: a request answered with a 200."""
+    response = line.get("response")
+    return isinstance(response, dict) and response.get("status_code") == 200
 
 
 def input_line(custom_id: str, payload: bytes) -> bytes:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncgen.errors import BudgetExceededError, LLMResponseError, LLMStatusError
+from asyncgen.errors import BudgetExceededError, LLMResponseError, LLMStatusError, RequestInfo
 
 __all__ = [
     "AuthenticationError",
@@ -109,7 +109,7 @@ class QuotaExhaustedError(BudgetExceededError):
 
     stops_run = True
 
-    def __init__(self, message: str, *, request: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, request: RequestInfo | None = None) -> None:
         super().__init__(message)
         self.request = request or {}
 

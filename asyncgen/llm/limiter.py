@@ -21,7 +21,6 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
 
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
@@ -30,6 +29,7 @@ from asyncgen.llm.control import ConcurrencyGuess, RateControl
 from asyncgen.llm.errors import LimitExhaustedError
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.retry import FaultRate
+from asyncgen.llm.stats import LimiterSnapshot
 from asyncgen.llm.window import PriorityLock, Window
 
 logger = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ class RateLimiter:
             bucket.refill(now, self._ramp_factor(now))
             bucket.cap_level(0.0)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> LimiterSnapshot:
         """Limits in force, rate control, window, queue and holds, for metrics."""
         margin, ceiling = self.control.current(self._clock())
         rate = self.rate_in_force

@@ -12,17 +12,19 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-import httpx
-
+from asyncgen import offload
 from asyncgen.config.llm import PROVIDER_DEFAULTS, LimitSettings, LLMSettings
 from asyncgen.config.loader import resolve_api_key
-from asyncgen.errors import ConfigError
+from asyncgen.errors import ConfigError, RequestInfo
 from asyncgen.llm.budget import BudgetFactory
-from asyncgen.llm.client import Connection, make_http_client
+from asyncgen.llm.client import Connection, proxy_configured
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.types import ModelHandle
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Route:
 
     endpoint: Endpoint
     limiter: RateLimiter
-    info: dict[str, Any]
+    info: RequestInfo
 
 
 class Router:
@@ -97,7 +99,7 @@ class Router:
                         else None
                     ),
                 )
-            info = {
+            info: RequestInfo = {
                 "base_url": endpoint.base_url,
                 "model": handle.model,
                 "provider": endpoint.provider,
@@ -110,22 +112,28 @@ class Router:
         return iter(self._routes.values())
 
     async def warm(self) -> None:
-        """Load CA certificates in a worker thread, so no first request blocks the loop."""
-        if self._ssl_context is None:
-            self._ssl_context = await asyncio.to_thread(ssl.create_default_context)
+        """Load CA certificates in a worker thread, so no first request blocks the loop.
+
+        Only when TLS can be used: an https endpoint, or a proxy from the environment
+        (loading them costs tens of milliseconds at start-up, for nothing on http://).
+        """
+        if self._ssl_context is None and (
+            self.default.base_url.startswith("https:") or proxy_configured()
+        ):
+            self._ssl_context = await offload.to_thread(ssl.create_default_context)
 
     def connection(self, endpoint: Endpoint) -> Connection:
         """The endpoint's HTTP connection, created on first use (inside the event loop)."""
         if endpoint.connection is None:
             if self._closed:
                 raise RuntimeError("the transport is closed")
-            client = make_http_client(
+            endpoint.connection = Connection(
                 self._settings,
+                f"{endpoint.base_url}/chat/completions",
                 api_key=endpoint.api_key,
                 transport=self._http_transport,
-                verify=self._ssl_context or True,
+                ssl_context=self._ssl_context,
             )
-            endpoint.connection = Connection(client, f"{endpoint.base_url}/chat/completions")
         return endpoint.connection
 
     async def aclose(self) -> None:
@@ -134,7 +142,7 @@ class Router:
         for endpoint in self._endpoints.values():
             if endpoint.connection is not None:
                 connection, endpoint.connection = endpoint.connection, None
-                await connection.client.aclose()
+                await connection.aclose()
 
     def _endpoint_for(self, handle: ModelHandle) -> Endpoint:
         base_url = handle.base_url

@@ -5,17 +5,73 @@ from __future__ import annotations
 import bisect
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
+from typing import TypedDict
+
+from asyncgen.jsontypes import JsonObject
 
 LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 RATE_WINDOW = 10  # seconds over which requests_per_s is measured
+
+
+class LimiterSnapshot(TypedDict):
+    """One limiter's state (`RateLimiter.snapshot`), per route in `StatsSnapshot.limiters`."""
+
+    rpm_limit: int | None
+    tpm_limit: int | None
+    input_tpm_limit: int | None
+    output_tpm_limit: int | None
+    daily_requests_left: int | None
+    send_rpm: float | None
+    margin: float
+    learned_rpm: float | None
+    rate_events: int
+    window: int
+    waiting: int
+    adaptive: bool
+    paused_for: float
+    pauses: int
+    fault_share: float
+
+
+class StatsSnapshot(TypedDict, total=False):
+    """A client's counters as the engine, the metrics endpoint and summary.json read them.
+
+    `TransportStats` fills the first group; the transport adds usage, limits and the
+    model mix; batch mode adds its usage and progress; a cluster adds `workers`.
+    """
+
+    requests: int
+    attempts: int
+    successes: int
+    failures: dict[str, int]
+    retries: dict[str, int]
+    rate_limited: int
+    in_flight: int
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_histogram: dict[str, int]
+    requests_per_s: float
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    budget_exhausted: bool
+    rpm_limit: int | None
+    tpm_limit: int | None
+    concurrency_limit: int
+    concurrency_cap: int
+    model_mix: dict[str, int]
+    usage_by_model: dict[str, object]
+    usage_by_model_batch: dict[str, object]
+    limiters: dict[str, LimiterSnapshot]
+    batch: JsonObject | None
+    workers: int
 
 
 class TransportStats:
     """Requests, outcomes by cause, latency histogram and recent throughput."""
 
     def __init__(
-        self, clock: Callable[[], float], extra: Callable[[], dict[str, Any]] | None = None
+        self, clock: Callable[[], float], extra: Callable[[], StatsSnapshot] | None = None
     ):
         self._clock = clock
         self._extra = extra
@@ -58,10 +114,10 @@ class TransportStats:
         ordered = sorted(self._recent)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StatsSnapshot:
         """Every counter as a plain dict (JSON-ready)."""
         p50, p95 = self.latency_quantile(0.5), self.latency_quantile(0.95)
-        data: dict[str, Any] = {
+        data: StatsSnapshot = {
             "requests": self.requests,
             "attempts": self.attempts,
             "successes": self.successes,

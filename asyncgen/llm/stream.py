@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
+from asyncgen.errors import RequestInfo
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.client import Connection
 from asyncgen.llm.errors import MalformedAnswerError, StreamCutError, TruncatedAnswerError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
@@ -33,7 +34,7 @@ class _Events:
     first: float | None = None
     last: float | None = None
     finish: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: JsonObject = field(default_factory=dict)
     model: str | None = None
     request_id: str | None = None
     done: bool = False
@@ -46,7 +47,7 @@ async def read_stream(
     connection: Connection,
     payload: bytes,
     request: ChatRequest,
-    info: dict[str, Any],
+    info: RequestInfo,
     clock: Callable[[], float],
     started: float,
     key_env: str | None,
@@ -80,7 +81,7 @@ async def read_stream(
     return _finish(events, request, info, clock() - started, started), limits
 
 
-def _feed(events: _Events, data: str, clock: Callable[[], float], info: dict[str, Any]) -> bool:
+def _feed(events: _Events, data: str, clock: Callable[[], float], info: RequestInfo) -> bool:
     """Apply one ``data:`` line; True at ``[DONE]``."""
     if data == "[DONE]":
         events.done = True
@@ -129,10 +130,10 @@ def _feed(events: _Events, data: str, clock: Callable[[], float], info: dict[str
 
 
 def _finish(
-    events: _Events, request: ChatRequest, info: dict[str, Any], latency: float, started: float
+    events: _Events, request: ChatRequest, info: RequestInfo, latency: float, started: float
 ) -> StreamResult:
     content = "".join(events.parts)
-    message: dict[str, Any] = {"content": content}
+    message: JsonObject = {"content": content}
     if events.refusal:
         message["refusal"] = "".join(events.refusal)
     if events.tool_calls:

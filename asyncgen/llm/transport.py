@@ -14,9 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from asyncgen.config.llm import LimitSettings, LLMSettings, PoolEntry, SamplingLists
 from asyncgen.errors import LLMError, LLMStatusError, RateLimitError
@@ -34,10 +32,20 @@ from asyncgen.llm.retry import (
     should_retry,
 )
 from asyncgen.llm.routing import Route, Router
-from asyncgen.llm.stats import TransportStats
+from asyncgen.llm.stats import StatsSnapshot, TransportStats
 from asyncgen.llm.stream import StreamResult, read_stream
-from asyncgen.llm.types import ChatRequest, ChatResult, ModelHandle
+from asyncgen.llm.types import (
+    ChatRequest,
+    ChatResult,
+    LedgerCharges,
+    LiveCount,
+    ModelHandle,
+    Progress,
+)
 from asyncgen.llm.usage import Charge, UsageMeter
+
+if TYPE_CHECKING:
+    import httpx
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -204,6 +212,12 @@ class Transport:
     def projected_cost(self, done: int, target: int) -> float:
         """USD for `target` items at the average cost of the `done` ones so far."""
         return self.usage.projected_cost(done, target)
+
+    def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
+        """Online calls go out at once: nothing waits on the run's progress."""
+
+    def link_ledger(self, charges: LedgerCharges) -> None:
+        """Online charges are never replayed, so nothing needs the ledger's counts."""
 
     def limiter_for(self, handle: ModelHandle | None = None) -> RateLimiter:
         """The limiter that governs `handle`'s model (default: the configured model)."""
@@ -431,14 +445,23 @@ class Transport:
         endpoint, info = route.endpoint, route.info
         connection = self._router.connection(endpoint)
         try:
-            async with asyncio.timeout(self.settings.timeouts.read):
-                if streaming:
-                    result, att.info = await read_stream(
-                        connection, payload, request, info, self._clock, started, endpoint.key_env
-                    )
-                    return result
-                response = await connection.post(payload, request.kind.encode())
-        except wire.TRANSPORT_EXCEPTIONS as exc:
+            if connection.native and not streaming:  # its own timer bounds the whole answer
+                response = await connection.post(payload, request.kind)
+            else:
+                async with asyncio.timeout(self.settings.timeouts.read):
+                    if streaming:
+                        result, att.info = await read_stream(
+                            connection,
+                            payload,
+                            request,
+                            info,
+                            self._clock,
+                            started,
+                            endpoint.key_env,
+                        )
+                        return result
+                    response = await connection.post(payload, request.kind)
+        except wire.transport_exceptions() as exc:
             raise wire.transport_error(exc, info=info) from exc
         att.info = parse_rate_limit_headers(limit_headers(response.headers.raw))
         if response.status_code >= 300:
@@ -464,7 +487,7 @@ class Transport:
 
     # -- counters --------------------------------------------------------------------
 
-    def _extra_snapshot(self) -> dict[str, Any]:
+    def _extra_snapshot(self) -> StatsSnapshot:
         routes = list(self._router.routes())
         limiter = self._router.default.limiters.get(self.settings.model)
         if limiter is None and routes:
@@ -511,7 +534,7 @@ def _estimate_usage(result: ChatResult, request: ChatRequest) -> None:
 def _result(completion: wire.Completion, route: Route, latency: float) -> ChatResult:
     return ChatResult(
         content=completion.content,
-        model=completion.model or route.info["model"],
+        model=completion.model or route.info.get("model") or "",
         provider=route.endpoint.provider,
         finish_reason=completion.finish_reason,
         prompt_tokens=completion.prompt_tokens,

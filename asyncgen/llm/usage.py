@@ -27,7 +27,9 @@ class Charge:
     `outcome` is "ok" or the failure cause; `final` marks a request's last attempt (so
     requests = final charges); a failed attempt whose answer arrived (empty, truncated,
     wrong format) is billed like a success, one that never got an answer carries 0 tokens.
-    `estimated` marks token counts guessed because the body was unreadable.
+    `estimated` marks token counts guessed because the body was unreadable. `ref` names
+    where a batch answer came from (its part), so a resumed run can count what the
+    ledger already holds for that part.
     """
 
     model: str
@@ -39,6 +41,7 @@ class Charge:
     tokens_cached: int = 0
     cost_usd: float = 0.0
     estimated: bool = False
+    ref: str = ""
 
 
 ChargeListener = Callable[[Charge], None]
@@ -89,6 +92,7 @@ class UsageMeter:
         outcome: str = "ok",
         final: bool = True,
         estimated: bool = False,
+        ref: str = "",
     ) -> float:
         """Record one billed response's usage; returns its cost in USD (0 for unpriced models).
 
@@ -114,7 +118,9 @@ class UsageMeter:
         seen[2] += cost
         if self.listeners:
             self.notify(
-                Charge(model, kind, outcome, final, tokens_in, tokens_out, cached, cost, estimated)
+                Charge(
+                    model, kind, outcome, final, tokens_in, tokens_out, cached, cost, estimated, ref
+                )
             )
         return cost
 

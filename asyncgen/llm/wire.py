@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-import httpx
 import orjson
 
 from asyncgen.errors import (
@@ -21,8 +20,10 @@ from asyncgen.errors import (
     LLMStatusError,
     LLMTimeoutError,
     RateLimitError,
+    RequestInfo,
     ServerError,
 )
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.errors import (
     AuthenticationError,
     ContentFilterError,
@@ -37,7 +38,11 @@ from asyncgen.llm.errors import (
     TruncatedAnswerError,
 )
 from asyncgen.llm.headers import limit_headers, long_retry_after, parse_retry_after
+from asyncgen.llm.http1 import BodyDecodingError
 from asyncgen.llm.types import ChatRequest, ModelHandle
+
+if TYPE_CHECKING:
+    from asyncgen.llm.client import HttpAnswer
 
 _SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window")
@@ -70,12 +75,12 @@ class Completion:
     completion_tokens: int
     model: str | None
     request_id: str | None
-    raw: dict[str, Any]
+    raw: JsonObject
     cached_tokens: int = 0
     has_usage: bool = True
 
 
-def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
+def build_body(request: ChatRequest, handle: ModelHandle) -> JsonObject:
     """The JSON body: request fields first, the handle's drawn sampling values fill the gaps.
 
     A request with a `body` (``complete``: the user's line) goes out as written, with
@@ -85,7 +90,7 @@ def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
         sent = dict(request.body)
         sent["model"] = handle.model
         return sent
-    body: dict[str, Any] = {"model": handle.model, "messages": request.messages}
+    body: JsonObject = {"model": handle.model, "messages": request.messages}
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
     for name in _SAMPLING:
@@ -104,13 +109,13 @@ def build_body(request: ChatRequest, handle: ModelHandle) -> dict[str, Any]:
     return body
 
 
-def encode(body: dict[str, Any]) -> bytes:
+def encode(body: JsonObject) -> bytes:
     """Serialise a request body with orjson."""
     return orjson.dumps(body)
 
 
 def parse_completion(
-    content: bytes, *, require_complete: bool, info: dict[str, Any], wants_tools: bool = False
+    content: bytes, *, require_complete: bool, info: RequestInfo, wants_tools: bool = False
 ) -> Completion:
     """Decode a 200 body into a `Completion`.
 
@@ -183,11 +188,11 @@ def usage_of(data: Any) -> tuple[int, int, int]:
 
 
 def check_answer(
-    message: dict[str, Any],
+    message: JsonObject,
     text: Any,
     finish: str | None,
     *,
-    info: dict[str, Any],
+    info: RequestInfo,
     wants_tools: bool = False,
     usage: tuple[int, int, int] | None = None,
 ) -> None:
@@ -226,7 +231,7 @@ def check_answer(
         )
 
 
-def _provider_error(error: Any, info: dict[str, Any], raw: str) -> ProviderError:
+def _provider_error(error: Any, info: RequestInfo, raw: str) -> ProviderError:
     message = _server_message({"error": error})
     code = error.get("code") if isinstance(error, dict) else None
     where = info.get("base_url", "the endpoint")
@@ -238,9 +243,7 @@ def _provider_error(error: Any, info: dict[str, Any], raw: str) -> ProviderError
     )
 
 
-def status_error(
-    response: httpx.Response, *, info: dict[str, Any], key_env: str | None
-) -> LLMStatusError:
+def status_error(response: HttpAnswer, *, info: RequestInfo, key_env: str | None) -> LLMStatusError:
     """Translate an HTTP error status into the tree, with a message that says what to fix.
 
     Raises:
@@ -248,10 +251,10 @@ def status_error(
             billing errors) or a daily limit is spent: nothing to retry, the run stops.
     """
     code = response.status_code
-    body = _json_or_text(response.content, response.headers.get("content-type", ""))
+    body = _json_or_text(response.content, response.headers.get("content-type") or "")
     detail = _server_message(body)
     request_id = response.headers.get("x-request-id")
-    common: dict[str, Any] = {
+    common: JsonObject = {
         "status_code": code,
         "body": body,
         "request_id": request_id,
@@ -323,26 +326,48 @@ def _is_quota(body: Any) -> bool:
     return False
 
 
-def transport_error(exc: BaseException, *, info: dict[str, Any]) -> LLMError:
-    """Translate an httpx, aiohttp, asyncio or OS exception; call inside ``raise … from exc``."""
-    root = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ else exc
+def transport_error(exc: BaseException, *, info: RequestInfo) -> LLMError:
+    """Translate an http1, httpx, aiohttp, asyncio or OS exception; call inside
+    ``raise … from exc``."""
+    httpx = sys.modules.get("httpx")
+    aiohttp = sys.modules.get("aiohttp")
+    root = exc
+    if httpx is not None and isinstance(exc, httpx.TransportError) and exc.__cause__:
+        root = exc.__cause__
     where = info.get("base_url", "the endpoint")
-    if isinstance(root, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
+    if isinstance(root, TimeoutError | asyncio.TimeoutError) or (
+        httpx is not None and isinstance(root, httpx.TimeoutException)
+    ):
         return LLMTimeoutError(f"no answer from {where} within the timeout", request=info)
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, BodyDecodingError) or (
+        httpx is not None and isinstance(exc, httpx.DecodingError)
+    ):
         return MalformedAnswerError(f"undecodable body from {where}: {exc}", request=info)
     reason = type(root).__name__
-    if isinstance(root, aiohttp.ClientError | httpx.TransportError | OSError):
+    if (
+        isinstance(root, OSError)
+        or (aiohttp is not None and isinstance(root, aiohttp.ClientError))
+        or (httpx is not None and isinstance(root, httpx.TransportError))
+    ):
         return LLMConnectionError(f"connection to {where} failed ({reason}: {root})", request=info)
     return LLMConnectionError(f"request to {where} failed ({reason}: {root})", request=info)
 
 
-TRANSPORT_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    httpx.HTTPError,
-    aiohttp.ClientError,
-    asyncio.TimeoutError,
-    OSError,
-)
+def transport_exceptions() -> tuple[type[BaseException], ...]:
+    """What an HTTP exchange can raise below `LLMError`, for an ``except`` clause.
+
+    httpx's and aiohttp's classes only once loaded: a library never imported raised
+    nothing, and importing either costs start-up time a native-client run does not need.
+    An ``except transport_exceptions()`` clause calls this only when something is raised.
+    """
+    found: list[type[BaseException]] = [asyncio.TimeoutError, OSError, BodyDecodingError]
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        found.append(httpx.HTTPError)
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
+        found.append(aiohttp.ClientError)
+    return tuple(found)
 
 
 def _json_or_text(content: bytes, content_type: str = "") -> Any:

@@ -9,16 +9,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import logging
 import random
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from asyncgen.errors import DatasetError
-from asyncgen.personas.tables import Row, read_rows
-
-log = logging.getLogger(__name__)
+from asyncgen.personas.tables import Row, field_error, load_table
 
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "finepersonas_sample.jsonl"
 UNCLUSTERED = -1
@@ -97,11 +94,7 @@ def load_personas(path: str | Path | None = None, split: str = "train") -> Perso
         DatasetError: unreadable file, or a row missing a field or with a bad label.
     """
     target = Path(path) if path is not None else SAMPLE_PATH
-    rows = read_rows(target, split, columns=PERSONA_COLUMNS)
-    personas = [parse_persona(row) for row in rows]
-    if not personas:
-        raise DatasetError(f"{target}: persona dataset has no rows")
-    log.info("loaded %d personas from %s", len(personas), target)
+    personas = load_table(target, split, parse_persona, what="personas", columns=PERSONA_COLUMNS)
     return PersonaBank(source=str(target), personas=personas)
 
 
@@ -111,10 +104,8 @@ def parse_persona(row: Row) -> FinePersona:
     Raises:
         DatasetError: naming the file, row and field at fault.
     """
-    source, number, data = row
-
-    def fail(name: str, problem: str) -> DatasetError:
-        return DatasetError(f"{source}: row {number}: field {name!r}: {problem}")
+    data = row[2]
+    fail = partial(field_error, row)
 
     persona = data.get("persona")
     if not isinstance(persona, str) or not persona.strip():

@@ -8,16 +8,45 @@ its callers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncgen.errors import DatasetError
 from asyncgen.store.jsonl import parse_line
 
 Row = tuple[str, int, dict[str, Any]]
+T = TypeVar("T")
 
 HF_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
+log = logging.getLogger(__name__)
+
+
+def load_table(
+    target: Path,
+    split: str,
+    parse: Callable[[Row], T],
+    *,
+    what: str,
+    columns: Sequence[str] | None = None,
+) -> list[T]:
+    """Every row of `target` through `parse`; a table without rows is an error, not a no-op.
+
+    Raises:
+        DatasetError: unreadable file, a row `parse` refuses, or no rows ("... has no `what`").
+    """
+    items = [parse(row) for row in read_rows(target, split, columns=columns)]
+    if not items:
+        raise DatasetError(f"{target}: dataset has no {what}")
+    log.info("loaded %d %s from %s", len(items), what, target)
+    return items
+
+
+def field_error(row: Row, name: str, problem: str) -> DatasetError:
+    """The error for one bad field, naming the file, row and field at fault."""
+    source, number, _ = row
+    return DatasetError(f"{source}: row {number}: field {name!r}: {problem}")
 
 
 def read_rows(

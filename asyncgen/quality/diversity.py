@@ -22,12 +22,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from asyncgen import offload
 from asyncgen.quality.transcript import transcript
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from asyncgen.config.quality import DiversitySettings
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -50,6 +50,8 @@ class _Entry:
     buckets: np.ndarray[Any, np.dtype[np.int64]] | None = None
 
     def featurise(self) -> None:
+        import numpy as np  # here, in the worker thread: not part of every run's start-up
+
         words = _WORD.findall(self.text.lower())
         pairs = list(zip(words, words[1:], strict=False))
         self.bigrams, self.bigram_count = frozenset(pairs), len(pairs)
@@ -73,6 +75,8 @@ def _figures(entries: list[_Entry]) -> dict[str, float]:
     figures = {"distinct_2": round(distinct / total, 4) if total else 1.0}
     if len(entries) < 2:
         return figures | {"nn_similarity_mean": 0.0, "nn_similarity_max": 0.0}
+    import numpy as np
+
     empty = np.zeros(0, dtype=np.int64)
     matrix = np.stack(
         [

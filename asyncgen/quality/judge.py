@@ -180,16 +180,20 @@ class QualityJudge:
         return Reject(reason=Reason.UNJUDGED, data=data, message=f"the judge failed: {problem}")
 
 
-def parse_scores(text: str, names: list[str]) -> dict[str, int] | None:
-    """Every asked criterion's 1-5 score from a judge answer, or None when one is missing."""
+def json_object(text: str) -> dict[str, Any] | None:
+    """The outermost `{...}` of a judge answer as a dict, or None: judges wrap JSON in prose."""
     match = _JSON_OBJECT.search(text or "")
-    if not match:
-        return None
     try:
-        data = json.loads(match.group(0))
+        data = json.loads(match.group(0)) if match else None
     except json.JSONDecodeError:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def parse_scores(text: str, names: list[str]) -> dict[str, int] | None:
+    """Every asked criterion's 1-5 score from a judge answer, or None when one is missing."""
+    data = json_object(text)
+    if data is None:
         return None
     scores: dict[str, int] = {}
     for name in names:
@@ -202,12 +206,8 @@ def parse_scores(text: str, names: list[str]) -> dict[str, int] | None:
 
 def parse_rationale(text: str) -> str | None:
     """The judge's one-sentence `rationale`, when its answer has one."""
-    match = _JSON_OBJECT.search(text or "")
-    try:
-        data = json.loads(match.group(0)) if match else None
-    except json.JSONDecodeError:
-        return None
-    value = data.get("rationale") if isinstance(data, dict) else None
+    data = json_object(text)
+    value = data.get("rationale") if data is not None else None
     return value[:300] if isinstance(value, str) and value.strip() else None
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from asyncgen.errors import LLMError
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.prompts import load_prompt
+from asyncgen.quality.judge import parse_scores as parse_judge_scores
 from asyncgen.report.view import view_record
 
 SCORES = ("persona_adherence", "naturalness", "task_success")
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def judge_messages(record: dict[str, Any]) -> list[dict[str, str]]:
@@ -37,17 +36,7 @@ def judge_messages(record: dict[str, Any]) -> list[dict[str, str]]:
 
 def parse_scores(text: str) -> dict[str, int] | None:
     """The three scores from a judge answer, or None when it is not usable."""
-    match = _JSON_OBJECT.search(text)
-    if not match:
-        return None
-    try:
-        data = json.loads(match.group(0))
-    except json.JSONDecodeError:
-        return None
-    scores = {k: data.get(k) for k in SCORES}
-    if not all(isinstance(v, int) and 1 <= v <= 5 for v in scores.values()):
-        return None
-    return {k: int(v) for k, v in scores.items() if v is not None}
+    return parse_judge_scores(text, list(SCORES))
 
 
 async def judge_records(

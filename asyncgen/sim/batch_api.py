@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
-from asyncgen.sim.batch_files import FileStore, UploadError, parse_upload
+from asyncgen.sim.batch_files import FileStore, UploadError
 from asyncgen.sim.batch_jobs import ENDPOINTS, AnswerSource, SimBatches
 from asyncgen.sim.wire import JSON_HEADERS, error_body
 
@@ -62,21 +62,19 @@ class BatchRoutes:
             return
         method = scope["method"]
         parts = scope["path"].rstrip("/").split("/")[2:]  # ["files", id?, "content"?]
+        if parts == ["files"] and method == "POST":  # an upload: streamed to disk
+            await self._upload(scope, receive, send)
+            return
         body = await _read(receive) if method == "POST" else b""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if parts[0] == "files":
-            await self._files(method, parts[1:], scope, body, send)
+            await self._files(method, parts[1:], body, send)
         else:
             await self._batches(method, parts[1:], body, query, send)
 
     # -- files -----------------------------------------------------------------------
 
-    async def _files(
-        self, method: str, rest: list[str], scope: Scope, body: bytes, send: Send
-    ) -> None:
-        if method == "POST" and not rest:
-            await self._upload(scope, body, send)
-            return
+    async def _files(self, method: str, rest: list[str], body: bytes, send: Send) -> None:
         if method == "GET" and not rest:
             data = [f.to_dict() for f in self.files.files.values()]
             await _ok(send, {"object": "list", "data": data, "has_more": False})
@@ -85,10 +83,14 @@ class BatchRoutes:
         if entry is None:
             await _missing(send, "file", rest[0] if rest else "")
         elif method == "GET" and rest[1:] == ["content"]:
-            content = await self.files.read(entry.id)
-            headers = [(b"content-type", b"application/octet-stream")]
+            headers = [
+                (b"content-type", b"application/octet-stream"),
+                (b"content-length", str(entry.size).encode()),
+            ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": content})
+            async for chunk in self.files.chunks(entry.id):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
         elif method == "GET" and len(rest) == 1:
             await _ok(send, entry.to_dict())
         elif method == "DELETE" and len(rest) == 1:
@@ -97,20 +99,20 @@ class BatchRoutes:
         else:
             await _bad(send, f"Unsupported request: {method} /v1/files/{'/'.join(rest)}")
 
-    async def _upload(self, scope: Scope, body: bytes, send: Send) -> None:
+    async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = ""
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
         try:
-            filename, content, purpose = parse_upload(content_type, body)
+            entry = await self.files.receive(content_type, _chunks(receive))
         except UploadError as exc:
             await _bad(send, str(exc), exc.param)
             return
-        if purpose != "batch" and purpose not in ("fine-tune", "assistants", "user_data"):
-            await _bad(send, f"Invalid purpose {purpose!r}.", "purpose")
+        if entry.purpose not in ("batch", "fine-tune", "assistants", "user_data"):
+            self.files.delete(entry.id)
+            await _bad(send, f"Invalid purpose {entry.purpose!r}.", "purpose")
             return
-        entry = await self.files.put(content, filename, purpose)
         await _ok(send, entry.to_dict())
 
     # -- batches ---------------------------------------------------------------------
@@ -195,6 +197,19 @@ def _valid_metadata(metadata: Any) -> bool:
         isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
         for k, v in metadata.items()
     )
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """A request body as it arrives."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
 
 async def _read(receive: Receive) -> bytes:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from asyncgen.sim.choices import PIECE, Choice, reshape
+from asyncgen.sim.faults import FaultPlan
 from asyncgen.sim.outcomes import CLOUDFLARE, STATUS_FAULTS, cloudflare_page, stream_error_events
+from asyncgen.sim.profiles import Profile
 from asyncgen.sim.request import ChatCall
+from asyncgen.sim.stats import SimStats
 from asyncgen.sim.wire import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -18,9 +21,6 @@ from asyncgen.sim.wire import (
     usage_dict,
 )
 from asyncgen.tokens import count_tokens
-
-if TYPE_CHECKING:
-    from asyncgen.sim.app import SimApp
 
 __all__ = ["Reply", "send_json"]
 
@@ -43,12 +43,33 @@ async def send_json(
     await send({"type": "http.response.body", "body": body})
 
 
+class ReplyHost(Protocol):
+    """What a reply needs of the simulator (`SimApp`), named here so the two modules do
+    not import each other."""
+
+    faults: FaultPlan
+    stats: SimStats
+    profile: Profile
+    wall: Callable[[], float]
+
+    def error_body(
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        code: str | int | None,
+        param: str | None = None,
+    ) -> bytes: ...
+
+    def spend_quota(self, key: str) -> None: ...
+
+
 class Reply:
     """Produces the reply to one admitted request, with its fault and latency."""
 
     def __init__(
         self,
-        app: SimApp,
+        app: ReplyHost,
         scope: MutableMapping[str, Any],
         receive: Receive,
         send: Send,
@@ -127,9 +148,7 @@ class Reply:
         body = self.app.error_body(status, message, type_, code)
         if fault == "insufficient_quota":
             self.app.spend_quota(self.key)
-        await self.app._reply(
-            self.send, 200 if fault == "error_in_200" else status, body, self.headers
-        )
+        await self._json(200 if fault == "error_in_200" else status, body)
 
     async def _send_whole(self, status: int, body: bytes, kind: list[tuple[bytes, bytes]]) -> None:
         self.app.stats.by_status[status] += 1
@@ -170,7 +189,7 @@ class Reply:
         self._count()
         if fault == "malformed_json":
             body = body[: len(body) // 2]
-        await self.app._reply(self.send, 200, body, self.headers)
+        await self._json(200, body)
 
     async def _stream(self, fault: str | None) -> None:
         """Server-sent events: role, content pieces, finish, usage, [DONE] (or a fault)."""
@@ -220,6 +239,11 @@ class Reply:
         if fault == "malformed_json":
             body.insert(middle, (b'data: {"id": "broken", "choices": [\n\n', 0))
         return [*body, *finishes, *usage_event, (_DONE, 0)]
+
+    async def _json(self, status: int, body: bytes) -> None:
+        """Send a JSON answer with the reply's headers and count its status."""
+        self.app.stats.by_status[status] += 1
+        await send_json(self.send, status, body, self.headers)
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep without blocking; False when the client hung up meanwhile."""

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from asyncgen.contract import Record
+from asyncgen.jsontypes import JsonObject
 from asyncgen.store.atomic import AtomicFile
 from asyncgen.store.jsonl import iter_jsonl
 
-IndexEntry = Callable[[Record], dict[str, Any]]
+IndexEntry = Callable[[Record], JsonObject]
 
 
 def write_index(records: Path, target: Path, key: str, entry: IndexEntry, updated: str) -> int:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from asyncgen import offload
+from asyncgen.background import BackgroundTasks
 from asyncgen.errors import AsyncgenError, StoreError
 
 _CHUNK = 1 << 16
@@ -101,6 +102,40 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [obj for _, obj in iter_jsonl(path)]
 
 
+def read_repaired(path: Path) -> list[dict[str, Any]]:
+    """Every object line of a file appended to in place (a stage file): a torn last line is
+    cut off first, so the next append starts a whole line.
+
+    Raises:
+        StoreError: the file cannot be read or repaired, or a complete line is not an object.
+    """
+    try:
+        dropped = repair_tail(path)
+        if dropped:
+            logger.warning("%s: dropping a torn last line", path)
+        return read_jsonl(path)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read or repair ({exc.strerror})") from exc
+
+
+def append_lines(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append rows as whole lines in one write, then fsync (files with no writer task).
+
+    Raises:
+        StoreError: the file cannot be written.
+    """
+    blob = b"".join(dumps_line(row) for row in rows)
+    if not blob:
+        return
+    try:
+        with path.open("ab") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot append ({exc.strerror})") from exc
+
+
 def parse_line(
     raw: bytes | str,
     where: str,
@@ -147,7 +182,10 @@ class JsonlWriter:
 
     Producers send on the stream; `aclose` closes it, and the drain task ends once it has
     written every line sent before (no end marker). A line submitted after `aclose` is
-    a `StoreError`, never a line that is silently not written.
+    a `StoreError`, never a line that is silently not written. The drain task and the
+    fsync cadence run in a task group that `start` enters and `aclose` exits (same task;
+    `async with writer:` does both); the drain is shielded from cancellation, so what
+    was sent is written even when the run is cancelled.
 
     Every line is written and handed to the kernel before its `write` returns (so it
     survives a kill of the process); a second task fsyncs in a worker thread every
@@ -168,9 +206,8 @@ class JsonlWriter:
         self._queue_size = queue_size
         self._send: MemoryObjectSendStream[Entry] | None = None  # opened by `start`
         self._fd: int | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._syncer: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
+        self._tasks = BackgroundTasks()
+        self._closing: anyio.Event | None = None  # made by `start` (needs a running loop)
         self._dirty = False
         self.syncs = 0
         self.error: StoreError | None = None
@@ -181,16 +218,24 @@ class JsonlWriter:
         Raises:
             StoreError: the file cannot be opened for writing.
         """
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = await offload.to_thread(os.open, self.path, flags, 0o644)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path}: {exc.strerror}") from exc
         self._send, receive = anyio.create_memory_object_stream[Entry](self._queue_size)
-        self._task = asyncio.create_task(self._drain(receive), name=f"writer:{self.path.name}")
+        self._closing = anyio.Event()
+        await self._tasks.open()
+        self._tasks.start_soon(self._drain, receive, name=f"writer:{self.path.name}")
         if self._fsync_interval > 0:
-            self._syncer = asyncio.create_task(
-                self._sync_periodically(), name=f"fsync:{self.path.name}"
-            )
+            self._tasks.start_soon(self._sync_periodically, name=f"fsync:{self.path.name}")
+
+    async def __aenter__(self) -> JsonlWriter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def write(self, obj: Any, on_written: Callback | None = None) -> None:
         """Queue one object and return once its line is in the file.
@@ -224,29 +269,30 @@ class JsonlWriter:
         return done
 
     async def aclose(self) -> None:
-        """Write everything queued, fsync and close."""
-        if self._task is None:
+        """Write everything queued, fsync and close (all of it also when cancelled)."""
+        if not self._tasks.is_open:
             return
         if self._send is not None:
-            await self._send.aclose()
-        await self._task
-        self._task = None
+            self._send.close()
+        assert self._closing is not None
         self._closing.set()
-        if self._syncer is not None:
-            await self._syncer
-            self._syncer = None
-        with contextlib.suppress(OSError):
-            await self._sync()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        try:
+            await self._tasks.close()  # the (shielded) drain ends once the stream is empty
+        finally:
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(OSError):
+                    await self._sync()
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
 
     async def _drain(self, receive: MemoryObjectReceiveStream[Entry]) -> None:
         """Append lines until the stream is closed and empty; after a write error, fail
         every waiter."""
-        async with receive:
-            async for line, done, on_written in receive:
-                await self._handle(line, done, on_written)
+        with anyio.CancelScope(shield=True):  # ends when `aclose` closes the stream
+            async with receive:
+                async for line, done, on_written in receive:
+                    await self._handle(line, done, on_written)
 
     async def _handle(
         self, line: bytes, done: asyncio.Future[None], on_written: Callback | None
@@ -274,9 +320,10 @@ class JsonlWriter:
 
     async def _sync_periodically(self) -> None:
         """fsync every `fsync_interval` while something was written, until closing."""
+        assert self._closing is not None
         while not self._closing.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self._fsync_interval)
+            with anyio.move_on_after(self._fsync_interval):
+                await self._closing.wait()
             with contextlib.suppress(OSError):
                 await self._sync()
 

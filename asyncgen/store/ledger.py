@@ -11,21 +11,24 @@ Line: ``{"t", "session", "kind", "model", "outcome", "final", "in", "out", "cach
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, cast
 
+import anyio
 import orjson
 
 from asyncgen import offload
+from asyncgen.background import BackgroundTasks
 from asyncgen.errors import StoreError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.usage import Charge
 from asyncgen.store.jsonl import repair_tail
 
@@ -45,7 +48,7 @@ class Spend:
     tokens_cached: int = 0
     cost_usd: float = 0.0
 
-    def add(self, line: dict[str, Any]) -> None:
+    def add(self, line: LedgerLine) -> None:
         """Count one ledger line."""
         tokens_in, tokens_out = int(line.get("in") or 0), int(line.get("out") or 0)
         self.attempts += 1
@@ -61,7 +64,7 @@ class Spend:
         """Input plus output tokens."""
         return self.tokens_in + self.tokens_out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """JSON-ready, cost rounded to a millionth of a dollar."""
         data = asdict(self)
         data["cost_usd"] = round(self.cost_usd, 6)
@@ -77,14 +80,14 @@ class LedgerTotals:
     by_kind: dict[str, Spend] = field(default_factory=dict)
     estimated_attempts: int = 0
 
-    def add(self, line: dict[str, Any]) -> None:
+    def add(self, line: LedgerLine) -> None:
         """Count one ledger line everywhere it belongs."""
         self.total.add(line)
         self.by_session.setdefault(str(line.get("session", "")), Spend()).add(line)
         self.by_kind.setdefault(str(line.get("kind") or "other"), Spend()).add(line)
         self.estimated_attempts += bool(line.get("estimated"))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The figures summary.json and `stats` show."""
         return {
             **self.total.to_dict(),
@@ -94,12 +97,34 @@ class LedgerTotals:
         }
 
 
+LedgerLine = TypedDict(
+    "LedgerLine",
+    {
+        "t": float,  # unix time of the charge
+        "session": str,
+        "kind": str,  # the prompt kind (the stage)
+        "model": str,
+        "outcome": str,  # "ok" or the failure cause
+        "final": bool,  # the request's last attempt (requests = final lines)
+        "in": int,
+        "out": int,
+        "cached": int,
+        "usd": float,
+        "estimated": bool,  # token counts guessed from an unreadable body
+        "ref": str,  # the batch part whose answer this charge is
+    },
+    total=False,
+)
+"""One line of ledger.jsonl: one attempt as the provider bills it ("in"/"out" are
+keywords, hence the functional form)."""
+
+
 def ledger_path(run_dir: Path) -> Path:
     """Where a run directory keeps its ledger."""
     return run_dir / LEDGER_NAME
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
+def _lines(path: Path) -> Iterator[LedgerLine]:
     """Every whole line of a ledger (a torn tail or a damaged line is skipped)."""
     try:
         data = path.read_bytes()
@@ -110,8 +135,8 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
     for raw in data[: data.rfind(b"\n") + 1].splitlines():
         with contextlib.suppress(orjson.JSONDecodeError):
             line = orjson.loads(raw)
-            if isinstance(line, dict):
-                yield line
+            if isinstance(line, dict):  # asyncgen wrote it: a LedgerLine, read leniently
+                yield cast(LedgerLine, line)
 
 
 def read_ledger(run_dir: Path) -> LedgerTotals | None:
@@ -140,8 +165,13 @@ class Ledger:
         self.before = Spend()
         self._fd: int | None = None
         self._dirty = False
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()  # the fsync cadence, between `start` and `aclose`
         self._broken: str | None = None
+        self.refs: Counter[str] = Counter()  # lines per `ref` (a batch part), every session
+
+    def charges_for(self, ref: str) -> int:
+        """How many lines name `ref`: a batch part's answers already charged."""
+        return self.refs.get(ref, 0)
 
     def open(self) -> None:
         """Cut a torn tail, sum the earlier lines, open for appending (blocking: run off-loop).
@@ -153,6 +183,8 @@ class Ledger:
             repair_tail(self.path)
             for line in _lines(self.path):
                 self.totals.add(line)
+                if "ref" in line:
+                    self.refs[str(line["ref"])] += 1
             self._fd = os.open(
                 self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
             )
@@ -167,7 +199,7 @@ class Ledger:
 
     def record(self, charge: Charge) -> None:
         """Append one charge now (a usage listener: called on the loop, one small write)."""
-        line: dict[str, Any] = {
+        line: LedgerLine = {
             "t": round(time.time(), 3),
             "session": self.session,
             "kind": charge.kind,
@@ -181,6 +213,9 @@ class Ledger:
         }
         if charge.estimated:
             line["estimated"] = True
+        if charge.ref:
+            line["ref"] = charge.ref
+            self.refs[charge.ref] += 1
         self.totals.add(line)
         if self._fd is None or self._broken is not None:
             return
@@ -192,13 +227,14 @@ class Ledger:
             logger.error("ledger %s: cannot append (%s); totals kept in memory", self.path, exc)
 
     async def start(self) -> None:
-        """Start the fsync cadence."""
-        if self._task is None and self.fsync_interval > 0:
-            self._task = asyncio.create_task(self._cadence(), name="ledger-fsync")
+        """Start the fsync cadence (in a task group `aclose`, in this same task, exits)."""
+        if not self._tasks.is_open and self.fsync_interval > 0:
+            await self._tasks.open()
+            self._tasks.start_soon(self._cadence, name="ledger-fsync")
 
     async def _cadence(self) -> None:
         while True:
-            await asyncio.sleep(self.fsync_interval)
+            await anyio.sleep(self.fsync_interval)
             await self._sync()
 
     async def _sync(self) -> None:
@@ -208,14 +244,13 @@ class Ledger:
                 await offload.to_thread(os.fsync, self._fd)
 
     async def aclose(self) -> None:
-        """Stop the cadence, fsync and close (idempotent)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._fd is not None:
-            self._dirty = True
-            await self._sync()
-            fd, self._fd = self._fd, None
-            os.close(fd)
+        """Stop the cadence, fsync and close (idempotent; all of it also when cancelled)."""
+        try:
+            await self._tasks.close(cancel=True)  # not under a nested scope: groups nest
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self._fd is not None:
+                    self._dirty = True
+                    await self._sync()
+                    fd, self._fd = self._fd, None
+                    os.close(fd)

@@ -9,9 +9,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from asyncgen.contract import Pipeline, Reason, Record
+from asyncgen.jsontypes import JsonObject
 from asyncgen.store.jsonl import iter_jsonl, repair_tail
 from asyncgen.store.rundir import RunLayout
 
@@ -118,6 +118,6 @@ def scan_ids(path: Path) -> set[str]:
     return found
 
 
-def records_of(path: Path) -> list[dict[str, Any]]:
+def records_of(path: Path) -> list[JsonObject]:
     """Every record of a small file, in order (for tests and tools)."""
     return [obj for _, obj in iter_jsonl(path)]

@@ -13,6 +13,7 @@ import orjson
 from asyncgen.config import RunConfig, redacted
 from asyncgen.contract import Pipeline
 from asyncgen.errors import StoreError
+from asyncgen.jsontypes import JsonObject
 from asyncgen.store.atomic import write_bytes_atomic
 
 PLAN_KEYS = ("pipeline", "seed", "fingerprint")
@@ -193,15 +194,13 @@ def snapshot_config(layout: RunLayout, config: RunConfig) -> None:
     write_json_atomic(layout.config, redacted(config.model_dump(mode="json")))
 
 
-def plan_record(
-    pipeline: str, seed: int, fingerprint: dict[str, Any], target: int
-) -> dict[str, Any]:
+def plan_record(pipeline: str, seed: int, fingerprint: JsonObject, target: int) -> JsonObject:
     """The plan as stored in plan.json, normalised through JSON (tuples become lists)."""
     normal = orjson.loads(orjson.dumps(fingerprint, option=orjson.OPT_NON_STR_KEYS))
     return {"pipeline": pipeline, "seed": seed, "fingerprint": normal, "target": target}
 
 
-def check_plan(layout: RunLayout, plan: dict[str, Any]) -> bool:
+def check_plan(layout: RunLayout, plan: JsonObject) -> bool:
     """Record the plan of a new run, or check a resumed run's plan; True when resuming.
 
     Raises:
@@ -229,7 +228,7 @@ def check_plan(layout: RunLayout, plan: dict[str, Any]) -> bool:
     return True
 
 
-def plan_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def plan_differences(stored: JsonObject, current: JsonObject) -> list[str]:
     """Human-readable `key: old → new` for each plan setting that changed."""
     old = _flatten({key: stored.get(key) for key in PLAN_KEYS})
     new = _flatten({key: current.get(key) for key in PLAN_KEYS})
@@ -240,9 +239,9 @@ def plan_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[st
     ]
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(value: Any, prefix: str = "") -> JsonObject:
     if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
+        flat: JsonObject = {}
         for key, child in value.items():
             flat.update(_flatten(child, f"{prefix}{key}."))
         return flat
