@@ -7,24 +7,7 @@ from typing import Any
 
 import typer
 
-from asyncgen.cli.options import (
-    BaseUrl,
-    Concurrency,
-    ConfigFile,
-    Deadline,
-    LogLevel,
-    MaxCost,
-    MaxTokens,
-    MetricsPort,
-    Mode,
-    PriceIn,
-    PriceOut,
-    Quiet,
-    Ray,
-    RayWorkers,
-    Rpm,
-    Tpm,
-)
+from asyncgen.cli import options as opt
 from asyncgen.config.batch import deadline_setting
 
 
@@ -111,23 +94,23 @@ def register(app: typer.Typer) -> None:
 def complete(
     input_path: Path = typer.Option(..., "--input", help="JSONL of chat-completion requests."),
     output: Path = typer.Option(..., "--output", help="JSONL of results (same ids)."),
-    config: ConfigFile = None,
-    base_url: BaseUrl = None,
+    config: opt.ConfigFile = None,
+    base_url: opt.BaseUrl = None,
     model: str | None = typer.Option(None, "--model", help="Model for every request."),
-    rpm: Rpm = None,
-    tpm: Tpm = None,
-    concurrency: Concurrency = None,
-    max_cost: MaxCost = None,
-    max_tokens: MaxTokens = None,
-    price_in: PriceIn = None,
-    price_out: PriceOut = None,
-    quiet: Quiet = False,
-    metrics_port: MetricsPort = None,
-    log_level: LogLevel = None,
-    ray: Ray = None,
-    ray_workers: RayWorkers = None,
-    mode: Mode = None,
-    deadline: Deadline = None,
+    rpm: opt.Rpm = None,
+    tpm: opt.Tpm = None,
+    concurrency: opt.Concurrency = None,
+    max_cost: opt.MaxCost = None,
+    max_tokens: opt.MaxTokens = None,
+    price_in: opt.PriceIn = None,
+    price_out: opt.PriceOut = None,
+    quiet: opt.Quiet = False,
+    metrics_port: opt.MetricsPort = None,
+    log_level: opt.LogLevel = None,
+    ray: opt.Ray = None,
+    ray_workers: opt.RayWorkers = None,
+    mode: opt.Mode = None,
+    deadline: opt.Deadline = None,
 ) -> None:
     """Complete every request of --input; a rerun skips ids that already have a result."""
     overrides: dict[str, Any] = {
