@@ -104,7 +104,7 @@ class LimitSettings(Settings):
     pause_on_429: bool = True
     resume_ramp_seconds: float = Field(default=1.0, ge=0)
     burst_seconds: float = Field(default=0.1, gt=0)
-    initial_concurrency: int = Field(default=16, gt=0)
+    initial_concurrency: int = Field(default=16, gt=0)  # in flight before the first answer
     completion_estimate: int = Field(default=512, gt=0)
 
 
