@@ -380,6 +380,31 @@ def test_unsafe_header_values_are_refused() -> None:
         Http1Pool("http://127.0.0.1:1/v1", {"Bad Name": "v"}, size=1)
 
 
+@pytest.mark.parametrize("backend", ["native", "aiohttp"])
+async def test_a_proxy_from_the_environment_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """HTTP_PROXY is honoured: the endpoint's host does not even resolve, the proxy answers."""
+
+    async def proxy(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
+        while await read_request(r, s) is not None:
+            w.write(response(headers="x-request-id: via-proxy\r\n"))
+            await w.drain()
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with serve(proxy) as server:
+        monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/v1"))
+        settings = LLMSettings.model_validate(
+            {"provider": "compatible", "base_url": "http://llm.invalid/v1", "model": "m1"}
+            | {"http_backend": backend}
+        )
+        async with Transport.from_settings(settings, api_key="k", max_retries=0) as client:
+            result = await client.chat(chat())
+    assert result.content == "hi"
+    assert server.requests[0].startswith(b"POST http://llm.invalid/v1/chat/completions HTTP/1.1")
+
+
 async def test_a_proxy_in_the_environment_sends_through_httpx(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
