@@ -140,9 +140,7 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         status = self.parser.get_status_code()
-        if (
-            status < 200
-        ):  # an interim answer (103 Early Hints, an unasked 100): the real one follows
+        if status < 200:  # interim (103 Early Hints, an unasked 100): the answer follows
             self._headers = []
             self._body = []
             self._headers_done = False
