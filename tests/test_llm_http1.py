@@ -10,10 +10,12 @@ import asyncio
 import datetime
 import gzip
 import ipaddress
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -371,6 +373,48 @@ async def test_tls_with_a_trusted_certificate_and_a_refused_one(tmp_path: Path) 
         await stranger.aclose()
     finally:
         server.close()
+
+
+async def test_one_lookup_for_many_connections_and_the_answering_address_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host name is looked up once for every connection the pool opens; an address that
+    refuses is passed over, and the one that answered is tried first from then on."""
+    async with serve(keep_alive) as server:
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        with socket.socket() as spare:
+            spare.bind(("127.0.0.1", 0))
+            refused = spare.getsockname()[1]  # closed again: connecting is refused
+        loop = asyncio.get_running_loop()
+        lookups: list[str] = []
+        tried: list[int] = []
+
+        async def getaddrinfo(host: str, port_: int, **kwargs: object) -> list[object]:
+            lookups.append(host)
+            await asyncio.sleep(0.01)
+            tcp = socket.SOCK_STREAM
+            return [
+                (socket.AF_INET, tcp, 6, "", ("127.0.0.1", refused)),
+                (socket.AF_INET, tcp, 6, "", ("127.0.0.1", port)),
+            ]
+
+        connect = loop.create_connection
+
+        async def create_connection(factory: Any, host: str, port_: int, **kw: Any) -> Any:
+            tried.append(port_)
+            return await connect(factory, host, port_, **kw)
+
+        monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+        monkeypatch.setattr(loop, "create_connection", create_connection)
+        client = Http1Pool("http://llm.test/v1/chat/completions", {}, size=4)
+        await asyncio.gather(*(client.post(b"{}") for _ in range(4)))
+        opened = len(tried)
+        client._idle.clear()  # force one more connection
+        await client.post(b"{}")
+        await client.aclose()
+    assert lookups == ["llm.test"]
+    assert tried[:opened].count(refused) >= 1 and tried[opened:] == [port]
+    assert b"Host: llm.test\r\n" in server.requests[0]
 
 
 def test_unsafe_header_values_are_refused() -> None:
