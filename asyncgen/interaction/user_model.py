@@ -11,7 +11,7 @@ import orjson
 
 from asyncgen.config import UserModelSettings
 from asyncgen.errors import PromptError
-from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.jsonout import MalformedOutputError, ask_json, json_request
 from asyncgen.interaction.personas.model import profile_json, summary
 from asyncgen.interaction.records import Message
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
@@ -146,7 +146,10 @@ class UserFeedbackModel:
             "min_turns": self.min_turns,
             "must_continue": current_turn < self._floor(target_turns),
         }
-        prompt = self.template.render(
+        return json_request(
+            self.template,
+            max_tokens=self.settings.max_completion_tokens,
+            temperature=self.settings.temperature,
             summary=summary(persona_features),
             profile_json=profile_json(persona_features),
             state_json=orjson.dumps(state).decode(),
@@ -155,13 +158,6 @@ class UserFeedbackModel:
             current_turn=current_turn,
             target_turns=target_turns,
             turn_rule=MUST_CONTINUE if state["must_continue"] else "",
-        )
-        return ChatRequest(
-            messages=[{"role": "user", "content": prompt}],
-            kind=self.template.kind,
-            max_tokens=self.settings.max_completion_tokens,
-            temperature=self.settings.temperature,
-            response_format={"type": "json_object"},
         )
 
     async def _ask(self, request: ChatRequest, must_continue: bool) -> tuple[bool, str, str, int]:
