@@ -26,6 +26,17 @@ MUST_CONTINUE = "You have not got what you need yet: set satisfied to false and 
 
 
 @dataclass(frozen=True)
+class FeedbackTurn:
+    """Where the conversation stands when the user reads an answer."""
+
+    persona_features: dict[str, str]
+    conversation_history: Sequence[Message]
+    assistant_response: str
+    current_turn: int
+    target_turns: int
+
+
+@dataclass(frozen=True)
 class FeedbackDecision:
     """What the user does after an answer: a follow-up text, or stop (and why)."""
 
@@ -92,35 +103,19 @@ class UserFeedbackModel:
             MalformedOutputError: the model never answered with the JSON asked for.
             LLMError: the transport could not get an answer.
         """
-        decision = await self.decide(
-            persona_features,
-            conversation_history,
-            assistant_response,
-            current_turn,
-            target_turns,
-            rng=self._rng,
-        )
-        return decision.followup
-
-    async def decide(
-        self,
-        persona_features: dict[str, str],
-        conversation_history: Sequence[Message],
-        assistant_response: str,
-        current_turn: int,
-        target_turns: int,
-        *,
-        rng: random.Random,
-    ) -> FeedbackDecision:
-        """Apply the turn rules, asking the model only when its answer matters."""
-        if current_turn >= target_turns:
-            return FeedbackDecision(None, "target_reached")
-        must_continue = current_turn < self._floor(target_turns)
-        if not must_continue and rng.random() >= self.settings.feedback_probability:
-            return FeedbackDecision(None, "no_follow_up")
-        request = self.request(
+        turn = FeedbackTurn(
             persona_features, conversation_history, assistant_response, current_turn, target_turns
         )
+        return (await self.decide(turn, rng=self._rng)).followup
+
+    async def decide(self, turn: FeedbackTurn, *, rng: random.Random) -> FeedbackDecision:
+        """Apply the turn rules, asking the model only when its answer matters."""
+        if turn.current_turn >= turn.target_turns:
+            return FeedbackDecision(None, "target_reached")
+        must_continue = turn.current_turn < self._floor(turn.target_turns)
+        if not must_continue and rng.random() >= self.settings.feedback_probability:
+            return FeedbackDecision(None, "no_follow_up")
+        request = self.request(turn)
         satisfied, feedback, raw, calls = await self._ask(request, must_continue)
         if satisfied and not must_continue:
             return FeedbackDecision(None, "satisfied", True, raw, calls)
@@ -131,32 +126,26 @@ class UserFeedbackModel:
         """Turns before which the user never stops: min_turns, or the target when held."""
         return max(self.min_turns, target_turns) if self.hold_to_target else self.min_turns
 
-    def request(
-        self,
-        persona_features: dict[str, str],
-        conversation_history: Sequence[Message],
-        assistant_response: str,
-        current_turn: int,
-        target_turns: int,
-    ) -> ChatRequest:
+    def request(self, turn: FeedbackTurn) -> ChatRequest:
         """The chat request asking the user model for its decision."""
         state = {
-            "current_turn": current_turn,
-            "target_turns": target_turns,
+            "current_turn": turn.current_turn,
+            "target_turns": turn.target_turns,
             "min_turns": self.min_turns,
-            "must_continue": current_turn < self._floor(target_turns),
+            "must_continue": turn.current_turn < self._floor(turn.target_turns),
         }
+        history = _without_last_answer(turn.conversation_history, turn.assistant_response)
         return json_request(
             self.template,
             max_tokens=self.settings.max_completion_tokens,
             temperature=self.settings.temperature,
-            summary=summary(persona_features),
-            profile_json=profile_json(persona_features),
+            summary=summary(turn.persona_features),
+            profile_json=profile_json(turn.persona_features),
             state_json=orjson.dumps(state).decode(),
-            transcript=transcript(_without_last_answer(conversation_history, assistant_response)),
-            last_answer=assistant_response,
-            current_turn=current_turn,
-            target_turns=target_turns,
+            transcript=transcript(history),
+            last_answer=turn.assistant_response,
+            current_turn=turn.current_turn,
+            target_turns=turn.target_turns,
             turn_rule=MUST_CONTINUE if state["must_continue"] else "",
         )
 
