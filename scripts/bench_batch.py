@@ -88,7 +88,33 @@ def run(out: Path, config: Path, base_url: str, n: int, seed: int, mode: str) ->
         "tokens_out": ledger.total.tokens_out,
         "cost_usd": ledger.total.cost_usd,
         "batch": summary.get("batch") or {},
+        "phases": phases(out) if mode == "batch" else [],
     }
+
+
+PHASES = (  # (name, from, to) in each part's recorded wall-clock times
+    ("gather", "gathered_from", "flushed_at"),  # first request of the round → flush
+    ("seal", "flushed_at", "written_at"),  # the part file's last write and fsync
+    ("upload+create", "written_at", "created_at"),
+    ("batch", "created_at", "seen_ended_at"),  # the provider's round, and the poll's overshoot
+    ("download", "seen_ended_at", "finished_at"),
+    ("resolve", "finished_at", "charged_at"),  # read, charge and answer line by line
+)
+
+
+def phases(out: Path) -> list[dict[str, float]]:
+    """Seconds of each phase of each part, from its recorded state (round order)."""
+    rows = []
+    for path in sorted((out / "batch" / "parts").glob("*.json")):
+        state = orjson.loads(path.read_bytes())
+        times = {**state["extra"], "created_at": state["created_at"]}
+        times["finished_at"] = state["finished_at"]
+        row = {"part": state["name"]}
+        for name, start, end in PHASES:
+            if times.get(start) is not None and times.get(end) is not None:
+                row[name] = round(float(times[end]) - float(times[start]), 3)
+        rows.append(row)
+    return rows
 
 
 class RssSampler(threading.Thread):
@@ -195,6 +221,13 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, load: float) ->
         )
         print(f"batches {batch['batch']['batches']} == rounds {rounds}: "
               f"{batch['batch']['batches'] == rounds}")  # fmt: skip
+        parts = [", ".join(f"{k} {v}" for k, v in row.items()) for row in batch["phases"]]
+        print("per part, seconds: " + "; ".join(parts))
+        waited = sum(row.get("batch", 0.0) for row in batch["phases"])
+        print(
+            f"engine wall - time waiting on batches = {batch['engine_s'] - waited:.1f} s "
+            "(the pipeline's work and the batch steps around rounds)"
+        )
     rss = [r for r in rows if r["mode"] == "batch" and r["n"] in (args.n, args.rss_n)][-2:]
     if len(rss) == 2 and rss[0]["n"] != rss[1]["n"]:
         for key, what in (("run_rss_mb", "RSS while generating"), ("rss_mb", "peak RSS")):

@@ -348,6 +348,8 @@ async def test_a_crash_between_download_and_answer_charges_once_and_reuses_the_a
     heard: list[Any] = []
     second.transport.usage.listeners.append(heard.append)
     await second.start()
+    kept = [k for ks in second._earlier._answers.values() for k in ks]
+    assert len(kept) == 4 and all(isinstance(k, tuple) for k in kept)  # on disk, not in memory
     second.attach_run(lambda: 4)
     try:
         results = await asyncio.gather(*(second.chat(ask(i)) for i in range(4)))

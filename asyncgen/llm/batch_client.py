@@ -63,6 +63,8 @@ from asyncgen.llm.batch_journal import (
     PartState,
     input_ids,
     iter_lines,
+    iter_spans,
+    read_line_at,
 )
 from asyncgen.llm.batch_parts import (
     BatchRequestError,
@@ -250,7 +252,7 @@ class BatchClient:
             pending.counted = True
         self._waiting += 1
         try:
-            if not self._answer_from_earlier(pending):
+            if not await self._answer_from_earlier(pending):
                 pending.reserved = self._admit(pending)
                 self._enter(pending, payload)
             del payload  # in the part's input file now
@@ -329,6 +331,7 @@ class BatchClient:
         """Write the request's line into the round being gathered (opened on demand)."""
         if self._round is None:
             self._round = RoundFiles(self.journal.parts_dir, self._next_round)
+            self._round.started_at = self._wall()
             self._next_round += 1
         limit = self._token_limit()
         if limit is not None and not pending.counted:  # a limit learned since it was sent
@@ -340,10 +343,13 @@ class BatchClient:
         self._last_arrival = self._clock()
         self._wake.set()
 
-    def _answer_from_earlier(self, pending: Pending) -> bool:
+    async def _answer_from_earlier(self, pending: Pending) -> bool:
         """Answer from a batch a previous session already paid for."""
-        while (line := self._earlier.take_answer(pending.digest)) is not None:
+        while (kept := self._earlier.take_answer(pending.digest)) is not None:
             try:
+                line = (
+                    kept if isinstance(kept, dict) else await offload.to_thread(read_line_at, *kept)
+                )
                 result = self._result(pending, line["response"]["body"])
             except (LLMError, KeyError, TypeError):
                 continue
@@ -423,6 +429,7 @@ class BatchClient:
         self._gather, self._round = [], None
         if gathered is None:
             return
+        flushed_at = self._wall()
         if not self.online and self._cannot_finish():
             await self._go_online("the deadline cannot be met in batch rounds")
         if self.online:
@@ -442,6 +449,9 @@ class BatchClient:
         self.rounds += 1
         for part_file in files:
             part = self._part_of(part_file)
+            # when the round's phases happened (wall clock): its per-round fixed cost
+            part.state.extra["gathered_from"] = gathered.started_at
+            part.state.extra["flushed_at"] = flushed_at
             self._parts[part.state.name] = part
             self._spawn(self._run_part(part), f"batch-{part.state.name}")
 
@@ -479,6 +489,7 @@ class BatchClient:
         try:
             state.file_id = await self.api.upload(self.journal.input_path(state.name))
             state.state = "uploaded"
+            state.extra["uploaded_at"] = self._wall()
             await self._record(state)
             await self._create(part)
         except Exception as exc:
@@ -565,6 +576,7 @@ class BatchClient:
             self._resolving -= 1
         self._retire(part)
         state.extra["charged"] = True
+        state.extra["charged_at"] = self._wall()
         await self._record(state)
 
     async def _poll(self, part: Part) -> dict[str, Any]:
@@ -579,6 +591,8 @@ class BatchClient:
             state.status = str(batch.get("status"))
             state.extra["counts"] = batch.get("request_counts") or {}
             if state.status in TERMINAL:
+                state.extra["provider_ended_at"] = batch.get(f"{state.status}_at")
+                state.extra["seen_ended_at"] = self._wall()
                 return batch
             if self._deadline_passed() and state.status in ("validating", "in_progress"):
                 await self._go_online("the deadline passed with batches in flight")
@@ -806,9 +820,9 @@ class BatchClient:
                 if not name:
                     continue
                 path = self.journal.parts_dir / name
-                async with contextlib.aclosing(iter_lines(path)) as lines:
-                    async for line in lines:
-                        self._earlier.keep(line)
+                async with contextlib.aclosing(iter_spans(path)) as spans:
+                    async for offset, length, line in spans:
+                        self._earlier.keep(line, (path, offset, length))
                         if not charged and billable(line):
                             uncharged.append(line)
             if not charged:  # killed between download and the record that all was charged

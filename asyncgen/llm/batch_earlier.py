@@ -3,30 +3,37 @@
 After a kill, conversations restart from their first turn and ask the same requests
 again. Each is served from here when an earlier session already paid for it: a finished
 answer (used once), or a place in a batch that is still running (the request waits on
-that batch instead of being submitted again).
+that batch instead of being submitted again). Answers of finished batches are kept as
+where they are on disk (file, offset, length), not as parsed lines: a resumed run of
+many rounds would otherwise hold every answer it ever got in memory.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from asyncgen.llm.batch_parts import Part, digest_of
+
+Kept = dict[str, Any] | tuple[Path, int, int]  # a line, or where it is on disk
 
 
 class EarlierWork:
     """Answers not yet reused, and requests of resumed batches nobody has asked for yet."""
 
     def __init__(self) -> None:
-        self._answers: dict[str, list[dict[str, Any]]] = {}
+        self._answers: dict[str, list[Kept]] = {}
         self._slots: dict[str, list[tuple[Part, str]]] = {}
 
-    def keep(self, line: dict[str, Any]) -> None:
-        """Keep a successful output line for a later identical request."""
+    def keep(self, line: dict[str, Any], at: tuple[Path, int, int] | None = None) -> None:
+        """Keep a successful output line (or, given `at`, where it is on disk) for a later
+        identical request."""
         response = line.get("response")
         if isinstance(response, dict) and response.get("status_code") == 200:
-            self._answers.setdefault(digest_of(str(line.get("custom_id"))), []).append(line)
+            digest = digest_of(str(line.get("custom_id")))
+            self._answers.setdefault(digest, []).append(line if at is None else at)
 
-    def take_answer(self, digest: str) -> dict[str, Any] | None:
+    def take_answer(self, digest: str) -> Kept | None:
         """A kept output line for this request (each used once), or None."""
         lines = self._answers.get(digest)
         if not lines:

@@ -159,6 +159,43 @@ async def iter_lines(
             await offload.to_thread(handle.close)
 
 
+def _next_spans(handle: IO[bytes], count: int) -> list[tuple[int, int, dict[str, Any]]]:
+    """As `_next_lines`, each object with the byte offset and length of its line."""
+    out: list[tuple[int, int, dict[str, Any]]] = []
+    offset = handle.tell()
+    while len(out) < count and (raw := handle.readline()):
+        at, offset = offset, offset + len(raw)
+        try:
+            entry = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            out.append((at, len(raw), entry))
+    return out
+
+
+async def iter_spans(
+    path: Path, step: int = LINES_PER_STEP
+) -> AsyncGenerator[tuple[int, int, dict[str, Any]], None]:
+    """`iter_lines` with each line's byte offset and length (to read it again later)."""
+    handle = await offload.to_thread(path.open, "rb")
+    try:
+        while spans := await offload.to_thread(_next_spans, handle, step):
+            for span in spans:
+                yield span
+    finally:
+        with contextlib.suppress(OSError):
+            await offload.to_thread(handle.close)
+
+
+def read_line_at(path: Path, offset: int, length: int) -> dict[str, Any]:
+    """The JSON object of one line, by its byte offset and length (blocking)."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        entry = orjson.loads(handle.read(length))
+    return entry if isinstance(entry, dict) else {}
+
+
 def read_lines(path: Path) -> list[dict[str, Any]]:
     """Every JSON line of a file at once (blocking; for the rare resume paths)."""
     with path.open("rb") as handle:

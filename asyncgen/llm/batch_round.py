@@ -54,6 +54,7 @@ class RoundFiles:
     def __init__(self, folder: Path, round_no: int) -> None:
         self.folder = folder
         self.round = round_no
+        self.started_at = 0.0  # wall clock of its first request
         self.parts: list[PartFile] = []
         self.requests = 0
         self.bytes = 0
