@@ -387,13 +387,40 @@ def overhead_rows(n: int, with_naive: bool, repeat: int = 3) -> list[Outcome]:
     return list(best.values())
 
 
-def first_request_delay(repeat: int = 5) -> float:
-    """Seconds from starting `asyncgen complete` to the first request reaching a server
-    (median of `repeat`): what a user waits before anything happens."""
+def complete_overhead_rows(n: int) -> list[Outcome]:
+    """A real `asyncgen complete` process on `n` requests, no limits, zero latency, on the
+    default HTTP client and on the aiohttp backend: what the whole process (engine,
+    writers, start-up included) costs per request, and what the client's share of it is."""
+    print(f"-- overhead of the complete process ({n} requests, native vs aiohttp)", flush=True)
+    sim = SimulatorProcess(seed=7).start()
+    if sim.pid is not None:
+        pin(sim.pid, SIM_CORE)
+    rows: list[Outcome] = []
+    try:
+        for backend in ("native", "aiohttp"):
+            warm(sim)
+            extra = f"llm:\n  http_backend: {backend}\n"
+            summary, ok, failed, wall, cpu = run_complete(sim.base_url, n, rpm=None, extra=extra)
+            client = "complete" if backend == "native" else "complete/aiohttp"
+            out = Outcome("overhead/complete", client, n, ok=ok, failed=failed, wall=wall)
+            out.cpu, out.ideal_rate = cpu, None
+            out.causes = dict(summary.get("failure_reasons") or {})
+            rows.append(_with_sim(out, sim))
+    finally:
+        sim.stop()
+    return rows
+
+
+def first_request_delay(repeat: int = 5) -> tuple[float, float]:
+    """Seconds from starting `asyncgen complete` to the first request reaching a server,
+    and the CPU seconds of the whole one-request run (medians of `repeat`): what a user
+    waits before anything happens, and a bound on it that a busy machine does not inflate
+    as much as the wall time."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from http_stub import StubServer, completion
 
     delays: list[float] = []
+    cpus: list[float] = []
     for _ in range(repeat):
         arrived: list[float] = []
 
@@ -405,10 +432,11 @@ def first_request_delay(repeat: int = 5) -> float:
 
         with StubServer(handler) as server:
             started = time.monotonic()
-            run_complete(server.base_url, 1, rpm=None, model="m")
+            cpus.append(run_complete(server.base_url, 1, rpm=None, model="m")[4])
         delays.append(arrived[0] - started if arrived else float("nan"))
     delays.sort()
-    return delays[len(delays) // 2]
+    cpus.sort()
+    return delays[len(delays) // 2], cpus[len(cpus) // 2]
 
 
 # -- LiteLLM ----------------------------------------------------------------------------------
@@ -512,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Outcome] = []
     if "overhead" in wanted:
         results += overhead_rows(int(20000 * scale), not args.no_naive)
+        results += complete_overhead_rows(int(5000 * scale))
     results += matrix([a for a in ALGORITHMS if a in wanted], n, not args.no_naive)
     if "faults" in wanted:
         results += faults_row(n, not args.no_naive)
@@ -522,8 +551,12 @@ def main(argv: list[str] | None = None) -> int:
         if o.causes:
             print(f"   {o.row}/{o.client}: {o.causes}")
     if "startup" in wanted:
-        delay = first_request_delay()
-        print(f"asyncgen complete, start to first request: {delay:.3f} s (median of 5)")
+        delay, cpu = first_request_delay()
+        print(
+            f"asyncgen complete, start to first request: {delay:.3f} s (median of 5; "
+            f"target <= 0.3 s: {'met' if delay <= 0.3 else 'MISSED'}); CPU of the whole "
+            f"one-request run {cpu:.3f} s"
+        )
     print(f"load average at end: {os.getloadavg()}")
     if args.json:
         payload = [{**asdict(o), "ratio": o.ratio, "lost": o.lost} for o in results]

@@ -7,9 +7,15 @@ closes, chunking and stalls are what the test says, not what a framework chooses
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gzip
+import ipaddress
+import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -300,11 +306,147 @@ async def test_transport_maps_timeouts_and_garbage() -> None:
             await client.chat(chat())
 
 
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (nothing downloaded)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_with_a_trusted_certificate_and_a_refused_one(tmp_path: Path) -> None:
+    """https: answers over TLS on a kept-alive connection; an untrusted certificate is an
+    `ssl.SSLError` (an OSError: the transport's connection error), never plain text."""
+    cert, key = _self_signed(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    state = Server()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        try:
+            await keep_alive(reader, writer, state)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_side)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    try:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        client = Http1Pool(url, {}, size=2, ssl_context=trusting)
+        answers = [await client.post(b"{}") for _ in range(3)]
+        await client.aclose()
+        assert [a.content for a in answers] == [ANSWER] * 3 and state.connections == 1
+        stranger = Http1Pool(url, {}, size=1, ssl_context=ssl.create_default_context())
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await stranger.post(b"{}")
+        await stranger.aclose()
+    finally:
+        server.close()
+
+
+async def test_one_lookup_for_many_connections_and_the_answering_address_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host name is looked up once for every connection the pool opens; an address that
+    refuses is passed over, and the one that answered is tried first from then on."""
+    async with serve(keep_alive) as server:
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        with socket.socket() as spare:
+            spare.bind(("127.0.0.1", 0))
+            refused = spare.getsockname()[1]  # closed again: connecting is refused
+        loop = asyncio.get_running_loop()
+        lookups: list[str] = []
+        tried: list[int] = []
+
+        async def getaddrinfo(host: str, port_: int, **kwargs: object) -> list[object]:
+            lookups.append(host)
+            await asyncio.sleep(0.01)
+            tcp = socket.SOCK_STREAM
+            return [
+                (socket.AF_INET, tcp, 6, "", ("127.0.0.1", refused)),
+                (socket.AF_INET, tcp, 6, "", ("127.0.0.1", port)),
+            ]
+
+        connect = loop.create_connection
+
+        async def create_connection(factory: Any, host: str, port_: int, **kw: Any) -> Any:
+            tried.append(port_)
+            return await connect(factory, host, port_, **kw)
+
+        monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+        monkeypatch.setattr(loop, "create_connection", create_connection)
+        client = Http1Pool("http://llm.test/v1/chat/completions", {}, size=4)
+        await asyncio.gather(*(client.post(b"{}") for _ in range(4)))
+        opened = len(tried)
+        client._idle.clear()  # force one more connection
+        await client.post(b"{}")
+        await client.aclose()
+    assert lookups == ["llm.test"]
+    assert tried[:opened].count(refused) >= 1 and tried[opened:] == [port]
+    assert b"Host: llm.test\r\n" in server.requests[0]
+
+
 def test_unsafe_header_values_are_refused() -> None:
     with pytest.raises(ValueError):
         header_line("X-Kind", "a\r\nInjected: 1")
     with pytest.raises(ValueError):
         Http1Pool("http://127.0.0.1:1/v1", {"Bad Name": "v"}, size=1)
+
+
+@pytest.mark.parametrize("backend", ["native", "aiohttp"])
+async def test_a_proxy_from_the_environment_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """HTTP_PROXY is honoured: the endpoint's host does not even resolve, the proxy answers."""
+
+    async def proxy(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
+        while await read_request(r, s) is not None:
+            w.write(response(headers="x-request-id: via-proxy\r\n"))
+            await w.drain()
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with serve(proxy) as server:
+        monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/v1"))
+        settings = LLMSettings.model_validate(
+            {"provider": "compatible", "base_url": "http://llm.invalid/v1", "model": "m1"}
+            | {"http_backend": backend}
+        )
+        async with Transport.from_settings(settings, api_key="k", max_retries=0) as client:
+            result = await client.chat(chat())
+    assert result.content == "hi"
+    assert server.requests[0].startswith(b"POST http://llm.invalid/v1/chat/completions HTTP/1.1")
 
 
 async def test_a_proxy_in_the_environment_sends_through_httpx(

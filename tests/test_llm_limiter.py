@@ -141,30 +141,84 @@ async def test_limit_learned_late_charges_the_sends_already_made() -> None:
     assert clock.now - start == pytest.approx(1.3, abs=0.01)
 
 
-async def test_aimd_halves_on_429_and_grows_on_success() -> None:
-    """Without known limits the window halves on a 429/503 and creeps up on successes."""
+async def test_aimd_halves_on_503_and_grows_on_success() -> None:
+    """Without known limits the window halves on a 503/529 and creeps up on successes."""
     clock = FakeClock()
-    lim = limiter(clock, initial_concurrency=16, concurrency=64)
-    assert lim.window.size == 16
+    lim = limiter(clock, initial_concurrency=64, concurrency=64)
+    assert lim.window.size == 64
     permit = await lim.acquire()
     lim.release(permit, outcome="overloaded")
-    assert lim.window.size == 8
+    assert lim.window.size == 32
     for _ in range(40):
         clock.now += 0.2
         permit = await lim.acquire()
         lim.release(permit, outcome="ok", latency=0.01)
-    assert 10 <= lim.window.size <= 16
+    assert 33 <= lim.window.size <= 40
 
 
-async def test_aimd_backs_off_when_latency_rises() -> None:
-    """Latency far above its baseline shrinks the window (a queue is building at the server)."""
+async def test_latency_alone_never_shrinks_the_window() -> None:
+    """Answers slowing down 20x (a server queueing them) is no refusal: the window stays."""
     clock = FakeClock()
-    lim = limiter(clock, initial_concurrency=32, concurrency=64)
+    lim = limiter(clock, concurrency=64)
     for latency in [0.05] * 30 + [1.0] * 30:
         clock.now += 0.5
         permit = await lim.acquire()
         lim.release(permit, outcome="ok", latency=latency)
-    assert lim.window.size < 32
+    assert lim.window.size == 64
+
+
+async def test_no_limit_known_goes_to_the_concurrency_cap_after_the_first_answer() -> None:
+    """16 go out before the endpoint's first answer (its headers may state a limit); an
+    answer that states none opens the whole cap at once, as a plain client would (no slow
+    start), and nothing paces the sends."""
+    clock = FakeClock()
+    lim = limiter(clock, concurrency=50)
+    first = [await lim.acquire() for _ in range(16)]
+    assert lim.window.size == 16
+    lim.release(first.pop(), outcome="ok", latency=0.4)
+    more = [await lim.acquire() for _ in range(35)]
+    assert clock.now == 1000.0 and lim.window.active == 50 and lim.rate_in_force is None
+    for permit in first + more:
+        lim.release(permit, outcome="ok")
+
+
+async def test_429s_by_slots_in_flight_lower_the_window_not_the_rate() -> None:
+    """50 sent at once, the endpoint admits 45 in flight: the 5 refused at levels 45-49 hold
+    the window at 45 and teach no rate (a concurrency limit, whatever the send rate)."""
+    clock = FakeClock()
+    lim = limiter(clock, concurrency=50, initial_concurrency=50)
+    permits = [await lim.acquire() for _ in range(50)]
+    clock.now += 0.002
+    for permit in permits[45:]:
+        lim.release(permit, outcome="rate_limited")
+    assert lim.window.size == 45 and lim.rate_in_force is None
+    clock.now += 0.4
+    for permit in permits[:45]:
+        lim.release(permit, outcome="ok")
+    for _ in range(3):  # the window holds: 45 at a time, sent at once, no pacing
+        batch = [await lim.acquire() for _ in range(45)]
+        assert lim.window.active == 45 and lim.window.waiting == 0
+        clock.now += 0.4
+        for permit in batch:
+            lim.release(permit, outcome="ok")
+    assert lim.window.size == 45 and lim.rate_in_force is None
+
+
+async def test_429s_at_a_level_the_endpoint_admits_teach_a_rate() -> None:
+    """Requests sent with 49 others in flight kept passing, then one at that level is refused:
+    not a slot count but a rate; the window stays at the cap and sends are paced."""
+    clock = FakeClock()
+    lim = limiter(clock, concurrency=50, initial_concurrency=50)
+    permits = [await lim.acquire() for _ in range(50)]
+    for _ in range(500):  # a steady 100/s at 50 in flight, each sent with 49 others out
+        clock.now += 0.01
+        lim.release(permits.pop(0), outcome="ok")
+        permits.append(await lim.acquire())
+    clock.now += 0.01
+    lim.release(permits.pop(0), outcome="rate_limited")
+    assert lim.window.size == 50
+    # paced at what the endpoint admitted (550 in 5 s, the first 50 at once)
+    assert lim.rate_in_force is not None and 100 <= lim.rate_in_force <= 115
 
 
 async def test_window_resizes_while_tasks_wait() -> None:

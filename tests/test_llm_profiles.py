@@ -73,3 +73,20 @@ async def test_each_algorithm_without_headers_learned(
         snap = client.stats.snapshot()
     assert ok == 2 * N and not failed, (failed[:1], snap)
     assert server.stats()["rate_limited"] <= 0.25 * 2 * N, snap
+
+
+async def test_a_concurrency_limit_without_headers_is_held_as_slots_not_a_rate(
+    sim_factory: Callable[..., Any],
+) -> None:
+    """A server that admits 6 in flight and says nothing else: the first 429s (16 sent at
+    once) set the window to 6, no rate is learned, and the 429s stop there."""
+    server = warm(
+        sim_factory(profile="vllm", limiter="concurrency", concurrency_limit=6, latency_median=0.1)
+    )
+    async with transport(server, concurrency=16) as client:
+        ok, failed, _ = await drive(client, 120, workers=16, max_tokens=16)
+        snap = client.stats.snapshot()
+    assert ok == 120 and not failed, (failed[:1], snap)
+    limiter = next(iter(snap["limiters"].values()))
+    assert limiter["window"] == 6 and limiter["learned_rpm"] is None, limiter
+    assert server.stats()["rate_limited"] <= 16, snap

@@ -270,11 +270,13 @@ async def test_a_429_holds_only_the_refused_request() -> None:
             )
         return completion()
 
-    async with make(handler, limits={"concurrency": 1, "resume_ramp_seconds": 0}) as transport:
-        first = asyncio.create_task(transport.chat(REQUEST))
-        await asyncio.sleep(0.02)
-        other = asyncio.create_task(transport.chat(REQUEST))
-        await asyncio.gather(first, other)
+    limits = {"concurrency": 1, "resume_ramp_seconds": 0}
+    with set_testing(False):  # the advice is what is under test: real backoff
+        async with make(handler, limits=limits) as transport:
+            first = asyncio.create_task(transport.chat(REQUEST))
+            await asyncio.sleep(0.02)
+            other = asyncio.create_task(transport.chat(REQUEST))
+            await asyncio.gather(first, other)
     assert stamps[1] - stamps[0] < 0.1  # the other request did not wait
     assert stamps[2] - stamps[0] >= 0.14  # the refused one waited its advice
     assert transport.stats.rate_limited == 1

@@ -85,6 +85,22 @@ def _style_x(ax: Any, profile: str, steps: list[StepStats]) -> None:
     ax.grid(True, alpha=0.3)
 
 
+def _finish(
+    fig: Any, ax: Any, steps: list[StepStats], profile: str, title: str, *twins: Any
+) -> bytes:
+    """The step plots' common end: x axis and margins, one legend below for `ax` and its
+    `twins` (second y axes), the title, and the PNG."""
+    _style_x(ax, profile, steps)
+    _x_room(ax, [s.x for s in steps])
+    handles, labels = ax.get_legend_handles_labels()
+    for twin in twins:
+        more_handles, more_labels = twin.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    _legend_below(ax, handles, labels)
+    ax.set_title(title)
+    return _png(fig)
+
+
 def _rate_lines(ax: Any, steps: list[StepStats], profile: str) -> None:
     """Successful, sent (open loop only), drain-corrected and goodput requests/s."""
     xs = [s.x for s in steps]
@@ -119,31 +135,23 @@ def _failure_lines(ax: Any, steps: list[StepStats]) -> Any:
 
 def throughput_png(steps: list[StepStats], profile: str, onset: float | None) -> bytes:
     """Main plot: successful requests/s (and sent, sustained, goodput), 429 and error shares."""
-    plt = _pyplot()
     steps = _ordered(steps)
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = _pyplot().subplots(figsize=(9, 5))
     _rate_lines(ax, steps, profile)
-    _style_x(ax, profile, steps)
-    _x_room(ax, [s.x for s in steps])
     ax2 = _failure_lines(ax, steps)
     if onset is not None:
         what = "errors from" if profile == "sweep" else "429s from"
         ax.axvline(onset, color=LIMITED, linestyle="--", alpha=0.7)
         top = ax.get_ylim()[1] * 0.97
         ax.annotate(f"{what} {onset:.4g} ", (onset, top), color=LIMITED, ha="right", va="top")
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    _legend_below(ax, lines[0] + lines2[0], lines[1] + lines2[1])
-    ax.set_title("Throughput and failures")
-    return _png(fig)
+    return _finish(fig, ax, steps, profile, "Throughput and failures", ax2)
 
 
 def latency_png(steps: list[StepStats], profile: str) -> bytes:
     """Latency p50/p90/p99 of successful requests, plus TTFT and ITL p50 when streamed."""
-    plt = _pyplot()
     steps = _ordered(steps)
     xs = [s.x for s in steps]
-    fig, ax = plt.subplots(figsize=(9, 4.6))
+    fig, ax = _pyplot().subplots(figsize=(9, 4.6))
     shown: list[float] = []
     for q, style, colour in (("p50", "o-", P50), ("p90", "s--", P90), ("p99", "^:", P99)):
         values = [_nan(s.latency[q]) for s in steps]
@@ -157,32 +165,21 @@ def latency_png(steps: list[StepStats], profile: str) -> bytes:
         shown += ttft + itl
     ax.set_ylabel("seconds")
     _headroom(ax, shown)
-    _style_x(ax, profile, steps)
-    _x_room(ax, xs)
-    handles, labels = ax.get_legend_handles_labels()
-    _legend_below(ax, handles, labels)
-    ax.set_title("Latency of successful requests")
-    return _png(fig)
+    return _finish(fig, ax, steps, profile, "Latency of successful requests")
 
 
 def tokens_png(steps: list[StepStats], profile: str) -> bytes:
     """Input and output tokens/s of successful requests."""
-    plt = _pyplot()
     steps = _ordered(steps)
     xs = [s.x for s in steps]
-    fig, ax = plt.subplots(figsize=(9, 4.3))
+    fig, ax = _pyplot().subplots(figsize=(9, 4.3))
     tokens_in = [s.input_tokens_per_s for s in steps]
     tokens_out = [s.output_tokens_per_s for s in steps]
     ax.plot(xs, tokens_in, "o-", color=P50, label="input tokens/s")
     ax.plot(xs, tokens_out, "s--", color=P90, label="output tokens/s")
     ax.set_ylabel("tokens/s")
     _headroom(ax, tokens_in + tokens_out)
-    _style_x(ax, profile, steps)
-    _x_room(ax, xs)
-    handles, labels = ax.get_legend_handles_labels()
-    _legend_below(ax, handles, labels)
-    ax.set_title("Token throughput")
-    return _png(fig)
+    return _finish(fig, ax, steps, profile, "Token throughput")
 
 
 def retry_after_png(steps: list[StepStats]) -> bytes | None:

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import typer
 
+from asyncgen.cli.options import ConfigFile
 from asyncgen.config import PROVIDER_DEFAULTS, RunConfig, load_config, resolve_api_key
 from asyncgen.errors import ConfigError
 
@@ -87,7 +88,7 @@ def bench_command(
         "OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the key."
     ),
     out: Path | None = typer.Option(None, "--out", help="Output directory."),
-    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    config: ConfigFile = None,
     step_seconds: float | None = typer.Option(None, "--step-seconds", help="Measured s/step."),
     step_requests: int | None = typer.Option(None, "--step-requests", help="Request cap/step."),
     warmup: float | None = typer.Option(None, "--warmup", help="Unmeasured s before each step."),

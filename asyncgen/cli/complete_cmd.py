@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from asyncgen.cli import options as opt
 from asyncgen.config.batch import deadline_setting
 
 
@@ -93,43 +94,23 @@ def register(app: typer.Typer) -> None:
 def complete(
     input_path: Path = typer.Option(..., "--input", help="JSONL of chat-completion requests."),
     output: Path = typer.Option(..., "--output", help="JSONL of results (same ids)."),
-    config: Path | None = typer.Option(None, "--config", help="YAML config file."),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="OpenAI-compatible endpoint (no key and no URL: simulator)."
-    ),
+    config: opt.ConfigFile = None,
+    base_url: opt.BaseUrl = None,
     model: str | None = typer.Option(None, "--model", help="Model for every request."),
-    rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
-    tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
-    concurrency: int | None = typer.Option(None, "--concurrency", help="Requests in flight."),
-    max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
-    price_in: float | None = typer.Option(
-        None, "--price-in", help="USD per million input tokens of --model."
-    ),
-    price_out: float | None = typer.Option(
-        None, "--price-out", help="USD per million output tokens of --model."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
-    metrics_port: int | None = typer.Option(
-        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
-    ),
-    log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
-    ray: str | None = typer.Option(
-        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
-    ),
-    ray_workers: int | None = typer.Option(
-        None, "--ray-workers", help="Ray worker actors (default 2)."
-    ),
-    mode: str | None = typer.Option(
-        None,
-        "--mode",
-        help="online | batch (the Batch API: half price, answers within its window).",
-    ),
-    deadline: str | None = typer.Option(
-        None,
-        "--deadline",
-        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
-    ),
+    rpm: opt.Rpm = None,
+    tpm: opt.Tpm = None,
+    concurrency: opt.Concurrency = None,
+    max_cost: opt.MaxCost = None,
+    max_tokens: opt.MaxTokens = None,
+    price_in: opt.PriceIn = None,
+    price_out: opt.PriceOut = None,
+    quiet: opt.Quiet = False,
+    metrics_port: opt.MetricsPort = None,
+    log_level: opt.LogLevel = None,
+    ray: opt.Ray = None,
+    ray_workers: opt.RayWorkers = None,
+    mode: opt.Mode = None,
+    deadline: opt.Deadline = None,
 ) -> None:
     """Complete every request of --input; a rerun skips ids that already have a result."""
     overrides: dict[str, Any] = {

@@ -9,6 +9,7 @@ import yaml
 from rich.console import Console
 from rich.syntax import Syntax
 
+from asyncgen.cli.options import ConfigFile
 from asyncgen.config import load_config, redacted, validate_file
 from asyncgen.errors import ConfigError
 
@@ -17,7 +18,7 @@ config_app = typer.Typer(help="Show or validate configuration.", no_args_is_help
 
 @config_app.command("show")
 def show(
-    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    config: ConfigFile = None,
 ) -> None:
     """Print the effective config (defaults, file, environment) with secrets redacted."""
     effective = load_config(config)

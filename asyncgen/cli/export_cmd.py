@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from asyncgen.cli.options import ConfigFile
 from asyncgen.config import load_config
 from asyncgen.errors import ConfigError
 from asyncgen.store.ledger import read_ledger
@@ -57,7 +58,7 @@ def export(
         False, "--keep-rejected", help="Also export rejected records that carry their data."
     ),
     timestamp: bool = typer.Option(False, "--timestamp", help="Add _YYYYmmdd_HHMMSS to names."),
-    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    config: ConfigFile = None,
 ) -> None:
     """Export RUN_DIR to training formats, split by persona/base dialogue, atomically."""
     from asyncgen.export import export_run, parse_formats, parse_ratios
@@ -90,7 +91,7 @@ def stats(
     split: str | None = typer.Option(None, "--split", help="Ratios to preview (default: config)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the group-wise split."),
     strict: bool = typer.Option(False, "--strict", help="A corrupt line is an error."),
-    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    config: ConfigFile = None,
 ) -> None:
     """Print RUN_DIR's training-data statistics (what `export` would write) as a table."""
     from asyncgen.export import parse_ratios, run_statistics

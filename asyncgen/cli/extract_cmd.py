@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from asyncgen.cli.options import ConfigFile
 from asyncgen.config import RunConfig, load_config
 
 
@@ -26,7 +27,7 @@ def extract(
         help="MultiWOZ v2.2 folder or file; default: dialogue.dataset_path or the sample.",
     ),
     split: str | None = typer.Option(None, "--split", help="Split of a DatasetDict."),
-    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    config: ConfigFile = None,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
 ) -> None:
     """Extract dialogue INDEX, format its base conversation, and show what was found."""

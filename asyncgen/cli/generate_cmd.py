@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
+from asyncgen.cli import options as opt
 from asyncgen.config.batch import deadline_setting
 from asyncgen.errors import ConfigError
 
@@ -184,24 +185,18 @@ def generate(
         None, "--out", help="Run directory (default runs/<pipeline>-<timestamp>)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Plan seed."),
-    config: Path | None = typer.Option(None, "--config", help="YAML config file."),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="OpenAI-compatible endpoint (no key and no URL: simulator)."
-    ),
+    config: opt.ConfigFile = None,
+    base_url: opt.BaseUrl = None,
     model: str | None = typer.Option(None, "--model", help="Model for every call."),
-    concurrency: int | None = typer.Option(None, "--concurrency", help="Requests in flight."),
+    concurrency: opt.Concurrency = None,
     max_workers: int | None = typer.Option(None, "--max-workers", help="Conversations in flight."),
-    max_cost: float | None = typer.Option(None, "--max-cost", help="USD budget."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Token budget."),
-    price_in: float | None = typer.Option(
-        None, "--price-in", help="USD per million input tokens of the model(s) in use."
-    ),
-    price_out: float | None = typer.Option(
-        None, "--price-out", help="USD per million output tokens of the model(s) in use."
-    ),
-    rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
-    tpm: int | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress display, no summary table."),
+    max_cost: opt.MaxCost = None,
+    max_tokens: opt.MaxTokens = None,
+    price_in: opt.PriceIn = None,
+    price_out: opt.PriceOut = None,
+    rpm: opt.Rpm = None,
+    tpm: opt.Tpm = None,
+    quiet: opt.Quiet = False,
     estimate: bool = typer.Option(
         False,
         "--estimate",
@@ -211,13 +206,11 @@ def generate(
     estimate_items: int = typer.Option(
         20, "--estimate-items", min=1, help="Items in the --estimate pilot."
     ),
-    metrics_port: int | None = typer.Option(
-        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."
-    ),
+    metrics_port: opt.MetricsPort = None,
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue the run in this directory with its saved settings."
     ),
-    log_level: str | None = typer.Option(None, "--log-level", help="DEBUG|INFO|WARNING|ERROR."),
+    log_level: opt.LogLevel = None,
     similarity_threshold: float | None = typer.Option(
         None, "--similarity-threshold", "--similarity_threshold", help="Cosine duplicate bar."
     ),
@@ -268,22 +261,10 @@ def generate(
         None, "--queries-file", help="Load queries from this file (interaction)."
     ),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep semantic near-duplicates."),
-    ray: str | None = typer.Option(
-        None, "--ray", help="Run on Ray: local (a 127.0.0.1 cluster) or a cluster ADDRESS."
-    ),
-    ray_workers: int | None = typer.Option(
-        None, "--ray-workers", help="Ray worker actors (default 2)."
-    ),
-    mode: str | None = typer.Option(
-        None,
-        "--mode",
-        help="online | batch (the Batch API: half price, answers within its window).",
-    ),
-    deadline: str | None = typer.Option(
-        None,
-        "--deadline",
-        help="Batch mode: finish by then (8h, 90m, 23:00); late work goes online.",
-    ),
+    ray: opt.Ray = None,
+    ray_workers: opt.RayWorkers = None,
+    mode: opt.Mode = None,
+    deadline: opt.Deadline = None,
     test_extraction: bool = typer.Option(
         False,
         "--test-extraction",

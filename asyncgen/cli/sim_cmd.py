@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
 
+from asyncgen.cli.options import ConfigFile
 from asyncgen.config import load_config
 from asyncgen.errors import ConfigError
 
@@ -15,7 +15,7 @@ sim_app = typer.Typer(help="The built-in OpenAI-compatible simulator.", no_args_
 
 @sim_app.command("serve")
 def serve_command(
-    config: Path | None = typer.Option(None, "--config", help="YAML file merged over defaults."),
+    config: ConfigFile = None,
     host: str | None = typer.Option(None, "--host", help="Listen address."),
     port: int | None = typer.Option(None, "--port", help="Listen port; 0 picks a free one."),
     api_key: str | None = typer.Option(None, "--api-key", help="Require this bearer token."),

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from asyncgen.config.base import Settings
+from asyncgen.config.base import Settings, require_values
 from asyncgen.config.batch import BatchSettings
 
 ProviderName = Literal["openai", "openrouter", "compatible", "simulator"]
@@ -40,9 +40,7 @@ class SamplingLists(Settings):
 
     @model_validator(mode="after")
     def _non_empty(self) -> SamplingLists:
-        for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must list at least one value")
+        require_values(self, "temperature", "top_p", "frequency_penalty", "presence_penalty")
         return self
 
 
@@ -104,7 +102,7 @@ class LimitSettings(Settings):
     pause_on_429: bool = True
     resume_ramp_seconds: float = Field(default=1.0, ge=0)
     burst_seconds: float = Field(default=0.1, gt=0)
-    initial_concurrency: int = Field(default=16, gt=0)
+    initial_concurrency: int = Field(default=16, gt=0)  # in flight before the first answer
     completion_estimate: int = Field(default=512, gt=0)
 
 

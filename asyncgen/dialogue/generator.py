@@ -8,18 +8,17 @@ files) to `DialogueItems`, and runs a whole batch as a plan on the one engine
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 
 from asyncgen import offload
 from asyncgen.config import ConfigLike, RunConfig
-from asyncgen.dialogue.item import Clock, DialogueItems, Sleep, utc_now
+from asyncgen.dialogue.item import DialogueItems, ItemHooks
 from asyncgen.dialogue.multiwoz import (
     extract_dialogue,
     generate_base_conversation,
@@ -45,24 +44,10 @@ class DialogueGenerator(DialogueItems):
     """Generates MultiWOZ-seeded, persona-grounded service dialogues through one client."""
 
     def __init__(
-        self,
-        config: ConfigLike,
-        client: RunClient | None = None,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        clock: Clock = utc_now,
+        self, config: ConfigLike, client: RunClient | None = None, **hooks: Unpack[ItemHooks]
     ) -> None:
-        """Bind the settings and the one chat client; datasets load on first use.
-
-        Args:
-            config: the run configuration (its `dialogue` section drives everything): a
-                `RunConfig`, a dict of the same shape, or a YAML path.
-            client: the transport every call goes through (set later by the pipeline);
-                `generate_unique_dialogues` opens one itself when there is none.
-            sleep: the backoff sleep between invalid-format retries (injectable).
-            clock: the wall clock for `created_at` (injectable).
-        """
-        super().__init__(config, client, sleep=sleep, clock=clock)
+        """As `DialogueItems`; with no `client`, `generate_unique_dialogues` opens one itself."""
+        super().__init__(config, client, **hooks)
         self.files = DialogueFiles(self.settings)
         self.similarity_bar = self.settings.similarity_threshold
         self._accepted: VectorIndex | None = None  # the dedup index `is_unique` searches

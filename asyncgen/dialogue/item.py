@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from asyncgen import offload
 from asyncgen.config import ConfigLike, PoolEntry, as_run_config
@@ -37,9 +37,9 @@ from asyncgen.dialogue.parse import (
 )
 from asyncgen.dialogue.plan import COUNT_NAMES, DialoguePlan
 from asyncgen.dialogue.prompting import dialogue_messages, repair_messages, scenario_messages
+from asyncgen.dialogue.record import DialogueRecord
 from asyncgen.dialogue.space import ScenarioSpace
 from asyncgen.errors import BudgetExceededError, LLMError, LLMResponseError
-from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.ask import ask
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle, RunClient
 from asyncgen.personas.finepersonas import FinePersona, PersonaBank, load_personas
@@ -56,6 +56,13 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The wall clock (UTC), injectable for tests."""
     return datetime.now(UTC)
+
+
+class ItemHooks(TypedDict, total=False):
+    """What tests inject into `DialogueItems` (and its subclasses) instead of real time."""
+
+    sleep: Sleep
+    clock: Clock
 
 
 class DialogueItems:
@@ -321,7 +328,7 @@ class DialogueItems:
         data["attempts"] = attempts
         if self.noiser is not None:
             await self.noiser.apply(data)
-        return Record(id=record_id, data=data)
+        return Record(id=record_id, data=dict(data))
 
     def build_record(
         self,
@@ -331,9 +338,9 @@ class DialogueItems:
         scenario: str,
         turns: list[DialogueTurn],
         model: str,
-    ) -> JsonObject:
+    ) -> DialogueRecord:
         """The record fields agreed in the interfaces file."""
-        return {
+        record: DialogueRecord = {
             "dialogue_id": record_id,
             "services": list(plan.services),
             "service_count": plan.service_count,
@@ -355,17 +362,12 @@ class DialogueItems:
             "generation_params": plan.generation_params.to_dict(),
             "model": model,
             "created_at": self.clock().isoformat(),
-            **_grounding_fields(plan, turns),
         }
-
-
-def _grounding_fields(plan: DialoguePlan, turns: list[DialogueTurn]) -> JsonObject:
-    """A grounded dialogue's goal, the turn that met it, and the grounding mode."""
-    goal = plan.goal
-    if not goal:
-        return {}
-    as_json = {service: dict(slots) for service, slots in goal.items()}
-    return {"grounding": "goals", "goal": as_json, "goal_met_turn": goal_met_at(turns, goal)}
+        if plan.goal:  # grounded: the goal, the turn that met it, and the grounding mode
+            record["grounding"] = "goals"
+            record["goal"] = {service: dict(slots) for service, slots in plan.goal.items()}
+            record["goal_met_turn"] = goal_met_at(turns, plan.goal)
+        return record
 
 
 def _failure(stage: str, exc: LLMError) -> Failure:

@@ -9,11 +9,14 @@ Off by default (`dialogue.apply_noise`). Each user turn is noised with probabili
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING
 
 from asyncgen.config import RunConfig
 from asyncgen.errors import ConfigError, LLMError
 from asyncgen.llm.types import ChatClient
+
+if TYPE_CHECKING:
+    from asyncgen.dialogue.record import DialogueRecord
 
 
 class DialogueNoiser:
@@ -30,7 +33,7 @@ class DialogueNoiser:
         self.targets = set(config.distractor.apply_to)
         self.seed = seed
 
-    async def apply(self, record: dict[str, Any]) -> None:
+    async def apply(self, record: DialogueRecord) -> None:
         """Add noisy versions to some user turns of `record`, in place."""
         rng = random.Random(f"{self.seed}:noise:{record['dialogue_id']}")
         features = {"persona": record["persona"][:200], "cluster": str(record["persona_cluster"])}

@@ -9,6 +9,10 @@ from asyncgen.contract import (
     Failure,
     Outcome,
     Pipeline,
+    PipelineBase,
+    PipelineOf,
+    PipelineTraits,
+    Reason,
     Record,
     Reject,
     RunContext,
@@ -23,19 +27,26 @@ from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.summary import RunSummary, render_summary
 from asyncgen.engine.tally import Snapshot, Tally
+from asyncgen.llm.types import ClientBase, RunClient
 
 __all__ = [
     "PIPELINES",
+    "ClientBase",
     "DedupDecision",
     "Failure",
     "Histogram",
     "LagMonitor",
     "Outcome",
     "Pipeline",
+    "PipelineBase",
+    "PipelineOf",
+    "PipelineTraits",
     "Planner",
     "ProgressReporter",
+    "Reason",
     "Record",
     "Reject",
+    "RunClient",
     "RunContext",
     "RunOptions",
     "RunSummary",

@@ -11,7 +11,7 @@ import orjson
 
 from asyncgen.config import UserModelSettings
 from asyncgen.errors import PromptError
-from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.jsonout import MalformedOutputError, ask_json, json_request
 from asyncgen.interaction.personas.model import profile_json, summary
 from asyncgen.interaction.records import Message
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
@@ -23,6 +23,17 @@ TEMPLATE_FIELDS = frozenset(
      "target_turns", "turn_rule"}
 )  # fmt: skip
 MUST_CONTINUE = "You have not got what you need yet: set satisfied to false and write a follow-up."
+
+
+@dataclass(frozen=True)
+class FeedbackTurn:
+    """Where the conversation stands when the user reads an answer."""
+
+    persona_features: dict[str, str]
+    conversation_history: Sequence[Message]
+    assistant_response: str
+    current_turn: int
+    target_turns: int
 
 
 @dataclass(frozen=True)
@@ -92,35 +103,19 @@ class UserFeedbackModel:
             MalformedOutputError: the model never answered with the JSON asked for.
             LLMError: the transport could not get an answer.
         """
-        decision = await self.decide(
-            persona_features,
-            conversation_history,
-            assistant_response,
-            current_turn,
-            target_turns,
-            rng=self._rng,
-        )
-        return decision.followup
-
-    async def decide(
-        self,
-        persona_features: dict[str, str],
-        conversation_history: Sequence[Message],
-        assistant_response: str,
-        current_turn: int,
-        target_turns: int,
-        *,
-        rng: random.Random,
-    ) -> FeedbackDecision:
-        """Apply the turn rules, asking the model only when its answer matters."""
-        if current_turn >= target_turns:
-            return FeedbackDecision(None, "target_reached")
-        must_continue = current_turn < self._floor(target_turns)
-        if not must_continue and rng.random() >= self.settings.feedback_probability:
-            return FeedbackDecision(None, "no_follow_up")
-        request = self.request(
+        turn = FeedbackTurn(
             persona_features, conversation_history, assistant_response, current_turn, target_turns
         )
+        return (await self.decide(turn, rng=self._rng)).followup
+
+    async def decide(self, turn: FeedbackTurn, *, rng: random.Random) -> FeedbackDecision:
+        """Apply the turn rules, asking the model only when its answer matters."""
+        if turn.current_turn >= turn.target_turns:
+            return FeedbackDecision(None, "target_reached")
+        must_continue = turn.current_turn < self._floor(turn.target_turns)
+        if not must_continue and rng.random() >= self.settings.feedback_probability:
+            return FeedbackDecision(None, "no_follow_up")
+        request = self.request(turn)
         satisfied, feedback, raw, calls = await self._ask(request, must_continue)
         if satisfied and not must_continue:
             return FeedbackDecision(None, "satisfied", True, raw, calls)
@@ -131,37 +126,27 @@ class UserFeedbackModel:
         """Turns before which the user never stops: min_turns, or the target when held."""
         return max(self.min_turns, target_turns) if self.hold_to_target else self.min_turns
 
-    def request(
-        self,
-        persona_features: dict[str, str],
-        conversation_history: Sequence[Message],
-        assistant_response: str,
-        current_turn: int,
-        target_turns: int,
-    ) -> ChatRequest:
+    def request(self, turn: FeedbackTurn) -> ChatRequest:
         """The chat request asking the user model for its decision."""
         state = {
-            "current_turn": current_turn,
-            "target_turns": target_turns,
+            "current_turn": turn.current_turn,
+            "target_turns": turn.target_turns,
             "min_turns": self.min_turns,
-            "must_continue": current_turn < self._floor(target_turns),
+            "must_continue": turn.current_turn < self._floor(turn.target_turns),
         }
-        prompt = self.template.render(
-            summary=summary(persona_features),
-            profile_json=profile_json(persona_features),
-            state_json=orjson.dumps(state).decode(),
-            transcript=transcript(_without_last_answer(conversation_history, assistant_response)),
-            last_answer=assistant_response,
-            current_turn=current_turn,
-            target_turns=target_turns,
-            turn_rule=MUST_CONTINUE if state["must_continue"] else "",
-        )
-        return ChatRequest(
-            messages=[{"role": "user", "content": prompt}],
-            kind=self.template.kind,
+        history = _without_last_answer(turn.conversation_history, turn.assistant_response)
+        return json_request(
+            self.template,
             max_tokens=self.settings.max_completion_tokens,
             temperature=self.settings.temperature,
-            response_format={"type": "json_object"},
+            summary=summary(turn.persona_features),
+            profile_json=profile_json(turn.persona_features),
+            state_json=orjson.dumps(state).decode(),
+            transcript=transcript(history),
+            last_answer=turn.assistant_response,
+            current_turn=turn.current_turn,
+            target_turns=turn.target_turns,
+            turn_rule=MUST_CONTINUE if state["must_continue"] else "",
         )
 
     async def _ask(self, request: ChatRequest, must_continue: bool) -> tuple[bool, str, str, int]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import ssl
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Protocol
 
+from asyncgen import __version__
 from asyncgen.config.llm import LLMSettings
 from asyncgen.llm.http1 import Http1Pool, header_line
 from asyncgen.prompts import KIND_HEADER
@@ -23,7 +23,6 @@ from asyncgen.prompts import KIND_HEADER
 if TYPE_CHECKING:
     import httpx
 
-_VERSION = version("asyncgen")
 KIND_HEADER_BYTES = KIND_HEADER.encode()
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
@@ -56,7 +55,7 @@ def request_headers(api_key: str | None) -> dict[str, str]:
         "Content-Type": "application/json",
         "Accept": "application/json",
         "Accept-Encoding": "gzip, deflate",
-        "User-Agent": f"asyncgen/{_VERSION}",
+        "User-Agent": f"asyncgen/{__version__}",
     }
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"

@@ -37,11 +37,14 @@ EVENT_GAP = 1.0  # at most one event per this long: a window remembers the sends
 MIN_MARGIN = 0.05
 JUMP_BELOW = 0.85  # admitted below this share of what was sent: jump down to it (at most
 # halving per event: a short measurement must not collapse the rate)
-MEASURE_SECONDS = 5.0  # window over which the admitted rate is measured
+MEASURE_SECONDS = 10.0  # window over which the admitted rate is measured (a 10 s sub-window)
 MIN_SPAN = 1.0  # a refusal within the first second: the endpoint's second was full
 MEASURED = 2.0  # seconds of history a closed window's jump needs
 RECLOSED = 10.0  # a window that shuts again within this long after the last: too fast
 RECLOSED_DECREASE = 0.9
+GROW_ROOM = 1.1  # a learned rate grows to at most this much above what was sent lately:
+# a ceiling the sends never reach (the concurrency cap holds them) has not been tested
+SEND_RATE_SPAN = 1.0  # seconds per reading of the send rate
 
 
 class RateControl:
@@ -59,13 +62,20 @@ class RateControl:
         self._sends: deque[float] = deque()
         self._refusals: deque[float] = deque()
         self._first_send: float | None = None
+        self.send_rate = 0.0  # requests/s sent over the last full `SEND_RATE_SPAN`
+        self._span_start = now
+        self._span_sends = 0
 
     def on_send(self, now: float) -> None:
         """One request left for the endpoint."""
         if self._first_send is None:
-            self._first_send = now
+            self._first_send = self._span_start = now
         self._sends.append(now)
         self._trim(self._sends, now)
+        self._span_sends += 1
+        if now - self._span_start >= SEND_RATE_SPAN:
+            self.send_rate = self._span_sends / (now - self._span_start)
+            self._span_start, self._span_sends = now, 0
 
     def current(self, now: float) -> tuple[float, float | None]:
         """(margin for known limits, learned requests/s or None), after recovery to `now`."""
@@ -76,9 +86,9 @@ class RateControl:
                 if self.margin < 1.0:
                     self.margin = min(1.0, _grow(self.margin, self._margin_plateau, elapsed))
                 if self.ceiling is not None:
-                    self.ceiling = _grow(
-                        self.ceiling, self._ceiling_plateau, elapsed, CEILING_PROBE
-                    )
+                    grown = _grow(self.ceiling, self._ceiling_plateau, elapsed, CEILING_PROBE)
+                    room = max(self.ceiling, GROW_ROOM * self.send_rate)
+                    self.ceiling = min(grown, room)
         return self.margin, self.ceiling
 
     def on_refusal(self, now: float, sent_at: float, known_rate: float | None) -> bool:
@@ -95,9 +105,11 @@ class RateControl:
         if sent_at < self._last_event or now - self._last_event < EVENT_GAP:
             return False  # sent before the last decrease took effect: the same congestion
         admitted, sent = self._rates(now)  # since the previous event: what its rate earned
+        # the endpoint turned away a good share of what the rate set then sent (judged over
+        # a long enough span: just after a change the retries of the last event crowd it)
+        mostly_refused = self._span(now) >= MEASURED and admitted < JUMP_BELOW * sent
         self._last_event = now
         self.events += 1
-        mostly_refused = admitted < JUMP_BELOW * sent  # the endpoint turned away a good share
         if known_rate is not None:
             self._margin_plateau = self.margin
             if mostly_refused:
@@ -169,3 +181,58 @@ def _grow(value: float, plateau: float, seconds: float, probe: float = PROBE) ->
     if value < fast_to:
         return min(fast_to, value * math.pow(1.0 + RECOVER, seconds))
     return value * math.pow(1.0 + probe, seconds)
+
+
+ADMITTED_MEMORY = 5.0  # seconds an admitted request's in-flight level is remembered
+ADMIT_EVIDENCE = 3  # admissions at a refused level (and more than refusals) that make it a rate
+
+
+class ConcurrencyGuess:
+    """Whether 429s with no limit known are about requests in flight, not a rate.
+
+    A concurrency limit refuses by level: every request sent while fewer than L others
+    were in flight passes, every one sent with L or more is refused, whatever the rate.
+    So a refusal of a request sent with `level` others in flight, when (almost) nothing
+    sent at that level or above passed lately, says "at most `level` in flight": the
+    window drops there and no rate is learned (a rate learned from slots in flight swings
+    with latency). A refusal at a level the endpoint keeps admitting cannot be a slot
+    count: it is a rate, and rate control takes over for good.
+    """
+
+    def __init__(self) -> None:
+        self.limit: int | None = None  # requests in flight the endpoint admits (guessed)
+        self.is_rate = False  # refusals came at levels it admitted: a rate limit
+        self._admitted: deque[tuple[float, int]] = deque(maxlen=4096)
+        self._refused: deque[tuple[float, int]] = deque(maxlen=4096)
+        self._changed = -math.inf
+
+    def on_admitted(self, now: float, level: int) -> None:
+        """A request sent with `level` others in flight was answered."""
+        self._admitted.append((now, level))
+
+    def on_refusal(self, now: float, sent_at: float, level: int) -> bool | None:
+        """A 429 for a request sent at `sent_at` with `level` others in flight.
+
+        Returns:
+            True: the window should drop to `limit`; False: it is a rate (from now on);
+            None: nothing new (sent before the last change, or already judged a rate).
+        """
+        if self.is_rate:
+            return None
+        self._refused.append((now, level))
+        if sent_at < self._changed:
+            return None
+        for times in (self._admitted, self._refused):
+            while times and times[0][0] < now - ADMITTED_MEMORY:
+                times.popleft()
+        # A send's count of others in flight includes answers already read in the same
+        # tick, so a full window admits a few now and then: at a slot limit the refusals
+        # at this level and above still outnumber the admissions; at a rate, never.
+        passed = sum(1 for _, other in self._admitted if other >= level)
+        refused = sum(1 for _, other in self._refused if other >= level)
+        if level < 1 or passed >= max(ADMIT_EVIDENCE, refused):
+            self.is_rate, self.limit = True, None
+            return False
+        self.limit = level
+        self._changed = now
+        return True

@@ -1,6 +1,6 @@
 """One rate limiter per (endpoint, model), shared by every task that calls that model.
 
-Gates, in order: the adaptive concurrency window (AIMD on overload and latency, only
+Gates, in order: the adaptive concurrency window (AIMD on 503/529 from the cap down, only
 while no rate is known), the transport's global concurrency cap, a hold (only after a run
 of 429s: the endpoint's window is closed, or a spent budget), then token buckets for
 requests, tokens, and Anthropic's separate input and output tokens. Buckets are paced
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
 from asyncgen.llm.budget import BudgetSource
-from asyncgen.llm.control import RateControl
+from asyncgen.llm.control import ConcurrencyGuess, RateControl
 from asyncgen.llm.errors import LimitExhaustedError
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.retry import FaultRate
@@ -55,6 +55,7 @@ class Permit:
     completion_tokens: int
     sent_at: float
     claim: Hashable = None
+    level: int = 0  # other requests of this limiter in flight when it was sent
 
     @property
     def tokens(self) -> int:
@@ -111,6 +112,9 @@ class RateLimiter:
         self._burst = settings.burst_seconds
         self._recent_sends: deque[tuple[float, int]] = deque(maxlen=4096)
         self.control = RateControl(clock())
+        self._out = 0  # requests sent and not yet released (a permit's `level`)
+        self.slots_guess = ConcurrencyGuess()  # are 429s about requests in flight?
+        self._overload_levels = ConcurrencyGuess()  # and 503/529s?
         self._aimd = Aimd(settings)
         self.window = Window(
             self._aimd.initial if self.is_adaptive else settings.concurrency, settings.concurrency
@@ -142,7 +146,7 @@ class RateLimiter:
         """True while AIMD sizes the window: adaptive on and no rate known or learned."""
         if not self._settings.adaptive or self.control.ceiling is not None:
             return False
-        if self._learned_concurrency is not None:
+        if self._learned_concurrency is not None or self.slots_guess.limit is not None:
             return False
         return not any(self._limit(dim) for dim in _DIMENSIONS)
 
@@ -191,7 +195,8 @@ class RateLimiter:
         self.control.on_send(now)
         if "requests" not in self._buckets or "tokens" not in self._buckets:
             self._recent_sends.append((now, prompt_tokens + completion_tokens))
-        return Permit(self._seq, prompt_tokens, completion_tokens, now, claim)
+        level, self._out = self._out, self._out + 1
+        return Permit(self._seq, prompt_tokens, completion_tokens, now, claim, level)
 
     def release(
         self,
@@ -218,6 +223,7 @@ class RateLimiter:
         if self._slots is not None:
             self._slots.release()
         self.window.release()
+        self._out -= 1
         if self._budget is not None:
             self._budget.settle(
                 permit.claim,
@@ -236,8 +242,10 @@ class RateLimiter:
             self._on_refusal(permit, now, retry_after)
         else:
             self._streak, self._streak_advice = 0, None
+            if outcome == "ok" and not self.slots_guess.is_rate:
+                self.slots_guess.on_admitted(now, permit.level)
         if self.is_adaptive:
-            self._adapt(outcome, latency, now)
+            self._adapt(outcome, latency, now, permit)
 
     def pause(self, seconds: float | None) -> None:
         """Hold every send through this limiter for `seconds`, then ramp back up."""
@@ -392,7 +400,8 @@ class RateLimiter:
                 bucket.reshape(rate, max(1.0, rate * self._burst), now)
         if not self.is_adaptive:
             cap = self._settings.concurrency
-            self.window.set_limit(min(cap, self._learned_concurrency or cap))
+            slots = self._learned_concurrency or self.slots_guess.limit or cap
+            self.window.set_limit(min(cap, slots))
 
     def _ahead_of_pace(self, rate: float, now: float, *, tokens: bool) -> float:
         """Sends made before the limit was known beyond what `rate` allows: a debt to wait off."""
@@ -412,6 +421,18 @@ class RateLimiter:
         known = self.rpm_limit
         if not self._settings.adaptive and known is None and self.tpm_limit is None:
             return  # measuring mode: nothing may pace the sends
+        if known is None and self.tpm_limit is None and self.control.ceiling is None:
+            verdict = self.slots_guess.on_refusal(now, permit.sent_at, permit.level)
+            if verdict:
+                self._reshape()
+                logger.info(
+                    "%s: 429 at %d in flight, none refused below: holding %d in flight",
+                    self.name,
+                    permit.level,
+                    self.window.size,
+                )
+            if verdict is not False:
+                return  # a slot count, not a rate: nothing to learn about pacing
         closed = self._streak > HOLD_AFTER  # the window is shut: the same event until it opens
         if not closed and self.control.on_refusal(
             now, permit.sent_at, None if known is None else known / 60.0
@@ -550,8 +571,18 @@ class RateLimiter:
             elif dim != "input_tokens":
                 bucket.give(permit.completion_tokens)  # no answer was generated
 
-    def _adapt(self, outcome: str, latency: float, now: float) -> None:
+    def _adapt(self, outcome: str, latency: float, now: float, permit: Permit) -> None:
         limit = self._aimd.next_limit(self.window.limit, outcome, latency, now)
+        overload = self._overload_levels
+        if outcome == "ok" and not overload.is_rate:
+            overload.on_admitted(now, permit.level)
+        elif outcome == "overloaded" and not overload.is_rate:
+            # a server that serves so many at a time: its 503s say how many (as 429s do)
+            verdict = overload.on_refusal(now, permit.sent_at, permit.level)
+            if verdict is None:
+                return  # sent before the window last shrank: the same overload
+            if verdict:
+                limit = float(overload.limit or 1)
         if limit != self.window.limit:
             self.window.set_limit(limit)
 
@@ -583,48 +614,37 @@ class _Reading:
 
 
 class Aimd:
-    """Slow start, then additive increase per round trip; multiplicative decrease on 503/529
-    or rising latency (TCP's congestion control, applied to requests in flight). Runs only
-    while no rate is known: once one is, 429s are rate control's business."""
-
-    LATENCY_FACTOR = 2.0
-    LATENCY_SLACK = 0.05
+    """Requests in flight while no rate is known: `initial_concurrency` until the endpoint's
+    first answer (its headers may state a limit), then the whole cap, as a plain client
+    sends; halved on 503/529 and +1 per round trip after that (TCP's congestion control,
+    applied to requests in flight). Latency alone never lowers it: a slower answer is no
+    refusal, and a server that queues answers more of them, not fewer. Once a rate is
+    known or learned, 429s are rate control's business."""
 
     def __init__(self, settings: LimitSettings) -> None:
+        self.cap = float(settings.concurrency)
         self.initial = float(min(settings.initial_concurrency, settings.concurrency))
         self._ewma: float | None = None
-        self._baseline = math.inf
-        self._samples = 0
         self._last_decrease = -math.inf
-        self.slow_start = True
+        self.answered = False
 
     def next_limit(self, limit: float, outcome: str, latency: float, now: float) -> float:
         """The window after one completed attempt."""
+        if not self.answered and outcome != "cancelled":
+            self.answered = True  # said nothing of a limit (else no window would adapt)
+            limit = max(limit, self.cap)
         if outcome == "overloaded":
             return self._decrease(limit, 0.5, now)
-        if outcome == "rate_limited":
-            self.slow_start = False
-            return limit
         if outcome != "ok":
             return limit
-        self._observe(latency)
-        ewma = self._ewma or latency
-        if self._samples > 20 and ewma > self.LATENCY_FACTOR * self._baseline + self.LATENCY_SLACK:
-            return self._decrease(limit, 0.8, now)
-        return limit + (1.0 if self.slow_start else 1.0 / max(limit, 1.0))
-
-    def _observe(self, latency: float) -> None:
-        self._samples += 1
         self._ewma = latency if self._ewma is None else 0.9 * self._ewma + 0.1 * latency
-        if self._samples > 20:
-            self._baseline = min(self._baseline, self._ewma)
+        return limit + 1.0 / max(limit, 1.0)
 
     def _decrease(self, limit: float, factor: float, now: float) -> float:
         rtt = self._ewma or 0.1
         if now - self._last_decrease < max(rtt, 0.05):
             return limit  # once per round trip: the other losses are the same congestion
         self._last_decrease = now
-        self.slow_start = False
         return max(1.0, limit * factor)
 
 

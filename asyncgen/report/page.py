@@ -240,40 +240,33 @@ def _distributions(report: dict[str, Any]) -> str:
     charts = []
     turns = length.get("turns_histogram") or {}
     if turns:
-        edges, counts = integer_histogram(turns)
         planned = length.get("planned_turns")
         band = (planned["min"] - 0.5, planned["max"] + 0.5) if planned else None
         band_label = f"planned {planned['min']}–{planned['max']}" if planned else ""
+        note = f"mean {length['turns_per_record']['mean']:.1f}; user turns"
         charts.append(
-            _chart(
+            _count_chart(
                 "Turns per conversation",
-                f"mean {length['turns_per_record']['mean']:.1f}; user turns",
-                histogram_svg(edges, counts, xlabel="user turns", band=band, band_label=band_label),
+                note,
+                turns,
+                xlabel="user turns",
+                band=band,
+                band_label=band_label,
             )
         )
     words = length.get("words_per_turn_histogram") or {}
     if words:
-        edges, counts = integer_histogram(words)
         stats = length["words_per_turn"]
-        charts.append(
-            _chart(
-                "Words per turn",
-                f"median {stats['p50']:.0f}, 9 in 10 at most {stats['p90']:.0f}; longest "
-                f"{stats['max']:.0f} (the top 1 % is folded into the last bar)",
-                histogram_svg(edges, counts, xlabel="words", ylabel="turns"),
-            )
+        note = (
+            f"median {stats['p50']:.0f}, 9 in 10 at most {stats['p90']:.0f}; longest "
+            f"{stats['max']:.0f} (the top 1 % is folded into the last bar)"
         )
+        charts.append(_count_chart("Words per turn", note, words, xlabel="words", ylabel="turns"))
     tokens = length.get("tokens_per_record_histogram") or {}
     if tokens:
-        edges, counts = integer_histogram(tokens)
         stats = length["tokens_per_record"]
-        charts.append(
-            _chart(
-                "Tokens per conversation",
-                f"median {stats['p50']:,.0f}, 9 in 10 at most {stats['p90']:,.0f}",
-                histogram_svg(edges, counts, xlabel="tokens"),
-            )
-        )
+        note = f"median {stats['p50']:,.0f}, 9 in 10 at most {stats['p90']:,.0f}"
+        charts.append(_count_chart("Tokens per conversation", note, tokens, xlabel="tokens"))
     nn = report["diversity"].get("nearest_neighbour") or {}
     if nn.get("histogram"):
         hist = nn["histogram"]
@@ -302,6 +295,12 @@ def _distributions(report: dict[str, Any]) -> str:
 
 def _chart(title: str, sub: str, svg: str) -> str:
     return f"<div class='card'><h4>{e(title)}</h4><p class='sub'>{e(sub)}</p>{svg}</div>"
+
+
+def _count_chart(title: str, sub: str, histogram: dict[str, int], **svg: Any) -> str:
+    """The card of an integer `{value: count}` histogram (turns, words, tokens)."""
+    edges, counts = integer_histogram(histogram)
+    return _chart(title, sub, histogram_svg(edges, counts, **svg))
 
 
 def _browser_shell(browser: BrowserData | None) -> str:

@@ -97,12 +97,17 @@ def _letters_in_words(text: str, min_len: int) -> list[int]:
     ]
 
 
+def _pick(spots: list[int], rng: random.Random) -> int | None:
+    """One of `spots` at random, or None when the text offers none (no draw is spent)."""
+    return rng.choice(spots) if spots else None
+
+
 def keyboard_typo(text: str, rng: random.Random) -> Edit | None:
     """Hit a neighbouring key instead of the intended letter."""
     spots = [i for i, ch in enumerate(text) if ch.lower() in NEIGHBOURS]
-    if not spots:
+    i = _pick(spots, rng)
+    if i is None:
         return None
-    i = rng.choice(spots)
     wrong = rng.choice(NEIGHBOURS[text[i].lower()])
     return Edit("keyboard_typo", i, text[i], wrong.upper() if text[i].isupper() else wrong)
 
@@ -110,19 +115,15 @@ def keyboard_typo(text: str, rng: random.Random) -> Edit | None:
 def omission(text: str, rng: random.Random) -> Edit | None:
     """Drop one letter of a word of three or more letters."""
     spots = _letters_in_words(text, 3)
-    if not spots:
-        return None
-    i = rng.choice(spots)
-    return Edit("omission", i, text[i], "")
+    i = _pick(spots, rng)
+    return None if i is None else Edit("omission", i, text[i], "")
 
 
 def doubling(text: str, rng: random.Random) -> Edit | None:
     """Type one letter twice."""
     spots = [i for i, ch in enumerate(text) if ch.isalpha()]
-    if not spots:
-        return None
-    i = rng.choice(spots)
-    return Edit("doubling", i, text[i], text[i] * 2)
+    i = _pick(spots, rng)
+    return None if i is None else Edit("doubling", i, text[i], text[i] * 2)
 
 
 def transposition(text: str, rng: random.Random) -> Edit | None:
@@ -132,10 +133,8 @@ def transposition(text: str, rng: random.Random) -> Edit | None:
         for i in range(len(text) - 1)
         if text[i].isalpha() and text[i + 1].isalpha() and text[i] != text[i + 1]
     ]
-    if not spots:
-        return None
-    i = rng.choice(spots)
-    return Edit("transposition", i, text[i : i + 2], text[i + 1] + text[i])
+    i = _pick(spots, rng)
+    return None if i is None else Edit("transposition", i, text[i : i + 2], text[i + 1] + text[i])
 
 
 def space_split(text: str, rng: random.Random) -> Edit | None:
@@ -146,9 +145,8 @@ def space_split(text: str, rng: random.Random) -> Edit | None:
         if len(m.group()) >= 4
         for i in range(m.start() + 1, m.end() - 1)
     ]
-    if not spots:
-        return None
-    return Edit("space_split", rng.choice(spots), "", " ")
+    i = _pick(spots, rng)
+    return None if i is None else Edit("space_split", i, "", " ")
 
 
 def space_merge(text: str, rng: random.Random) -> Edit | None:
@@ -158,27 +156,22 @@ def space_merge(text: str, rng: random.Random) -> Edit | None:
         for i in range(1, len(text) - 1)
         if text[i] == " " and not text[i - 1].isspace() and text[i + 1].isalnum()
     ]
-    if not spots:
-        return None
-    return Edit("space_merge", rng.choice(spots), " ", "")
+    i = _pick(spots, rng)
+    return None if i is None else Edit("space_merge", i, " ", "")
 
 
 def punctuation_drop(text: str, rng: random.Random) -> Edit | None:
     """Leave out one punctuation mark."""
     spots = [i for i, ch in enumerate(text) if ch in PUNCTUATION]
-    if not spots:
-        return None
-    i = rng.choice(spots)
-    return Edit("punctuation_drop", i, text[i], "")
+    i = _pick(spots, rng)
+    return None if i is None else Edit("punctuation_drop", i, text[i], "")
 
 
 def case_drop(text: str, rng: random.Random) -> Edit | None:
     """Type a capital letter in lower case."""
     spots = [i for i, ch in enumerate(text) if ch.isupper()]
-    if not spots:
-        return None
-    i = rng.choice(spots)
-    return Edit("case_drop", i, text[i], text[i].lower())
+    i = _pick(spots, rng)
+    return None if i is None else Edit("case_drop", i, text[i], text[i].lower())
 
 
 def misspelling(text: str, rng: random.Random) -> Edit | None:
