@@ -498,3 +498,22 @@ async def test_the_next_round_waits_until_the_last_one_is_read(
     assert all(answers)
     assert [b["request_counts"]["total"] for b in sim_batches(sim)] == [600, 600]
     assert client.rounds == 2
+
+
+def test_polls_never_sleep_past_the_expected_end_of_a_round(tmp_path: Path) -> None:
+    """Polls back off (5 % of the time waited, 5..60 s), but once a round time is known a
+    wait ends at the round's expected end, and after it is at most 5 % of a round: a
+    slow batch is noticed within 3 s of ending, not up to 60 s later."""
+
+    class Nowhere:
+        base_url = "http://127.0.0.1:9/v1"
+
+    client = make_client(
+        Nowhere, tmp_path, poll_initial=5.0, poll_max=60.0, poll_share=0.05, idle_flush_seconds=1
+    )
+    assert client._poll_wait(2000.0) == 60.0  # nothing observed yet: the plain backoff
+    client.round_times.append(60.0)
+    assert client._poll_wait(10.0) == 5.0
+    assert client._poll_wait(58.0) == pytest.approx(2.0)  # wakes at the expected end
+    assert client._poll_wait(61.0) == pytest.approx(3.0)  # then 5 % of a round
+    assert client._poll_wait(1000.0) == pytest.approx(3.0)

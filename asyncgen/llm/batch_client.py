@@ -178,6 +178,9 @@ class BatchClient:
                 pass
         if self._records:  # a part being charged is finished, never cut in the middle
             await asyncio.gather(*self._records, return_exceptions=True)
+        gathered, self._round = self._round, None
+        if gathered is not None:  # a round never submitted: nothing was paid, drop its files
+            await gathered.discard()
         await self.api.aclose()
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
