@@ -38,6 +38,7 @@ def run_complete(
     from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.complete import CompletePipeline
     from asyncgen.store import RunLayout
+    from asyncgen.store.rundir import REJECTED_FILE
 
     config = load_config(config_file, overrides)
     apply_prices(config, price_in, price_out)
@@ -51,7 +52,7 @@ def run_complete(
         run_dir=run_dir,
         records=output,
         failures=failures_path(output),
-        rejected=run_dir / "rejected.jsonl",
+        rejected=run_dir / REJECTED_FILE,
         log_name=config.engine.log_file,
     )
     summary = launch(config, pipeline, layout, quiet=quiet, resume=False, use_gate=False)
