@@ -962,6 +962,13 @@ class BatchClient:
             self._settle(pending, result)
 
     async def _online_call(self, request: ChatRequest, handle: ModelHandle) -> ChatResult:
+        """Through the transport, whose budget check then counts what batch answers (this
+        session's and earlier ones') cost: the run has one budget."""
+        batch = self.usage
+        self.transport.usage.carry(
+            batch.carried_cost + batch.cost_usd,
+            batch.carried_tokens + batch.tokens_in + batch.tokens_out,
+        )
         self.online_requests += 1
         return await self.transport.chat(request, handle)
 
