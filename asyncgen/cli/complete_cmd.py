@@ -76,14 +76,14 @@ def _nothing_succeeded(summary: Any, failures: Path) -> str:
 
 def _first_failure_message(failures: Path) -> str | None:
     """The first failure line's message (what the endpoint said), cut to 200 characters."""
-    import orjson
+    from asyncgen.errors import StoreError
+    from asyncgen.store.jsonl import iter_jsonl
 
     try:
-        with failures.open("rb") as lines:
-            first = orjson.loads(lines.readline() or b"{}")
-    except (OSError, orjson.JSONDecodeError):
+        _, first = next(iter_jsonl(failures), (0, {}))
+    except (OSError, StoreError):
         return None
-    message = first.get("message") if isinstance(first, dict) else None
+    message = first.get("message")
     return str(message)[:200] if message else None
 
 
