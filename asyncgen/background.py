@@ -37,7 +37,7 @@ class BackgroundTasks:
         self._group = group
 
     def start_soon(
-        self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: Unpack[Ts], name: str
+        self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: *Ts, name: str
     ) -> None:
         """Run `func(*args)` in the group."""
         if self._group is None:

@@ -9,11 +9,14 @@ A template starts with a front-matter block::
     Body with {placeholders} filled by str.format.
 
 The transport sends the kind in the ``X-Asyncgen-Kind`` header so the simulator can answer
-each kind in the format the pipeline parses.
+each kind in the format the pipeline parses. A rendered prompt may also carry one
+machine-readable line, ``parameters (JSON): {...}`` (the dialogue prompts do), which the
+simulator reads with the same `read_params` to answer in kind.
 """
 
 from __future__ import annotations
 
+import json
 import string
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +27,7 @@ from asyncgen.errors import PromptError
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
 KIND_HEADER = "X-Asyncgen-Kind"
+PARAMS_PREFIX = "parameters (JSON): "
 
 
 @dataclass(frozen=True)
@@ -97,3 +101,16 @@ def _load(path: Path) -> PromptTemplate:
         body=body.lstrip("\n"),
         description=meta.get("description", ""),
     )
+
+
+def read_params(text: str) -> dict[str, Any]:
+    """The JSON parameters line of a rendered prompt, or {} when it has none."""
+    for line in text.splitlines():
+        _, found, rest = line.partition(PARAMS_PREFIX)
+        if found:
+            try:
+                value = json.loads(rest)
+            except json.JSONDecodeError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}

@@ -387,6 +387,30 @@ def overhead_rows(n: int, with_naive: bool, repeat: int = 3) -> list[Outcome]:
     return list(best.values())
 
 
+def complete_overhead_rows(n: int) -> list[Outcome]:
+    """A real `asyncgen complete` process on `n` requests, no limits, zero latency, on the
+    default HTTP client and on the aiohttp backend: what the whole process (engine,
+    writers, start-up included) costs per request, and what the client's share of it is."""
+    print(f"-- overhead of the complete process ({n} requests, native vs aiohttp)", flush=True)
+    sim = SimulatorProcess(seed=7).start()
+    if sim.pid is not None:
+        pin(sim.pid, SIM_CORE)
+    rows: list[Outcome] = []
+    try:
+        for backend in ("native", "aiohttp"):
+            warm(sim)
+            extra = f"llm:\n  http_backend: {backend}\n"
+            summary, ok, failed, wall, cpu = run_complete(sim.base_url, n, rpm=None, extra=extra)
+            client = "complete" if backend == "native" else "complete/aiohttp"
+            out = Outcome("overhead/complete", client, n, ok=ok, failed=failed, wall=wall)
+            out.cpu, out.ideal_rate = cpu, None
+            out.causes = dict(summary.get("failure_reasons") or {})
+            rows.append(_with_sim(out, sim))
+    finally:
+        sim.stop()
+    return rows
+
+
 def first_request_delay(repeat: int = 5) -> tuple[float, float]:
     """Seconds from starting `asyncgen complete` to the first request reaching a server,
     and the CPU seconds of the whole one-request run (medians of `repeat`): what a user
@@ -516,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Outcome] = []
     if "overhead" in wanted:
         results += overhead_rows(int(20000 * scale), not args.no_naive)
+        results += complete_overhead_rows(int(5000 * scale))
     results += matrix([a for a in ALGORITHMS if a in wanted], n, not args.no_naive)
     if "faults" in wanted:
         results += faults_row(n, not args.no_naive)

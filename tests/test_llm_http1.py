@@ -10,10 +10,12 @@ import asyncio
 import datetime
 import gzip
 import ipaddress
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -373,11 +375,78 @@ async def test_tls_with_a_trusted_certificate_and_a_refused_one(tmp_path: Path) 
         server.close()
 
 
+async def test_one_lookup_for_many_connections_and_the_answering_address_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host name is looked up once for every connection the pool opens; an address that
+    refuses is passed over, and the one that answered is tried first from then on."""
+    async with serve(keep_alive) as server:
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        with socket.socket() as spare:
+            spare.bind(("127.0.0.1", 0))
+            refused = spare.getsockname()[1]  # closed again: connecting is refused
+        loop = asyncio.get_running_loop()
+        lookups: list[str] = []
+        tried: list[int] = []
+
+        async def getaddrinfo(host: str, port_: int, **kwargs: object) -> list[object]:
+            lookups.append(host)
+            await asyncio.sleep(0.01)
+            tcp = socket.SOCK_STREAM
+            return [
+                (socket.AF_INET, tcp, 6, "", ("127.0.0.1", refused)),
+                (socket.AF_INET, tcp, 6, "", ("127.0.0.1", port)),
+            ]
+
+        connect = loop.create_connection
+
+        async def create_connection(factory: Any, host: str, port_: int, **kw: Any) -> Any:
+            tried.append(port_)
+            return await connect(factory, host, port_, **kw)
+
+        monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+        monkeypatch.setattr(loop, "create_connection", create_connection)
+        client = Http1Pool("http://llm.test/v1/chat/completions", {}, size=4)
+        await asyncio.gather(*(client.post(b"{}") for _ in range(4)))
+        opened = len(tried)
+        client._idle.clear()  # force one more connection
+        await client.post(b"{}")
+        await client.aclose()
+    assert lookups == ["llm.test"]
+    assert tried[:opened].count(refused) >= 1 and tried[opened:] == [port]
+    assert b"Host: llm.test\r\n" in server.requests[0]
+
+
 def test_unsafe_header_values_are_refused() -> None:
     with pytest.raises(ValueError):
         header_line("X-Kind", "a\r\nInjected: 1")
     with pytest.raises(ValueError):
         Http1Pool("http://127.0.0.1:1/v1", {"Bad Name": "v"}, size=1)
+
+
+@pytest.mark.parametrize("backend", ["native", "aiohttp"])
+async def test_a_proxy_from_the_environment_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """HTTP_PROXY is honoured: the endpoint's host does not even resolve, the proxy answers."""
+
+    async def proxy(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
+        while await read_request(r, s) is not None:
+            w.write(response(headers="x-request-id: via-proxy\r\n"))
+            await w.drain()
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with serve(proxy) as server:
+        monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/v1"))
+        settings = LLMSettings.model_validate(
+            {"provider": "compatible", "base_url": "http://llm.invalid/v1", "model": "m1"}
+            | {"http_backend": backend}
+        )
+        async with Transport.from_settings(settings, api_key="k", max_retries=0) as client:
+            result = await client.chat(chat())
+    assert result.content == "hi"
+    assert server.requests[0].startswith(b"POST http://llm.invalid/v1/chat/completions HTTP/1.1")
 
 
 async def test_a_proxy_in_the_environment_sends_through_httpx(

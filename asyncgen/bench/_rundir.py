@@ -17,15 +17,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from asyncgen.errors import DatasetError
 from asyncgen.llm.types import ChatRequest
 from asyncgen.sim.responders import GENERIC_KIND
+from asyncgen.store.jsonl import iter_jsonl
 from asyncgen.store.ledger import ledger_path, read_ledger
+from asyncgen.store.rundir import RECORDS_FILE
 from asyncgen.tokens import count_message_tokens, count_tokens
 
-RECORDS_NAME = "records.jsonl"
 MIN_MAX_TOKENS = 16
 
 
@@ -116,23 +115,16 @@ def load_run_workload(run_dir: str | Path, *, seed: int, stream: bool = False) -
 
     Raises:
         DatasetError: no records.jsonl, or no record with a conversation in it.
+        StoreError: a line before the last is not a JSON object (file and line named).
     """
     root = Path(run_dir)
-    path = root / RECORDS_NAME
-    try:
-        raw = path.read_bytes()
+    path = root / RECORDS_FILE
+    if not path.is_file():
+        raise DatasetError(f"{path}: cannot read the run's records (no such file)")
+    try:  # a torn last line of an interrupted run is skipped; any other bad line is an error
+        conversations = [calls for _, record in iter_jsonl(path) if (calls := _calls_of(record))]
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the run's records ({exc.strerror})") from exc
-    conversations = []
-    for line in raw.splitlines():
-        if not line.strip():
-            continue
-        try:
-            calls = _calls_of(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue  # a torn last line of an interrupted run
-        if calls:
-            conversations.append(calls)
     if not conversations:
         raise DatasetError(f"{path}: no record with messages or turns to replay")
     per_conversation = sum(len(c) for c in conversations) / len(conversations)

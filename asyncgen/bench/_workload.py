@@ -7,11 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
-
 from asyncgen.errors import DatasetError
 from asyncgen.llm.types import ChatRequest
 from asyncgen.sim.responders import GENERIC_KIND
+from asyncgen.store.jsonl import parse_line
 from asyncgen.tokens import count_tokens
 
 _FILLER = (
@@ -103,15 +102,13 @@ def load_prompts(path: str | Path, default_max_tokens: int) -> list[ChatRequest]
 
 
 def _parse_line(file: Path, n: int, line: bytes, default_max_tokens: int) -> ChatRequest:
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise DatasetError(f"{file}:{n}: not valid JSON") from exc
-    if isinstance(data, dict) and isinstance(data.get("body"), dict):
+    shape = "an object with a non-empty 'messages' list"
+    data = parse_line(line, f"{file}:{n}", DatasetError, expected=shape)
+    if isinstance(data.get("body"), dict):
         data = data["body"]
-    messages = data.get("messages") if isinstance(data, dict) else None
+    messages = data.get("messages")
     if not isinstance(messages, list) or not messages or not all(_is_message(m) for m in messages):
-        raise DatasetError(f"{file}:{n}: expected an object with a non-empty 'messages' list")
+        raise DatasetError(f"{file}:{n}: expected {shape}")
     max_tokens = data.get("max_tokens") or data.get("max_completion_tokens") or default_max_tokens
     sampling: dict[str, Any] = {k: data[k] for k in _SAMPLING_KEYS if k in data}
     return ChatRequest(

@@ -7,24 +7,7 @@ from typing import Any
 
 import typer
 
-from asyncgen.cli.options import (
-    BaseUrl,
-    Concurrency,
-    ConfigFile,
-    Deadline,
-    LogLevel,
-    MaxCost,
-    MaxTokens,
-    MetricsPort,
-    Mode,
-    PriceIn,
-    PriceOut,
-    Quiet,
-    Ray,
-    RayWorkers,
-    Rpm,
-    Tpm,
-)
+from asyncgen.cli import options as opt
 from asyncgen.config.batch import deadline_setting
 
 
@@ -55,6 +38,7 @@ def run_complete(
     from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.complete import CompletePipeline
     from asyncgen.store import RunLayout
+    from asyncgen.store.rundir import REJECTED_FILE
 
     config = load_config(config_file, overrides)
     apply_prices(config, price_in, price_out)
@@ -68,7 +52,7 @@ def run_complete(
         run_dir=run_dir,
         records=output,
         failures=failures_path(output),
-        rejected=run_dir / "rejected.jsonl",
+        rejected=run_dir / REJECTED_FILE,
         log_name=config.engine.log_file,
     )
     summary = launch(config, pipeline, layout, quiet=quiet, resume=False, use_gate=False)
@@ -92,14 +76,14 @@ def _nothing_succeeded(summary: Any, failures: Path) -> str:
 
 def _first_failure_message(failures: Path) -> str | None:
     """The first failure line's message (what the endpoint said), cut to 200 characters."""
-    import orjson
+    from asyncgen.errors import StoreError
+    from asyncgen.store.jsonl import iter_jsonl
 
     try:
-        with failures.open("rb") as lines:
-            first = orjson.loads(lines.readline() or b"{}")
-    except (OSError, orjson.JSONDecodeError):
+        _, first = next(iter_jsonl(failures), (0, {}))
+    except (OSError, StoreError):
         return None
-    message = first.get("message") if isinstance(first, dict) else None
+    message = first.get("message")
     return str(message)[:200] if message else None
 
 
@@ -111,23 +95,23 @@ def register(app: typer.Typer) -> None:
 def complete(
     input_path: Path = typer.Option(..., "--input", help="JSONL of chat-completion requests."),
     output: Path = typer.Option(..., "--output", help="JSONL of results (same ids)."),
-    config: ConfigFile = None,
-    base_url: BaseUrl = None,
+    config: opt.ConfigFile = None,
+    base_url: opt.BaseUrl = None,
     model: str | None = typer.Option(None, "--model", help="Model for every request."),
-    rpm: Rpm = None,
-    tpm: Tpm = None,
-    concurrency: Concurrency = None,
-    max_cost: MaxCost = None,
-    max_tokens: MaxTokens = None,
-    price_in: PriceIn = None,
-    price_out: PriceOut = None,
-    quiet: Quiet = False,
-    metrics_port: MetricsPort = None,
-    log_level: LogLevel = None,
-    ray: Ray = None,
-    ray_workers: RayWorkers = None,
-    mode: Mode = None,
-    deadline: Deadline = None,
+    rpm: opt.Rpm = None,
+    tpm: opt.Tpm = None,
+    concurrency: opt.Concurrency = None,
+    max_cost: opt.MaxCost = None,
+    max_tokens: opt.MaxTokens = None,
+    price_in: opt.PriceIn = None,
+    price_out: opt.PriceOut = None,
+    quiet: opt.Quiet = False,
+    metrics_port: opt.MetricsPort = None,
+    log_level: opt.LogLevel = None,
+    ray: opt.Ray = None,
+    ray_workers: opt.RayWorkers = None,
+    mode: opt.Mode = None,
+    deadline: opt.Deadline = None,
 ) -> None:
     """Complete every request of --input; a rerun skips ids that already have a result."""
     overrides: dict[str, Any] = {

@@ -10,24 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from asyncgen.cli.options import (
-    BaseUrl,
-    Concurrency,
-    ConfigFile,
-    Deadline,
-    LogLevel,
-    MaxCost,
-    MaxTokens,
-    MetricsPort,
-    Mode,
-    PriceIn,
-    PriceOut,
-    Quiet,
-    Ray,
-    RayWorkers,
-    Rpm,
-    Tpm,
-)
+from asyncgen.cli import options as opt
 from asyncgen.config.batch import deadline_setting
 from asyncgen.errors import ConfigError
 
@@ -202,18 +185,18 @@ def generate(
         None, "--out", help="Run directory (default runs/<pipeline>-<timestamp>)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Plan seed."),
-    config: ConfigFile = None,
-    base_url: BaseUrl = None,
+    config: opt.ConfigFile = None,
+    base_url: opt.BaseUrl = None,
     model: str | None = typer.Option(None, "--model", help="Model for every call."),
-    concurrency: Concurrency = None,
+    concurrency: opt.Concurrency = None,
     max_workers: int | None = typer.Option(None, "--max-workers", help="Conversations in flight."),
-    max_cost: MaxCost = None,
-    max_tokens: MaxTokens = None,
-    price_in: PriceIn = None,
-    price_out: PriceOut = None,
-    rpm: Rpm = None,
-    tpm: Tpm = None,
-    quiet: Quiet = False,
+    max_cost: opt.MaxCost = None,
+    max_tokens: opt.MaxTokens = None,
+    price_in: opt.PriceIn = None,
+    price_out: opt.PriceOut = None,
+    rpm: opt.Rpm = None,
+    tpm: opt.Tpm = None,
+    quiet: opt.Quiet = False,
     estimate: bool = typer.Option(
         False,
         "--estimate",
@@ -223,11 +206,11 @@ def generate(
     estimate_items: int = typer.Option(
         20, "--estimate-items", min=1, help="Items in the --estimate pilot."
     ),
-    metrics_port: MetricsPort = None,
+    metrics_port: opt.MetricsPort = None,
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue the run in this directory with its saved settings."
     ),
-    log_level: LogLevel = None,
+    log_level: opt.LogLevel = None,
     similarity_threshold: float | None = typer.Option(
         None, "--similarity-threshold", "--similarity_threshold", help="Cosine duplicate bar."
     ),
@@ -278,10 +261,10 @@ def generate(
         None, "--queries-file", help="Load queries from this file (interaction)."
     ),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep semantic near-duplicates."),
-    ray: Ray = None,
-    ray_workers: RayWorkers = None,
-    mode: Mode = None,
-    deadline: Deadline = None,
+    ray: opt.Ray = None,
+    ray_workers: opt.RayWorkers = None,
+    mode: opt.Mode = None,
+    deadline: opt.Deadline = None,
     test_extraction: bool = typer.Option(
         False,
         "--test-extraction",

@@ -8,9 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from asyncgen.config import RunConfig, load_config
+from asyncgen.config.loader import deep_merge, read_yaml
 from asyncgen.contract import Pipeline
 from asyncgen.engine.probe import preflight
 from asyncgen.engine.runner import RunOptions
@@ -41,8 +40,7 @@ def config_from_snapshot(
         raise StoreError(f"nothing to resume in {run_dir}: it holds no run (no config.json)")
     data = _unredact(read_json(snapshot_path))
     if user_file is not None:
-        extra = yaml.safe_load(user_file.read_text(encoding="utf-8")) or {}
-        _merge(data, extra)
+        deep_merge(data, read_yaml(user_file))
     return load_config(data, overrides)
 
 
@@ -53,14 +51,6 @@ def _unredact(value: Any) -> Any:
     if isinstance(value, list):
         return [_unredact(v) for v in value]
     return value
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def setup_run(

@@ -10,7 +10,7 @@ USD/token budget checked against the sum.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from asyncgen.cluster.dispatch import ShardDispatcher, WorkerSlot
@@ -26,7 +26,20 @@ from asyncgen.contract import (
 from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
+    import random
+
+    from asyncgen.config.llm import PoolEntry, SamplingLists
     from asyncgen.llm.stats import StatsSnapshot
+    from asyncgen.llm.types import (
+        ChatRequest,
+        ChatResult,
+        LedgerCharges,
+        LiveCount,
+        ModelHandle,
+        Progress,
+        RunClient,
+        UsageHook,
+    )
 
 SUMMED = (
     "requests",
@@ -131,7 +144,7 @@ class ClusterClient:
 
     def __init__(
         self,
-        local: Any,
+        local: RunClient,
         workers: Callable[[], list[WorkerSlot]],
         *,
         max_cost: float | None,
@@ -143,9 +156,33 @@ class ClusterClient:
         self._max_tokens = max_tokens
         self.stats = _MergedStats(self)
 
-    def __getattr__(self, name: str) -> Any:
-        """Everything else (chat, lock_model, pool, usage) is the driver's transport."""
-        return getattr(self.local, name)
+    async def chat(self, request: ChatRequest, handle: ModelHandle | None = None) -> ChatResult:
+        """The driver's own calls (the pipeline's `prepare`) go through its transport."""
+        return await self.local.chat(request, handle)
+
+    @property
+    def usage(self) -> UsageHook:
+        """The driver's usage accounting (the ledger hooks in here)."""
+        return self.local.usage
+
+    def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
+        """The driver's transport hears the run's live count."""
+        self.local.attach_run(live, progress)
+
+    def link_ledger(self, charges: LedgerCharges) -> None:
+        """The driver's transport gets the run's ledger."""
+        self.local.link_ledger(charges)
+
+    def lock_model(
+        self,
+        rng: random.Random,
+        pool: list[PoolEntry] | None = None,
+        sampling: SamplingLists | None = None,
+        *,
+        draw_sampling: bool = True,
+    ) -> ModelHandle | None:
+        """The driver's model pool."""
+        return self.local.lock_model(rng, pool, sampling, draw_sampling=draw_sampling)
 
     def snapshot(self) -> dict[str, Any]:
         """The driver's counters plus each worker's latest."""
@@ -170,7 +207,9 @@ class ClusterClient:
         return cost if done <= 0 else cost * max(target, done) / done
 
 
-def merge_snapshots(parts: list[dict[str, Any]], labels: list[str] | None = None) -> dict[str, Any]:
+def merge_snapshots(
+    parts: Sequence[Mapping[str, Any]], labels: list[str] | None = None
+) -> dict[str, Any]:
     """Transport snapshots added up: counts summed, counters merged, limits the tightest.
 
     Latency quantiles cannot be added; the merged p50/p95 are the largest of the parts

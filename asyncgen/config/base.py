@@ -63,6 +63,29 @@ class Settings(BaseModel):
         super().__setattr__("_frozen", frozen)
 
 
+def require_values(model: BaseModel, *names: str) -> None:
+    """Refuse an empty list or mapping under any of `names`: something is drawn from each.
+
+    Raises:
+        ValueError: naming the first empty field (pydantic reports it as a config error).
+    """
+    for name in names:
+        if not getattr(model, name):
+            raise ValueError(f"{name} must list at least one value")
+
+
+def require_weights(model: BaseModel, *names: str) -> None:
+    """Refuse weights under any of `names` that are negative or sum to nothing.
+
+    Raises:
+        ValueError: naming the first field whose weights cannot drive a draw.
+    """
+    for name in names:
+        weights: dict[Any, float] = getattr(model, name)
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise ValueError(f"{name} needs non-negative weights with a positive sum")
+
+
 def _frozen(value: Any) -> Any:
     """`value` made read-only: settings frozen, lists and dicts replaced by frozen ones."""
     if isinstance(value, Settings):

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from asyncgen.config.base import Settings
+from asyncgen.config.base import Settings, require_values, require_weights
 
 REGIONS = [
     "Tokyo", "Delhi", "Shanghai", "Sao Paulo", "Mumbai", "Beijing", "Cairo", "Mexico City",
@@ -178,27 +178,18 @@ class DialogueSettings(Settings):
 
     @model_validator(mode="after")
     def _ranges(self) -> DialogueSettings:
-        for name in ("min_turns", "max_turns"):
+        for name in ("min_turns", "max_turns", "emotions_per_speaker"):
             low, high = getattr(self, name)
             if low < 1 or low > high:
                 raise ValueError(f"{name} must be a range 1 <= A <= B, got {low} {high}")
-        low, high = self.emotions_per_speaker
-        if low < 1 or low > high:
-            raise ValueError(f"emotions_per_speaker must be 1 <= A <= B, got {low} {high}")
-        for name in ("regions", "general_categories", "core_services", "user_emotions"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must list at least one value")
-        if not self.assistant_emotions or not self.time_slots:
-            raise ValueError("assistant_emotions and time_slots must not be empty")
+        lists = ("regions", "general_categories", "core_services", "user_emotions")
+        require_values(self, *lists, "assistant_emotions", "time_slots")
         self._check_weights()
         self._check_services()
         return self
 
     def _check_weights(self) -> None:
-        for name in ("service_weights", "resolution_statuses"):
-            weights: dict[str, float] = getattr(self, name)
-            if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-                raise ValueError(f"{name} needs non-negative weights with a positive sum")
+        require_weights(self, "service_weights", "resolution_statuses")
         unknown = set(self.service_weights) - set(COUNT_CLASSES)
         if unknown:
             raise ValueError(f"service_weights has unknown classes {sorted(unknown)}")

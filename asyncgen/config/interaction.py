@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from asyncgen.config.base import Settings
+from asyncgen.config.base import Settings, require_weights
 from asyncgen.config.llm import PoolEntry, ProviderName
 
 NoiseTarget = Literal["initial_query", "followups"]
@@ -67,8 +67,7 @@ class InteractionGenerationSettings(Settings):
                     f"turn_weights has turn counts {outside} outside "
                     f"[min_turns, max_turns] = [{self.min_turns}, {self.max_turns}]"
                 )
-            if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-                raise ValueError("turn_weights must be non-negative and not all zero")
+            require_weights(self, "turn_weights")
         return self
 
 

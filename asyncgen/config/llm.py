@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from asyncgen.config.base import Settings
+from asyncgen.config.base import Settings, require_values
 from asyncgen.config.batch import BatchSettings
 
 ProviderName = Literal["openai", "openrouter", "compatible", "simulator"]
@@ -40,9 +40,7 @@ class SamplingLists(Settings):
 
     @model_validator(mode="after")
     def _non_empty(self) -> SamplingLists:
-        for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must list at least one value")
+        require_values(self, "temperature", "top_p", "frequency_penalty", "presence_penalty")
         return self
 
 

@@ -48,11 +48,11 @@ def load_config(
     Raises:
         ConfigError: one line per problem, naming the key.
     """
-    data = _read_yaml(DEFAULT_CONFIG_PATH)
+    data = read_yaml(DEFAULT_CONFIG_PATH)
     if isinstance(path, Mapping):
-        _deep_merge(data, copy.deepcopy(dict(path)))
+        deep_merge(data, copy.deepcopy(dict(path)))
     elif path is not None:
-        _deep_merge(data, _read_yaml(Path(path)))
+        deep_merge(data, read_yaml(Path(path)))
     env = dict(_dotenv(env_file))
     env.update(os.environ if environ is None else environ)
     for dotted, value in _env_overrides(env).items():
@@ -118,7 +118,12 @@ def _is_secret(key: str) -> bool:
     return any(marker in lowered for marker in SECRET_MARKERS)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's mapping (empty for an empty file).
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or not a mapping of sections.
+    """
     try:
         loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError as exc:
@@ -169,10 +174,11 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge `extra` into `base` in place, section by section (a file over the defaults)."""
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
+            deep_merge(base[key], value)
         else:
             base[key] = value
 

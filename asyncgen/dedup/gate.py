@@ -1,4 +1,10 @@
-"""The uniqueness gate: exact hashes in-loop, embeddings + FAISS micro-batched off-loop."""
+"""The uniqueness gate: exact hashes in-loop, embeddings + FAISS micro-batched off-loop.
+
+Candidates reach the gate's owner task through a bounded anyio memory stream; `aclose`
+closes it, and the owner decides what is left and ends (no end marker). The owner is a
+task of its own, not one of a caller's task group: the gate is started and closed by
+separate calls, which in a cluster run come from different tasks (an actor's methods).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from asyncgen import offload
 from asyncgen.config import RunConfig
@@ -38,9 +45,6 @@ class _Pending:
     future: asyncio.Future[DedupDecision]
 
 
-_STOP = object()
-
-
 def text_digest(text: str) -> str:
     """The exact-duplicate key of a dedup text: SHA-256 of its whitespace/case-normalised form."""
     return sha256_text(normalize_text(text))
@@ -59,7 +63,9 @@ class SemanticGate:
         self.settings = settings
         self._embedder = embedder
         self._clock = clock
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.batch_size * 8)
+        self._send: MemoryObjectSendStream[_Pending]  # opened by `start`
+        self._receive: MemoryObjectReceiveStream[_Pending]
+        self._arrived: anyio.Event
         self._task: asyncio.Task[None] | None = None
         self._index: VectorIndex | None = None
         self._hashes: list[str] = []
@@ -142,6 +148,10 @@ class SemanticGate:
         self.threshold = effective_threshold(self.settings, self.embedder.name)
         await offload.cpu(self._restore, existing)
         self._last_save = self._clock()
+        self._send, self._receive = anyio.create_memory_object_stream[_Pending](
+            self.settings.batch_size * 8
+        )
+        self._arrived = anyio.Event()  # set by `check` and `aclose`: the owner looks again
         self._task = asyncio.create_task(self._run(), name="dedup-gate")
         log.info(
             "dedup: %s embedder, threshold %.3f, %d records indexed",
@@ -220,11 +230,19 @@ class SemanticGate:
             self.stats.exact_duplicates += 1
             return DedupDecision(True, earlier, 1.0)
         future: asyncio.Future[DedupDecision] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(record_id, text, digest, future))
+        try:
+            await self._send.send(_Pending(record_id, text, digest, future))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            raise RuntimeError("dedup gate is not running") from exc
+        self._arrived.set()
         if self._closed and self._task is not None and self._task.done():
             self._fail_queued(RuntimeError("owner task ended"))
-        self.stats.observe_queue(self._queue.qsize())
+        self.stats.observe_queue(self._queued())
         return await future
+
+    def _queued(self) -> int:
+        """Candidates waiting for the owner task."""
+        return self._send.statistics().current_buffer_used
 
     async def _run(self) -> None:
         """The owner task: gather a micro-batch, decide it off-loop, save on a cadence."""
@@ -245,10 +263,13 @@ class SemanticGate:
         """Fail every queued candidate with an EmbeddingError naming the cause."""
         error = EmbeddingError(f"dedup gate stopped: {exc!r}")
         waiting = list(self._inflight)
-        while not self._queue.empty():
-            waiting.append(self._queue.get_nowait())
+        while True:
+            try:
+                waiting.append(self._receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
         for item in waiting:
-            if isinstance(item, _Pending) and not item.future.done():
+            if not item.future.done():
                 item.future.set_exception(error)
 
     async def _gather(self) -> tuple[list[_Pending], bool]:
@@ -257,21 +278,38 @@ class SemanticGate:
         One timer per batch rather than one per candidate keeps the loop's share small.
         """
         try:
-            first = await asyncio.wait_for(self._queue.get(), self.settings.save_interval)
-        except TimeoutError:
-            return [], False
-        if first is _STOP:
+            first = await self._first()
+        except anyio.EndOfStream:  # `aclose` closed the stream and it is empty
             return [], True
+        if first is None:
+            return [], False
         batch: list[_Pending] = [first]
         limit = self.settings.batch_size
-        if self._queue.qsize() < limit - 1 and self.settings.batch_deadline > 0:
-            await asyncio.sleep(self.settings.batch_deadline)
-        while len(batch) < limit and not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is _STOP:
+        if self._queued() < limit - 1 and self.settings.batch_deadline > 0:
+            await anyio.sleep(self.settings.batch_deadline)
+        while len(batch) < limit:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except anyio.WouldBlock:
+                break
+            except anyio.EndOfStream:
                 return batch, True
-            batch.append(item)
         return batch, False
+
+    async def _first(self) -> _Pending | None:
+        """The next candidate, or None after `save_interval` without one.
+
+        Never `receive()` under a timeout: anyio's memory stream loses an item handed to
+        a receiver that is cancelled before it wakes. `check` sets `_arrived` instead.
+        """
+        with anyio.move_on_after(self.settings.save_interval):
+            while True:
+                try:
+                    return self._receive.receive_nowait()
+                except anyio.WouldBlock:
+                    self._arrived = anyio.Event()
+                    await self._arrived.wait()
+        return None
 
     async def _process(self, batch: list[_Pending]) -> None:
         """Decide a batch in a worker thread and resolve each candidate's future."""
@@ -326,12 +364,15 @@ class SemanticGate:
             return
         try:
             if not task.done():
-                await self._queue.put(_STOP)
+                self._send.close()  # the owner decides what is queued, then ends
+                self._arrived.set()
                 await task
         finally:
             with anyio.CancelScope(shield=True):
                 if not task.done():
                     task.cancel()
+                self._send.close()
+                self._receive.close()
                 await offload.to_thread(self._save)
                 close = getattr(self._embedder, "close", None)
                 if close is not None:

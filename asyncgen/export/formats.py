@@ -8,7 +8,7 @@ extra, imported only when asked for). Nothing appears under its final name befor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -113,17 +113,12 @@ def dst_rows(sample: TrainingSample) -> list[dict[str, Any]]:
     return rows
 
 
-class DstLinesWriter:
-    """The `dst` format: `dst_rows` of each sample, one JSON line per user turn."""
+class _FileWriter:
+    """A writer into one atomic file: nothing appears under the final name before `commit`."""
 
     def __init__(self, final: Path) -> None:
         self._file = AtomicFile(final)
 
-    def write(self, sample: TrainingSample) -> None:
-        """Append the sample's rows."""
-        for row in dst_rows(sample):
-            self._file.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-
     def commit(self) -> Path:
         """Rename into place."""
         return self._file.commit()
@@ -133,31 +128,27 @@ class DstLinesWriter:
         self._file.abort()
 
 
-class JsonLinesWriter:
-    """One JSON object per line, made from each sample by `shape`."""
+class JsonLinesWriter(_FileWriter):
+    """One JSON object per line; `lines` makes a sample's lines (one, or none or several
+    for `dst_rows`)."""
 
-    def __init__(self, final: Path, shape: Callable[[TrainingSample], dict[str, Any]]) -> None:
-        self._file = AtomicFile(final)
-        self._shape = shape
+    def __init__(
+        self, final: Path, lines: Callable[[TrainingSample], Iterable[dict[str, Any]]]
+    ) -> None:
+        super().__init__(final)
+        self._lines = lines
 
     def write(self, sample: TrainingSample) -> None:
-        """Append one line."""
-        self._file.write(orjson.dumps(self._shape(sample), option=orjson.OPT_APPEND_NEWLINE))
-
-    def commit(self) -> Path:
-        """Rename into place."""
-        return self._file.commit()
-
-    def abort(self) -> None:
-        """Drop the temporary file."""
-        self._file.abort()
+        """Append the sample's lines."""
+        for line in self._lines(sample):
+            self._file.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
 
-class JsonArrayWriter:
+class JsonArrayWriter(_FileWriter):
     """The spec's JSON: one array of sample objects, streamed element by element."""
 
     def __init__(self, final: Path) -> None:
-        self._file = AtomicFile(final)
+        super().__init__(final)
         self._file.write(b"[")
         self._count = 0
 
@@ -170,8 +161,4 @@ class JsonArrayWriter:
     def commit(self) -> Path:
         """Close the array and rename into place."""
         self._file.write(b"\n]\n" if self._count else b"]\n")
-        return self._file.commit()
-
-    def abort(self) -> None:
-        """Drop the temporary file."""
-        self._file.abort()
+        return super().commit()

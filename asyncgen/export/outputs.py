@@ -7,10 +7,10 @@ from typing import Protocol
 
 from asyncgen.export.columnar import HFDatasetBuilder, ParquetSampleWriter
 from asyncgen.export.formats import (
-    DstLinesWriter,
     JsonArrayWriter,
     JsonLinesWriter,
     SampleWriter,
+    dst_rows,
     file_name,
     openai_line,
     sharegpt_line,
@@ -30,13 +30,13 @@ def _file_writer(fmt: str, final: Path, options: ExportOptions) -> SampleWriter:
     if fmt == "json":
         return JsonArrayWriter(final)
     if fmt == "jsonl":
-        return JsonLinesWriter(final, lambda s: s.to_dict())
+        return JsonLinesWriter(final, lambda s: [s.to_dict()])
     if fmt == "openai":
-        return JsonLinesWriter(final, lambda s: openai_line(s, system))
+        return JsonLinesWriter(final, lambda s: [openai_line(s, system)])
     if fmt == "sharegpt":
-        return JsonLinesWriter(final, lambda s: sharegpt_line(s, system))
+        return JsonLinesWriter(final, lambda s: [sharegpt_line(s, system)])
     if fmt == "dst":
-        return DstLinesWriter(final)
+        return JsonLinesWriter(final, dst_rows)
     return ParquetSampleWriter(final, system, options.batch_size)
 
 

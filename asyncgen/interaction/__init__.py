@@ -22,7 +22,7 @@ from asyncgen.interaction.outcome import TaskOutcome
 from asyncgen.interaction.pipeline import InteractionPipeline
 from asyncgen.interaction.records import Interaction, Message
 from asyncgen.interaction.storage import InteractionStorage
-from asyncgen.interaction.user_model import FeedbackDecision, UserFeedbackModel
+from asyncgen.interaction.user_model import FeedbackDecision, FeedbackTurn, UserFeedbackModel
 
 __all__ = [
     "AssistantModel",
@@ -31,6 +31,7 @@ __all__ = [
     "DistractorModel",
     "EnhancedPersonaGenerationPipeline",
     "FeedbackDecision",
+    "FeedbackTurn",
     "Interaction",
     "InteractionGenerator",
     "InteractionPipeline",

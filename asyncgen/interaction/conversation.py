@@ -10,7 +10,7 @@ from asyncgen.config import DistractorSettings, InteractionGenerationSettings
 from asyncgen.interaction.assistant import AssistantModel
 from asyncgen.interaction.distractor.types import Distractor, NoiseResult
 from asyncgen.interaction.records import Clock, Interaction, Message, iso
-from asyncgen.interaction.user_model import UserFeedbackModel
+from asyncgen.interaction.user_model import FeedbackTurn, UserFeedbackModel
 from asyncgen.llm.types import ModelHandle
 
 
@@ -79,9 +79,8 @@ async def converse(task: ConversationTask, parts: Parts, rng: random.Random) -> 
     while True:
         answer = await _assistant_message(task, messages, turn, handle, parts)
         messages.append(answer)
-        decision = await parts.user_model.decide(
-            task.persona_features, messages, answer.content, turn, target, rng=rng
-        )
+        state = FeedbackTurn(task.persona_features, messages, answer.content, turn, target)
+        decision = await parts.user_model.decide(state, rng=rng)
         if decision.followup is None:
             end_reason = decision.reason
             break

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
 from asyncgen.errors import LLMResponseError
 from asyncgen.llm.ask import ask
 from asyncgen.llm.types import ChatClient, ChatRequest, Message, ModelHandle
+from asyncgen.prompts import PromptTemplate, load_prompt
 
 
 class MalformedOutputError(LLMResponseError):
@@ -88,6 +89,53 @@ async def ask_json(
         max_retries=max_retries,
     )
     return JsonAnswer(answer.value, answer.raw, answer.calls)
+
+
+def json_request(
+    template: PromptTemplate, /, *, max_tokens: int, temperature: float, **values: Any
+) -> ChatRequest:
+    """`template` rendered with `values` as the one user message of a request for JSON."""
+    return ChatRequest(
+        messages=[{"role": "user", "content": template.render(**values)}],
+        kind=template.kind,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        response_format={"type": "json_object"},
+    )
+
+
+class JsonAsker:
+    """A part that asks one model, through one prompt (`PROMPT`), for JSON objects."""
+
+    PROMPT: ClassVar[str]
+
+    def __init__(
+        self,
+        client: ChatClient,
+        handle: ModelHandle,
+        *,
+        max_retries: int = 3,
+        prompt: str | None = None,
+    ) -> None:
+        """Bind to the transport and the model asked; `max_retries` re-asks per answer;
+        `prompt` names a configured template instead of the class's `PROMPT`."""
+        self.client = client
+        self.handle = handle
+        self.max_retries = max_retries
+        self.template = load_prompt(prompt or self.PROMPT)
+
+    async def ask(
+        self, request: ChatRequest, *, required: tuple[str, ...], check: Check | None = None
+    ) -> JsonAnswer:
+        """`ask_json` with this part's client, model and re-asks."""
+        return await ask_json(
+            self.client,
+            request,
+            self.handle,
+            required=required,
+            max_retries=self.max_retries,
+            check=check,
+        )
 
 
 def _repair(raw: str, error: Exception) -> list[Message]:

@@ -11,11 +11,10 @@ import orjson
 
 from asyncgen.config import UserModelSettings
 from asyncgen.errors import PromptError
-from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.jsonout import JsonAsker, MalformedOutputError, json_request
 from asyncgen.interaction.personas.model import profile_json, summary
 from asyncgen.interaction.records import Message
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
-from asyncgen.prompts import PromptTemplate, load_prompt
 
 Reason = Literal["follow_up", "forced_follow_up", "satisfied", "no_follow_up", "target_reached"]
 TEMPLATE_FIELDS = frozenset(
@@ -23,6 +22,17 @@ TEMPLATE_FIELDS = frozenset(
      "target_turns", "turn_rule"}
 )  # fmt: skip
 MUST_CONTINUE = "You have not got what you need yet: set satisfied to false and write a follow-up."
+
+
+@dataclass(frozen=True)
+class FeedbackTurn:
+    """Where the conversation stands when the user reads an answer."""
+
+    persona_features: dict[str, str]
+    conversation_history: Sequence[Message]
+    assistant_response: str
+    current_turn: int
+    target_turns: int
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class FeedbackDecision:
     calls: int = 0
 
 
-class UserFeedbackModel:
+class UserFeedbackModel(JsonAsker):
     """A persona-driven user model answering JSON `{satisfied, feedback}`.
 
     Rules around the model's answer: at the target turn the user stops; from `min_turns`
@@ -63,20 +73,19 @@ class UserFeedbackModel:
             max_retries: re-asks when the answer is not the JSON asked for.
             rng: used when `generate_feedback` is called without one.
         """
+        handle = ModelHandle(provider=settings.provider, model=settings.model)
+        prompt = settings.system_prompt_template
+        super().__init__(client, handle, max_retries=max_retries, prompt=prompt)
         self.settings = settings
-        self.client = client
         self.min_turns = min_turns
         self.hold_to_target = hold_to_target  # turn_policy target: no stop before the target
-        self.max_retries = max_retries
         self._rng = rng or random.Random(0)
-        self.template: PromptTemplate = load_prompt(settings.system_prompt_template)
         unknown = self.template.fields - TEMPLATE_FIELDS
         if unknown:
             raise PromptError(
                 f"user model prompt {settings.system_prompt_template!r} uses unknown fields "
                 f"{', '.join(sorted(unknown))}; available: {', '.join(sorted(TEMPLATE_FIELDS))}"
             )
-        self.handle = ModelHandle(provider=settings.provider, model=settings.model)
 
     async def generate_feedback(
         self,
@@ -92,35 +101,19 @@ class UserFeedbackModel:
             MalformedOutputError: the model never answered with the JSON asked for.
             LLMError: the transport could not get an answer.
         """
-        decision = await self.decide(
-            persona_features,
-            conversation_history,
-            assistant_response,
-            current_turn,
-            target_turns,
-            rng=self._rng,
-        )
-        return decision.followup
-
-    async def decide(
-        self,
-        persona_features: dict[str, str],
-        conversation_history: Sequence[Message],
-        assistant_response: str,
-        current_turn: int,
-        target_turns: int,
-        *,
-        rng: random.Random,
-    ) -> FeedbackDecision:
-        """Apply the turn rules, asking the model only when its answer matters."""
-        if current_turn >= target_turns:
-            return FeedbackDecision(None, "target_reached")
-        must_continue = current_turn < self._floor(target_turns)
-        if not must_continue and rng.random() >= self.settings.feedback_probability:
-            return FeedbackDecision(None, "no_follow_up")
-        request = self.request(
+        turn = FeedbackTurn(
             persona_features, conversation_history, assistant_response, current_turn, target_turns
         )
+        return (await self.decide(turn, rng=self._rng)).followup
+
+    async def decide(self, turn: FeedbackTurn, *, rng: random.Random) -> FeedbackDecision:
+        """Apply the turn rules, asking the model only when its answer matters."""
+        if turn.current_turn >= turn.target_turns:
+            return FeedbackDecision(None, "target_reached")
+        must_continue = turn.current_turn < self._floor(turn.target_turns)
+        if not must_continue and rng.random() >= self.settings.feedback_probability:
+            return FeedbackDecision(None, "no_follow_up")
+        request = self.request(turn)
         satisfied, feedback, raw, calls = await self._ask(request, must_continue)
         if satisfied and not must_continue:
             return FeedbackDecision(None, "satisfied", True, raw, calls)
@@ -131,47 +124,34 @@ class UserFeedbackModel:
         """Turns before which the user never stops: min_turns, or the target when held."""
         return max(self.min_turns, target_turns) if self.hold_to_target else self.min_turns
 
-    def request(
-        self,
-        persona_features: dict[str, str],
-        conversation_history: Sequence[Message],
-        assistant_response: str,
-        current_turn: int,
-        target_turns: int,
-    ) -> ChatRequest:
+    def request(self, turn: FeedbackTurn) -> ChatRequest:
         """The chat request asking the user model for its decision."""
         state = {
-            "current_turn": current_turn,
-            "target_turns": target_turns,
+            "current_turn": turn.current_turn,
+            "target_turns": turn.target_turns,
             "min_turns": self.min_turns,
-            "must_continue": current_turn < self._floor(target_turns),
+            "must_continue": turn.current_turn < self._floor(turn.target_turns),
         }
-        prompt = self.template.render(
-            summary=summary(persona_features),
-            profile_json=profile_json(persona_features),
-            state_json=orjson.dumps(state).decode(),
-            transcript=transcript(_without_last_answer(conversation_history, assistant_response)),
-            last_answer=assistant_response,
-            current_turn=current_turn,
-            target_turns=target_turns,
-            turn_rule=MUST_CONTINUE if state["must_continue"] else "",
-        )
-        return ChatRequest(
-            messages=[{"role": "user", "content": prompt}],
-            kind=self.template.kind,
+        history = _without_last_answer(turn.conversation_history, turn.assistant_response)
+        return json_request(
+            self.template,
             max_tokens=self.settings.max_completion_tokens,
             temperature=self.settings.temperature,
-            response_format={"type": "json_object"},
+            summary=summary(turn.persona_features),
+            profile_json=profile_json(turn.persona_features),
+            state_json=orjson.dumps(state).decode(),
+            transcript=transcript(history),
+            last_answer=turn.assistant_response,
+            current_turn=turn.current_turn,
+            target_turns=turn.target_turns,
+            turn_rule=MUST_CONTINUE if state["must_continue"] else "",
         )
 
     async def _ask(self, request: ChatRequest, must_continue: bool) -> tuple[bool, str, str, int]:
         """Send the request, re-asking on malformed JSON; raise with the last raw text."""
-        answer = await ask_json(
-            self.client,
+        answer = await self.ask(
             request,
-            self.handle,
             required=("satisfied",),
-            max_retries=self.max_retries,
             check=lambda data, raw: _check_feedback(data, raw, must_continue),
         )
         satisfied = _as_bool(answer.data["satisfied"], answer.raw)

@@ -178,6 +178,9 @@ class BatchClient:
                 pass
         if self._records:  # a part being charged is finished, never cut in the middle
             await asyncio.gather(*self._records, return_exceptions=True)
+        gathered, self._round = self._round, None
+        if gathered is not None:  # a round never submitted: nothing was paid, drop its files
+            await gathered.discard()
         await self.api.aclose()
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
@@ -959,6 +962,13 @@ class BatchClient:
             self._settle(pending, result)
 
     async def _online_call(self, request: ChatRequest, handle: ModelHandle) -> ChatResult:
+        """Through the transport, whose budget check then counts what batch answers (this
+        session's and earlier ones') cost: the run has one budget."""
+        batch = self.usage
+        self.transport.usage.carry(
+            batch.carried_cost + batch.cost_usd,
+            batch.carried_tokens + batch.tokens_in + batch.tokens_out,
+        )
         self.online_requests += 1
         return await self.transport.chat(request, handle)
 

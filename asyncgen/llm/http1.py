@@ -6,10 +6,11 @@ request building objects the transport never reads; here a request is one `bytes
 on a pooled connection and the answer is parsed by llhttp (the C parser uvicorn uses)
 straight into an `Answer`. Plain http and TLS (`ssl_context`); keep-alive with a LIFO pool
 capped at `size` connections; answers with `Content-Length`, chunked or ended by close;
-gzip and deflate decoded. Timeouts: `connect` for the TCP and TLS set-up, `pool` for a
-free connection, `read` for the whole answer from the moment the request is written (a
-stalled write runs into it too). Proxies and SSE streams are not handled here: the
-caller (`asyncgen.llm.client`) sends those through httpx.
+gzip and deflate decoded. A host is looked up once a minute for all its connections,
+and the address that last answered is tried first. Timeouts: `connect` for the lookup,
+TCP and TLS set-up, `pool` for a free connection, `read` for the whole answer from the
+moment the request is written (a stalled write runs into it too). Proxies and SSE
+streams are not handled here: the caller (`asyncgen.llm.client`) sends those through httpx.
 
 A reused connection that the server closed while it sat idle (its keep-alive timeout) is
 noticed before it is used, or, in a race, when it ends with no byte of an answer: then
@@ -21,6 +22,8 @@ trouble, `ssl.SSLError` for TLS), a `TimeoutError`, or `BodyDecodingError`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 import time
 import zlib
@@ -31,6 +34,9 @@ from urllib.parse import urlsplit
 import httptools
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+DNS_TTL = 60.0  # seconds a host's addresses are reused (aiohttp: 10 s; providers' TTLs: ~60-300)
+ATTEMPT_SECONDS = 1.0  # one address's connect budget while other addresses remain
+Address = tuple[str, int]
 
 
 class RemoteProtocolError(ConnectionError):
@@ -134,9 +140,7 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         status = self.parser.get_status_code()
-        if (
-            status < 200
-        ):  # an interim answer (103 Early Hints, an unasked 100): the real one follows
+        if status < 200:  # interim (103 Early Hints, an unasked 100): the answer follows
             self._headers = []
             self._body = []
             self._headers_done = False
@@ -279,6 +283,11 @@ class Http1Pool:
         self._slots = asyncio.Semaphore(size)
         self._idle: deque[_Connection] = deque()
         self._closed = False
+        self._literal = _is_ip(self.host)
+        self._addresses: list[Address] = []
+        self._resolved_at = 0.0
+        self._lookup: asyncio.Task[None] | None = None
+        self._good: Address | None = None
 
     def request_bytes(
         self, method: str, target: str | None, body: bytes | None, extra: bytes = b""
@@ -351,18 +360,63 @@ class Http1Pool:
         return None
 
     async def _connect(self) -> _Connection:
+        """A new connection: the host's addresses in turn, the last one that worked first.
+
+        While other addresses remain, one gets `ATTEMPT_SECONDS` (a host whose IPv6 route
+        swallows packets costs a second once, not the whole connect timeout: the address
+        that answered is tried first from then on).
+        """
         if self._closed:
             raise RuntimeError("the HTTP pool is closed")
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._connect_timeout):
-            _, protocol = await loop.create_connection(
-                lambda: _Connection(loop),
-                self.host,
-                self.port,
-                ssl=self._ssl,
-                server_hostname=self.host if self._ssl is not None else None,
-            )
-        return protocol
+            addresses = await self._resolve(loop)
+            failure: BaseException | None = None
+            for n, address in enumerate(addresses):
+                try:
+                    async with asyncio.timeout(ATTEMPT_SECONDS if n < len(addresses) - 1 else None):
+                        _, protocol = await loop.create_connection(
+                            lambda: _Connection(loop),
+                            address[0],
+                            address[1],
+                            ssl=self._ssl,
+                            server_hostname=self.host if self._ssl is not None else None,
+                        )
+                except (OSError, TimeoutError) as exc:
+                    failure = exc
+                    continue
+                self._good = address
+                return protocol
+        self._resolved_at = 0.0  # none answered: look the host up again next time
+        raise failure or OSError(f"no address found for {self.host}")
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> list[Address]:
+        """The host's addresses, looked up once per `DNS_TTL` for every connection opening
+        meanwhile (a pool opening 64 connections at start makes one lookup, not 64)."""
+        if self._literal:
+            return [(self.host, self.port)]
+        if not self._addresses or time.monotonic() - self._resolved_at >= DNS_TTL:
+            if self._lookup is None or self._lookup.done():
+                self._lookup = loop.create_task(self._look_up(loop))
+            await asyncio.shield(self._lookup)
+        good = self._good
+        if good is None or good not in self._addresses:
+            return self._addresses
+        return [good, *(a for a in self._addresses if a != good)]
+
+    async def _look_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        found = [(str(info[4][0]), int(info[4][1])) for info in infos]
+        self._addresses = list(dict.fromkeys(found))
+        self._resolved_at = time.monotonic()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def header_line(name: str, value: str) -> bytes:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from asyncgen.errors import DatasetError
+from asyncgen.personas.tables import read_rows
 from asyncgen.report.text_stats import distinct_n, ngram_overlap
 
 log = logging.getLogger(__name__)
@@ -52,15 +52,8 @@ def _speaker(value: Any) -> int:
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl or .json MultiWOZ-format file (other formats: none)."""
-    if path.suffix == ".jsonl":
-        rows = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-    elif path.suffix == ".json":
-        data = orjson.loads(path.read_bytes())
-        rows = data if isinstance(data, list) else data.get("train", [])
-    else:
-        return []
-    return [r for r in rows[:MAX_REFERENCE_DIALOGUES] if isinstance(r, dict)]
+    """The first rows of a MultiWOZ-format dataset, in any layout the dataset loaders read."""
+    return [data for _, _, data in read_rows(path)[:MAX_REFERENCE_DIALOGUES]]
 
 
 def _reference_turns(config: dict[str, Any], pipeline: str) -> tuple[str, list[str], list[str]]:
@@ -71,7 +64,7 @@ def _reference_turns(config: dict[str, Any], pipeline: str) -> tuple[str, list[s
     if path:
         try:
             rows, source = _read_rows(Path(path)), f"this run's base dataset ({path})"
-        except (OSError, orjson.JSONDecodeError) as exc:
+        except DatasetError as exc:
             log.info("reference dataset %s unreadable (%s); using the packaged sample", path, exc)
     if not rows:
         rows, source = _read_rows(SAMPLE_PATH), PACKAGED
@@ -89,7 +82,7 @@ def reference_diversity(
     """Run and reference figures per side on equal-sized samples, with the source named."""
     try:
         source, ref_users, ref_assistants = _reference_turns(config, pipeline)
-    except (OSError, orjson.JSONDecodeError) as exc:
+    except DatasetError as exc:
         return {"source": None, "problem": str(exc)}
     result: dict[str, Any] = {"source": source}
     for side, run, ref in (

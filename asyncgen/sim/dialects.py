@@ -29,20 +29,22 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
-from asyncgen.sim.ratelimit import DimensionState, format_duration
+from asyncgen.sim.ratelimit import (
+    HEADER_KINDS,
+    OPENAI_NAMES,
+    DimensionState,
+    openai_headers,
+)
 
 __all__ = ["DIALECTS", "Dialect", "HeaderList", "dialect"]
 
 HeaderList = list[tuple[bytes, bytes]]
 Dialect = Callable[[Sequence[DimensionState], float, int], HeaderList]
 
-_KINDS = ("limit", "remaining", "reset")
-_OPENAI = {
-    dim: tuple(f"x-ratelimit-{kind}-{dim}".encode() for kind in _KINDS)
-    for dim in ("requests", "tokens")
-}
 _ANTHROPIC = {
-    dim: tuple(f"anthropic-ratelimit-{dim.replace('_', '-')}-{kind}".encode() for kind in _KINDS)
+    dim: tuple(
+        f"anthropic-ratelimit-{dim.replace('_', '-')}-{kind}".encode() for kind in HEADER_KINDS
+    )
     for dim in ("requests", "tokens", "input_tokens", "output_tokens")
 }
 _OPENROUTER = (b"X-RateLimit-Limit", b"X-RateLimit-Remaining", b"X-RateLimit-Reset")
@@ -54,16 +56,7 @@ _TOKEN_DIMENSIONS = ("tokens", "input_tokens", "output_tokens")
 
 
 def _openai(states: Sequence[DimensionState], wall: float, number: int) -> HeaderList:
-    headers: HeaderList = []
-    for state in states:
-        names = _OPENAI.get(state.name)
-        if names is not None:
-            headers += [
-                (names[0], str(state.limit).encode()),
-                (names[1], str(state.remaining).encode()),
-                (names[2], format_duration(state.reset).encode()),
-            ]
-    return headers
+    return [header for state in states for header in openai_headers(state)]
 
 
 def _azure(states: Sequence[DimensionState], wall: float, number: int) -> HeaderList:
@@ -71,18 +64,14 @@ def _azure(states: Sequence[DimensionState], wall: float, number: int) -> Header
     if number % _AZURE_SPARSE_EVERY == 0:
         tokens = by_name.get("tokens")
         value = str(tokens.remaining).encode() if tokens else _UNLIMITED
-        return [(_OPENAI["tokens"][1], value)]
+        return [(OPENAI_NAMES["tokens"][1], value)]
     headers: HeaderList = []
-    for dim, names in _OPENAI.items():
+    for dim, names in OPENAI_NAMES.items():
         state = by_name.get(dim)
         if state is None:
             headers += [(names[0], _UNLIMITED), (names[1], _UNLIMITED)]
         else:
-            headers += [
-                (names[0], str(state.limit).encode()),
-                (names[1], str(state.remaining).encode()),
-                (names[2], format_duration(state.reset).encode()),
-            ]
+            headers += openai_headers(state)
     return headers
 
 

@@ -66,9 +66,9 @@ _COST_INDEX = {
     "input_tokens": 2,
     "output_tokens": 3,
 }
-_HEADER_KINDS = ("limit", "remaining", "reset")
-_OPENAI_NAMES = {
-    dim: tuple(f"x-ratelimit-{what}-{dim}".encode() for what in _HEADER_KINDS)
+HEADER_KINDS = ("limit", "remaining", "reset")
+OPENAI_NAMES = {
+    dim: tuple(f"x-ratelimit-{what}-{dim}".encode() for what in HEADER_KINDS)
     for dim in ("requests", "tokens")
 }
 
@@ -123,6 +123,19 @@ class DimensionState:
     reset: float  # seconds until the allowance is whole again
 
 
+def openai_headers(state: DimensionState) -> list[tuple[bytes, bytes]]:
+    """One dimension's OpenAI limit, remaining and reset headers ([] for a dimension
+    OpenAI names none for)."""
+    names = OPENAI_NAMES.get(state.name)
+    if names is None:
+        return []
+    return [
+        (names[0], str(state.limit).encode()),
+        (names[1], str(state.remaining).encode()),
+        (names[2], format_duration(state.reset).encode()),
+    ]
+
+
 @dataclass
 class Admission:
     """The verdict on one request: admitted, or how long to wait; and the limit state."""
@@ -139,17 +152,7 @@ class Admission:
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
         """OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` headers."""
-        headers: list[tuple[bytes, bytes]] = []
-        for state in self.states:
-            names = _OPENAI_NAMES.get(state.name)
-            if names is None:
-                continue
-            headers += [
-                (names[0], str(state.limit).encode()),
-                (names[1], str(state.remaining).encode()),
-                (names[2], format_duration(state.reset).encode()),
-            ]
-        return headers
+        return [header for state in self.states for header in openai_headers(state)]
 
     def release(self) -> None:
         """The admitted request has finished (frees its concurrency slot, if any)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -28,13 +28,8 @@ class Edit:
         return text[: self.position] + self.inserted + text[end:]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return {
-            "strategy": self.strategy,
-            "position": self.position,
-            "deleted": self.deleted,
-            "inserted": self.inserted,
-        }
+        """A JSON-ready mapping (every field: they are plain values)."""
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Edit:

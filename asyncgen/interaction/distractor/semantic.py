@@ -15,7 +15,7 @@ from asyncgen.interaction.distractor.layers import (
 )
 from asyncgen.interaction.distractor.surface import DistractorModel
 from asyncgen.interaction.distractor.types import NoiseResult, NoisyVersion
-from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.jsonout import MalformedOutputError, ask_json, json_request
 from asyncgen.interaction.personas.model import profile_json, summary
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
 from asyncgen.prompts import load_prompt
@@ -161,14 +161,7 @@ class SemanticDistractorModel:
 
 
 def _request(name: str, **values: Any) -> ChatRequest:
-    template = load_prompt(name)
-    return ChatRequest(
-        messages=[{"role": "user", "content": template.render(**values)}],
-        kind=template.kind,
-        max_tokens=256,
-        temperature=0.9,
-        response_format={"type": "json_object"},
-    )
+    return json_request(load_prompt(name), max_tokens=256, temperature=0.9, **values)
 
 
 def _dumps(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -27,15 +27,8 @@ class QueryRecord:
         return self.adapted_query or self.original_query
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping (one queries.jsonl line)."""
-        return {
-            "query_id": self.query_id,
-            "persona_id": self.persona_id,
-            "original_query": self.original_query,
-            "adapted_query": self.adapted_query,
-            "source": self.source,
-            "style_transfer": self.style_transfer,
-        }
+        """A JSON-ready mapping (one queries.jsonl line; every field is a plain value)."""
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryRecord:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.jsonout import JsonAsker, MalformedOutputError, json_request
 from asyncgen.interaction.personas.model import Persona, profile_json, summary
 from asyncgen.interaction.queries.model import QueryRecord
-from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
-from asyncgen.prompts import load_prompt
 
 
-class StyleTransfer:
+class StyleTransfer(JsonAsker):
     """Adapts queries to a persona's tone, length and habits (JSON `{adapted_query}`)."""
 
-    def __init__(self, client: ChatClient, handle: ModelHandle, *, max_retries: int = 3) -> None:
-        """Bind to the transport and the model that rewrites."""
-        self.client = client
-        self.handle = handle
-        self.max_retries = max_retries
-        self.template = load_prompt("style_transfer")
+    PROMPT = "style_transfer"
 
     async def adapt(self, persona: Persona, query: str) -> str:
         """The query in the persona's voice.
@@ -26,26 +19,15 @@ class StyleTransfer:
             MalformedOutputError: every answer was malformed or empty (raw text kept).
             LLMError: the transport could not get an answer.
         """
-        prompt = self.template.render(
+        request = json_request(
+            self.template,
+            max_tokens=min(1024, 4 * len(query) + 128),
+            temperature=0.8,
             summary=summary(persona.features),
             profile_json=profile_json(persona.features),
             query=query,
         )
-        request = ChatRequest(
-            messages=[{"role": "user", "content": prompt}],
-            kind=self.template.kind,
-            max_tokens=min(1024, 4 * len(query) + 128),
-            temperature=0.8,
-            response_format={"type": "json_object"},
-        )
-        answer = await ask_json(
-            self.client,
-            request,
-            self.handle,
-            required=("adapted_query",),
-            max_retries=self.max_retries,
-            check=_non_empty,
-        )
+        answer = await self.ask(request, required=("adapted_query",), check=_non_empty)
         return str(answer.data["adapted_query"]).strip()
 
     async def adapt_record(self, persona: Persona, record: QueryRecord) -> QueryRecord:

@@ -7,24 +7,17 @@ from typing import Any
 import orjson
 
 from asyncgen.errors import BudgetExceededError
-from asyncgen.interaction.jsonout import MalformedOutputError, ask_json
+from asyncgen.interaction.jsonout import JsonAsker, MalformedOutputError, json_request
 from asyncgen.interaction.personas.model import Persona, profile_json, summary
-from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
-from asyncgen.prompts import load_prompt
 
 MAX_AVOID_SHOWN = 30
 BATCH = 20  # queries asked for per call: long lists get truncated or repetitive
 
 
-class QueryWriter:
+class QueryWriter(JsonAsker):
     """Writes `n` distinct neutral queries for a persona, re-asking for any shortfall."""
 
-    def __init__(self, client: ChatClient, handle: ModelHandle, *, max_retries: int = 3) -> None:
-        """Bind to the transport and the model that writes queries."""
-        self.client = client
-        self.handle = handle
-        self.max_retries = max_retries
-        self.template = load_prompt("query_generation")
+    PROMPT = "query_generation"
 
     async def write(self, persona: Persona, n: int, avoid: list[str] | None = None) -> list[str]:
         """Up to `n` new distinct queries, asked for `BATCH` at a time.
@@ -79,26 +72,19 @@ class QueryWriter:
         self, persona: Persona, n: int, avoid: list[str], round_number: int
     ) -> list[str]:
         request_json = {"persona_id": persona.persona_id, "num_queries": n, "round": round_number}
-        prompt = self.template.render(
+        request = json_request(
+            self.template,
+            max_tokens=min(4096, 120 * n + 64),
+            temperature=0.9,
             num_queries=n,
             summary=summary(persona.features),
             profile_json=profile_json(persona.features),
             request_json=orjson.dumps(request_json).decode(),
             avoid=orjson.dumps(avoid).decode() if avoid else "(none)",
         )
-        request = ChatRequest(
-            messages=[{"role": "user", "content": prompt}],
-            kind=self.template.kind,
-            max_tokens=min(4096, 120 * n + 64),
-            temperature=0.9,
-            response_format={"type": "json_object"},
-        )
-        answer = await ask_json(
-            self.client,
+        answer = await self.ask(
             request,
-            self.handle,
             required=("queries",),
-            max_retries=self.max_retries,
             check=lambda data, raw: None if isinstance(data["queries"], list) else _bad(raw),
         )
         return _strings(answer.data["queries"], answer.raw)
