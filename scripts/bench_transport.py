@@ -255,9 +255,7 @@ async def drive(
     return ok, sum(causes.values()), causes, time.monotonic() - t0, time.process_time() - cpu0
 
 
-async def naive_run(
-    base_url: str, row: str, n: int, workers: int = CAP, key: str = KEY
-) -> Outcome:
+async def naive_run(base_url: str, row: str, n: int, workers: int = CAP, key: str = KEY) -> Outcome:
     """AsyncOpenAI behind a semaphore, SDK defaults otherwise."""
     from openai import AsyncOpenAI
 
