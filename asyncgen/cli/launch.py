@@ -186,28 +186,12 @@ def _launch_locked(
             "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale_lock
         )
     options = RunOptions(quiet=quiet, console=console, install_signals=True)
+    runner = execute
     if config.engine.ray.address:
-        from asyncgen.cluster.run import execute_on_cluster
-
-        main = execute_on_cluster(  # the cluster runner takes a layout and reopens it
-            config,
-            pipeline,
-            opened.layout,
-            options=options,
-            console=console,
-            resume=resume,
-            use_gate=use_gate,
-        )
-    else:
-        main = execute(
-            config,
-            pipeline,
-            opened,
-            options=options,
-            console=console,
-            resume=resume,
-            use_gate=use_gate,
-        )
+        from asyncgen.cluster.run import execute_on_cluster as runner
+    main = runner(
+        config, pipeline, opened, options=options, console=console, resume=resume, use_gate=use_gate
+    )
     summary = run_loop(main)
     if not quiet:
         from rich.console import Console
