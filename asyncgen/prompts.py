@@ -9,19 +9,21 @@ A template starts with a front-matter block::
     Body with {placeholders} filled by str.format.
 
 The transport sends the kind in the ``X-Asyncgen-Kind`` header so the simulator can answer
-each kind in the format the pipeline parses. A rendered prompt may also carry one
-machine-readable line, ``parameters (JSON): {...}`` (the dialogue prompts do), which the
-simulator reads with the same `read_params` to answer in kind.
+each kind in the format the pipeline parses. A rendered prompt also carries
+machine-readable lines, ``User profile (JSON): {...}`` or the dialogue prompts'
+``parameters (JSON): {...}``, which the simulator reads with the same `json_after` to
+answer in kind.
 """
 
 from __future__ import annotations
 
-import json
 import string
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from asyncgen.errors import PromptError
 
@@ -103,14 +105,20 @@ def _load(path: Path) -> PromptTemplate:
     )
 
 
-def read_params(text: str) -> dict[str, Any]:
-    """The JSON parameters line of a rendered prompt, or {} when it has none."""
+def json_after(text: str, label: str) -> Any:
+    """The JSON value after `label` on the first line of `text` holding it; None when no
+    line does or what follows is not JSON."""
     for line in text.splitlines():
-        _, found, rest = line.partition(PARAMS_PREFIX)
+        _, found, rest = line.partition(label)
         if found:
             try:
-                value = json.loads(rest)
-            except json.JSONDecodeError:
-                return {}
-            return value if isinstance(value, dict) else {}
-    return {}
+                return orjson.loads(rest)
+            except orjson.JSONDecodeError:
+                return None
+    return None
+
+
+def read_params(text: str) -> dict[str, Any]:
+    """The JSON parameters line of a rendered prompt, or {} when it has none."""
+    value = json_after(text, PARAMS_PREFIX)
+    return value if isinstance(value, dict) else {}

@@ -543,3 +543,22 @@ async def test_requests_sent_online_count_batch_spending_against_the_budget(
     finally:
         await close(client)
     assert client.transport.stats.successes == 0
+
+
+def test_a_token_budget_refuses_rounds_and_says_so() -> None:
+    """`--max-tokens` alone: the request that would pass it is refused with the token
+    budget in the message, and so is every later one (no new work after a refusal)."""
+    from asyncgen.llm.batch_budget import RoundBudget
+    from asyncgen.llm.usage import UsageMeter
+
+    settings = LLMSettings(provider="compatible", model="gpt-4o-mini", max_tokens=1_500)
+    budget = RoundBudget(settings, UsageMeter({}), UsageMeter({}))
+    held = budget.admit("gpt-4o-mini", "generic", 400, 512)  # ~100 + 512 tokens
+    assert held is not None and budget.held_tokens == 612
+    assert budget.admit("gpt-4o-mini", "generic", 400, 512) is not None
+    for _ in range(2):
+        with pytest.raises(BudgetExceededError, match="--max-tokens 1500 would be passed"):
+            budget.admit("gpt-4o-mini", "generic", 400, 512)
+    assert budget.exhausted
+    budget.release(held)
+    assert budget.held_tokens == 612
