@@ -213,16 +213,25 @@ def _interaction_sample(
         if options.include_noisy_versions
         else [],
         metadata={
-            "interaction_id": iid,
-            "record_id": record.get("id", iid),
-            "source": "interaction",
-            "user_turns": "noisy" if noisy else "clean",
-            "distractor_applied": bool(meta.get("distractor_applied")) or turns.is_noised,
+            **_head(record, "interaction", iid, noisy, turns, meta.get("distractor_applied")),
             **{k: meta[k] for k in _INTERACTION_META if k in meta},
             **({"simulated": True} if record.get("simulated") else {}),
             **_status(record),
         },
     )
+
+
+def _head(
+    record: Mapping[str, Any], source: str, ident: Any, noisy: bool, turns: _Turns, flagged: Any
+) -> dict[str, Any]:
+    """The metadata every sample opens with: its ids, source, user-turn variant, noise flag."""
+    return {
+        f"{source}_id": ident,
+        "record_id": record.get("id", ident),
+        "source": source,
+        "user_turns": "noisy" if noisy else "clean",
+        "distractor_applied": bool(flagged) or turns.is_noised,
+    }
 
 
 _INTERACTION_META = ("distractor_type", "assistant_model", "query_id", "created_at", "target_turns")
@@ -278,11 +287,7 @@ def _dialogue_sample(
         if options.include_noisy_versions
         else [],
         metadata={
-            "dialogue_id": did,
-            "record_id": record.get("id", did),
-            "source": "dialogue",
-            "user_turns": "noisy" if noisy else "clean",
-            "distractor_applied": bool(record.get("distractor_applied")) or turns.is_noised,
+            **_head(record, "dialogue", did, noisy, turns, record.get("distractor_applied")),
             "intents": intents,
             **{k: record[k] for k in _DIALOGUE_META if k in record},
             **({"simulated": True} if record.get("simulated") else {}),
