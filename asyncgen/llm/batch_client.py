@@ -1012,13 +1012,21 @@ async def open_batch_client(
     base_url: str | None,
     api_key: str | None,
     run_dir: Path,
+    expected_round_time: float | None = None,
 ) -> AsyncIterator[BatchClient]:
-    """A started `BatchClient` on the run's endpoint (the provider's default URL if none)."""
+    """A started `BatchClient` on the run's endpoint (the provider's default URL if none).
+
+    `expected_round_time` (the embedded simulator's, which is known) is taken as the
+    first observed round time, so polls wake at the end of the very first round instead
+    of `poll_initial` later (a 2 s simulated round took 5 s).
+    """
     from asyncgen.config.llm import PROVIDER_DEFAULTS
 
     url = base_url or settings.base_url or PROVIDER_DEFAULTS[settings.provider][0]
     api = BatchAPI(url, api_key, settings.timeouts)
     client = BatchClient(transport, settings, api, run_dir)
+    if expected_round_time is not None and expected_round_time > 0:
+        client.round_times.append(expected_round_time)
     try:
         await client.start()
         yield client

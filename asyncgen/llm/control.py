@@ -42,6 +42,7 @@ MIN_SPAN = 1.0  # a refusal within the first second: the endpoint's second was f
 MEASURED = 2.0  # seconds of history a closed window's jump needs
 RECLOSED = 10.0  # a window that shuts again within this long after the last: too fast
 RECLOSED_DECREASE = 0.9
+EDGE_SHARE = 0.01  # refused share of recent sends up to which a known limit's margin holds
 GROW_ROOM = 1.1  # a learned rate grows to at most this much above what was sent lately:
 # a ceiling the sends never reach (the concurrency cap holds them) has not been tested
 SEND_RATE_SPAN = 1.0  # seconds per reading of the send rate
@@ -114,8 +115,10 @@ class RateControl:
             self._margin_plateau = self.margin
             if mostly_refused:
                 self.margin = self._margin_plateau = max(admitted / known_rate, self.margin / 2)
-            else:
+            elif len(self._refusals) > EDGE_SHARE * len(self._sends):
                 self.margin *= KNOWN_DECREASE
+            # else: a stray refusal at the limit's edge (arrivals jitter by milliseconds
+            # against a rolling second) costs its one retry; 1 % less rate costs far more
             self.margin = max(MIN_MARGIN, self.margin)
         elif self.ceiling is None:
             self.ceiling = self._ceiling_plateau = max(admitted, 0.1)
