@@ -9,7 +9,10 @@ A template starts with a front-matter block::
     Body with {placeholders} filled by str.format.
 
 The transport sends the kind in the ``X-Asyncgen-Kind`` header so the simulator can answer
-each kind in the format the pipeline parses.
+each kind in the format the pipeline parses. A rendered prompt also carries
+machine-readable lines, ``User profile (JSON): {...}`` or the dialogue prompts'
+``parameters (JSON): {...}``, which the simulator reads with the same `json_after` to
+answer in kind.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from asyncgen.errors import PromptError
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
 KIND_HEADER = "X-Asyncgen-Kind"
+PARAMS_PREFIX = "parameters (JSON): "
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,22 @@ def _load(path: Path) -> PromptTemplate:
         body=body.lstrip("\n"),
         description=meta.get("description", ""),
     )
+
+
+def json_after(text: str, label: str) -> Any:
+    """The JSON value after `label` on the first line of `text` holding it; None when no
+    line does or what follows is not JSON."""
+    for line in text.splitlines():
+        _, found, rest = line.partition(label)
+        if found:
+            try:
+                return orjson.loads(rest)
+            except orjson.JSONDecodeError:
+                return None
+    return None
+
+
+def read_params(text: str) -> dict[str, Any]:
+    """The JSON parameters line of a rendered prompt, or {} when it has none."""
+    value = json_after(text, PARAMS_PREFIX)
+    return value if isinstance(value, dict) else {}

@@ -84,6 +84,7 @@ def run(out: Path, config: Path, base_url: str, n: int, seed: int, mode: str) ->
         "engine_s": round(summary["wall_time_s"], 1),
         "rss_mb": round(usage.ru_maxrss / 1024, 1),
         "run_rss_mb": round(sampler.peak_kb / 1024, 1),
+        "rss_by_tenth_mb": by_tenth(sampler.samples),
         "tokens_in": ledger.total.tokens_in,
         "tokens_out": ledger.total.tokens_out,
         "cost_usd": ledger.total.cost_usd,
@@ -117,6 +118,18 @@ def phases(out: Path) -> list[dict[str, float]]:
     return rows
 
 
+def by_tenth(samples: list[tuple[float, int]]) -> list[float]:
+    """Peak RSS (MB) in each tenth of the run's time: growth vs a plateau."""
+    if not samples:
+        return []
+    end = samples[-1][0] or 1.0
+    peaks = [0] * 10
+    for at, kb in samples:
+        tenth = min(9, int(10 * at / end))
+        peaks[tenth] = max(peaks[tenth], kb)
+    return [round(kb / 1024) for kb in peaks]
+
+
 class RssSampler(threading.Thread):
     """The child's resident memory every 0.2 s until its summary.json appears.
 
@@ -130,9 +143,11 @@ class RssSampler(threading.Thread):
         self.pid = pid
         self.summary = summary
         self.peak_kb = 0
+        self.samples: list[tuple[float, int]] = []  # (seconds since start, RSS KB)
 
     def run(self) -> None:
         status = Path(f"/proc/{self.pid}/status")
+        started = time.monotonic()
         while not self.summary.exists():
             try:
                 text = status.read_text()
@@ -141,6 +156,7 @@ class RssSampler(threading.Thread):
             for line in text.splitlines():
                 if line.startswith("VmRSS:"):
                     self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                    self.samples.append((time.monotonic() - started, int(line.split()[1])))
             time.sleep(0.2)
 
 
@@ -236,6 +252,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, load: float) ->
                 f"{what} n={rss[0]['n']:,}: {small} MB, n={rss[1]['n']:,}: {large} MB, "
                 f"ratio {large / small:.3f}"
             )
+        for r in rss:
+            print(f"RSS while generating by tenth of the run, n={r['n']:,}: {r['rss_by_tenth_mb']}")
 
 
 if __name__ == "__main__":

@@ -255,12 +255,12 @@ async def drive(
     return ok, sum(causes.values()), causes, time.monotonic() - t0, time.process_time() - cpu0
 
 
-async def naive_run(base_url: str, row: str, n: int, workers: int = CAP) -> Outcome:
+async def naive_run(base_url: str, row: str, n: int, workers: int = CAP, key: str = KEY) -> Outcome:
     """AsyncOpenAI behind a semaphore, SDK defaults otherwise."""
     from openai import AsyncOpenAI
 
     out = Outcome(row, "naive", n)
-    client = AsyncOpenAI(base_url=base_url, api_key=KEY)
+    client = AsyncOpenAI(base_url=base_url, api_key=key)
     gate = asyncio.Semaphore(workers)
 
     async def call(i: int) -> None:
@@ -442,7 +442,7 @@ def first_request_delay(repeat: int = 5) -> tuple[float, float]:
 # -- LiteLLM ----------------------------------------------------------------------------------
 
 
-def litellm_row(n: int, proxy_rpm: int = 3000) -> list[Outcome]:
+def litellm_row(n: int, with_naive: bool, proxy_rpm: int = 3000) -> list[Outcome]:
     """asyncgen `complete` through a LiteLLM proxy whose deployment rpm is below the simulator's."""
     if shutil.which("litellm") is None and not Path(sys.executable).with_name("litellm").exists():
         print("-- litellm: not installed (pip install 'litellm[proxy]'): row skipped")
@@ -458,10 +458,16 @@ def litellm_row(n: int, proxy_rpm: int = 3000) -> list[Outcome]:
             summary, ok, failed, wall, cpu = run_complete(
                 proxy.base_url, n, rpm=None, key=proxy.api_key
             )
-        out = Outcome("litellm", "asyncgen", n, ok=ok, failed=failed, wall=wall, cpu=cpu)
-        out.ideal_rate = proxy_rpm / 60
-        out.causes = dict(summary.get("failure_reasons") or {})
-        return [_with_sim(out, sim)]
+            out = Outcome("litellm", "asyncgen", n, ok=ok, failed=failed, wall=wall, cpu=cpu)
+            out.ideal_rate = proxy_rpm / 60
+            out.causes = dict(summary.get("failure_reasons") or {})
+            outs = [_with_sim(out, sim)]
+            if with_naive:  # the same proxy: what it carries for a plain client
+                warm(sim)
+                naive = run_loop(naive_run(proxy.base_url, "litellm", n, key=proxy.api_key))
+                naive.ideal_rate = proxy_rpm / 60
+                outs.append(_with_sim(naive, sim))
+        return outs
     finally:
         sim.stop()
 
@@ -545,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     if "faults" in wanted:
         results += faults_row(n, not args.no_naive)
     if "litellm" in wanted:
-        results += litellm_row(int(1500 * scale))
+        results += litellm_row(int(1500 * scale), not args.no_naive)
     print(table(results, full=not args.quick))
     for o in results:
         if o.causes:

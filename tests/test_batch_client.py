@@ -247,11 +247,11 @@ async def test_the_deadline_cancels_batches_and_finishes_online(
     """Rounds of 5 s cannot meet a deadline 1 s away: the batch is cancelled, the requests
     are answered online within a few seconds, and later requests go online at once."""
     sim = sim_factory(batch={"round_time": 5.0})
+    started = time.monotonic()
     deadline = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     client = make_client(sim, tmp_path, deadline=deadline, poll_max=0.05)
     await client.start()
     try:
-        started = time.monotonic()
         results = await asyncio.gather(*(client.chat(ask(i)) for i in range(10)))
         later = await client.chat(ask(99))
         elapsed = time.monotonic() - started
@@ -498,3 +498,67 @@ async def test_the_next_round_waits_until_the_last_one_is_read(
     assert all(answers)
     assert [b["request_counts"]["total"] for b in sim_batches(sim)] == [600, 600]
     assert client.rounds == 2
+
+
+def test_polls_never_sleep_past_the_expected_end_of_a_round(tmp_path: Path) -> None:
+    """Polls back off (5 % of the time waited, 5..60 s), but once a round time is known a
+    wait ends at the round's expected end, and after it is at most 5 % of a round: a
+    slow batch is noticed within 3 s of ending, not up to 60 s later."""
+
+    class Nowhere:
+        base_url = "http://127.0.0.1:9/v1"
+
+    client = make_client(
+        Nowhere, tmp_path, poll_initial=5.0, poll_max=60.0, poll_share=0.05, idle_flush_seconds=1
+    )
+    assert client._poll_wait(2000.0) == 60.0  # nothing observed yet: the plain backoff
+    client.round_times.append(60.0)
+    assert client._poll_wait(10.0) == 5.0
+    assert client._poll_wait(58.0) == pytest.approx(2.0)  # wakes at the expected end
+    assert client._poll_wait(61.0) == pytest.approx(3.0)  # then 5 % of a round
+    assert client._poll_wait(1000.0) == pytest.approx(3.0)
+
+
+async def test_requests_sent_online_count_batch_spending_against_the_budget(
+    sim_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """After the deadline fallback (or for a streamed request) the transport's budget
+    check includes what batch answers cost: a budget the batch round nearly spent
+    refuses the next online request instead of granting it a fresh budget."""
+    sim = sim_factory(batch={"round_time": 0.0})
+    client = make_client(sim, tmp_path)
+    client.settings.max_cost = 0.01
+    client.transport.usage.max_cost = 0.01
+    await client.start()
+    try:
+        await asyncio.gather(*(client.chat(ask(i)) for i in range(30)))
+        spent = client.usage.cost_usd
+        online, _ = client.transport.usage.projected_request("gpt-4o-mini", "generic", 10, 512)
+        assert online / 2 < spent < 0.01
+        # room for one online request on a fresh budget, none once batch spending counts
+        client.transport.usage.max_cost = client.settings.max_cost = spent + online / 2
+        client.online = True  # as after the deadline fallback
+        with pytest.raises(BudgetExceededError):
+            await client.chat(ask(99))
+    finally:
+        await close(client)
+    assert client.transport.stats.successes == 0
+
+
+def test_a_token_budget_refuses_rounds_and_says_so() -> None:
+    """`--max-tokens` alone: the request that would pass it is refused with the token
+    budget in the message, and so is every later one (no new work after a refusal)."""
+    from asyncgen.llm.batch_budget import RoundBudget
+    from asyncgen.llm.usage import UsageMeter
+
+    settings = LLMSettings(provider="compatible", model="gpt-4o-mini", max_tokens=1_500)
+    budget = RoundBudget(settings, UsageMeter({}), UsageMeter({}))
+    held = budget.admit("gpt-4o-mini", "generic", 400, 512)  # ~100 + 512 tokens
+    assert held is not None and budget.held_tokens == 612
+    assert budget.admit("gpt-4o-mini", "generic", 400, 512) is not None
+    for _ in range(2):
+        with pytest.raises(BudgetExceededError, match="--max-tokens 1500 would be passed"):
+            budget.admit("gpt-4o-mini", "generic", 400, 512)
+    assert budget.exhausted
+    budget.release(held)
+    assert budget.held_tokens == 612

@@ -165,3 +165,21 @@ def test_every_conversation_joins_one_round_per_turn(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     sizes = [p["requests"] for p in sorted(parts(out), key=lambda p: p["name"])]
     assert sizes == [600, 600]
+
+
+def test_the_embedded_simulators_round_time_paces_the_polls(tmp_path: Path) -> None:
+    """With the built-in simulator the round time is known: default polls (first one
+    after 5 s) still see each 0.5 s round end within a fraction of a second."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "engine:\n  fsync_interval: 0.0\ndedup:\n  enabled: false\n"
+        "llm:\n  batch:\n    idle_flush_seconds: 0.1\nsim:\n  batch:\n    round_time: 0.5\n"
+    )
+    out = tmp_path / "run"
+    done = subprocess.run(
+        generate(out, config, "--mode", "batch"), env=subprocess_env(), capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    waits = [p["extra"]["seen_ended_at"] - p["created_at"] for p in parts(out)]
+    assert len(waits) >= 3 and max(waits) < 1.5, waits

@@ -73,14 +73,16 @@ def test_malformed_rate_one_always_breaks_the_format_and_zero_never() -> None:
 
 
 def test_simulator_reads_the_same_parameters_the_pipeline_writes() -> None:
-    """The responder's light parser and the pipeline's agree on a real rendered prompt."""
-    from asyncgen.dialogue.prompting import read_params as pipeline_read
-    from asyncgen.sim.responders.dialogue import read_params as sim_read
+    """The responder reads a real rendered prompt's parameters line with the one parser
+    (asyncgen.prompts), and finds the plan's values in it."""
+    from asyncgen.prompts import read_params
+    from asyncgen.sim.responders import dialogue as responder
 
+    assert responder.read_params is read_params
     payload = _payload(5)
     for messages in (
         scenario_messages(payload, "A pilot."),
         dialogue_messages(payload, "S.", "USER: hi"),
     ):
-        system = messages[0]["content"]
-        assert sim_read(system) == pipeline_read(system) != {}
+        params = read_params(messages[0]["content"])
+        assert params["services"] == list(payload.services)

@@ -377,3 +377,46 @@ async def test_cancelling_many_waiters_of_the_pacing_lock_is_clean() -> None:
     results = await asyncio.gather(*waiters, return_exceptions=True)
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
     await asyncio.wait_for(lock.acquire(), 1.0)
+
+
+async def _reading(lim: RateLimiter, clock: FakeClock, remaining: int, reset: float) -> None:
+    permit = await lim.acquire()
+    info = RateLimitInfo(limit_requests=600, remaining_requests=remaining, reset_requests=reset)
+    lim.release(permit, outcome="ok", info=info)
+
+
+async def test_a_fixed_windows_remaining_is_spent_at_once() -> None:
+    """Two readings 0.5 s apart point at the same reset moment, less left by what was sent
+    between: a fixed window. Its 300 remaining go out without pacing (600 RPM: 30 s)."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    await _reading(lim, clock, remaining=320, reset=20.0)
+    await send_times(lim, clock, 1)
+    clock.now += 0.5
+    await _reading(lim, clock, remaining=318, reset=20.0 - (clock.now - 1000.0))
+    start = clock.now
+    await send_times(lim, clock, 300)
+    assert clock.now - start < 0.01
+
+
+async def test_a_moving_reset_grants_no_credit() -> None:
+    """A bucket's reset moves with every send (no fixed moment): its large remaining is a
+    minute's figure, not what a shorter window admits now, so sends stay paced."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    await _reading(lim, clock, remaining=590, reset=1.0)
+    clock.now += 0.5
+    await _reading(lim, clock, remaining=590, reset=1.0)
+    start = clock.now
+    await send_times(lim, clock, 21)
+    assert clock.now - start == pytest.approx(2.0, abs=0.15)
+
+
+async def test_a_remaining_below_a_second_of_the_rate_is_spendable_now() -> None:
+    """A GCRA's burst being spent: remaining 8 at 600 RPM (under a second's 10) passes now."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    await _reading(lim, clock, remaining=8, reset=0.2)
+    start = clock.now
+    await send_times(lim, clock, 8)
+    assert clock.now - start < 0.01

@@ -53,7 +53,9 @@ async def test_each_profile_answers_everything_at_its_limit(
     assert stats["rate_limited"] <= 0.1 * N, (stats, snap)
     for key, value in learned.items():
         assert snap[key] == value, snap
-    if learned.get("rpm_limit"):  # never faster than the limit allows (plus its first second)
+    # Never faster than the limit allows (plus its first second); a fixed window (Azure's
+    # 10 s, OpenRouter's minute) admits its whole remaining at once, and the 429s bound it.
+    if learned.get("rpm_limit") and profile not in ("azure", "openrouter"):
         assert N / wall <= RPM / 60 * 1.5 + 5
 
 

@@ -38,6 +38,7 @@ def run_complete(
     from asyncgen.engine.budget import apply_prices, check_budget_prices
     from asyncgen.engine.complete import CompletePipeline
     from asyncgen.store import RunLayout
+    from asyncgen.store.rundir import REJECTED_FILE
 
     config = load_config(config_file, overrides)
     apply_prices(config, price_in, price_out)
@@ -51,7 +52,7 @@ def run_complete(
         run_dir=run_dir,
         records=output,
         failures=failures_path(output),
-        rejected=run_dir / "rejected.jsonl",
+        rejected=run_dir / REJECTED_FILE,
         log_name=config.engine.log_file,
     )
     summary = launch(config, pipeline, layout, quiet=quiet, resume=False, use_gate=False)
@@ -75,14 +76,14 @@ def _nothing_succeeded(summary: Any, failures: Path) -> str:
 
 def _first_failure_message(failures: Path) -> str | None:
     """The first failure line's message (what the endpoint said), cut to 200 characters."""
-    import orjson
+    from asyncgen.errors import StoreError
+    from asyncgen.store.jsonl import iter_jsonl
 
     try:
-        with failures.open("rb") as lines:
-            first = orjson.loads(lines.readline() or b"{}")
-    except (OSError, orjson.JSONDecodeError):
+        _, first = next(iter_jsonl(failures), (0, {}))
+    except (OSError, StoreError):
         return None
-    message = first.get("message") if isinstance(first, dict) else None
+    message = first.get("message")
     return str(message)[:200] if message else None
 
 

@@ -30,7 +30,7 @@ from asyncgen.config import RunConfig
 from asyncgen.engine.progress import fmt_count, fmt_duration
 from asyncgen.store.jsonl import iter_jsonl
 from asyncgen.store.ledger import LedgerTotals, Spend, read_ledger
-from asyncgen.store.rundir import read_json
+from asyncgen.store.rundir import RunLayout, read_json
 
 PREP_KINDS = frozenset({"query_generation", "style_transfer"})
 
@@ -129,7 +129,7 @@ def _last_limits(run_dir: Path) -> tuple[float | None, float | None, float]:
     median request latency."""
     rpm = tpm = None
     latency = 0.0
-    for _, line in iter_jsonl(run_dir / "metrics.jsonl"):
+    for _, line in iter_jsonl(RunLayout.in_dir(run_dir).metrics):
         rpm, tpm = line.get("rpm_limit") or rpm, line.get("tpm_limit") or tpm
         latency = float(line.get("latency_p50") or latency)
     return rpm, tpm, latency
@@ -172,7 +172,7 @@ def project(
         part.requests for kind, part in spend.by_kind.items()
         if kind not in PREP_KINDS or not has_stages
     )  # fmt: skip
-    pilot_seconds = _pilot_seconds(summary)
+    pilot_seconds = session_seconds(summary)
     start_up = max(0.0, pilot_seconds - at_latency(pilot, pilot_conversations))
     options = {
         f"latency {latency:.2f}s at {concurrency} in flight": at_latency(
@@ -201,7 +201,7 @@ def project(
     )
 
 
-def _pilot_seconds(summary: dict[str, Any]) -> float:
+def session_seconds(summary: dict[str, Any]) -> float:
     """Session start to finish (prepare included), from the summary's timestamps."""
     from datetime import datetime
 
@@ -221,7 +221,6 @@ def run_estimate(config: RunConfig, items: int, *, quiet: bool) -> Estimate:
     """
     from asyncgen.cli.launch import launch
     from asyncgen.engine.registry import load_pipeline
-    from asyncgen.store import RunLayout
 
     items = max(1, min(items, config.engine.n))
     folder = Path(tempfile.mkdtemp(prefix="asyncgen-estimate-"))

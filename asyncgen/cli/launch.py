@@ -164,51 +164,33 @@ def launch(
     if not needs_simulator(config):
         preflight(config)
     with run_lock(layout.run_dir) as stale:
-        return _launch_locked(
-            stale, config, pipeline, layout, quiet=quiet, resume=resume, use_gate=use_gate
+        opened, console = setup_run(config, pipeline, layout, quiet=quiet)
+        config.freeze()  # as snapshotted: nothing from here on (endpoint, batch client) changes it
+        if stale is not None:
+            logging.getLogger("asyncgen.engine").info(
+                "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale
+            )
+        options = RunOptions(quiet=quiet, console=console, install_signals=True)
+        runner = execute
+        if config.engine.ray.address:
+            from asyncgen.cluster.run import execute_on_cluster as runner
+        summary = run_loop(
+            runner(
+                config,
+                pipeline,
+                opened,
+                options=options,
+                console=console,
+                resume=resume,
+                use_gate=use_gate,
+            )
         )
+        _tell(summary, layout, console, quiet=quiet)
+        return summary
 
 
-def _launch_locked(
-    stale_lock: str | None,
-    config: RunConfig,
-    pipeline: Pipeline,
-    layout: RunLayout,
-    *,
-    quiet: bool,
-    resume: bool,
-    use_gate: bool,
-) -> RunSummary:
-    opened, console = setup_run(config, pipeline, layout, quiet=quiet)
-    config.freeze()  # as snapshotted: nothing from here on (endpoint, batch client) changes it
-    if stale_lock is not None:
-        logging.getLogger("asyncgen.engine").info(
-            "took over the lock of %s left by %s (no longer running)", layout.run_dir, stale_lock
-        )
-    options = RunOptions(quiet=quiet, console=console, install_signals=True)
-    if config.engine.ray.address:
-        from asyncgen.cluster.run import execute_on_cluster
-
-        main = execute_on_cluster(  # the cluster runner takes a layout and reopens it
-            config,
-            pipeline,
-            opened.layout,
-            options=options,
-            console=console,
-            resume=resume,
-            use_gate=use_gate,
-        )
-    else:
-        main = execute(
-            config,
-            pipeline,
-            opened,
-            options=options,
-            console=console,
-            resume=resume,
-            use_gate=use_gate,
-        )
-    summary = run_loop(main)
+def _tell(summary: RunSummary, layout: RunLayout, console: Console | None, *, quiet: bool) -> None:
+    """The summary table (unless quiet), then how to resume or how far the run got."""
     if not quiet:
         from rich.console import Console
 
@@ -216,4 +198,3 @@ def _launch_locked(
     closing = _closing_line(summary, layout, quiet=quiet)
     if closing:
         (console or _stderr_console()).print(closing)
-    return summary

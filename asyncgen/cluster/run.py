@@ -34,7 +34,7 @@ from asyncgen.engine.runner import RunOptions, run_generation
 from asyncgen.engine.session import Endpoint, open_endpoint
 from asyncgen.engine.summary import RunSummary
 from asyncgen.errors import ClusterError, ConfigError
-from asyncgen.store.rundir import RunLayout
+from asyncgen.store.rundir import OpenRun, RunLayout
 
 logger = logging.getLogger("asyncgen.cluster")
 STOP_TIMEOUT = 10.0
@@ -43,14 +43,15 @@ STOP_TIMEOUT = 10.0
 async def execute_on_cluster(
     config: RunConfig,
     pipeline: Pipeline,
-    layout: RunLayout,
+    layout: RunLayout | OpenRun,
     *,
     options: RunOptions,
     console: Console | None,
     resume: bool = False,
     use_gate: bool = True,
 ) -> RunSummary:
-    """Run the pipeline into `layout` with its items on the Ray cluster `engine.ray.address`.
+    """Run the pipeline into `layout` with its items on the Ray cluster `engine.ray.address`
+    (`execute`'s signature; an opened run is reopened by the cluster's own runner).
 
     Raises:
         ConfigError: Ray is missing, the cluster cannot be reached, or the built-in
@@ -59,6 +60,8 @@ async def execute_on_cluster(
     """
     address = config.engine.ray.address
     assert address is not None
+    if isinstance(layout, OpenRun):
+        layout = layout.layout
     async with open_endpoint(config, console) as endpoint:
         if endpoint.is_simulated and not is_loopback(address):
             raise ConfigError(

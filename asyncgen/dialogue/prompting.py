@@ -8,7 +8,6 @@ see exactly what was asked.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from asyncgen.dialogue.grounding import grounding_instruction
 from asyncgen.dialogue.plan import DialoguePlan
@@ -19,7 +18,6 @@ from asyncgen.prompts import load_prompt
 USER_MARKER = "\n[user]\n"
 SCENARIO_PROMPT = "dialogue_scenario"
 DIALOGUE_PROMPT = "dialogue_generation"
-PARAMS_PREFIX = "parameters (JSON): "
 
 RESOLUTION_INSTRUCTIONS = {
     "Resolved": "the assistant fully resolves the user's request by the end, and the user "
@@ -119,16 +117,3 @@ def repair_messages(raw: str, error: Exception) -> list[Message]:
             "within the requested number of turns, with nothing before or after.",
         },
     ]
-
-
-def read_params(text: str) -> dict[str, Any]:
-    """The JSON parameters line of a rendered prompt, or {} (the simulator's copy must agree)."""
-    for line in text.splitlines():
-        _, found, rest = line.partition(PARAMS_PREFIX)
-        if found:
-            try:
-                value = json.loads(rest)
-            except json.JSONDecodeError:
-                return {}
-            return value if isinstance(value, dict) else {}
-    return {}

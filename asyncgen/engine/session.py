@@ -113,6 +113,7 @@ async def open_client(
         base_url=endpoint.base_url,
         api_key=endpoint.api_key,
         run_dir=run_dir,
+        expected_round_time=config.sim.batch.round_time if endpoint.is_simulated else None,
     ) as client:
         yield client
 

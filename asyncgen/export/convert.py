@@ -38,6 +38,12 @@ class _Turns:
     clean: list[str]
     noisy: list[str]
 
+    def add(self, role: str, clean: str, noisy: str | None = None) -> None:
+        """Append a message: its clean text, and the noisy one when it differs."""
+        self.roles.append(role)
+        self.clean.append(clean)
+        self.noisy.append(clean if noisy is None else noisy)
+
     @property
     def is_noised(self) -> bool:
         return self.clean != self.noisy
@@ -87,20 +93,16 @@ def record_samples(record: Mapping[str, Any], options: ConvertOptions) -> list[T
 
 def group_keys(record: Mapping[str, Any]) -> list[str]:
     """The keys that must never be split apart: persona, and a dialogue's base dialogue."""
-    keys = [f"persona:{persona_id_of(record)}"]
-    base = record.get("base_dialogue_id")
-    if base not in (None, ""):
-        keys.append(f"base:{base}")
-    return keys
+    return _group_keys(persona_id_of(record), record.get("base_dialogue_id"))
 
 
 def sample_group_keys(sample: TrainingSample) -> list[str]:
     """`group_keys` recovered from a sample (its persona and base dialogue)."""
-    keys = [f"persona:{sample.persona_id}"]
-    base = sample.metadata.get("base_dialogue_id")
-    if base not in (None, ""):
-        keys.append(f"base:{base}")
-    return keys
+    return _group_keys(sample.persona_id, sample.metadata.get("base_dialogue_id"))
+
+
+def _group_keys(persona_id: str, base: Any) -> list[str]:
+    return [f"persona:{persona_id}"] + ([f"base:{base}"] if base not in (None, "") else [])
 
 
 def persona_id_of(record: Mapping[str, Any]) -> str:
@@ -161,40 +163,30 @@ def _interaction_user_variants(
 
 
 def _interaction_turns(record: Mapping[str, Any]) -> _Turns:
-    roles: list[str] = []
-    clean: list[str] = []
-    noisy: list[str] = []
+    turns = _Turns([], [], [])
     for message in record["messages"]:
         if not isinstance(message, Mapping) or message.get("role") not in ("user", "assistant"):
             raise DatasetError("every message needs role 'user' or 'assistant'")
         if message["role"] == "user":
-            c, n = _interaction_user_variants(message, record, is_first="user" not in roles)
+            is_first = "user" not in turns.roles
+            turns.add("user", *_interaction_user_variants(message, record, is_first=is_first))
         else:
-            c = n = _text(message.get("content"), "message content")
-        roles.append(message["role"])
-        clean.append(c)
-        noisy.append(n)
-    return _Turns(roles, clean, noisy)
+            turns.add("assistant", _text(message.get("content"), "message content"))
+    return turns
 
 
 def _dialogue_turns(record: Mapping[str, Any]) -> _Turns:
-    roles: list[str] = []
-    clean: list[str] = []
-    noisy: list[str] = []
+    turns = _Turns([], [], [])
     for turn in record["turns"]:
         if not isinstance(turn, Mapping):
             raise DatasetError("every dialogue turn must be an object")
         user = _text(turn.get("user_utterance"), "turn user_utterance")
         noisy_user = turn.get("noisy_user_utterance")
-        roles.append("user")
-        clean.append(user)
-        noisy.append(noisy_user if isinstance(noisy_user, str) and noisy_user else user)
+        turns.add("user", user, noisy_user if isinstance(noisy_user, str) and noisy_user else None)
         answer = turn.get("assistant_response")
         if isinstance(answer, str) and answer:
-            roles.append("assistant")
-            clean.append(answer)
-            noisy.append(answer)
-    return _Turns(roles, clean, noisy)
+            turns.add("assistant", answer)
+    return turns
 
 
 def _sample_id(base: Any, noisy: bool) -> str:
@@ -221,16 +213,25 @@ def _interaction_sample(
         if options.include_noisy_versions
         else [],
         metadata={
-            "interaction_id": iid,
-            "record_id": record.get("id", iid),
-            "source": "interaction",
-            "user_turns": "noisy" if noisy else "clean",
-            "distractor_applied": bool(meta.get("distractor_applied")) or turns.is_noised,
+            **_head(record, "interaction", iid, noisy, turns, meta.get("distractor_applied")),
             **{k: meta[k] for k in _INTERACTION_META if k in meta},
             **({"simulated": True} if record.get("simulated") else {}),
             **_status(record),
         },
     )
+
+
+def _head(
+    record: Mapping[str, Any], source: str, ident: Any, noisy: bool, turns: _Turns, flagged: Any
+) -> dict[str, Any]:
+    """The metadata every sample opens with: its ids, source, user-turn variant, noise flag."""
+    return {
+        f"{source}_id": ident,
+        "record_id": record.get("id", ident),
+        "source": source,
+        "user_turns": "noisy" if noisy else "clean",
+        "distractor_applied": bool(flagged) or turns.is_noised,
+    }
 
 
 _INTERACTION_META = ("distractor_type", "assistant_model", "query_id", "created_at", "target_turns")
@@ -286,11 +287,7 @@ def _dialogue_sample(
         if options.include_noisy_versions
         else [],
         metadata={
-            "dialogue_id": did,
-            "record_id": record.get("id", did),
-            "source": "dialogue",
-            "user_turns": "noisy" if noisy else "clean",
-            "distractor_applied": bool(record.get("distractor_applied")) or turns.is_noised,
+            **_head(record, "dialogue", did, noisy, turns, record.get("distractor_applied")),
             "intents": intents,
             **{k: record[k] for k in _DIALOGUE_META if k in record},
             **({"simulated": True} if record.get("simulated") else {}),

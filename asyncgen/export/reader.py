@@ -16,8 +16,7 @@ from typing import Any
 import orjson
 
 from asyncgen.errors import DatasetError, StoreError
-from asyncgen.store.rundir import FAILURES_FILE, REJECTED_FILE
-from asyncgen.store.rundir import RECORDS_FILE as RECORDS_FILE  # the report imports it from here
+from asyncgen.store.rundir import FAILURES_FILE, RECORDS_FILE, REJECTED_FILE
 
 logger = logging.getLogger("asyncgen.export")
 

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from itertools import count
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -168,12 +167,7 @@ class InteractionGenerator:
         await self._ready()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def generate_interaction(

@@ -105,16 +105,24 @@ def json_request(
 
 
 class JsonAsker:
-    """A part that asks one model, through its prompt `PROMPT`, for JSON objects."""
+    """A part that asks one model, through one prompt (`PROMPT`), for JSON objects."""
 
     PROMPT: ClassVar[str]
 
-    def __init__(self, client: ChatClient, handle: ModelHandle, *, max_retries: int = 3) -> None:
-        """Bind to the transport and the model asked; `max_retries` re-asks per answer."""
+    def __init__(
+        self,
+        client: ChatClient,
+        handle: ModelHandle,
+        *,
+        max_retries: int = 3,
+        prompt: str | None = None,
+    ) -> None:
+        """Bind to the transport and the model asked; `max_retries` re-asks per answer;
+        `prompt` names a configured template instead of the class's `PROMPT`."""
         self.client = client
         self.handle = handle
         self.max_retries = max_retries
-        self.template = load_prompt(self.PROMPT)
+        self.template = load_prompt(prompt or self.PROMPT)
 
     async def ask(
         self, request: ChatRequest, *, required: tuple[str, ...], check: Check | None = None

@@ -11,11 +11,10 @@ import orjson
 
 from asyncgen.config import UserModelSettings
 from asyncgen.errors import PromptError
-from asyncgen.interaction.jsonout import MalformedOutputError, ask_json, json_request
+from asyncgen.interaction.jsonout import JsonAsker, MalformedOutputError, json_request
 from asyncgen.interaction.personas.model import profile_json, summary
 from asyncgen.interaction.records import Message
 from asyncgen.llm.types import ChatClient, ChatRequest, ModelHandle
-from asyncgen.prompts import PromptTemplate, load_prompt
 
 Reason = Literal["follow_up", "forced_follow_up", "satisfied", "no_follow_up", "target_reached"]
 TEMPLATE_FIELDS = frozenset(
@@ -47,7 +46,7 @@ class FeedbackDecision:
     calls: int = 0
 
 
-class UserFeedbackModel:
+class UserFeedbackModel(JsonAsker):
     """A persona-driven user model answering JSON `{satisfied, feedback}`.
 
     Rules around the model's answer: at the target turn the user stops; from `min_turns`
@@ -74,20 +73,19 @@ class UserFeedbackModel:
             max_retries: re-asks when the answer is not the JSON asked for.
             rng: used when `generate_feedback` is called without one.
         """
+        handle = ModelHandle(provider=settings.provider, model=settings.model)
+        prompt = settings.system_prompt_template
+        super().__init__(client, handle, max_retries=max_retries, prompt=prompt)
         self.settings = settings
-        self.client = client
         self.min_turns = min_turns
         self.hold_to_target = hold_to_target  # turn_policy target: no stop before the target
-        self.max_retries = max_retries
         self._rng = rng or random.Random(0)
-        self.template: PromptTemplate = load_prompt(settings.system_prompt_template)
         unknown = self.template.fields - TEMPLATE_FIELDS
         if unknown:
             raise PromptError(
                 f"user model prompt {settings.system_prompt_template!r} uses unknown fields "
                 f"{', '.join(sorted(unknown))}; available: {', '.join(sorted(TEMPLATE_FIELDS))}"
             )
-        self.handle = ModelHandle(provider=settings.provider, model=settings.model)
 
     async def generate_feedback(
         self,
@@ -151,12 +149,9 @@ class UserFeedbackModel:
 
     async def _ask(self, request: ChatRequest, must_continue: bool) -> tuple[bool, str, str, int]:
         """Send the request, re-asking on malformed JSON; raise with the last raw text."""
-        answer = await ask_json(
-            self.client,
+        answer = await self.ask(
             request,
-            self.handle,
             required=("satisfied",),
-            max_retries=self.max_retries,
             check=lambda data, raw: _check_feedback(data, raw, must_continue),
         )
         satisfied = _as_bool(answer.data["satisfied"], answer.raw)

@@ -53,9 +53,10 @@ import orjson
 from asyncgen import offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
-from asyncgen.errors import BudgetExceededError, LLMError, LLMStatusError, RequestInfo
+from asyncgen.errors import LLMError, LLMStatusError, RequestInfo
 from asyncgen.llm import wire
 from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
+from asyncgen.llm.batch_budget import RoundBudget
 from asyncgen.llm.batch_costs import BatchCosts
 from asyncgen.llm.batch_earlier import EarlierWork
 from asyncgen.llm.batch_journal import (
@@ -150,9 +151,7 @@ class BatchClient:
         self._started = False
         self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
         self.ledger_charges: LedgerCharges | None = None  # the run's ledger: charges per ref
-        self._reserved_cost = 0.0
-        self._reserved_tokens = 0
-        self._refused = False
+        self.budget = RoundBudget(settings, self.usage, transport.usage)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -178,6 +177,9 @@ class BatchClient:
                 pass
         if self._records:  # a part being charged is finished, never cut in the middle
             await asyncio.gather(*self._records, return_exceptions=True)
+        gathered, self._round = self._round, None
+        if gathered is not None:  # a round never submitted: nothing was paid, drop its files
+            await gathered.discard()
         await self.api.aclose()
 
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
@@ -205,20 +207,7 @@ class BatchClient:
     @property
     def budget_exhausted(self) -> bool:
         """`llm.max_cost` / `llm.max_tokens` over batch and online spending together."""
-        s = self.settings
-        if self._refused:
-            return True
-        if s.max_cost is not None and self._spent_cost() >= s.max_cost:
-            return True
-        return s.max_tokens is not None and self._spent_tokens() >= s.max_tokens
-
-    def _spent_cost(self) -> float:
-        """This session's batch and online spending and earlier sessions' (`carry`)."""
-        return self.cost_usd + self.usage.carried_cost
-
-    def _spent_tokens(self) -> int:
-        tokens = self.usage.tokens_in + self.usage.tokens_out + self.usage.carried_tokens
-        return tokens + self.transport.usage.tokens_in + self.transport.usage.tokens_out
+        return self.budget.exhausted
 
     def projected_cost(self, done: int, target: int) -> float:
         """USD for `target` items at the average cost of the `done` ones so far."""
@@ -253,7 +242,9 @@ class BatchClient:
         self._waiting += 1
         try:
             if not await self._answer_from_earlier(pending):
-                pending.reserved = self._admit(pending)
+                pending.reserved = self.budget.admit(
+                    handle.model, request.kind, pending.size, request.max_tokens
+                )
                 self._enter(pending, payload)
             del payload  # in the part's input file now
             return await pending.future
@@ -268,50 +259,10 @@ class BatchClient:
         """The JSON body the online call would send (the batch line's `body`)."""
         return wire.encode(wire.build_body(replace(request, stream=False), handle))
 
-    def _admit(self, pending: Pending) -> tuple[float, int] | None:
-        """Reserve the request's projected cost at batch prices against the budget.
-
-        Returns:
-            The reservation (released when the request settles), None without a budget.
-
-        Raises:
-            BudgetExceededError: the round with this request would pass the budget.
-        """
-        s = self.settings
-        if s.max_cost is None and s.max_tokens is None:
-            return None
-        request = pending.request
-        completion = request.max_tokens or s.limits.completion_estimate
-        cost, tokens = self.usage.projected_request(
-            pending.handle.model, request.kind, pending.size // 4, completion
-        )
-        spent = self._spent_cost() + self._reserved_cost
-        used = self._spent_tokens() + self._reserved_tokens
-        if self._refused or (s.max_cost is not None and spent + cost > s.max_cost):
-            self._refused = True
-            raise BudgetExceededError(
-                f"budget: --max-cost ${s.max_cost:g} would be passed by this batch round "
-                f"(spent ${self._spent_cost():.6f}, ${self._reserved_cost:.6f} held for requests "
-                f"in rounds, next request ~${cost:.6f} at batch prices)"
-            )
-        if s.max_tokens is not None and used + tokens > s.max_tokens:
-            self._refused = True
-            raise BudgetExceededError(
-                f"budget: --max-tokens {s.max_tokens} would be passed by this batch round "
-                f"(spent {self._spent_tokens()}, {self._reserved_tokens} held for requests "
-                f"in rounds, next request ~{tokens})"
-            )
-        self._reserved_cost += cost
-        self._reserved_tokens += tokens
-        return cost, tokens
-
     def _unreserve(self, pending: Pending) -> None:
-        if pending.reserved is None:
-            return
-        cost, tokens = pending.reserved
-        pending.reserved = None
-        self._reserved_cost = max(0.0, self._reserved_cost - cost)
-        self._reserved_tokens = max(0, self._reserved_tokens - tokens)
+        if pending.reserved is not None:
+            self.budget.release(pending.reserved)
+            pending.reserved = None
 
     # -- requests waiting ------------------------------------------------------------
 
@@ -959,6 +910,13 @@ class BatchClient:
             self._settle(pending, result)
 
     async def _online_call(self, request: ChatRequest, handle: ModelHandle) -> ChatResult:
+        """Through the transport, whose budget check then counts what batch answers (this
+        session's and earlier ones') cost: the run has one budget."""
+        batch = self.usage
+        self.transport.usage.carry(
+            batch.carried_cost + batch.cost_usd,
+            batch.carried_tokens + batch.tokens_in + batch.tokens_out,
+        )
         self.online_requests += 1
         return await self.transport.chat(request, handle)
 
@@ -1054,13 +1012,21 @@ async def open_batch_client(
     base_url: str | None,
     api_key: str | None,
     run_dir: Path,
+    expected_round_time: float | None = None,
 ) -> AsyncIterator[BatchClient]:
-    """A started `BatchClient` on the run's endpoint (the provider's default URL if none)."""
+    """A started `BatchClient` on the run's endpoint (the provider's default URL if none).
+
+    `expected_round_time` (the embedded simulator's, which is known) is taken as the
+    first observed round time, so polls wake at the end of the very first round instead
+    of `poll_initial` later (a 2 s simulated round took 5 s).
+    """
     from asyncgen.config.llm import PROVIDER_DEFAULTS
 
     url = base_url or settings.base_url or PROVIDER_DEFAULTS[settings.provider][0]
     api = BatchAPI(url, api_key, settings.timeouts)
     client = BatchClient(transport, settings, api, run_dir)
+    if expected_round_time is not None and expected_round_time > 0:
+        client.round_times.append(expected_round_time)
     try:
         await client.start()
         yield client

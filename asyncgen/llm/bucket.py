@@ -13,11 +13,18 @@ class TokenBucket:
         self.capacity = max(capacity, 1.0)
         self.level = self.capacity if level is None else min(level, self.capacity)
         self.updated = now
+        self.granted = False  # the level above capacity is the endpoint's own figure
 
     def refill(self, now: float, factor: float = 1.0) -> None:
-        """Add what accrued since the last call, at `factor` times the rate (the resume ramp)."""
+        """Add what accrued since the last call, at `factor` times the rate (the resume ramp).
+
+        A level above capacity (credit the endpoint granted) is kept, not refilled further.
+        """
         if now > self.updated:
-            self.level = min(self.capacity, self.level + (now - self.updated) * self.rate * factor)
+            if self.level < self.capacity:
+                self.granted = False
+                gained = (now - self.updated) * self.rate * factor
+                self.level = min(self.capacity, self.level + gained)
             self.updated = now
 
     def wait_time(self, amount: float, factor: float = 1.0) -> float:
@@ -32,17 +39,25 @@ class TokenBucket:
         self.level -= amount
 
     def give(self, amount: float) -> None:
-        """Return unused units, never above capacity."""
-        self.level = min(self.capacity, self.level + amount)
+        """Return unused units, never above capacity (nor below the level)."""
+        self.level = max(self.level, min(self.capacity, self.level + amount))
+
+    def set_level(self, value: float) -> None:
+        """The endpoint said exactly what it admits now: that is the level, above capacity
+        too (a window's remaining allowance, a GCRA's burst)."""
+        self.level = value
+        self.granted = value > self.capacity
 
     def cap_level(self, value: float) -> None:
         """Lower the level to `value` when the endpoint says less is left than we think."""
         if value < self.level:
             self.level = value
+        self.granted = value > self.capacity
 
     def reshape(self, rate: float, capacity: float, now: float) -> None:
-        """Change rate and capacity, keeping what has accrued."""
+        """Change rate and capacity, keeping what has accrued (and credit the endpoint granted)."""
         self.refill(now)
         self.rate = rate
         self.capacity = max(capacity, 1.0)
-        self.level = min(self.level, self.capacity)
+        if not self.granted:
+            self.level = min(self.level, self.capacity)

@@ -42,6 +42,7 @@ MIN_SPAN = 1.0  # a refusal within the first second: the endpoint's second was f
 MEASURED = 2.0  # seconds of history a closed window's jump needs
 RECLOSED = 10.0  # a window that shuts again within this long after the last: too fast
 RECLOSED_DECREASE = 0.9
+EDGE_SHARE = 0.01  # refused share of recent sends up to which a known limit's margin holds
 GROW_ROOM = 1.1  # a learned rate grows to at most this much above what was sent lately:
 # a ceiling the sends never reach (the concurrency cap holds them) has not been tested
 SEND_RATE_SPAN = 1.0  # seconds per reading of the send rate
@@ -114,8 +115,10 @@ class RateControl:
             self._margin_plateau = self.margin
             if mostly_refused:
                 self.margin = self._margin_plateau = max(admitted / known_rate, self.margin / 2)
-            else:
+            elif len(self._refusals) > EDGE_SHARE * len(self._sends):
                 self.margin *= KNOWN_DECREASE
+            # else: a stray refusal at the limit's edge (arrivals jitter by milliseconds
+            # against a rolling second) costs its one retry; 1 % less rate costs far more
             self.margin = max(MIN_MARGIN, self.margin)
         elif self.ceiling is None:
             self.ceiling = self._ceiling_plateau = max(admitted, 0.1)
@@ -236,3 +239,38 @@ class ConcurrencyGuess:
         self.limit = level
         self._changed = now
         return True
+
+
+SAME_MOMENT = 0.05  # seconds two resets may differ and still name one moment
+APART = 0.25  # seconds between the readings compared (a moving reset moves this much)
+
+
+class ResetClock:
+    """Whether a limit resets at a fixed moment (a clock-aligned window), from its headers.
+
+    A continuous bucket's reset (time until full) and a rolling window's (until the newest
+    request ages out) move forward with every send; a fixed window's points at the same
+    moment from every reading until it reopens, while `remaining` falls by what was sent.
+    Two readings at least `APART` seconds apart that agree on the moment, with less left
+    in the later one, say "fixed window" for good: its `remaining` is then spendable at
+    once, as the endpoint counts nothing else until that moment.
+    """
+
+    def __init__(self) -> None:
+        self.fixed = False
+        self._anchor: tuple[float, float, int, int] | None = None  # sent, moment, left, seq
+
+    def observe(self, sent_at: float, reset: float | None, remaining: int, seq: int) -> bool:
+        """One answer's reading (`reset` seconds after `sent_at`, the `seq`-th send);
+        True once the window is known to be fixed."""
+        if self.fixed or reset is None or reset <= SAME_MOMENT:
+            return self.fixed
+        moment = sent_at + reset
+        anchor = self._anchor
+        if anchor is None or abs(moment - anchor[1]) > SAME_MOMENT or remaining > anchor[2]:
+            self._anchor = (sent_at, moment, remaining, seq)
+        elif sent_at - anchor[0] >= APART:
+            spent, sent = anchor[2] - remaining, seq - anchor[3]
+            # less left by what was sent between: a count that nothing refilled
+            self.fixed = spent >= 2 and abs(spent - sent) <= max(2, 0.1 * sent)
+        return self.fixed

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
 from asyncgen.llm.budget import BudgetSource
-from asyncgen.llm.control import ConcurrencyGuess, RateControl
+from asyncgen.llm.control import ConcurrencyGuess, RateControl, ResetClock
 from asyncgen.llm.errors import LimitExhaustedError
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.retry import FaultRate
@@ -103,6 +103,7 @@ class RateLimiter:
         self._learned_concurrency: int | None = None
         self._buckets: dict[str, TokenBucket] = {}
         self._daily: _Budget | None = None
+        self._reset_clocks: dict[str, ResetClock] = {}
         self._pace = PriorityLock()
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
@@ -235,7 +236,7 @@ class RateLimiter:
             )
         now = self._clock()
         if info is not None and not info.is_empty and self._settings.learn_from_headers:
-            self._learn(info, permit, now)
+            self._learn(info, permit, now, refused=outcome == "rate_limited")
         self._refund(permit, outcome, used_tokens, used_prompt_tokens)
         self.faults.observe(outcome)
         if outcome == "rate_limited":
@@ -456,7 +457,7 @@ class RateLimiter:
 
     # -- internals: learning from headers ----------------------------------------------------
 
-    def _learn(self, info: RateLimitInfo, permit: Permit, now: float) -> None:
+    def _learn(self, info: RateLimitInfo, permit: Permit, now: float, refused: bool) -> None:
         readings = {
             "requests": info.limit_requests,
             "tokens": info.limit_tokens,
@@ -506,8 +507,15 @@ class RateLimiter:
         for dim, limit, remaining, reset, per_send in corrections:
             bucket = self._buckets.get(dim)
             if bucket is not None and remaining is not None:
-                fixed = info.fixed_window_requests and dim == "requests"
-                reading = _Reading(limit, remaining, reset, fixed)
+                clock = self._reset_clocks.setdefault(dim, ResetClock())
+                # a refusal's remaining is 0 for the dimension that refused, whatever is left
+                fixed = (
+                    clock.fixed
+                    if refused
+                    else clock.observe(permit.sent_at, reset, remaining, permit.seq)
+                )
+                fixed = fixed or (info.fixed_window_requests and dim == "requests")
+                reading = _Reading(limit, remaining, reset, fixed, dim == "requests")
                 self._correct(bucket, reading, sent_since * per_send, permit, now)
         if (
             info.limit_tokens is None
@@ -531,20 +539,30 @@ class RateLimiter:
     def _correct(
         self, bucket: TokenBucket, reading: _Reading, since: float, permit: Permit, now: float
     ) -> None:
-        """Lower our level to the endpoint's, net of what we sent after this request.
+        """Bring our level to the endpoint's, net of what we sent after this request.
 
-        OpenAI-style buckets refill continuously (reset = time until full); a fixed-window
-        endpoint refills all at once at reset, so until then only `remaining` is left.
+        OpenAI-style buckets refill continuously (reset = time until full): `remaining`
+        only lowers our level, since a shorter window the headers do not show may hold
+        less. A fixed window refills all at once at reset: until then `remaining` is
+        exactly what it admits, so it is our level (credit above the burst: the window
+        spent as fast as the concurrency cap allows, as a plain client would). So is a
+        request allowance below one second of the stated per-minute limit (a GCRA's burst
+        as it is spent: what passes now, not a minute's figure).
         """
         bucket.refill(now, self._ramp_factor(now))
         elapsed = now - permit.sent_at
         left = reading.remaining - since
         to_reset = (reading.reset or 0.0) - elapsed
-        if reading.is_fixed_window and to_reset > 0:
-            estimate = left if left >= 1 else 1.0 - bucket.rate * to_reset
+        if reading.is_fixed_window and to_reset > 0 and left < 1:
+            bucket.cap_level(1.0 - bucket.rate * to_reset)  # spent until it reopens
+        elif reading.fixed and to_reset > 0:  # seen (or said) to be fixed, not just inferred
+            bucket.set_level(left)
+        elif reading.is_burst_allowance:
+            bucket.set_level(left + bucket.rate * elapsed)
+        elif reading.is_fixed_window and to_reset > 0:
+            bucket.cap_level(left)
         else:
-            estimate = left + bucket.rate * elapsed
-        bucket.cap_level(estimate)
+            bucket.cap_level(left + bucket.rate * elapsed)
 
     def _refund(
         self, permit: Permit, outcome: str, used: int | None, used_prompt: int | None
@@ -598,6 +616,14 @@ class _Reading:
     remaining: int
     reset: float | None
     fixed: bool = False
+    requests: bool = False
+
+    @property
+    def is_burst_allowance(self) -> bool:
+        """True for a request allowance below a second of the per-minute limit: a GCRA's
+        burst being spent, which is what passes now (a minute bucket's remaining is far
+        above; Together's per-second figure equals it while nothing is spent)."""
+        return self.requests and bool(self.limit) and self.remaining < (self.limit or 0) / 60
 
     @property
     def is_fixed_window(self) -> bool:

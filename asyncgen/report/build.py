@@ -30,6 +30,7 @@ from asyncgen.report.reader import iter_jsonl, read_json
 from asyncgen.report.references import reference_diversity
 from asyncgen.report.text_stats import describe
 from asyncgen.store.ledger import LedgerTotals, read_ledger
+from asyncgen.store.rundir import RunLayout
 
 
 def build_report(
@@ -47,8 +48,9 @@ def build_report(
     """
     if not run_dir.is_dir():
         raise StoreError(f"{run_dir}: not a run directory")
-    config = read_json(run_dir / "config.json")
-    summary = read_json(run_dir / "summary.json")
+    layout = RunLayout.in_dir(run_dir)
+    config = read_json(layout.config)
+    summary = read_json(layout.summary)
     tally = collect(run_dir, sample_size, seed, browser)
     pipeline = tally.pipelines.most_common(1)[0][0] if tally.pipelines else "unknown"
     coverages = build_coverage(tally.counters, targets_from_config(config, pipeline))
@@ -67,7 +69,7 @@ def build_report(
         "coverage": {c.name: c.to_json() for c in coverages},
         "largest_deviations": largest_deviations(coverages),
         "length": lengths(tally, config, pipeline),
-        "cost": cost(summary, tally.records, read_ledger(run_dir), run_dir / "metrics.jsonl"),
+        "cost": cost(summary, tally.records, read_ledger(run_dir), layout.metrics),
         "noise": noise(tally, config),
         "quality": quality(tally),
         "missing_fields": dict(tally.missing_fields),

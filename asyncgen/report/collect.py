@@ -13,6 +13,7 @@ from asyncgen.report.browse import BrowserData, judge_scores
 from asyncgen.report.reader import find_records_file, iter_jsonl
 from asyncgen.report.text_stats import Reservoir, edit_rates, words
 from asyncgen.report.view import NoisyVersion, RecordView, view_record
+from asyncgen.store.rundir import FAILURES_FILE, REJECTED_FILE
 from asyncgen.tokens import count_tokens
 
 
@@ -89,11 +90,11 @@ def collect(
         _add_record(tally, record)
         if browser is not None:
             browser.add_record(record)
-    for failure in iter_jsonl(run_dir / "failures.jsonl", tally.problems):
+    for failure in iter_jsonl(run_dir / FAILURES_FILE, tally.problems):
         tally.failed[_cause(failure)] += 1
         if browser is not None:
             browser.add_failure(failure)
-    for reject in iter_jsonl(run_dir / "rejected.jsonl", tally.problems):
+    for reject in iter_jsonl(run_dir / REJECTED_FILE, tally.problems):
         tally.rejected[_cause(reject)] += 1
         if isinstance(reject.get("score"), int | float) and reject.get("nearest_id"):
             tally.duplicate_scores.append(float(reject["score"]))

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from asyncgen.export.reader import RECORDS_FILE, ReadReport, iter_lines
+from asyncgen.export.reader import ReadReport, iter_lines
+from asyncgen.store.rundir import FAILURES_FILE, METRICS_FILE, RECORDS_FILE, REJECTED_FILE
 
 
 def iter_jsonl(path: Path, problems: ReadReport) -> Iterator[dict[str, Any]]:
@@ -36,6 +37,6 @@ def find_records_file(run_dir: Path) -> Path:
     default = run_dir / RECORDS_FILE
     if default.is_file():
         return default
-    skip = {"failures.jsonl", "rejected.jsonl", "metrics.jsonl"}
+    skip = {FAILURES_FILE, REJECTED_FILE, METRICS_FILE}
     candidates = sorted(p for p in run_dir.glob("*.jsonl") if p.name not in skip)
     return candidates[0] if candidates else default

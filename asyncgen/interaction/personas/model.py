@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from asyncgen.prompts import json_after
+
 PROFILE_LABEL = "User profile (JSON):"
 
 
@@ -54,11 +56,5 @@ def summary(features: dict[str, str]) -> str:
 
 def parse_profile(text: str) -> dict[str, str]:
     """The features from a prompt's `User profile (JSON):` line, or {} when absent."""
-    for line in text.splitlines():
-        if line.startswith(PROFILE_LABEL):
-            try:
-                data = orjson.loads(line[len(PROFILE_LABEL) :].strip())
-            except orjson.JSONDecodeError:
-                return {}
-            return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-    return {}
+    data = json_after(text, PROFILE_LABEL)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from asyncgen.prompts import read_params
 from asyncgen.sim.responders import SimRequest, responder
 from asyncgen.sim.responders.contradiction import contradiction
 from asyncgen.sim.responders.dialogue_goals import grounded_turns
@@ -26,21 +27,6 @@ DEFECTS = ("unclosed", "no_intent", "preamble", "too_few", "too_many", "empty_us
 _SCENARIO_RE = re.compile(r"^Scenario: (.+)$", re.MULTILINE)
 _BASE_USER_RE = re.compile(r"^USER: (.+)$", re.MULTILINE)
 _PERSONA_RE = re.compile(r"perspective of this person: (.+)$", re.MULTILINE)
-# The dialogue prompts' machine-readable line (asyncgen.dialogue.prompting.PARAMS_PREFIX);
-# parsed here without importing the pipeline, so the simulator starts light.
-_PARAMS_RE = re.compile(r"parameters \(JSON\): (\{.*\})\s*$", re.MULTILINE)
-
-
-def read_params(text: str) -> dict[str, Any]:
-    """The JSON parameters line of a dialogue prompt, or {}."""
-    found = _PARAMS_RE.search(text)
-    if not found:
-        return {}
-    try:
-        value = json.loads(found.group(1))
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 @cache

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from asyncgen.prompts import json_after
 from asyncgen.sim.responders import SimRequest, responder
 from asyncgen.sim.responders.contradiction import contradiction
 from asyncgen.sim.responders.interaction_words import (
@@ -66,14 +67,8 @@ def _prompt(request: SimRequest) -> str:
 
 
 def _labelled(text: str, label: str) -> dict[str, Any]:
-    for line in text.splitlines():
-        if line.startswith(label):
-            try:
-                data = orjson.loads(line[len(label) :].strip())
-            except orjson.JSONDecodeError:
-                return {}
-            return data if isinstance(data, dict) else {}
-    return {}
+    data = json_after(text, label)
+    return data if isinstance(data, dict) else {}
 
 
 def _profile(request: SimRequest) -> dict[str, str]:

@@ -17,6 +17,7 @@ import json
 import re
 from typing import Any
 
+from asyncgen.prompts import json_after
 from asyncgen.sim.responders import SimRequest, responder
 from asyncgen.sim.responders.contradiction import has_contradiction
 
@@ -28,8 +29,8 @@ _TURN = re.compile(r"^(user|assistant): ?(.*)$")
 def quality_judge(request: SimRequest) -> str:
     """JSON scores for the prompt's rubric criteria, from the conversation's properties."""
     prompt = request.last_user
-    rubric = _json_line(prompt, "Rubric (JSON):") or ["persona_adherence", "naturalness"]
-    goal = _json_line(prompt, "User goal (JSON):")
+    rubric = json_after(prompt, "Rubric (JSON):") or ["persona_adherence", "naturalness"]
+    goal = json_after(prompt, "User goal (JSON):")
     turns = [
         (m.group(1), m.group(2)) for line in prompt.splitlines() if (m := _TURN.match(line.strip()))
     ]
@@ -85,16 +86,6 @@ def _goal_values(goal: dict[str, Any]) -> list[str]:
         if isinstance(slots, dict):
             values += [str(v) for v in slots.values() if isinstance(v, str | int) and str(v)]
     return values
-
-
-def _json_line(prompt: str, label: str) -> Any:
-    for line in prompt.splitlines():
-        if line.startswith(label):
-            try:
-                return json.loads(line[len(label) :].strip())
-            except json.JSONDecodeError:
-                return None
-    return None
 
 
 def _rationale(found: dict[str, Any]) -> str:
