@@ -75,18 +75,27 @@ def list_prompts() -> list[PromptTemplate]:
 
 def _resolve(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
+    if candidate.suffix == ".txt" and candidate in _SHIPPED:
+        return candidate
     if candidate.suffix == ".txt" and candidate.is_file():
         return candidate.resolve()
     stem = candidate.stem if candidate.suffix == ".txt" else str(name_or_path)
     return PROMPTS_DIR / f"{stem}.txt"
 
 
+# The shipped templates are read when this module is imported (a few small files), so a
+# pipeline that loads one while its run is under way never reads a file on the event loop.
+_SHIPPED = {path: path.read_text(encoding="utf-8") for path in PROMPTS_DIR.glob("*.txt")}
+
+
 @cache
 def _load(path: Path) -> PromptTemplate:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PromptError(f"{path}: prompt template not readable ({exc.strerror})") from exc
+    text = _SHIPPED.get(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PromptError(f"{path}: prompt template not readable ({exc.strerror})") from exc
     if not text.startswith("---\n"):
         raise PromptError(f"{path}: prompt template has no front matter declaring its kind")
     header, _, body = text[4:].partition("\n---\n")

@@ -48,16 +48,29 @@ def _bpe_cached() -> bool:
     return os.path.exists(os.path.join(cache_dir, key))
 
 
+# Looked up once, when this module is imported: a count on the event loop never stats a
+# file (`load_encoder` reads the BPE itself off the loop, where a run starts).
+_BPE_CACHED = _bpe_cached()
+
+
 @cache
 def _encoder() -> Any:
     """The tiktoken encoding, or None when tiktoken is absent or cannot load offline."""
-    if not _bpe_cached():
+    if not _BPE_CACHED:
         return None
     try:
         tiktoken = importlib.import_module("tiktoken")
         return tiktoken.get_encoding("o200k_base")
     except Exception:  # any failure (not installed, no cached BPE file) means: approximate
         return None
+
+
+async def load_encoder() -> None:
+    """Load the tokenizer in a worker thread now (it reads and parses a BPE file), so the
+    first count on the event loop does not."""
+    from asyncgen import offload
+
+    await offload.cpu(_encoder)
 
 
 def token_rule() -> str:

@@ -247,11 +247,11 @@ async def test_the_deadline_cancels_batches_and_finishes_online(
     """Rounds of 5 s cannot meet a deadline 1 s away: the batch is cancelled, the requests
     are answered online within a few seconds, and later requests go online at once."""
     sim = sim_factory(batch={"round_time": 5.0})
+    started = time.monotonic()
     deadline = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     client = make_client(sim, tmp_path, deadline=deadline, poll_max=0.05)
     await client.start()
     try:
-        started = time.monotonic()
         results = await asyncio.gather(*(client.chat(ask(i)) for i in range(10)))
         later = await client.chat(ask(99))
         elapsed = time.monotonic() - started

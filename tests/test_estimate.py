@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import orjson
 import pytest
 from engine_support import cli, subprocess_env
 
-from asyncgen.cli.estimate import pilot_config, planned_calls, project, stage_seconds
+from asyncgen.cli.estimate import (
+    pilot_config,
+    planned_calls,
+    project,
+    session_seconds,
+    stage_seconds,
+)
 from asyncgen.config import load_config
 from asyncgen.store.ledger import LedgerTotals
 
@@ -63,7 +68,8 @@ def test_estimate_prints_a_projection_and_writes_nothing_to_out(tmp_path: Path) 
 
 def test_estimate_is_close_to_a_real_run_of_the_same_n(tmp_path: Path) -> None:
     """n=200 at 0.2 s latency on the simulator: requests and cost within 10 %, wall time
-    within 30 % of the real run (before: +19 % requests, +15 % cost, wall a third short)."""
+    within 30 % of the real run's session (before: +19 % requests, +15 % cost, wall a
+    third short)."""
     config = tmp_path / "slow.yaml"
     config.write_text("sim:\n  latency_median: 0.2\n")
     common = ("--n", "200", "--config", str(config), "--no-dedup", "--quiet")
@@ -76,15 +82,15 @@ def test_estimate_is_close_to_a_real_run_of_the_same_n(tmp_path: Path) -> None:
     projected_requests = int(re.search(r"requests\s+([\d,]+)", text).group(1).replace(",", ""))  # type: ignore[union-attr]
     projected_cost = float(re.search(r"cost\s+\$([\d.,]+)", text).group(1).replace(",", ""))  # type: ignore[union-attr]
     projected_wall = float(re.search(r"\(([\d.,]+) s;", text).group(1).replace(",", ""))  # type: ignore[union-attr]
-    started = time.monotonic()
     real = subprocess.run(
         cli("generate", *common, "--out", str(tmp_path / "real")), env=subprocess_env(),
         capture_output=True, timeout=120,
     )  # fmt: skip
-    real_wall = time.monotonic() - started
     assert real.returncode == 0, real.stderr.decode()
     summary = orjson.loads((tmp_path / "real" / "summary.json").read_bytes())
     assert summary["done"] == 200
     assert projected_requests == pytest.approx(summary["requests_total"], rel=0.10)
     assert projected_cost == pytest.approx(summary["cost_usd_total"], rel=0.10)
-    assert projected_wall == pytest.approx(real_wall, rel=0.30)
+    # the session (prepare, stages, conversations) is what the estimate projects; the
+    # process's own start-up and closing report vary with the machine's load, not with n
+    assert projected_wall == pytest.approx(session_seconds(summary), rel=0.30)

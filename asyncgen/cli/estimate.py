@@ -172,7 +172,7 @@ def project(
         part.requests for kind, part in spend.by_kind.items()
         if kind not in PREP_KINDS or not has_stages
     )  # fmt: skip
-    pilot_seconds = _pilot_seconds(summary)
+    pilot_seconds = session_seconds(summary)
     start_up = max(0.0, pilot_seconds - at_latency(pilot, pilot_conversations))
     options = {
         f"latency {latency:.2f}s at {concurrency} in flight": at_latency(
@@ -201,7 +201,7 @@ def project(
     )
 
 
-def _pilot_seconds(summary: dict[str, Any]) -> float:
+def session_seconds(summary: dict[str, Any]) -> float:
     """Session start to finish (prepare included), from the summary's timestamps."""
     from datetime import datetime
 

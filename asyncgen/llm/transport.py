@@ -143,7 +143,10 @@ class Transport:
         )
 
     async def __aenter__(self) -> Transport:
+        from asyncgen.tokens import load_encoder
+
         await self._router.warm()
+        await load_encoder()  # usage estimates count tokens on the loop
         return self
 
     async def __aexit__(
