@@ -11,9 +11,11 @@ import pytest
 from engine_support import FlakyLocal, LocalPipeline
 
 from asyncgen.config import RunConfig, load_config
+from asyncgen.config.llm import Price
 from asyncgen.engine import RunOptions, RunSummary, Shutdown, run_generation
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ClientBase
+from asyncgen.llm.usage import UsageMeter
 from asyncgen.store import records_of
 
 
@@ -292,3 +294,28 @@ async def test_torn_metrics_line_does_not_break_the_resume(tmp_path: Path) -> No
     summary = await run(tmp_path, LocalPipeline(config), config)
     assert summary.done == 6 and summary.status == "complete"
     assert all(line for line in lines(tmp_path / "metrics.jsonl"))
+
+
+class LateChargeClient(ClientBase):
+    """A client with a charge still under way when the run ends (a batch part's answers
+    being charged), finished only by `settle`."""
+
+    def __init__(self) -> None:
+        self._usage = UsageMeter({"m": Price(input=1.0, output=1.0)})
+
+    @property
+    def usage(self) -> UsageMeter:
+        return self._usage
+
+    async def settle(self) -> None:
+        await asyncio.sleep(0.01)
+        self._usage.add("m", 1_000_000, 0, kind="late", ref="batch:late")
+
+
+async def test_a_charge_under_way_at_the_end_reaches_the_ledger(tmp_path: Path) -> None:
+    """The engine settles its client before shutting the ledger: the late USD 1.00 is in
+    ledger.jsonl, not spent and forgotten."""
+    config = make_config(**{"engine.n": 3})
+    await run(tmp_path, LocalPipeline(config), config, client=LateChargeClient())
+    charges = [line for line in lines(tmp_path / "ledger.jsonl") if line.get("ref")]
+    assert [(line["ref"], line["usd"]) for line in charges] == [("batch:late", 1.0)]

@@ -173,6 +173,10 @@ class ClusterClient:
         """The driver's transport gets the run's ledger."""
         self.local.link_ledger(charges)
 
+    async def settle(self) -> None:
+        """The driver's transport finishes its charges under way."""
+        await self.local.settle()
+
     def lock_model(
         self,
         rng: random.Random,

@@ -184,6 +184,7 @@ async def run_generation(
         finally:
             if exporter is not None:
                 await exporter.aclose()
+            await client.settle()  # batch answers being charged land before the ledger shuts
             if ledger.record in listeners:
                 listeners.remove(ledger.record)
             await ledger.aclose()

@@ -151,6 +151,7 @@ class BatchClient:
         self._started = False
         self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
         self.ledger_charges: LedgerCharges | None = None  # the run's ledger: charges per ref
+        self._charging = True  # False once the run's ledger is closing (`settle`)
         self.budget = RoundBudget(settings, self.usage, transport.usage)
 
     # -- life cycle ------------------------------------------------------------------
@@ -192,6 +193,15 @@ class BatchClient:
     def link_ledger(self, charges: LedgerCharges) -> None:
         """The run's ledger: how many answers of each part earlier sessions charged."""
         self.ledger_charges = charges
+        self._charging = True
+
+    async def settle(self) -> None:
+        """Before the run's ledger closes: parts being charged finish, and a part downloaded
+        from now on is left uncharged in the journal, as a kill would leave it, so the
+        resumed run charges it with its ledger listening."""
+        self._charging = False
+        if self._records:
+            await asyncio.gather(*self._records, return_exceptions=True)
 
     # -- what the engine and pipelines call ------------------------------------------
 
@@ -509,6 +519,14 @@ class BatchClient:
         await self._release(state.model, state.tokens)
         if state.status == "completed" and not part.resumed:
             self.round_times.append(self._clock() - part.started)
+        if not self._charging:  # the ledger is closing: a resume charges this part
+            logger.info(
+                "batch %s: answers downloaded after the run closed its ledger; "
+                "charged when the run resumes",
+                state.batch_id,
+            )
+            self._retire(part)
+            return
         # Shielded and awaited by aclose: once answers are being charged, a cancel does
         # not stop the part halfway or before the record that all was charged (a SIGKILL
         # there is caught on resume by the ledger's count of the part's charges).

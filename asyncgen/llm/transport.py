@@ -222,6 +222,9 @@ class Transport:
     def link_ledger(self, charges: LedgerCharges) -> None:
         """Online charges are never replayed, so nothing needs the ledger's counts."""
 
+    async def settle(self) -> None:
+        """An online answer is charged before `chat` returns: nothing is left under way."""
+
     def limiter_for(self, handle: ModelHandle | None = None) -> RateLimiter:
         """The limiter that governs `handle`'s model (default: the configured model)."""
         return self._router.route(handle or self._default_handle).limiter

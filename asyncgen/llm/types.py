@@ -149,6 +149,11 @@ class RunClient(Protocol):
         """The run's ledger, so a resume never charges a batch part's answers twice."""
         ...
 
+    async def settle(self) -> None:
+        """The run is about to close its ledger: finish every charge under way and start
+        no new one until the next `link_ledger`, so no spend lands after the ledger shut."""
+        ...
+
     def lock_model(
         self,
         rng: random.Random,
@@ -207,6 +212,9 @@ class ClientBase:
         """Nothing waits on the run's progress."""
 
     def link_ledger(self, charges: LedgerCharges) -> None:
+        """Nothing is charged here."""
+
+    async def settle(self) -> None:
         """Nothing is charged here."""
 
     def lock_model(
