@@ -37,7 +37,6 @@ STILL_BLOCKING = {
     "test_quality_goals.py": "dialogue.synthetic / local dataset files on the loop",
     "test_report.py": "report's judge pass stats the run's files",
     "test_export_robustness.py": "export.run stats the run directory before its thread",
-    "test_dedup_gate.py": "dedup.export_hashes stats files on the loop",
 }
 
 
