@@ -36,7 +36,6 @@ STILL_BLOCKING = {
     "test_interaction_storage.py": "interaction.storage makes its dir in __init__",
     "test_quality_goals.py": "dialogue.synthetic / local dataset files on the loop",
     "test_report.py": "report's judge pass stats the run's files",
-    "test_export_robustness.py": "export.run stats the run directory before its thread",
 }
 
 
