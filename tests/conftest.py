@@ -35,7 +35,6 @@ STILL_BLOCKING = {
     "test_interaction_spec_examples.py": "interaction.storage makes its dir in __init__",
     "test_interaction_storage.py": "interaction.storage makes its dir in __init__",
     "test_quality_goals.py": "dialogue.synthetic / local dataset files on the loop",
-    "test_report.py": "report's judge pass stats the run's files",
 }
 
 
