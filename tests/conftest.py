@@ -33,7 +33,6 @@ STILL_BLOCKING = {
     "test_interaction_loop.py": "interaction.user_model / generator stat prompt files",
     "test_interaction_pipeline.py": "interaction.enhanced reads files in __init__",
     "test_interaction_spec_examples.py": "interaction.storage makes its dir in __init__",
-    "test_interaction_storage.py": "interaction.storage makes its dir in __init__",
     "test_quality_goals.py": "dialogue.synthetic / local dataset files on the loop",
 }
 
