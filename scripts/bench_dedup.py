@@ -240,7 +240,7 @@ async def drive_gate(
         gate = SemanticGate(settings, embedder=embedder)
         await gate.start(Path(tmp), [])  # imports FAISS: a one-off stall, not measured here
         lag = LagMonitor(interval=0.01)
-        await lag.start()
+        lag.start()
         loop = asyncio.get_running_loop()
         started = loop.time()
         tasks: set[asyncio.Task[None]] = set()

@@ -27,18 +27,8 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # may only shrink).
 STILL_BLOCKING = {
     "test_dialogue_e2e.py": "dialogue.generator / dialogue.audit stat and read files",
-    "test_dialogue_report_calls.py": "dialogue.generator stats files on the loop",
     "test_from_the_spec.py": "the spec API (dialogue, interaction) stats and makes dirs",
-    "test_interaction_api_defects.py": "interaction.generator / user_model stat on the loop",
-    "test_interaction_loop.py": "interaction.user_model / generator stat prompt files",
-    "test_interaction_pipeline.py": "interaction.enhanced reads files in __init__",
     "test_interaction_spec_examples.py": "interaction.storage makes its dir in __init__",
-    "test_interaction_storage.py": "interaction.storage makes its dir in __init__",
-    "test_quality_goals.py": "dialogue.synthetic / local dataset files on the loop",
-    "test_report.py": "report's judge pass stats the run's files",
-    "test_export_robustness.py": "export.run stats the run directory before its thread",
-    "test_dedup_gate.py": "dedup.export_hashes stats files on the loop",
-    "test_llm_pool.py": "llm.transport.chat stats a file on its first call",
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from asyncgen import offload
 from asyncgen.config import RunConfig
 from asyncgen.config.dedup import DedupSettings
 from asyncgen.dedup import SemanticGate, create_gate, export_embeddings, export_hashes
@@ -93,10 +94,12 @@ async def test_exports_write_spec_files(tmp_path: Path) -> None:
     for rid, text in (("a", BASE), ("b", OTHER), ("c", NEAR)):
         await gate.check(rid, text)
     await gate.aclose()
-    assert export_hashes(tmp_path, tmp_path / "dialogue_hashes.json") == 2
+    # the exports are synchronous file work: async callers run them in a worker thread
+    assert await offload.to_thread(export_hashes, tmp_path, tmp_path / "dialogue_hashes.json") == 2
     hashes = json.loads((tmp_path / "dialogue_hashes.json").read_text())
     assert len(hashes) == 2 and all(len(h) == 64 for h in hashes)
-    assert export_embeddings(tmp_path, tmp_path / "dialogue_embeddings.npy") == 2
+    npy = tmp_path / "dialogue_embeddings.npy"
+    assert await offload.to_thread(export_embeddings, tmp_path, npy) == 2
     vectors = np.load(tmp_path / "dialogue_embeddings.npy")
     assert vectors.shape == (2, gate.embedder.dim) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -86,7 +86,7 @@ async def test_log_mode_writes_a_line_each_interval() -> None:
     reporter = ProgressReporter(
         lambda: SNAP, mode="log", console=console, logger=logger, log_interval=0.05
     )
-    await reporter.start()
+    reporter.start()
     await asyncio.sleep(0.18)
     await reporter.aclose()
     assert 3 <= len(records) <= 5 and all(r.startswith("progress 412/1000") for r in records)
@@ -107,7 +107,7 @@ async def test_live_mode_renders_the_table_on_a_terminal() -> None:
         log_interval=60,
         refresh=0.02,
     )
-    await reporter.start()
+    reporter.start()
     await asyncio.sleep(0.1)
     await reporter.aclose()
     text = out.getvalue()

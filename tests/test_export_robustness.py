@@ -16,6 +16,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from asyncgen import offload
 from asyncgen.cli import app
 from asyncgen.errors import DatasetError, StoreError
 from asyncgen.export import (
@@ -206,7 +207,7 @@ async def test_export_run_async_runs_off_the_event_loop(tmp_path: Path) -> None:
     from asyncgen.export import export_run_async
 
     run = tmp_path / "run"
-    write_synthetic_run(run, 40, personas=4)
+    await offload.to_thread(lambda: write_synthetic_run(run, 40, personas=4))  # test set-up
     result = await export_run_async(run, ExportOptions(out_dir=tmp_path / "o", ratios=None))
     assert result.statistics["total_samples"] == 40
     assert result.files["json"]["train"].endswith("train_samples.json")

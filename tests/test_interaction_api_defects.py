@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from asyncgen import offload
 from asyncgen.errors import ConfigError, StoreError
 from asyncgen.interaction import (
     InteractionGenerator,
@@ -33,8 +34,8 @@ async def test_ids_from_three_generators_never_collide_in_storage(tmp_path: Path
         generator = InteractionGenerator(CONFIG, client=LocalResponderClient())
         made = await generator.generate_interaction("p1", FEATURES, "help me", target_turns=1)
         assert made is not None
-        storage.save(made)
-    assert len(storage.load_all()) == 3
+        await storage.asave(made)
+    assert len(await storage.aload_all()) == 3
 
 
 def test_storage_refuses_a_second_interaction_with_the_same_id(tmp_path: Path) -> None:
@@ -67,7 +68,8 @@ async def test_no_key_starts_the_simulator_and_says_so_once(
     monkeypatch.delenv("OPENAI_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="no API key and no base URL"):
-        _ = InteractionGenerator(CONFIG).assistant  # not awaited: no keyless transport
+        # the synchronous property (it reads `.env` files): async code calls it in a thread
+        await offload.to_thread(lambda: InteractionGenerator(CONFIG).assistant)
     async with InteractionGenerator(CONFIG) as generator:
         assert generator.assistant.client is generator.client  # opened on entry
         made = [
@@ -105,9 +107,8 @@ async def test_batches_from_two_generators_are_runs_in_one_storage(tmp_path: Pat
         str(r / "records.jsonl") for r in runs
     }
     assert len(storage.samples) == 6
-    assert [d["interaction_id"] for d in InteractionStorage(tmp_path / "store").load_all()] == [
-        i.interaction_id for i in made
-    ]
+    reopened = await InteractionStorage(tmp_path / "store").aload_all()
+    assert [d["interaction_id"] for d in reopened] == [i.interaction_id for i in made]
     with pytest.raises(StoreError, match="already stored"):
         storage.save(made[0])
 

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from asyncgen import offload
 from asyncgen.interaction import (
     InteractionGenerator,
     UserFeedbackModel,
@@ -158,7 +159,8 @@ async def test_lock_model_is_task_local() -> None:
     pool = [{"model": "model-a", "weight": 1.0}, {"model": "model-b", "weight": 1.0}]
     config = _config(assistant_model={"model_pool": pool})
     client = LocalResponderClient()
-    assistant = _generator(config, client).assistant
+    # the synchronous property reads prompt files: async code calls it in a thread
+    assistant = await offload.to_thread(lambda: _generator(config, client).assistant)
 
     async def conversation(seed: int) -> tuple[str, set[str]]:
         handle = assistant.lock_model(random.Random(seed))
@@ -213,7 +215,9 @@ async def test_user_model_generate_feedback_returns_none_when_satisfied() -> Non
     from asyncgen.config import UserModelSettings
 
     client = LocalResponderClient(scripts={"user_feedback": _answer(True)})
-    model = UserFeedbackModel(UserModelSettings(feedback_probability=1.0), client, min_turns=1)
+    settings = UserModelSettings(feedback_probability=1.0)
+    # test set-up: the constructor reads its prompt file, so async code builds it in a thread
+    model = await offload.to_thread(lambda: UserFeedbackModel(settings, client, min_turns=1))
     assert await model.generate_feedback(FEATURES, [], "an answer", 1, 3) is None
     client.scripts["user_feedback"] = _answer(False, "not yet")
     assert await model.generate_feedback(FEATURES, [], "an answer", 1, 3) == "not yet"
@@ -353,7 +357,8 @@ async def test_endpoints_without_json_mode_are_asked_in_words_only() -> None:
 
     client = _NoJsonModeClient()
     settings = UserModelSettings(model="no-json-mode-model", feedback_probability=1.0)
-    model = UserFeedbackModel(settings, client, min_turns=1)
+    # test set-up: the constructor reads its prompt file, so async code builds it in a thread
+    model = await offload.to_thread(lambda: UserFeedbackModel(settings, client, min_turns=1))
     for _ in range(3):
         await model.generate_feedback(FEATURES, [], "an answer", 1, 3)
     assert client.refused == 1 and client.kinds().count("user_feedback") == 3

@@ -103,8 +103,8 @@ async def test_run_yields_valid_interactions_matching_the_config(
     assert {"id", "persona_id", "num_turns", "created_at", "query_id"} <= entry.keys()
     assert entry["filepath"] == "records.jsonl"  # the spec's field, relative to the run
     storage = InteractionStorage(tmp_path / "run")  # the spec's API on the engine's run dir
-    assert len(storage.load_all()) == 80
-    assert storage.load(records[5]["interaction_id"])["id"] == records[5]["id"]
+    assert len(await storage.aload_all()) == 80
+    assert (await storage.aload(records[5]["interaction_id"]))["id"] == records[5]["id"]
 
 
 async def test_rerun_resumes_stages_and_records(sim: RunningSimulator, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import bisect
 import math
 from collections.abc import Callable
 
-from asyncgen.background import BackgroundTasks
+from asyncgen.engine.tasks import stop_task
 
 # Log-spaced bucket bounds from 0.1 ms to ~100 s, 5% apart: fixed memory over any run.
 _BOUNDS = [1e-4 * 1.05**i for i in range(int(math.log(1e6) / math.log(1.05)) + 2)]
@@ -68,16 +68,17 @@ class LagMonitor:
         self.total = Histogram()
         self.window = Histogram()
         self._clock = clock
-        self._tasks = BackgroundTasks()
+        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Start the ticker task (in a task group `aclose`, in this same task, exits)."""
-        await self._tasks.open()
-        self._tasks.start_soon(self._tick, name="loop-lag")
+    def start(self) -> None:
+        """Start the ticker task."""
+        self._task = asyncio.create_task(self._tick(), name="loop-lag")
 
     async def aclose(self) -> None:
         """Stop the ticker."""
-        await self._tasks.close(cancel=True)
+        if self._task is not None:
+            await stop_task(self._task)
+            self._task = None
 
     def take_window(self) -> Histogram:
         """The lag since the last call; starts a new window."""

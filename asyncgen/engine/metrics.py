@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import anyio
-
-from asyncgen.background import BackgroundTasks
 from asyncgen.engine.lag import LagMonitor
 from asyncgen.engine.tally import Snapshot
+from asyncgen.engine.tasks import stop_task
 from asyncgen.jsontypes import JsonObject
 from asyncgen.store.jsonl import JsonlWriter
 
@@ -49,22 +48,23 @@ class MetricsRecorder:
         self._session = session
         self._wall = wall
         self._on_line = on_line  # e.g. the live report's cadence check
-        self._tasks = BackgroundTasks()
+        self._task: asyncio.Task[None] | None = None
         self._before_line = before_line  # e.g. the diversity watch's window figures
 
-    async def start(self) -> None:
-        """Start the cadence task (in a task group `aclose`, in this same task, exits)."""
-        await self._tasks.open()
-        self._tasks.start_soon(self._run, name="metrics")
+    def start(self) -> None:
+        """Start the cadence task."""
+        self._task = asyncio.create_task(self._run(), name="metrics")
 
     async def aclose(self) -> None:
         """Stop the cadence and write the final line."""
-        await self._tasks.close(cancel=True)
+        if self._task is not None:
+            await stop_task(self._task)
+            self._task = None
         await self._emit()
 
     async def _run(self) -> None:
         while True:
-            await anyio.sleep(self._interval)
+            await asyncio.sleep(self._interval)
             await self._emit()
 
     async def _emit(self) -> None:

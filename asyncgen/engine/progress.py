@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from asyncgen.background import BackgroundTasks
 from asyncgen.engine.fmt import fmt_count as fmt_count
 from asyncgen.engine.fmt import fmt_duration as fmt_duration
 from asyncgen.engine.tally import Snapshot
+from asyncgen.engine.tasks import stop_task
 from asyncgen.jsontypes import JsonObject
 
 if TYPE_CHECKING:
@@ -165,27 +165,21 @@ class ProgressReporter:
         self._log_interval = log_interval
         self._refresh = refresh
         self._title = title
-        self._tasks = BackgroundTasks()
+        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Start the display task (nothing when the mode is off), in a task group `aclose`
-        exits (same task)."""
-        if self.mode in ("live", "log"):
-            await self._tasks.open()
-            self._tasks.start_soon(self._display, name="progress")
-
-    async def _display(self) -> None:
-        """The display loop; a failure of it is logged, never the run's end."""
-        try:
-            await (self._live() if self.mode == "live" else self._log())
-        except Exception:
-            self._logger.exception("progress display failed; the run goes on without it")
+    def start(self) -> None:
+        """Start the display task (nothing when the mode is off)."""
+        if self.mode == "live":
+            self._task = asyncio.create_task(self._live(), name="progress")
+        elif self.mode == "log":
+            self._task = asyncio.create_task(self._log(), name="progress")
 
     async def aclose(self) -> None:
         """Stop the display, showing the final figures once."""
-        if not self._tasks.is_open:
+        if self._task is None:
             return
-        await self._tasks.close(cancel=True)
+        await stop_task(self._task)
+        self._task = None
         if self.mode == "log":
             self._logger.info(self._line())
 

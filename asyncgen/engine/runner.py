@@ -211,7 +211,7 @@ async def _prepare_with_progress(
         stages=meter.rows,
         transient=True,
     )
-    await display.start()
+    display.start()
     try:
         return await _prepare(ctx, pipeline, layout, gate)
     finally:
@@ -402,8 +402,8 @@ class _Run:
         writers: Writers,
         metrics_writer: JsonlWriter,
     ) -> WorkerPool:
-        """Lag ticker, metrics and progress around the pool (the writers are open); each
-        holds a task group, so they stop in reverse order of starting."""
+        """Lag ticker, metrics and progress around the pool (the writers are open)."""
+        self.lag.start()
         metrics = MetricsRecorder(
             metrics_writer,
             sampler.sample,
@@ -414,25 +414,25 @@ class _Run:
             on_line=self.live.poke,
             before_line=self.watch.refresh if self.watch is not None else None,
         )
+        metrics.start()
         progress = self._progress(sampler)
-        async with contextlib.AsyncExitStack() as running:
-            await self.lag.start()
-            running.push_async_callback(self.lag.aclose)
-            await metrics.start()
-            running.push_async_callback(metrics.aclose)
-            await progress.start()
-            running.push_async_callback(progress.aclose)
+        progress.start()
+        if self.opts.install_signals:
+            self.shutdown.install()
+        pool = self._pool(planner, tally, writers)
+        # batch mode: a round flushes once every live item waits
+        self.ctx.client.attach_run(pool.live, lambda: (tally.done_total, tally.target))
+        try:
+            await pool.run()
+        except Exception:
+            if pool.fatal is None:
+                raise
+        finally:
             if self.opts.install_signals:
-                self.shutdown.install()
-                running.callback(self.shutdown.uninstall)
-            pool = self._pool(planner, tally, writers)
-            # batch mode: a round flushes once every live item waits
-            self.ctx.client.attach_run(pool.live, lambda: (tally.done_total, tally.target))
-            try:
-                await pool.run()
-            except Exception:
-                if pool.fatal is None:
-                    raise
+                self.shutdown.uninstall()
+            await progress.aclose()
+            await metrics.aclose()
+            await self.lag.aclose()
         return pool
 
     def _pool(self, planner: Planner, tally: Tally, writers: Writers) -> WorkerPool:

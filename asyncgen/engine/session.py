@@ -55,8 +55,10 @@ async def open_endpoint(config: RunConfig, console: Console | None) -> AsyncIter
     With the simulator, `config.llm.provider` becomes "simulator" (the snapshot says so,
     and a resume starts a simulator again).
     """
-    if not needs_simulator(config):
-        yield Endpoint(config.llm.base_url, resolve_api_key(config.llm), is_simulated=False)
+    # the key may come from `.env` files: read them off the loop
+    if not await offload.to_thread(needs_simulator, config):
+        api_key = await offload.to_thread(resolve_api_key, config.llm)
+        yield Endpoint(config.llm.base_url, api_key, is_simulated=False)
         return
     from asyncgen.sim.embedded import start_simulator
 

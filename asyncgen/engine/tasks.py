@@ -1,7 +1,9 @@
-"""Racing waits with anyio: the first to return cancels the others."""
+"""Small anyio helpers of the engine: racing waits, stopping background tasks."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -25,3 +27,10 @@ async def first_of(*waits: Callable[[], Awaitable[object]]) -> None:
         if len(group_error.exceptions) == 1:
             raise group_error.exceptions[0] from None
         raise
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it has stopped; its cancellation is not re-raised."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

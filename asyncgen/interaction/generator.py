@@ -91,7 +91,7 @@ class InteractionGenerator:
                     "no API key and no base URL: the embedded simulator starts on "
                     "`async with InteractionGenerator(...)` or the first generate call"
                 )
-            self._client = _build_transport(self.config)
+            self._client = _build_transport(self.config, _api_key(self.config))
         return self._client
 
     @property
@@ -128,8 +128,10 @@ class InteractionGenerator:
                 return
             from asyncgen.engine.session import needs_simulator, open_endpoint, open_transport
 
-            if not needs_simulator(self.config):
-                self._client = _build_transport(self.config)
+            # the key may come from `.env` files: read them off the loop
+            if not await offload.to_thread(needs_simulator, self.config):
+                api_key = await offload.to_thread(_api_key, self.config)
+                self._client = _build_transport(self.config, api_key)
                 return
             from rich.console import Console
 
@@ -273,12 +275,20 @@ class InteractionGenerator:
         return f"batch_{stamp}_{self._instance}_{next(self._batches):03d}"
 
 
-def _build_transport(config: Any) -> RunClient:
-    """A transport from `config.llm` (key from its environment variable)."""
+def _api_key(config: Any) -> str | None:
+    """`config.llm`'s key, from its environment variable or `.env` files (file reads)."""
     from asyncgen.config import resolve_api_key
+
+    return resolve_api_key(config.llm)
+
+
+def _build_transport(config: Any, api_key: str | None) -> RunClient:
+    """A transport from `config.llm` with its key (`_api_key`, read beforehand)."""
     from asyncgen.llm import Transport
 
     transport: RunClient = Transport.from_settings(
-        config.llm, api_key=resolve_api_key(config.llm), base_url=config.llm.base_url
+        config.llm,
+        api_key=api_key,
+        base_url=config.llm.base_url,
     )
     return transport

@@ -9,6 +9,7 @@ never writes records into a run; index.json is its view of everything in the fol
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -46,13 +47,14 @@ class InteractionStorage:
                 interaction is also converted and kept in `samples`.
 
         Raises:
-            StoreError: the directory cannot be created.
+            StoreError: the directory cannot be created. Opened on a running event loop,
+                the directory is made by the first file call instead (`asave`, `aload`…
+                run in a worker thread), so opening never blocks the loop.
         """
         self.output_dir = Path(output_dir)
-        try:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"{self.output_dir}: cannot create ({exc.strerror})") from exc
+        self._dir_ready = False
+        if not _on_event_loop():
+            self._ensure_dir()
         self.collector = collector
         self.samples: list[Any] = []
         self._lock = threading.Lock()
@@ -60,6 +62,16 @@ class InteractionStorage:
         self._stored_ids: set[str] = set()
         self._index_written = -INDEX_INTERVAL
         self._index_stale = False
+
+    def _ensure_dir(self) -> None:
+        """Create the folder once (idempotent, so threads may race on it)."""
+        if self._dir_ready:
+            return
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.output_dir}: cannot create ({exc.strerror})") from exc
+        self._dir_ready = True
 
     @property
     def index_path(self) -> Path:
@@ -172,6 +184,7 @@ class InteractionStorage:
         return [data for data, _ in self._iter_records()]
 
     def _iter_records(self) -> Iterator[tuple[dict[str, Any], Path]]:
+        self._ensure_dir()
         runs = [self.output_dir, *sorted(p for p in self.output_dir.iterdir() if p.is_dir())]
         for run_dir in runs:
             records = RunLayout.in_dir(run_dir).records
@@ -226,6 +239,16 @@ class InteractionStorage:
         return self._index
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
+        self._ensure_dir()
         self._index_written, self._index_stale = time.monotonic(), False
         body = {"interactions": entries, "count": len(entries), "last_updated": iso(utc_now())}
         write_bytes_atomic(self.index_path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
+
+
+def _on_event_loop() -> bool:
+    """True when called from a thread running an event loop (where blocking is not ok)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

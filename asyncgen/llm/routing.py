@@ -107,6 +107,17 @@ class Router:
             found = self._routes[key] = Route(endpoint, limiter, info)
         return found
 
+    async def route_async(self, handle: ModelHandle) -> Route:
+        """`route`, reading a new endpoint's key (`.env` files) in a worker thread."""
+        key = (handle.provider, handle.base_url, handle.api_key_env, handle.model)
+        if key not in self._routes:
+            found = self._known_endpoint(handle)
+            if not isinstance(found, Endpoint):
+                provider, base_url, key_env, lookup = found
+                api_key = await offload.to_thread(resolve_api_key, lookup)
+                self._add_endpoint(provider, base_url, key_env, api_key)
+        return self.route(handle)
+
     def routes(self) -> Iterator[Route]:
         """Every route used so far."""
         return iter(self._routes.values())
@@ -145,6 +156,14 @@ class Router:
                 await connection.aclose()
 
     def _endpoint_for(self, handle: ModelHandle) -> Endpoint:
+        found = self._known_endpoint(handle)
+        if isinstance(found, Endpoint):
+            return found
+        provider, base_url, key_env, lookup = found
+        return self._add_endpoint(provider, base_url, key_env, resolve_api_key(lookup))
+
+    def _known_endpoint(self, handle: ModelHandle) -> Endpoint | tuple[str, str, str, LLMSettings]:
+        """The handle's endpoint if it exists, else what creating it needs (its key lookup)."""
         base_url = handle.base_url
         own_provider = handle.provider == self._settings.provider
         if base_url is None and handle.api_key_env is None and (self._override_url or own_provider):
@@ -153,13 +172,18 @@ class Router:
             base_url = self._override_url or PROVIDER_DEFAULTS[handle.provider][0]
         key_env = handle.api_key_env or PROVIDER_DEFAULTS[handle.provider][1]
         found = self._endpoints.get((base_url.rstrip("/"), key_env))
-        if found is None:
-            lookup = self._settings.model_copy(
-                update={"provider": handle.provider, "api_key_env": key_env}
-            )
-            found = _endpoint(handle.provider, base_url, key_env, resolve_api_key(lookup))
-            self._endpoints[(found.base_url, found.key_env)] = found
-        return found
+        if found is not None:
+            return found
+        lookup = self._settings.model_copy(
+            update={"provider": handle.provider, "api_key_env": key_env}
+        )
+        return handle.provider, base_url, key_env, lookup
+
+    def _add_endpoint(
+        self, provider: str, base_url: str, key_env: str, api_key: str | None
+    ) -> Endpoint:
+        found = _endpoint(provider, base_url, key_env, api_key)
+        return self._endpoints.setdefault((found.base_url, found.key_env), found)
 
 
 def _endpoint(

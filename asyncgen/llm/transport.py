@@ -235,7 +235,7 @@ class Transport:
         self, request: ChatRequest, handle: ModelHandle | None, *, streaming: bool
     ) -> ChatResult:
         handle = handle or self._default_handle
-        route = self._router.route(handle)
+        route = await self._router.route_async(handle)
         payload = wire.encode(wire.build_body(request, handle))
         reserved = await self._admit(request, handle, len(payload))
         try:
