@@ -27,10 +27,8 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # may only shrink).
 STILL_BLOCKING = {
     "test_dialogue_e2e.py": "dialogue.generator / dialogue.audit stat and read files",
-    "test_dialogue_report_calls.py": "dialogue.generator stats files on the loop",
     "test_from_the_spec.py": "the spec API (dialogue, interaction) stats and makes dirs",
     "test_interaction_spec_examples.py": "interaction.storage makes its dir in __init__",
-    "test_quality_goals.py": "dialogue.synthetic / local dataset files on the loop",
 }
 
 

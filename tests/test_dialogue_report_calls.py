@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from asyncgen import offload
 from asyncgen.config.sim import SimSettings
 from asyncgen.dialogue import DialogueGenerator, assign_selected_emotions
 from asyncgen.llm import Transport
@@ -60,7 +61,9 @@ async def test_generate_dialogue_takes_the_reports_positional_order(
     generator: DialogueGenerator,
 ) -> None:
     """listservice, prompt, min/max turns, sampling, retries, emotions, scenario, regions."""
-    base = generator.test_single_dialogue_extraction(0)["base_conversation"]
+    # test set-up: the synchronous extraction reads the dataset, so it runs in a thread
+    found = await offload.to_thread(generator.test_single_dialogue_extraction, 0)
+    base = found["base_conversation"]
     scenario = await generator.generate_dynamic_scenario("general_inquiry", ["hotel"], "Lima")
     text = await generator.generate_dialogue(
         ["hotel"], base, 3, 6, 0.7, 0.9, 0.0, 0.0, 2, ["Frustrated"], ["Patient"], scenario,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from asyncgen import offload
 from asyncgen.config import load_config
 from asyncgen.dialogue import DialoguePipeline
 from asyncgen.dialogue.grounding import check_grounding, value_in
@@ -173,7 +174,8 @@ async def test_grounded_run_states_in_the_text_and_a_dst_export_that_loads(
     rejected = [json.loads(x) for x in (run_dir / "rejected.jsonl").read_text().splitlines()]
     assert {r["reason"] for r in rejected} <= {"base_without_goal"}
 
-    result = export_run(run_dir, ExportOptions(out_dir=tmp_path / "out", formats=("dst",)))
+    options = ExportOptions(out_dir=tmp_path / "out", formats=("dst",))
+    result = await offload.to_thread(export_run, run_dir, options)
     paths = [Path(p) for p in result.files["dst"].values()]
     rows = [json.loads(x) for p in paths for x in p.read_text().splitlines()]
     assert len(rows) == sum(len(r["turns"]) for r in records)
