@@ -268,11 +268,16 @@ async def test_disk_error_stops_the_run_with_a_summary(
     written = [0]
 
     def full_disk(fd: int, data: Any) -> int:
-        if b'"text"' in bytes(data):
-            written[0] += 1
-            if written[0] > 5:
-                raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
+        """Room for five records: a write of several lines lands up to the fifth (a short
+        write), the next one fails."""
+        data = bytes(data)
+        if b'"text"' not in data:
+            return real_write(fd, data)
+        if written[0] >= 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        lines = data.splitlines(keepends=True)[: 5 - written[0]]
+        written[0] += len(lines)
+        return real_write(fd, b"".join(lines))
 
     monkeypatch.setattr("asyncgen.store.jsonl.os.write", full_disk)
     config = make_config(**{"engine.n": 30})

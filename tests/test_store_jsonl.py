@@ -162,3 +162,64 @@ async def test_a_line_after_close_is_an_error_not_a_hang(tmp_path: Path) -> None
     with pytest.raises(StoreError, match="writer is closed"):
         await asyncio.wait_for(writer.write({"id": "late"}), 2)
     assert (tmp_path / "out.jsonl").read_bytes() == b'{"id":"a"}\n'
+
+
+def _ids(path: Path) -> list[int]:
+    return [obj["id"] for _, obj in iter_jsonl(path)]
+
+
+async def test_a_burst_of_lines_is_written_in_few_writes_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of records ending at once (a batch round's answers) leave the queue in a
+    few writes, not one event-loop turn each: finished records do not pile up in memory."""
+    path = tmp_path / "out.jsonl"
+    real = JsonlWriter._append
+    calls: list[int] = []
+
+    def counted_append(self: JsonlWriter, lines: list[bytes]) -> tuple[int, Exception | None]:
+        calls.append(len(lines))
+        return real(self, lines)
+
+    monkeypatch.setattr(JsonlWriter, "_append", counted_append)
+    writer = JsonlWriter(path, queue_size=16)
+    await writer.start()
+    counted: list[int] = []
+    await asyncio.gather(
+        *(writer.write({"id": i}, on_written=lambda i=i: counted.append(i)) for i in range(3000))
+    )
+    await writer.aclose()
+    assert await asyncio.to_thread(_ids, path) == list(range(3000))
+    assert counted == list(range(3000)) and writer.lines_written == 3000
+    assert sum(calls) == 3000 and len(calls) < 100
+
+
+async def test_a_write_failing_mid_burst_keeps_the_whole_lines_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines whole in the file before a failed write count as written; the rest fail."""
+    import errno
+
+    landed: list[bytes] = []
+
+    def short_then_full(fd: int, data: memoryview) -> int:
+        if not landed and len(data) > 30:  # a burst: 35 bytes land, then the disk is full
+            landed.append(bytes(data[:35]))
+            return 35
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = JsonlWriter(tmp_path / "out.jsonl", queue_size=64)
+    await writer.start()
+    monkeypatch.setattr("asyncgen.store.jsonl.os.write", short_then_full)
+    counted: list[int] = []
+    results = await asyncio.gather(
+        *(writer.write({"id": i}, on_written=lambda i=i: counted.append(i)) for i in range(10)),
+        return_exceptions=True,
+    )
+    monkeypatch.undo()
+    await writer.aclose()
+    whole = b"".join(landed).count(b"\n")  # {"id":0}\n is 9 bytes: 3 whole lines in 35
+    ok = [i for i, r in enumerate(results) if r is None]
+    assert ok == counted == list(range(whole)) and whole == 3
+    assert writer.lines_written == 3
+    assert all(isinstance(r, StoreError) and "No space" in str(r) for r in results[3:])

@@ -175,6 +175,7 @@ def count_lines(path: Path) -> int:
 
 
 Entry = tuple[bytes, "asyncio.Future[None]", Callback | None]
+_BATCH_LINES = 1024  # lines a writer takes from its queue per write at most
 
 
 class JsonlWriter:
@@ -288,34 +289,46 @@ class JsonlWriter:
 
     async def _drain(self, receive: MemoryObjectReceiveStream[Entry]) -> None:
         """Append lines until the stream is closed and empty; after a write error, fail
-        every waiter."""
+        every waiter.
+
+        Each turn takes every line already queued (up to `_BATCH_LINES`) and writes them
+        with one `os.write`: when thousands of conversations end at once (a batch round's
+        answers), one line per event-loop turn let their finished records pile up in
+        memory behind the writer while new work started.
+        """
         with anyio.CancelScope(shield=True):  # ends when `aclose` closes the stream
             async with receive:
-                async for line, done, on_written in receive:
-                    await self._handle(line, done, on_written)
+                async for entry in receive:
+                    entries = [entry]
+                    while len(entries) < _BATCH_LINES:
+                        try:
+                            entries.append(receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    await self._handle(entries)
 
-    async def _handle(
-        self, line: bytes, done: asyncio.Future[None], on_written: Callback | None
-    ) -> None:
-        """Write one line, then settle its waiter and run its callback."""
+    async def _handle(self, entries: list[Entry]) -> None:
+        """Write the lines, then settle their waiters and run their callbacks in order."""
+        written = 0
         if self.error is None:
-            try:
-                self._append(line)
-            except Exception as exc:  # any failure must fail the waiters, never hang them
+            written, exc = self._append([line for line, _, _ in entries])
+            if exc is not None:
                 reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
                 self.error = StoreError(f"cannot write {self.path}: {reason}")
-        if self.error is not None:
+        for index, (_, done, on_written) in enumerate(entries):
+            if index >= written:
+                assert self.error is not None
+                if not done.done():
+                    done.set_exception(self.error)
+                continue
+            if on_written is not None:
+                try:
+                    on_written()
+                except Exception:  # a broken counter must not stop the file's writer
+                    logger.exception("callback after writing to %s failed", self.path)
             if not done.done():
-                done.set_exception(self.error)
-            return
-        if on_written is not None:
-            try:
-                on_written()
-            except Exception:  # a broken counter must not stop the file's writer
-                logger.exception("callback after writing to %s failed", self.path)
-        if not done.done():
-            done.set_result(None)
-        if self._fsync_interval <= 0:
+                done.set_result(None)
+        if written and self._fsync_interval <= 0:
             await self._sync()
 
     async def _sync_periodically(self) -> None:
@@ -327,15 +340,32 @@ class JsonlWriter:
             with contextlib.suppress(OSError):
                 await self._sync()
 
-    def _append(self, line: bytes) -> None:
-        """One `os.write` per line; a short write (rare, e.g. a full disk) is completed."""
+    def _append(self, lines: list[bytes]) -> tuple[int, Exception | None]:
+        """One `os.write` for the lines (a short write, rare, e.g. a full disk, is
+        completed); returns how many lines are whole in the file, and the failure if a
+        write failed (any failure must fail the waiters, never hang them)."""
         assert self._fd is not None
-        view = memoryview(line)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self.lines_written += 1
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        view = memoryview(data)
+        done = 0
+        try:
+            while view:
+                count = os.write(self._fd, view)
+                view = view[count:]
+                done += count
+        except Exception as exc:
+            whole, total = 0, 0
+            for line in lines:
+                total += len(line)
+                if total > done:
+                    break
+                whole += 1
+            self.lines_written += whole
+            self._dirty = self._dirty or done > 0
+            return whole, exc
+        self.lines_written += len(lines)
         self._dirty = True
+        return len(lines), None
 
     async def _sync(self) -> None:
         """fsync off the event loop when something was written since the last one."""
