@@ -26,7 +26,6 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # with the call; blockbuster is off there until that code moves off the loop (this list
 # may only shrink).
 STILL_BLOCKING = {
-    "test_from_the_spec.py": "the spec API (dialogue, interaction) stats and makes dirs",
     "test_interaction_spec_examples.py": "interaction.storage makes its dir in __init__",
 }
 
