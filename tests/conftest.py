@@ -25,11 +25,7 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # Test modules whose tests still reach blocking calls in library code on the loop, each
 # with the call; blockbuster is off there until that code moves off the loop (this list
 # may only shrink).
-STILL_BLOCKING = {
-    "test_dialogue_e2e.py": "dialogue.generator / dialogue.audit stat and read files",
-    "test_from_the_spec.py": "the spec API (dialogue, interaction) stats and makes dirs",
-    "test_interaction_spec_examples.py": "interaction.storage makes its dir in __init__",
-}
+STILL_BLOCKING: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)

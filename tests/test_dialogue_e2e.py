@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from asyncgen import offload
 from asyncgen.config import RunConfig, load_config
 from asyncgen.dedup import create_gate
 from asyncgen.dialogue import DialogueGenerator, DialoguePipeline
@@ -57,6 +58,7 @@ async def _run(config: RunConfig, run_dir: Path, malformed_rate: float) -> Any:
 
 
 def _check_run(run_dir: Path, config: RunConfig, n: int) -> None:
+    """Audit a finished run (synchronous file reads: async tests call it in a thread)."""
     audit = audit_run(run_dir)
     assert audit.records == n
     assert audit.out_of_range == 0 and audit.bad_emotions == 0
@@ -76,32 +78,35 @@ def _check_run(run_dir: Path, config: RunConfig, n: int) -> None:
 @pytest.mark.timeout(600)
 async def test_two_thousand_dialogues_end_to_end(tmp_path: Path) -> None:
     """2,000 dialogues: all parsed in range, mix within ±2 points, no base used twice."""
-    dataset = write_multiwoz(tmp_path / "mwoz.parquet", 2600, seed=7)
+    # test set-up: the synthetic dataset is written in a worker thread
+    dataset = await offload.to_thread(
+        lambda: write_multiwoz(tmp_path / "mwoz.parquet", 2600, seed=7)
+    )
     config = _config(2000, dataset)
     summary = await _run(config, tmp_path / "run", malformed_rate=0.05)
     assert summary.status == "complete"
-    _check_run(tmp_path / "run", config, 2000)
+    await offload.to_thread(_check_run, tmp_path / "run", config, 2000)
     rejected = (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()
     assert all(json.loads(line)["reason"] for line in rejected)
 
 
 async def test_small_run_then_extended_run_never_reuses_a_base(tmp_path: Path) -> None:
     """A 60-dialogue run extended to 120 in the same directory relearns used bases."""
-    dataset = write_multiwoz(tmp_path / "mwoz.jsonl", 200, seed=3)
+    dataset = await offload.to_thread(lambda: write_multiwoz(tmp_path / "mwoz.jsonl", 200, seed=3))
     run_dir = tmp_path / "run"
     first = _config(60, dataset)
     assert (await _run(first, run_dir, malformed_rate=0.1)).status == "complete"
-    _check_run(run_dir, first, 60)
+    await offload.to_thread(_check_run, run_dir, first, 60)
     second = _config(120, dataset)
     assert (await _run(second, run_dir, malformed_rate=0.1)).status == "complete"
-    _check_run(run_dir, second, 120)
+    await offload.to_thread(_check_run, run_dir, second, 120)
 
 
 async def test_packaged_sample_run_and_oversized_request(tmp_path: Path) -> None:
     """The sample supports 40 dialogues; asking for 51 is refused naming the dataset size."""
     config = _config(40, None)
     assert (await _run(config, tmp_path / "ok", malformed_rate=0.0)).status == "complete"
-    assert audit_run(tmp_path / "ok").records == 40
+    assert (await offload.to_thread(audit_run, tmp_path / "ok")).records == 40
     from asyncgen.errors import DatasetError
 
     with pytest.raises(DatasetError, match="50 unique"):
@@ -117,7 +122,7 @@ async def test_dialogue_generator_runs_the_report_entry_point(tmp_path: Path) ->
             generator = DialogueGenerator(config, transport)
             summary = await generator.generate_unique_dialogues(25, tmp_path / "run")
     assert summary.status == "complete"
-    assert audit_run(tmp_path / "run").records == 25
+    assert (await offload.to_thread(audit_run, tmp_path / "run")).records == 25
     dialogues = json.loads((tmp_path / "run" / "generated_dialogues.json").read_text())
     assert len(dialogues) == 25
     # The report's is_unique now answers against the run's accepted dialogues, whose
@@ -134,6 +139,7 @@ async def test_dialogue_generator_runs_the_report_entry_point(tmp_path: Path) ->
     assert not generator.is_unique(fresh) and generator.existing_embeddings.shape[0] == 26
     with pytest.raises(ValueError, match="dimensions"):
         generator.is_unique(np.zeros(7, dtype=np.float32))
+    await generator.aclose()  # stops the embedding worker off the loop
 
 
 @pytest.mark.timeout(300)

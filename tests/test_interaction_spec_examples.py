@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from asyncgen import offload
 from asyncgen.export import TrainingDataCollector, TrainingDataExporter
 from asyncgen.interaction import (
     EnhancedPersonaGenerationPipeline,
@@ -81,6 +82,33 @@ async def test_guide_example_with_original_query(config: dict[str, Any]) -> None
     assert data["messages"][1]["metadata"]["model"] == "gpt-4o-mini"
 
 
+def _training_data_examples(config: dict[str, Any], tmp_path: Path) -> None:
+    """training_data_api.md's collect, export and statistics examples, as written."""
+    # training_data_api.md: "Collect from Interactions"
+    storage = InteractionStorage(str(tmp_path / "output" / "interactions"))
+    interactions_data = storage.load_all()
+    collector = TrainingDataCollector(config)
+    samples = collector.collect_from_interactions(interactions_data)
+    print(f"Collected {len(samples)} samples")
+    for sample in samples[:3]:
+        print(f"ID: {sample.sample_id}")
+        print(f"Trajectory: {sample.prompt_trajectory}")
+        print(f"Turns: {sample.num_turns}")
+    assert len(samples) == 6
+
+    # "Export to Files" and "Compute Statistics"
+    exporter = TrainingDataExporter(config)
+    files = exporter.export_samples(samples, split=False, use_timestamp=True)
+    print(f"Exported to: {files['train']}")
+    stats_file = exporter.export_statistics(samples)
+    stats = exporter.compute_statistics(samples)
+    print(f"Total samples: {stats['total_samples']}")
+    print(f"Average turns: {stats['avg_turns']:.1f}")
+    print(f"Noise rate: {stats['distractor_stats']['noise_rate']:.1%}")
+    assert _read_json(files["train"])
+    assert _read_json(stats_file)["total_samples"] == stats["total_samples"] == 6
+
+
 async def test_batch_storage_and_training_data_examples(
     config: dict[str, Any], tmp_path: Path, capsys: Any
 ) -> None:
@@ -110,29 +138,8 @@ async def test_batch_storage_and_training_data_examples(
     print(f"Success rate: {success_rate:.1f}%")
     assert len(interactions) == 6 and generator.last_batch.success_rate == 1.0
 
-    # training_data_api.md: "Collect from Interactions"
-    storage = InteractionStorage(str(tmp_path / "output" / "interactions"))
-    interactions_data = storage.load_all()
-    collector = TrainingDataCollector(config)
-    samples = collector.collect_from_interactions(interactions_data)
-    print(f"Collected {len(samples)} samples")
-    for sample in samples[:3]:
-        print(f"ID: {sample.sample_id}")
-        print(f"Trajectory: {sample.prompt_trajectory}")
-        print(f"Turns: {sample.num_turns}")
-    assert len(samples) == 6
-
-    # "Export to Files" and "Compute Statistics"
-    exporter = TrainingDataExporter(config)
-    files = exporter.export_samples(samples, split=False, use_timestamp=True)
-    print(f"Exported to: {files['train']}")
-    stats_file = exporter.export_statistics(samples)
-    stats = exporter.compute_statistics(samples)
-    print(f"Total samples: {stats['total_samples']}")
-    print(f"Average turns: {stats['avg_turns']:.1f}")
-    print(f"Noise rate: {stats['distractor_stats']['noise_rate']:.1%}")
-    assert _read_json(files["train"])
-    assert _read_json(stats_file)["total_samples"] == stats["total_samples"] == 6
+    # training_data_api.md's examples are synchronous scripts: run them in a worker thread
+    await offload.to_thread(_training_data_examples, config, tmp_path)
     index = _read_json(tmp_path / "output" / "interactions" / "index.json")
     assert index["count"] == 6
     assert {e["query_id"] for e in index["interactions"]} >= {
@@ -151,7 +158,8 @@ async def test_complete_pipeline_example(tmp_path: Path) -> None:
         f"interaction_generation:\n  retry_delay: 0\n"
         f"training_data:\n  output_dir: {tmp_path / 'training'}\n"
     )
-    pipeline = EnhancedPersonaGenerationPipeline(str(config_file))
+    # the constructor reads the YAML file (start-up work): async code builds it in a thread
+    pipeline = await offload.to_thread(EnhancedPersonaGenerationPipeline, str(config_file))
     result = await pipeline.run(num_personas=6)
 
     print(f"Samples: {result['training_data']['total_samples']}")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from rich.console import Console
 
 from asyncgen import offload
@@ -90,7 +91,8 @@ async def run_bench(
     except (asyncio.CancelledError, KeyboardInterrupt):
         summary = {"stop_reason": "interrupted", "peak": None}
         partial = ProfileOutcome(profile, list(view.steps), summary)
-        _save(_result(partial, advertised, s.headroom, meta, wall), out_dir)
+        with anyio.CancelScope(shield=True):  # the steps already run are kept, off the loop
+            await offload.cpu(_save, _result(partial, advertised, s.headroom, meta, wall), out_dir)
         raise
     result = _result(outcome, advertised, s.headroom, meta, wall)
     await offload.cpu(_save, result, out_dir)  # matplotlib rendering is CPU work

@@ -361,6 +361,7 @@ class SemanticGate:
             self._preload.cancel()  # never started: nothing to save
         task, self._task = self._task, None
         if task is None:
+            await self._close_preloaded()
             return
         try:
             if not task.done():
@@ -378,6 +379,20 @@ class SemanticGate:
                 if close is not None:
                     await offload.to_thread(close)
             log.info("dedup: %s", _describe_stats(self.stats.snapshot()))
+
+    async def _close_preloaded(self) -> None:
+        """Never started: stop an embedder `preload` finished loading (a worker process),
+        in a worker thread, rather than leave it to garbage collection on the loop."""
+        preload, self._preload = self._preload, None
+        embedder = self._embedder
+        if embedder is None and preload is not None and preload.done():
+            if not preload.cancelled() and preload.exception() is None:
+                embedder = preload.result()
+        self._embedder = None
+        close = getattr(embedder, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await offload.to_thread(close)
 
 
 def _describe_stats(stats: dict[str, Any]) -> str:

@@ -255,6 +255,14 @@ class DialogueGenerator(DialogueItems):
         vectors = await offload.cpu(self._embedder.encode, [text])
         return np.asarray(vectors[0], dtype=np.float32)
 
+    async def aclose(self) -> None:
+        """Stop the embedder `embed_dialogue` started (a worker process), in a worker
+        thread: left to garbage collection, it would be waited for on the event loop."""
+        embedder, self._embedder = self._embedder, None
+        close = getattr(embedder, "close", None)
+        if close is not None:
+            await offload.to_thread(close)
+
     def is_unique(self, conversation_embedding: np.ndarray) -> bool:
         """The report's `is_unique`: no accepted dialogue reaches the similarity bar (cosine,
         searched in the dedup package's index, as the run's gate decides).
