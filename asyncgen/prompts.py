@@ -64,8 +64,16 @@ def load_prompt(name_or_path: str | Path) -> PromptTemplate:
     Raises:
         PromptError: the file is missing or declares no kind.
     """
+    if isinstance(name_or_path, str) and not name_or_path.endswith(".txt"):
+        return _load_named(name_or_path)  # a shipped name: every dialogue asks for it twice
     path = _resolve(name_or_path)
     return _load(path)
+
+
+@cache
+def _load_named(name: str) -> PromptTemplate:
+    """A template by bare name (its path never depends on the working directory)."""
+    return _load(_resolve(name))
 
 
 def list_prompts() -> list[PromptTemplate]:

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -224,6 +224,7 @@ ANONYMIZE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+@lru_cache(maxsize=256)  # runs reuse base dialogues (the sample has 50): mask each once
 def anonymize(text: str) -> str:
     """Mask emails, phone numbers, postcodes and booking references in a base conversation.
 

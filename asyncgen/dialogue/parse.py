@@ -91,18 +91,28 @@ def _check_gap(gap: str, text: str) -> None:
 
 
 def _turn(number: int, match: re.Match[str], text: str) -> DialogueTurn:
-    fields = {name: " ".join(match.group(name).split()) for name in ("user", "intent", "assistant")}
-    for name, value in fields.items():
-        if not value:
-            raise _invalid(f"turn {number}: empty <{name.capitalize()}>", text)
-        if TAG_RE.search(value):
-            raise _invalid(f"turn {number}: a tag inside <{name.capitalize()}>", text)
-    if len(fields["intent"]) > MAX_INTENT_CHARS or "\n" in match.group("intent").strip():
+    # Once per turn of every answer (about 100,000 a 10,000-dialogue run): plain locals,
+    # and the tag regex only for a field that holds a "<" at all.
+    raw_user, raw_intent, raw_assistant = match.group("user", "intent", "assistant")
+    user = _field(number, "User", raw_user, text)
+    intent = _field(number, "Intent", raw_intent, text)
+    assistant = _field(number, "Assistant", raw_assistant, text)
+    if len(intent) > MAX_INTENT_CHARS or "\n" in raw_intent.strip():
         raise _invalid(f"turn {number}: <Intent> is not a short label", text)
-    turn = DialogueTurn(number, fields["user"], fields["intent"], fields["assistant"])
+    turn = DialogueTurn(number, user, intent, assistant)
     if match.group("state") is not None:
         turn.state = _state(number, match.group("state"), text)
     return turn
+
+
+def _field(number: int, tag: str, raw: str, text: str) -> str:
+    """A turn's field with its whitespace collapsed; empty or tag-holding fields are invalid."""
+    value = " ".join(raw.split())
+    if not value:
+        raise _invalid(f"turn {number}: empty <{tag}>", text)
+    if "<" in value and TAG_RE.search(value):
+        raise _invalid(f"turn {number}: a tag inside <{tag}>", text)
+    return value
 
 
 def _state(number: int, raw: str, text: str) -> dict[str, dict[str, str]]:

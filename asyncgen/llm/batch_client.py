@@ -48,8 +48,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from asyncgen import offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
@@ -267,7 +265,8 @@ class BatchClient:
     @staticmethod
     def _payload(request: ChatRequest, handle: ModelHandle) -> bytes:
         """The JSON body the online call would send (the batch line's `body`)."""
-        return wire.encode(wire.build_body(replace(request, stream=False), handle))
+        unstreamed = replace(request, stream=False) if request.stream else request
+        return wire.encode(wire.build_body(unstreamed, handle))
 
     def _unreserve(self, pending: Pending) -> None:
         if pending.reserved is not None:
@@ -736,8 +735,8 @@ class BatchClient:
         return f"batch:{self.journal.run_id}:{state.name}"
 
     def _result(self, pending: Pending, body: Any) -> ChatResult:
-        completion = wire.parse_completion(
-            orjson.dumps(body),
+        completion = wire.completion_of(
+            body,
             require_complete=pending.request.require_complete,
             info=self._info(pending),
         )

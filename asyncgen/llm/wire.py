@@ -134,8 +134,30 @@ def parse_completion(
         raise MalformedAnswerError(
             "the endpoint returned a body that is not JSON", raw=_snippet(content), request=info
         ) from exc
+    return completion_of(
+        data, require_complete=require_complete, info=info, wants_tools=wants_tools, raw=content
+    )
+
+
+def completion_of(
+    data: Any,
+    *,
+    require_complete: bool,
+    info: RequestInfo,
+    wants_tools: bool = False,
+    raw: bytes | None = None,
+) -> Completion:
+    """As `parse_completion`, from a body already decoded (a batch output line's `body`:
+    encoding it again only to decode it was a measurable share of a round's resolve).
+
+    `raw`, when given, is the body's bytes for error snippets; else they are re-encoded.
+    """
+
+    def snippet() -> str:  # only an error needs the body's bytes
+        return _snippet(raw if raw is not None else orjson.dumps(data))
+
     if isinstance(data, dict) and data.get("error") and not data.get("choices"):
-        raise _provider_error(data["error"], info, _snippet(content))
+        raise _provider_error(data["error"], info, snippet())
     try:
         choice = data["choices"][0]
         message = choice["message"]
@@ -144,7 +166,7 @@ def parse_completion(
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise MalformedAnswerError(
             "the endpoint returned a body that is not a chat completion",
-            raw=_snippet(content),
+            raw=snippet(),
             request=info,
             usage=usage_of(data) if isinstance(data, dict) and "usage" in data else None,
         ) from exc
