@@ -325,3 +325,16 @@ def test_browser_keeps_a_bounded_seeded_sample_in_file_order(tmp_path: Path) -> 
     page = render_page(report, browser)
     assert f"Conversations ({40 + others} of {300 + others})" in page
     assert "40 of 300 accepted" in page
+
+
+def test_text_figures_say_they_are_over_a_sample_of_the_turns(tmp_path: Path) -> None:
+    """More turns than `sample_size`: the page names the sample and the turns read."""
+    from asyncgen.report.browse import BrowserData
+    from asyncgen.report.page import render_page
+
+    run, _ = _make_run(tmp_path, n=60)
+    report, _, tally = build_report(run, sample_size=50, embed=False)
+    user = report["diversity"]["user_turns"]
+    assert user["sample_size"] == 50 and user["turns_read"] == tally.user_sample.seen > 50
+    page = render_page(report, BrowserData())
+    assert f"a sample of 50 of {user['turns_read']:,} turns" in page

@@ -133,8 +133,12 @@ def diversity(
             config, pipeline, tally.user_sample.items, tally.assistant_sample.items
         ),
     }
+    # the samples are bounded; the page says "K of N" against every turn read
+    result["user_turns"]["turns_read"] = tally.user_sample.seen
+    result["assistant_turns"]["turns_read"] = tally.assistant_sample.seen
     if embed:
         result["nearest_neighbour"] = _nn_similarity(tally, config)
+        result["nearest_neighbour"]["records_read"] = tally.record_sample.seen
     return result
 
 

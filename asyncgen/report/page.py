@@ -172,7 +172,7 @@ def _diversity(report: dict[str, Any]) -> str:
         f"<p class='sub'>Reference: {e(source)}. Both columns are measured on the same number "
         "of turns, because these figures fall as a sample grows. Over the run's whole sample: "
         f"distinct-2 {whole['user_turns']['distinct_2']:.3f} (user, "
-        f"{count(whole['user_turns']['sample_size'])} turns) and "
+        f"{_of(whole['user_turns'])} turns) and "
         f"{whole['assistant_turns']['distinct_2']:.3f} (assistant), vocabulary "
         f"{count(whole['user_turns']['vocabulary_size'])} / "
         f"{count(whole['assistant_turns']['vocabulary_size'])} words.</p>"
@@ -317,6 +317,12 @@ def _browser_shell(browser: BrowserData | None) -> str:
         "to read it with its persona, scenario, emotions and noise edits (↑ and ↓ step "
         "through the list; the address links to the open conversation).</p></div></div>"
     )
+
+
+def _of(side: dict[str, Any]) -> str:
+    """ "K" turns, or "a sample of K of N" when the run had more turns than the sample."""
+    kept, read = side["sample_size"], side.get("turns_read", 0)
+    return f"a sample of {count(kept)} of {count(read)}" if read > kept else count(kept)
 
 
 def _sample_note(browser: BrowserData) -> str:
