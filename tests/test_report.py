@@ -289,3 +289,39 @@ def test_judge_scores_on_records_reach_the_headline_and_the_browser(tmp_path: Pa
     (tmp_path / "plain").mkdir()
     unjudged, _, _ = build_report(_make_run(tmp_path / "plain")[0], embed=False)
     assert next(t for t in unjudged["headline"] if t["key"] == "judge")["display"] == "not judged"
+
+
+def test_browser_keeps_a_bounded_seeded_sample_in_file_order(tmp_path: Path) -> None:
+    """A run longer than the browser's limit shows a uniform sample of it and says so."""
+    import base64
+    import gzip
+
+    from asyncgen.report.browse import ACCEPTED, BrowserData
+    from asyncgen.report.page import render_page
+
+    run, records = _make_run(tmp_path, n=300)
+    ids = [str(r.get("id") or r.get("dialogue_id")) for r in records]
+
+    def sample(seed: int) -> tuple[dict[str, Any], BrowserData]:
+        browser = BrowserData(seed=seed, limits={ACCEPTED: 40})
+        report, _, _ = build_report(run, embed=False, browser=browser)
+        return report, browser
+
+    report, browser = sample(0)
+    assert report["records"] == 300  # the other figures count every record
+    others = browser.total - 300  # the run's rejects and failures, all kept
+    assert browser.count == 40 + others and browser.sampled == {ACCEPTED: (40, 300)}
+    every = browser.index()["columns"]["id"]
+    kept = every[:40]  # records are read first
+    positions = [ids.index(k) for k in kept]
+    assert positions == sorted(positions) and len(set(kept)) == 40
+    assert positions[-1] > 150 and positions[0] < 150  # spread over the run, not its head
+    entries = [
+        e for chunk in browser.chunks for e in json.loads(gzip.decompress(base64.b64decode(chunk)))
+    ]
+    assert [e["id"] for e in entries] == every
+    assert sample(0)[1].index()["columns"]["id"] == every  # seeded: the same sample again
+    assert sample(1)[1].index()["columns"]["id"] != every
+    page = render_page(report, browser)
+    assert f"Conversations ({40 + others} of {300 + others})" in page
+    assert "40 of 300 accepted" in page

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from asyncgen.config import DialogueSettings, RunConfig
 from asyncgen.errors import StoreError
 from asyncgen.store.atomic import atomic_path, write_bytes_atomic
-from asyncgen.store.jsonl import read_jsonl
+from asyncgen.store.jsonl import iter_jsonl
 from asyncgen.store.rundir import RECORDS_FILE
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,31 @@ class DialogueFiles:
         return data
 
     def save_new_dialogues(
-        self, new_dialogues: list[dict[str, Any]], folder: Path, hashes: Iterable[str] = ()
+        self, new_dialogues: Iterable[dict[str, Any]], folder: Path, hashes: Iterable[str] = ()
     ) -> int:
-        """Merge new dialogues into the saved ones (by dialogue_id) and save the hashes."""
+        """Merge new dialogues into the saved ones (by dialogue_id) and save the hashes.
+
+        The new dialogues are streamed into the file one at a time (a run's records are
+        never all in memory); only dialogues already in the file are loaded.
+        """
         existing = self.load_dialogues(folder)
         seen = {d.get("dialogue_id") for d in existing}
-        merged = existing + [d for d in new_dialogues if d.get("dialogue_id") not in seen]
-        payload = json.dumps(merged, ensure_ascii=False, indent=2).encode("utf-8")
-        write_bytes_atomic(folder / self.settings.output_file, payload)
-        all_hashes = sorted(
-            set(hashes)
-            | {str(d["base_dialogue_hash"]) for d in merged if d.get("base_dialogue_hash")}
-        )
-        self.save_hashes(all_hashes, folder)
-        return len(merged)
+        all_hashes = set(hashes)
+        total = 0
+        with (
+            atomic_path(folder / self.settings.output_file) as temp,
+            temp.open("wb") as out,
+        ):
+            out.write(b"[")
+            fresh = (d for d in new_dialogues if d.get("dialogue_id") not in seen)
+            for dialogue in chain(existing, fresh):
+                if dialogue.get("base_dialogue_hash"):
+                    all_hashes.add(str(dialogue["base_dialogue_hash"]))
+                out.write(_array_item(dialogue, first=total == 0))
+                total += 1
+            out.write(b"\n]" if total else b"]")
+        self.save_hashes(sorted(all_hashes), folder)
+        return total
 
     def save_hashes(self, hashes: list[str], folder: Path) -> None:
         """Write the used base-conversation hashes as a JSON list."""
@@ -88,21 +100,36 @@ def export_run(run_dir: Path, config: RunConfig, records_file: str = RECORDS_FIL
     are kept and the new ones merged in by `dialogue_id`. Returns the dialogue count.
     """
     files = DialogueFiles(config.dialogue)
-    records = read_jsonl(run_dir / records_file)
-    total = files.save_new_dialogues(records, run_dir, files.load_hashes(run_dir))
+    count = 0
+    order: list[str] = []  # embedding rows line up with this run's records
+
+    def records() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for _, record in iter_jsonl(run_dir / records_file):
+            count += 1
+            if config.dedup.enabled:
+                order.append(str(record.get("id")))
+            yield record
+
+    total = files.save_new_dialogues(records(), run_dir, files.load_hashes(run_dir))
     if config.dedup.enabled:
         from asyncgen.dedup.export import export_embeddings
 
         try:
-            order = [str(r.get("id")) for r in records]  # rows line up with this run's records
             export_embeddings(run_dir, run_dir / config.dialogue.embedding_file, order)
         except StoreError as exc:
             log.info("no embeddings to export: %s", exc)
     log.info(
         "exported %d dialogues (%d in %s) to %s",
-        len(records),
+        count,
         total,
         config.dialogue.output_file,
         run_dir,
     )
-    return len(records)
+    return count
+
+
+def _array_item(dialogue: dict[str, Any], *, first: bool) -> bytes:
+    """One element of a JSON array laid out as `json.dumps(list, indent=2)` lays it out."""
+    text = json.dumps(dialogue, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+    return (("\n  " if first else ",\n  ") + text).encode("utf-8")

@@ -1,6 +1,9 @@
 """The conversation browser's data: a compact index to filter, and full entries in chunks.
 
-Every record, reject and failure of a run becomes one entry. The index holds only what
+Every record, reject and failure of a run is offered to a seeded uniform reservoir per
+outcome (`SAMPLE_LIMITS`), so the browser's memory and the page's size stay bounded
+whatever n is: a run with more entries shows a sample of them, in file order, and says
+so; the figures on the other tabs count every entry. The index holds only what
 filters and the list need (a few small columns, categorical values dictionary-coded);
 the reader's full entries are gzip-compressed in chunks of `CHUNK_SIZE`, so a page over
 10,000 conversations parses a small index at once and inflates one chunk per opened
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +27,8 @@ CHUNK_SIZE = 200
 RAW_LIMIT = 6000
 SNIPPET_LIMIT = 160
 ACCEPTED, REJECTED, FAILED = "Accepted", "Rejected", "Failed"
+# entries the browser keeps per outcome (about 3 KB each, compressed at the end)
+SAMPLE_LIMITS = {ACCEPTED: 5000, REJECTED: 1000, FAILED: 1000}
 
 # (column, label, kind): "one" holds one value per entry, "many" a list, "num" a number
 FACETS: tuple[tuple[str, str, str], ...] = (
@@ -62,23 +68,69 @@ def overall_score(record: dict[str, Any]) -> float | None:
 
 
 @dataclass
-class BrowserData:
-    """The index columns and the compressed chunks, filled one entry at a time."""
+class _Sample:
+    """A seeded uniform reservoir (Algorithm R) of packed entries for one outcome."""
 
-    columns: dict[str, list[Any]] = field(
-        default_factory=lambda: {name: [] for name in ("id", "snippet", *(f[0] for f in FACETS))}
-    )
-    chunks: list[str] = field(default_factory=list)
-    _pending: list[dict[str, Any]] = field(default_factory=list)
+    limit: int
+    rng: random.Random
+    seen: int = 0
+    kept: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def slot(self) -> int | None:
+        """Where the next offered entry goes (len(kept) appends), or None to skip it."""
+        self.seen += 1
+        if len(self.kept) < self.limit:
+            return len(self.kept)
+        slot = self.rng.randrange(self.seen)
+        return slot if slot < self.limit else None
+
+
+@dataclass
+class BrowserData:
+    """A bounded sample of entries per outcome; index columns and chunks built at the end."""
+
+    seed: int = 0
+    limits: dict[str, int] = field(default_factory=lambda: dict(SAMPLE_LIMITS))
+    _samples: dict[str, _Sample] = field(default_factory=dict)
+    _arrivals: int = 0
+    _built: tuple[dict[str, list[Any]], list[str]] | None = None
+
+    def __post_init__(self) -> None:
+        self.limits = {**SAMPLE_LIMITS, **self.limits}
+        self._samples = {
+            status: _Sample(limit, random.Random(f"{self.seed}:{status}"))
+            for status, limit in self.limits.items()
+        }
 
     @property
     def count(self) -> int:
-        """Entries added so far."""
-        return len(self.columns["id"])
+        """Entries the page holds (the sample)."""
+        return sum(len(s.kept) for s in self._samples.values())
+
+    @property
+    def total(self) -> int:
+        """Entries offered: every record, reject and failure read."""
+        return sum(s.seen for s in self._samples.values())
+
+    @property
+    def sampled(self) -> dict[str, tuple[int, int]]:
+        """Per outcome with more entries than its limit: (kept, seen)."""
+        return {
+            status: (len(s.kept), s.seen)
+            for status, s in self._samples.items()
+            if s.seen > len(s.kept)
+        }
+
+    @property
+    def chunks(self) -> list[str]:
+        """The gzip+base64 chunks of full entries, `CHUNK_SIZE` per chunk, in index order."""
+        return self._build()[1]
 
     def add_record(self, record: dict[str, Any]) -> None:
         """One accepted record."""
-        self._add(record, ACCEPTED, None, {})
+        slot = self._slot(ACCEPTED)
+        if slot is not None:
+            self._keep(ACCEPTED, slot, record, None, {})
 
     def add_reject(self, entry: dict[str, Any]) -> None:
         """One line of rejected.jsonl: the record it carries (or its plan) and why."""
@@ -88,7 +140,15 @@ class BrowserData:
         """One line of failures.jsonl."""
         self._add_outcome(entry, FAILED)
 
+    def _slot(self, status: str) -> int | None:
+        self._arrivals += 1
+        self._built = None
+        return self._samples[status].slot()
+
     def _add_outcome(self, entry: dict[str, Any], status: str) -> None:
+        slot = self._slot(status)
+        if slot is None:
+            return
         data, detail = _dict(entry.get("data")), _dict(entry.get("detail"))
         record = _record_like(data, detail)
         record.setdefault("id", entry.get("id"))
@@ -101,59 +161,90 @@ class BrowserData:
             "attempts": entry.get("attempts") or data.get("attempts"),
         }
         reason = str(entry.get("reason") or "unknown").split(":")[0].strip() or "unknown"
-        self._add(record, status, reason, {k: v for k, v in extra.items() if v is not None})
+        extra = {k: v for k, v in extra.items() if v is not None}
+        self._keep(status, slot, record, reason, extra)
 
-    def _add(
-        self, record: dict[str, Any], status: str, reason: str | None, extra: dict[str, Any]
+    def _keep(
+        self,
+        status: str,
+        slot: int,
+        record: dict[str, Any],
+        reason: str | None,
+        extra: dict[str, Any],
     ) -> None:
         entry = reader_entry(record)
         entry.update(status=status, reason=label(reason) if reason else None, **extra)
-        cols = self.columns
-        cols["id"].append(str(record.get("id") or record.get("dialogue_id") or f"#{self.count}"))
-        cols["snippet"].append(_snippet(entry))
-        cols["status"].append(status)
-        cols["reason"].append(entry["reason"])
-        persona = entry["persona"]
-        cols["persona"].append(persona.get("id"))
-        cols["features"].append(
-            [f"{label(k)}: {v}" for k, v in persona.get("features", {}).items()]
-        )
-        scenario = entry["scenario"]
-        cols["services"].append(scenario.get("services") or [])
-        cols["category"].append(_plain(scenario.get("category")))
-        cols["resolution"].append(scenario.get("resolution"))
-        cols["user_emotions"].append(entry["arcs"].get("user") or [])
-        cols["assistant_emotions"].append(entry["arcs"].get("assistant") or [])
-        cols["model"].append(entry["meta"].get("model"))
-        cols["end_reason"].append(_plain(entry["meta"].get("end_reason")))
-        noised = any(t.get("clean") is not None for t in entry["turns"])
-        cols["noised"].append("Noised" if noised else "Clean")
-        cols["turns"].append(len(entry["turns"]) or None)
-        cols["score"].append(entry["quality"].get("overall"))
-        self._pending.append(entry)
-        if len(self._pending) >= CHUNK_SIZE:
-            self.flush()
+        packed = (self._arrivals, orjson.dumps(entry))
+        kept = self._samples[status].kept
+        if slot == len(kept):
+            kept.append(packed)
+        else:
+            kept[slot] = packed
 
-    def flush(self) -> None:
-        """Compress the entries waiting for a chunk."""
-        if self._pending:
-            packed = gzip.compress(orjson.dumps(self._pending), compresslevel=6, mtime=0)
-            self.chunks.append(base64.b64encode(packed).decode("ascii"))
-            self._pending = []
+    def _build(self) -> tuple[dict[str, list[Any]], list[str]]:
+        """Columns and chunks of the kept entries, in the order they were read."""
+        if self._built is not None:
+            return self._built
+        cols: dict[str, list[Any]] = {
+            name: [] for name in ("id", "snippet", *(f[0] for f in FACETS))
+        }
+        chunks: list[str] = []
+        pending: list[dict[str, Any]] = []
+        ordered = sorted(item for s in self._samples.values() for item in s.kept)
+        for arrival, packed in ordered:
+            entry = orjson.loads(packed)
+            _add_columns(cols, entry, entry["id"] or f"#{arrival - 1}")
+            pending.append(entry)
+            if len(pending) >= CHUNK_SIZE:
+                chunks.append(_pack(pending))
+                pending = []
+        if pending:
+            chunks.append(_pack(pending))
+        self._built = (cols, chunks)
+        return self._built
 
     def index(self) -> dict[str, Any]:
         """The compact index: categorical columns as codes into a list of values."""
-        self.flush()
-        encoded: dict[str, Any] = {"id": self.columns["id"], "snippet": self.columns["snippet"]}
+        columns = self._build()[0]
+        encoded: dict[str, Any] = {"id": columns["id"], "snippet": columns["snippet"]}
         for name, _, kind in FACETS:
-            values = self.columns[name]
+            values = columns[name]
             encoded[name] = values if kind == "num" else _dictionary(values, many=kind == "many")
         return {
             "count": self.count,
+            "total": self.total,
             "chunk_size": CHUNK_SIZE,
             "facets": [{"key": k, "label": t, "kind": kind} for k, t, kind in FACETS],
             "columns": encoded,
         }
+
+
+def _pack(entries: list[dict[str, Any]]) -> str:
+    packed = gzip.compress(orjson.dumps(entries), compresslevel=6, mtime=0)
+    return base64.b64encode(packed).decode("ascii")
+
+
+def _add_columns(cols: dict[str, list[Any]], entry: dict[str, Any], list_id: str) -> None:
+    """One entry's row of the index columns."""
+    cols["id"].append(list_id)
+    cols["snippet"].append(_snippet(entry))
+    cols["status"].append(entry["status"])
+    cols["reason"].append(entry["reason"])
+    persona = entry["persona"]
+    cols["persona"].append(persona.get("id"))
+    cols["features"].append([f"{label(k)}: {v}" for k, v in persona.get("features", {}).items()])
+    scenario = entry["scenario"]
+    cols["services"].append(scenario.get("services") or [])
+    cols["category"].append(_plain(scenario.get("category")))
+    cols["resolution"].append(scenario.get("resolution"))
+    cols["user_emotions"].append(entry["arcs"].get("user") or [])
+    cols["assistant_emotions"].append(entry["arcs"].get("assistant") or [])
+    cols["model"].append(entry["meta"].get("model"))
+    cols["end_reason"].append(_plain(entry["meta"].get("end_reason")))
+    noised = any(t.get("clean") is not None for t in entry["turns"])
+    cols["noised"].append("Noised" if noised else "Clean")
+    cols["turns"].append(len(entry["turns"]) or None)
+    cols["score"].append(entry["quality"].get("overall"))
 
 
 def _dictionary(values: list[Any], *, many: bool) -> dict[str, Any]:

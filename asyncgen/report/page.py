@@ -36,7 +36,9 @@ def _json_script(value: Any, node_id: str) -> str:
 
 def render_page(report: dict[str, Any], browser: BrowserData | None, *, live: bool = False) -> str:
     """The whole page; `live` says a run is still writing (the page then says so)."""
-    entries = browser.count if browser is not None else 0
+    entries = f"{browser.count:,}" if browser is not None else "0"
+    if browser is not None and browser.sampled:
+        entries += f" of {browser.total:,}"
     sections = [
         f"<section id='overview' class='tab'>{_overview(report, live)}</section>",
         f"<section id='coverage' class='tab'>{_coverage(report)}</section>",
@@ -54,7 +56,7 @@ def render_page(report: dict[str, Any], browser: BrowserData | None, *, live: bo
         ("overview", "Overview"),
         ("coverage", "Coverage"),
         ("distributions", "Distributions"),
-        ("conversations", f"Conversations ({entries:,})"),
+        ("conversations", f"Conversations ({entries})"),
         ("problems", "Data problems"),
     ]
     nav = "".join(f"<a href='#{k}' data-tab='{k}'>{e(t)}</a>" for k, t in tabs)
@@ -307,12 +309,28 @@ def _browser_shell(browser: BrowserData | None) -> str:
     if browser is None or not browser.count:
         return "<p class='muted'>No conversations in this run yet.</p>"
     return (
-        "<div class='browser'><div class='side'><div id='filters' class='filters'></div>"
+        _sample_note(browser)
+        + "<div class='browser'><div class='side'><div id='filters' class='filters'></div>"
         "<div class='count'><span id='count-text'></span><span id='search-progress' "
         "class='muted'></span></div><div id='list' class='list'></div></div>"
         "<div id='reader' class='reader'><p class='empty'>Choose a conversation on the left "
         "to read it with its persona, scenario, emotions and noise edits (↑ and ↓ step "
         "through the list; the address links to the open conversation).</p></div></div>"
+    )
+
+
+def _sample_note(browser: BrowserData) -> str:
+    """Which outcomes the browser shows a sample of (its memory is bounded, not n's)."""
+    if not browser.sampled:
+        return ""
+    parts = ", ".join(
+        f"{count(kept)} of {count(seen)} {label(status).lower()}"
+        for status, (kept, seen) in browser.sampled.items()
+    )
+    return (
+        f"<p class='muted sample-note'>This browser holds a seeded uniform sample: {parts} "
+        "entries, in the order they were written. Every figure on the other tabs counts "
+        "all of them.</p>"
     )
 
 

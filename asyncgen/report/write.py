@@ -43,7 +43,7 @@ async def write_report(
     """
     target = out_dir or run_dir
     await offload.to_thread(_prepare_target, run_dir, target)
-    browser = BrowserData()
+    browser = BrowserData(seed=seed)
     build = partial(
         build_report, run_dir, sample_size=sample_size, seed=seed, embed=embed, browser=browser
     )
