@@ -159,6 +159,18 @@ def assign_selected_emotions(
     arc running over that speaker's turns.
     """
     total = len(turns)
+    if user_emotions and assistant_emotions and all(isinstance(t, DialogueTurn) for t in turns):
+        # the pipeline's case, once per dialogue in a round's last step: `emotion_for_turn`'s
+        # arithmetic inline
+        users, assistants = len(user_emotions), len(assistant_emotions)
+        span = max(total, 1)
+        for index, turn in enumerate(turns):
+            assert isinstance(turn, DialogueTurn)
+            turn.user_emotion = user_emotions[min(index * users // span, users - 1)]
+            turn.assistant_emotion = assistant_emotions[
+                min(index * assistants // span, assistants - 1)
+            ]
+        return turns
     spoken = Counter(str(t.get("speaker", "")).upper() for t in turns if isinstance(t, dict))
     seen: Counter[str] = Counter()
     for index, turn in enumerate(turns):
