@@ -71,7 +71,6 @@ class RunTally:
     judge_sums: dict[str, float] = field(default_factory=dict)
     judge_counts: Counter[str] = field(default_factory=Counter)
     judged: int = 0
-    duplicate_scores: list[float] = field(default_factory=list)
 
 
 def collect(
@@ -96,8 +95,6 @@ def collect(
             browser.add_failure(failure)
     for reject in iter_jsonl(run_dir / REJECTED_FILE, tally.problems):
         tally.rejected[_cause(reject)] += 1
-        if isinstance(reject.get("score"), int | float) and reject.get("nearest_id"):
-            tally.duplicate_scores.append(float(reject["score"]))
         if browser is not None:
             browser.add_reject(reject)
     return tally
