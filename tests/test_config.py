@@ -132,3 +132,20 @@ def test_load_config_takes_a_mapping_like_a_file(tmp_path: Path) -> None:
     assert given == {"llm": {"model": "m-from-dict"}, "engine": {"n": 7}}  # not consumed
     with pytest.raises(ConfigError, match=r"^config: engine\.n: "):
         load_config({"engine": {"n": -1}}, environ={}, env_file=None)
+
+
+def test_the_snapshot_masks_credentials_but_no_setting() -> None:
+    """A saved config loads back as the same settings: token counts and limits
+    (`dialogue.scenario_max_tokens`, `sim.seconds_per_output_token`) are not secrets, while
+    credential names are masked (they were all '***', so a resume lost them)."""
+    config = load_config(
+        None,
+        {"dialogue.scenario_max_tokens": 321, "sim.seconds_per_output_token": 0.002},
+        environ={},
+        env_file=None,
+    )
+    dump = config.model_dump(mode="json")
+    assert redacted(dump) == dump
+    assert RunConfig.model_validate(redacted(dump)).dialogue.scenario_max_tokens == 321
+    secrets = {"hf_token": "h", "auth-token": "a", "token": "t", "client_secret": "s"}
+    assert set(redacted(secrets).values()) == {"***"}

@@ -21,7 +21,9 @@ from asyncgen.errors import ConfigError
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "resources" / "default.yaml"
 ENV_PREFIX = "ASYNCGEN_"
-SECRET_MARKERS = ("api_key", "secret", "token", "password")
+SECRET_MARKERS = ("api_key", "secret", "password")
+# Words that make a "…_token" name a measure of tokens, not a credential.
+COUNT_WORDS = frozenset({"per", "max", "min", "input", "output", "prompt", "limit", "count"})
 # Other names a key is found under: the dialogue report's setup uses OPENAI_KEY.
 KEY_ALIASES = {"OPENAI_API_KEY": ("OPENAI_KEY",)}
 # Keys whose names contain a marker but hold no secret (token counts and budgets).
@@ -112,10 +114,16 @@ def redacted(value: Any) -> Any:
 
 
 def _is_secret(key: str) -> bool:
+    """`api_key`, `secret`, `password` anywhere in the name; `token` only as a name's own
+    last word (`hf_token`, `auth_token`), never a count or a rate (`scenario_max_tokens`,
+    `enqueued_token_limit`, `seconds_per_output_token`)."""
     lowered = key.lower()
     if lowered in NOT_SECRET or lowered.endswith("_env"):
         return False
-    return any(marker in lowered for marker in SECRET_MARKERS)
+    if any(marker in lowered for marker in SECRET_MARKERS):
+        return True
+    words = lowered.replace("-", "_").split("_")
+    return words[-1] == "token" and not COUNT_WORDS.intersection(words)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
