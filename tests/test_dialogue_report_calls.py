@@ -3,6 +3,7 @@ config, no hand-built transport, no key (the embedded simulator, announced in on
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -111,10 +112,13 @@ async def test_no_key_and_no_client_runs_on_the_announced_simulator(
     for name in ("OPENAI_API_KEY", "OPENAI_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .env from the working tree
+    gc.collect()  # earlier tests' garbage is reaped (and reported) before the capture
+    capsys.readouterr()
     made = DialogueGenerator({"dialogue": {"retry_backoff": 0}, "dedup": {"embedder": "hashing"}})
     summary = await made.generate_unique_dialogues(3, tmp_path / "run")
     assert summary.status == "complete" and summary.simulated
-    notice = [line for line in capsys.readouterr().err.splitlines() if "simulator" in line]
+    err = capsys.readouterr().err.splitlines()
+    notice = [line for line in err if "built-in simulator" in line]
     assert len(notice) == 1 and "No API key" in notice[0]
     first = json.loads((tmp_path / "run" / "records.jsonl").read_text().splitlines()[0])
     assert first["simulated"] is True and made.client is None
