@@ -3,7 +3,8 @@
 Each of these libraries once sat on the path to the first request (issue 17: start to
 first request 0.67 s): httpx and aiohttp (the HTTP client, the probe), numpy (the
 diversity watch), rich (a quiet run shows nothing), tiktoken (it downloaded its encoding
-on the event loop).
+on the event loop), typer and click (a plain `complete` command line is parsed without
+them: ~45 ms of CPU).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from engine_support import cli, subprocess_env
 
 from asyncgen.cli.launch import _ErrorsOnly
 
@@ -45,3 +48,34 @@ def test_quiet_runs_still_show_errors(capfd: pytest.CaptureFixture[str]) -> None
         logger.removeHandler(handler)
     err = capfd.readouterr().err
     assert "the endpoint refused every request" in err and "warning stays" not in err
+
+
+def imported_by(args: list[str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run the CLI under `-X importtime`: its result and the top-level packages it loaded."""
+    command = cli(*args)
+    result = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    loaded = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return result, loaded
+
+
+def test_a_plain_complete_line_runs_without_typer(tmp_path: Path) -> None:
+    requests = tmp_path / "in.jsonl"
+    requests.write_text("")
+    args = ["complete", "--input", str(requests), "--output", str(tmp_path / "r.jsonl")]
+    result, loaded = imported_by([*args, "--quiet", "--rpm=60"])
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"complete: {requests} holds no requests; nothing was done" in result.stderr
+    assert not loaded & {"typer", "click", *HEAVY}
+    result, loaded = imported_by([*args, "--rpm", "sixty"])  # typer's own error, as before
+    assert result.returncode == 2 and "typer" in loaded
+    assert "Invalid value" in result.stderr and "--rpm" in result.stderr
