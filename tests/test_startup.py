@@ -51,7 +51,8 @@ def test_quiet_runs_still_show_errors(capfd: pytest.CaptureFixture[str]) -> None
 
 
 def imported_by(args: list[str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run the CLI under `-X importtime`: its result and the top-level packages it loaded."""
+    """Run the CLI under `-X importtime`: its result and the modules it loaded (each
+    package too: `a.b` adds `a` and `a.b`)."""
     command = cli(*args)
     result = subprocess.run(
         [command[0], "-X", "importtime", *command[1:]],
@@ -60,11 +61,11 @@ def imported_by(args: list[str]) -> tuple[subprocess.CompletedProcess[str], set[
         text=True,
         timeout=60,
     )
-    loaded = {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
-        for line in result.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
+    loaded: set[str] = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            parts = line.rsplit("|", 1)[1].strip().split(".")
+            loaded.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     return result, loaded
 
 
@@ -75,7 +76,26 @@ def test_a_plain_complete_line_runs_without_typer(tmp_path: Path) -> None:
     result, loaded = imported_by([*args, "--quiet", "--rpm=60"])
     assert result.returncode == 1, result.stderr[-2000:]
     assert f"complete: {requests} holds no requests; nothing was done" in result.stderr
-    assert not loaded & {"typer", "click", *HEAVY}
+    assert not loaded & {"typer", "click", "importlib.metadata", *HEAVY}
     result, loaded = imported_by([*args, "--rpm", "sixty"])  # typer's own error, as before
     assert result.returncode == 2 and "typer" in loaded
     assert "Invalid value" in result.stderr and "--rpm" in result.stderr
+
+
+def test_pydantic_works_without_its_plugin_scan() -> None:
+    """pydantic's plugin loader is stood in for (no importlib.metadata); models validate,
+    and any other name of the loader still comes from the real module."""
+    code = (
+        "import sys\n"
+        "from asyncgen.cli.startup import skip_pydantic_plugins\n"
+        "skip_pydantic_plugins()\n"
+        "from asyncgen.config import load_config\n"
+        "assert load_config(None, {'llm.limits.rpm': 60}, env_file=None).llm.limits.rpm == 60\n"
+        "assert 'importlib.metadata' not in sys.modules\n"
+        "from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP, get_plugins\n"
+        "print(list(get_plugins()), PYDANTIC_ENTRY_POINT_GROUP)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["[]", "pydantic"]

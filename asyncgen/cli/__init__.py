@@ -13,12 +13,12 @@ every command.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from asyncgen.cli.errors import cli_args, run_cli, run_plain
+from asyncgen.cli.startup import skip_pydantic_plugins
 
 if TYPE_CHECKING:
     import typer
@@ -77,10 +77,7 @@ def _command_in(argv: list[str]) -> str | None:
 
 def main() -> None:
     """Console-script entry point."""
-    # pydantic looks for plugins (every installed distribution's entry points) when the
-    # first settings model is built: ~50 ms of start-up in a large environment, for
-    # plugins a command-line run never uses. A value the user set is kept.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    skip_pydantic_plugins()  # before the first model is built
     module = _command_in(sys.argv)
     if module == "complete_cmd":
         from asyncgen.cli.plain import plain_complete
