@@ -26,7 +26,7 @@ requests): the transport in-process vs the naive client, requests per CPU-second
 
     .venv/bin/python scripts/bench_transport.py            # full (~30 min)
     .venv/bin/python scripts/bench_transport.py --quick    # a fifth of the requests
-    .venv/bin/python scripts/bench_transport.py --only rolling --only overhead
+    .venv/bin/python scripts/bench_transport.py --only rolling_10s --mode none
 """
 
 from __future__ import annotations
@@ -307,12 +307,17 @@ def simulator(**settings: Any) -> SimulatorProcess:
     return sim
 
 
-def matrix(algorithms: list[str], n: int, with_naive: bool) -> list[Outcome]:
+def matrix(
+    algorithms: list[str], n: int, with_naive: bool, wanted_modes: tuple[str, ...] = MODES
+) -> list[Outcome]:
     """Every algorithm x mode: asyncgen's `complete`, and the naive client per server."""
     results: list[Outcome] = []
     for name in algorithms:
         server = ALGORITHMS[name]
-        for profile, modes in (("openai", ("given", "learned")), ("vllm", ("none",))):
+        for profile, all_modes in (("openai", ("given", "learned")), ("vllm", ("none",))):
+            modes = tuple(m for m in all_modes if m in wanted_modes)
+            if not modes:
+                continue
             print(f"-- {name} / {profile} ({n} requests)", flush=True)
             sim = simulator(profile=profile, **server)
             try:
@@ -593,6 +598,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=[*ALGORITHMS, "faults", "overhead", "litellm", "startup"],
         help="run only these rows (repeatable)",
     )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        choices=MODES,
+        help="run only these modes of the matrix rows (repeatable; default: all three)",
+    )
     parser.add_argument("--no-naive", action="store_true", help="skip the naive client")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -604,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     if "overhead" in wanted:
         results += overhead_rows(int(20000 * scale), not args.no_naive)
         results += complete_overhead_rows(int(5000 * scale))
-    results += matrix([a for a in ALGORITHMS if a in wanted], n, not args.no_naive)
+    modes = tuple(args.mode or MODES)
+    results += matrix([a for a in ALGORITHMS if a in wanted], n, not args.no_naive, modes)
     if "faults" in wanted:
         results += faults_row(n, not args.no_naive)
     if "litellm" in wanted:
