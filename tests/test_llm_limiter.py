@@ -365,6 +365,35 @@ async def test_a_run_of_429s_holds_everyone_briefly() -> None:
     assert lim.paused_for == pytest.approx(1.5)
 
 
+async def test_answers_of_earlier_sends_do_not_hide_a_closed_window() -> None:
+    """Five sends in a row refused close the window even while answers of requests sent
+    before it shut keep arriving between the 429s (a 429 comes back at once, an answer a
+    latency later): the run is counted in send order."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000)
+    earlier = [await lim.acquire() for _ in range(5)]
+    refused = [await lim.acquire() for _ in range(5)]
+    for before, permit in zip(earlier, refused, strict=True):
+        lim.release(permit, outcome="rate_limited", retry_after=1.5)
+        lim.release(before, outcome="ok")
+    assert lim.paused_for == pytest.approx(1.5)
+    assert lim.pauses == 1
+
+
+async def test_refusals_between_admitted_sends_hold_no_one() -> None:
+    """A window at its edge refuses every other send and admits the rest: no closed window,
+    however many 429s arrive before the admitted sends' answers."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000)
+    permits = [await lim.acquire() for _ in range(12)]
+    for permit in permits[::2]:
+        lim.release(permit, outcome="rate_limited", retry_after=1.5)
+    assert lim.paused_for == 0 and lim.pauses == 0
+    for permit in permits[1::2]:
+        lim.release(permit, outcome="ok")
+    assert lim.pauses == 0
+
+
 async def test_cancelling_many_waiters_of_the_pacing_lock_is_clean() -> None:
     """Waiters cancelled while the holder releases (a second Ctrl-C) leave no error behind."""
     lock = PriorityLock()

@@ -57,6 +57,11 @@ from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_budget import RoundBudget
 from asyncgen.llm.batch_costs import BatchCosts
 from asyncgen.llm.batch_earlier import EarlierWork
+from asyncgen.llm.batch_gc import (
+    collect_while_waiting,
+    hold_full_collections,
+    release_full_collections,
+)
 from asyncgen.llm.batch_journal import (
     BatchJournal,
     PartState,
@@ -151,6 +156,7 @@ class BatchClient:
         self.ledger_charges: LedgerCharges | None = None  # the run's ledger: charges per ref
         self._charging = True  # False once the run's ledger is closing (`settle`)
         self.budget = RoundBudget(settings, self.usage, transport.usage)
+        self._gc_held = False  # full collections wait for the batches (`batch_gc`)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -159,6 +165,7 @@ class BatchClient:
         if self._started:
             return
         self._started = True
+        self._hold_collections(True)
         parts = await offload.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
@@ -167,6 +174,7 @@ class BatchClient:
 
     async def aclose(self) -> None:
         """Stop polling and gathering; batches in flight stay recorded for a resume."""
+        self._hold_collections(False)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -477,6 +485,8 @@ class BatchClient:
         await self._record(state)
         self.batches_created += 1
         part.started = self._clock()
+        if not self._gather and not self._resolving and not self.online:
+            collect_while_waiting()  # every request of the run is in a batch now
         logger.info(
             "batch round %d part %d: %s with %d requests (~%d prompt tokens)",
             state.round,
@@ -902,6 +912,7 @@ class BatchClient:
             return
         self.online = True
         self.online_reason = why
+        self._hold_collections(False)  # online calls overlap: the default policy again
         logger.warning("batch mode: %s; cancelling batches in flight and finishing online", why)
         for part in list(self._parts.values()):
             state = part.state
@@ -948,6 +959,14 @@ class BatchClient:
         ended = self._ended.setdefault(status, {"batches": 0, "requests": 0})
         ended["batches"] += 1
         ended["requests"] += part.state.requests
+
+    def _hold_collections(self, hold: bool) -> None:
+        """Hold back automatic full collections while this client runs rounds (once)."""
+        if hold and not self._gc_held:
+            hold_full_collections()
+        elif not hold and self._gc_held:
+            release_full_collections()
+        self._gc_held = hold
 
     async def _record(self, state: PartState) -> None:
         await offload.to_thread(self.journal.record, state)

@@ -38,7 +38,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 DEFAULT_HOLD = 0.5  # seconds all sends wait after a run of 429s without retry advice
-HOLD_AFTER = 5  # consecutive 429s (no answer between them) that mean the window is closed
+HOLD_AFTER = 5  # sends in a row (in send order) refused that mean the window is closed
+REFUSED_MEMORY = 256  # refused sends remembered to find runs of consecutive refusals
 RECENT_WINDOW = 1.0  # seconds of sends remembered while no request limit is known
 RAMP_FLOOR = 0.5  # share of the rate allowed right after a hold
 MAX_HOLD = 2.0  # a closed window is re-tried at least this often (its retry-after rounds up)
@@ -108,8 +109,9 @@ class RateLimiter:
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
         self._seq = 0
-        self._streak = 0  # 429s in a row
+        self._streak = 0  # consecutive sends (in send order) refused, ending at the latest 429
         self._streak_advice: float | None = None
+        self._refused_seqs: deque[int] = deque(maxlen=REFUSED_MEMORY)
         self._burst = settings.burst_seconds
         self._recent_sends: deque[tuple[float, int]] = deque(maxlen=4096)
         self.control = RateControl(clock())
@@ -242,7 +244,6 @@ class RateLimiter:
         if outcome == "rate_limited":
             self._on_refusal(permit, now, retry_after)
         else:
-            self._streak, self._streak_advice = 0, None
             if outcome == "ok" and not self.slots_guess.is_rate:
                 self.slots_guess.on_admitted(now, permit.level)
         if self.is_adaptive:
@@ -449,7 +450,11 @@ class RateLimiter:
 
     def _on_refusal(self, permit: Permit, now: float, retry_after: float | None) -> None:
         """A 429: lower the rate once per event, and hold everyone only for a closed window."""
-        self._streak += 1
+        run = self._refused_run(permit.seq)
+        if run == 1:
+            self._streak_advice = None  # a new run: the last one's advice is stale
+        shut_now = run >= HOLD_AFTER > self._streak  # this refusal completes the run
+        self._streak = run
         if retry_after is not None:
             advice = self._streak_advice
             self._streak_advice = retry_after if advice is None else min(advice, retry_after)
@@ -482,12 +487,29 @@ class RateLimiter:
                     self.name,
                     self.control.ceiling * 60,
                 )
-        if self._streak == HOLD_AFTER:
+        if shut_now:
             self.control.on_closed_window(now, None if known is None else known / 60.0)
             self._reshape()
         if self._streak >= HOLD_AFTER and self._settings.pause_on_429:
             advice = self._streak_advice
             self.pause(DEFAULT_HOLD if advice is None else min(advice, MAX_HOLD))
+
+    def _refused_run(self, seq: int) -> int:
+        """How many sends in a row, in send order, ending with send `seq`, were refused.
+
+        A closed window refuses every send, one after another; a window at its edge refuses
+        some and admits the sends between. Answers of requests sent before the window shut
+        (they arrive a latency later) say nothing about it now, so a run is counted in send
+        order, not in the order answers arrive: a 429 comes back at once, an admitted
+        request (the send between two refusals) breaks the run whenever its answer comes.
+        """
+        refused = self._refused_seqs
+        refused.append(seq)
+        known = set(refused)
+        run = 1
+        while seq - run in known:
+            run += 1
+        return run
 
     # -- internals: learning from headers ----------------------------------------------------
 
