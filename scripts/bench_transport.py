@@ -19,8 +19,10 @@ limit from the first request; the last requests' latency tail, ~0.5-1 s of 30, i
 `429 %` = the simulator's 429s over its requests. `lost` = neither a result nor a failure.
 
 Extra rows: faults (5 % 500, 2 % drops, 2 % malformed) on the rolling window; through a
-LiteLLM proxy (`litellm --config` on loopback, per-deployment rpm below the
-simulator's) when `litellm` is installed; overhead (no limits, zero latency, 20,000
+LiteLLM proxy (`litellm --config` on loopback) when `litellm` is installed: the proxy's
+own capacity (a deployment without a limit), then each client for 3.5 minutes on a
+deployment at 600 RPM, its `ratio` the mean of whole UTC minutes (LiteLLM's fixed
+window) over the limit; overhead (no limits, zero latency, 20,000
 requests): the transport in-process vs the naive client, requests per CPU-second; and
 `asyncgen complete` from start to its first request.
 
