@@ -85,6 +85,7 @@ from asyncgen.llm.types import (
     ChatRequest,
     ChatResult,
     LedgerCharges,
+    LedgerFlush,
     LiveCount,
     ModelHandle,
     Progress,
@@ -154,6 +155,7 @@ class BatchClient:
         self._started = False
         self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
         self.ledger_charges: LedgerCharges | None = None  # the run's ledger: charges per ref
+        self.ledger_flush: LedgerFlush | None = None  # and its held lines written now
         self._charging = True  # False once the run's ledger is closing (`settle`)
         self.budget = RoundBudget(settings, self.usage, transport.usage)
         self._gc_held = False  # full collections wait for the batches (`batch_gc`)
@@ -196,9 +198,11 @@ class BatchClient:
         self._charge_earlier()
         self._wake.set()
 
-    def link_ledger(self, charges: LedgerCharges) -> None:
-        """The run's ledger: how many answers of each part earlier sessions charged."""
+    def link_ledger(self, charges: LedgerCharges, flush: LedgerFlush | None = None) -> None:
+        """The run's ledger: how many answers of each part earlier sessions charged, and
+        how to write its held lines before a part is recorded charged."""
         self.ledger_charges = charges
+        self.ledger_flush = flush
         self._charging = True
 
     async def settle(self) -> None:
@@ -553,6 +557,7 @@ class BatchClient:
         finally:
             self._resolving -= 1
         self._retire(part)
+        self._flush_ledger()  # its lines on disk before the record that it was charged
         state.extra["charged"] = True
         state.extra["charged_at"] = self._wall()
         await self._record(state)
@@ -727,6 +732,7 @@ class BatchClient:
                     done -= 1
                     continue
                 self._charge_line(state.model, line, ref)
+            self._flush_ledger()
             state.extra["charged"] = True
             record = asyncio.create_task(self._record(state), name=f"batch-charged-{state.name}")
             self._records.add(record)  # awaited by aclose, never cancelled
@@ -739,6 +745,10 @@ class BatchClient:
             return
         body = line["response"].get("body")
         self.costs.charge_body(model, body, kind=kind_of(str(line.get("custom_id", ""))), ref=ref)
+
+    def _flush_ledger(self) -> None:
+        if self.ledger_flush is not None:
+            self.ledger_flush()
 
     def _ref(self, state: PartState) -> str:
         """The part's name in ledger lines (`ref`): how a resume counts its charges."""
