@@ -15,7 +15,6 @@ buffers out of the heap: its size stays ~100 MB and RSS stops growing with n.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import sys
 from typing import Any
@@ -33,7 +32,7 @@ def _libc() -> Any | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")  # already loaded: no search (find_library forks)
     except OSError:
         return None
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version") else None

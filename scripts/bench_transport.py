@@ -19,14 +19,16 @@ limit from the first request; the last requests' latency tail, ~0.5-1 s of 30, i
 `429 %` = the simulator's 429s over its requests. `lost` = neither a result nor a failure.
 
 Extra rows: faults (5 % 500, 2 % drops, 2 % malformed) on the rolling window; through a
-LiteLLM proxy (`litellm --config` on loopback, per-deployment rpm below the
-simulator's) when `litellm` is installed; overhead (no limits, zero latency, 20,000
+LiteLLM proxy (`litellm --config` on loopback) when `litellm` is installed: the proxy's
+own capacity (a deployment without a limit), then each client for 3.5 minutes on a
+deployment at 600 RPM, its `ratio` the mean of whole UTC minutes (LiteLLM's fixed
+window) over the limit; overhead (no limits, zero latency, 20,000
 requests): the transport in-process vs the naive client, requests per CPU-second; and
 `asyncgen complete` from start to its first request.
 
     .venv/bin/python scripts/bench_transport.py            # full (~30 min)
     .venv/bin/python scripts/bench_transport.py --quick    # a fifth of the requests
-    .venv/bin/python scripts/bench_transport.py --only rolling --only overhead
+    .venv/bin/python scripts/bench_transport.py --only rolling_10s --mode none
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class Outcome:
     sim_requests: int = 0
     sim_429: int = 0
     ideal_rate: float | None = RPM / 60
+    steady_ratio: float | None = None
+    note: str = ""
     causes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -103,7 +107,10 @@ class Outcome:
 
     @property
     def ratio(self) -> float | None:
-        """Ideal time for the answered requests over actual (1.0 = at the limit throughout)."""
+        """Ideal time for the answered requests over actual (1.0 = at the limit throughout);
+        through the LiteLLM proxy, the mean of its whole minute windows over its limit."""
+        if self.steady_ratio is not None:
+            return self.steady_ratio
         if not self.ideal_rate or not self.wall:
             return None
         return self.ok / self.ideal_rate / self.wall
@@ -255,18 +262,34 @@ async def drive(
     return ok, sum(causes.values()), causes, time.monotonic() - t0, time.process_time() - cpu0
 
 
-async def naive_run(base_url: str, row: str, n: int, workers: int = CAP, key: str = KEY) -> Outcome:
-    """AsyncOpenAI behind a semaphore, SDK defaults otherwise."""
-    from openai import AsyncOpenAI
+async def naive_run(
+    base_url: str,
+    row: str,
+    n: int,
+    workers: int = CAP,
+    key: str = KEY,
+    model: str = "sim-model",
+    seen: Counter[int] | None = None,
+) -> Outcome:
+    """AsyncOpenAI behind a semaphore, SDK defaults otherwise; `seen` counts the statuses
+    of every attempt (its retries included), when given."""
+    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
     out = Outcome(row, "naive", n)
-    client = AsyncOpenAI(base_url=base_url, api_key=key)
+    http_client = None
+    if seen is not None:
+
+        async def count(response: httpx.Response) -> None:
+            seen[response.status_code] += 1
+
+        http_client = DefaultAsyncHttpxClient(event_hooks={"response": [count]})
+    client = AsyncOpenAI(base_url=base_url, api_key=key, http_client=http_client)
     gate = asyncio.Semaphore(workers)
 
     async def call(i: int) -> None:
         async with gate:
             await client.chat.completions.create(
-                model="sim-model",
+                model=model,
                 messages=messages(i),  # type: ignore[arg-type]
                 max_tokens=32,
                 extra_headers={"X-Asyncgen-Kind": "complete"},
@@ -307,12 +330,17 @@ def simulator(**settings: Any) -> SimulatorProcess:
     return sim
 
 
-def matrix(algorithms: list[str], n: int, with_naive: bool) -> list[Outcome]:
+def matrix(
+    algorithms: list[str], n: int, with_naive: bool, wanted_modes: tuple[str, ...] = MODES
+) -> list[Outcome]:
     """Every algorithm x mode: asyncgen's `complete`, and the naive client per server."""
     results: list[Outcome] = []
     for name in algorithms:
         server = ALGORITHMS[name]
-        for profile, modes in (("openai", ("given", "learned")), ("vllm", ("none",))):
+        for profile, all_modes in (("openai", ("given", "learned")), ("vllm", ("none",))):
+            modes = tuple(m for m in all_modes if m in wanted_modes)
+            if not modes:
+                continue
             print(f"-- {name} / {profile} ({n} requests)", flush=True)
             sim = simulator(profile=profile, **server)
             try:
@@ -411,65 +439,166 @@ def complete_overhead_rows(n: int) -> list[Outcome]:
     return rows
 
 
-def first_request_delay(repeat: int = 5) -> tuple[float, float]:
-    """Seconds from starting `asyncgen complete` to the first request reaching a server,
-    and the CPU seconds of the whole one-request run (medians of `repeat`): what a user
-    waits before anything happens, and a bound on it that a busy machine does not inflate
-    as much as the wall time."""
+def first_request_delay(repeat: int = 5) -> tuple[float, float, float]:
+    """`asyncgen complete` on one request, `repeat` times: the medians of the seconds from
+    its start to the request reaching a server (what a user waits before anything
+    happens), of the CPU seconds it spent until then, and of its whole run's CPU.
+
+    The CPU to the first request is every thread's time on a CPU (Linux schedstat, read
+    when the request arrives): a bound a busy machine inflates much less than the wall
+    time. asyncgen's bytecode is compiled first, as `pip install` does: without it every
+    start compiles ~80 modules (~0.1 s of CPU in an environment with
+    PYTHONDONTWRITEBYTECODE=1 and a source checkout, as a fresh worktree is).
+    """
+    import compileall
+
+    import asyncgen
+
+    compileall.compile_dir(Path(asyncgen.__file__).parent, quiet=1)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from http_stub import StubServer, completion
 
     delays: list[float] = []
+    first_cpus: list[float] = []
     cpus: list[float] = []
     for _ in range(repeat):
         arrived: list[float] = []
+        child: list[int] = []
 
         def handler(
-            body: dict[str, Any], number: int, arrived: list[float] = arrived
+            body: dict[str, Any],
+            number: int,
+            arrived: list[float] = arrived,
+            child: list[int] = child,
         ) -> tuple[int, Any, dict[str, str]]:
-            arrived.append(time.monotonic())
+            if not arrived:
+                arrived.extend((time.monotonic(), _cpu_seconds(child[0]) if child else 0.0))
             return 200, completion(), {}
 
-        with StubServer(handler) as server:
-            started = time.monotonic()
-            cpus.append(run_complete(server.base_url, 1, rpm=None, model="m")[4])
+        work = Path(tempfile.mkdtemp(prefix="asyncgen-startup-"))
+        try:
+            write_input(work / "in.jsonl", 1)
+            (work / "c.yaml").write_text("engine:\n  fsync_interval: 1.0\n")
+            with StubServer(handler) as server:
+                cmd = [
+                    sys.executable, "-m", "asyncgen", "complete",
+                    "--input", str(work / "in.jsonl"), "--output", str(work / "out.jsonl"),
+                    "--base-url", server.base_url, "--model", "m", "--concurrency", str(CAP),
+                    "--config", str(work / "c.yaml"), "--quiet",
+                ]  # fmt: skip
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.monotonic()
+                proc = subprocess.Popen(
+                    cmd,
+                    env={**os.environ, "OPENAI_API_KEY": KEY},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    preexec_fn=lambda: pin_here(CLIENT_CORE),
+                )
+                child.append(proc.pid)
+                _, err = proc.communicate(timeout=120)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if proc.returncode:
+                print(err.decode(errors="replace")[-2000:], file=sys.stderr)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         delays.append(arrived[0] - started if arrived else float("nan"))
-    delays.sort()
-    cpus.sort()
-    return delays[len(delays) // 2], cpus[len(cpus) // 2]
+        first_cpus.append(arrived[1] if arrived else float("nan"))
+        cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    return _median(delays), _median(first_cpus), _median(cpus)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of every thread of a running process (nan off Linux)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return total / 1e9
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 # -- LiteLLM ----------------------------------------------------------------------------------
 
+LITELLM_RPM = 600  # the proxy deployment's limit: a third of what the proxy process carried
+# here (30.5 requests/s at load 6-8 on 2 cores: 1,200 RPM would be 0.65 of it, not clearly binding)
+LITELLM_MINUTES = 3.5  # requests for this many minutes at the limit: two whole windows at least
+OPEN_MODEL = "sim-open"  # the same upstream without an rpm: the proxy's own capacity
 
-def litellm_row(n: int, with_naive: bool, proxy_rpm: int = 3000) -> list[Outcome]:
-    """asyncgen `complete` through a LiteLLM proxy whose deployment rpm is below the simulator's."""
+
+def proxy_capacity(base_url: str, key: str, n: int) -> Outcome:
+    """The naive client on the proxy's deployment without an rpm: requests/s it carries."""
+    out = run_loop(naive_run(base_url, "litellm/open", n, key=key, model=OPEN_MODEL))
+    out.ideal_rate = None
+    return out
+
+
+def litellm_rows(with_naive: bool, proxy_rpm: int = LITELLM_RPM) -> list[Outcome]:
+    """asyncgen `complete` and the naive client through one LiteLLM proxy whose deployment
+    rpm binds: the proxy's capacity measured first (a deployment without an rpm, the same
+    process), then `LITELLM_MINUTES` minutes of requests at the limit for each client."""
     if shutil.which("litellm") is None and not Path(sys.executable).with_name("litellm").exists():
         print("-- litellm: not installed (pip install 'litellm[proxy]'): row skipped")
         return []
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from litellm_proxy import LiteLLMProxy
+    from litellm_proxy import LiteLLMProxy, ProxyMinutes
 
-    print(f"-- litellm proxy at {proxy_rpm} RPM ({n} requests)", flush=True)
-    sim = simulator(profile="openai", rpm=proxy_rpm * 4)
+    n = int(proxy_rpm * LITELLM_MINUTES)
+    print(f"-- litellm proxy at {proxy_rpm} RPM ({n} requests per client)", flush=True)
+    sim = simulator(profile="openai", rpm=proxy_rpm * 10)
     try:
-        with LiteLLMProxy(sim.base_url, rpm=proxy_rpm) as proxy:
+        with LiteLLMProxy(sim.base_url, rpm=proxy_rpm, open_model=OPEN_MODEL) as proxy:
             warm(sim)
-            summary, ok, failed, wall, cpu = run_complete(
-                proxy.base_url, n, rpm=None, key=proxy.api_key
+            capacity = _with_sim(proxy_capacity(proxy.base_url, proxy.api_key, 600), sim)
+            print(
+                f"   proxy capacity {capacity.rps:.1f} requests/s ({capacity.ok} in "
+                f"{capacity.wall:.1f} s, naive client, 50 in flight); limit {proxy_rpm / 60:.0f}/s "
+                f"= {proxy_rpm / 60 / max(capacity.rps, 1e-9):.2f} of it",
+                flush=True,
             )
+            outs = [capacity]
+            warm(sim)
+            with ProxyMinutes(sim, margin=CAP) as minutes:
+                summary, ok, failed, wall, cpu = run_complete(
+                    proxy.base_url, n, rpm=None, key=proxy.api_key
+                )
             out = Outcome("litellm", "asyncgen", n, ok=ok, failed=failed, wall=wall, cpu=cpu)
-            out.ideal_rate = proxy_rpm / 60
             out.causes = dict(summary.get("failure_reasons") or {})
-            outs = [_with_sim(out, sim)]
-            if with_naive:  # the same proxy: what it carries for a plain client
+            out = _proxy_rate(out, minutes, proxy_rpm)
+            # the 429 column: the proxy's refusals over the attempts it saw
+            out.sim_429 = int(summary.get("rate_limited") or 0)
+            out.sim_requests = int(summary.get("requests") or 0) + int(summary.get("retries") or 0)
+            outs.append(out)
+            if with_naive:  # the same proxy and limit: what a plain client gets
                 warm(sim)
-                naive = run_loop(naive_run(proxy.base_url, "litellm", n, key=proxy.api_key))
-                naive.ideal_rate = proxy_rpm / 60
-                outs.append(_with_sim(naive, sim))
+                refusals: Counter[int] = Counter()
+                with ProxyMinutes(sim, margin=CAP) as minutes:
+                    naive = run_loop(
+                        naive_run(proxy.base_url, "litellm", n, key=proxy.api_key, seen=refusals)
+                    )
+                naive = _proxy_rate(naive, minutes, proxy_rpm)
+                naive.sim_429, naive.sim_requests = refusals[429], refusals.total()
+                outs.append(naive)
         return outs
     finally:
         sim.stop()
+
+
+def _proxy_rate(out: Outcome, minutes: Any, proxy_rpm: int) -> Outcome:
+    """The achieved rate over the proxy's limit: mean of whole minutes, else over the run."""
+    whole = minutes.whole_minutes()
+    out.ideal_rate = proxy_rpm / 60
+    if whole:
+        out.steady_ratio = sum(whole) / len(whole) / proxy_rpm
+    out.note = f"admitted per whole minute: {whole or 'none (the run ended first)'}"
+    print(f"   {out.client}: {out.note}", flush=True)
+    return out
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -485,8 +614,13 @@ def target(o: Outcome, naive: Outcome | None) -> str:
         return f">=5000/core, >=10x naive: {'met' if met else 'MISSED'}"
     if o.row.startswith("faults"):
         return f">=0.92, 0 lost: {'met' if ratio >= 0.92 and o.lost == 0 else 'MISSED'}"
+    if o.row == "litellm/open":
+        return ""
     if o.row == "litellm":
-        return f">=0.9, 0 failed: {'met' if ratio >= 0.9 and o.failed == 0 else 'MISSED'}"
+        if not o.sim_429:  # no refusal: the proxy's own speed held the client, not its limit
+            return "limit never reached (no 429): not judged"
+        met = o.steady_ratio is not None and ratio >= 0.9 and o.failed == 0
+        return f">=0.9 of the limit per whole minute, 0 failed: {'met' if met else 'MISSED'}"
     floor = 0.9 if o.row.endswith("/none") else 0.97
     beats = naive is None or (naive.ratio or 0.0) <= ratio
     met = ratio >= floor and o.share_429 <= 0.02 and o.lost == 0 and beats
@@ -536,6 +670,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=[*ALGORITHMS, "faults", "overhead", "litellm", "startup"],
         help="run only these rows (repeatable)",
     )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        choices=MODES,
+        help="run only these modes of the matrix rows (repeatable; default: all three)",
+    )
     parser.add_argument("--no-naive", action="store_true", help="skip the naive client")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -547,21 +687,22 @@ def main(argv: list[str] | None = None) -> int:
     if "overhead" in wanted:
         results += overhead_rows(int(20000 * scale), not args.no_naive)
         results += complete_overhead_rows(int(5000 * scale))
-    results += matrix([a for a in ALGORITHMS if a in wanted], n, not args.no_naive)
+    modes = tuple(args.mode or MODES)
+    results += matrix([a for a in ALGORITHMS if a in wanted], n, not args.no_naive, modes)
     if "faults" in wanted:
         results += faults_row(n, not args.no_naive)
     if "litellm" in wanted:
-        results += litellm_row(int(1500 * scale), not args.no_naive)
+        results += litellm_rows(not args.no_naive, proxy_rpm=int(LITELLM_RPM * scale))
     print(table(results, full=not args.quick))
     for o in results:
         if o.causes:
             print(f"   {o.row}/{o.client}: {o.causes}")
     if "startup" in wanted:
-        delay, cpu = first_request_delay()
+        delay, first_cpu, cpu = first_request_delay()
         print(
             f"asyncgen complete, start to first request: {delay:.3f} s (median of 5; "
-            f"target <= 0.3 s: {'met' if delay <= 0.3 else 'MISSED'}); CPU of the whole "
-            f"one-request run {cpu:.3f} s"
+            f"target <= 0.3 s: {'met' if delay <= 0.3 else 'MISSED'}), CPU until then "
+            f"{first_cpu:.3f} s; CPU of the whole one-request run {cpu:.3f} s"
         )
     print(f"load average at end: {os.getloadavg()}")
     if args.json:

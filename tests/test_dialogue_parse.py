@@ -77,3 +77,44 @@ def test_every_emotion_is_used_when_turns_allow() -> None:
     emotions = ["Angry", "Confused", "Hopeful"]
     for total in range(3, 15):
         assert {emotion_for_turn(emotions, i, total) for i in range(total)} == set(emotions)
+
+
+def _parsed_or_error(parse: object, body: str) -> object:
+    try:
+        return parse(body)  # type: ignore[operator]
+    except DialogueFormatError as exc:
+        return str(exc)
+
+
+def test_the_plain_parse_gives_the_regex_parse_wherever_it_answers() -> None:
+    """The string-search fast path returns exactly the regex's turns, or leaves the text
+    to the regex (which then gives the same turns or the same error), for texts with
+    the odd spacing, tags, states and stray text a model writes."""
+    import random
+
+    from asyncgen.dialogue.parse import _matched_turns, _plain_turns
+
+    pieces = [
+        "<User>", "</User>", "<Intent>", "</Intent>", "<Assistant>", "</Assistant>",
+        "<State>", "</State>", '{"taxi": {"leave": "7"}}', " ", "  ", "\n", "\t", "\u00a0",
+        "\u2003", "a < b", "x", "book_taxi", "Hello there.", "<user>", "```",
+    ]  # fmt: skip
+    plain = ["", "", "", "", "", "", " two words", "\n"]
+    rng = random.Random(5)
+    answered = 0
+    for _ in range(3000):
+        turns = [
+            _turn(rng.choice(plain + pieces) + "hi", "ask", "ok" + rng.choice(plain + pieces))
+            for _ in range(rng.randint(1, 4))
+        ]
+        body = rng.choice(["\n", "\n\n", " ", ""]).join(turns)
+        chars = list(body)
+        for _ in range(rng.choice([0, 0, 0, 1, 2])):  # splice a piece anywhere
+            chars.insert(rng.randint(0, len(chars)), rng.choice(pieces))
+        body = "".join(chars)
+        fast = _plain_turns(body)
+        slow = _parsed_or_error(lambda b: _matched_turns(b, b), body)
+        if fast is not None:
+            answered += 1
+            assert fast == slow, body
+    assert answered > 300  # the fast path is the common one

@@ -3,7 +3,8 @@
 Each of these libraries once sat on the path to the first request (issue 17: start to
 first request 0.67 s): httpx and aiohttp (the HTTP client, the probe), numpy (the
 diversity watch), rich (a quiet run shows nothing), tiktoken (it downloaded its encoding
-on the event loop).
+on the event loop), typer and click (a plain `complete` command line is parsed without
+them: ~45 ms of CPU).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from engine_support import cli, subprocess_env
 
 from asyncgen.cli.launch import _ErrorsOnly
 
@@ -45,3 +48,58 @@ def test_quiet_runs_still_show_errors(capfd: pytest.CaptureFixture[str]) -> None
         logger.removeHandler(handler)
     err = capfd.readouterr().err
     assert "the endpoint refused every request" in err and "warning stays" not in err
+
+
+def imported_by(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run the CLI under `-X importtime`: its result and the modules it loaded (each
+    package too: `a.b` adds `a` and `a.b`)."""
+    command = cli(*args)
+    result = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]],
+        env=subprocess_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    loaded: set[str] = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            parts = line.rsplit("|", 1)[1].strip().split(".")
+            loaded.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return result, loaded
+
+
+def test_a_plain_complete_line_runs_without_typer(tmp_path: Path) -> None:
+    """A plain `complete` line (in a folder without .env) imports the engine, transport and
+    store, but neither typer, pydantic's plugin scan, dotenv nor the email parser."""
+    requests = tmp_path / "in.jsonl"
+    requests.write_text("")
+    args = ["complete", "--input", str(requests), "--output", str(tmp_path / "r.jsonl")]
+    result, loaded = imported_by([*args, "--quiet", "--rpm=60"], tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"complete: {requests} holds no requests; nothing was done" in result.stderr
+    assert not loaded & {"typer", "click", "importlib.metadata", "dotenv", "email", *HEAVY}
+    # typer reads what the plain parser does not, and answers with its own error, as before
+    result, loaded = imported_by([*args, "--rpm", "sixty"], tmp_path)
+    assert result.returncode == 2 and "typer" in loaded
+    assert "Invalid value" in result.stderr and "--rpm" in result.stderr
+
+
+def test_pydantic_works_without_its_plugin_scan() -> None:
+    """pydantic's plugin loader is stood in for (no importlib.metadata); models validate,
+    and any other name of the loader still comes from the real module."""
+    code = (
+        "import sys\n"
+        "from asyncgen.cli.startup import skip_pydantic_plugins\n"
+        "skip_pydantic_plugins()\n"
+        "from asyncgen.config import load_config\n"
+        "assert load_config(None, {'llm.limits.rpm': 60}, env_file=None).llm.limits.rpm == 60\n"
+        "assert 'importlib.metadata' not in sys.modules\n"
+        "from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP, get_plugins\n"
+        "print(list(get_plugins()), PYDANTIC_ENTRY_POINT_GROUP)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["[]", "pydantic"]

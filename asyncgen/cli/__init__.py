@@ -5,19 +5,23 @@ Only this layer turns an `AsyncgenError` into a one-line message and an exit cod
 
 `main` imports only the module of the command being run (``asyncgen complete`` does not
 load the report's plotting or the export's Arrow stack: a second less before its first
-request); ``asyncgen --help`` and `app` (for tests and embedding) have every command.
+request), and a plain ``asyncgen complete`` command line runs without typer at all
+(`asyncgen.cli.plain`); ``asyncgen --help`` and `app` (for tests and embedding) have
+every command.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import typer
+from asyncgen.cli.errors import cli_args, run_cli, run_plain
+from asyncgen.cli.startup import skip_pydantic_plugins
 
-from asyncgen.cli.errors import run_cli
+if TYPE_CHECKING:
+    import typer
 
 _MODULES = (
     "config_cmd",
@@ -44,6 +48,8 @@ _MODULE_OF = {  # command name -> the module that registers it
 
 def build_app(modules: tuple[str, ...] = _MODULES) -> typer.Typer:
     """The typer app with the commands of `modules` (default: all of them)."""
+    import typer
+
     app = typer.Typer(
         name="asyncgen",
         help="Generate synthetic multi-turn dialogue datasets at the provider's rate limit.",
@@ -71,11 +77,16 @@ def _command_in(argv: list[str]) -> str | None:
 
 def main() -> None:
     """Console-script entry point."""
-    # pydantic looks for plugins (every installed distribution's entry points) when the
-    # first settings model is built: ~50 ms of start-up in a large environment, for
-    # plugins a command-line run never uses. A value the user set is kept.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    skip_pydantic_plugins()  # before the first model is built
     module = _command_in(sys.argv)
+    if module == "complete_cmd":
+        from asyncgen.cli.plain import plain_complete
+
+        options = plain_complete(cli_args())
+        if options is not None:
+            from asyncgen.cli.complete_run import complete_from_options
+
+            sys.exit(run_plain(lambda: complete_from_options(**options)))
     sys.exit(run_cli(build_app((module,) if module else _MODULES)))
 
 

@@ -57,6 +57,11 @@ from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_budget import RoundBudget
 from asyncgen.llm.batch_costs import BatchCosts
 from asyncgen.llm.batch_earlier import EarlierWork
+from asyncgen.llm.batch_gc import (
+    collect_while_waiting,
+    hold_full_collections,
+    release_full_collections,
+)
 from asyncgen.llm.batch_journal import (
     BatchJournal,
     PartState,
@@ -80,6 +85,7 @@ from asyncgen.llm.types import (
     ChatRequest,
     ChatResult,
     LedgerCharges,
+    LedgerFlush,
     LiveCount,
     ModelHandle,
     Progress,
@@ -149,8 +155,10 @@ class BatchClient:
         self._started = False
         self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
         self.ledger_charges: LedgerCharges | None = None  # the run's ledger: charges per ref
+        self.ledger_flush: LedgerFlush | None = None  # and its held lines written now
         self._charging = True  # False once the run's ledger is closing (`settle`)
         self.budget = RoundBudget(settings, self.usage, transport.usage)
+        self._gc_held = False  # full collections wait for the batches (`batch_gc`)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -160,6 +168,7 @@ class BatchClient:
             return
         self._started = True
         heap.pin_mmap_threshold()  # rounds free 1 MiB chunks: keep them out of the heap
+        self._hold_collections(True)
         parts = await offload.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
@@ -168,6 +177,7 @@ class BatchClient:
 
     async def aclose(self) -> None:
         """Stop polling and gathering; batches in flight stay recorded for a resume."""
+        self._hold_collections(False)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -189,9 +199,11 @@ class BatchClient:
         self._charge_earlier()
         self._wake.set()
 
-    def link_ledger(self, charges: LedgerCharges) -> None:
-        """The run's ledger: how many answers of each part earlier sessions charged."""
+    def link_ledger(self, charges: LedgerCharges, flush: LedgerFlush | None = None) -> None:
+        """The run's ledger: how many answers of each part earlier sessions charged, and
+        how to write its held lines before a part is recorded charged."""
         self.ledger_charges = charges
+        self.ledger_flush = flush
         self._charging = True
 
     async def settle(self) -> None:
@@ -478,6 +490,8 @@ class BatchClient:
         await self._record(state)
         self.batches_created += 1
         part.started = self._clock()
+        if not self._gather and not self._resolving and not self.online:
+            collect_while_waiting()  # every request of the run is in a batch now
         logger.info(
             "batch round %d part %d: %s with %d requests (~%d prompt tokens)",
             state.round,
@@ -544,6 +558,7 @@ class BatchClient:
         finally:
             self._resolving -= 1
         self._retire(part)
+        self._flush_ledger()  # its lines on disk before the record that it was charged
         state.extra["charged"] = True
         state.extra["charged_at"] = self._wall()
         await self._record(state)
@@ -718,6 +733,7 @@ class BatchClient:
                     done -= 1
                     continue
                 self._charge_line(state.model, line, ref)
+            self._flush_ledger()
             state.extra["charged"] = True
             record = asyncio.create_task(self._record(state), name=f"batch-charged-{state.name}")
             self._records.add(record)  # awaited by aclose, never cancelled
@@ -730,6 +746,10 @@ class BatchClient:
             return
         body = line["response"].get("body")
         self.costs.charge_body(model, body, kind=kind_of(str(line.get("custom_id", ""))), ref=ref)
+
+    def _flush_ledger(self) -> None:
+        if self.ledger_flush is not None:
+            self.ledger_flush()
 
     def _ref(self, state: PartState) -> str:
         """The part's name in ledger lines (`ref`): how a resume counts its charges."""
@@ -903,6 +923,7 @@ class BatchClient:
             return
         self.online = True
         self.online_reason = why
+        self._hold_collections(False)  # online calls overlap: the default policy again
         logger.warning("batch mode: %s; cancelling batches in flight and finishing online", why)
         for part in list(self._parts.values()):
             state = part.state
@@ -949,6 +970,14 @@ class BatchClient:
         ended = self._ended.setdefault(status, {"batches": 0, "requests": 0})
         ended["batches"] += 1
         ended["requests"] += part.state.requests
+
+    def _hold_collections(self, hold: bool) -> None:
+        """Hold back automatic full collections while this client runs rounds (once)."""
+        if hold and not self._gc_held:
+            hold_full_collections()
+        elif not hold and self._gc_held:
+            release_full_collections()
+        self._gc_held = hold
 
     async def _record(self, state: PartState) -> None:
         await offload.to_thread(self.journal.record, state)

@@ -38,7 +38,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 DEFAULT_HOLD = 0.5  # seconds all sends wait after a run of 429s without retry advice
-HOLD_AFTER = 5  # consecutive 429s (no answer between them) that mean the window is closed
+HOLD_AFTER = 5  # sends in a row (in send order) refused that mean the window is closed
+REFUSED_MEMORY = 256  # refused sends remembered to find runs of consecutive refusals
 RECENT_WINDOW = 1.0  # seconds of sends remembered while no request limit is known
 RAMP_FLOOR = 0.5  # share of the rate allowed right after a hold
 MAX_HOLD = 2.0  # a closed window is re-tried at least this often (its retry-after rounds up)
@@ -108,8 +109,9 @@ class RateLimiter:
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
         self._seq = 0
-        self._streak = 0  # 429s in a row
+        self._streak = 0  # consecutive sends (in send order) refused, ending at the latest 429
         self._streak_advice: float | None = None
+        self._refused_seqs: deque[int] = deque(maxlen=REFUSED_MEMORY)
         self._burst = settings.burst_seconds
         self._recent_sends: deque[tuple[float, int]] = deque(maxlen=4096)
         self.control = RateControl(clock())
@@ -181,16 +183,16 @@ class RateLimiter:
             LimitExhaustedError: a request budget is spent and refills only after
                 `MAX_BUDGET_WAIT` seconds (a daily limit): waiting would stall the run.
         """
-        await self.window.acquire()
         claim: Hashable = None
-        try:
-            if self._budget is not None:
+        if self._budget is not None:
+            await self.window.acquire()
+            try:
                 claim = await self._shared_budget(prompt_tokens, completion_tokens, urgent)
-            else:
-                await self._slot_and_budget(prompt_tokens, completion_tokens, urgent)
-        except BaseException:
-            self.window.release()
-            raise
+            except BaseException:
+                self.window.release()
+                raise
+        else:
+            await self._slot_and_budget(prompt_tokens, completion_tokens, urgent)
         self._seq += 1
         now = self._clock()
         self.control.on_send(now)
@@ -242,7 +244,6 @@ class RateLimiter:
         if outcome == "rate_limited":
             self._on_refusal(permit, now, retry_after)
         else:
-            self._streak, self._streak_advice = 0, None
             if outcome == "ok" and not self.slots_guess.is_rate:
                 self.slots_guess.on_admitted(now, permit.level)
         if self.is_adaptive:
@@ -303,20 +304,54 @@ class RateLimiter:
             raise
 
     async def _slot_and_budget(self, prompt: int, completion: int, urgent: bool) -> None:
-        """Take a global slot, then wait (in pacing order) for the buckets to allow a send."""
-        if self._slots is not None:
-            await self._slots.acquire()
-        try:
-            if self._buckets or self._daily is not None or self.paused_for > 0:
-                await self._pace.acquire(urgent=urgent)
-                try:
-                    await self._wait_for_budget(prompt, completion)
-                finally:
-                    self._pace.release()
+        """Wait (in pacing order) for the buckets to allow a send, then for a slot.
+
+        The budget comes first: a task waiting for its turn at the rate holds no slot (a
+        slot held while waiting is a request the endpoint could be serving, which costs
+        throughput wherever slots bind: a concurrency limit, the cap). The one task at the
+        head of pacing keeps the lock while it waits for a slot, so budget taken ahead of
+        a send is one request's at most and sends still never outrun the rate.
+        """
+        if self._paces:
+            await self._pace.acquire(urgent=urgent)
+            try:
+                await self._wait_for_budget(prompt, completion)
+                await self._take_slots()
+            finally:
+                self._pace.release()
+            return
+        await self._take_slots()
+        if not self._paces:
+            return
+        try:  # a limit was learned while this task waited for its slot: pace it all the same
+            await self._pace.acquire(urgent=urgent)
+            try:
+                await self._wait_for_budget(prompt, completion)
+            finally:
+                self._pace.release()
         except BaseException:
-            if self._slots is not None:
-                self._slots.release()
+            self._give_slots()
             raise
+
+    @property
+    def _paces(self) -> bool:
+        """True when sends wait for a budget: buckets, a daily budget, or a hold."""
+        return bool(self._buckets) or self._daily is not None or self.paused_for > 0
+
+    async def _take_slots(self) -> None:
+        """The adaptive window's slot, then the transport's global one."""
+        await self.window.acquire()
+        if self._slots is not None:
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                self.window.release()
+                raise
+
+    def _give_slots(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+        self.window.release()
 
     async def _wait_for_budget(self, prompt: int, completion: int) -> None:
         amounts = {
@@ -415,7 +450,11 @@ class RateLimiter:
 
     def _on_refusal(self, permit: Permit, now: float, retry_after: float | None) -> None:
         """A 429: lower the rate once per event, and hold everyone only for a closed window."""
-        self._streak += 1
+        run = self._refused_run(permit.seq)
+        if run == 1:
+            self._streak_advice = None  # a new run: the last one's advice is stale
+        shut_now = run >= HOLD_AFTER > self._streak  # this refusal completes the run
+        self._streak = run
         if retry_after is not None:
             advice = self._streak_advice
             self._streak_advice = retry_after if advice is None else min(advice, retry_after)
@@ -448,12 +487,29 @@ class RateLimiter:
                     self.name,
                     self.control.ceiling * 60,
                 )
-        if self._streak == HOLD_AFTER:
+        if shut_now:
             self.control.on_closed_window(now, None if known is None else known / 60.0)
             self._reshape()
         if self._streak >= HOLD_AFTER and self._settings.pause_on_429:
             advice = self._streak_advice
             self.pause(DEFAULT_HOLD if advice is None else min(advice, MAX_HOLD))
+
+    def _refused_run(self, seq: int) -> int:
+        """How many sends in a row, in send order, ending with send `seq`, were refused.
+
+        A closed window refuses every send, one after another; a window at its edge refuses
+        some and admits the sends between. Answers of requests sent before the window shut
+        (they arrive a latency later) say nothing about it now, so a run is counted in send
+        order, not in the order answers arrive: a 429 comes back at once, an admitted
+        request (the send between two refusals) breaks the run whenever its answer comes.
+        """
+        refused = self._refused_seqs
+        refused.append(seq)
+        known = set(refused)
+        run = 1
+        while seq - run in known:
+            run += 1
+        return run
 
     # -- internals: learning from headers ----------------------------------------------------
 
@@ -505,6 +561,8 @@ class RateLimiter:
             ),
         )
         for dim, limit, remaining, reset, per_send in corrections:
+            if dim == "requests" and info.concurrency is not None:
+                continue  # its remaining counts free slots (the window's), not a rate's budget
             bucket = self._buckets.get(dim)
             if bucket is not None and remaining is not None:
                 clock = self._reset_clocks.setdefault(dim, ResetClock())
@@ -563,6 +621,34 @@ class RateLimiter:
             bucket.cap_level(left)
         else:
             bucket.cap_level(left + bucket.rate * elapsed)
+            if reading.is_continuous_bucket and self._binds(reading) and self._burst > MIN_BURST:
+                self._second_share_credit(bucket, reading, since)
+
+    def _binds(self, reading: _Reading) -> bool:
+        """True when the endpoint's stated request limit is the one in force: a lower one
+        the user gave (a key shared with another process) is kept to, burst for burst."""
+        configured = self._settings.rpm
+        return reading.limit is not None and (configured is None or reading.limit <= configured)
+
+    @staticmethod
+    def _second_share_credit(bucket: TokenBucket, reading: _Reading, since: float) -> None:
+        """A continuous minute bucket admits one second of its limit at once, less what the
+        headers show used: credit above our burst, never past it.
+
+        A bucket quantised to a second (OpenAI enforces 6,000 RPM as 100 a second, the
+        simulator's token bucket likewise, with 10 % more) refills at the same rate as
+        the minute bucket the headers show and is charged the same sends, so what the
+        minute bucket lacks (`limit - remaining`) the second's bucket lacks too. What it
+        holds beyond that is admitted now, less what we sent after this reading (the
+        refill since is left out: the reading may be the older of two that crossed).
+        A plain uniform pace would leave it unspent: with the cap of requests in flight
+        holding sends back now and then, it is the lead that absorbs those stalls.
+        """
+        assert reading.limit is not None
+        share = reading.limit / 60.0
+        credit = share - (reading.limit - reading.remaining) - since
+        if credit > bucket.level:
+            bucket.set_level(credit)
 
     def _refund(
         self, permit: Permit, outcome: str, used: int | None, used_prompt: int | None
@@ -624,6 +710,18 @@ class _Reading:
         burst being spent, which is what passes now (a minute bucket's remaining is far
         above; Together's per-second figure equals it while nothing is spent)."""
         return self.requests and bool(self.limit) and self.remaining < (self.limit or 0) / 60
+
+    @property
+    def is_continuous_bucket(self) -> bool:
+        """True for a request bucket refilling continuously at limit/60 per second (OpenAI's):
+        its reset is the time to refill what is used. A rolling window's reset is the
+        newest request's age-out (~a minute away), a fixed window's the next boundary,
+        whatever is used; the tolerance covers the headers' rounding (whole requests,
+        milliseconds)."""
+        if not self.requests or not self.limit or self.reset is None or self.fixed:
+            return False
+        refill = (self.limit - self.remaining) / (self.limit / 60.0)
+        return self.reset <= 1.25 * refill + 0.05
 
     @property
     def is_fixed_window(self) -> bool:
