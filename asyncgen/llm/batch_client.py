@@ -48,7 +48,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from asyncgen import offload
+from asyncgen import heap, offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
 from asyncgen.errors import LLMError, LLMStatusError, RequestInfo
@@ -167,6 +167,7 @@ class BatchClient:
         if self._started:
             return
         self._started = True
+        heap.pin_mmap_threshold()  # rounds free 1 MiB chunks: keep them out of the heap
         self._hold_collections(True)
         parts = await offload.to_thread(self.journal.open)
         for state in parts:
