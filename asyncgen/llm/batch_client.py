@@ -532,7 +532,12 @@ class BatchClient:
             return
         await self._release(state.model, state.tokens)
         if state.status == "completed" and not part.resumed:
-            self.round_times.append(self._clock() - part.started)
+            # it ended between the last poll that saw it running and the one that saw it
+            # ended (the download after is not the provider's time)
+            ended = part.ended_seen_at
+            if part.running_at > 0:
+                ended = (part.running_at + ended) / 2
+            self.round_times.append(ended - part.started)
         if not self._charging:  # the ledger is closing: a resume charges this part
             logger.info(
                 "batch %s: answers downloaded after the run closed its ledger; "
@@ -574,7 +579,10 @@ class BatchClient:
             batch = await self.api.retrieve(state.batch_id)
             state.status = str(batch.get("status"))
             state.extra["counts"] = batch.get("request_counts") or {}
-            if state.status in TERMINAL:
+            if state.status not in TERMINAL:
+                part.running_at = self._clock()
+            else:
+                part.ended_seen_at = self._clock()
                 state.extra["provider_ended_at"] = batch.get(f"{state.status}_at")
                 state.extra["seen_ended_at"] = self._wall()
                 return batch
@@ -584,8 +592,11 @@ class BatchClient:
     def _poll_wait(self, waited: float) -> float:
         """The next wait between polls: `poll_share` of the time waited so far (within
         `poll_initial`..`poll_max`), capped by the observed round time: never past the
-        round's expected end, and after it at most `poll_share` of a round, so a poll
-        overshoots a batch's end by a bounded share of the round, not of `poll_max`."""
+        round's expected end; after it, as long as the batch has run late so far (from an
+        eighth of `poll_share` of a round) and at most `poll_share` of a round. So a poll
+        overshoots a batch's end by a bounded share of the round, not of `poll_max`, and a
+        batch that ends a little late is seen a little late (at most twice as late, not a
+        full `poll_share` of a round later: ~0.5 s of every 60 s round)."""
         config = self.config
         wait = min(config.poll_max, max(config.poll_initial, waited * config.poll_share))
         expected = self.round_time()
@@ -594,7 +605,8 @@ class BatchClient:
         left = expected - waited
         if left > 0:
             return max(MIN_POLL, min(wait, left))
-        return max(MIN_POLL, min(wait, expected * config.poll_share))
+        share = expected * config.poll_share
+        return max(MIN_POLL, min(wait, share, max(share / 8, -left)))
 
     async def _download(self, state: PartState, batch: dict[str, Any]) -> None:
         """Save the output and error files in the run directory (streamed to disk)."""
