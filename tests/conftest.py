@@ -52,8 +52,9 @@ def no_blocking(request: pytest.FixtureRequest) -> Iterator[Any]:
             # microseconds) on the loop, and closes its file; its fsyncs go to a thread
             function.can_block_in("asyncgen/store/jsonl.py", {"_append", "aclose"})
             # by design: a charge is one small os.write as it is billed (nothing queued
-            # that a kill could lose); the ledger's fsyncs go to a thread
-            function.can_block_in("asyncgen/store/ledger.py", "record")
+            # that a kill could lose), a loop turn's batch answers one write together
+            # (a resume recounts a part's lines); the ledger's fsyncs go to a thread
+            function.can_block_in("asyncgen/store/ledger.py", "_write")
             # test set-up: `sim_factory` starts a simulator child (the synchronous API,
             # waiting for its ready line) from inside async tests, and tests read its
             # counters with the synchronous `stats`/`reset_stats`; async code uses

@@ -199,3 +199,23 @@ def test_a_killed_simulators_files_are_removed_by_the_next_one(tmp_path: Any) ->
         (live / "file-sim000000000001").unlink()
         live.rmdir()
     assert not store.root.exists()
+
+
+def test_a_stopped_simulator_removes_its_file_store(sim_factory: Callable[..., Any]) -> None:
+    """SIGTERM (what `stop` and a run's end send): the simulator removes the files it was
+    given before it exits, and still ends by the signal (every stopped simulator used to
+    leave its store behind, as uvicorn re-raised the signal before the cleanup)."""
+    import tempfile
+    from pathlib import Path
+
+    from asyncgen.sim.batch_files import PREFIX
+
+    sim = sim_factory()
+    client = openai.OpenAI(base_url=sim.base_url, api_key="sk-test", max_retries=0)
+    client.files.create(file=("in.jsonl", batch_file(3)), purpose="batch")
+    stores = list(Path(tempfile.gettempdir()).glob(f"{PREFIX}{sim.pid}-*"))
+    assert len(stores) == 1 and any(stores[0].iterdir())
+    proc = sim._proc
+    sim.stop()
+    assert not stores[0].exists()
+    assert proc is not None and proc.returncode == -15

@@ -171,3 +171,43 @@ def test_stats_and_report_read_the_ledger(tmp_path: Path) -> None:
     cost = orjson.loads((out / "report.json").read_bytes())["cost"]
     assert cost["source"] == "ledger" and cost["requests"] == summary["requests_total"]
     assert cost["tokens_in"] == summary["tokens_in_total"]
+
+
+async def test_batch_answers_lines_are_written_together_at_the_end_of_the_loop_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part's answers charged in one step are one write; a charge without a part (an
+    online call) writes the held lines first, so the file keeps the order of charges;
+    `flush` writes them at once; nothing is lost on close."""
+    import asyncio
+    import os
+
+    from asyncgen.llm.usage import Charge
+    from asyncgen.store.ledger import Ledger
+
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: Any) -> int:
+        writes.append(len(data))
+        return real_write(fd, data)
+
+    ledger = Ledger(tmp_path / "ledger.jsonl", "s1", fsync_interval=0)
+    await asyncio.to_thread(ledger.open)
+    monkeypatch.setattr(os, "write", counting_write)
+    for _ in range(300):
+        ledger.record(Charge("m", "k", "ok", True, 10, 5, ref="batch:r:00000-000"))
+    assert writes == [] and _line_count(ledger.path) == 0  # held until the turn ends
+    await asyncio.sleep(0)
+    assert len(writes) == 1 and _line_count(ledger.path) == 300
+    ledger.record(Charge("m", "k", "ok", True, 10, 5, ref="batch:r:00001-000"))
+    ledger.record(Charge("m", "online", "ok", True, 1, 1))
+    assert [line.get("ref") for line in _lines(ledger.path)[-2:]] == ["batch:r:00001-000", None]
+    ledger.record(Charge("m", "k", "ok", True, 10, 5, ref="batch:r:00001-000"))
+    ledger.flush()
+    assert _line_count(ledger.path) == 303
+    ledger.record(Charge("m", "k", "ok", True, 10, 5, ref="batch:r:00001-000"))
+    await ledger.aclose()
+    assert _line_count(ledger.path) == 304
+    totals = await asyncio.to_thread(read_ledger, tmp_path)
+    assert totals is not None and totals.total.attempts == 304

@@ -449,3 +449,92 @@ async def test_a_remaining_below_a_second_of_the_rate_is_spendable_now() -> None
     start = clock.now
     await send_times(lim, clock, 8)
     assert clock.now - start < 0.01
+
+
+async def test_a_continuous_buckets_second_share_is_spent_at_once() -> None:
+    """OpenAI-style headers (reset = time to refill what is used at 600 RPM): the bucket
+    lacks 1 of its second's 10, so 9 go at once (the lead that absorbs stalls), then paced."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    await _reading(lim, clock, remaining=599, reset=0.1)
+    start = clock.now
+    await send_times(lim, clock, 9)
+    assert clock.now - start < 0.01
+    await send_times(lim, clock, 1)
+    assert clock.now - start == pytest.approx(0.1, abs=0.01)
+
+
+async def test_a_rolling_windows_remaining_grants_no_second_share() -> None:
+    """The same remaining with a reset a minute away (a rolling window's newest request
+    ageing out) is no bucket: a shorter window may hold less, so sends stay paced."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    await _reading(lim, clock, remaining=599, reset=59.9)
+    start = clock.now
+    await send_times(lim, clock, 10)
+    assert clock.now - start == pytest.approx(1.0, abs=0.15)
+
+
+async def test_no_second_share_once_the_endpoint_has_refused() -> None:
+    """After a 429 the endpoint is known to count short windows: no credit from headers."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    permit = await lim.acquire()
+    lim.release(permit, outcome="rate_limited", retry_after=0.1)
+    clock.now += 2.0
+    await _reading(lim, clock, remaining=599, reset=0.1)
+    start = clock.now
+    await send_times(lim, clock, 6)
+    assert clock.now - start > 0.3
+
+
+async def test_free_slots_in_the_headers_do_not_drain_a_given_rate() -> None:
+    """A slot limit's headers (remaining = free slots, reset 0) say nothing of the rate the
+    user gave: a full window of slots must not empty the rate's bucket."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600, burst_seconds=1.0)
+    clock.now += 2.0  # the bucket holds its second's 10
+    permit = await lim.acquire()
+    info = RateLimitInfo(concurrency=45, remaining_requests=0, reset_requests=0.0)
+    lim.release(permit, outcome="ok", info=info)
+    start = clock.now
+    await send_times(lim, clock, 5)
+    assert clock.now - start < 0.01
+
+
+async def test_a_task_waiting_for_its_turn_at_the_rate_holds_no_slot() -> None:
+    """Tasks queued behind the rate take no slot of the window until their turn: a slot held
+    while waiting is a request the endpoint could be serving."""
+    clock = FakeClock()
+    gate = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        await gate.wait()
+        clock.now += seconds
+
+    settings = LimitSettings(rpm=60, concurrency=4, resume_ramp_seconds=0)
+    lim = RateLimiter(settings, clock=clock, sleep=sleep)
+    first = await lim.acquire()
+    waiting = [asyncio.create_task(lim.acquire()) for _ in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert lim.window.active == 1  # the one sent; the three waiting for the rate hold none
+    gate.set()
+    permits = await asyncio.gather(*waiting)
+    assert lim.window.active == 4
+    for permit in [first, *permits]:
+        lim.release(permit, outcome="ok")
+    assert lim.window.active == 0
+
+
+async def test_a_lower_rate_the_user_gave_gets_no_second_share() -> None:
+    """The endpoint's bucket would admit a second of its 6,000 RPM at once, but the user said
+    300 RPM (a key shared with another process): sends keep to the user's pace."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=300)
+    permit = await lim.acquire()
+    info = RateLimitInfo(limit_requests=6000, remaining_requests=5999, reset_requests=0.01)
+    lim.release(permit, outcome="ok", info=info)
+    start = clock.now
+    await send_times(lim, clock, 6)
+    assert clock.now - start == pytest.approx(1.2, abs=0.15)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ChatRequest,
         ChatResult,
         LedgerCharges,
+        LedgerFlush,
         LiveCount,
         ModelHandle,
         Progress,
@@ -169,9 +170,9 @@ class ClusterClient:
         """The driver's transport hears the run's live count."""
         self.local.attach_run(live, progress)
 
-    def link_ledger(self, charges: LedgerCharges) -> None:
+    def link_ledger(self, charges: LedgerCharges, flush: LedgerFlush | None = None) -> None:
         """The driver's transport gets the run's ledger."""
-        self.local.link_ledger(charges)
+        self.local.link_ledger(charges, flush)
 
     async def settle(self) -> None:
         """The driver's transport finishes its charges under way."""

@@ -1,7 +1,10 @@
 """The base every settings model shares: unknown keys are errors, not silence; a frozen
-config refuses every assignment."""
+config refuses every assignment.
 
-from __future__ import annotations
+The settings modules do without `from __future__ import annotations`: pydantic would turn
+every annotation string back into a type when each model class is built (~6 ms of every
+start-up, before the first request).
+"""
 
 import copy
 from typing import Any, Self

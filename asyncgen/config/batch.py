@@ -5,8 +5,6 @@ file, a 24 h completion window; the enqueued-token limit depends on the account 
 so it is unset (unknown) unless configured.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import UTC, datetime, timedelta
 

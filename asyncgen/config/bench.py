@@ -1,7 +1,5 @@
 """Settings for `asyncgen bench` and `asyncgen report`."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -1,8 +1,6 @@
 """Settings for exact and semantic uniqueness."""
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field
 
@@ -41,7 +39,7 @@ class DedupSettings(Settings):
     save_interval: float = Field(default=30.0, gt=0)
     pipelines: dict[str, DedupOverrides] = Field(default_factory=dict)
 
-    def for_pipeline(self, name: str) -> DedupSettings:
+    def for_pipeline(self, name: str) -> Self:
         """These settings with `pipelines[name]`'s keys applied (the run's effective dedup)."""
         overrides = self.pipelines.get(name)
         if overrides is None:

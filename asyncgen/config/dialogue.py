@@ -5,9 +5,7 @@ emotions, resolution statuses) lives here as defaults and is repeated in full in
 `default.yaml`, so every list can be read and overridden in config.
 """
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -177,7 +175,7 @@ class DialogueSettings(Settings):
     )
 
     @model_validator(mode="after")
-    def _ranges(self) -> DialogueSettings:
+    def _ranges(self) -> Self:
         for name in ("min_turns", "max_turns", "emotions_per_speaker"):
             low, high = getattr(self, name)
             if low < 1 or low > high:

@@ -1,7 +1,5 @@
 """Settings for the run engine: workers, files, cadence, shutdown, logging."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, field_validator

@@ -1,8 +1,6 @@
 """Interaction pipeline settings: interaction_generation.*, user_model.*, distractor.*."""
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -56,7 +54,7 @@ class InteractionGenerationSettings(Settings):
     user_model: UserModelSettings = Field(default_factory=UserModelSettings)
 
     @model_validator(mode="after")
-    def _turn_range(self) -> InteractionGenerationSettings:
+    def _turn_range(self) -> Self:
         if self.min_turns > self.max_turns:
             raise ValueError(f"min_turns ({self.min_turns}) exceeds max_turns ({self.max_turns})")
         weights = self.turn_weights

@@ -1,8 +1,6 @@
 """Settings for the transport: endpoints, limits, retries, model pool, prices, budgets."""
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -39,7 +37,7 @@ class SamplingLists(Settings):
     presence_penalty: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.7])
 
     @model_validator(mode="after")
-    def _non_empty(self) -> SamplingLists:
+    def _non_empty(self) -> Self:
         require_values(self, "temperature", "top_p", "frequency_penalty", "presence_penalty")
         return self
 

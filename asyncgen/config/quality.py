@@ -1,7 +1,5 @@
 """Quality in the loop: the judge that scores each finished record (issue 22)."""
 
-from __future__ import annotations
-
 from pydantic import Field, field_validator
 
 from asyncgen.config.base import Settings

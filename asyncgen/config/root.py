@@ -1,7 +1,5 @@
 """The one run configuration that nests every concern."""
 
-from __future__ import annotations
-
 from typing import Self
 
 from pydantic import Field, model_validator

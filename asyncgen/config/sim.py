@@ -1,8 +1,6 @@
 """Settings for the built-in OpenAI-compatible simulator."""
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -123,7 +121,7 @@ class SimSettings(Settings):
     batch: SimBatchSettings = Field(default_factory=SimBatchSettings)
 
     @model_validator(mode="after")
-    def _limits_fit_the_limiter(self) -> SimSettings:
+    def _limits_fit_the_limiter(self) -> Self:
         problem = limiter_problem(
             self.algorithm, self.rpm, self.tpm, self.rpd, self.concurrency_limit
         )

@@ -1,8 +1,6 @@
 """Settings for training-data export (spec: training_data.*)."""
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -19,7 +17,7 @@ class SplitSettings(Settings):
     test: float = Field(default=0.1, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _sums_to_one(self) -> SplitSettings:
+    def _sums_to_one(self) -> Self:
         total = self.train + self.validation + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"split ratios must sum to 1, got {total:g}")

@@ -168,7 +168,7 @@ async def run_generation(
         await ledger.start()
         listeners.append(ledger.record)
         _carry_budget(client, ledger)
-        client.link_ledger(ledger.charges_for)  # batch mode: parts charged before a resume
+        client.link_ledger(ledger.charges_for, ledger.flush)  # batch mode: a part charged once
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await offload.to_thread(open_run, layout, pipeline, config)

@@ -48,6 +48,13 @@ def needs_simulator(config: RunConfig) -> bool:
     return resolve_api_key(config.llm) is None and not config.llm.base_url
 
 
+def _configured_endpoint(config: RunConfig) -> Endpoint | None:
+    """The configured endpoint with its key, or None when the run needs the simulator."""
+    if needs_simulator(config):
+        return None
+    return Endpoint(config.llm.base_url, resolve_api_key(config.llm), is_simulated=False)
+
+
 @contextlib.asynccontextmanager
 async def open_endpoint(config: RunConfig, console: Console | None) -> AsyncIterator[Endpoint]:
     """The configured endpoint, or a simulator child process for the duration of the run.
@@ -55,10 +62,10 @@ async def open_endpoint(config: RunConfig, console: Console | None) -> AsyncIter
     With the simulator, `config.llm.provider` becomes "simulator" (the snapshot says so,
     and a resume starts a simulator again).
     """
-    # the key may come from `.env` files: read them off the loop
-    if not await offload.to_thread(needs_simulator, config):
-        api_key = await offload.to_thread(resolve_api_key, config.llm)
-        yield Endpoint(config.llm.base_url, api_key, is_simulated=False)
+    # the key may come from `.env` files: read them off the loop, in one trip
+    configured = await offload.to_thread(_configured_endpoint, config)
+    if configured is not None:
+        yield configured
         return
     from asyncgen.sim.embedded import start_simulator
 

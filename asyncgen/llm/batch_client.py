@@ -48,7 +48,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from asyncgen import offload
+from asyncgen import heap, offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
 from asyncgen.errors import LLMError, LLMStatusError, RequestInfo
@@ -57,6 +57,11 @@ from asyncgen.llm.batch_api import STATES, TERMINAL, BatchAPI, provider_error
 from asyncgen.llm.batch_budget import RoundBudget
 from asyncgen.llm.batch_costs import BatchCosts
 from asyncgen.llm.batch_earlier import EarlierWork
+from asyncgen.llm.batch_gc import (
+    collect_while_waiting,
+    hold_full_collections,
+    release_full_collections,
+)
 from asyncgen.llm.batch_journal import (
     BatchJournal,
     PartState,
@@ -80,6 +85,7 @@ from asyncgen.llm.types import (
     ChatRequest,
     ChatResult,
     LedgerCharges,
+    LedgerFlush,
     LiveCount,
     ModelHandle,
     Progress,
@@ -149,8 +155,10 @@ class BatchClient:
         self._started = False
         self._uncharged: list[tuple[PartState, list[dict[str, Any]]]] = []
         self.ledger_charges: LedgerCharges | None = None  # the run's ledger: charges per ref
+        self.ledger_flush: LedgerFlush | None = None  # and its held lines written now
         self._charging = True  # False once the run's ledger is closing (`settle`)
         self.budget = RoundBudget(settings, self.usage, transport.usage)
+        self._gc_held = False  # full collections wait for the batches (`batch_gc`)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -159,6 +167,8 @@ class BatchClient:
         if self._started:
             return
         self._started = True
+        heap.pin_mmap_threshold()  # rounds free 1 MiB chunks: keep them out of the heap
+        self._hold_collections(True)
         parts = await offload.to_thread(self.journal.open)
         for state in parts:
             self._next_round = max(self._next_round, state.round + 1)
@@ -167,6 +177,7 @@ class BatchClient:
 
     async def aclose(self) -> None:
         """Stop polling and gathering; batches in flight stay recorded for a resume."""
+        self._hold_collections(False)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -188,9 +199,11 @@ class BatchClient:
         self._charge_earlier()
         self._wake.set()
 
-    def link_ledger(self, charges: LedgerCharges) -> None:
-        """The run's ledger: how many answers of each part earlier sessions charged."""
+    def link_ledger(self, charges: LedgerCharges, flush: LedgerFlush | None = None) -> None:
+        """The run's ledger: how many answers of each part earlier sessions charged, and
+        how to write its held lines before a part is recorded charged."""
         self.ledger_charges = charges
+        self.ledger_flush = flush
         self._charging = True
 
     async def settle(self) -> None:
@@ -477,6 +490,8 @@ class BatchClient:
         await self._record(state)
         self.batches_created += 1
         part.started = self._clock()
+        if not self._gather and not self._resolving and not self.online:
+            collect_while_waiting()  # every request of the run is in a batch now
         logger.info(
             "batch round %d part %d: %s with %d requests (~%d prompt tokens)",
             state.round,
@@ -517,7 +532,12 @@ class BatchClient:
             return
         await self._release(state.model, state.tokens)
         if state.status == "completed" and not part.resumed:
-            self.round_times.append(self._clock() - part.started)
+            # it ended between the last poll that saw it running and the one that saw it
+            # ended (the download after is not the provider's time)
+            ended = part.ended_seen_at
+            if part.running_at > 0:
+                ended = (part.running_at + ended) / 2
+            self.round_times.append(ended - part.started)
         if not self._charging:  # the ledger is closing: a resume charges this part
             logger.info(
                 "batch %s: answers downloaded after the run closed its ledger; "
@@ -543,6 +563,7 @@ class BatchClient:
         finally:
             self._resolving -= 1
         self._retire(part)
+        self._flush_ledger()  # its lines on disk before the record that it was charged
         state.extra["charged"] = True
         state.extra["charged_at"] = self._wall()
         await self._record(state)
@@ -558,7 +579,10 @@ class BatchClient:
             batch = await self.api.retrieve(state.batch_id)
             state.status = str(batch.get("status"))
             state.extra["counts"] = batch.get("request_counts") or {}
-            if state.status in TERMINAL:
+            if state.status not in TERMINAL:
+                part.running_at = self._clock()
+            else:
+                part.ended_seen_at = self._clock()
                 state.extra["provider_ended_at"] = batch.get(f"{state.status}_at")
                 state.extra["seen_ended_at"] = self._wall()
                 return batch
@@ -568,8 +592,11 @@ class BatchClient:
     def _poll_wait(self, waited: float) -> float:
         """The next wait between polls: `poll_share` of the time waited so far (within
         `poll_initial`..`poll_max`), capped by the observed round time: never past the
-        round's expected end, and after it at most `poll_share` of a round, so a poll
-        overshoots a batch's end by a bounded share of the round, not of `poll_max`."""
+        round's expected end; after it, as long as the batch has run late so far (from an
+        eighth of `poll_share` of a round) and at most `poll_share` of a round. So a poll
+        overshoots a batch's end by a bounded share of the round, not of `poll_max`, and a
+        batch that ends a little late is seen a little late (at most twice as late, not a
+        full `poll_share` of a round later: ~0.5 s of every 60 s round)."""
         config = self.config
         wait = min(config.poll_max, max(config.poll_initial, waited * config.poll_share))
         expected = self.round_time()
@@ -578,7 +605,8 @@ class BatchClient:
         left = expected - waited
         if left > 0:
             return max(MIN_POLL, min(wait, left))
-        return max(MIN_POLL, min(wait, expected * config.poll_share))
+        share = expected * config.poll_share
+        return max(MIN_POLL, min(wait, share, max(share / 8, -left)))
 
     async def _download(self, state: PartState, batch: dict[str, Any]) -> None:
         """Save the output and error files in the run directory (streamed to disk)."""
@@ -717,6 +745,7 @@ class BatchClient:
                     done -= 1
                     continue
                 self._charge_line(state.model, line, ref)
+            self._flush_ledger()
             state.extra["charged"] = True
             record = asyncio.create_task(self._record(state), name=f"batch-charged-{state.name}")
             self._records.add(record)  # awaited by aclose, never cancelled
@@ -729,6 +758,10 @@ class BatchClient:
             return
         body = line["response"].get("body")
         self.costs.charge_body(model, body, kind=kind_of(str(line.get("custom_id", ""))), ref=ref)
+
+    def _flush_ledger(self) -> None:
+        if self.ledger_flush is not None:
+            self.ledger_flush()
 
     def _ref(self, state: PartState) -> str:
         """The part's name in ledger lines (`ref`): how a resume counts its charges."""
@@ -902,6 +935,7 @@ class BatchClient:
             return
         self.online = True
         self.online_reason = why
+        self._hold_collections(False)  # online calls overlap: the default policy again
         logger.warning("batch mode: %s; cancelling batches in flight and finishing online", why)
         for part in list(self._parts.values()):
             state = part.state
@@ -948,6 +982,14 @@ class BatchClient:
         ended = self._ended.setdefault(status, {"batches": 0, "requests": 0})
         ended["batches"] += 1
         ended["requests"] += part.state.requests
+
+    def _hold_collections(self, hold: bool) -> None:
+        """Hold back automatic full collections while this client runs rounds (once)."""
+        if hold and not self._gc_held:
+            hold_full_collections()
+        elif not hold and self._gc_held:
+            release_full_collections()
+        self._gc_held = hold
 
     async def _record(self, state: PartState) -> None:
         await offload.to_thread(self.journal.record, state)

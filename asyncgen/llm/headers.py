@@ -25,7 +25,6 @@ Retry hints: ``retry-after-ms``, ``retry-after`` (seconds or HTTP date),
 
 from __future__ import annotations
 
-import email.utils
 import re
 import time
 from collections.abc import Mapping
@@ -322,10 +321,10 @@ def long_retry_after(headers: Mapping[str, str], now: float | None = None) -> fl
         return None
     seconds = parse_duration(raw)
     if seconds is None:
-        parsed = email.utils.parsedate_tz(raw)
-        if parsed is None:
+        date = _http_date(raw)
+        if date is None:
             return None
-        seconds = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+        seconds = date - (time.time() if now is None else now)
     return seconds if seconds > MAX_RETRY_AFTER else None
 
 
@@ -333,11 +332,20 @@ def _seconds_or_date(raw: str, now: float | None) -> float | None:
     seconds = parse_duration(raw)
     if seconds is not None:
         return _sane(seconds)
-    parsed = email.utils.parsedate_tz(raw)
-    if parsed is None:
+    date = _http_date(raw)
+    if date is None:
         return None
     wall = time.time() if now is None else now
-    return _sane(max(0.0, email.utils.mktime_tz(parsed) - wall))
+    return _sane(max(0.0, date - wall))
+
+
+def _http_date(raw: str) -> float | None:
+    """An HTTP date as epoch seconds (None: not one); the email parser loads at the first
+    date a server sends, not at start-up."""
+    import email.utils
+
+    parsed = email.utils.parsedate_tz(raw)
+    return None if parsed is None else float(email.utils.mktime_tz(parsed))
 
 
 def _sane(seconds: float) -> float | None:

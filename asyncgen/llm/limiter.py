@@ -183,16 +183,16 @@ class RateLimiter:
             LimitExhaustedError: a request budget is spent and refills only after
                 `MAX_BUDGET_WAIT` seconds (a daily limit): waiting would stall the run.
         """
-        await self.window.acquire()
         claim: Hashable = None
-        try:
-            if self._budget is not None:
+        if self._budget is not None:
+            await self.window.acquire()
+            try:
                 claim = await self._shared_budget(prompt_tokens, completion_tokens, urgent)
-            else:
-                await self._slot_and_budget(prompt_tokens, completion_tokens, urgent)
-        except BaseException:
-            self.window.release()
-            raise
+            except BaseException:
+                self.window.release()
+                raise
+        else:
+            await self._slot_and_budget(prompt_tokens, completion_tokens, urgent)
         self._seq += 1
         now = self._clock()
         self.control.on_send(now)
@@ -304,20 +304,54 @@ class RateLimiter:
             raise
 
     async def _slot_and_budget(self, prompt: int, completion: int, urgent: bool) -> None:
-        """Take a global slot, then wait (in pacing order) for the buckets to allow a send."""
-        if self._slots is not None:
-            await self._slots.acquire()
-        try:
-            if self._buckets or self._daily is not None or self.paused_for > 0:
-                await self._pace.acquire(urgent=urgent)
-                try:
-                    await self._wait_for_budget(prompt, completion)
-                finally:
-                    self._pace.release()
+        """Wait (in pacing order) for the buckets to allow a send, then for a slot.
+
+        The budget comes first: a task waiting for its turn at the rate holds no slot (a
+        slot held while waiting is a request the endpoint could be serving, which costs
+        throughput wherever slots bind: a concurrency limit, the cap). The one task at the
+        head of pacing keeps the lock while it waits for a slot, so budget taken ahead of
+        a send is one request's at most and sends still never outrun the rate.
+        """
+        if self._paces:
+            await self._pace.acquire(urgent=urgent)
+            try:
+                await self._wait_for_budget(prompt, completion)
+                await self._take_slots()
+            finally:
+                self._pace.release()
+            return
+        await self._take_slots()
+        if not self._paces:
+            return
+        try:  # a limit was learned while this task waited for its slot: pace it all the same
+            await self._pace.acquire(urgent=urgent)
+            try:
+                await self._wait_for_budget(prompt, completion)
+            finally:
+                self._pace.release()
         except BaseException:
-            if self._slots is not None:
-                self._slots.release()
+            self._give_slots()
             raise
+
+    @property
+    def _paces(self) -> bool:
+        """True when sends wait for a budget: buckets, a daily budget, or a hold."""
+        return bool(self._buckets) or self._daily is not None or self.paused_for > 0
+
+    async def _take_slots(self) -> None:
+        """The adaptive window's slot, then the transport's global one."""
+        await self.window.acquire()
+        if self._slots is not None:
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                self.window.release()
+                raise
+
+    def _give_slots(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+        self.window.release()
 
     async def _wait_for_budget(self, prompt: int, completion: int) -> None:
         amounts = {
@@ -527,6 +561,8 @@ class RateLimiter:
             ),
         )
         for dim, limit, remaining, reset, per_send in corrections:
+            if dim == "requests" and info.concurrency is not None:
+                continue  # its remaining counts free slots (the window's), not a rate's budget
             bucket = self._buckets.get(dim)
             if bucket is not None and remaining is not None:
                 clock = self._reset_clocks.setdefault(dim, ResetClock())
@@ -585,6 +621,34 @@ class RateLimiter:
             bucket.cap_level(left)
         else:
             bucket.cap_level(left + bucket.rate * elapsed)
+            if reading.is_continuous_bucket and self._binds(reading) and self._burst > MIN_BURST:
+                self._second_share_credit(bucket, reading, since)
+
+    def _binds(self, reading: _Reading) -> bool:
+        """True when the endpoint's stated request limit is the one in force: a lower one
+        the user gave (a key shared with another process) is kept to, burst for burst."""
+        configured = self._settings.rpm
+        return reading.limit is not None and (configured is None or reading.limit <= configured)
+
+    @staticmethod
+    def _second_share_credit(bucket: TokenBucket, reading: _Reading, since: float) -> None:
+        """A continuous minute bucket admits one second of its limit at once, less what the
+        headers show used: credit above our burst, never past it.
+
+        A bucket quantised to a second (OpenAI enforces 6,000 RPM as 100 a second, the
+        simulator's token bucket likewise, with 10 % more) refills at the same rate as
+        the minute bucket the headers show and is charged the same sends, so what the
+        minute bucket lacks (`limit - remaining`) the second's bucket lacks too. What it
+        holds beyond that is admitted now, less what we sent after this reading (the
+        refill since is left out: the reading may be the older of two that crossed).
+        A plain uniform pace would leave it unspent: with the cap of requests in flight
+        holding sends back now and then, it is the lead that absorbs those stalls.
+        """
+        assert reading.limit is not None
+        share = reading.limit / 60.0
+        credit = share - (reading.limit - reading.remaining) - since
+        if credit > bucket.level:
+            bucket.set_level(credit)
 
     def _refund(
         self, permit: Permit, outcome: str, used: int | None, used_prompt: int | None
@@ -646,6 +710,18 @@ class _Reading:
         burst being spent, which is what passes now (a minute bucket's remaining is far
         above; Together's per-second figure equals it while nothing is spent)."""
         return self.requests and bool(self.limit) and self.remaining < (self.limit or 0) / 60
+
+    @property
+    def is_continuous_bucket(self) -> bool:
+        """True for a request bucket refilling continuously at limit/60 per second (OpenAI's):
+        its reset is the time to refill what is used. A rolling window's reset is the
+        newest request's age-out (~a minute away), a fixed window's the next boundary,
+        whatever is used; the tolerance covers the headers' rounding (whole requests,
+        milliseconds)."""
+        if not self.requests or not self.limit or self.reset is None or self.fixed:
+            return False
+        refill = (self.limit - self.remaining) / (self.limit / 60.0)
+        return self.reset <= 1.25 * refill + 0.05
 
     @property
     def is_fixed_window(self) -> bool:

@@ -38,6 +38,7 @@ from asyncgen.llm.types import (
     ChatRequest,
     ChatResult,
     LedgerCharges,
+    LedgerFlush,
     LiveCount,
     ModelHandle,
     Progress,
@@ -219,7 +220,7 @@ class Transport:
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
         """Online calls go out at once: nothing waits on the run's progress."""
 
-    def link_ledger(self, charges: LedgerCharges) -> None:
+    def link_ledger(self, charges: LedgerCharges, flush: LedgerFlush | None = None) -> None:
         """Online charges are never replayed, so nothing needs the ledger's counts."""
 
     async def settle(self) -> None:

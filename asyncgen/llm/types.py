@@ -26,6 +26,8 @@ Progress = Callable[[], tuple[int, int]]
 """The run's (done, target) records."""
 LedgerCharges = Callable[[str], int]
 """How many of the run ledger's lines name a reference (a batch part's answers charged)."""
+LedgerFlush = Callable[[], None]
+"""Write the ledger's held lines now (batch answers' lines wait for the end of a loop turn)."""
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,9 @@ class RunClient(Protocol):
         """The engine's live item count and progress (batch mode flushes rounds by them)."""
         ...
 
-    def link_ledger(self, charges: LedgerCharges) -> None:
-        """The run's ledger, so a resume never charges a batch part's answers twice."""
+    def link_ledger(self, charges: LedgerCharges, flush: LedgerFlush | None = None) -> None:
+        """The run's ledger, so a resume never charges a batch part's answers twice (and
+        a part is recorded charged only once its lines are written: `flush`)."""
         ...
 
     async def settle(self) -> None:
@@ -211,7 +214,7 @@ class ClientBase:
     def attach_run(self, live: LiveCount, progress: Progress | None = None) -> None:
         """Nothing waits on the run's progress."""
 
-    def link_ledger(self, charges: LedgerCharges) -> None:
+    def link_ledger(self, charges: LedgerCharges, flush: LedgerFlush | None = None) -> None:
         """Nothing is charged here."""
 
     async def settle(self) -> None:

@@ -120,6 +120,12 @@ class SimApp:
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send, self)
 
+    async def aclose(self) -> None:
+        """Stop batch work and remove the batch files (the server calls it on its way out:
+        it runs without ASGI lifespan events, so their shutdown never comes)."""
+        if self._batch is not None:
+            await self._batch.aclose()
+
     def _batch_routes(self) -> BatchRoutes:
         """Files and batches, created on first use (online-only runs never pay for them)."""
         if self._batch is None:
@@ -393,14 +399,14 @@ def _header(scope: Scope, name: bytes, default: str) -> str:
 
 
 async def _lifespan(receive: Receive, send: Send, app: SimApp | None = None) -> None:
-    """Load the responders at startup; the simulator holds no resources to release."""
+    """Load the responders at startup; at shutdown, stop batches and remove their files."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             known_kinds()  # import every responder now, not on the first request
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if app is not None and app._batch is not None:
-                await app._batch.aclose()
+            if app is not None:
+                await app.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return

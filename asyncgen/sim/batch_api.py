@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.sim.batch_files import FileStore, UploadError
 from asyncgen.sim.batch_jobs import ENDPOINTS, AnswerSource, SimBatches
 from asyncgen.sim.wire import JSON_HEADERS, error_body
@@ -53,7 +54,7 @@ class BatchRoutes:
     async def aclose(self) -> None:
         """Stop batch work and remove the files."""
         await self.batches.aclose()
-        self.files.close()
+        await offload.to_thread(self.files.close)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one request under /v1/files or /v1/batches (auth first, as online)."""

@@ -9,10 +9,14 @@ after a SIGKILL) the server shuts itself down, so no simulator outlives its user
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -83,10 +87,52 @@ def serve(
     server = uvicorn.Server(_uvicorn_config(app, log_level))
     import uvloop
 
-    uvloop.run(_serve(server, sock, parent_pid))
+    with _signals_wait_for_cleanup(server):
+        uvloop.run(_serve(server, sock, parent_pid, app))
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket, parent_pid: int | None) -> None:
+@contextlib.contextmanager
+def _signals_wait_for_cleanup(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM/SIGINT stop the server, and the process ends by that signal only after the
+    batch files are removed.
+
+    uvicorn raises the signal that stopped it again once it has shut down; under the
+    default handlers the process died right there, before `SimApp.aclose` (every stopped
+    simulator left its file store in the temporary directory). Until the simulator has
+    cleaned up, these signals only ask the server to exit; the first is raised again at
+    the end, under the handler found before, so the exit status is what it was.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def note(sig: int, frame: FrameType | None) -> None:
+        caught.append(sig)
+        server.should_exit = True
+
+    found = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in found.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+async def _serve(
+    server: uvicorn.Server, sock: socket.socket, parent_pid: int | None, app: SimApp
+) -> None:
+    try:
+        await _serve_until_stopped(server, sock, parent_pid)
+    finally:  # SIGTERM, SIGINT or the parent gone (a SIGKILL: the next simulator sweeps)
+        await app.aclose()
+
+
+async def _serve_until_stopped(
+    server: uvicorn.Server, sock: socket.socket, parent_pid: int | None
+) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -56,8 +56,10 @@ class AtomicFile:
             self.abort()
             raise StoreError(f"cannot write {self.final}: {_reason(exc)}") from exc
 
-    def commit(self) -> Path:
-        """Flush, fsync and rename into place; returns the final path.
+    def commit(self, *, sync_dir: bool = True) -> Path:
+        """Flush, fsync and rename into place; returns the final path. With
+        `sync_dir=False` the rename is durable only once the caller fsyncs the folder
+        (one `fsync_dir` after several files in one folder).
 
         Raises:
             StoreError: the disk is full or the rename failed (names the file).
@@ -70,7 +72,8 @@ class AtomicFile:
         except OSError as exc:
             self.abort()
             raise StoreError(f"cannot write {self.final}: {_reason(exc)}") from exc
-        fsync_dir(self.final.parent)
+        if sync_dir:
+            fsync_dir(self.final.parent)
         return self.final
 
     def abort(self) -> None:
@@ -87,8 +90,8 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def write_bytes_atomic(final: Path, data: bytes) -> Path:
-    """Write a whole small file atomically.
+def write_bytes_atomic(final: Path, data: bytes, *, sync_dir: bool = True) -> Path:
+    """Write a whole small file atomically (`sync_dir`: as in `AtomicFile.commit`).
 
     Raises:
         StoreError: the file cannot be written (names it and why).
@@ -100,7 +103,7 @@ def write_bytes_atomic(final: Path, data: bytes) -> Path:
         except BaseException:
             target.abort()
             raise
-        return target.commit()
+        return target.commit(sync_dir=sync_dir)
     except OSError as exc:
         raise StoreError(f"{final}: cannot write ({exc.strerror or exc})") from exc
 

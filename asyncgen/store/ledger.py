@@ -5,12 +5,20 @@ is written with one `os.write` the moment its usage is known (so a SIGKILL loses
 the line being written), fsynced every `fsync_interval` seconds, and summed again on
 resume, so requests, tokens and cost stay true across kills, resumes and no-op resumes.
 
+Batch answers (charges with a `ref`, their part) are the exception: a part's answers are
+charged thousands at a time, so their lines are held and written together, with one
+`os.write` at the end of the event-loop turn that charged them (or at `flush`, which the
+batch client calls before it records a part as charged). A SIGKILL may lose held lines,
+but only a suffix of an uncharged part's lines: the resume counts the part's lines here
+(`charges_for`) and charges the answers after them, so nothing is lost or charged twice.
+
 Line: ``{"t", "session", "kind", "model", "outcome", "final", "in", "out", "cached",
 "usd"[, "estimated"]}``; requests = lines with `final`, attempts = lines.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
@@ -33,6 +41,7 @@ from asyncgen.llm.usage import Charge
 from asyncgen.store.jsonl import repair_tail
 
 LEDGER_NAME = "ledger.jsonl"
+HELD_LINES = 1024  # batch answers' lines held at most before they are written
 logger = logging.getLogger("asyncgen.store")
 
 
@@ -168,6 +177,8 @@ class Ledger:
         self._tasks = BackgroundTasks()  # the fsync cadence, between `start` and `aclose`
         self._broken: str | None = None
         self.refs: Counter[str] = Counter()  # lines per `ref` (a batch part), every session
+        self._held: list[bytes] = []  # batch answers' lines not yet written (`flush`)
+        self._flush_soon: asyncio.Handle | None = None
 
     def charges_for(self, ref: str) -> int:
         """How many lines name `ref`: a batch part's answers already charged."""
@@ -219,8 +230,44 @@ class Ledger:
         self.totals.add(line)
         if self._fd is None or self._broken is not None:
             return
+        if charge.ref:
+            self._hold(orjson.dumps(line) + b"\n")
+            return
+        self.flush()  # the held lines first: the file keeps the order of the charges
+        self._write(orjson.dumps(line) + b"\n")
+
+    def _hold(self, data: bytes) -> None:
+        """Keep a batch answer's line for the write at the end of this loop turn."""
+        self._held.append(data)
+        if len(self._held) >= HELD_LINES:
+            self.flush()
+            return
+        if self._flush_soon is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on a loop: nothing would flush later
+                self.flush()
+                return
+            self._flush_soon = loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the held batch answers' lines now (one `os.write`)."""
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        if not self._held:
+            return
+        data = b"".join(self._held)
+        self._held.clear()
+        if self._fd is not None and self._broken is None:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
         try:
-            os.write(self._fd, orjson.dumps(line) + b"\n")
+            view = memoryview(data)
+            while view:  # a short write (rare: a full disk) is completed
+                view = view[os.write(self._fd, view) :]
             self._dirty = True
         except OSError as exc:  # the records' writers fail loudly on the same disk
             self._broken = exc.strerror or errno.errorcode.get(exc.errno or 0, "error")
@@ -238,6 +285,7 @@ class Ledger:
             await self._sync()
 
     async def _sync(self) -> None:
+        self.flush()
         if self._dirty and self._fd is not None:
             self._dirty = False
             with contextlib.suppress(OSError):
