@@ -502,8 +502,10 @@ async def test_the_next_round_waits_until_the_last_one_is_read(
 
 def test_polls_never_sleep_past_the_expected_end_of_a_round(tmp_path: Path) -> None:
     """Polls back off (5 % of the time waited, 5..60 s), but once a round time is known a
-    wait ends at the round's expected end, and after it is at most 5 % of a round: a
-    slow batch is noticed within 3 s of ending, not up to 60 s later."""
+    wait ends at the round's expected end, and after it is as long as the batch has run
+    late (from an eighth of 5 % of a round) and at most 5 % of a round: a slow batch is
+    noticed within 3 s of ending, not up to 60 s later, and one a little late within
+    about as long again."""
 
     class Nowhere:
         base_url = "http://127.0.0.1:9/v1"
@@ -515,8 +517,10 @@ def test_polls_never_sleep_past_the_expected_end_of_a_round(tmp_path: Path) -> N
     client.round_times.append(60.0)
     assert client._poll_wait(10.0) == 5.0
     assert client._poll_wait(58.0) == pytest.approx(2.0)  # wakes at the expected end
-    assert client._poll_wait(61.0) == pytest.approx(3.0)  # then 5 % of a round
-    assert client._poll_wait(1000.0) == pytest.approx(3.0)
+    assert client._poll_wait(60.0) == pytest.approx(0.375)  # then an eighth of 5 % of it
+    assert client._poll_wait(61.0) == pytest.approx(1.0)  # as late as it is so far
+    assert client._poll_wait(62.5) == pytest.approx(2.5)
+    assert client._poll_wait(1000.0) == pytest.approx(3.0)  # at most 5 % of a round
 
 
 async def test_requests_sent_online_count_batch_spending_against_the_budget(
@@ -562,3 +566,25 @@ def test_a_token_budget_refuses_rounds_and_says_so() -> None:
     assert budget.exhausted
     budget.release(held)
     assert budget.held_tokens == 612
+
+
+async def test_each_submitted_round_gives_the_heaps_free_pages_back(
+    sim_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a round is in its batch and nothing else is being gathered or read, the
+    client hands the heap's free pages back (off the loop): RSS follows the round in
+    flight, not the high-water mark of every round before it."""
+    from asyncgen import heap
+
+    calls: list[int] = []
+    monkeypatch.setattr(heap, "give_back_free_pages", lambda: calls.append(1) or True)
+    sim = sim_factory(batch={"round_time": 0.05})
+    client = make_client(sim, tmp_path, max_gather_seconds=30.0)
+    await client.start()
+    client.attach_run(lambda: 3)
+    try:
+        for round_no in range(3):
+            await asyncio.gather(*(client.chat(ask(round_no * 3 + i)) for i in range(3)))
+    finally:
+        await close(client)
+    assert client.rounds == 3 and len(calls) == 3

@@ -48,7 +48,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from asyncgen import offload
+from asyncgen import heap, offload
 from asyncgen.config.batch import parse_deadline
 from asyncgen.config.llm import LLMSettings
 from asyncgen.errors import LLMError, LLMStatusError, RequestInfo
@@ -167,6 +167,7 @@ class BatchClient:
         if self._started:
             return
         self._started = True
+        heap.pin_mmap_threshold()  # rounds free 1 MiB chunks: keep them out of the heap
         self._hold_collections(True)
         parts = await offload.to_thread(self.journal.open)
         for state in parts:
@@ -491,6 +492,7 @@ class BatchClient:
         part.started = self._clock()
         if not self._gather and not self._resolving and not self.online:
             collect_while_waiting()  # every request of the run is in a batch now
+            await offload.to_thread(heap.give_back_free_pages)  # what the round freed
         logger.info(
             "batch round %d part %d: %s with %d requests (~%d prompt tokens)",
             state.round,
@@ -531,7 +533,12 @@ class BatchClient:
             return
         await self._release(state.model, state.tokens)
         if state.status == "completed" and not part.resumed:
-            self.round_times.append(self._clock() - part.started)
+            # it ended between the last poll that saw it running and the one that saw it
+            # ended (the download after is not the provider's time)
+            ended = part.ended_seen_at
+            if part.running_at > 0:
+                ended = (part.running_at + ended) / 2
+            self.round_times.append(ended - part.started)
         if not self._charging:  # the ledger is closing: a resume charges this part
             logger.info(
                 "batch %s: answers downloaded after the run closed its ledger; "
@@ -573,7 +580,10 @@ class BatchClient:
             batch = await self.api.retrieve(state.batch_id)
             state.status = str(batch.get("status"))
             state.extra["counts"] = batch.get("request_counts") or {}
-            if state.status in TERMINAL:
+            if state.status not in TERMINAL:
+                part.running_at = self._clock()
+            else:
+                part.ended_seen_at = self._clock()
                 state.extra["provider_ended_at"] = batch.get(f"{state.status}_at")
                 state.extra["seen_ended_at"] = self._wall()
                 return batch
@@ -583,8 +593,11 @@ class BatchClient:
     def _poll_wait(self, waited: float) -> float:
         """The next wait between polls: `poll_share` of the time waited so far (within
         `poll_initial`..`poll_max`), capped by the observed round time: never past the
-        round's expected end, and after it at most `poll_share` of a round, so a poll
-        overshoots a batch's end by a bounded share of the round, not of `poll_max`."""
+        round's expected end; after it, as long as the batch has run late so far (from an
+        eighth of `poll_share` of a round) and at most `poll_share` of a round. So a poll
+        overshoots a batch's end by a bounded share of the round, not of `poll_max`, and a
+        batch that ends a little late is seen a little late (at most twice as late, not a
+        full `poll_share` of a round later: ~0.5 s of every 60 s round)."""
         config = self.config
         wait = min(config.poll_max, max(config.poll_initial, waited * config.poll_share))
         expected = self.round_time()
@@ -593,7 +606,8 @@ class BatchClient:
         left = expected - waited
         if left > 0:
             return max(MIN_POLL, min(wait, left))
-        return max(MIN_POLL, min(wait, expected * config.poll_share))
+        share = expected * config.poll_share
+        return max(MIN_POLL, min(wait, share, max(share / 8, -left)))
 
     async def _download(self, state: PartState, batch: dict[str, Any]) -> None:
         """Save the output and error files in the run directory (streamed to disk)."""

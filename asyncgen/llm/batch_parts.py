@@ -52,6 +52,8 @@ class Part:
     waiters: dict[str, Pending] = field(default_factory=dict)
     started: float = 0.0
     resumed: bool = False
+    running_at: float = 0.0  # clock of the last poll that found the batch still running
+    ended_seen_at: float = 0.0  # clock of the poll that found it ended
 
 
 def custom_id_for(pending: Pending, part_name: str, number: int) -> str:

@@ -2,8 +2,9 @@
 
 Mode collapse (a model that keeps writing the same conversation) shows as fewer distinct
 word bigrams and closer nearest neighbours among recent records. The worker pool hands
-each kept record's text to `add` (cheap: a deque append); `refresh`, called at the
-metrics cadence, computes the window's figures in a thread (numpy releases the GIL):
+each kept record to `add` (cheap: a deque append; its text is taken later, in the
+thread, and only for records still in the window); `refresh`, called at the metrics
+cadence, computes the window's figures in a thread (numpy releases the GIL):
 
 - `distinct_2`: distinct word bigrams / all word bigrams in the window (Li et al. 2016);
 - `nn_similarity_mean` / `_max`: each record's highest cosine similarity to another in
@@ -42,23 +43,40 @@ def record_text(record: dict[str, Any], max_chars: int = 4000) -> str:
 
 @dataclass
 class _Entry:
-    """One record in the window; its features are computed once, in the thread."""
+    """One record in the window; its text and features are computed once, in the thread
+    (a batch round keeps thousands of records at once and the window only the last
+    `window` of them: the others never need their text).
 
-    text: str
-    bigrams: frozenset[tuple[str, str]] | None = None
+    Features are kept as two small numpy arrays, not as Python objects: a frozenset of
+    ~300 bigram tuples per record held ~58 KB each (11.7 MB for the 200-record window)
+    and, as the window moved, churned tens of thousands of small objects per refresh
+    among a batch run's live conversations, fragmenting the heap.
+    """
+
+    text: str = ""
+    record: dict[str, Any] | None = None  # until `featurise` has taken its text
+    bigrams: np.ndarray[Any, np.dtype[np.int64]] | None = None  # distinct bigram hashes
     bigram_count: int = 0
-    buckets: np.ndarray[Any, np.dtype[np.int64]] | None = None
+    buckets: np.ndarray[Any, np.dtype[np.uint16]] | None = None
 
     def featurise(self) -> None:
         import numpy as np  # here, in the worker thread: not part of every run's start-up
 
+        if self.record is not None:
+            self.text, self.record = record_text(self.record), None
         words = _WORD.findall(self.text.lower())
-        pairs = list(zip(words, words[1:], strict=False))
-        self.bigrams, self.bigram_count = frozenset(pairs), len(pairs)
-        features = (*words, *(f"{a} {b}" for a, b in pairs))
+        pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        self.bigram_count = len(pairs)
+        # 64-bit hashes of one process: a collision among a window's bigrams is ~1e-12
+        hashes = np.fromiter((hash(pair) for pair in pairs), dtype=np.int64, count=len(pairs))
+        self.bigrams = np.unique(hashes)
+        features = (*words, *pairs)
         self.buckets = np.fromiter(
-            (zlib.crc32(f.encode()) % _BUCKETS for f in features), dtype=np.int64
+            (zlib.crc32(f.encode()) % _BUCKETS for f in features),
+            dtype=np.uint16,
+            count=len(features),
         )
+        self.text = ""  # featurised: the text is not needed again
 
 
 def window_figures(texts: list[str]) -> dict[str, float]:
@@ -70,14 +88,16 @@ def _figures(entries: list[_Entry]) -> dict[str, float]:
     for entry in entries:
         if entry.buckets is None:
             entry.featurise()
+    import numpy as np
+
     total = sum(entry.bigram_count for entry in entries)
-    distinct = len(frozenset().union(*(entry.bigrams or () for entry in entries)))
+    arrays = [entry.bigrams for entry in entries if entry.bigrams is not None]
+    distinct = len(np.unique(np.concatenate(arrays))) if total else 0
     figures = {"distinct_2": round(distinct / total, 4) if total else 1.0}
     if len(entries) < 2:
         return figures | {"nn_similarity_mean": 0.0, "nn_similarity_max": 0.0}
-    import numpy as np
 
-    empty = np.zeros(0, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.uint16)
     matrix = np.stack(
         [
             np.bincount(e.buckets if e.buckets is not None else empty, minlength=_BUCKETS)
@@ -109,7 +129,7 @@ class DiversityWatch:
 
     def add(self, record: dict[str, Any]) -> None:
         """A record was kept: it enters the window (the oldest leaves)."""
-        self._entries.append(_Entry(record_text(record)))
+        self._entries.append(_Entry(record=record))
         self._added += 1
 
     async def refresh(self) -> dict[str, Any] | None:
