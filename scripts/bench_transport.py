@@ -622,9 +622,10 @@ def litellm_rows(with_naive: bool, proxy_rpm: int = LITELLM_RPM) -> list[Outcome
 
 
 def _proxy_rate(out: Outcome, minutes: Any, proxy_rpm: int) -> Outcome:
-    """The achieved rate over the proxy's limit: mean of whole minutes, else over the run."""
+    """The achieved rate over the proxy's limit: the mean of whole minutes, or none (a rate
+    over the run's wall time would count the first, partial window's whole quota)."""
     whole = minutes.whole_minutes()
-    out.ideal_rate = proxy_rpm / 60
+    out.ideal_rate = None
     if whole:
         out.steady_ratio = sum(whole) / len(whole) / proxy_rpm
     out.note = f"admitted per whole minute: {whole or 'none (the run ended first)'}"
