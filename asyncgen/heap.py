@@ -55,3 +55,18 @@ def pin_mmap_threshold(size: int = DEFAULT_MMAP_THRESHOLD) -> bool:
         return False
     _pinned = size
     return True
+
+
+def give_back_free_pages() -> bool:
+    """Return the heap's wholly free pages to the system (`malloc_trim(0)`): blocking
+    (tens of ms on a 100 MB heap; run it off the loop). False where there is no glibc.
+
+    Pinning stops big buffers fragmenting the heap, but a round's burst of conversation
+    strings still leaves free runs between the ones that live on; the heap keeps them
+    (only its top is trimmed on its own), so each round's burst could land elsewhere.
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim(ctypes.c_size_t(0))
+    return True

@@ -566,3 +566,25 @@ def test_a_token_budget_refuses_rounds_and_says_so() -> None:
     assert budget.exhausted
     budget.release(held)
     assert budget.held_tokens == 612
+
+
+async def test_each_submitted_round_gives_the_heaps_free_pages_back(
+    sim_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a round is in its batch and nothing else is being gathered or read, the
+    client hands the heap's free pages back (off the loop): RSS follows the round in
+    flight, not the high-water mark of every round before it."""
+    from asyncgen import heap
+
+    calls: list[int] = []
+    monkeypatch.setattr(heap, "give_back_free_pages", lambda: calls.append(1) or True)
+    sim = sim_factory(batch={"round_time": 0.05})
+    client = make_client(sim, tmp_path, max_gather_seconds=30.0)
+    await client.start()
+    client.attach_run(lambda: 3)
+    try:
+        for round_no in range(3):
+            await asyncio.gather(*(client.chat(ask(round_no * 3 + i)) for i in range(3)))
+    finally:
+        await close(client)
+    assert client.rounds == 3 and len(calls) == 3

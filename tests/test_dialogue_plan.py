@@ -87,6 +87,20 @@ def test_uneven_weights_never_drift_more_than_one_item_per_class() -> None:
             assert abs(counts[name] - items * weight / total) <= 1.0
 
 
+def test_a_long_plan_keeps_a_few_block_layouts_and_one_flat_prefix() -> None:
+    """100,000 items in index order: the mix caches a few block layouts (not one per
+    block: 5,000 at n=100,000) and its prefix counts stay one flat array of ints, while
+    ranks within a class still count every earlier item of it."""
+    mix = StratifiedMix(SERVICE_WEIGHTS, 20, seed=11, salt="services")
+    ranks: Counter[str] = Counter()
+    for index in range(100_000):
+        name, rank = mix.classify(index)
+        assert rank == ranks[name]
+        ranks[name] += 1
+    assert len(mix._blocks) <= 64
+    assert mix._prefix.itemsize == 8 and len(mix._prefix) == 4 * 5_001
+
+
 def test_combinations_rotate_least_used_first() -> None:
     """Within each class, combination usage never differs by more than one."""
     config = _config(**{"dialogue.allow_base_reuse": True})

@@ -15,8 +15,9 @@ from asyncgen import heap
 
 pytestmark = pytest.mark.skipif(heap._libc() is None, reason="needs glibc")
 
-# In a child process (the pin is process-wide): does a 512 KiB block get a mapping of its
-# own after a 4 MiB block was freed? glibc's `mallinfo2().hblkhd` counts mapped bytes.
+# In a child process (the pin is process-wide): does a 3 MiB block (larger than any free
+# run the heap has after start-up) get a mapping of its own after an 8 MiB block was
+# freed? glibc's `mallinfo2().hblkhd` counts mapped bytes.
 PROBE = """
 import ctypes
 class Info(ctypes.Structure):
@@ -26,11 +27,11 @@ class Info(ctypes.Structure):
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = Info
 def own_mapping():
-    big = bytearray(4 << 20)  # mapped; freeing it raises an unpinned threshold to 4 MiB
+    big = bytearray(8 << 20)  # mapped; freeing it raises an unpinned threshold to 8 MiB
     del big
     before = libc.mallinfo2().hblkhd
-    block = bytearray(512 << 10)
-    return libc.mallinfo2().hblkhd - before >= 512 << 10
+    block = bytearray(3 << 20)
+    return libc.mallinfo2().hblkhd - before >= 3 << 20
 """
 
 
@@ -51,7 +52,7 @@ def run_probe(body: str, tmp_path: Path) -> list[str]:
 
 
 def test_pinning_keeps_large_buffers_out_of_the_heap(tmp_path: Path) -> None:
-    """Unpinned, a freed 4 MiB buffer sends the next 512 KiB ones into the heap; pinned
+    """Unpinned, a freed 8 MiB buffer sends the next 3 MiB ones into the heap; pinned
     from the start, they get mappings of their own (given back whole when freed)."""
     unpinned = run_probe("print(own_mapping(), own_mapping())", tmp_path)
     pinned = run_probe(
@@ -96,3 +97,24 @@ def test_a_started_batch_client_has_pinned_the_threshold(tmp_path: Path) -> None
         tmp_path,
     )
     assert out == ["True"]
+
+
+def test_freed_pages_inside_the_heap_go_back_to_the_system(tmp_path: Path) -> None:
+    """40 MB of 1 KB strings, one in 64 kept (so the heap's top cannot shrink): freeing
+    the rest leaves the pages resident until `give_back_free_pages`."""
+    out = run_probe(
+        """
+        import os
+        from asyncgen import heap
+        def resident():
+            with open("/proc/self/statm") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        blocks = [bytes(1000) + bytes([i % 256]) for i in range(40_000)]
+        kept = blocks[::64]
+        del blocks
+        before = resident()
+        print(heap.give_back_free_pages(), (before - resident()) >> 20)
+        """,
+        tmp_path,
+    )
+    assert out[0] == "True" and int(out[1]) >= 20, out

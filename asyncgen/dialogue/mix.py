@@ -12,11 +12,13 @@ which drives round-robin (least-used) selection within the class.
 from __future__ import annotations
 
 import random
+from array import array
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TypeVar
 
 T = TypeVar("T")
+BLOCKS_KEPT = 64  # block layouts cached (was 4,096: ~2.6 MB over two mixes at n=100,000)
 
 
 class StratifiedMix:
@@ -31,16 +33,17 @@ class StratifiedMix:
         self.seed = seed
         self.salt = salt
         self._seat_counts = [0] * len(self.names)
-        # _prefix[b][c]: items of class c in blocks before b.
-        self._prefix: list[list[int]] = [[0] * len(self.names)]
-        self._blocks: dict[int, list[int]] = {}
+        # _prefix[b * classes + c]: items of class c in blocks before b (one flat array:
+        # a list per block held ~120 B each, 5,000 blocks per mix at n=100,000)
+        self._prefix = array("q", self._seat_counts)
+        self._blocks: dict[int, list[int]] = {}  # the last few blocks' layouts
 
     def classify(self, index: int) -> tuple[str, int]:
         """Item `index`'s class name and its 0-based rank among items of that class."""
         block, position = divmod(index, self.block_size)
         layout = self._block(block)
         cls = layout[position]
-        rank = self._prefix[block][cls] + layout[:position].count(cls)
+        rank = self._prefix[block * len(self.names) + cls] + layout[:position].count(cls)
         return self.names[cls], rank
 
     def block_counts(self, block: int) -> dict[str, int]:
@@ -52,12 +55,16 @@ class StratifiedMix:
         cached = self._blocks.get(block)
         if cached is not None:
             return cached
-        while len(self._prefix) <= block + 1:
+        classes = len(self.names)
+        while len(self._prefix) <= (block + 1) * classes:
             self._extend_one_block()
-        counts = [b - a for a, b in zip(self._prefix[block], self._prefix[block + 1], strict=True)]
+        start = block * classes
+        before = self._prefix[start : start + classes]
+        after = self._prefix[start + classes : start + 2 * classes]
+        counts = [b - a for a, b in zip(before, after, strict=True)]
         layout = [c for c, n in enumerate(counts) for _ in range(n)]
         random.Random(f"{self.seed}:{self.salt}:{block}").shuffle(layout)
-        if len(self._blocks) > 4096:
+        if len(self._blocks) >= BLOCKS_KEPT:  # plans are drawn in index order, mostly
             self._blocks.clear()
         self._blocks[block] = layout
         return layout
@@ -69,7 +76,7 @@ class StratifiedMix:
                 key=lambda c: self.weights[c] / (2 * self._seat_counts[c] + 1),
             )
             self._seat_counts[best] += 1
-        self._prefix.append(list(self._seat_counts))
+        self._prefix.extend(self._seat_counts)
 
 
 def round_robin(options: Sequence[T], rank: int, seed: int, salt: str) -> T:

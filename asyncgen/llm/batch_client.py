@@ -492,6 +492,7 @@ class BatchClient:
         part.started = self._clock()
         if not self._gather and not self._resolving and not self.online:
             collect_while_waiting()  # every request of the run is in a batch now
+            await offload.to_thread(heap.give_back_free_pages)  # what the round freed
         logger.info(
             "batch round %d part %d: %s with %d requests (~%d prompt tokens)",
             state.round,

@@ -2,8 +2,9 @@
 
 Mode collapse (a model that keeps writing the same conversation) shows as fewer distinct
 word bigrams and closer nearest neighbours among recent records. The worker pool hands
-each kept record's text to `add` (cheap: a deque append); `refresh`, called at the
-metrics cadence, computes the window's figures in a thread (numpy releases the GIL):
+each kept record to `add` (cheap: a deque append; its text is taken later, in the
+thread, and only for records still in the window); `refresh`, called at the metrics
+cadence, computes the window's figures in a thread (numpy releases the GIL):
 
 - `distinct_2`: distinct word bigrams / all word bigrams in the window (Li et al. 2016);
 - `nn_similarity_mean` / `_max`: each record's highest cosine similarity to another in
@@ -42,7 +43,9 @@ def record_text(record: dict[str, Any], max_chars: int = 4000) -> str:
 
 @dataclass
 class _Entry:
-    """One record in the window; its features are computed once, in the thread.
+    """One record in the window; its text and features are computed once, in the thread
+    (a batch round keeps thousands of records at once and the window only the last
+    `window` of them: the others never need their text).
 
     Features are kept as two small numpy arrays, not as Python objects: a frozenset of
     ~300 bigram tuples per record held ~58 KB each (11.7 MB for the 200-record window)
@@ -50,7 +53,8 @@ class _Entry:
     among a batch run's live conversations, fragmenting the heap.
     """
 
-    text: str
+    text: str = ""
+    record: dict[str, Any] | None = None  # until `featurise` has taken its text
     bigrams: np.ndarray[Any, np.dtype[np.int64]] | None = None  # distinct bigram hashes
     bigram_count: int = 0
     buckets: np.ndarray[Any, np.dtype[np.uint16]] | None = None
@@ -58,6 +62,8 @@ class _Entry:
     def featurise(self) -> None:
         import numpy as np  # here, in the worker thread: not part of every run's start-up
 
+        if self.record is not None:
+            self.text, self.record = record_text(self.record), None
         words = _WORD.findall(self.text.lower())
         pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
         self.bigram_count = len(pairs)
@@ -123,7 +129,7 @@ class DiversityWatch:
 
     def add(self, record: dict[str, Any]) -> None:
         """A record was kept: it enters the window (the oldest leaves)."""
-        self._entries.append(_Entry(record_text(record)))
+        self._entries.append(_Entry(record=record))
         self._added += 1
 
     async def refresh(self) -> dict[str, Any] | None:
