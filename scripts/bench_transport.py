@@ -343,19 +343,32 @@ def matrix(
             if not modes:
                 continue
             print(f"-- {name} / {profile} ({n} requests)", flush=True)
-            sim = simulator(profile=profile, **server)
-            try:
-                naive = naive_cell(sim, f"{name}/{modes[0]}", n) if with_naive else None
-                for mode in modes:
-                    row = f"{name}/{mode}"
-                    rpm = RPM if mode == "given" else None
+            naive = None
+            if with_naive:
+                with fresh_simulator(profile, server) as sim:
+                    naive = naive_cell(sim, f"{name}/{modes[0]}", n)
+            for mode in modes:
+                row = f"{name}/{mode}"
+                rpm = RPM if mode == "given" else None
+                with fresh_simulator(profile, server) as sim:
                     results.append(asyncgen_cell(sim, row, n, rpm=rpm))
-                    if naive is not None:
-                        results.append(Outcome(**{**asdict(naive), "row": row}))
-                    print("\n".join(table(results[-2:], True).splitlines()[2:]), flush=True)
-            finally:
-                sim.stop()
+                if naive is not None:
+                    results.append(Outcome(**{**asdict(naive), "row": row}))
+                print("\n".join(table(results[-2:], True).splitlines()[2:]), flush=True)
     return results
+
+
+@contextlib.contextmanager
+def fresh_simulator(profile: str, server: dict[str, Any]) -> Iterator[SimulatorProcess]:
+    """A simulator of its own for one client's run: every client of a row meets the same
+    seeded latency draws in the same order (on one shared simulator each run took the next
+    slice of the sequence, and a slow draw among a run's last requests, ~1 s of its ~30,
+    went with its place in the row, not with the client)."""
+    sim = simulator(profile=profile, **server)
+    try:
+        yield sim
+    finally:
+        sim.stop()
 
 
 def faults_row(n: int, with_naive: bool) -> list[Outcome]:

@@ -538,3 +538,23 @@ async def test_a_lower_rate_the_user_gave_gets_no_second_share() -> None:
     start = clock.now
     await send_times(lim, clock, 6)
     assert clock.now - start == pytest.approx(1.2, abs=0.15)
+
+
+async def test_a_spent_fixed_window_reopens_whole() -> None:
+    """A fixed window seen to be one (the same reset moment, less left by what was sent) and
+    then spent holds sends until its reset, then what it was read to hold goes at once
+    (not paced from one request, waiting a round trip for the new window's remaining)."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=600)
+    await _reading(lim, clock, remaining=320, reset=20.0)
+    await send_times(lim, clock, 1)
+    clock.now += 0.5
+    await _reading(lim, clock, remaining=318, reset=20.0 - (clock.now - 1000.0))
+    clock.now += 0.5
+    await _reading(lim, clock, remaining=0, reset=20.0 - (clock.now - 1000.0))
+    start = clock.now
+    await send_times(lim, clock, 1)
+    opened = clock.now
+    assert opened - start == pytest.approx(19.0, abs=0.1)  # not before the reset
+    await send_times(lim, clock, 300)
+    assert clock.now - opened < 0.01

@@ -45,6 +45,7 @@ RAMP_FLOOR = 0.5  # share of the rate allowed right after a hold
 MAX_HOLD = 2.0  # a closed window is re-tried at least this often (its retry-after rounds up)
 MIN_BURST = 0.02  # seconds of the rate sent at once after the endpoint refused a burst
 MAX_BUDGET_WAIT = 300.0  # a spent budget that refills later than this stops the run
+REOPEN_GUARD = 0.05  # seconds past a fixed window's reset (as read) before its allowance goes
 
 
 @dataclass
@@ -105,6 +106,8 @@ class RateLimiter:
         self._buckets: dict[str, TokenBucket] = {}
         self._daily: _Budget | None = None
         self._reset_clocks: dict[str, ResetClock] = {}
+        self._window_size: dict[str, float] = {}  # the most a fixed window was read to hold
+        self._reopen: dict[str, tuple[float, float]] = {}  # spent fixed window: (opens, holds)
         self._pace = PriorityLock()
         self._paused_until = -math.inf
         self._ramp_from = -math.inf
@@ -366,6 +369,8 @@ class RateLimiter:
                 await self._sleep(self._paused_until - now)
                 continue
             self._retune(now)
+            if self._reopen:
+                self._reopen_windows(now)
             factor = self._ramp_factor(now)
             wait = 0.0
             for dim, bucket in self._buckets.items():
@@ -574,7 +579,7 @@ class RateLimiter:
                 )
                 fixed = fixed or (info.fixed_window_requests and dim == "requests")
                 reading = _Reading(limit, remaining, reset, fixed, dim == "requests")
-                self._correct(bucket, reading, sent_since * per_send, permit, now)
+                self._correct(dim, bucket, reading, sent_since * per_send, permit, now)
         if (
             info.limit_tokens is None
             and info.remaining_tokens == 0
@@ -595,7 +600,13 @@ class RateLimiter:
         self._daily = _Budget(info.remaining_requests, self._seq, refill, now)
 
     def _correct(
-        self, bucket: TokenBucket, reading: _Reading, since: float, permit: Permit, now: float
+        self,
+        dim: str,
+        bucket: TokenBucket,
+        reading: _Reading,
+        since: float,
+        permit: Permit,
+        now: float,
     ) -> None:
         """Bring our level to the endpoint's, net of what we sent after this request.
 
@@ -606,11 +617,26 @@ class RateLimiter:
         spent as fast as the concurrency cap allows, as a plain client would). So is a
         request allowance below one second of the stated per-minute limit (a GCRA's burst
         as it is spent: what passes now, not a minute's figure).
+
+        A fixed window seen to be one reopens whole: spent, it holds sends until its reset
+        (plus `REOPEN_GUARD`: the reset was read after the request left), and then the most
+        it was read to hold goes at once, as its remaining would say a round trip later. A
+        reading of a window that has reopened since is stale and says nothing.
         """
         bucket.refill(now, self._ramp_factor(now))
         elapsed = now - permit.sent_at
         left = reading.remaining - since
         to_reset = (reading.reset or 0.0) - elapsed
+        if reading.fixed:
+            if to_reset <= 0 and reading.reset:
+                return  # the window it read has reopened since
+            size = max(self._window_size.get(dim, 0.0), float(reading.remaining))
+            self._window_size[dim] = size
+            if left < 1 and to_reset > 0:
+                reopen = to_reset + REOPEN_GUARD
+                bucket.cap_level(1.0 - bucket.rate * reopen)  # spent until it reopens
+                self._reopen[dim] = (now + reopen, size)
+                return
         if reading.is_fixed_window and to_reset > 0 and left < 1:
             bucket.cap_level(1.0 - bucket.rate * to_reset)  # spent until it reopens
         elif reading.fixed and to_reset > 0:  # seen (or said) to be fixed, not just inferred
@@ -623,6 +649,15 @@ class RateLimiter:
             bucket.cap_level(left + bucket.rate * elapsed)
             if reading.is_continuous_bucket and self._binds(reading) and self._burst > MIN_BURST:
                 self._second_share_credit(bucket, reading, since)
+
+    def _reopen_windows(self, now: float) -> None:
+        """Spent fixed windows whose reset has passed hold what they were read to hold."""
+        for dim, (opens, size) in list(self._reopen.items()):
+            if now >= opens:
+                del self._reopen[dim]
+                bucket = self._buckets.get(dim)
+                if bucket is not None and size > bucket.level:
+                    bucket.set_level(size)
 
     def _binds(self, reading: _Reading) -> bool:
         """True when the endpoint's stated request limit is the one in force: a lower one
