@@ -1,0 +1,105 @@
+"""Monte Carlo bounds for the transport matrix's rate-limited rows (docs/benchmarks.md).
+
+3,000 requests at 100/s, lognormal latency (median 0.4 s, sigma 0.5), at most `cap` in
+flight; the ratio is 30 s over the time from the first send to the last answer (the
+bench's `ratio`). Policies: `bucket` (uniform pacing, a bucket of `burst` requests that
+keeps any `credit` granted at the start until spent), `log` (an exact log of our own
+sends: at most `per` in any `window` seconds), `none` (the cap alone). With
+`refuse_window`, a rolling window of 100 per second at the server refuses what exceeds it
+(the refused send is retried, costing its token).
+
+    .venv/bin/python scripts/pacing_montecarlo.py
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import statistics
+from collections import deque
+
+
+def run(
+    policy: str,
+    *,
+    seed: int,
+    cap: int = 50,
+    burst: float = 10.0,
+    credit: float = 1.0,
+    per: int = 100,
+    window: float = 1.0,
+    refuse_window: bool = False,
+    n: int = 3000,
+    rate: float = 100.0,
+) -> tuple[float, int]:
+    """One run: (ratio, refusals)."""
+    rng = random.Random(seed)
+    t = updated = last = 0.0
+    level = credit
+    in_flight: list[float] = []
+    sent = refused = 0
+    ours: deque[float] = deque()
+    server: deque[float] = deque()
+    while sent < n:
+        while len(in_flight) >= cap:
+            t = max(t, heapq.heappop(in_flight))
+        if policy == "bucket":
+            if level < burst:
+                level = min(burst, level + (t - updated) * rate)
+            updated = t
+            if level < 1:
+                t += (1 - level) / rate
+                level, updated = 1.0, t
+            level -= 1
+        elif policy == "log":
+            while ours and ours[0] <= t - window:
+                ours.popleft()
+            if len(ours) >= per:
+                t = ours[0] + window
+        while in_flight and in_flight[0] <= t:
+            heapq.heappop(in_flight)
+        if len(in_flight) >= cap:
+            continue
+        while server and server[0] <= t - 1.0:
+            server.popleft()
+        if refuse_window and len(server) >= 100:
+            refused += 1
+            continue
+        latency = 0.4 * math.exp(0.5 * rng.gauss(0.0, 1.0))
+        heapq.heappush(in_flight, t + latency)
+        last = max(last, t + latency)
+        ours.append(t)
+        server.append(t)
+        sent += 1
+    return n / rate / last, refused
+
+
+def main() -> None:
+    """Print the mean ratio (and refusals) of 30 seeds per case."""
+    cases: list[tuple[str, str, dict[str, object]]] = [
+        ("uniform pacing, 0.1 s burst", "bucket", {}),
+        ("uniform pacing, 1 s credit at start", "bucket", {"credit": 110.0}),
+        ("exact own-send log, 100 per 1 s", "log", {}),
+        ("exact own-send log, 100 per 1.05 s (jitter guard)", "log", {"window": 1.05}),
+        ("exact own-send log, 1,000 per 10 s", "log", {"per": 1000, "window": 10.0}),
+        ("uniform pacing, 45 slots", "bucket", {"cap": 45}),
+        ("no pacing, 45 slots", "none", {"cap": 45}),
+    ]
+    cases += [
+        (
+            f"rolling 1 s server, uniform pacing, burst {b}",
+            "bucket",
+            {"burst": float(b), "refuse_window": True},
+        )
+        for b in (1, 2, 10)
+    ]
+    for label, policy, options in cases:
+        runs = [run(policy, seed=seed, **options) for seed in range(30)]  # type: ignore[arg-type]
+        ratio = statistics.mean(r[0] for r in runs)
+        refusals = statistics.mean(r[1] for r in runs)
+        print(f"{label:55s} ratio {ratio:.4f}  refusals {refusals:.1f}")
+
+
+if __name__ == "__main__":
+    main()
