@@ -131,15 +131,15 @@ class RateControl:
                 self.ceiling *= DECREASE
             else:
                 # a stray refusal at the edge of a rate the endpoint keeps admitting (a
-                # rolling second's jitter): the rate is found; 5 % less each time cost
-                # 2-3 % of the run in a sawtooth. Cut as little as a stated limit's
-                # margin and look beyond it as slowly.
+                # rolling second's jitter): the rate is found; 5 % less each time swung
+                # it between 96 and 102 % of the limit. Cut as little as a stated
+                # limit's margin and look beyond it as slowly.
                 self.ceiling *= KNOWN_DECREASE
                 self._ceiling_probe = PROBE
         return True
 
     def on_closed_window(self, now: float, known_rate: float | None) -> None:
-        """A run of refusals with no answer between (a window that refuses everything until
+        """A run of sends refused one after another (a window that refuses everything until
         it resets): one event. The rate jumps down only when the seconds before it show
         the endpoint turning away a good share of what was sent; a fixed window that
         closes after a burst says nothing about the rate, and the refusals that follow
