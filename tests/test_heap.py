@@ -68,9 +68,11 @@ def test_pinning_keeps_large_buffers_out_of_the_heap(tmp_path: Path) -> None:
 
 def test_a_started_batch_client_has_pinned_the_threshold(tmp_path: Path) -> None:
     """Batch mode frees 1 MiB upload and download chunks every round: once its client
-    has started, such a free no longer moves later buffers into the heap."""
+    has started, such a free no longer moves later buffers into the heap, and its worker
+    threads share the capped arenas."""
     out = run_probe(
-        f"""
+        ARENA_PROBE
+        + textwrap.dedent(f"""
         import asyncio
         from pathlib import Path
         from asyncgen.config.llm import LLMSettings
@@ -88,15 +90,17 @@ def test_a_started_batch_client_has_pinned_the_threshold(tmp_path: Path) -> None
             await client.start()
             try:
                 print(own_mapping())
+                held = threads_allocate()
+                print(arenas())
             finally:
                 await client.aclose()
                 await transport.aclose()
 
         asyncio.run(main())
-        """,
+        """),
         tmp_path,
     )
-    assert out == ["True"]
+    assert out == ["True", "2"]
 
 
 def test_freed_pages_inside_the_heap_go_back_to_the_system(tmp_path: Path) -> None:
@@ -118,3 +122,48 @@ def test_freed_pages_inside_the_heap_go_back_to_the_system(tmp_path: Path) -> No
         tmp_path,
     )
     assert out[0] == "True" and int(out[1]) >= 20, out
+
+
+ARENA_PROBE = """
+import ctypes, os, tempfile, threading
+from asyncgen import heap
+stdio = ctypes.CDLL("libc.so.6")  # its own handle: PROBE set mallinfo2 on `libc`
+stdio.fopen.restype = ctypes.c_void_p
+stdio.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+stdio.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+stdio.fclose.argtypes = [ctypes.c_void_p]
+def arenas():
+    path = tempfile.mktemp()
+    out = stdio.fopen(path.encode(), b"w")
+    stdio.malloc_info(0, out)
+    stdio.fclose(out)
+    with open(path) as info:
+        text = info.read()
+    os.unlink(path)
+    return text.count("<heap nr=")
+def threads_allocate(count=8):
+    held = []
+    together = threading.Barrier(count)
+    def work():
+        together.wait()  # all alive at once: a finished thread's arena would be reused
+        held.append([bytearray(2000) for _ in range(100)])
+        together.wait()
+    workers = [threading.Thread(target=work) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return held
+"""
+
+
+def test_worker_threads_share_the_capped_arenas(tmp_path: Path) -> None:
+    """Each new thread's first allocation opens an arena of its own (up to 8 per core);
+    with the cap, eight threads share the two."""
+    unlimited = run_probe(ARENA_PROBE + "held = threads_allocate(); print(arenas())", tmp_path)
+    limited = run_probe(
+        ARENA_PROBE + "print(heap.limit_arenas()); held = threads_allocate(); print(arenas())",
+        tmp_path,
+    )
+    assert int(unlimited[0]) > 2
+    assert limited == ["True", "2"]

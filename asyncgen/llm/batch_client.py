@@ -168,6 +168,7 @@ class BatchClient:
             return
         self._started = True
         heap.pin_mmap_threshold()  # rounds free 1 MiB chunks: keep them out of the heap
+        heap.limit_arenas()  # worker threads parse answers that outlive them
         self._hold_collections(True)
         parts = await offload.to_thread(self.journal.open)
         for state in parts:
