@@ -177,6 +177,27 @@ async def test_server_closing_an_idle_connection_costs_no_failure() -> None:
     assert server.connections == 2 and len(server.requests) == 2
 
 
+async def test_a_held_request_closed_unanswered_is_an_error_not_a_silent_resend() -> None:
+    """A reused connection that takes a request, holds it 0.3 s and hangs up may have done
+    the work: the caller gets the error (its retry is counted and paced), the server sees
+    the request once; a hang-up at once is the idle race and is resent."""
+
+    async def answer_then_hold(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
+        await read_request(r, s)
+        w.write(response())
+        await w.drain()
+        await read_request(r, s)
+        await asyncio.sleep(0.3 if len(s.requests) == 2 else 0.0)
+
+    async with serve(answer_then_hold) as server:
+        client = pool(server.url)
+        await client.post(b"{}")
+        with pytest.raises(RemoteProtocolError, match="unanswered"):
+            await client.post(b"{}")
+        await client.aclose()
+    assert len(server.requests) == 2
+
+
 async def test_close_mid_answer_is_a_protocol_error() -> None:
     async def half(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
         await read_request(r, s)

@@ -13,10 +13,13 @@ moment the request is written (a stalled write runs into it too). Proxies and SS
 streams are not handled here: the caller (`asyncgen.llm.client`) sends those through httpx.
 
 A reused connection that the server closed while it sat idle (its keep-alive timeout) is
-noticed before it is used, or, in a race, when it ends with no byte of an answer: then
-the request goes once more on a fresh connection (the server answered nothing, so nothing
-was done twice). Every failure is an `OSError` (`ConnectionError` subclasses for protocol
-trouble, `ssl.SSLError` for TLS), a `TimeoutError`, or `BodyDecodingError`.
+noticed before it is used, or, in a race, when it ends with no byte of an answer within
+about a round trip of the write (`STALE_RACE`): then the request goes once more on a fresh
+connection (the close was on its way before the request arrived, so nothing was done). A
+connection that holds a request longer and then closes unanswered may have done the work
+(and billed it): that is a `RemoteProtocolError` for the caller's counted, paced retry.
+Every failure is an `OSError` (`ConnectionError` subclasses for protocol trouble,
+`ssl.SSLError` for TLS), a `TimeoutError`, or `BodyDecodingError`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import httptools
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 DNS_TTL = 60.0  # seconds a host's addresses are reused (aiohttp: 10 s; providers' TTLs: ~60-300)
 ATTEMPT_SECONDS = 1.0  # one address's connect budget while other addresses remain
+STALE_RACE = (0.05, 1.0)  # seconds: the idle-close race's window, floor and cap (2 x connect)
 Address = tuple[str, int]
 
 
@@ -95,6 +99,8 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._received = False  # any byte of the current answer
         self._headers_done = False
+        self.written_at = 0.0  # loop time of the current request's write
+        self.race_window = STALE_RACE[0]  # a close this soon after the write is the idle race
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -116,8 +122,13 @@ class _Connection(asyncio.Protocol):
         if self._headers_done and self._ends_at_close():
             self.on_message_complete()
             return
-        if not self._received:
+        held = self.loop.time() - self.written_at
+        if not self._received and held <= self.race_window:
             error: Exception = StaleConnectionError("the server closed the connection unanswered")
+        elif not self._received:
+            error = RemoteProtocolError(
+                f"the server closed the connection {held:.2f} s after the request, unanswered"
+            )
         else:
             error = RemoteProtocolError("the server closed the connection mid-answer")
         if exc is not None:
@@ -169,6 +180,7 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter = self.loop.create_future()
         if read_timeout is not None:
             self._timer = self.loop.call_later(read_timeout, self._timed_out, read_timeout)
+        self.written_at = self.loop.time()
         transport.write(request)
         try:
             answer: Answer = await waiter
@@ -373,6 +385,7 @@ class Http1Pool:
             addresses = await self._resolve(loop)
             failure: BaseException | None = None
             for n, address in enumerate(addresses):
+                began = loop.time()
                 try:
                     async with asyncio.timeout(ATTEMPT_SECONDS if n < len(addresses) - 1 else None):
                         _, protocol = await loop.create_connection(
@@ -386,6 +399,8 @@ class Http1Pool:
                     failure = exc
                     continue
                 self._good = address
+                floor, cap = STALE_RACE
+                protocol.race_window = min(cap, max(floor, 2 * (loop.time() - began)))
                 return protocol
         self._resolved_at = 0.0  # none answered: look the host up again next time
         raise failure or OSError(f"no address found for {self.host}")
