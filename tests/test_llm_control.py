@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncgen.llm.control import RateControl
+from asyncgen.llm.control import CatchUp, RateControl
 
 
 def learned_at_100_per_second() -> tuple[RateControl, float]:
@@ -49,3 +49,60 @@ def test_many_refusals_at_a_learned_rate_still_cut_five_percent() -> None:
         assert not control.on_refusal(now - 0.9 + i * 0.001, 9.0, None)
     assert control.on_refusal(now, now - 0.01, None)
     assert control.ceiling == pytest.approx(0.95 * before)
+
+
+def test_catch_up_window_grows_while_quiet_and_lets_unsent_requests_go() -> None:
+    """No 429s: the window grows a step per quiet half second to 10 s; sends the pacer did
+    not make in the last 10 s (the cap held them back) may then go at once."""
+    catch_up = CatchUp(0.0)
+    assert catch_up.wait(0.0, 100.0) is None  # uniform pacing from the start
+    sends = [i * 0.01 for i in range(1000) if not 8.0 <= i * 0.01 < 9.0]  # a 1 s stall
+    for t in sends:
+        catch_up.on_send(t)
+    assert catch_up.window(10.0)[0] == 10.0
+    for _ in range(100):  # the stall's 100 sends are made up at once
+        assert catch_up.wait(10.0, 100.0) == 0.0
+        catch_up.on_send(10.0)
+    # 1,000 in 10 s (and a 20 ms guard): the next waits for the oldest to age out
+    assert catch_up.wait(10.0, 100.0) == pytest.approx(0.02, abs=1e-4)
+
+
+def test_catch_up_drops_to_uniform_pacing_after_a_429_and_waits_longer_each_time() -> None:
+    """A 429 while a window is in force (a rolling 1 s window refusing the catch-up): uniform
+    pacing for 5 s, then the window grows again; the next such 429 holds it 10 s."""
+    catch_up = CatchUp(0.0)
+    assert catch_up.window(2.0)[0] == 10.0
+    assert catch_up.on_refusal(2.0, 1.99)  # to blame: the rate is not lowered
+    assert catch_up.on_refusal(2.01, 1.995)  # a burst's other refusals: the same
+    assert catch_up.wait(2.0, 100.0) is None
+    assert catch_up.window(6.9)[0] == 0.0
+    assert catch_up.window(7.0)[0] == 2.0
+    catch_up.on_refusal(7.1, 7.09)
+    assert catch_up.window(16.9)[0] == 0.0
+    assert catch_up.window(17.1)[0] == 2.0
+    assert catch_up.shrinks == 2
+
+
+def test_a_429_at_uniform_pacing_delays_the_next_step() -> None:
+    """A stray 429 while pacing uniformly: the window grows only after a quiet step."""
+    catch_up = CatchUp(0.0)
+    assert not catch_up.on_refusal(0.4, 0.39)  # the rate's business
+    assert catch_up.window(0.6)[0] == 0.0
+    assert catch_up.window(0.9)[0] == 2.0
+
+
+def test_catch_up_lead_starts_small_and_doubles_while_quiet() -> None:
+    """The first probe of a window runs at most 5 requests (0.05 s of 100/s) ahead within a
+    second: against a rolling 1 s window it costs a few 429s, not a second's worth."""
+    catch_up = CatchUp(0.0)
+    for i in range(50):  # 0.5 s at 100/s
+        catch_up.on_send(i * 0.01)
+    assert catch_up.window(0.5) == (2.0, 0.05)
+    for _ in range(55):  # 100 in the last second is the rate; 5 more is the lead
+        assert catch_up.wait(0.5, 100.0) == 0.0
+        catch_up.on_send(0.5)
+    assert catch_up.wait(0.5, 100.0) == pytest.approx(
+        0.5, abs=1e-4
+    )  # until the oldest is a second old
+    assert catch_up.window(1.0) == (5.0, 0.1)
+    assert catch_up.window(3.0)[1] == pytest.approx(1.6)  # six steps: 0.05 s x 2^5

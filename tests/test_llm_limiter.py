@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 
 import pytest
 
@@ -558,3 +559,55 @@ async def test_a_spent_fixed_window_reopens_whole() -> None:
     assert opened - start == pytest.approx(19.0, abs=0.1)  # not before the reset
     await send_times(lim, clock, 300)
     assert clock.now - opened < 0.01
+
+
+async def test_rolling_window_headers_let_sends_make_up_a_stall_until_a_429() -> None:
+    """6,000 RPM, headers of a rolling minute (remaining = what the last minute left, reset
+    = its newest request's age-out): a second the sends were held back (the cap of
+    requests in flight) is made up at once, as a rolling 10 s window admits, and no 10 s
+    ever holds more than 1,000 (so no minute more than the 6,000 given); a 429 after it
+    (a rolling 1 s window refusing the catch-up) brings back uniform pacing."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000)
+    times: list[float] = []
+
+    async def send(n: int) -> float:
+        start = clock.now
+        for _ in range(n):
+            permit = await lim.acquire()
+            times.append(clock.now)
+            in_minute = len(times) - bisect.bisect_right(times, clock.now - 60.0)
+            info = RateLimitInfo(
+                limit_requests=6000, remaining_requests=6000 - in_minute, reset_requests=60.0
+            )
+            lim.release(permit, outcome="ok", info=info)
+        return clock.now - start
+
+    await send(500)  # the first seconds (a 10 s window's room spent as the lead grows)
+    for _ in range(1500):  # then a request every 10 ms, as the rate's pace needs
+        clock.now = max(clock.now, times[-1] + 0.01)
+        await send(1)
+    clock.now += 1.0  # a second with no sends (the cap of requests in flight held them)
+    assert await send(100) < 0.05  # made up at once
+    await send(3000)  # (within the first minute: a minute nearly spent reads otherwise)
+    assert max(bisect.bisect_left(times, t + 10.0) - i for i, t in enumerate(times)) <= 1000
+    permit = await lim.acquire()
+    lim.release(permit, outcome="rate_limited", retry_after=0.5)
+    clock.now += 1.0
+    assert await send(100) > 0.9  # uniform pacing: the stall is not made up
+
+
+async def test_token_bucket_headers_get_no_catch_up_window() -> None:
+    """A continuous bucket's headers (reset = time to refill what was used) have their own
+    credit rule (a second's share at once): after a 5 s stall the sends do not make up the
+    stall's 500, as a 10 s catch-up window would."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000)
+    for _ in range(300):
+        permit = await lim.acquire()
+        info = RateLimitInfo(limit_requests=6000, remaining_requests=5999, reset_requests=0.01)
+        lim.release(permit, outcome="ok", info=info)
+    clock.now += 5.0
+    start = clock.now
+    await send_times(lim, clock, 600)
+    assert clock.now - start > 4.5  # a second's share at once, then the rate

@@ -23,6 +23,7 @@ congestion, stays put: after the first event the ceiling sits at the measured li
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 
@@ -282,3 +283,99 @@ class ResetClock:
             # less left by what was sent between: a count that nothing refilled
             self.fixed = spent >= 2 and abs(spent - sent) <= max(2, 0.1 * sent)
         return self.fixed
+
+
+CATCH_UP_WINDOWS = (0.0, 2.0, 5.0, 10.0)  # seconds; each divides a minute (no 1 s: its
+# guard would cost 2 % of the rate, and uniform pacing is what a 1 s window admits)
+CATCH_UP_STEP = 0.5  # quiet seconds (no 429) before the window grows one step
+CATCH_UP_LEAD = 0.05  # seconds of the rate a second may hold beyond it at the first step
+MAX_CATCH_UP_STEP = 12  # the lead doubles per step up to the window (0.05 s x 2^11 > 10 s)
+CATCH_UP_HOLD = 5.0  # seconds at uniform pacing after a 429 ends a catch-up (then doubled)
+MAX_CATCH_UP_HOLD = 60.0
+CATCH_UP_TICK = 1e-5  # seconds past the moment a send leaves the window (above clock dust)
+CATCH_UP_GUARD = 0.02  # seconds added to the window: our send time is not the endpoint's stamp
+
+
+class CatchUp:
+    """How far sends may run ahead of uniform pacing to make up for sends they did not make.
+
+    Uniform pacing at the limit loses for good every send the cap of requests in flight
+    held back (the latency tail), and the first seconds' share a window had room for: a
+    rolling window of 10 s would have admitted them a little later, but the pacer never
+    runs ahead. With a window `W` in force, the send rate is judged over `W` seconds of
+    our own sends instead: at most `rate * W` in any `W` seconds (plus a guard), so what
+    was not sent in the last `W` seconds may go now, at most `lead` seconds of the rate
+    ahead of it within any second. That is credit only the endpoint's own window can
+    judge: a rolling 10 s window admits it, a rolling 1 s one refuses any lead, and the two
+    send the same headers. So `W` starts at 0 (uniform pacing) and grows one step per
+    quiet half second to 10 s, the lead from 0.05 s of the rate, doubling per step up to
+    `W`; a 429 while `W > 0` drops both to 0 for `CATCH_UP_HOLD` seconds, doubled each
+    time it happens again (a probe of a 1 s window costs a few refusals, fewer each time).
+    Every window divides a minute, so no minute holds more than the rate's minute: a
+    stated RPM is kept.
+    """
+
+    def __init__(self, now: float) -> None:
+        self._step = 0
+        self._grow_at = now + CATCH_UP_STEP
+        self._hold = CATCH_UP_HOLD
+        self._times: list[float] = []  # our send times of the longest window, in order
+        self._start = 0  # index of the oldest send kept in `_times`
+        self._dropped_at = -math.inf  # when a 429 last ended a catch-up
+        self.shrinks = 0
+
+    def window(self, now: float) -> tuple[float, float]:
+        """(seconds of our own sends the rate is judged over, seconds of the rate a second
+        may hold beyond it) now; (0, 0): uniform pacing."""
+        while now >= self._grow_at and self._step < MAX_CATCH_UP_STEP:
+            self._step += 1
+            self._grow_at += CATCH_UP_STEP
+        if self._step == 0:
+            return 0.0, 0.0
+        span = CATCH_UP_WINDOWS[min(self._step, len(CATCH_UP_WINDOWS) - 1)]
+        return span, min(span, CATCH_UP_LEAD * 2 ** (self._step - 1))
+
+    def on_send(self, now: float) -> None:
+        """One request left (every send is kept: a longer window must see them all)."""
+        self._times.append(now)
+        horizon = now - CATCH_UP_WINDOWS[-1] - CATCH_UP_GUARD
+        times = self._times
+        start = bisect.bisect_left(times, horizon, self._start)
+        if start > 4096 and start > len(times) // 2:
+            del times[:start]
+            start = 0
+        self._start = start
+
+    def wait(self, now: float, rate: float) -> float | None:
+        """Seconds until one more send fits `rate` over the window in force and the lead;
+        None when no window is in force (or it would hold less than one send)."""
+        span, lead = self.window(now)
+        if math.floor(rate * span) < 1:
+            return None
+        return max(
+            self._wait(now - span - CATCH_UP_GUARD, math.floor(rate * span)),
+            self._wait(now - 1.0, math.floor(rate * (1.0 + lead))),
+        )
+
+    def _wait(self, since: float, allowed: int) -> float:
+        """Seconds until fewer than `allowed` sends are at or after `since` (+ the wait)."""
+        first = bisect.bisect_left(self._times, since, self._start)
+        excess = len(self._times) - first - allowed
+        if excess < 0:
+            return 0.0
+        # strictly past it: a wait of ~0 would let a burst sent at one instant out again
+        return max(0.0, self._times[first + excess] - since) + CATCH_UP_TICK
+
+    def on_refusal(self, now: float, sent_at: float) -> bool:
+        """A 429 for a request sent at `sent_at`: no growth until a quiet step; a catch-up
+        in force ends for a while. True when the catch-up is to blame (the request left
+        while one was in force): the refusal then says nothing about the rate."""
+        if self._step > 0:
+            self._step = 0
+            self._grow_at = now + self._hold
+            self._hold = min(MAX_CATCH_UP_HOLD, self._hold * 2)
+            self._dropped_at = now
+            self.shrinks += 1
+            return True
+        self._grow_at = max(self._grow_at, now + CATCH_UP_STEP)
+        return sent_at <= self._dropped_at

@@ -4,7 +4,9 @@ Gates, in order: the adaptive concurrency window (AIMD on 503/529 from the cap d
 while no rate is known), the transport's global concurrency cap, a hold (only after a run
 of 429s: the endpoint's window is closed, or a spent budget), then token buckets for
 requests, tokens, and Anthropic's separate input and output tokens. Buckets are paced
-FIFO by one lock, retries first, so a send happens the moment its budget is there.
+FIFO by one lock, retries first, so a send happens the moment its budget is there. On a
+rolling window (read from the request headers) `CatchUp` judges the request rate over a
+window of our own sends instead of the bucket, so sends the cap held back are made up.
 
 The rate in force is `RateControl`'s: a share (`margin`) of the limits given or learned
 from headers, or a rate learned from 429s when no limit is known. A single 429 costs the
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
 from asyncgen.llm.budget import BudgetSource
-from asyncgen.llm.control import ConcurrencyGuess, RateControl, ResetClock
+from asyncgen.llm.control import CatchUp, ConcurrencyGuess, RateControl, ResetClock
 from asyncgen.llm.errors import LimitExhaustedError
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.retry import FaultRate
@@ -118,6 +120,10 @@ class RateLimiter:
         self._burst = settings.burst_seconds
         self._recent_sends: deque[tuple[float, int]] = deque(maxlen=4096)
         self.control = RateControl(clock())
+        self.catch_up = CatchUp(clock())
+        self._rolling = False  # request headers read as a rolling window's (catch-up may pay)
+        self._not_rolling = False  # read as a bucket or a fixed window: never
+        self._nearly_spent = False  # the last reading left under a second's share
         self._out = 0  # requests sent and not yet released (a permit's `level`)
         self.slots_guess = ConcurrencyGuess()  # are 429s about requests in flight?
         self._overload_levels = ConcurrencyGuess()  # and 503/529s?
@@ -199,6 +205,7 @@ class RateLimiter:
         self._seq += 1
         now = self._clock()
         self.control.on_send(now)
+        self.catch_up.on_send(now)
         if "requests" not in self._buckets or "tokens" not in self._buckets:
             self._recent_sends.append((now, prompt_tokens + completion_tokens))
         level, self._out = self._out, self._out + 1
@@ -373,16 +380,42 @@ class RateLimiter:
                 self._reopen_windows(now)
             factor = self._ramp_factor(now)
             wait = 0.0
+            ahead = self._catch_up_wait(now)
             for dim, bucket in self._buckets.items():
                 bucket.refill(now, factor)
-                wait = max(wait, bucket.wait_time(amounts[dim], factor))
+                if dim == "requests" and ahead is not None:
+                    wait = max(wait, ahead)
+                else:
+                    wait = max(wait, bucket.wait_time(amounts[dim], factor))
             if self._daily is not None:
                 wait = max(wait, self._daily_wait(now))
             if wait <= 1e-6:  # below clock resolution: sleeping would not advance time
                 for dim, bucket in self._buckets.items():
                     bucket.take(amounts[dim])
+                requests = self._buckets.get("requests")
+                if ahead is not None and requests is not None and requests.level < 0:
+                    requests.set_level(0.0)  # judged over the window: no debt left for later
                 return
             await self._sleep(min(wait, 1.0))  # re-check: rate control may have moved
+
+    def _catch_up_wait(self, now: float) -> float | None:
+        """Seconds until a send fits the request rate judged over the catch-up window, or
+        None to pace uniformly: only a known request limit whose headers read as a rolling
+        window's (a bucket, a fixed window, a GCRA's burst have their own credit rules)."""
+        bucket = self._buckets.get("requests")
+        if bucket is None or not self._catches_up:
+            return None
+        return self.catch_up.wait(now, bucket.rate)
+
+    @property
+    def _catches_up(self) -> bool:
+        """True when sends may make up what they did not send (see `_catch_up_wait`)."""
+        return (
+            self._rolling
+            and not self._not_rolling
+            and not self._nearly_spent
+            and self.rpm_limit is not None
+        )
 
     def _daily_wait(self, now: float) -> float:
         assert self._daily is not None
@@ -455,6 +488,9 @@ class RateLimiter:
 
     def _on_refusal(self, permit: Permit, now: float, retry_after: float | None) -> None:
         """A 429: lower the rate once per event, and hold everyone only for a closed window."""
+        # a refusal of a send that ran ahead of uniform pacing is the catch-up's (it ends
+        # for a while), not the rate's: the rate and the burst stay
+        blamed = self.catch_up.on_refusal(now, permit.sent_at) and self._catches_up
         run = self._refused_run(permit.seq)
         if run == 1:
             self._streak_advice = None  # a new run: the last one's advice is stale
@@ -479,8 +515,12 @@ class RateLimiter:
             if verdict is not False:
                 return  # a slot count, not a rate: nothing to learn about pacing
         closed = self._streak > HOLD_AFTER  # the window is shut: the same event until it opens
-        if not closed and self.control.on_refusal(
-            now, permit.sent_at, None if known is None else known / 60.0
+        if (
+            not closed
+            and not blamed
+            and self.control.on_refusal(
+                now, permit.sent_at, None if known is None else known / 60.0
+            )
         ):
             if self._burst > MIN_BURST:
                 self._burst = MIN_BURST  # the endpoint counts short windows: no more bursts
@@ -623,6 +663,8 @@ class RateLimiter:
         it was read to hold goes at once, as its remaining would say a round trip later. A
         reading of a window that has reopened since is stale and says nothing.
         """
+        if reading.requests:
+            self._classify(reading)
         bucket.refill(now, self._ramp_factor(now))
         elapsed = now - permit.sent_at
         left = reading.remaining - since
@@ -649,6 +691,25 @@ class RateLimiter:
             bucket.cap_level(left + bucket.rate * elapsed)
             if reading.is_continuous_bucket and self._binds(reading) and self._burst > MIN_BURST:
                 self._second_share_credit(bucket, reading, since)
+
+    def _classify(self, reading: _Reading) -> None:
+        """Whether the request headers read as a rolling window's: catch-up is for those
+        only. The first reading with a second's share or more left decides (a rolling
+        minute nearly full later looks like a bucket refilling: its reset, a minute, is
+        then the time to refill what is used); a fixed window found later overrides it; a
+        remaining under a second of the limit (a GCRA's burst, or a rolling minute nearly
+        spent) pauses it."""
+        if reading.fixed:
+            self._not_rolling = True
+        elif reading.is_burst_allowance:
+            self._nearly_spent = True
+        else:
+            self._nearly_spent = False
+            if not self._rolling and not self._not_rolling:
+                if reading.is_fixed_window or reading.is_continuous_bucket:
+                    self._not_rolling = True
+                else:
+                    self._rolling = True
 
     def _reopen_windows(self, now: float) -> None:
         """Spent fixed windows whose reset has passed hold what they were read to hold."""
