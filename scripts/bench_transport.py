@@ -655,8 +655,18 @@ def target(o: Outcome, naive: Outcome | None) -> str:
         return f">=0.9 of the limit per whole minute, 0 failed: {'met' if met else 'MISSED'}"
     floor = 0.9 if o.row.endswith("/none") else 0.97
     beats = naive is None or (naive.ratio or 0.0) <= ratio
-    met = ratio >= floor and o.share_429 <= 0.02 and o.lost == 0 and beats
-    return f">={floor}, 429<=2%, >=naive: {'met' if met else 'MISSED'}"
+    parts = [
+        f">={floor} {_verdict(ratio >= floor and o.lost == 0)}",
+        f"429<=2% {_verdict(o.share_429 <= 0.02)}",
+        f">=naive {_verdict(beats)}",
+    ]
+    if naive is not None and naive.failed and not beats:  # its ratio counts what it answered
+        parts[-1] += f" (naive failed {naive.failed}/{naive.n})"
+    return "; ".join(parts)
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
 
 
 def table(results: list[Outcome], full: bool) -> str:
