@@ -680,7 +680,7 @@ def table(results: list[Outcome], full: bool) -> str:
     for o in results:
         verdict = target(o, naive.get(o.row)) if o.client == "asyncgen" else ""
         if verdict and not full:
-            verdict = verdict.split(":")[0] + ": (judged at full size)"
+            verdict = "(judged at full size)"
         ratio = "-" if o.ratio is None else f"{o.ratio:.3f}"
         per_cpu = f"{o.n / o.cpu:.0f}" if o.cpu else "-"
         cells = [
