@@ -597,6 +597,27 @@ async def test_rolling_window_headers_let_sends_make_up_a_stall_until_a_429() ->
     assert await send(100) > 0.9  # uniform pacing: the stall is not made up
 
 
+async def test_a_rolling_minute_nearly_spent_is_not_taken_for_a_gcra_burst() -> None:
+    """Headers first read as a rolling minute's (reset = its newest request's age-out); a
+    later reading with less than a second's share left is that minute nearly spent, not a
+    GCRA's burst to spend at once: the sends stay paced (a 10 s or 1 s window the headers
+    do not show would refuse the burst)."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000)
+    for remaining in (5999, 5998):
+        permit = await lim.acquire()
+        info = RateLimitInfo(limit_requests=6000, remaining_requests=remaining, reset_requests=60)
+        lim.release(permit, outcome="ok", info=info)
+        clock.now += 0.5
+    permit = await lim.acquire()
+    info = RateLimitInfo(limit_requests=6000, remaining_requests=80, reset_requests=60)
+    lim.release(permit, outcome="ok", info=info)
+    clock.now += 2.0  # a stall the catch-up would otherwise make up
+    start = clock.now
+    await send_times(lim, clock, 80)
+    assert clock.now - start > 0.5
+
+
 async def test_token_bucket_headers_get_no_catch_up_window() -> None:
     """A continuous bucket's headers (reset = time to refill what was used) have their own
     credit rule (a second's share at once): after a 5 s stall the sends do not make up the

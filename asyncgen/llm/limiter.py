@@ -683,13 +683,18 @@ class RateLimiter:
             bucket.cap_level(1.0 - bucket.rate * to_reset)  # spent until it reopens
         elif reading.fixed and to_reset > 0:  # seen (or said) to be fixed, not just inferred
             bucket.set_level(left)
-        elif reading.is_burst_allowance:
+        elif reading.is_burst_allowance and not self._rolling:
             bucket.set_level(left + bucket.rate * elapsed)
         elif reading.is_fixed_window and to_reset > 0:
             bucket.cap_level(left)
         else:
             bucket.cap_level(left + bucket.rate * elapsed)
-            if reading.is_continuous_bucket and self._binds(reading) and self._burst > MIN_BURST:
+            if (
+                reading.is_continuous_bucket
+                and not self._rolling
+                and self._binds(reading)
+                and self._burst > MIN_BURST
+            ):
                 self._second_share_credit(bucket, reading, since)
 
     def _classify(self, reading: _Reading) -> None:
