@@ -121,8 +121,9 @@ class RateLimiter:
         self._recent_sends: deque[tuple[float, int]] = deque(maxlen=4096)
         self.control = RateControl(clock())
         self.catch_up = CatchUp(clock())
-        self._rolling = False  # request headers read as a rolling window's (catch-up may pay)
-        self._not_rolling = False  # read as a bucket or a fixed window: never
+        # request headers read as a rolling window's (True: catch-up may pay), a bucket's or
+        # a fixed window's (False: never), or not read yet (None)
+        self._rolling: bool | None = None
         self._nearly_spent = False  # the last reading left under a second's share
         self._out = 0  # requests sent and not yet released (a permit's `level`)
         self.slots_guess = ConcurrencyGuess()  # are 429s about requests in flight?
@@ -410,12 +411,7 @@ class RateLimiter:
     @property
     def _catches_up(self) -> bool:
         """True when sends may make up what they did not send (see `_catch_up_wait`)."""
-        return (
-            self._rolling
-            and not self._not_rolling
-            and not self._nearly_spent
-            and self.rpm_limit is not None
-        )
+        return self._rolling is True and not self._nearly_spent and self.rpm_limit is not None
 
     def _daily_wait(self, now: float) -> float:
         assert self._daily is not None
@@ -683,7 +679,7 @@ class RateLimiter:
             bucket.cap_level(1.0 - bucket.rate * to_reset)  # spent until it reopens
         elif reading.fixed and to_reset > 0:  # seen (or said) to be fixed, not just inferred
             bucket.set_level(left)
-        elif reading.is_burst_allowance and not self._rolling:
+        elif reading.is_burst_allowance and self._rolling is not True:
             bucket.set_level(left + bucket.rate * elapsed)
         elif reading.is_fixed_window and to_reset > 0:
             bucket.cap_level(left)
@@ -691,7 +687,7 @@ class RateLimiter:
             bucket.cap_level(left + bucket.rate * elapsed)
             if (
                 reading.is_continuous_bucket
-                and not self._rolling
+                and self._rolling is not True
                 and self._binds(reading)
                 and self._burst > MIN_BURST
             ):
@@ -705,16 +701,13 @@ class RateLimiter:
         remaining under a second of the limit (a GCRA's burst, or a rolling minute nearly
         spent) pauses it."""
         if reading.fixed:
-            self._not_rolling = True
+            self._rolling = False
         elif reading.is_burst_allowance:
             self._nearly_spent = True
         else:
             self._nearly_spent = False
-            if not self._rolling and not self._not_rolling:
-                if reading.is_fixed_window or reading.is_continuous_bucket:
-                    self._not_rolling = True
-                else:
-                    self._rolling = True
+            if self._rolling is None:
+                self._rolling = not (reading.is_fixed_window or reading.is_continuous_bucket)
 
     def _reopen_windows(self, now: float) -> None:
         """Spent fixed windows whose reset has passed hold what they were read to hold."""
