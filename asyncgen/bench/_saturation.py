@@ -21,9 +21,11 @@ point's send time, which a busy client shifts by tens of milliseconds, sets it a
 from __future__ import annotations
 
 import bisect
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from asyncgen.bench._sample import Sample
 
@@ -114,19 +116,14 @@ def _slope(ordered: Sequence[Sample], points: Sequence[int]) -> float | None:
     """
     if len(points) < 3:
         return None
-    counts, admitted, k = [], 0, 0
-    for i, sample in enumerate(ordered[: points[-1] + 1]):
-        if k < len(points) and i == points[k]:
-            counts.append((sample.start, admitted))
-            k += 1
-        admitted += sample.was_admitted
-    mean_t = sum(t for t, _ in counts) / len(counts)
-    mean_c = sum(c for _, c in counts) / len(counts)
-    spread = sum((t - mean_t) ** 2 for t, _ in counts)
-    if spread <= 0:
+    before = list(accumulate((s.was_admitted for s in ordered), initial=0))  # admitted in [:i]
+    try:
+        fit = statistics.linear_regression(
+            [ordered[i].start for i in points], [before[i] for i in points]
+        )
+    except statistics.StatisticsError:  # every point at one instant
         return None
-    slope = sum((t - mean_t) * (c - mean_c) for t, c in counts) / spread
-    return slope if slope > 0 else None
+    return fit.slope if fit.slope > 0 else None
 
 
 def _longest_refusal(ordered: Sequence[Sample]) -> float:
