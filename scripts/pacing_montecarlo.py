@@ -24,6 +24,19 @@ import statistics
 from collections import deque
 
 
+def _bucket_send(
+    t: float, level: float, updated: float, rate: float, burst: float
+) -> tuple[float, float, float]:
+    """One send through a token bucket of `burst` at `rate`: (send time, level, updated)."""
+    if level < burst:
+        level = min(burst, level + (t - updated) * rate)
+    updated = t
+    if level < 1:
+        t += (1 - level) / rate
+        level, updated = 1.0, t
+    return t, level - 1, updated
+
+
 def run(
     policy: str,
     *,
@@ -51,46 +64,33 @@ def run(
     while sent < n:
         while len(in_flight) >= cap:
             t = max(t, heapq.heappop(in_flight))
-        if policy == "bucket":
-            if level < burst:
-                level = min(burst, level + (t - updated) * rate)
-            updated = t
-            if level < 1:
-                t += (1 - level) / rate
-                level, updated = 1.0, t
-            level -= 1
+        span = 0.0
+        if policy == "catchup":
+            while t >= grow_at and step < 12:
+                step, grow_at = step + 1, grow_at + 0.5
+            span = (0.0, 2.0, 5.0, 10.0)[min(step, 3)]
+        if policy == "bucket" or (policy == "catchup" and span == 0):
+            t, level, updated = _bucket_send(t, level, updated, rate, burst)
         elif policy == "log":
             while ours and ours[0] <= t - window:
                 ours.popleft()
             if len(ours) >= per:
                 t = ours[0] + window
         elif policy == "catchup":
-            while t >= grow_at and step < 12:
-                step, grow_at = step + 1, grow_at + 0.5
-            span = (0.0, 2.0, 5.0, 10.0)[min(step, 3)]
-            if span == 0:
-                if level < burst:
-                    level = min(burst, level + (t - updated) * rate)
-                updated = t
-                if level < 1:
-                    t += (1 - level) / rate
-                    level, updated = 1.0, t
-                level -= 1
-            else:
-                lead = min(span, 0.05 * 2 ** (step - 1))
-                while ours and ours[0] <= t - 10.02:
-                    ours.popleft()
-                log = list(ours)
-                late = 0.0
-                limits = ((span + 0.02, int(rate * span)), (1.0, int(rate * (1 + lead))))
-                for length, allowed in limits:
-                    inside = [x for x in log if x > t - length]
-                    if len(inside) >= allowed:
-                        late = max(late, inside[len(inside) - allowed] + length + 1e-9)
-                if late > t:
-                    t = late
-                    continue
-                level, updated = 0.0, t
+            lead = min(span, 0.05 * 2 ** (step - 1))
+            while ours and ours[0] <= t - 10.02:
+                ours.popleft()
+            log = list(ours)
+            late = 0.0
+            limits = ((span + 0.02, int(rate * span)), (1.0, int(rate * (1 + lead))))
+            for length, allowed in limits:
+                inside = [x for x in log if x > t - length]
+                if len(inside) >= allowed:
+                    late = max(late, inside[len(inside) - allowed] + length + 1e-9)
+            if late > t:
+                t = late
+                continue
+            level, updated = 0.0, t
         while in_flight and in_flight[0] <= t:
             heapq.heappop(in_flight)
         if len(in_flight) >= cap:
