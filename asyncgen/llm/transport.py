@@ -24,6 +24,7 @@ from asyncgen.llm.errors import MalformedAnswerError, QuotaExhaustedError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.pool import ModelPool
+from asyncgen.llm.refusal import limits_in_refusal
 from asyncgen.llm.retry import (
     OVERLOAD_STATUS,
     RetryPolicy,
@@ -426,6 +427,9 @@ class Transport:
             att.outcome, att.retry_after = _outcome_of(exc)
             if isinstance(exc, RateLimitError):
                 self.stats.rate_limited += 1
+                if att.info is None or att.info.is_empty:  # no limit header: the body's words
+                    sent_at = time.time() - (self._clock() - started)
+                    att.info = limits_in_refusal(exc.body, sent_at) or att.info
             raise
         finally:
             self.stats.in_flight -= 1
