@@ -106,11 +106,12 @@ def test_pydantic_works_without_its_plugin_scan() -> None:
     assert out.stdout.split() == ["[]", "pydantic"]
 
 
-COLLECTOR_PROBE = """
-import asyncio, gc, json, sys, threading
+FIRST_REQUEST_PROBE = """
+import asyncio, gc, json, pathlib, sys, threading
 from http_stub import StubServer, completion
 
 state = {"started": False, "passes": 0}
+requests, output = sys.argv[1:3]
 
 def count(phase, info):
     # a pass on the main thread after main() began and before the loop runs
@@ -123,12 +124,15 @@ first = []
 
 def handler(body, number):
     if not first:
+        run_dir = pathlib.Path(output).with_suffix(".run")
+        snapshot = {name: json.loads((run_dir / name).read_text()) and True
+                    for name in ("plan.json", "config.json") if (run_dir / name).exists()}
         first.append({"passes": state["passes"], "enabled": gc.isenabled(),
-                      "frozen": gc.get_freeze_count()})
+                      "frozen": gc.get_freeze_count(), "snapshot": sorted(snapshot)})
     return 200, completion(), {}
 
 with StubServer(handler) as server:
-    sys.argv = ["asyncgen", "complete", "--input", sys.argv[1], "--output", sys.argv[2],
+    sys.argv = ["asyncgen", "complete", "--input", requests, "--output", output,
                 "--base-url", server.base_url, "--model", "m", "--quiet"]
     from asyncgen.cli import main
     state["started"] = True
@@ -140,14 +144,15 @@ print(json.dumps({"code": code, **first[0]}))
 """
 
 
-def test_the_collector_waits_for_the_loop(tmp_path: Path) -> None:
+def test_at_the_first_request(tmp_path: Path) -> None:
     """A plain `complete` line loads its modules and builds its config with the cyclic
     collector off (it made ~70 passes over objects kept for good, ~10 ms of CPU before
-    the first request); by the first request it is on again, the start-up heap frozen."""
+    the first request); by the first request it is on again, the start-up heap frozen.
+    The run directory's snapshot, written while start-up went on, is on disk by then."""
     requests = tmp_path / "in.jsonl"
     requests.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     out = subprocess.run(
-        [sys.executable, "-c", COLLECTOR_PROBE, str(requests), str(tmp_path / "r.jsonl")],
+        [sys.executable, "-c", FIRST_REQUEST_PROBE, str(requests), str(tmp_path / "r.jsonl")],
         env=subprocess_env(OPENAI_API_KEY="sk-test-collector-0000"),
         cwd=tmp_path,
         capture_output=True,
@@ -159,6 +164,7 @@ def test_the_collector_waits_for_the_loop(tmp_path: Path) -> None:
     assert seen["code"] == 0
     assert seen["passes"] == 0  # none while loading, configuring and opening the run
     assert seen["enabled"] and seen["frozen"] > 20_000
+    assert seen["snapshot"] == ["config.json", "plan.json"]
 
 
 def test_the_collector_is_left_alone_without_a_hold() -> None:

@@ -172,6 +172,8 @@ async def run_generation(
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await offload.to_thread(open_run, layout, pipeline, config)
+        else:  # the CLI's snapshot is durable before prepare, which may send requests
+            await opened.settled()
         meter = StageMeter(ledger, pipeline, clock=opts.clock)
         existing = await _prepare_with_progress(ctx, pipeline, layout, gate, opts, meter)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
