@@ -128,7 +128,8 @@ def handler(body, number):
         snapshot = {name: json.loads((run_dir / name).read_text()) and True
                     for name in ("plan.json", "config.json") if (run_dir / name).exists()}
         first.append({"passes": state["passes"], "enabled": gc.isenabled(),
-                      "frozen": gc.get_freeze_count(), "snapshot": sorted(snapshot)})
+                      "frozen": gc.get_freeze_count(), "snapshot": sorted(snapshot),
+                      "asyncgen": sorted(m for m in sys.modules if m.startswith("asyncgen"))})
     return 200, completion(), {}
 
 with StubServer(handler) as server:
@@ -148,7 +149,8 @@ def test_at_the_first_request(tmp_path: Path) -> None:
     """A plain `complete` line loads its modules and builds its config with the cyclic
     collector off (it made ~70 passes over objects kept for good, ~10 ms of CPU before
     the first request); by the first request it is on again, the start-up heap frozen.
-    The run directory's snapshot, written while start-up went on, is on disk by then."""
+    The run directory's snapshot, written while start-up went on, is on disk by then, and
+    neither the prompt templates nor the quality judge (off by default) were loaded."""
     requests = tmp_path / "in.jsonl"
     requests.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     out = subprocess.run(
@@ -165,6 +167,8 @@ def test_at_the_first_request(tmp_path: Path) -> None:
     assert seen["passes"] == 0  # none while loading, configuring and opening the run
     assert seen["enabled"] and seen["frozen"] > 20_000
     assert seen["snapshot"] == ["config.json", "plan.json"]
+    assert {"asyncgen.prompts", "asyncgen.quality.judge"}.isdisjoint(seen["asyncgen"])
+    assert "asyncgen.engine.runner" in seen["asyncgen"]  # the list is the run's
 
 
 def test_the_collector_is_left_alone_without_a_hold() -> None:
