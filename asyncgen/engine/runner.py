@@ -408,8 +408,9 @@ class _Run:
         writers = self._writers()
         metrics_writer = JsonlWriter(self.layout.metrics, fsync_interval=self.engine.fsync_interval)
         async with contextlib.AsyncExitStack() as files:  # writers close in reverse order
-            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-                await files.enter_async_context(writer)
+            await JsonlWriter.start_all(
+                (writers.records, writers.failures, writers.rejected, metrics_writer), files
+            )
             return await self._run_pool(planner, tally, sampler, writers, metrics_writer)
 
     async def _run_pool(
