@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from asyncgen.engine import RunOptions, RunSummary, Shutdown, run_generation
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ClientBase
 from asyncgen.llm.usage import UsageMeter
-from asyncgen.store import records_of
+from asyncgen.store import RunLayout, records_of
+from asyncgen.store.rundir import OpenRun
 
 
 def make_config(**overrides: Any) -> RunConfig:
@@ -46,12 +48,13 @@ async def run(
     shutdown: Shutdown | None = None,
     client: Any = None,
     gate: Any = None,
+    opened: OpenRun | None = None,
 ) -> RunSummary:
-    """One session with the display off."""
+    """One session with the display off (into `opened` when given)."""
     return await run_generation(
         config,
         pipeline,
-        run_dir=run_dir,
+        run_dir=opened or run_dir,
         client=client or NoClient(),
         gate=gate,
         options=RunOptions(progress="off", shutdown=shutdown),
@@ -346,3 +349,24 @@ async def test_a_charge_under_way_at_the_end_reaches_the_ledger(tmp_path: Path) 
     await run(tmp_path, LocalPipeline(config), config, client=LateChargeClient())
     charges = [line for line in lines(tmp_path / "ledger.jsonl") if line.get("ref")]
     assert [(line["ref"], line["usd"]) for line in charges] == [("batch:late", 1.0)]
+
+
+async def test_a_snapshot_that_never_reached_the_disk_stops_the_run_before_prepare(
+    tmp_path: Path,
+) -> None:
+    """The CLI writes the run directory's snapshot in the background; the engine waits
+    for it before the pipeline prepares (which may send requests): a failed write stops
+    the run there, with nothing sent and no outcome file."""
+    config = make_config(**{"engine.n": 3})
+    prepared: list[bool] = []
+
+    class Watched(LocalPipeline):
+        async def prepare(self, ctx: Any) -> None:
+            prepared.append(True)
+
+    failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+    failed.set_exception(StoreError("cannot write config.json: No space left on device"))
+    opened = OpenRun(RunLayout.in_dir(tmp_path, "records.jsonl"), resumed=False, writing=failed)
+    with pytest.raises(StoreError, match="No space left"):
+        await run(tmp_path, Watched(config), config, opened=opened)
+    assert prepared == [] and not (tmp_path / "records.jsonl").exists()
