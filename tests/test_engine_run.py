@@ -13,6 +13,7 @@ from engine_support import FlakyLocal, LocalPipeline
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.config.llm import Price
+from asyncgen.contract import Outcome, RunContext, WorkItem
 from asyncgen.engine import RunOptions, RunSummary, Shutdown, run_generation
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ClientBase
@@ -162,14 +163,35 @@ async def test_resume_with_fewer_than_done_is_refused(tmp_path: Path) -> None:
         await run(tmp_path, LocalPipeline(smaller), smaller)
 
 
+class Counting(LocalPipeline):
+    """Sets `reached` once `after` items have produced their outcome.
+
+    The stop and budget tests act on it rather than after a fixed sleep: a pause of the
+    test process (a full GC) during the sleep let the run produce nothing before it.
+    """
+
+    def __init__(self, config: RunConfig, after: int) -> None:
+        super().__init__(config)
+        self.after = after
+        self.finished = 0
+        self.reached = asyncio.Event()
+
+    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+        outcome = await super().run_item(item, ctx)
+        self.finished += 1
+        if self.finished >= self.after:
+            self.reached.set()
+        return outcome
+
+
 async def test_stop_drains_in_flight_and_writes_summary(tmp_path: Path) -> None:
     """A stop request lets in-flight items finish, then accounts for the rest as not started."""
     config = make_config(**{"engine.n": 200, "engine.grace_period": 5.0})
-    pipeline = LocalPipeline(config)
-    pipeline.delay = 0.02
+    pipeline = Counting(config, after=10)
+    pipeline.delay = 0.02  # 200 items on 4 workers: 1 s, stopped after the first ten
     shutdown = Shutdown()
     task = asyncio.create_task(run(tmp_path, pipeline, config, shutdown=shutdown))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(pipeline.reached.wait(), timeout=30)
     shutdown.request("test stop")
     summary = await task
     assert summary.status == "interrupted" and summary.exit_code == 1
@@ -209,11 +231,11 @@ class BudgetClient(ClientBase):
 async def test_spent_budget_stops_new_items(tmp_path: Path) -> None:
     """Once the transport reports its budget spent, no new item starts and the run says so."""
     config = make_config(**{"engine.n": 100, "engine.max_workers": 2, "engine.queue_size": 1})
-    pipeline = LocalPipeline(config)
+    pipeline = Counting(config, after=5)
     pipeline.delay = 0.01
     client = BudgetClient()
     task = asyncio.create_task(run(tmp_path, pipeline, config, client=client))
-    await asyncio.sleep(0.15)
+    await asyncio.wait_for(pipeline.reached.wait(), timeout=30)
     client.spent = True
     summary = await task
     assert summary.status == "budget" and 0 < summary.done < 100
