@@ -34,11 +34,23 @@ class FakeCoordinator:
         self.real = real
         self.calls: list[tuple[list[Want], list[Report]]] = []
         self.grant = _Method(self._grant)
+        self.reported = 0  # reports the real coordinator has taken in
+        self._granted = asyncio.Condition()
 
     async def _grant(self, wants: list[Want], reports: list[Report]) -> list[int]:
         self.calls.append((list(wants), list(reports)))
         await asyncio.sleep(0.002)  # a round trip
-        return await self.real.grant(wants, reports)
+        granted = await self.real.grant(wants, reports)
+        self.reported += len(reports)
+        async with self._granted:
+            self._granted.notify_all()
+        return granted
+
+    async def until_reported(self, count: int) -> None:
+        """Until `count` reports have reached the real coordinator (a wait on events: a
+        fixed sleep failed whenever the test process paused across it)."""
+        async with self._granted:
+            await self._granted.wait_for(lambda: self.reported >= count)
 
 
 def budget(coordinator: FakeCoordinator, batch: int = 16) -> CoordinatorBudget:
@@ -60,7 +72,8 @@ async def test_leases_batch_waiting_sends_and_carry_reports() -> None:
         source.settle(
             claim, outcome="ok", latency=0.01, used_tokens=15, info=None, retry_after=None
         )
-    await asyncio.sleep(0.05)  # the report delay passes: reports go without a lease
+    # the report delay passes: reports go without a lease
+    await asyncio.wait_for(coordinator.until_reported(40), timeout=5)
     assert sum(len(reports) for _, reports in coordinator.calls) == 40
     assert coordinator.real.snapshot()["outstanding"] == 0
 
