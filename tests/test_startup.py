@@ -159,7 +159,8 @@ def test_at_the_first_request(tmp_path: Path) -> None:
     collector off (it made ~70 passes over objects kept for good, ~10 ms of CPU before
     the first request); by the first request it is on again, the start-up heap frozen.
     The run directory's snapshot, written while start-up went on, is on disk by then;
-    neither the prompt templates nor the quality judge (off by default) were loaded, and
+    neither the prompt templates, the quality judge (off by default) nor the SSE reader
+    were loaded, and
     at most 8 round trips to a worker thread preceded it."""
     requests = tmp_path / "in.jsonl"
     requests.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
@@ -177,7 +178,8 @@ def test_at_the_first_request(tmp_path: Path) -> None:
     assert seen["passes"] == 0  # none while loading, configuring and opening the run
     assert seen["enabled"] and seen["frozen"] > 20_000
     assert seen["snapshot"] == ["config.json", "plan.json"]
-    assert {"asyncgen.prompts", "asyncgen.quality.judge"}.isdisjoint(seen["asyncgen"])
+    unused = {"asyncgen.prompts", "asyncgen.quality.judge", "asyncgen.llm.stream"}
+    assert unused.isdisjoint(seen["asyncgen"])
     assert "asyncgen.engine.runner" in seen["asyncgen"]  # the list is the run's
     # round trips to a worker thread before the first request: 12 before the writers
     # opened their files together and the tokenizer skipped a load with nothing to load
