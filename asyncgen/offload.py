@@ -7,12 +7,20 @@ text, building plans): it runs under one named `CapacityLimiter` of `cores - 1` 
 and never runs more threads than the machine has cores to spare beside the loop.
 Both wait for the thread to finish when the caller is cancelled: a write is never left
 half-done behind a cancelled run.
+
+`in_background(func, *args)` is for the one moment with no loop yet to lend anyio's pool:
+the CLI starting up. It starts a blocking call (the run directory's fsyncs) in a thread of
+its own so the process goes on loading and setting up; the loop later waits for it with
+`settle`. That thread is not a daemon: the interpreter waits for it at exit, so its
+writes are never left half-done either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
+import threading
 import weakref
 from collections.abc import Callable
 from typing import TypeVar, TypeVarTuple, Unpack
@@ -51,3 +59,25 @@ async def to_thread(func: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
 async def cpu(func: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
     """Run CPU-heavy work in a worker thread under the `asyncgen-cpu` limiter."""
     return await anyio.to_thread.run_sync(func, *args, limiter=cpu_limiter())
+
+
+def in_background(func: Callable[[Unpack[Ts]], T], *args: *Ts) -> concurrent.futures.Future[T]:
+    """Start a blocking call in a thread of its own before any event loop runs; `settle`
+    (on the loop) returns its result or raises its error."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(func(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="asyncgen-start", daemon=False).start()
+    return future
+
+
+async def settle(future: concurrent.futures.Future[T]) -> T:
+    """Wait on the loop, without holding a worker thread, for a call `in_background` started."""
+    return await asyncio.wrap_future(future)

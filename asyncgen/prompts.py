@@ -26,9 +26,9 @@ from typing import Any
 import orjson
 
 from asyncgen.errors import PromptError
+from asyncgen.kinds import KIND_HEADER as KIND_HEADER  # its name, for the prompts' users
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "resources" / "prompts"
-KIND_HEADER = "X-Asyncgen-Kind"
 PARAMS_PREFIX = "parameters (JSON): "
 
 

@@ -67,7 +67,10 @@ def _encoder() -> Any:
 
 async def load_encoder() -> None:
     """Load the tokenizer in a worker thread now (it reads and parses a BPE file), so the
-    first count on the event loop does not."""
+    first count on the event loop does not. Without a cached BPE there is nothing to load
+    (`_encoder` answers None at once) and no thread trip before the first request."""
+    if not _BPE_CACHED:
+        return
     from asyncgen import offload
 
     await offload.cpu(_encoder)

@@ -7,11 +7,19 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pydantic
 import pytest
 
 # Nothing in the test suite may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# pydantic looks for its plugins (os.stat over every installed distribution's metadata)
+# when it builds its first validator, once per process. Settings models build theirs at
+# first use (defer_build), so whichever test used one first did that scan, and in an async
+# test no_blocking failed it: the outcome hung on test order (`pytest
+# tests/test_batch_client.py` failed its first test). Done here, before any loop runs.
+pydantic.TypeAdapter(int)
 
 
 @pytest.fixture(autouse=True)

@@ -109,3 +109,38 @@ def test_generate_with_a_wrong_key_stops_in_one_line_before_writing(
     assert len(lines) == 1 and "set OPENAI_API_KEY to a valid key" in lines[0], lines
     assert not out.exists()
     assert sim.stats()["requests"] == 0
+
+
+def test_the_probe_and_the_transport_load_the_ca_certificates_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An https run's probe and transport share one client TLS context: the system's CA
+    certificates (~20 ms of CPU) load once per process, not once each before the first
+    request."""
+    from asyncgen.config import load_config
+    from asyncgen.engine.probe import preflight
+    from asyncgen.llm import Transport, http1
+
+    made: list[ssl.SSLContext] = []
+    real = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    monkeypatch.setattr(http1, "_tls_context", None)
+    key = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    url = f"https://127.0.0.1:{_free_port()}/v1"  # nothing listens: the probe is refused
+    config = load_config(None, {"llm.base_url": url, "llm.model": "m"}, env_file=None)
+    with pytest.raises(ConfigError, match="refused|connect"):
+        preflight(config)
+    assert len(made) == 1  # the probe's
+
+    async def start_transport() -> None:
+        async with Transport.from_settings(config.llm, api_key=key, base_url=url):
+            pass
+
+    asyncio.run(start_transport())
+    assert len(made) == 1

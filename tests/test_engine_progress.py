@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from dataclasses import replace
 
 import pytest
@@ -71,25 +72,38 @@ def test_unknown_limits_and_eta_are_shown_as_such() -> None:
 
 
 async def test_log_mode_writes_a_line_each_interval() -> None:
-    """Without a terminal, a progress line is logged every interval, and a final one at close."""
-    records: list[str] = []
+    """Without a terminal, a progress line is logged every interval, and a final one at close.
+
+    Counted by event, not by a sleep: a pause of the test process (a full GC takes ~0.25 s
+    once torch is loaded) let a fixed 0.18 s sleep see only one periodic line.
+    """
+    records: list[tuple[float, str]] = []
+    three = asyncio.Event()
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            records.append(record.getMessage())
+            records.append((time.monotonic(), record.getMessage()))
+            if len(records) == 3:
+                three.set()
 
     logger = logging.getLogger("test.progress")
     logger.addHandler(Collect())
     logger.setLevel(logging.INFO)
     console = Console(file=io.StringIO(), width=100)
     assert choose_mode(console, quiet=False) == "log"
+    interval = 0.05
     reporter = ProgressReporter(
-        lambda: SNAP, mode="log", console=console, logger=logger, log_interval=0.05
+        lambda: SNAP, mode="log", console=console, logger=logger, log_interval=interval
     )
+    started = time.monotonic()
     reporter.start()
-    await asyncio.sleep(0.18)
+    await asyncio.wait_for(three.wait(), timeout=10)
     await reporter.aclose()
-    assert 3 <= len(records) <= 5 and all(r.startswith("progress 412/1000") for r in records)
+    assert len(records) == 4  # three periodic lines, then the final one at close
+    assert all(text.startswith("progress 412/1000") for _, text in records)
+    stamps = [started] + [at for at, _ in records[:3]]
+    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= interval * 0.9, gaps  # a line per interval, never faster
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]
 
 

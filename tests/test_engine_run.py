@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ from engine_support import FlakyLocal, LocalPipeline
 
 from asyncgen.config import RunConfig, load_config
 from asyncgen.config.llm import Price
+from asyncgen.contract import Outcome, RunContext, WorkItem
 from asyncgen.engine import RunOptions, RunSummary, Shutdown, run_generation
 from asyncgen.errors import StoreError
 from asyncgen.llm.types import ClientBase
 from asyncgen.llm.usage import UsageMeter
-from asyncgen.store import records_of
+from asyncgen.store import RunLayout, records_of
+from asyncgen.store.rundir import OpenRun
 
 
 def make_config(**overrides: Any) -> RunConfig:
@@ -45,12 +48,13 @@ async def run(
     shutdown: Shutdown | None = None,
     client: Any = None,
     gate: Any = None,
+    opened: OpenRun | None = None,
 ) -> RunSummary:
-    """One session with the display off."""
+    """One session with the display off (into `opened` when given)."""
     return await run_generation(
         config,
         pipeline,
-        run_dir=run_dir,
+        run_dir=opened or run_dir,
         client=client or NoClient(),
         gate=gate,
         options=RunOptions(progress="off", shutdown=shutdown),
@@ -159,14 +163,35 @@ async def test_resume_with_fewer_than_done_is_refused(tmp_path: Path) -> None:
         await run(tmp_path, LocalPipeline(smaller), smaller)
 
 
+class Counting(LocalPipeline):
+    """Sets `reached` once `after` items have produced their outcome.
+
+    The stop and budget tests act on it rather than after a fixed sleep: a pause of the
+    test process (a full GC) during the sleep let the run produce nothing before it.
+    """
+
+    def __init__(self, config: RunConfig, after: int) -> None:
+        super().__init__(config)
+        self.after = after
+        self.finished = 0
+        self.reached = asyncio.Event()
+
+    async def run_item(self, item: WorkItem, ctx: RunContext) -> Outcome:
+        outcome = await super().run_item(item, ctx)
+        self.finished += 1
+        if self.finished >= self.after:
+            self.reached.set()
+        return outcome
+
+
 async def test_stop_drains_in_flight_and_writes_summary(tmp_path: Path) -> None:
     """A stop request lets in-flight items finish, then accounts for the rest as not started."""
     config = make_config(**{"engine.n": 200, "engine.grace_period": 5.0})
-    pipeline = LocalPipeline(config)
-    pipeline.delay = 0.02
+    pipeline = Counting(config, after=10)
+    pipeline.delay = 0.02  # 200 items on 4 workers: 1 s, stopped after the first ten
     shutdown = Shutdown()
     task = asyncio.create_task(run(tmp_path, pipeline, config, shutdown=shutdown))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(pipeline.reached.wait(), timeout=30)
     shutdown.request("test stop")
     summary = await task
     assert summary.status == "interrupted" and summary.exit_code == 1
@@ -206,11 +231,11 @@ class BudgetClient(ClientBase):
 async def test_spent_budget_stops_new_items(tmp_path: Path) -> None:
     """Once the transport reports its budget spent, no new item starts and the run says so."""
     config = make_config(**{"engine.n": 100, "engine.max_workers": 2, "engine.queue_size": 1})
-    pipeline = LocalPipeline(config)
+    pipeline = Counting(config, after=5)
     pipeline.delay = 0.01
     client = BudgetClient()
     task = asyncio.create_task(run(tmp_path, pipeline, config, client=client))
-    await asyncio.sleep(0.15)
+    await asyncio.wait_for(pipeline.reached.wait(), timeout=30)
     client.spent = True
     summary = await task
     assert summary.status == "budget" and 0 < summary.done < 100
@@ -324,3 +349,24 @@ async def test_a_charge_under_way_at_the_end_reaches_the_ledger(tmp_path: Path) 
     await run(tmp_path, LocalPipeline(config), config, client=LateChargeClient())
     charges = [line for line in lines(tmp_path / "ledger.jsonl") if line.get("ref")]
     assert [(line["ref"], line["usd"]) for line in charges] == [("batch:late", 1.0)]
+
+
+async def test_a_snapshot_that_never_reached_the_disk_stops_the_run_before_prepare(
+    tmp_path: Path,
+) -> None:
+    """The CLI writes the run directory's snapshot in the background; the engine waits
+    for it before the pipeline prepares (which may send requests): a failed write stops
+    the run there, with nothing sent and no outcome file."""
+    config = make_config(**{"engine.n": 3})
+    prepared: list[bool] = []
+
+    class Watched(LocalPipeline):
+        async def prepare(self, ctx: Any) -> None:
+            prepared.append(True)
+
+    failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+    failed.set_exception(StoreError("cannot write config.json: No space left on device"))
+    opened = OpenRun(RunLayout.in_dir(tmp_path, "records.jsonl"), resumed=False, writing=failed)
+    with pytest.raises(StoreError, match="No space left"):
+        await run(tmp_path, Watched(config), config, opened=opened)
+    assert prepared == [] and not (tmp_path / "records.jsonl").exists()

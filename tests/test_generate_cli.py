@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -182,6 +183,7 @@ def test_first_snapshot_already_names_the_simulator(tmp_path: Path) -> None:
 
     opened, _ = setup_run(config, EchoPipeline(config), layout, quiet=True)
     assert opened.layout == layout and not opened.resumed
+    asyncio.run(opened.settled())  # written while start-up goes on; awaited before any request
     logger = logging.getLogger("asyncgen")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

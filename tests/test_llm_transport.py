@@ -258,27 +258,39 @@ async def test_configured_limit_wins_when_tighter() -> None:
 
 
 async def test_a_429_holds_only_the_refused_request() -> None:
-    """After one 429 with retry-after-ms=150 the refused request waits 150 ms; another request
-    goes at once (one refusal at a rolling window's edge is no closed window)."""
-    stamps: list[float] = []
+    """After one 429 with retry-after-ms=1000 the refused request waits its advice; another
+    request goes at once (one refusal at a rolling window's edge is no closed window).
+
+    Requests are told apart by their text and the other starts once the refusal is in, with
+    a margin of half the advice: the test read send order and a 0.1 s bound, and in a cold
+    process both were sent before the 429 came back.
+    """
+    sent: dict[str, list[float]] = {"refused": [], "other": []}
+    refused = asyncio.Event()
 
     def handler(request: httpx.Request) -> httpx.Response:
-        stamps.append(time.monotonic())
-        if len(stamps) == 1:
+        text = orjson.loads(request.content)["messages"][0]["content"]
+        sent[text].append(time.monotonic())
+        if text == "refused" and len(sent[text]) == 1:
+            refused.set()
             return httpx.Response(
-                429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "150"}
+                429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "1000"}
             )
         return completion()
+
+    def ask(text: str) -> ChatRequest:
+        return ChatRequest(messages=[{"role": "user", "content": text}], kind="unit_test")
 
     limits = {"concurrency": 1, "resume_ramp_seconds": 0}
     with set_testing(False):  # the advice is what is under test: real backoff
         async with make(handler, limits=limits) as transport:
-            first = asyncio.create_task(transport.chat(REQUEST))
-            await asyncio.sleep(0.02)
-            other = asyncio.create_task(transport.chat(REQUEST))
+            first = asyncio.create_task(transport.chat(ask("refused")))
+            await asyncio.wait_for(refused.wait(), timeout=10)
+            await asyncio.sleep(0.05)  # the transport takes the 429 in (it only waits longer)
+            other = asyncio.create_task(transport.chat(ask("other")))
             await asyncio.gather(first, other)
-    assert stamps[1] - stamps[0] < 0.1  # the other request did not wait
-    assert stamps[2] - stamps[0] >= 0.14  # the refused one waited its advice
+    assert sent["other"][0] - sent["refused"][0] < 0.5  # the other request did not wait
+    assert sent["refused"][1] - sent["refused"][0] >= 0.95  # the refused one waited its advice
     assert transport.stats.rate_limited == 1
 
 

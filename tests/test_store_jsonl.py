@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -223,3 +224,34 @@ async def test_a_write_failing_mid_burst_keeps_the_whole_lines_before_it(
     assert ok == counted == list(range(whole)) and whole == 3
     assert writer.lines_written == 3
     assert all(isinstance(r, StoreError) and "No space" in str(r) for r in results[3:])
+
+
+async def test_writers_started_together_append_and_close_in_one_stack(tmp_path: Path) -> None:
+    """`start_all` opens every file in one thread trip; each writer appends its lines and
+    the stack closes them all."""
+    writers = [JsonlWriter(tmp_path / f"{name}.jsonl") for name in ("a", "b", "c")]
+    async with contextlib.AsyncExitStack() as stack:
+        await JsonlWriter.start_all(writers, stack)
+        for number, writer in enumerate(writers):
+            await writer.write({"n": number})
+    assert [(tmp_path / f"{name}.jsonl").read_text() for name in "abc"] == [
+        '{"n":0}\n',
+        '{"n":1}\n',
+        '{"n":2}\n',
+    ]
+
+
+async def test_one_file_that_cannot_be_opened_starts_none(tmp_path: Path) -> None:
+    """A file that cannot be opened is named in the error; the files opened before it
+    are closed again (no descriptor left behind) and no writer runs."""
+    before = len(os.listdir("/proc/self/fd"))
+    writers = [
+        JsonlWriter(tmp_path / "a.jsonl"),
+        JsonlWriter(tmp_path / "missing" / "b.jsonl"),
+        JsonlWriter(tmp_path / "c.jsonl"),
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        with pytest.raises(StoreError, match=r"cannot write .*missing/b\.jsonl"):
+            await JsonlWriter.start_all(writers, stack)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert not (tmp_path / "c.jsonl").exists()

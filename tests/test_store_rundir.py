@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
 import pytest
+from engine_support import LocalPipeline
 
 from asyncgen.config import load_config
 from asyncgen.engine import Record
@@ -18,6 +20,7 @@ from asyncgen.store import (
     snapshot_config,
     write_index,
 )
+from asyncgen.store.rundir import open_run, open_run_in_background
 
 
 def test_unwritable_run_directory_is_a_store_error(tmp_path: Path) -> None:
@@ -74,3 +77,37 @@ def test_index_of_an_empty_run(tmp_path: Path) -> None:
     """No records still gives valid JSON with an empty list."""
     write_index(tmp_path / "none.jsonl", tmp_path / "index.json", "records", dict, "t")
     assert orjson.loads((tmp_path / "index.json").read_bytes())["records"] == []
+
+
+def test_a_background_open_writes_what_open_run_writes(tmp_path: Path) -> None:
+    """The CLI's `open_run_in_background` leaves the same plan.json and config.json as
+    `open_run` once settled, and no temporary file beside them."""
+    config = load_config(None, {"sim.api_key": "sk-secret-123"}, environ={}, env_file=None)
+    pipeline = LocalPipeline(config)
+    here = open_run(RunLayout.in_dir(tmp_path / "a", "records.jsonl"), pipeline, config)
+    there = open_run_in_background(
+        RunLayout.in_dir(tmp_path / "b", "records.jsonl"), pipeline, config
+    )
+    asyncio.run(there.settled())
+    assert (here.resumed, there.resumed) == (False, False)
+    for name in ("plan.json", "config.json"):
+        assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "a" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["config.json", "plan.json"]
+
+
+def test_a_background_write_that_fails_is_raised_when_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot the disk refused is an error of `settled` (the engine waits for it
+    before anything is sent), never a run that goes on without one."""
+    config = load_config(None, {}, environ={}, env_file=None)
+
+    def full(path: Path, data: bytes, *, sync_dir: bool = True) -> Path:
+        raise StoreError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr("asyncgen.store.rundir.write_bytes_atomic", full)
+    opened = open_run_in_background(
+        RunLayout.in_dir(tmp_path, "records.jsonl"), LocalPipeline(config), config
+    )
+    with pytest.raises(StoreError, match="plan.json: No space left"):
+        asyncio.run(opened.settled())

@@ -17,6 +17,7 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from asyncgen import collector
 from asyncgen.cli.errors import cli_args, run_cli, run_plain
 from asyncgen.cli.startup import skip_pydantic_plugins
 
@@ -84,6 +85,7 @@ def main() -> None:
 
         options = plain_complete(cli_args())
         if options is not None:
+            collector.hold()  # until the run's loop starts (asyncgen.collector)
             from asyncgen.cli.complete_run import complete_from_options
 
             sys.exit(run_plain(lambda: complete_from_options(**options)))

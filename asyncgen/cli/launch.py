@@ -18,7 +18,7 @@ from asyncgen.engine.summary import RunSummary, render_summary
 from asyncgen.errors import ConfigError, StoreError
 from asyncgen.logs import configure_logging
 from asyncgen.store.lock import run_lock
-from asyncgen.store.rundir import OpenRun, RunLayout, open_run, read_json
+from asyncgen.store.rundir import OpenRun, RunLayout, open_run_in_background, read_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,7 +65,7 @@ def setup_run(
     check_same_provider(layout, config)
     if needs_simulator(config):  # the first snapshot must already say so (a kill may follow)
         config.llm.provider = "simulator"
-    opened = open_run(layout, pipeline, config)
+    opened = open_run_in_background(layout, pipeline, config)  # fsyncs while we start up
     logger = configure_logging(config.engine.log_level, layout.log, console=not quiet)
     if quiet:
         logger.addHandler(_ErrorsOnly())

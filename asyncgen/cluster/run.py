@@ -61,6 +61,7 @@ async def execute_on_cluster(
     address = config.engine.ray.address
     assert address is not None
     if isinstance(layout, OpenRun):
+        await layout.settled()  # its writes done before the cluster's runner reopens it
         layout = layout.layout
     async with open_endpoint(config, console) as endpoint:
         if endpoint.is_simulated and not is_loopback(address):

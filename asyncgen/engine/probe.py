@@ -22,7 +22,7 @@ from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.config.llm import PROVIDER_DEFAULTS
 from asyncgen.errors import ConfigError
 from asyncgen.llm.client import proxy_configured
-from asyncgen.llm.http1 import Http1Pool
+from asyncgen.llm.http1 import Http1Pool, default_tls_context
 
 PROBE_SECONDS = 3.5  # with start-up, the one line comes within 5 s
 PLACEHOLDERS = ("sk-…", "sk-...", "sk-xxx", "your-api-key", "<your key>")
@@ -180,7 +180,7 @@ async def _get_status(url: str, headers: dict[str, str], seconds: float) -> int:
             return (await client.get(url, headers=headers)).status_code
     context = None
     if url.startswith("https:"):
-        context = await offload.to_thread(ssl.create_default_context)
+        context = await offload.to_thread(default_tls_context)  # the transport's too
     pool = Http1Pool(
         url,
         headers,

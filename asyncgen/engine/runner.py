@@ -30,7 +30,6 @@ from asyncgen.errors import StoreError
 from asyncgen.jsontypes import JsonObject
 from asyncgen.llm.types import RunClient
 from asyncgen.quality.diversity import build_watch
-from asyncgen.quality.judge import build_judge
 from asyncgen.report.live import LiveReport
 from asyncgen.store import lock
 from asyncgen.store.index import write_index
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from asyncgen.engine.prometheus import MetricsServer, RunCollector
+    from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.resume import ExistingRun, load_existing
 from asyncgen.store.rundir import (
     OpenRun,
@@ -172,9 +172,12 @@ async def run_generation(
         exporter = await _start_exporter(config, client, ledger)
         if opened is None:
             await offload.to_thread(open_run, layout, pipeline, config)
+        else:  # the CLI's snapshot is durable before prepare, which may send requests
+            await opened.settled()
         meter = StageMeter(ledger, pipeline, clock=opts.clock)
         existing = await _prepare_with_progress(ctx, pipeline, layout, gate, opts, meter)
         run = _Run(config, pipeline, layout, ctx, existing, gate, opts, ledger, started_at)
+        run.judge = await _judge(config)
         run.collector = exporter.collector if exporter is not None else None
         run.stage_meter = meter
         return await run.execute()
@@ -230,6 +233,21 @@ async def _start_exporter(
     server = MetricsServer(RunCollector(client, ledger), host=config.engine.metrics_host, port=port)
     await server.start()
     return server
+
+
+async def _judge(config: RunConfig) -> QualityJudge | None:
+    """The quality judge when `quality.judge.enabled`. Loaded in a thread only then: its
+    module reads the shipped prompt templates when imported (~3 ms before a first
+    request that never needs them)."""
+    if not config.quality.judge.enabled:
+        return None
+
+    def load() -> QualityJudge | None:
+        from asyncgen.quality.judge import build_judge
+
+        return build_judge(config)
+
+    return await offload.to_thread(load)
 
 
 def _carry_budget(client: RunClient, ledger: Ledger) -> None:
@@ -313,7 +331,7 @@ class _Run:
         in_dir = layout.records.parent == layout.run_dir  # `complete` writes elsewhere
         self.live = LiveReport(layout.run_dir, config.report, enabled=in_dir)
         self.traits = pipeline.traits()  # after prepare: a finite plan knows its size now
-        self.judge = build_judge(config)
+        self.judge: QualityJudge | None = None  # `_judge`, set by run_generation
         self.watch = build_watch(config.quality.diversity)
 
     async def execute(self) -> RunSummary:
@@ -390,8 +408,9 @@ class _Run:
         writers = self._writers()
         metrics_writer = JsonlWriter(self.layout.metrics, fsync_interval=self.engine.fsync_interval)
         async with contextlib.AsyncExitStack() as files:  # writers close in reverse order
-            for writer in (writers.records, writers.failures, writers.rejected, metrics_writer):
-                await files.enter_async_context(writer)
+            await JsonlWriter.start_all(
+                (writers.records, writers.failures, writers.rejected, metrics_writer), files
+            )
             return await self._run_pool(planner, tally, sampler, writers, metrics_writer)
 
     async def _run_pool(

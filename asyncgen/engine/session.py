@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from asyncgen import offload
+from asyncgen import collector, offload
 from asyncgen.config import RunConfig, resolve_api_key
 from asyncgen.contract import Pipeline, UniquenessGate
 from asyncgen.engine.runner import RunOptions, run_generation
@@ -167,7 +167,8 @@ async def execute(
 
 
 def run_loop(main: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
-    """Run a coroutine on a fresh event loop (uvloop when available)."""
+    """Run a coroutine on a fresh event loop (uvloop when available); the collector a
+    hot start held (`asyncgen.collector`) runs again once the loop does."""
     loop_factory: Any = None
     with contextlib.suppress(ImportError):
         import uvloop
@@ -178,4 +179,5 @@ def run_loop(main: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
 
 
 async def _await(main: Awaitable[T]) -> T:
+    collector.release()
     return await main

@@ -34,11 +34,11 @@ from asyncgen.engine.shutdown import Shutdown
 from asyncgen.engine.tally import Tally
 from asyncgen.engine.tasks import first_of
 from asyncgen.errors import BudgetExceededError, ClusterError, LLMError, StoreError
-from asyncgen.quality.judge import QualityJudge
 from asyncgen.store.jsonl import JsonlWriter
 
 if TYPE_CHECKING:
     from asyncgen.quality.diversity import DiversityWatch
+    from asyncgen.quality.judge import QualityJudge
 
 Kind = Literal["done", "failed", "rejected"]
 logger = logging.getLogger("asyncgen.engine")

@@ -3,7 +3,10 @@
 Rate limits (configured or learned from ``x-ratelimit-*`` headers), classified retries,
 the weighted model pool, usage, cost and budgets, and counters for progress and bench.
 Tests make backoff instant with ``asyncgen.llm.retry.set_testing(True)``.
+`StreamResult` (the SSE reader's module) loads when first named: whole answers never need it.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from asyncgen.llm.errors import (
     AuthenticationError,
@@ -27,10 +30,12 @@ from asyncgen.llm.retry import (
     set_testing,
     should_retry,
 )
-from asyncgen.llm.stream import StreamResult
 from asyncgen.llm.transport import Transport
 from asyncgen.llm.types import ChatClient, ChatRequest, ChatResult, Message, ModelHandle
 from asyncgen.llm.usage import UsageMeter
+
+if TYPE_CHECKING:
+    from asyncgen.llm.stream import StreamResult
 
 __all__ = [
     "AuthenticationError",
@@ -58,3 +63,11 @@ __all__ = [
     "set_testing",
     "should_retry",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StreamResult":
+        from asyncgen.llm.stream import StreamResult
+
+        return StreamResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

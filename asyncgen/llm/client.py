@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from asyncgen import __version__
 from asyncgen.config.llm import LLMSettings
+from asyncgen.kinds import KIND_HEADER
 from asyncgen.llm.http1 import Http1Pool, header_line
-from asyncgen.prompts import KIND_HEADER
 
 if TYPE_CHECKING:
     import httpx

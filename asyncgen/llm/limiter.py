@@ -570,9 +570,15 @@ class RateLimiter:
         if shut_now:
             self.control.on_closed_window(now, None if known is None else known / 60.0)
             self._reshape()
-        if self._streak >= HOLD_AFTER and self._settings.pause_on_429:
+        if self._streak >= HOLD_AFTER and self._settings.pause_on_429 and not self._reopens(now):
             advice = self._streak_advice
             self.pause(DEFAULT_HOLD if advice is None else min(advice, MAX_HOLD))
+
+    def _reopens(self, now: float) -> bool:
+        """True while a spent fixed window holds sends until the moment it was read to reopen:
+        a blind hold on top would only end later than that (its ramp slows the refill)."""
+        reopen = self._reopen.get("requests")
+        return reopen is not None and reopen[0] > now
 
     def _refused_run(self, seq: int) -> int:
         """How many sends in a row, in send order, ending with send `seq`, were refused.
@@ -616,7 +622,7 @@ class RateLimiter:
         if changed:
             self._reshape()
             logger.info(
-                "%s: limits from headers: %s (in force: %s RPM, %s TPM)",
+                "%s: limits the endpoint states: %s (in force: %s RPM, %s TPM)",
                 self.name,
                 {k: v for k, v in self._learned.items() if v},
                 self.rpm_limit,

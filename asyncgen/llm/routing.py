@@ -20,6 +20,7 @@ from asyncgen.config.loader import resolve_api_key
 from asyncgen.errors import ConfigError, RequestInfo
 from asyncgen.llm.budget import BudgetFactory
 from asyncgen.llm.client import Connection, proxy_configured
+from asyncgen.llm.http1 import default_tls_context
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.types import ModelHandle
 
@@ -131,7 +132,7 @@ class Router:
         if self._ssl_context is None and (
             self.default.base_url.startswith("https:") or proxy_configured()
         ):
-            self._ssl_context = await offload.to_thread(ssl.create_default_context)
+            self._ssl_context = await offload.to_thread(default_tls_context)  # the probe's
 
     def connection(self, endpoint: Endpoint) -> Connection:
         """The endpoint's HTTP connection, created on first use (inside the event loop)."""

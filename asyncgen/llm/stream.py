@@ -9,12 +9,12 @@ import orjson
 
 from asyncgen.errors import RequestInfo
 from asyncgen.jsontypes import JsonObject
+from asyncgen.kinds import KIND_HEADER
 from asyncgen.llm.client import Connection
 from asyncgen.llm.errors import MalformedAnswerError, StreamCutError, TruncatedAnswerError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.types import ChatRequest, ChatResult
 from asyncgen.llm.wire import check_answer, status_error
-from asyncgen.prompts import KIND_HEADER
 
 
 @dataclass

@@ -24,6 +24,7 @@ from asyncgen.llm.errors import MalformedAnswerError, QuotaExhaustedError
 from asyncgen.llm.headers import RateLimitInfo, limit_headers, parse_rate_limit_headers
 from asyncgen.llm.limiter import RateLimiter
 from asyncgen.llm.pool import ModelPool
+from asyncgen.llm.refusal import limits_in_refusal
 from asyncgen.llm.retry import (
     OVERLOAD_STATUS,
     RetryPolicy,
@@ -33,7 +34,6 @@ from asyncgen.llm.retry import (
 )
 from asyncgen.llm.routing import Route, Router
 from asyncgen.llm.stats import StatsSnapshot, TransportStats
-from asyncgen.llm.stream import StreamResult, read_stream
 from asyncgen.llm.types import (
     ChatRequest,
     ChatResult,
@@ -47,6 +47,8 @@ from asyncgen.llm.usage import Charge, UsageMeter
 
 if TYPE_CHECKING:
     import httpx
+
+    from asyncgen.llm.stream import StreamResult
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -185,6 +187,8 @@ class Transport:
         self, request: ChatRequest, handle: ModelHandle | None = None
     ) -> StreamResult:
         """Like `chat` with ``stream: true``; also times the first token and the gaps after it."""
+        from asyncgen.llm.stream import StreamResult  # loaded by the first stream (see _send)
+
         result = await self._call(replace(request, stream=True), handle, streaming=True)
         assert isinstance(result, StreamResult)
         return result
@@ -426,6 +430,9 @@ class Transport:
             att.outcome, att.retry_after = _outcome_of(exc)
             if isinstance(exc, RateLimitError):
                 self.stats.rate_limited += 1
+                if att.info is None or att.info.is_empty:  # no limit header: the body's words
+                    sent_at = time.time() - (self._clock() - started)
+                    att.info = limits_in_refusal(exc.body, sent_at) or att.info
             raise
         finally:
             self.stats.in_flight -= 1
@@ -457,6 +464,10 @@ class Transport:
             else:
                 async with asyncio.timeout(self.settings.timeouts.read):
                     if streaming:
+                        # the SSE reader loads with the first stream: a run of whole
+                        # answers (`complete`) starts without it (~2-3 ms of CPU)
+                        from asyncgen.llm.stream import read_stream
+
                         result, att.info = await read_stream(
                             connection,
                             payload,

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from asyncgen.config.sim import RetryAfterStyle, SimSettings
-from asyncgen.prompts import KIND_HEADER
+from asyncgen.kinds import KIND_HEADER
 from asyncgen.sim.batch_api import PREFIXES as BATCH_PREFIXES
 from asyncgen.sim.batch_api import BatchRoutes
 from asyncgen.sim.choices import build_choices

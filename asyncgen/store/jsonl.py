@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,25 @@ Entry = tuple[bytes, "asyncio.Future[None]", Callback | None]
 _BATCH_LINES = 1024  # lines a writer takes from its queue per write at most
 
 
+def open_appending(paths: Sequence[Path]) -> list[int]:
+    """Open each file for appending, created if missing (blocking); the descriptors in
+    order. A file that cannot be opened closes those opened before it.
+
+    Raises:
+        StoreError: naming the file that cannot be opened for writing, and why.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    fds: list[int] = []
+    for path in paths:
+        try:
+            fds.append(os.open(path, flags, 0o644))
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            raise StoreError(f"cannot write {path}: {exc.strerror}") from exc
+    return fds
+
+
 class JsonlWriter:
     """Owns one output file: a task drains a bounded stream and appends whole lines.
 
@@ -213,23 +232,43 @@ class JsonlWriter:
         self.syncs = 0
         self.error: StoreError | None = None
 
-    async def start(self) -> None:
-        """Open the file for appending and start the drain task.
+    async def start(self, fd: int | None = None) -> None:
+        """Open the file for appending (or take `fd`, opened so by `open_appending`, which
+        the writer then owns) and start the drain task.
 
         Raises:
             StoreError: the file cannot be opened for writing.
         """
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        try:
-            self._fd = await offload.to_thread(os.open, self.path, flags, 0o644)
-        except OSError as exc:
-            raise StoreError(f"cannot write {self.path}: {exc.strerror}") from exc
+        if fd is None:
+            fd = (await offload.to_thread(open_appending, [self.path]))[0]
+        self._fd = fd
         self._send, receive = anyio.create_memory_object_stream[Entry](self._queue_size)
         self._closing = anyio.Event()
         await self._tasks.open()
         self._tasks.start_soon(self._drain, receive, name=f"writer:{self.path.name}")
         if self._fsync_interval > 0:
             self._tasks.start_soon(self._sync_periodically, name=f"fsync:{self.path.name}")
+
+    @classmethod
+    async def start_all(
+        cls, writers: Sequence[JsonlWriter], stack: contextlib.AsyncExitStack
+    ) -> None:
+        """Start `writers` with their files opened in one thread trip (one round trip
+        to a worker thread instead of one each: fewer waits before a run's first
+        request); each is closed by `stack`, in reverse order.
+
+        Raises:
+            StoreError: a file cannot be opened for writing (nothing is started).
+        """
+        fds = await offload.to_thread(open_appending, [writer.path for writer in writers])
+        for index, writer in enumerate(writers):
+            try:
+                await writer.start(fds[index])
+            except BaseException:
+                for fd in fds[index + 1 :]:  # not handed to a writer yet
+                    os.close(fd)
+                raise
+            stack.push_async_callback(writer.aclose)
 
     async def __aenter__(self) -> JsonlWriter:
         await self.start()

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from asyncgen import offload
 from asyncgen.config import RunConfig, redacted
 from asyncgen.contract import Pipeline
 from asyncgen.errors import StoreError
 from asyncgen.jsontypes import JsonObject
-from asyncgen.store.atomic import write_bytes_atomic
+from asyncgen.store.atomic import fsync_dir, write_bytes_atomic
 
 PLAN_KEYS = ("pipeline", "seed", "fingerprint")
 
@@ -125,10 +127,24 @@ class OpenRun:
     the stored one) and the effective config snapshotted. The engine opens a `Path` or a
     `RunLayout` itself; one that is already an `OpenRun` (the CLI opens it before starting
     a simulator, so a kill right after start-up still leaves a resumable snapshot) is used
-    as it is, so a run directory is opened exactly once."""
+    as it is, so a run directory is opened exactly once. The CLI's snapshot may still be
+    on its way to the disk (`open_run_in_background`): the engine awaits `settled`
+    before anything is sent."""
 
     layout: RunLayout
     resumed: bool
+    # `open_run_in_background`: plan.json and config.json still being made durable
+    writing: concurrent.futures.Future[None] | None = field(default=None, compare=False)
+
+    async def settled(self) -> None:
+        """Return once plan.json and config.json are on disk (fsynced, renamed into place,
+        the folder fsynced): the engine waits for it before anything is sent.
+
+        Raises:
+            StoreError: one of them could not be written.
+        """
+        if self.writing is not None:
+            await offload.settle(self.writing)
 
 
 def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> OpenRun:
@@ -137,15 +153,47 @@ def open_run(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> OpenRu
     Raises:
         StoreError: the directory cannot be written or holds a run with another plan.
     """
+    resumed, files = _opening(layout, pipeline, config)
+    _write_durably(layout.run_dir, files)
+    return OpenRun(layout, resumed)
+
+
+def open_run_in_background(layout: RunLayout, pipeline: Pipeline, config: RunConfig) -> OpenRun:
+    """`open_run` for a process still starting: the directory is created, a stored plan
+    checked and both files' contents made here, and their writes (temporary file, fsync,
+    rename, then one fsync of the folder: ~4 ms each on this disk, ~12 ms of waiting
+    before the first request) go on in a thread while the process loads the rest and
+    starts its loop. `OpenRun.settled` waits for them; the engine does so before
+    anything is sent, so a kill before then has cost nothing and leaves no half file.
+
+    Raises:
+        StoreError: the directory cannot be written or holds a run with another plan
+            (a failed write is raised by `OpenRun.settled`).
+    """
+    resumed, files = _opening(layout, pipeline, config)
+    writing = offload.in_background(_write_durably, layout.run_dir, files)
+    return OpenRun(layout, resumed, writing)
+
+
+def _opening(
+    layout: RunLayout, pipeline: Pipeline, config: RunConfig
+) -> tuple[bool, list[tuple[Path, bytes]]]:
+    """Create the folders, check a stored plan; whether the run resumes, and the plan and
+    config snapshot to write (the config as it is now)."""
     prepare_run_dir(layout)
     plan = plan_record(
         pipeline.name, config.engine.seed, pipeline.plan_fingerprint(), config.engine.n
     )
-    # one fsync of the folder after both files persists both renames (one wait less
-    # before the first request)
-    resumed = check_plan(layout, plan, sync_dir=False)
-    snapshot_config(layout, config)
-    return OpenRun(layout, resumed)
+    resumed = _plan_stored(layout, plan)
+    snapshot = redacted(config.model_dump(mode="json"))
+    return resumed, [(layout.plan, _json_bytes(plan)), (layout.config, _json_bytes(snapshot))]
+
+
+def _write_durably(run_dir: Path, files: list[tuple[Path, bytes]]) -> None:
+    """Write each file atomically, then one fsync of the folder persists every rename."""
+    for path, data in files:
+        write_bytes_atomic(path, data, sync_dir=False)
+    fsync_dir(run_dir)
 
 
 def default_run_dir(pipeline: str, now: datetime, root: Path = Path("runs")) -> Path:
@@ -174,8 +222,11 @@ def prepare_run_dir(layout: RunLayout) -> None:
 def write_json_atomic(path: Path, obj: Any, *, sync_dir: bool = True) -> None:
     """Write a JSON file via a temporary file and a rename, so readers never see half of it
     (`sync_dir`: as in `AtomicFile.commit`)."""
-    data = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
-    write_bytes_atomic(path, data, sync_dir=sync_dir)
+    write_bytes_atomic(path, _json_bytes(obj), sync_dir=sync_dir)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
 
 
 def read_json(path: Path) -> Any:
@@ -211,6 +262,17 @@ def check_plan(layout: RunLayout, plan: JsonObject, *, sync_dir: bool = True) ->
         StoreError: the directory holds a run made with another plan, or outputs of an
             unknown run.
     """
+    resumed = _plan_stored(layout, plan)
+    write_json_atomic(layout.plan, plan, sync_dir=sync_dir)
+    return resumed
+
+
+def _plan_stored(layout: RunLayout, plan: JsonObject) -> bool:
+    """True when the directory holds this plan already (a resume); False when it holds none.
+
+    Raises:
+        StoreError: as `check_plan`.
+    """
     if not layout.plan.exists():
         records = layout.records
         inside = records.parent == layout.run_dir
@@ -219,7 +281,6 @@ def check_plan(layout: RunLayout, plan: JsonObject, *, sync_dir: bool = True) ->
                 f"{layout.records} exists but {layout.plan} does not; "
                 "not a run directory asyncgen can resume (choose another --out)"
             )
-        write_json_atomic(layout.plan, plan, sync_dir=sync_dir)
         return False
     stored = read_json(layout.plan)
     differences = plan_differences(stored, plan)
@@ -228,7 +289,6 @@ def check_plan(layout: RunLayout, plan: JsonObject, *, sync_dir: bool = True) ->
             f"{layout.run_dir} was made with a different plan ({'; '.join(differences)}); "
             "resume with the same settings or choose another --out"
         )
-    write_json_atomic(layout.plan, plan, sync_dir=sync_dir)
     return True
 
 
