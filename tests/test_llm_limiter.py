@@ -632,3 +632,99 @@ async def test_token_bucket_headers_get_no_catch_up_window() -> None:
     start = clock.now
     await send_times(lim, clock, 600)
     assert clock.now - start > 4.5  # a second's share at once, then the rate
+
+
+async def _stall_made_up(info: RateLimitInfo | None, rpm: int = 6000) -> tuple[float, list[float]]:
+    """Sends at the user's `rpm` (6,000: a request every 10 ms) for 5 s with these headers
+    on every answer, then a second with none (the cap of requests in flight held them):
+    the seconds the next 100 sends take, and every send time."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=rpm)
+    times: list[float] = []
+
+    async def send(n: int) -> float:
+        start = clock.now
+        for _ in range(n):
+            permit = await lim.acquire()
+            times.append(clock.now)
+            lim.release(permit, outcome="ok", info=info)
+        return clock.now - start
+
+    for _ in range(500):
+        clock.now = max(clock.now, times[-1] + 0.01) if times else clock.now
+        await send(1)
+    clock.now += 1.0
+    took = await send(100)
+    await send(1000)
+    return took, times
+
+
+def _most_in(times: list[float], seconds: float) -> int:
+    return max(bisect.bisect_left(times, t + seconds) - i for i, t in enumerate(times))
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        # a limit on requests in flight (remaining = free slots, reset 0): no rate stated
+        RateLimitInfo(concurrency=45, remaining_requests=30, reset_requests=0.0),
+        # the simulator's daily budget in OpenAI's names (8.64 M refilling at 100/s), one
+        # request used: read as a continuous bucket of 1,440 times the user's rate a minute
+        RateLimitInfo(limit_requests=8_640_000, remaining_requests=8_639_999, reset_requests=0.01),
+        RateLimitInfo(daily_requests=14_400, remaining_requests=14_000, reset_requests=2400.0),
+    ],
+    ids=["slots", "far-looser", "daily"],
+)
+async def test_a_given_rpm_with_no_rate_stated_near_it_makes_up_a_stall(
+    info: RateLimitInfo,
+) -> None:
+    """The endpoint states its request limits and none is a rate near the 6,000 RPM the user
+    gave: a second the sends were held back is made up at once, and no 10 s (so no
+    minute) ever holds more than the user's rate allows."""
+    took, times = await _stall_made_up(info)
+    assert took < 0.05
+    assert _most_in(times, 10.0) <= 1000
+    assert _most_in(times, 60.0) <= 6000
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        None,  # no limit headers: the endpoint may count single seconds, which refuse a lead
+        # a stated limit twice the user's (a key shared with another process)
+        RateLimitInfo(limit_requests=12_000, remaining_requests=11_990, reset_requests=0.05),
+    ],
+    ids=["no-headers", "shared-key"],
+)
+async def test_a_given_rpm_otherwise_keeps_its_uniform_pace(info: RateLimitInfo | None) -> None:
+    """Without headers, or with a stated rate near the user's, the second held back is not
+    made up: the next 100 sends take about a second (a burst of 0.1 s goes at once)."""
+    took, _ = await _stall_made_up(info)
+    assert took > 0.85
+
+
+async def test_a_429_ends_a_given_rpms_catch_up() -> None:
+    """A 429 while the user's rate is made up (an endpoint counting single seconds after
+    all) brings back uniform pacing: a stall made up before it is not after it, and the
+    refusal is the catch-up's, not the rate's."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000)
+    slots = RateLimitInfo(concurrency=45, remaining_requests=30, reset_requests=0.0)
+
+    async def stall_then(n: int) -> float:
+        clock.now += 1.0
+        start = clock.now
+        for _ in range(n):
+            permit = await lim.acquire()
+            lim.release(permit, outcome="ok", info=slots)
+        return clock.now - start
+
+    for _ in range(300):
+        permit = await lim.acquire()
+        clock.now += 0.01
+        lim.release(permit, outcome="ok", info=slots)
+    assert await stall_then(100) < 0.05
+    permit = await lim.acquire()
+    lim.release(permit, outcome="rate_limited", retry_after=0.5)
+    assert await stall_then(100) > 0.85
+    assert lim.control.margin == 1.0

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from asyncgen.config.llm import LimitSettings
 from asyncgen.llm.bucket import TokenBucket
 from asyncgen.llm.budget import BudgetSource
-from asyncgen.llm.control import CatchUp, ConcurrencyGuess, RateControl, ResetClock
+from asyncgen.llm.control import (
+    CATCH_UP_WINDOWS,
+    CatchUp,
+    ConcurrencyGuess,
+    RateControl,
+    ResetClock,
+)
 from asyncgen.llm.errors import LimitExhaustedError
 from asyncgen.llm.headers import RateLimitInfo
 from asyncgen.llm.retry import FaultRate
@@ -48,6 +54,9 @@ MAX_HOLD = 2.0  # a closed window is re-tried at least this often (its retry-aft
 MIN_BURST = 0.02  # seconds of the rate sent at once after the endpoint refused a burst
 MAX_BUDGET_WAIT = 300.0  # a spent budget that refills later than this stops the run
 REOPEN_GUARD = 0.05  # seconds past a fixed window's reset (as read) before its allowance goes
+LOOSER = CATCH_UP_WINDOWS[-1]  # a stated request limit this many times the user's RPM (or
+# more) is none that could refuse a catch-up: it never sends more than the longest
+# window's share of the user's rate in any second, and this fits in the endpoint's second
 
 
 @dataclass
@@ -125,6 +134,8 @@ class RateLimiter:
         # a fixed window's (False: never), or not read yet (None)
         self._rolling: bool | None = None
         self._nearly_spent = False  # the last reading left under a second's share
+        self._answered = False  # an answer (and its headers, if any) was read
+        self._states_requests = False  # the endpoint's headers state a request limit of a kind
         self._out = 0  # requests sent and not yet released (a permit's `level`)
         self.slots_guess = ConcurrencyGuess()  # are 429s about requests in flight?
         self._overload_levels = ConcurrencyGuess()  # and 503/529s?
@@ -252,6 +263,8 @@ class RateLimiter:
             self._learn(info, permit, now, refused=outcome == "rate_limited")
         self._refund(permit, outcome, used_tokens, used_prompt_tokens)
         self.faults.observe(outcome)
+        if outcome == "ok":
+            self._answered = True
         if outcome == "rate_limited":
             self._on_refusal(permit, now, retry_after)
         else:
@@ -410,8 +423,34 @@ class RateLimiter:
 
     @property
     def _catches_up(self) -> bool:
-        """True when sends may make up what they did not send (see `_catch_up_wait`)."""
-        return self._rolling is True and not self._nearly_spent and self.rpm_limit is not None
+        """True when sends may make up what they did not send (see `_catch_up_wait`): the
+        endpoint's headers read as a rolling window's, or the user's RPM is the only rate
+        in sight (`_user_rate_alone`); never while the last reading left under a second's
+        share of the endpoint's limit."""
+        if self.rpm_limit is None or self._nearly_spent:
+            return False
+        return self._rolling is True or self._user_rate_alone
+
+    @property
+    def _user_rate_alone(self) -> bool:
+        """True when the RPM the user gave is in force and the endpoint's headers state its
+        request limits, none of them a rate that could refuse a catch-up: slots in flight,
+        a daily budget, or a per-minute figure at least `LOOSER` times the user's.
+
+        Then the user's figure is the only rate, and a figure per minute is kept by the
+        catch-up's rule (at most the rate's share of any window of 2, 5 or 10 s, each
+        dividing a minute; at most a share and a lead in any second), not only by a
+        uniform pace, which loses for good every send the cap of requests in flight held
+        back. An endpoint that states no request limit may still count one second at a
+        time, which refuses the lead (it keeps the uniform pace); a stated limit close to
+        the user's (a key shared with another process) leaves the endpoint's own rules in
+        charge; a 429 ends the catch-up for a while, as on a rolling window.
+        """
+        given = self._settings.rpm
+        if given is None or not (self._answered and self._states_requests):
+            return False
+        stated = self._learned["requests"]
+        return stated is None or stated >= LOOSER * given
 
     def _daily_wait(self, now: float) -> float:
         assert self._daily is not None
@@ -561,6 +600,9 @@ class RateLimiter:
     # -- internals: learning from headers ----------------------------------------------------
 
     def _learn(self, info: RateLimitInfo, permit: Permit, now: float, refused: bool) -> None:
+        if not self._states_requests:
+            stated = (info.limit_requests, info.daily_requests, info.concurrency)
+            self._states_requests = any(value is not None for value in stated)
         readings = {
             "requests": info.limit_requests,
             "tokens": info.limit_tokens,
@@ -608,8 +650,8 @@ class RateLimiter:
             ),
         )
         for dim, limit, remaining, reset, per_send in corrections:
-            if dim == "requests" and info.concurrency is not None:
-                continue  # its remaining counts free slots (the window's), not a rate's budget
+            if dim == "requests" and (info.concurrency, info.daily_requests) != (None, None):
+                continue  # its remaining counts free slots or a day's budget, not a rate's
             bucket = self._buckets.get(dim)
             if bucket is not None and remaining is not None:
                 clock = self._reset_clocks.setdefault(dim, ResetClock())
