@@ -212,3 +212,23 @@ async def test_a_spent_proxy_minute_holds_sends_until_it_turns_without_probing()
     assert 1030.0 <= times[0] <= 1030.2  # at the turn (+ its 50 ms guard), not before
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert all(g == pytest.approx(60 / 599, rel=0.02) for g in gaps[1:])
+
+
+class LateClock(FakeClock):
+    """Every sleep ends a millisecond late, as a busy loop's timers do."""
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + 0.001 if seconds > 0 else seconds)
+
+
+async def test_late_wake_ups_do_not_cost_the_rate() -> None:
+    """At 599 RPM (the proxy's stated limit) a bucket of exactly one send lost each wake-up's
+    lateness: 594 a minute with 1 ms late timers. The slack makes it up: 599, never 600+."""
+    clock = LateClock()
+    settings = LimitSettings.model_validate({"rpm": 599, "resume_ramp_seconds": 0})
+    lim = RateLimiter(settings, clock=clock, sleep=clock.sleep)
+    start, sent = clock.now, 0
+    while clock.now < start + 60.0:
+        lim.release(await lim.acquire(), outcome="ok")
+        sent += 1
+    assert 598 <= sent - 1 <= 599  # the sends after the first one, in its minute
