@@ -232,3 +232,22 @@ async def test_late_wake_ups_do_not_cost_the_rate() -> None:
         lim.release(await lim.acquire(), outcome="ok")
         sent += 1
     assert 598 <= sent - 1 <= 599  # the sends after the first one, in its minute
+
+
+async def test_a_burst_before_the_limit_was_known_costs_no_time_past_the_turn() -> None:
+    """The sends of the burst that spent the minute were charged as debt when the limit was
+    learned (~4 s at 599 RPM); the window they spent ends at the turn, 1 s away, and so
+    does the wait: the next send goes then, not 3 s into the next minute."""
+    clock = FakeClock()
+    lim = RateLimiter(LimitSettings.model_validate({}), clock=clock, sleep=clock.sleep)
+    for _ in range(30):
+        lim.release(await lim.acquire(), outcome="ok")
+    in_flight = [await lim.acquire() for _ in range(8)]
+    clock.now += 0.3
+    for permit in in_flight:
+        spent = RateLimitInfo(
+            limit_requests=599, remaining_requests=0, reset_requests=1.3, fixed_window_requests=True
+        )
+        lim.release(permit, outcome="rate_limited", info=spent, retry_after=10.0)
+    lim.release(await lim.acquire(), outcome="ok")
+    assert 1001.3 <= clock.now <= 1001.5

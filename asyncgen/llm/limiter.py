@@ -404,6 +404,8 @@ class RateLimiter:
                     wait = max(wait, bucket.wait_time(amounts[dim], factor))
             if self._daily is not None:
                 wait = max(wait, self._daily_wait(now))
+            for opens, _ in self._reopen.values():  # a spent fixed window: nothing until then
+                wait = max(wait, opens - now)
             if wait <= 1e-6:  # below clock resolution: sleeping would not advance time
                 for dim, bucket in self._buckets.items():
                     bucket.take(amounts[dim])
@@ -730,7 +732,9 @@ class RateLimiter:
             self._window_size[dim] = size
             if left < 1 and to_reset > 0:
                 reopen = to_reset + REOPEN_GUARD
-                bucket.cap_level(1.0 - bucket.rate * reopen)  # spent until it reopens
+                # spent until it reopens, and no longer: sends charged as debt before the
+                # limit was known (a burst) were this window's, and it ends then
+                bucket.set_level(1.0 - bucket.rate * reopen)
                 self._reopen[dim] = (now + reopen, size)
                 return
         if reading.is_fixed_window and to_reset > 0 and left < 1:
