@@ -232,9 +232,9 @@ class LimitSearch:
         est = Estimate.single(found)
         if est is None or found.rate is None or self.state.concurrency_header is not None:
             return est
-        if found.phase_points < MIN_POINTS_FOR_CEILING:
-            return est  # a fixed window: whole windows counted, exact already
-        if found.longest_refusal > MAX_RUN:  # a long window, or a stall inside a refusal run
+        # a fixed window (whole windows counted: exact already) or a long one; a stall
+        # can also merge a short limit's refusal runs into fewer, longer ones
+        if found.phase_points < MIN_POINTS_FOR_CEILING or found.longest_refusal > MAX_RUN:
             return self._despite_pauses(est)
         s = self.s
         rate = est.rate
