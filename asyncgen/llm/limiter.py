@@ -537,7 +537,8 @@ class RateLimiter:
         known = self.rpm_limit
         if not self._settings.adaptive and known is None and self.tpm_limit is None:
             return  # measuring mode: nothing may pace the sends
-        if known is None and self.tpm_limit is None and self.control.ceiling is None:
+        unknown = known is None and self.tpm_limit is None and self.control.ceiling is None
+        if unknown and not self.slots_guess.is_rate:  # (judged a rate: rate control's now)
             verdict = self.slots_guess.on_refusal(now, permit.sent_at, permit.level)
             if verdict:
                 self._reshape()
