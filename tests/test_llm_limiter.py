@@ -767,3 +767,37 @@ async def test_a_lone_429_mid_run_with_nothing_learned_paces_nothing() -> None:
     clock.now += 1.0
     lim.release(await lim.acquire(), outcome="rate_limited", retry_after=1.0)
     assert lim.rate_in_force is not None
+
+
+async def _refused_at(level_admitted: int, level_refused: int) -> RateLimiter:
+    """6,000 RPM given, no limit headers: 300 sends admitted, each with `level_admitted`
+    others in flight, then one sent with `level_refused` others in flight is refused."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000, concurrency=50)
+    out = [await lim.acquire() for _ in range(level_admitted)]
+    for _ in range(300):
+        clock.now += 0.01
+        out.append(await lim.acquire())
+        lim.release(out.pop(0), outcome="ok")
+    extra = [await lim.acquire() for _ in range(level_refused - level_admitted)]
+    refused = await lim.acquire()
+    lim.release(refused, outcome="rate_limited")
+    for permit in out + extra:
+        lim.release(permit, outcome="ok")
+    return lim
+
+
+async def test_a_given_rpm_without_headers_still_finds_a_slot_limit() -> None:
+    """The user gave 6,000 RPM; the endpoint states no limit and refuses a request sent with
+    45 others in flight, a level it never admitted: a slot limit (the window holds 45),
+    not a rate (the pace stays the user's, no rate event)."""
+    lim = await _refused_at(44, 45)
+    assert lim.window.size == 45
+    assert lim.rate_in_force == pytest.approx(100.0) and lim.control.events == 0
+
+
+async def test_a_given_rpm_without_headers_takes_a_refusal_at_an_admitted_level_as_a_rate() -> None:
+    """A refusal at the level the endpoint kept admitting is the rate's edge: the window
+    stays at the cap and rate control counts the event."""
+    lim = await _refused_at(44, 44)
+    assert lim.window.size == 50 and lim.control.events == 1
