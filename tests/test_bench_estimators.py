@@ -17,7 +17,7 @@ import pytest
 from asyncgen.bench._advert import compare_limits, disagreements
 from asyncgen.bench._rundir import load_run_workload
 from asyncgen.bench._sample import Sample, limit_dimension_of
-from asyncgen.bench._saturation import concurrency_cap, saturated_rate
+from asyncgen.bench._saturation import concurrency_cap, saturated_rate, window_count_rate
 from asyncgen.bench._slo import _History, _next_value, goodput, parse_slos, rising
 from asyncgen.errors import ConfigError, DatasetError, RateLimitError
 from asyncgen.sim.algorithms import FixedWindow, Gcra, RollingWindow, TokenBucket
@@ -64,6 +64,43 @@ def test_send_time_jitter_does_not_set_the_rate() -> None:
         recorded = [Sample(s.start + rng.uniform(0.0, 0.02), s.latency, s.kind) for s in truth]
         found = saturated_rate(recorded, offered=60.0)
         assert found.rate == pytest.approx(50.0, rel=0.025), (seed, found)
+
+
+def _drive_stalled(
+    window: Any, rate: float, seconds: float, stall: float, every: float
+) -> list[Sample]:
+    """Evenly scheduled arrivals from a client that freezes `stall` s every `every` s and
+    then sends what it missed at once (as a GC pause or a busy machine does)."""
+    samples = []
+    for k in range(int(rate * seconds)):
+        due = k / rate
+        since = due % (every + stall)
+        t = due - since + every + stall if since >= every else due  # held until it thaws
+        if window.wait_for(1, t) == 0:
+            window.commit(1, t)
+            samples.append(Sample(t, 0.05))
+        else:
+            samples.append(Sample(t, 0.001, "429"))
+    return samples
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("rolling_1s", lambda: RollingWindow(3000, sub_window=1.0)),
+        ("token_bucket", lambda: TokenBucket(3000, 0.0)),
+        ("gcra", lambda: Gcra(3000, 0.0, burst=50)),
+    ],
+)
+def test_a_stalled_client_reads_full_windows(name: str, make: Any) -> None:
+    """Stalls of 0.25 s every 1.5 s at 1.2x a 50/s limit: a 1 s log's phase-point rate
+    falls ~8 % (freed slots go unused, the caught-up bunch echoes), a full 1 s window's
+    count before each 429 stays at the limit on every algorithm."""
+    samples = _drive_stalled(make(), 60.0, 8.0, stall=0.25, every=1.5)
+    found = saturated_rate(samples, offered=60.0)
+    assert window_count_rate(samples, 1.0) == pytest.approx(50.0, abs=1.0)
+    if name == "rolling_1s":
+        assert found.rate is not None and found.rate < 0.95 * 50.0, found
 
 
 def test_burst_before_the_first_429_is_reported_not_counted() -> None:

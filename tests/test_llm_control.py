@@ -8,10 +8,13 @@ from asyncgen.llm.control import CatchUp, RateControl
 
 
 def learned_at_100_per_second() -> tuple[RateControl, float]:
-    """10 s of sends at 100/s, then the first 429: a rate is learned from what was admitted."""
+    """10 s of sends at 100/s, then 429s: a rate is learned from what was admitted (the
+    first refusal alone teaches none: refusals must repeat)."""
     control = RateControl(0.0)
     for i in range(1000):
         control.on_send(i * 0.01)
+    assert not control.on_refusal(9.995, 9.98, None)
+    assert control.ceiling is None
     assert control.on_refusal(10.0, 9.99, None)
     assert control.ceiling == pytest.approx(99.9, abs=0.2)
     return control, 10.0
@@ -23,6 +26,23 @@ def send_for(control: RateControl, start: float, seconds: float) -> float:
     for i in range(n):
         control.on_send(start + i * 0.01)
     return start + n * 0.01
+
+
+def test_a_first_rate_needs_refusals_that_repeat_among_admitted_sends() -> None:
+    """Nothing learned yet: a lone 429 teaches no rate, nor do refusals of every send so
+    far (a rate measured from them is the 0.1/s floor: it crawled); a second refusal among
+    sends the endpoint admitted does, at what it admitted."""
+    control = RateControl(0.0)
+    control.on_send(0.0)
+    control.on_send(0.0)
+    assert not control.on_refusal(0.001, 0.0, None)  # the run's first send, refused
+    assert not control.on_refusal(0.002, 0.0, None)  # and its second: nothing admitted
+    assert control.ceiling is None
+    for i in range(1, 301):  # 3 s at 100/s, all admitted
+        control.on_send(i * 0.01)
+    assert control.ceiling is None
+    assert control.on_refusal(3.0, 2.99, None)  # the third refusal: a rate
+    assert control.ceiling == pytest.approx(299 / 3.0, rel=0.02)
 
 
 def test_a_stray_refusal_at_a_learned_rate_costs_one_percent() -> None:

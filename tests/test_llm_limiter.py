@@ -206,8 +206,9 @@ async def test_429s_by_slots_in_flight_lower_the_window_not_the_rate() -> None:
 
 
 async def test_429s_at_a_level_the_endpoint_admits_teach_a_rate() -> None:
-    """Requests sent with 49 others in flight kept passing, then one at that level is refused:
-    not a slot count but a rate; the window stays at the cap and sends are paced."""
+    """Requests sent with 49 others in flight kept passing, then ones at that level are
+    refused: not a slot count but a rate; the window stays at the cap and, once the
+    refusals repeat, sends are paced (a lone 429 paces nothing)."""
     clock = FakeClock()
     lim = limiter(clock, concurrency=50, initial_concurrency=50)
     permits = [await lim.acquire() for _ in range(50)]
@@ -215,6 +216,9 @@ async def test_429s_at_a_level_the_endpoint_admits_teach_a_rate() -> None:
         clock.now += 0.01
         lim.release(permits.pop(0), outcome="ok")
         permits.append(await lim.acquire())
+    clock.now += 0.01
+    lim.release(permits.pop(0), outcome="rate_limited")
+    assert lim.window.size == 50 and lim.rate_in_force is None
     clock.now += 0.01
     lim.release(permits.pop(0), outcome="rate_limited")
     assert lim.window.size == 50
@@ -728,3 +732,72 @@ async def test_a_429_ends_a_given_rpms_catch_up() -> None:
     lim.release(permit, outcome="rate_limited", retry_after=0.5)
     assert await stall_then(100) > 0.85
     assert lim.control.margin == 1.0
+
+
+@pytest.mark.parametrize("per_second", [3, 100])
+async def test_429s_that_repeat_still_teach_a_rate_from_a_cold_start(per_second: int) -> None:
+    """No limit known, and the endpoint refuses from the first seconds on: one 429 alone
+    teaches no rate, but refusals that repeat do, and the rate settles at what the
+    endpoint admits, with few 429s (a tiny free-tier limit as well as 100/s)."""
+    clock = FakeClock()
+    lim = limiter(clock, concurrency=8)
+    endpoint = RollingWindow(per_second)
+    await drive_against(lim, clock, endpoint, 20.0)
+    admitted, refused = await drive_against(lim, clock, endpoint, 20.0)
+    assert admitted >= 0.85 * 20 * per_second
+    assert refused <= 0.1 * admitted
+    ceiling = lim.control.ceiling
+    assert ceiling is not None and 0.75 * per_second <= ceiling <= 1.15 * per_second
+
+
+async def test_a_lone_429_mid_run_with_nothing_learned_paces_nothing() -> None:
+    """A thousand sends admitted, then one 429 (another process on the key for a moment):
+    no rate is learned from it, sends stay unpaced; a second 429 soon after is a rate."""
+    clock = FakeClock()
+    lim = limiter(clock, concurrency=8)
+    for _ in range(1000):
+        clock.now += 0.01
+        lim.release(await lim.acquire(), outcome="ok")
+    lim.release(await lim.acquire(), outcome="rate_limited", retry_after=1.0)
+    assert lim.rate_in_force is None and lim.paused_for == 0
+    before = clock.now
+    for _ in range(50):
+        lim.release(await lim.acquire(), outcome="ok")
+    assert clock.now == before  # not paced
+    clock.now += 1.0
+    lim.release(await lim.acquire(), outcome="rate_limited", retry_after=1.0)
+    assert lim.rate_in_force is not None
+
+
+async def _refused_at(level_admitted: int, level_refused: int) -> RateLimiter:
+    """6,000 RPM given, no limit headers: 300 sends admitted, each with `level_admitted`
+    others in flight, then one sent with `level_refused` others in flight is refused."""
+    clock = FakeClock()
+    lim = limiter(clock, rpm=6000, concurrency=50)
+    out = [await lim.acquire() for _ in range(level_admitted)]
+    for _ in range(300):
+        clock.now += 0.01
+        out.append(await lim.acquire())
+        lim.release(out.pop(0), outcome="ok")
+    extra = [await lim.acquire() for _ in range(level_refused - level_admitted)]
+    refused = await lim.acquire()
+    lim.release(refused, outcome="rate_limited")
+    for permit in out + extra:
+        lim.release(permit, outcome="ok")
+    return lim
+
+
+async def test_a_given_rpm_without_headers_still_finds_a_slot_limit() -> None:
+    """The user gave 6,000 RPM; the endpoint states no limit and refuses a request sent with
+    45 others in flight, a level it never admitted: a slot limit (the window holds 45),
+    not a rate (the pace stays the user's, no rate event)."""
+    lim = await _refused_at(44, 45)
+    assert lim.window.size == 45
+    assert lim.rate_in_force == pytest.approx(100.0) and lim.control.events == 0
+
+
+async def test_a_given_rpm_without_headers_takes_a_refusal_at_an_admitted_level_as_a_rate() -> None:
+    """A refusal at the level the endpoint kept admitting is the rate's edge: the window
+    stays at the cap and rate control counts the event."""
+    lim = await _refused_at(44, 44)
+    assert lim.window.size == 50 and lim.control.events == 1

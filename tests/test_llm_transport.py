@@ -294,6 +294,42 @@ async def test_a_429_holds_only_the_refused_request() -> None:
     assert transport.stats.rate_limited == 1
 
 
+async def _refused_at_the_start(refusals: int) -> tuple[float, list[float]]:
+    """20 requests, 8 at a time, no limits and no limit headers; the first `refusals`
+    requests are refused with retry-after-ms=1000. (seconds for all 20, send times)."""
+    sends: list[float] = []
+    start = time.monotonic()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sends.append(time.monotonic() - start)
+        if len(sends) <= refusals:
+            return httpx.Response(
+                429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "1000"}
+            )
+        return completion()
+
+    limits = {"concurrency": 8, "resume_ramp_seconds": 0}
+    with set_testing(False):  # the advice is what is under test: real backoff
+        async with make(handler, limits=limits) as transport:
+            chats = asyncio.gather(*(transport.chat(REQUEST) for _ in range(20)))
+            await asyncio.wait_for(chats, timeout=10)
+    assert transport.stats.rate_limited == refusals
+    return time.monotonic() - start, sends
+
+
+@pytest.mark.parametrize("refusals", [1, 2])
+async def test_a_429_at_the_start_with_nothing_learned_costs_its_advice_not_minutes(
+    refusals: int,
+) -> None:
+    """A stray 429 (or two) on a fresh transport (a key shared for a moment) taught a rate
+    from one send and one refusal: 0.1 request/s, 20 requests took 107 s. It costs the
+    refused request its 1 s advice; the others go on at once."""
+    took, sends = await _refused_at_the_start(refusals)
+    assert took < 3.0
+    assert sum(1 for t in sends if t < sends[0] + 0.5) == 20  # all but the retries at once
+    assert min(sends[20:]) - sends[0] >= 0.95  # the refused requests waited their advice
+
+
 async def test_tpm_reservation_is_refunded_from_usage() -> None:
     """A request reserves prompt estimate + max_tokens; the unused part is returned after usage."""
     handler, _ = sequence(completion(prompt=10, out=5))

@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncgen.bench._sample import Sample
-from asyncgen.bench._saturation import Saturation, concurrency_cap, named_dimension, saturated_rate
+from asyncgen.bench._saturation import (
+    Saturation,
+    concurrency_cap,
+    named_dimension,
+    saturated_rate,
+    window_count_rate,
+)
 from asyncgen.bench._stats import StepStats
 from asyncgen.bench._step import StepPlan, StepRunner
 from asyncgen.config.bench import BenchSettings
@@ -45,6 +51,7 @@ CEILING_PREFIX_SECONDS = 1.0  # 2 s of burst drained, more than a 1 s sub-window
 CEILING_SETTLE_SECONDS = 1.0  # a 1 s sliding log forgets the prefix; not judged
 CEILING_SLACK = 2  # 429s a check may draw from jitter and still pass…
 CEILING_SHARE = 0.02  # …or this share of it; a bucket refuses 4.8 % at CEILING_STEP
+PAUSE_SECONDS = 0.05  # a send this late: the client stalled (GC, a busy machine)
 MAX_RUN = 0.5  # s: a longer refusal run in saturation means a long window: no checks
 DRAIN_ALLOWANCE = 3.0  # seconds to budget per step for answers still in flight
 _WINDOW_DIMENSIONS = ("requests", "tokens", "input_tokens", "output_tokens")
@@ -225,8 +232,10 @@ class LimitSearch:
         est = Estimate.single(found)
         if est is None or found.rate is None or self.state.concurrency_header is not None:
             return est
+        # a fixed window (whole windows counted: exact already) or a long one; a stall
+        # can also merge a short limit's refusal runs into fewer, longer ones
         if found.phase_points < MIN_POINTS_FOR_CEILING or found.longest_refusal > MAX_RUN:
-            return est  # windows longer than the settle time: exact enough already
+            return self._despite_pauses(est)
         s = self.s
         rate = est.rate
         for _ in range(CEILING_CHECKS):
@@ -271,7 +280,41 @@ class LimitSearch:
                 )
             if not passed:
                 break
-        return est
+        return self._despite_pauses(est)
+
+    def _despite_pauses(self, est: Estimate) -> Estimate:
+        """When the client stalled during saturation or a check, read the full windows instead.
+
+        A stall leaves a sliding log's freed slots unused and, caught up as a bunch,
+        echoes for seconds: saturation then reads low by about the stalled share of the
+        time, and a check's pacing is no longer even, so it cannot raise the estimate.
+        What a full window held before each 429 does not depend on when the client sent.
+        """
+        steps = [stats for stats, _ in self.state.saturations]
+        steps += [x for x in self.steps if x.phase == "ceiling"]
+        stalls = [x.send_lag_max for x in steps if x.send_lag_max is not None]
+        if not stalls or max(stalls) <= PAUSE_SECONDS:
+            return est
+        step = self.state.saturations[-1][0]
+        counted = window_count_rate(step.samples, CEILING_SETTLE_SECONDS)
+        note = (
+            f"the client stalled (a send {max(stalls) * 1000:.0f} ms behind schedule: "
+            "garbage collection or a busy machine)"
+        )
+        if counted is None or counted <= est.rate:
+            self.state.explanation.append(f"{note}; the estimate stands")
+            return est
+        self.state.explanation.append(
+            f"{note}: a {CEILING_SETTLE_SECONDS:g} s window held {counted:,.0f} admitted "
+            f"requests before each 429 (median), {counted:,.3f}/s"
+        )
+        return Estimate(
+            counted,
+            max(est.precision or 0.0, 1.0 / counted / CEILING_SETTLE_SECONDS),
+            "burst before the first 429 left out; the client stalled, so raised to what a "
+            f"full {CEILING_SETTLE_SECONDS:g} s window held before each 429 (stalls cost a "
+            "sliding window admissions for seconds, not its full count)",
+        )
 
     async def _probe(self) -> StepStats | None:
         """A few seconds at `start_rate`: headers, tokens per request, latency."""

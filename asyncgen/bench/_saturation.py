@@ -107,6 +107,34 @@ def saturated_rate(samples: Sequence[Sample], offered: float = 0.0) -> Saturatio
     return Saturation(rate, admitted, span, len(points), t_first, burst, refused, offered, longest)
 
 
+def window_count_rate(samples: Sequence[Sample], window: float) -> float | None:
+    """The median count admitted in the `window` seconds before each 429, per second.
+
+    A refusal means the limiter is full: a sliding log of that window holds exactly its
+    limit then, and a bucket or GCRA that refused at both ends of the window admitted
+    its refill in between. Unlike the admitted rate between phase points, this does not
+    fall when the client stalls (a GC pause, a busy machine): a log's slots freed while
+    nothing was sent go unused, and the bunch sent after the stall frees them again
+    together a window later, so every stall costs admissions for seconds, not the count
+    a full window holds. Refusals within the first window after the first phase point
+    are skipped (the window still holds the burst).
+    """
+    ordered = sorted(samples, key=lambda s: s.start)
+    points = phase_points(ordered)
+    if not points:
+        return None
+    begin = ordered[points[0]].start + window
+    admitted = [s.start for s in ordered if s.was_admitted]
+    counts = [
+        bisect.bisect_right(admitted, s.start) - bisect.bisect_right(admitted, s.start - window)
+        for s in ordered
+        if s.is_rate_limited and s.start >= begin
+    ]
+    if len(counts) < MIN_REFUSALS:
+        return None
+    return statistics.median(counts) / window
+
+
 def _slope(ordered: Sequence[Sample], points: Sequence[int]) -> float | None:
     """Least-squares admissions per second through every phase point, not only the ends.
 

@@ -72,6 +72,7 @@ class StepStats:
     phase: str = ""
     over_saturated: bool = False
     send_lag_p99: float | None = None
+    send_lag_max: float | None = None  # the latest send: a paused client (GC, a busy box)
     samples: list[Sample] = field(default_factory=list, repr=False)
     limits_trace: list[LimitSample] = field(default_factory=list, repr=False)
 

@@ -210,6 +210,7 @@ class StepRunner:
         stats.max_in_flight = self.progress.max_in_flight
         stats.phase = plan.phase
         stats.send_lag_p99 = percentile(window.lags, 99)
+        stats.send_lag_max = max(window.lags, default=None)
         if stats.send_lag_p99 is not None and stats.send_lag_p99 > CLIENT_WAIT_NOTE:
             stats.notes.append(
                 f"the client sent late (p99 {stats.send_lag_p99 * 1000:.0f} ms behind "

@@ -11,7 +11,10 @@ keeps the send rate where the endpoint admits it, without a hint:
   admitted over the last seconds is far below, `margin` jumps there at once. Without
   429s `margin` recovers by `RECOVER` per second, back to the full limit.
 - **Unknown limit**: nothing paces sends (the concurrency window alone) until the first
-  429 event; then the rate the endpoint was admitting becomes a learned `ceiling`, which
+  429 event, which takes refusals that repeat (`LEARN_AFTER`) among sends the endpoint
+  partly admitted: a lone 429 costs only its own request the advised wait (measured from
+  it alone, a refusal of a run's first send set the rate to 0.1/s); then the rate the
+  endpoint was admitting becomes a learned `ceiling`, which
   later events lower the same way and quiet seconds raise by `PROBE` (multiplicative),
   so a limit that rises is found again.
 
@@ -47,6 +50,9 @@ EDGE_SHARE = 0.01  # refused share of recent sends up to which a known limit's m
 GROW_ROOM = 1.1  # a learned rate grows to at most this much above what was sent lately:
 # a ceiling the sends never reach (the concurrency cap holds them) has not been tested
 SEND_RATE_SPAN = 1.0  # seconds per reading of the send rate
+LEARN_AFTER = 2  # refusals within `MEASURE_SECONDS` before a first rate is learned: one
+# 429 with nothing learned yet (a key shared for a moment, a stray burst) costs its own
+# request the advised wait; a rate measured from it (one send, one refusal: 0.1/s) crawled
 
 
 class RateControl:
@@ -107,6 +113,8 @@ class RateControl:
         self.current(now)
         if sent_at < self._last_event or now - self._last_event < EVENT_GAP:
             return False  # sent before the last decrease took effect: the same congestion
+        if known_rate is None and self.ceiling is None and not self._sampled:
+            return False  # nothing learned, too little seen to measure a rate from
         admitted, sent = self._rates(now)  # since the previous event: what its rate earned
         # the endpoint turned away a good share of what the rate set then sent (judged over
         # a long enough span: just after a change the retries of the last event crowd it)
@@ -138,6 +146,14 @@ class RateControl:
                 self.ceiling *= KNOWN_DECREASE
                 self._ceiling_probe = PROBE
         return True
+
+    @property
+    def _sampled(self) -> bool:
+        """True when refusals repeat (`LEARN_AFTER`) in the last `MEASURE_SECONDS` and the
+        endpoint admitted some of the sends among them: a rate measured from sends it all
+        refused is no rate (the floor, 0.1/s: two refusals of a run's first two sends); a
+        window refusing everything is the closed-window hold's to answer."""
+        return len(self._refusals) >= LEARN_AFTER and len(self._sends) > len(self._refusals)
 
     def on_closed_window(self, now: float, known_rate: float | None) -> None:
         """A run of sends refused one after another (a window that refuses everything until

@@ -549,7 +549,14 @@ class RateLimiter:
         known = self.rpm_limit
         if not self._settings.adaptive and known is None and self.tpm_limit is None:
             return  # measuring mode: nothing may pace the sends
-        if known is None and self.tpm_limit is None and self.control.ceiling is None:
+        # with no rate known, or only the user's and headers that state no request limit
+        # (slots in flight would be among them), a 429 may be about requests in flight;
+        # with the user's rate, only one judged against answers, and not one of a run (a
+        # window closed at the start refuses at levels nothing was admitted at yet)
+        unstated = known is not None and not self._states_requests and self._answered
+        unstated = unstated and run == 1
+        no_rate = known is None and self.tpm_limit is None
+        if (no_rate or unstated) and self.control.ceiling is None and not self.slots_guess.is_rate:
             verdict = self.slots_guess.on_refusal(now, permit.sent_at, permit.level)
             if verdict:
                 self._reshape()
