@@ -330,6 +330,32 @@ async def test_a_429_at_the_start_with_nothing_learned_costs_its_advice_not_minu
     assert min(sends[20:]) - sends[0] >= 0.95  # the refused requests waited their advice
 
 
+async def test_pacing_that_begins_while_tasks_hold_slots_never_deadlocks() -> None:
+    """30 requests, 8 in flight, answers after 50 ms; two of the first 8 are refused: a
+    rate is learned while tasks hold slots they took unpaced and others queue for the
+    pacing lock. A slot holder waiting for the lock, and the lock's holder waiting for a
+    slot, stopped every send for good (16 sent, then nothing)."""
+    sends = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal sends
+        sends += 1
+        mine = sends
+        await asyncio.sleep(0.05)
+        if mine <= 2:
+            return httpx.Response(
+                429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "100"}
+            )
+        return completion()
+
+    limits = {"concurrency": 8, "resume_ramp_seconds": 0}
+    with set_testing(False):
+        async with make(handler, limits=limits) as transport:
+            chats = asyncio.gather(*(transport.chat(REQUEST) for _ in range(30)))
+            await asyncio.wait_for(chats, timeout=15)
+    assert sends == 32
+
+
 async def test_tpm_reservation_is_refunded_from_usage() -> None:
     """A request reserves prompt estimate + max_tokens; the unused part is returned after usage."""
     handler, _ = sequence(completion(prompt=10, out=5))

@@ -336,27 +336,25 @@ class RateLimiter:
         throughput wherever slots bind: a concurrency limit, the cap). The one task at the
         head of pacing keeps the lock while it waits for a slot, so budget taken ahead of
         a send is one request's at most and sends still never outrun the rate.
+
+        A task that got its slot unpaced and finds pacing begun meanwhile (a rate learned
+        from a 429) gives the slot back and takes the paced way: holding it while waiting
+        for the lock deadlocked with the lock's holder waiting for a slot (every slot held
+        by tasks queued on the lock: no send ever again).
         """
-        if self._paces:
-            await self._pace.acquire(urgent=urgent)
-            try:
-                await self._wait_for_budget(prompt, completion)
-                await self._take_slots()
-            finally:
-                self._pace.release()
-            return
-        await self._take_slots()
-        if not self._paces:
-            return
-        try:  # a limit was learned while this task waited for its slot: pace it all the same
-            await self._pace.acquire(urgent=urgent)
-            try:
-                await self._wait_for_budget(prompt, completion)
-            finally:
-                self._pace.release()
-        except BaseException:
+        while True:
+            if self._paces:
+                await self._pace.acquire(urgent=urgent)
+                try:
+                    await self._wait_for_budget(prompt, completion)
+                    await self._take_slots()
+                finally:
+                    self._pace.release()
+                return
+            await self._take_slots()
+            if not self._paces:
+                return
             self._give_slots()
-            raise
 
     @property
     def _paces(self) -> bool:
