@@ -6,25 +6,12 @@ import asyncio
 import bisect
 
 import pytest
+from fake_clock import FakeClock
 
 from asyncgen.config import LimitSettings
 from asyncgen.llm import RateLimiter, RateLimitInfo
 from asyncgen.llm.window import PriorityLock, Window
 from asyncgen.sim.ratelimit import RateLimiter as EndpointLimiter
-
-
-class FakeClock:
-    """Time that only moves when a task sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 def limiter(clock: FakeClock, **limits: object) -> RateLimiter:

@@ -6,12 +6,12 @@ one model group of one deployment, and one of two.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from fake_clock import FakeClock
 
 from asyncgen.config import LimitSettings, LLMSettings
 from asyncgen.errors import RateLimitError
@@ -168,20 +168,6 @@ async def test_a_refused_stream_teaches_the_same_limit() -> None:
     finally:
         set_testing(False)
     assert snap["rpm_limit"] == 13
-
-
-class FakeClock:
-    """Time that only moves when a task sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 async def test_a_spent_proxy_minute_holds_sends_until_it_turns_without_probing() -> None:
