@@ -111,3 +111,23 @@ def test_a_background_write_that_fails_is_raised_when_settled(
     )
     with pytest.raises(StoreError, match="plan.json: No space left"):
         asyncio.run(opened.settled())
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path: Path) -> None:
+    """Without --out, a second run in the same second (a script's next line) is a new run,
+    not a resume refused for its other settings (the README's commands met this)."""
+    from datetime import UTC, datetime
+
+    from asyncgen.store import default_run_dir
+
+    now = datetime(2026, 12, 7, 20, 22, 3, tzinfo=UTC)
+    first = default_run_dir("interaction", now, tmp_path)
+    assert first == tmp_path / "interaction-20261207-202203"
+    first.mkdir()
+    second = default_run_dir("interaction", now, tmp_path)
+    second.mkdir()
+    third = default_run_dir("interaction", now, tmp_path)
+    assert [second.name, third.name] == [
+        "interaction-20261207-202203-2",
+        "interaction-20261207-202203-3",
+    ]

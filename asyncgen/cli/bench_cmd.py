@@ -145,8 +145,9 @@ def bench_command(
     overrides = {f"bench.{key}": values[name] for name, key in _SETTING_OF.items()}
     cfg = load_config(config, overrides)
     target = _target(cfg, base_url, model, api_key_env)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out_dir = out or Path("bench-results") / f"{profile}-{stamp}"
+    from asyncgen.store.rundir import default_run_dir
+
+    out_dir = out or default_run_dir(profile, datetime.now(UTC), Path("bench-results"))
     from rich.console import Console
 
     from asyncgen.bench import print_summary, run_bench

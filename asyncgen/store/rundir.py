@@ -197,9 +197,19 @@ def _write_durably(run_dir: Path, files: list[tuple[Path, bytes]]) -> None:
 
 
 def default_run_dir(pipeline: str, now: datetime, root: Path = Path("runs")) -> Path:
-    """`runs/<pipeline>-<UTC timestamp>`."""
+    """`runs/<pipeline>-<UTC timestamp>`, with `-2`, `-3`… when that name is taken.
+
+    Called before the loop starts. A run given no `--out` is a new run: two started in
+    the same second (one after the other, as a script does) must not meet in one folder,
+    where the second would be refused as a resume with other settings.
+    """
     safe = pipeline.replace(":", "-").replace("/", "-").replace(".", "-")
-    return root / f"{safe}-{now.strftime('%Y%m%d-%H%M%S')}"
+    base = root / f"{safe}-{now.strftime('%Y%m%d-%H%M%S')}"
+    candidate, suffix = base, 1
+    while candidate.exists():
+        suffix += 1
+        candidate = base.with_name(f"{base.name}-{suffix}")
+    return candidate
 
 
 def prepare_run_dir(layout: RunLayout) -> None:
